@@ -1,0 +1,43 @@
+export { BerthError, isBerthError, describeError } from './errors.js';
+export type { ErrorCode, BerthErrorOptions } from './errors.js';
+export { Digest, VerifyingStream, HashingStream } from './digest.js';
+export type { DigestAlgorithm, VerifyOptions } from './digest.js';
+export {
+  MediaType,
+  MANIFEST_ACCEPT,
+  isIndexMediaType,
+  isManifestMediaType,
+  isSchema1MediaType,
+  layerMediaInfo,
+  ociLayerMediaType,
+} from './mediatypes.js';
+export type { MediaTypeName, LayerCompression, LayerMediaInfo } from './mediatypes.js';
+export {
+  PlatformSchema,
+  DescriptorSchema,
+  ManifestSchema,
+  IndexSchema,
+  ImageConfigSchema,
+  ContainerConfigSchema,
+  HistorySchema,
+  MAX_MANIFEST_BYTES,
+  MAX_CONFIG_BYTES,
+  parseJson,
+  parseManifest,
+  parseIndex,
+  parseImageConfig,
+  encodeJson,
+  chainIds,
+  chainId,
+} from './schema.js';
+export type { Platform, Descriptor, Manifest, Index, ImageConfig, ContainerConfig, History, ParseOptions } from './schema.js';
+export { Reference, DEFAULT_REGISTRY, DEFAULT_TAG, isValidTag } from './reference.js';
+export {
+  hostPlatform,
+  parsePlatform,
+  formatPlatform,
+  normalisePlatform,
+  platformMatches,
+  selectPlatform,
+  isUnknownPlatform,
+} from './platform.js';

@@ -1,0 +1,79 @@
+/** Media types from the OCI image spec and Docker's v2 schema 2. */
+export const MediaType = {
+  OciIndex: 'application/vnd.oci.image.index.v1+json',
+  OciManifest: 'application/vnd.oci.image.manifest.v1+json',
+  OciConfig: 'application/vnd.oci.image.config.v1+json',
+  OciLayer: 'application/vnd.oci.image.layer.v1.tar',
+  OciLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  OciLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+  OciLayerNondistributable: 'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  OciLayerNondistributableGzip: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  OciLayerNondistributableZstd: 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+  OciEmpty: 'application/vnd.oci.empty.v1+json',
+  DockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  DockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  DockerManifestV1: 'application/vnd.docker.distribution.manifest.v1+json',
+  DockerManifestV1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
+  DockerConfig: 'application/vnd.docker.container.image.v1+json',
+  DockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  DockerLayer: 'application/vnd.docker.image.rootfs.diff.tar',
+  DockerForeignLayerGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+} as const;
+export type MediaTypeName = (typeof MediaType)[keyof typeof MediaType];
+
+/** Every manifest type a registry may answer with, in preference order, for `Accept`. */
+export const MANIFEST_ACCEPT: readonly string[] = [
+  MediaType.OciIndex,
+  MediaType.DockerManifestList,
+  MediaType.OciManifest,
+  MediaType.DockerManifest,
+];
+
+export function isIndexMediaType(mt: string | undefined): boolean {
+  return mt === MediaType.OciIndex || mt === MediaType.DockerManifestList;
+}
+
+export function isManifestMediaType(mt: string | undefined): boolean {
+  return mt === MediaType.OciManifest || mt === MediaType.DockerManifest;
+}
+
+export function isSchema1MediaType(mt: string | undefined): boolean {
+  return mt === MediaType.DockerManifestV1 || mt === MediaType.DockerManifestV1Signed;
+}
+
+export type LayerCompression = 'none' | 'gzip' | 'zstd';
+
+export interface LayerMediaInfo {
+  compression: LayerCompression;
+  /** Foreign / non-distributable: registries may not hold the blob. */
+  nondistributable: boolean;
+}
+
+const LAYER_TYPES: Record<string, LayerMediaInfo> = {
+  [MediaType.OciLayer]: { compression: 'none', nondistributable: false },
+  [MediaType.OciLayerGzip]: { compression: 'gzip', nondistributable: false },
+  [MediaType.OciLayerZstd]: { compression: 'zstd', nondistributable: false },
+  [MediaType.OciLayerNondistributable]: { compression: 'none', nondistributable: true },
+  [MediaType.OciLayerNondistributableGzip]: { compression: 'gzip', nondistributable: true },
+  [MediaType.OciLayerNondistributableZstd]: { compression: 'zstd', nondistributable: true },
+  [MediaType.DockerLayerGzip]: { compression: 'gzip', nondistributable: false },
+  [MediaType.DockerLayer]: { compression: 'none', nondistributable: false },
+  [MediaType.DockerForeignLayerGzip]: { compression: 'gzip', nondistributable: true },
+};
+
+/** What a layer media type says about its encoding, or undefined if it is not a layer type we know. */
+export function layerMediaInfo(mt: string): LayerMediaInfo | undefined {
+  return LAYER_TYPES[mt];
+}
+
+/** The OCI layer media type for a compression. */
+export function ociLayerMediaType(compression: LayerCompression): string {
+  switch (compression) {
+    case 'gzip':
+      return MediaType.OciLayerGzip;
+    case 'zstd':
+      return MediaType.OciLayerZstd;
+    case 'none':
+      return MediaType.OciLayer;
+  }
+}
