@@ -1,0 +1,10 @@
+export { startRegistry } from './registry.js';
+export type { RegistryAuth, RegistryUser, RunningRegistry, StartRegistryOptions } from './registry.js';
+export { seedImage } from './seed.js';
+export type { SeedImageOptions, SeededImage } from './seed.js';
+export { startTokenServer, generateKeyPair, parseScope } from './token.js';
+export type { AccessEntry, AnonymousPolicy, StartTokenServerOptions, TokenRequestRecord, TokenServer, TokenUser } from './token.js';
+export { startFaultProxy } from './proxy.js';
+export type { FaultAction, FaultProxy, FaultRule, ProxyLogEntry, StartFaultProxyOptions } from './proxy.js';
+export { freePort, makeTempDir, findBinary, registryToolsMissing, repoRoot, sharedImagesDir, isLoopbackHost, runChecked } from './util.js';
+export type { TempDir } from './util.js';
