@@ -1,0 +1,246 @@
+/**
+ * createRootfs: a fresh, independent copy of a snapshot for one container.
+ *
+ * One synchronous walk (fs.*Sync: no thread-pool round trip per file, which is
+ * what dominates for trees of many small files), one lstat per entry, data by
+ * copyFileSync (reflink via FICLONE when the file system can, else in-kernel
+ * copy_file_range), and metadata applied in the order the kernel requires:
+ * chown (clears setuid/setgid and security.capability) → chmod → xattrs →
+ * times, directories after their contents.
+ */
+import {
+  chmodSync,
+  constants as fsConstants,
+  copyFileSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  symlinkSync,
+  type BigIntStats,
+} from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { BerthError, describeError } from '@berth/oci';
+import { getXattr, listXattrs, lutimesNs, mknod, setXattr } from './native.js';
+import { displayPath, joinPath, readNames, type FsPath } from './paths.js';
+import { removeTree } from './remove.js';
+
+export interface CreateRootfsOptions {
+  /** The snapshot directory to copy (e.g. `Snapshots.ensure().path`). Only read. */
+  snapshot: string;
+  /** Where the copy goes: must be absent or an empty directory. Missing parents are created 0700. */
+  dest: string;
+  /** Progress notes, e.g. which copy method was chosen. */
+  log?: (msg: string) => void;
+}
+
+export interface CreateRootfsResult {
+  /** 'reflink' when file data is shared copy-on-write (FICLONE), 'copy' when it was copied. */
+  method: 'reflink' | 'copy';
+  /** Entries created under dest (every name: directories, files, hard links, symlinks, specials). */
+  files: number;
+}
+
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+const S_IFLNK = 0o120000;
+
+/** Errors from a FICLONE attempt that mean "this file system (pair) cannot reflink". */
+const NO_REFLINK = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS', 'ENOTTY']);
+
+interface CopyState {
+  readonly uid: number;
+  readonly gid: number;
+  readonly privileged: boolean;
+  /** `dev:ino` of a multiply-linked source inode → the first dest path made for it. */
+  readonly links: Map<string, FsPath>;
+  /** undefined until the first regular file tells us whether FICLONE works here. */
+  method: 'reflink' | 'copy' | undefined;
+  cloneFlag: number;
+  files: number;
+  reason: string;
+}
+
+export async function createRootfs(opts: CreateRootfsOptions): Promise<CreateRootfsResult> {
+  const snapshot = resolve(opts.snapshot);
+  const dest = resolve(opts.dest);
+  const doing = `create rootfs ${dest} from ${snapshot}`;
+  let rootSt: BigIntStats;
+  try {
+    rootSt = lstatSync(snapshot, { bigint: true });
+  } catch (err) {
+    throw BerthError.wrap(`${doing}: snapshot`, err, 'EROOTFS');
+  }
+  if (!rootSt.isDirectory()) throw new BerthError('EROOTFS', `${doing}: the snapshot is not a directory`);
+  if (dest === snapshot || dest.startsWith(`${snapshot}/`) || snapshot.startsWith(`${dest}/`)) {
+    throw new BerthError('EINVAL_ARGUMENT', `${doing}: snapshot and destination overlap`);
+  }
+  const createdDest = prepareDest(dest, doing);
+
+  const state: CopyState = {
+    uid: process.geteuid?.() ?? -1,
+    gid: process.getegid?.() ?? -1,
+    privileged: process.geteuid?.() === 0,
+    links: new Map(),
+    method: undefined,
+    cloneFlag: 0,
+    files: 0,
+    reason: '',
+  };
+  try {
+    copyDir(state, snapshot, dest);
+    applyMetadata(state, snapshot, dest, rootSt, S_IFDIR);
+  } catch (err) {
+    const cleanup = await discard(dest, createdDest);
+    const entry = err instanceof EntryError ? `: ${JSON.stringify(displayPath(err.path, snapshot))}` : '';
+    const cause = err instanceof EntryError ? err.cause : err;
+    throw new BerthError('EROOTFS', `${doing}${entry}: ${describeError(cause)}${cleanup}`, { cause });
+  }
+  const method = state.method ?? 'copy';
+  if (state.method === undefined) opts.log?.(`copied ${state.files} entries to ${dest} (no regular files, nothing to reflink)`);
+  else opts.log?.(`copied ${state.files} entries to ${dest} by ${method === 'reflink' ? 'reflink (FICLONE)' : `plain copy (${state.reason})`}`);
+  return { method, files: state.files };
+}
+
+/** Make dest an empty directory we may write; true when we created it (so a failure removes it whole). */
+function prepareDest(dest: string, doing: string): boolean {
+  try {
+    mkdirSync(dirname(dest), { recursive: true, mode: 0o700 });
+    mkdirSync(dest, { mode: 0o700 });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw BerthError.wrap(`${doing}: destination`, err, 'EROOTFS');
+  }
+  const st = lstatSync(dest);
+  if (!st.isDirectory()) throw new BerthError('EROOTFS', `${doing}: the destination exists and is not a directory`);
+  if (readdirSync(dest).length > 0) throw new BerthError('EROOTFS', `${doing}: the destination is not empty`);
+  return false;
+}
+
+/** After a failure: leave nothing behind. Returns a note for the error message if that failed too. */
+async function discard(dest: string, created: boolean): Promise<string> {
+  try {
+    if (created) {
+      await removeTree(dest);
+    } else {
+      for (const name of readNames(dest)) await removeTree(joinPath(dest, name).toString());
+    }
+    return '';
+  } catch (err) {
+    return ` (and removing the partial copy failed: ${describeError(err)})`;
+  }
+}
+
+/** Copy the contents of directory `src` into the existing directory `dst`; errors name the entry (EntryError). */
+function copyDir(state: CopyState, src: FsPath, dst: FsPath): void {
+  for (const name of readNames(src)) {
+    const s = joinPath(src, name);
+    const d = joinPath(dst, name);
+    try {
+      copyEntry(state, s, d);
+    } catch (err) {
+      if (err instanceof EntryError) throw err;
+      throw new EntryError(s, err);
+    }
+  }
+}
+
+class EntryError extends Error {
+  constructor(
+    readonly path: FsPath,
+    override readonly cause: unknown,
+  ) {
+    super(describeError(cause));
+  }
+}
+
+function copyEntry(state: CopyState, s: FsPath, d: FsPath): void {
+  const st = lstatSync(s, { bigint: true });
+  const mode = Number(st.mode);
+  const type = mode & S_IFMT;
+  if (type !== S_IFDIR && st.nlink > 1n) {
+    const key = `${st.dev}:${st.ino}`;
+    const first = state.links.get(key);
+    if (first !== undefined) {
+      linkSync(first, d);
+      state.files++;
+      return;
+    }
+    state.links.set(key, d);
+  }
+  switch (type) {
+    case S_IFREG:
+      copyData(state, s, d);
+      break;
+    case S_IFDIR:
+      mkdirSync(d, { mode: 0o700 });
+      state.files++;
+      copyDir(state, s, d);
+      break;
+    case S_IFLNK:
+      symlinkSync(readlinkSync(s, { encoding: 'buffer' }), d);
+      state.files++;
+      break;
+    default:
+      // character/block devices, fifos, sockets: the same node, made with the raw dev_t
+      mknod(d, mode, st.rdev);
+      state.files++;
+      break;
+  }
+  applyMetadata(state, s, d, st, type);
+}
+
+function copyData(state: CopyState, s: FsPath, d: FsPath): void {
+  if (state.method === undefined) {
+    // The first regular file decides: FICLONE_FORCE fails cleanly (libuv removes the
+    // half-made destination) when the file system or the pair cannot share extents.
+    try {
+      copyFileSync(s, d, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE_FORCE);
+      state.method = 'reflink';
+      // FICLONE (not _FORCE) from here on: a file that cannot be cloned still gets copied.
+      state.cloneFlag = fsConstants.COPYFILE_FICLONE;
+      state.files++;
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (!NO_REFLINK.has(code)) throw err;
+      state.method = 'copy';
+      state.cloneFlag = 0;
+      state.reason = `the file system cannot reflink: ${code}`;
+    }
+  }
+  copyFileSync(s, d, fsConstants.COPYFILE_EXCL | state.cloneFlag);
+  state.files++;
+}
+
+/** Ownership, mode, xattrs, times of `d` from `s` (stat `st`), in the order the kernel needs. */
+function applyMetadata(state: CopyState, s: FsPath, d: FsPath, st: BigIntStats, type: number): void {
+  const perm = Number(st.mode) & 0o7777;
+  const uid = Number(st.uid);
+  const gid = Number(st.gid);
+  let chowned = false;
+  if (uid !== state.uid || gid !== state.gid) {
+    if (state.privileged) {
+      lchownSync(d, uid, gid);
+      chowned = true;
+    }
+  }
+  if (type === S_IFDIR) {
+    chmodSync(d, perm); // created 0700 so we could fill it
+  } else if (type === S_IFREG) {
+    // copyFile already fchmod-ed the full mode; chown dropped setuid/setgid again
+    if (chowned && (perm & 0o6000) !== 0) chmodSync(d, perm);
+  } else if (type !== S_IFLNK) {
+    chmodSync(d, perm); // mknod's mode went through the umask
+  }
+  for (const name of listXattrs(s)) {
+    // Unprivileged, only the user.* namespace can be written (security.*, trusted.* need CAP_SYS_ADMIN/CAP_SETFCAP).
+    if (!state.privileged && !name.startsWith('user.')) continue;
+    const value = getXattr(s, name);
+    if (value !== undefined) setXattr(d, name, value);
+  }
+  lutimesNs(d, st.atimeNs, st.mtimeNs);
+}
