@@ -1,0 +1,118 @@
+import { BerthError } from '@berth/oci';
+
+export interface RetryOptions {
+  /** Attempts after the first one. Default 4. */
+  retries?: number;
+  /** Base of the exponential backoff. Default 200 ms. */
+  minDelayMs?: number;
+  /** Cap for one delay, including a server's `Retry-After`. Default 10 s. */
+  maxDelayMs?: number;
+}
+
+export interface ResolvedRetry {
+  retries: number;
+  minDelayMs: number;
+  maxDelayMs: number;
+}
+
+export function resolveRetry(opts: RetryOptions | undefined): ResolvedRetry {
+  const retries = opts?.retries ?? 4;
+  const minDelayMs = opts?.minDelayMs ?? 200;
+  const maxDelayMs = opts?.maxDelayMs ?? 10_000;
+  for (const [k, v] of Object.entries({ retries, minDelayMs, maxDelayMs })) {
+    if (!Number.isFinite(v) || v < 0) throw new BerthError('EINVAL_ARGUMENT', `retry.${k}: must be a non-negative number, got ${v}`);
+  }
+  return { retries: Math.floor(retries), minDelayMs, maxDelayMs: Math.max(minDelayMs, maxDelayMs) };
+}
+
+/** Capped exponential backoff with full jitter: a uniform delay in [0, min(max, min·2^attempt)]. */
+export function backoffDelay(attempt: number, r: ResolvedRetry, random: () => number = Math.random): number {
+  const ceiling = Math.min(r.maxDelayMs, r.minDelayMs * 2 ** Math.min(attempt, 30));
+  return Math.floor(random() * ceiling);
+}
+
+/**
+ * Parse `Retry-After`: delta-seconds or an HTTP date. Returns milliseconds from
+ * `now` (never negative), or undefined when absent or unparseable.
+ */
+export function parseRetryAfter(value: string | string[] | undefined, now: number = Date.now()): number | undefined {
+  const v = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (!v) return undefined;
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) return undefined;
+  return Math.max(0, t - now);
+}
+
+/** Statuses worth another try: request timeout, too many requests, and server errors that may pass. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || (status >= 500 && status <= 599 && status !== 501 && status !== 505);
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
+
+/** A connection-level failure (refused, reset, timed out, cut mid-body): worth another try. */
+export function isNetworkError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof BerthError) return e.code === 'ENETWORK';
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
+    if (e instanceof Error && e.name === 'SocketError') return true;
+  }
+  return false;
+}
+
+export function isAbortError(err: unknown, signal?: AbortSignal): boolean {
+  if (signal?.aborted) return true;
+  const e = err as { name?: string; code?: string } | undefined;
+  return e?.name === 'AbortError' || e?.code === 'ABORT_ERR' || e?.code === 'UND_ERR_ABORTED';
+}
+
+/** Sleep that ends early (rejecting) when the signal aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortError(signal));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortError(signal as AbortSignal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason;
+  const e = new Error('the operation was aborted');
+  e.name = 'AbortError';
+  return e;
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortError(signal);
+}
