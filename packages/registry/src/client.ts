@@ -1,0 +1,741 @@
+import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
+import { Readable, type Writable } from 'node:stream';
+import { debuglog } from 'node:util';
+import {
+  BerthError,
+  Digest,
+  MANIFEST_ACCEPT,
+  MAX_MANIFEST_BYTES,
+  MediaType,
+  isIndexMediaType,
+  isManifestMediaType,
+  isSchema1MediaType,
+  type Descriptor,
+  type Reference,
+} from '@berth/oci';
+import type { RegistryConfig } from './config.js';
+import { DockerConfigCredentials, type AuthCredentials, type CredentialProvider } from './credentials.js';
+import { networkError } from './errors.js';
+import { abortError, backoffDelay, isAbortError, isNetworkError, isRetryableStatus, resolveRetry, sleep, throwIfAborted, type RetryOptions } from './retry.js';
+import { Transport, discard, errorFromResponse, readLimited, type Endpoint, type HttpResponse, type RetryEvent } from './transport.js';
+
+const debug = debuglog('berth');
+
+export const DEFAULT_USER_AGENT = 'berth/0.1';
+/** Blobs at least this large are pushed in chunks (PATCH) rather than one PUT. */
+export const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024;
+
+export interface RegistryClientOptions {
+  /** Mirrors, insecure hosts, CAs. Default: no per-registry settings (see loadRegistryConfig). */
+  config?: RegistryConfig;
+  /** Default: DockerConfigCredentials (`~/.docker/config.json`). */
+  credentials?: CredentialProvider;
+  userAgent?: string;
+  retry?: RetryOptions;
+  /** Connect, headers and between-body-bytes timeout. Default 30 s. */
+  timeoutMs?: number;
+  /** Called before each retry wait (connection errors, 408/429/5xx, broken blob streams). */
+  onRetry?: (e: RetryEvent) => void;
+  /** Clock used for token expiry (ms since epoch). Default Date.now. */
+  now?: () => number;
+}
+
+/** The writable side of a store ingest (`@berth/store`'s `BlobIngest`): what fetchBlob needs. */
+export interface IngestTarget {
+  /** The blob is already in the store: nothing to fetch. */
+  readonly exists: boolean;
+  /** Bytes already held from an earlier, interrupted fetch. */
+  readonly offset: number;
+  /** Appends at the current offset. */
+  createWriteStream(): Writable;
+  /** Drop the partial content; the next write stream starts at 0. */
+  reset(): Promise<void>;
+  /** Verify digest and size, then make the blob visible (only releases the lock when `exists`). */
+  commit(): Promise<unknown>;
+  /** Give up; `keepPartial` keeps the bytes for a later resume. */
+  abort(opts?: { keepPartial?: boolean }): Promise<void>;
+}
+
+export interface ManifestResult {
+  bytes: Buffer;
+  mediaType: string;
+  digest: Digest;
+  descriptor: Descriptor;
+}
+
+export type UploadResult = 'exists' | 'mounted' | 'uploaded';
+
+export interface FetchBlobOptions {
+  reference: Reference;
+  descriptor: Descriptor;
+  ingest: IngestTarget;
+  /** Bytes held so far (including resumed ones) and the total. */
+  onProgress?: (bytes: number, total: number) => void;
+  /** Called when a broken stream is about to be resumed or restarted. */
+  onRetry?: (e: RetryEvent) => void;
+  signal?: AbortSignal;
+}
+
+export interface UploadBlobOptions {
+  reference: Reference;
+  descriptor: Descriptor;
+  /** A fresh stream of the blob's bytes starting at `offset` (called again for retries and chunks). */
+  open: (offset: number) => Readable;
+  /** Blobs of at least this many bytes go up in chunks of this size. Default 16 MiB. */
+  chunkSize?: number;
+  /** Try a cross-repository mount from this repository (same registry) first. */
+  mountFrom?: string;
+  onProgress?: (bytes: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+function pullScope(repository: string): string {
+  return `repository:${repository}:pull`;
+}
+function pushScope(repository: string): string {
+  return `repository:${repository}:pull,push`;
+}
+
+function header(res: HttpResponse, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * An OCI distribution client. One instance caches, per registry endpoint, the
+ * scheme that worked, the auth challenge and one token per scope set; create
+ * one per process (or per command) and `close()` it when done.
+ */
+export class RegistryClient {
+  /** @internal the HTTP layer (exposed for diagnostics and tests). */
+  readonly transport: Transport;
+  private readonly retryOptions: ReturnType<typeof resolveRetry>;
+
+  constructor(opts: RegistryClientOptions = {}) {
+    this.retryOptions = resolveRetry(opts.retry);
+    this.transport = new Transport({
+      config: opts.config ?? { registries: {} },
+      credentials: opts.credentials ?? new DockerConfigCredentials(),
+      userAgent: opts.userAgent ?? DEFAULT_USER_AGENT,
+      retry: this.retryOptions,
+      timeoutMs: opts.timeoutMs ?? 30_000,
+      now: opts.now ?? Date.now,
+      onRetry: opts.onRetry,
+    });
+  }
+
+  /** Close pooled connections. */
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+
+  /** Check credentials against a registry as `docker login` does (ping, then Basic or a token request). */
+  verifyCredentials(registry: string, credentials: AuthCredentials, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.transport.verifyCredentials(registry, credentials, opts.signal);
+  }
+
+  /**
+   * Run `fn` against the registry's pull endpoints in order: each mirror, then
+   * the registry. A failing mirror (any error but an abort) falls through to the next.
+   */
+  private async withPullEndpoints<T>(registry: string, signal: AbortSignal | undefined, fn: (ep: Endpoint) => Promise<T>): Promise<T> {
+    const eps = this.transport.endpoints(registry, 'pull');
+    for (let i = 0; ; i++) {
+      const ep = eps[i] as Endpoint;
+      try {
+        return await fn(ep);
+      } catch (err) {
+        if (isAbortError(err, signal) || i === eps.length - 1) throw err;
+        debug('mirror %s for %s failed, trying the next endpoint: %s', ep.host, registry, (err as Error).message);
+      }
+    }
+  }
+
+  private pushEndpoint(registry: string): Endpoint {
+    return this.transport.endpoints(registry, 'push').at(-1) as Endpoint;
+  }
+
+  /**
+   * GET a manifest or index by tag or digest with every manifest `Accept` type.
+   * The body is bounded (4 MiB), hashed and checked against `Docker-Content-Digest`
+   * and the reference's digest; schema 1 is refused.
+   */
+  async getManifest(ref: Reference, opts: { signal?: AbortSignal } = {}): Promise<ManifestResult> {
+    const doing = `get manifest ${ref}`;
+    const path = `/v2/${ref.repository}/manifests/${ref.identifier}`;
+    return this.withPullEndpoints(ref.registry, opts.signal, async (ep) => {
+      const res = await this.transport.send(ep, {
+        method: 'GET',
+        path,
+        headers: { accept: MANIFEST_ACCEPT.join(', ') },
+        scopes: [pullScope(ref.repository)],
+        doing,
+        signal: opts.signal,
+        ...(ep.mirror ? { retries: 0 } : {}),
+      });
+      if (res.status !== 200) throw await errorFromResponse(res, doing, 'manifest unknown');
+      const declared = Number(header(res, 'content-length'));
+      if (Number.isFinite(declared) && declared > MAX_MANIFEST_BYTES) {
+        res.body.destroy();
+        throw new BerthError('ETOO_LARGE', `${doing}: ${declared} bytes exceeds the ${MAX_MANIFEST_BYTES}-byte limit`);
+      }
+      let bytes: Buffer;
+      try {
+        bytes = await readLimited(res.body, MAX_MANIFEST_BYTES, doing);
+      } catch (err) {
+        if (err instanceof BerthError || isAbortError(err, opts.signal)) throw err;
+        throw networkError(doing, err, res.url.href);
+      }
+      return checkManifest({ ref, bytes, contentType: header(res, 'content-type'), headerDigest: header(res, 'docker-content-digest'), doing });
+    });
+  }
+
+  /**
+   * HEAD a manifest: its descriptor (media type, digest, size) without the body,
+   * or undefined when the registry says 404. Falls back to a GET when the
+   * registry omits `Docker-Content-Digest`.
+   */
+  async headManifest(ref: Reference, opts: { signal?: AbortSignal } = {}): Promise<Descriptor | undefined> {
+    const doing = `head manifest ${ref}`;
+    const path = `/v2/${ref.repository}/manifests/${ref.identifier}`;
+    const found = await this.withPullEndpoints(ref.registry, opts.signal, async (ep) => {
+      const res = await this.transport.send(ep, {
+        method: 'HEAD',
+        path,
+        headers: { accept: MANIFEST_ACCEPT.join(', ') },
+        scopes: [pullScope(ref.repository)],
+        doing,
+        signal: opts.signal,
+        ...(ep.mirror ? { retries: 0 } : {}),
+      });
+      await discard(res);
+      if (res.status === 404) {
+        if (ep.mirror) throw new BerthError('ENOT_FOUND', `${doing}: manifest unknown`);
+        return undefined;
+      }
+      if (res.status !== 200) throw await errorFromResponse(res, doing, 'manifest unknown');
+      const mediaType = (header(res, 'content-type') ?? '').split(';')[0]?.trim() ?? '';
+      const digest = header(res, 'docker-content-digest');
+      const size = Number(header(res, 'content-length'));
+      if (isSchema1MediaType(mediaType)) throw schema1Error(doing);
+      if (!digest || !Digest.isValid(digest) || !Number.isSafeInteger(size) || size < 0 || !(isIndexMediaType(mediaType) || isManifestMediaType(mediaType))) {
+        return 'get' as const;
+      }
+      if (ref.digest && !ref.digest.equals(digest)) {
+        throw new BerthError('EDIGEST_MISMATCH', `${doing}: registry answered with digest ${digest}`, { details: { expected: ref.digest.toString(), actual: digest } });
+      }
+      return { mediaType, digest, size } satisfies Descriptor;
+    });
+    if (found === 'get') return (await this.getManifest(ref, opts)).descriptor;
+    return found;
+  }
+
+  /**
+   * Stream a blob into a store ingest, then commit it (the store verifies digest
+   * and size). A stream that breaks part-way is resumed with `Range: bytes=N-`,
+   * accepting only a 206 whose `Content-Range` starts at N; otherwise the ingest
+   * is reset and the blob fetched from 0. Mirrors are tried first.
+   * The ingest is always finished: committed on success (released when it
+   * already `exists`), aborted on failure (the partial kept for a later resume,
+   * except after a digest or size mismatch).
+   */
+  async fetchBlob(opts: FetchBlobOptions): Promise<void> {
+    const { ingest } = opts;
+    try {
+      if (!ingest.exists) await this.fetchInto(opts);
+      await ingest.commit();
+    } catch (err) {
+      // Keep what arrived for a later resume, unless the content itself was wrong.
+      const bad = err instanceof BerthError && (err.code === 'EDIGEST_MISMATCH' || err.code === 'ESIZE_MISMATCH');
+      await ingest.abort({ keepPartial: !bad }).catch((e: unknown) => debug('abort ingest: %s', (e as Error).message));
+      throw err;
+    }
+  }
+
+  private async fetchInto(opts: FetchBlobOptions): Promise<void> {
+    const { reference: ref, descriptor, ingest, signal } = opts;
+    const digest = Digest.parse(descriptor.digest);
+    const size = descriptor.size;
+    const doing = `fetch blob ${digest.short()} of ${ref.name}`;
+    const path = `/v2/${ref.repository}/blobs/${digest}`;
+    const eps = this.transport.endpoints(ref.registry, 'pull');
+    const retry = this.retryOptions;
+    let offset = ingest.offset;
+    if (offset > size) {
+      await ingest.reset();
+      offset = 0;
+    }
+    let epIndex = 0;
+    let failures = 0;
+    const report = (bytes: number): void => opts.onProgress?.(bytes, size);
+    const retryEvent = async (reason: string, url: string): Promise<void> => {
+      const delayMs = backoffDelay(failures, retry);
+      failures++;
+      const e = { attempt: failures, delayMs, reason, url };
+      opts.onRetry?.(e);
+      debug('fetch %s: retry %d in %d ms from byte %d: %s', digest, failures, delayMs, offset, reason);
+      await sleep(delayMs, signal);
+    };
+    report(offset);
+    while (offset < size || size === 0) {
+      throwIfAborted(signal);
+      const ep = eps[epIndex] as Endpoint;
+      let res: HttpResponse;
+      try {
+        res = await this.transport.send(ep, {
+          method: 'GET',
+          path,
+          headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+          scopes: [pullScope(ref.repository)],
+          doing,
+          signal,
+          ...(ep.mirror ? { retries: 0 } : {}),
+        });
+        if (res.status === 416 && offset > 0) {
+          await discard(res);
+          await ingest.reset();
+          offset = 0;
+          report(offset);
+          continue;
+        }
+        if (res.status !== 200 && res.status !== 206) throw await errorFromResponse(res, doing, 'blob unknown');
+      } catch (err) {
+        if (isAbortError(err, signal)) throw abortError(signal ?? AbortSignal.abort());
+        if (ep.mirror && epIndex < eps.length - 1) {
+          debug('fetch %s: mirror %s failed, next endpoint: %s', digest, ep.host, (err as Error).message);
+          epIndex++;
+          failures = 0;
+          continue;
+        }
+        throw err;
+      }
+
+      // Decide where this body starts.
+      if (offset > 0) {
+        if (res.status === 206) {
+          const start = parseContentRangeStart(header(res, 'content-range'));
+          if (start !== offset) {
+            debug('fetch %s: asked for bytes %d-, got Content-Range %s: restarting', digest, offset, header(res, 'content-range'));
+            await discard(res);
+            await ingest.reset();
+            offset = 0;
+            report(offset);
+            continue;
+          }
+        } else {
+          // 200: the server ignored Range and sends the whole blob; start over with it.
+          await ingest.reset();
+          offset = 0;
+          report(offset);
+        }
+      } else if (res.status === 206) {
+        const start = parseContentRangeStart(header(res, 'content-range'));
+        if (start !== 0) {
+          await discard(res);
+          throw new BerthError('EREGISTRY', `${doing}: unrequested partial response (Content-Range ${header(res, 'content-range') ?? 'missing'})`);
+        }
+      }
+      const declared = Number(header(res, 'content-length'));
+      if (Number.isFinite(declared) && offset + declared > size) {
+        res.body.destroy();
+        throw new BerthError('ESIZE_MISMATCH', `${doing}: registry sends ${offset + declared} bytes, expected ${size}`, { details: { expected: size } });
+      }
+
+      const { written, error } = await writeBody(res.body, ingest, offset, size, report, doing);
+      offset += written;
+      if (!error && offset === size) break;
+      if (error && (error instanceof BerthError || isAbortError(error, signal))) {
+        if (isAbortError(error, signal)) throw abortError(signal ?? AbortSignal.abort());
+        throw error;
+      }
+      const reason = error ? (error as Error).message : `stream ended after ${offset} of ${size} bytes`;
+      if (failures >= retry.retries || (ep.mirror && epIndex < eps.length - 1 && failures >= 1)) {
+        if (ep.mirror && epIndex < eps.length - 1) {
+          epIndex++;
+          failures = 0;
+          continue;
+        }
+        throw error ? networkError(doing, error, res.url.href) : new BerthError('ENETWORK', `${doing}: ${reason}`, { details: { reason } });
+      }
+      await retryEvent(reason, res.url.href);
+    }
+  }
+
+  /** HEAD a blob in the registry itself (mirrors are not asked). */
+  async blobExists(ref: Reference, digest: Digest | string, opts: { signal?: AbortSignal; forPush?: boolean } = {}): Promise<boolean> {
+    const d = typeof digest === 'string' ? Digest.parse(digest) : digest;
+    const doing = `check blob ${d.short()} in ${ref.name}`;
+    const res = await this.transport.send(this.pushEndpoint(ref.registry), {
+      method: 'HEAD',
+      path: `/v2/${ref.repository}/blobs/${d}`,
+      scopes: [opts.forPush ? pushScope(ref.repository) : pullScope(ref.repository)],
+      doing,
+      signal: opts.signal,
+    });
+    await discard(res);
+    if (res.status === 200) return true;
+    if (res.status === 404) return false;
+    throw await errorFromResponse(res, doing, 'blob unknown');
+  }
+
+  /** Start an upload session, optionally as a cross-repository mount. */
+  private async startUpload(ref: Reference, d: Digest, mountFrom: string | undefined, signal: AbortSignal | undefined): Promise<{ mounted: true } | { mounted: false; location: URL }> {
+    const ep = this.pushEndpoint(ref.registry);
+    const doing = mountFrom ? `mount blob ${d.short()} from ${mountFrom} into ${ref.name}` : `start upload of blob ${d.short()} to ${ref.name}`;
+    let path = `/v2/${ref.repository}/blobs/uploads/`;
+    const scopes = [pushScope(ref.repository)];
+    if (mountFrom) {
+      path += `?mount=${encodeURIComponent(d.toString())}&from=${encodeURIComponent(mountFrom)}`;
+      scopes.push(pullScope(mountFrom));
+    }
+    const res = await this.transport.send(ep, { method: 'POST', path, headers: { 'content-length': '0' }, scopes, doing, signal, retry: true });
+    if (mountFrom && res.status === 201) {
+      await discard(res);
+      return { mounted: true };
+    }
+    if (res.status !== 202) throw await errorFromResponse(res, doing, 'blob upload unknown');
+    await discard(res);
+    const loc = header(res, 'location');
+    if (!loc) throw new BerthError('EREGISTRY', `${doing}: 202 without a Location header`);
+    return { mounted: false, location: resolveLocation(loc, res.url, doing) };
+  }
+
+  /**
+   * Cross-repository mount: `POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>`.
+   * True when mounted (201); false when the registry opened an upload instead (202), which is cancelled.
+   */
+  async mountBlob(opts: { reference: Reference; digest: Digest | string; fromRepository: string; signal?: AbortSignal }): Promise<boolean> {
+    const d = typeof opts.digest === 'string' ? Digest.parse(opts.digest) : opts.digest;
+    const r = await this.startUpload(opts.reference, d, opts.fromRepository, opts.signal);
+    if (r.mounted) return true;
+    await this.cancelUpload(opts.reference, r.location, opts.signal);
+    return false;
+  }
+
+  private async cancelUpload(ref: Reference, location: URL, signal: AbortSignal | undefined): Promise<void> {
+    try {
+      const res = await this.transport.send(this.pushEndpoint(ref.registry), {
+        method: 'DELETE',
+        path: location.href,
+        scopes: [pushScope(ref.repository)],
+        doing: `cancel upload to ${ref.name}`,
+        signal,
+      });
+      await discard(res);
+    } catch (err) {
+      if (isAbortError(err, signal)) throw err;
+      debug('cancel upload %s: %s', location.href, (err as Error).message);
+    }
+  }
+
+  /**
+   * Push one blob: skip it if the registry has it, else try a mount (when
+   * `mountFrom` is set), else upload: one PUT for blobs smaller than
+   * `chunkSize`, PATCH chunks with `Content-Range` then a closing PUT for
+   * larger ones. Failed chunks resume from the offset the registry reports.
+   */
+  async uploadBlob(opts: UploadBlobOptions): Promise<UploadResult> {
+    const { reference: ref, descriptor, signal } = opts;
+    const d = Digest.parse(descriptor.digest);
+    const size = descriptor.size;
+    const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    if (!(chunkSize > 0)) throw new BerthError('EINVAL_ARGUMENT', `upload blob: chunkSize must be positive, got ${chunkSize}`);
+    const doing = `upload blob ${d.short()} to ${ref.name}`;
+    if (await this.blobExists(ref, d, { forPush: true, ...(signal ? { signal } : {}) })) return 'exists';
+    const retry = this.retryOptions;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const first = await this.startUpload(ref, d, attempt === 0 ? opts.mountFrom : undefined, signal);
+        if (first.mounted) return 'mounted';
+        if (size < chunkSize) await this.putMonolithic(ref, d, size, first.location, opts, doing);
+        else await this.putChunked(ref, d, size, chunkSize, first.location, opts, doing);
+        return 'uploaded';
+      } catch (err) {
+        if (isAbortError(err, signal)) throw abortError(signal ?? AbortSignal.abort());
+        const retryable = isNetworkError(err) || isRetryableHttpError(err);
+        if (!retryable || attempt >= retry.retries) throw err instanceof BerthError ? err : networkError(doing, err);
+        const delayMs = backoffDelay(attempt, retry);
+        debug('%s: retry %d in %d ms: %s', doing, attempt + 1, delayMs, (err as Error).message);
+        await sleep(delayMs, signal);
+      }
+    }
+  }
+
+  private async putMonolithic(ref: Reference, d: Digest, size: number, location: URL, opts: UploadBlobOptions, doing: string): Promise<void> {
+    const url = withDigest(location, d);
+    const res = await this.transport.send(this.pushEndpoint(ref.registry), {
+      method: 'PUT',
+      path: url.href,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body: () => exactly(opts.open(0), size, doing),
+      scopes: [pushScope(ref.repository)],
+      doing,
+      signal: opts.signal,
+    });
+    if (res.status !== 201) throw await errorFromResponse(res, doing, 'blob upload unknown');
+    await discard(res);
+    checkDigestHeader(header(res, 'docker-content-digest'), d, doing);
+    opts.onProgress?.(size, size);
+  }
+
+  private async putChunked(ref: Reference, d: Digest, size: number, chunkSize: number, start: URL, opts: UploadBlobOptions, doing: string): Promise<void> {
+    const ep = this.pushEndpoint(ref.registry);
+    const scopes = [pushScope(ref.repository)];
+    const retry = this.retryOptions;
+    let location = start;
+    let offset = 0;
+    let failures = 0;
+    while (offset < size) {
+      throwIfAborted(opts.signal);
+      const end = Math.min(offset + chunkSize, size);
+      const from = offset;
+      try {
+        const res = await this.transport.send(ep, {
+          method: 'PATCH',
+          path: location.href,
+          headers: {
+            'content-type': 'application/octet-stream',
+            'content-range': `${from}-${end - 1}`,
+            'content-length': String(end - from),
+          },
+          body: () => exactly(opts.open(from), end - from, doing),
+          scopes,
+          doing,
+          signal: opts.signal,
+        });
+        if (res.status !== 202) throw await errorFromResponse(res, doing, 'blob upload unknown');
+        await discard(res);
+        const loc = header(res, 'location');
+        if (loc) location = resolveLocation(loc, res.url, doing);
+        const stored = parseRangeEnd(header(res, 'range'));
+        offset = stored !== undefined ? stored + 1 : end;
+        if (offset <= from) throw new BerthError('EREGISTRY', `${doing}: registry did not accept bytes ${from}-${end - 1}`);
+        opts.onProgress?.(offset, size);
+        failures = 0;
+      } catch (err) {
+        if (isAbortError(err, opts.signal)) throw abortError(opts.signal ?? AbortSignal.abort());
+        const retryable = isNetworkError(err) || isRetryableHttpError(err);
+        if (!retryable || failures >= retry.retries) throw err instanceof BerthError ? err : networkError(doing, err);
+        await sleep(backoffDelay(failures, retry), opts.signal);
+        failures++;
+        // Ask the registry how much it holds, and go on from there.
+        const status = await this.transport.send(ep, { method: 'GET', path: location.href, scopes, doing: `${doing} (upload status)`, signal: opts.signal });
+        await discard(status);
+        if (status.status !== 204 && status.status !== 200) throw await errorFromResponse(status, `${doing} (upload status)`, 'blob upload unknown');
+        const loc = header(status, 'location');
+        if (loc) location = resolveLocation(loc, status.url, doing);
+        const stored = parseRangeEnd(header(status, 'range'));
+        offset = stored !== undefined ? stored + 1 : 0;
+        debug('%s: resuming at byte %d', doing, offset);
+      }
+    }
+    const res = await this.transport.send(ep, {
+      method: 'PUT',
+      path: withDigest(location, d).href,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': '0' },
+      scopes,
+      doing,
+      signal: opts.signal,
+      retry: true,
+    });
+    if (res.status !== 201) throw await errorFromResponse(res, doing, 'blob upload unknown');
+    await discard(res);
+    checkDigestHeader(header(res, 'docker-content-digest'), d, doing);
+  }
+
+  /** PUT a manifest or index by tag or digest; returns its digest (checked against the registry's). */
+  async putManifest(opts: { reference: Reference; bytes: Buffer; mediaType: string; signal?: AbortSignal }): Promise<Digest> {
+    const ref = opts.reference;
+    const doing = `put manifest ${ref}`;
+    if (opts.bytes.length > MAX_MANIFEST_BYTES) throw new BerthError('ETOO_LARGE', `${doing}: ${opts.bytes.length} bytes exceeds the ${MAX_MANIFEST_BYTES}-byte limit`);
+    const digest = Digest.of(opts.bytes, ref.digest?.algorithm ?? 'sha256');
+    if (ref.digest && !ref.digest.equals(digest)) {
+      throw new BerthError('EDIGEST_MISMATCH', `${doing}: content has digest ${digest}`, { details: { expected: ref.digest.toString(), actual: digest.toString() } });
+    }
+    const res = await this.transport.send(this.pushEndpoint(ref.registry), {
+      method: 'PUT',
+      path: `/v2/${ref.repository}/manifests/${ref.identifier}`,
+      headers: { 'content-type': opts.mediaType, 'content-length': String(opts.bytes.length) },
+      body: opts.bytes,
+      scopes: [pushScope(ref.repository)],
+      doing,
+      signal: opts.signal,
+      retry: true, // idempotent: the same bytes under the same name
+    });
+    if (res.status !== 201 && res.status !== 200) throw await errorFromResponse(res, doing, 'manifest unknown');
+    await discard(res);
+    checkDigestHeader(header(res, 'docker-content-digest'), digest, doing);
+    return digest;
+  }
+}
+
+/** An HTTP error whose status is worth another try (408, 429, 5xx). */
+function isRetryableHttpError(err: unknown): boolean {
+  const status = err instanceof BerthError ? err.details['status'] : undefined;
+  return typeof status === 'number' && isRetryableStatus(status);
+}
+
+function schema1Error(doing: string): BerthError {
+  return new BerthError('EUNSUPPORTED', `${doing}: schema 1 manifests are not supported; push the image again with a current client (schema 2 or OCI)`);
+}
+
+/** Validate manifest bytes from a registry: media type, schema 1, digests. */
+export function checkManifest(o: { ref: Reference; bytes: Buffer; contentType: string | undefined; headerDigest: string | undefined; doing: string }): ManifestResult {
+  const ct = (o.contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  let json: unknown;
+  try {
+    json = JSON.parse(o.bytes.toString('utf8'));
+  } catch (err) {
+    if (isSchema1MediaType(ct)) throw schema1Error(o.doing);
+    throw new BerthError('EINVAL_MANIFEST', `${o.doing}: invalid JSON: ${(err as Error).message}`);
+  }
+  const obj = json && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
+  if (isSchema1MediaType(ct) || obj['schemaVersion'] === 1) throw schema1Error(o.doing);
+  const declared = typeof obj['mediaType'] === 'string' ? obj['mediaType'] : undefined;
+  let mediaType: string | undefined;
+  if (declared && (isIndexMediaType(declared) || isManifestMediaType(declared))) mediaType = declared;
+  else if (isIndexMediaType(ct) || isManifestMediaType(ct)) mediaType = ct;
+  else if (!declared && Array.isArray(obj['manifests'])) mediaType = MediaType.OciIndex;
+  else if (!declared && obj['config'] && typeof obj['config'] === 'object') mediaType = MediaType.OciManifest;
+  if (!mediaType) {
+    throw new BerthError('EUNSUPPORTED', `${o.doing}: unsupported manifest media type ${JSON.stringify(declared ?? ct)}`);
+  }
+  if (declared && (isIndexMediaType(ct) || isManifestMediaType(ct)) && declared !== ct) {
+    throw new BerthError('EINVAL_MANIFEST', `${o.doing}: Content-Type ${ct} disagrees with mediaType ${declared} in the body`);
+  }
+  let digest: Digest;
+  if (o.ref.digest) {
+    const actual = Digest.of(o.bytes, o.ref.digest.algorithm);
+    if (!actual.equals(o.ref.digest)) {
+      throw new BerthError('EDIGEST_MISMATCH', `${o.doing}: content has digest ${actual}`, { details: { expected: o.ref.digest.toString(), actual: actual.toString() } });
+    }
+    digest = o.ref.digest;
+  } else {
+    digest = Digest.of(o.bytes);
+  }
+  if (o.headerDigest) {
+    if (!Digest.isValid(o.headerDigest)) {
+      throw new BerthError('EREGISTRY', `${o.doing}: invalid Docker-Content-Digest ${JSON.stringify(o.headerDigest.slice(0, 100))}`);
+    }
+    const claimed = Digest.parse(o.headerDigest);
+    const actual = claimed.algorithm === digest.algorithm ? digest : Digest.of(o.bytes, claimed.algorithm);
+    if (!actual.equals(claimed)) {
+      throw new BerthError('EDIGEST_MISMATCH', `${o.doing}: Docker-Content-Digest says ${claimed} but the content has ${actual}`, {
+        details: { expected: claimed.toString(), actual: actual.toString() },
+      });
+    }
+  }
+  return { bytes: o.bytes, mediaType, digest, descriptor: { mediaType, digest: digest.toString(), size: o.bytes.length } };
+}
+
+function checkDigestHeader(value: string | undefined, expected: Digest, doing: string): void {
+  if (value && Digest.isValid(value) && Digest.parse(value).algorithm === expected.algorithm && !expected.equals(value)) {
+    throw new BerthError('EDIGEST_MISMATCH', `${doing}: registry stored it as ${value}`, { details: { expected: expected.toString(), actual: value } });
+  }
+}
+
+/** `bytes 100-199/1000` → 100 (undefined if absent or malformed). */
+export function parseContentRangeStart(v: string | undefined): number | undefined {
+  const m = v ? /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/i.exec(v.trim()) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
+/** An upload `Range: 0-1023` (or `bytes=0-1023`) → 1023. */
+function parseRangeEnd(v: string | undefined): number | undefined {
+  const m = v ? /^(?:bytes=)?0-(\d+)$/i.exec(v.trim()) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
+function resolveLocation(loc: string, base: URL, doing: string): URL {
+  try {
+    const u = new URL(loc, base);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
+    return u;
+  } catch {
+    throw new BerthError('EREGISTRY', `${doing}: invalid upload Location ${JSON.stringify(loc.slice(0, 200))}`);
+  }
+}
+
+function withDigest(location: URL, d: Digest): URL {
+  const u = new URL(location.href);
+  u.searchParams.set('digest', d.toString());
+  return u;
+}
+
+/** Exactly `length` bytes of `src` (more are cut off; fewer fail the request). */
+function exactly(src: Readable, length: number, doing: string): Readable {
+  return Readable.from(
+    (async function* () {
+      let left = length;
+      if (left === 0) {
+        src.destroy();
+        return;
+      }
+      for await (const chunk of src) {
+        const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+        if (b.length >= left) {
+          yield b.subarray(0, left);
+          left = 0;
+          break;
+        }
+        left -= b.length;
+        yield b;
+      }
+      if (left > 0) throw new BerthError('ESIZE_MISMATCH', `${doing}: local content ended ${left} bytes short`);
+    })(),
+    { objectMode: false },
+  );
+}
+
+/**
+ * Copy a response body into a fresh ingest write stream, counting what was
+ * written. A broken body is not thrown: it is returned with the count so the
+ * caller can resume. Writing beyond `size` destroys the body (ESIZE_MISMATCH).
+ */
+async function writeBody(
+  body: Readable,
+  ingest: IngestTarget,
+  offset: number,
+  size: number,
+  report: (n: number) => void,
+  doing: string,
+): Promise<{ written: number; error?: unknown }> {
+  const ws = ingest.createWriteStream();
+  let written = 0;
+  let error: unknown;
+  let wsError: unknown;
+  ws.on('error', (e) => {
+    wsError ??= e;
+  });
+  try {
+    for await (const chunk of body) {
+      const b = chunk as Buffer;
+      if (offset + written + b.length > size) {
+        body.destroy();
+        throw new BerthError('ESIZE_MISMATCH', `${doing}: registry sent more than the expected ${size} bytes`, { details: { expected: size } });
+      }
+      if (wsError) throw wsError;
+      if (!ws.write(b)) await Promise.race([once(ws, 'drain'), once(ws, 'error')]);
+      written += b.length;
+      report(offset + written);
+    }
+  } catch (err) {
+    error = err;
+  }
+  // Let what was written reach the file before anyone resumes from `offset + written`.
+  if (!wsError) {
+    ws.end();
+    try {
+      await finished(ws);
+    } catch (err) {
+      wsError ??= err;
+    }
+  } else {
+    ws.destroy();
+  }
+  if (wsError) {
+    throw BerthError.wrap(`${doing}: write to the store`, wsError, 'ESTORE');
+  }
+  return error === undefined ? { written } : { written, error };
+}

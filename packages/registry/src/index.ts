@@ -1,0 +1,12 @@
+export { loadRegistryConfig, parseRegistryConfig, registryConfigPaths, normaliseRegistryHost, SYSTEM_CONFIG_PATH } from './config.js';
+export type { RegistryConfig, RegistryHostConfig } from './config.js';
+export { parseWwwAuthenticate, pickChallenge } from './challenge.js';
+export type { AuthChallenge } from './challenge.js';
+export { DockerConfigCredentials, StaticCredentials, dockerConfigDir, DOCKER_HUB_AUTH_KEY } from './credentials.js';
+export type { AuthCredentials, CredentialProvider, DockerConfigCredentialsOptions } from './credentials.js';
+export { login, logout } from './login.js';
+export { RegistryClient, DEFAULT_CHUNK_SIZE, DEFAULT_USER_AGENT } from './client.js';
+export type { RegistryClientOptions, IngestTarget, ManifestResult, FetchBlobOptions, UploadBlobOptions, UploadResult } from './client.js';
+export type { RetryOptions } from './retry.js';
+export type { RetryEvent } from './transport.js';
+export { DOCKER_HUB_ENDPOINT, isLoopbackHost } from './transport.js';
