@@ -104,7 +104,7 @@ export function parseRecipe(text: string, options: ParseRecipeOptions = {}): Rec
     throw new BerthError('ERECIPE', `${file}: recipe larger than ${MAX_RECIPE_BYTES} bytes`);
   }
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, maxAliasCount: 50 });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const firstError = doc.errors[0];
   if (firstError) {
     const start = lineCounter.linePos(firstError.pos[0]);
