@@ -1,0 +1,282 @@
+import * as fs from 'node:fs';
+import koffi from 'koffi';
+import type { LibraryHandle } from 'koffi';
+import { syscallError } from './errors.js';
+import type { FileKind, StatInfo, Syscalls } from './syscalls.js';
+
+/** A koffi-declared C function: `any` because koffi maps C types to JS values dynamically (its own typings use any). */
+type CFunc = (...args: any[]) => any;
+
+const SYSCALL_NUMBERS: Record<string, Record<string, number>> = {
+  x64: { pivot_root: 155, close_range: 436, pidfd_open: 434, pidfd_getfd: 438 },
+  arm64: { pivot_root: 41, close_range: 436, pidfd_open: 434, pidfd_getfd: 438 },
+};
+
+/** glibc's sigset_t is 1024 bits. */
+const SIGSET_BYTES = 128;
+
+let libc: LibraryHandle | undefined;
+const funcs = new Map<string, CFunc>();
+
+/** Declares a libc function once, on first use (keeps the init child's start-up short). */
+function fn(key: string, prototype: string): CFunc {
+  let f = funcs.get(key);
+  if (f === undefined) {
+    libc ??= koffi.load('libc.so.6');
+    f = libc.func(prototype) as CFunc;
+    funcs.set(key, f);
+  }
+  return f;
+}
+
+function sysno(name: string): number {
+  const n = SYSCALL_NUMBERS[process.arch]?.[name];
+  if (n === undefined) throw syscallError(name, 'ENOSYS');
+  return n;
+}
+
+/** Throws the errno of the last koffi call when `result` is -1 (or negative for raw syscalls). */
+function check(result: number | bigint, syscall: string, path?: string): number {
+  const r = typeof result === 'bigint' ? Number(result) : result;
+  if (r < 0) throw syscallError(syscall, koffi.errno(), path);
+  return r;
+}
+
+function kindOf(st: fs.Stats): FileKind {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isCharacterDevice()) return 'char';
+  if (st.isBlockDevice()) return 'block';
+  if (st.isFIFO()) return 'fifo';
+  return 'socket';
+}
+
+function statInfo(st: fs.Stats): StatInfo {
+  return { kind: kindOf(st), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: st.size, rdev: st.rdev };
+}
+
+/** Runs a Node fs call, turning its error into the syscall error every implementation throws. */
+function nodeFs<T>(syscall: string, path: string | undefined, op: () => T): T {
+  try {
+    return op();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && code.startsWith('E')) throw syscallError(syscall, code, path, err);
+    throw err;
+  }
+}
+
+function sigset(signals: number[]): Buffer {
+  const set = Buffer.alloc(SIGSET_BYTES);
+  for (const s of signals) {
+    const bit = s - 1;
+    set[bit >> 3] = (set[bit >> 3] ?? 0) | (1 << (bit & 7));
+  }
+  return set;
+}
+
+/**
+ * The real system calls, through koffi and glibc (`libc.so.6`). Functions are
+ * declared on first use. File-system calls whose results need struct decoding
+ * (stat, readdir, readlink) go through Node's synchronous fs API, which makes
+ * the same system calls.
+ */
+export class LibcSyscalls implements Syscalls {
+  unshare(flags: number): void {
+    check(fn('unshare', 'int unshare(int flags)')(flags), 'unshare');
+  }
+
+  setns(fd: number, nstype: number): void {
+    check(fn('setns', 'int setns(int fd, int nstype)')(fd, nstype), 'setns');
+  }
+
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void {
+    const f = fn(
+      'mount',
+      'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
+    );
+    check(f(source, target, fstype, flags, data), 'mount', target);
+  }
+
+  umount2(target: string, flags: number): void {
+    check(fn('umount2', 'int umount2(const char *target, int flags)')(target, flags), 'umount2', target);
+  }
+
+  pivotRoot(newRoot: string, putOld: string): void {
+    const f = fn('syscall_ss', 'long syscall(long number, ...)');
+    check(f(sysno('pivot_root'), 'const char *', newRoot, 'const char *', putOld), 'pivot_root');
+  }
+
+  chdir(path: string): void {
+    check(fn('chdir', 'int chdir(const char *path)')(path), 'chdir', path);
+  }
+
+  fchdir(fd: number): void {
+    check(fn('fchdir', 'int fchdir(int fd)')(fd), 'fchdir');
+  }
+
+  getcwd(): string {
+    const buf = Buffer.alloc(4097);
+    const r: unknown = fn('getcwd', 'void *getcwd(void *buf, size_t size)')(buf, buf.length - 1);
+    if (r === null) throw syscallError('getcwd', koffi.errno());
+    const end = buf.indexOf(0);
+    return buf.toString('utf8', 0, end < 0 ? buf.length : end);
+  }
+
+  open(path: string, flags: number, mode = 0): number {
+    return check(fn('open', 'int open(const char *path, int flags, unsigned int mode)')(path, flags, mode), 'open', path);
+  }
+
+  openat(dirfd: number, path: string, flags: number, mode = 0): number {
+    const f = fn('openat', 'int openat(int dirfd, const char *path, int flags, unsigned int mode)');
+    return check(f(dirfd, path, flags, mode), 'openat', path);
+  }
+
+  close(fd: number): void {
+    check(fn('close', 'int close(int fd)')(fd), 'close');
+  }
+
+  closeRange(first: number, last: number, flags: number): void {
+    const f = fn('syscall_uuu', 'long syscall(long number, ...)');
+    check(f(sysno('close_range'), 'unsigned int', first, 'unsigned int', last, 'unsigned int', flags), 'close_range');
+  }
+
+  listFds(): number[] {
+    return nodeFs('readdir', '/proc/self/fd', () => fs.readdirSync('/proc/self/fd'))
+      .map((n) => Number(n))
+      .filter((n) => Number.isInteger(n));
+  }
+
+  dup2(oldfd: number, newfd: number): void {
+    check(fn('dup2', 'int dup2(int oldfd, int newfd)')(oldfd, newfd), 'dup2');
+  }
+
+  fcntl(fd: number, cmd: number, arg: number): number {
+    return check(fn('fcntl', 'int fcntl(int fd, int cmd, int arg)')(fd, cmd, arg), 'fcntl');
+  }
+
+  read(fd: number, buffer: Uint8Array): number {
+    return check(fn('read', 'long read(int fd, void *buf, size_t count)')(fd, buffer, buffer.length), 'read');
+  }
+
+  write(fd: number, data: Uint8Array | string): number {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    return check(fn('write', 'long write(int fd, const void *buf, size_t count)')(fd, buf, buf.length), 'write');
+  }
+
+  mkdir(path: string, mode: number): void {
+    nodeFs('mkdir', path, () => fs.mkdirSync(path, { mode }));
+  }
+
+  mknod(path: string, mode: number, dev: number): void {
+    const f = fn('mknod', 'int mknod(const char *path, unsigned int mode, uint64_t dev)');
+    check(f(path, mode, dev), 'mknod', path);
+  }
+
+  symlink(target: string, path: string): void {
+    nodeFs('symlink', path, () => fs.symlinkSync(target, path));
+  }
+
+  chmod(path: string, mode: number): void {
+    nodeFs('chmod', path, () => fs.chmodSync(path, mode));
+  }
+
+  fchown(fd: number, uid: number, gid: number): void {
+    check(fn('fchown', 'int fchown(int fd, unsigned int uid, unsigned int gid)')(fd, uid, gid), 'fchown');
+  }
+
+  lstat(path: string): StatInfo {
+    return nodeFs('lstat', path, () => statInfo(fs.lstatSync(path)));
+  }
+
+  stat(path: string): StatInfo {
+    return nodeFs('stat', path, () => statInfo(fs.statSync(path)));
+  }
+
+  readlink(path: string): string {
+    return nodeFs('readlink', path, () => fs.readlinkSync(path));
+  }
+
+  readFile(path: string): Uint8Array {
+    return nodeFs('read', path, () => fs.readFileSync(path));
+  }
+
+  writeFile(path: string, data: Uint8Array | string, mode: number): void {
+    nodeFs('write', path, () => fs.writeFileSync(path, data, { mode }));
+  }
+
+  umask(mask: number): number {
+    return fn('umask', 'unsigned int umask(unsigned int mask)')(mask) as number;
+  }
+
+  sethostname(name: string): void {
+    const buf = Buffer.from(name);
+    check(fn('sethostname', 'int sethostname(const void *name, size_t len)')(buf, buf.length), 'sethostname');
+  }
+
+  setsid(): number {
+    return check(fn('setsid', 'int setsid()')(), 'setsid');
+  }
+
+  ioctl(fd: number, request: number, arg: number | Uint8Array): number {
+    if (typeof arg === 'number') {
+      return check(fn('ioctl_i', 'int ioctl(int fd, unsigned long request, unsigned long arg)')(fd, request, arg), 'ioctl');
+    }
+    return check(fn('ioctl_p', 'int ioctl(int fd, unsigned long request, void *arg)')(fd, request, arg), 'ioctl');
+  }
+
+  socket(domain: number, type: number, protocol: number): number {
+    return check(fn('socket', 'int socket(int domain, int type, int protocol)')(domain, type, protocol), 'socket');
+  }
+
+  resetSignalDispositions(): void {
+    const signal = fn('signal', 'void *signal(int sig, void *handler)');
+    for (let sig = 1; sig <= 64; sig++) {
+      // SIGKILL and SIGSTOP cannot be caught; 32 and 33 are glibc's own (signal() refuses them).
+      if (sig === 9 || sig === 19 || sig === 32 || sig === 33) continue;
+      signal(sig, null);
+    }
+  }
+
+  sigprocmask(how: number, signals: number[]): void {
+    const f = fn('sigprocmask', 'int sigprocmask(int how, const void *set, void *oldset)');
+    check(f(how, sigset(signals), null), 'sigprocmask');
+  }
+
+  execve(path: string, argv: string[], envp: string[]): never {
+    const f = fn('execve', 'int execve(const char *path, const char **argv, const char **envp)');
+    f(path, [...argv, null], [...envp, null]);
+    throw syscallError('execve', koffi.errno(), path);
+  }
+
+  kill(pid: number, signal: number): void {
+    check(fn('kill', 'int kill(int pid, int sig)')(pid, signal), 'kill');
+  }
+
+  getpid(): number {
+    return fn('getpid', 'int getpid()')() as number;
+  }
+
+  exit(code: number): never {
+    fn('_exit', 'void _exit(int status)')(code);
+    // Not reached: _exit does not return.
+    throw new Error('_exit returned');
+  }
+
+  pidfdOpen(pid: number, flags: number): number {
+    const f = fn('syscall_ii', 'long syscall(long number, ...)');
+    return check(f(sysno('pidfd_open'), 'int', pid, 'unsigned int', flags), 'pidfd_open');
+  }
+
+  pidfdGetfd(pidfd: number, targetfd: number, flags: number): number {
+    const f = fn('syscall_iii', 'long syscall(long number, ...)');
+    return check(f(sysno('pidfd_getfd'), 'int', pidfd, 'int', targetfd, 'unsigned int', flags), 'pidfd_getfd');
+  }
+
+  pipe2(flags: number): [number, number] {
+    const fds = new Int32Array(2);
+    check(fn('pipe2', 'int pipe2(_Out_ int *fds, int flags)')(fds, flags), 'pipe2');
+    return [fds[0] ?? -1, fds[1] ?? -1];
+  }
+}
