@@ -23,6 +23,8 @@ export type ErrorCode =
   | 'ENOT_FOUND'
   | 'ENO_MATCHING_PLATFORM'
   | 'ENETWORK'
+  /** An operation stopped by its AbortSignal (e.g. Ctrl-C during a pull). */
+  | 'EABORTED'
   // local state
   | 'ESTORE'
   | 'EIMAGE_UNKNOWN'
