@@ -1,0 +1,218 @@
+import { closeSync, fstatSync, readSync } from 'node:fs';
+import koffi from 'koffi';
+import { BerthError } from '@berth/oci';
+import { toDatum } from './seccomp.js';
+import type { SeccompAction, SeccompArg, SeccompOperator, SeccompProfile } from './seccomp-types.js';
+
+/*
+ * libseccomp (libseccomp.so.2, Debian package libseccomp2, a dependency of
+ * runc) through koffi, used only to COMPILE a profile into a classic BPF
+ * program. Loading the program is one prctl(PR_SET_SECCOMP) in the init
+ * (Syscalls.seccompSetFilter), so the init does not need libseccomp at all when
+ * the runtime compiles in the parent and passes the bytes along.
+ */
+
+type Fn = (...args: unknown[]) => unknown;
+interface Lib {
+  init: Fn;
+  release: Fn;
+  resolveName: Fn;
+  archResolve: Fn;
+  archAdd: Fn;
+  archNative: Fn;
+  ruleAddArray: Fn;
+  attrSet: Fn;
+  exportBpf: Fn;
+  memfdCreate: Fn;
+  argCmp: unknown;
+}
+
+let lib: Lib | undefined;
+
+function load(): Lib {
+  if (lib) return lib;
+  let so;
+  try {
+    so = koffi.load('libseccomp.so.2');
+  } catch (err) {
+    throw new BerthError('EUNSUPPORTED', 'seccomp: cannot load libseccomp.so.2 (install the libseccomp2 package)', { cause: err });
+  }
+  const libc = koffi.load('libc.so.6');
+  let argCmp: unknown;
+  try {
+    argCmp = koffi.type('berth_scmp_arg_cmp');
+  } catch {
+    argCmp = koffi.struct('berth_scmp_arg_cmp', { arg: 'uint32_t', op: 'int', datum_a: 'uint64_t', datum_b: 'uint64_t' });
+  }
+  lib = {
+    init: so.func('void *seccomp_init(uint32_t def_action)'),
+    release: so.func('void seccomp_release(void *ctx)'),
+    resolveName: so.func('int seccomp_syscall_resolve_name(const char *name)'),
+    archResolve: so.func('uint32_t seccomp_arch_resolve_name(const char *name)'),
+    archAdd: so.func('int seccomp_arch_add(void *ctx, uint32_t arch)'),
+    archNative: so.func('uint32_t seccomp_arch_native()'),
+    ruleAddArray: so.func('int seccomp_rule_add_array(void *ctx, uint32_t action, int syscall, unsigned int arg_cnt, const berth_scmp_arg_cmp *arg_array)'),
+    attrSet: so.func('int seccomp_attr_set(void *ctx, int attr, uint32_t value)'),
+    exportBpf: so.func('int seccomp_export_bpf(void *ctx, int fd)'),
+    memfdCreate: libc.func('int memfd_create(const char *name, unsigned int flags)'),
+    argCmp,
+  };
+  return lib;
+}
+
+const SCMP_FLTATR_ACT_BADARCH = 2;
+const SCMP_FLTATR_CTL_NNP = 3;
+const SCMP_ACT_KILL_PROCESS = 0x80000000;
+const MFD_CLOEXEC = 1;
+/** libseccomp's __NR_SCMP_ERROR: the name is unknown on every architecture it knows. */
+const NR_SCMP_ERROR = -1;
+/** Classic BPF's limit on program length (BPF_MAXINSNS). */
+const BPF_MAXINSNS = 4096;
+
+/** libseccomp's encoding of an action (seccomp.h SCMP_ACT_*). */
+export function actionValue(action: SeccompAction, errno: number): number {
+  switch (action) {
+    case 'SCMP_ACT_ALLOW':
+      return 0x7fff0000;
+    case 'SCMP_ACT_ERRNO':
+      return (0x00050000 | (errno & 0xffff)) >>> 0;
+    case 'SCMP_ACT_TRACE':
+      return (0x7ff00000 | (errno & 0xffff)) >>> 0;
+    case 'SCMP_ACT_LOG':
+      return 0x7ffc0000;
+    case 'SCMP_ACT_TRAP':
+      return 0x00030000;
+    case 'SCMP_ACT_KILL':
+    case 'SCMP_ACT_KILL_THREAD':
+      return 0x00000000;
+    case 'SCMP_ACT_KILL_PROCESS':
+      return SCMP_ACT_KILL_PROCESS;
+  }
+}
+
+const OPERATOR_VALUES: Record<SeccompOperator, number> = {
+  SCMP_CMP_NE: 1,
+  SCMP_CMP_LT: 2,
+  SCMP_CMP_LE: 3,
+  SCMP_CMP_EQ: 4,
+  SCMP_CMP_GE: 5,
+  SCMP_CMP_GT: 6,
+  SCMP_CMP_MASKED_EQ: 7,
+};
+
+/** `SCMP_ARCH_X86_64` → libseccomp's token value. */
+function archToken(l: Lib, name: string): number {
+  const short = name.replace(/^SCMP_ARCH_/, '').toLowerCase();
+  const token = l.archResolve(short) as number;
+  if (!token) throw new BerthError('EINVAL_ARGUMENT', `seccomp: unknown architecture ${name}`);
+  return token;
+}
+
+export interface CompiledSeccomp {
+  /** struct sock_filter[]: 8 bytes per instruction, native endianness. */
+  program: Buffer;
+  /** Syscall names that no architecture of the filter knows (left out, as runc does). */
+  unknownSyscalls: string[];
+}
+
+const cache = new Map<string, CompiledSeccomp>();
+
+/**
+ * Compile a resolved profile to a classic BPF program (what prctl(PR_SET_SECCOMP,
+ * SECCOMP_MODE_FILTER) loads). Like runc: names no architecture knows are
+ * skipped; a rule whose action equals the default action is skipped; several
+ * conditions on the same argument become separate (ORed) rules. Foreign
+ * architectures are killed (SCMP_FLTATR_ACT_BADARCH) as libseccomp does by
+ * default. Results are cached per profile.
+ */
+export function compileSeccomp(profile: SeccompProfile): CompiledSeccomp {
+  const key = JSON.stringify(profile);
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const l = load();
+  const defaultAction = actionValue(profile.defaultAction, profile.defaultErrnoRet);
+  const ctx = l.init(defaultAction);
+  if (!ctx) throw new BerthError('ERUNTIME', 'seccomp: seccomp_init failed');
+  const unknown: string[] = [];
+  try {
+    check(l.attrSet(ctx, SCMP_FLTATR_CTL_NNP, 0), 'seccomp_attr_set(CTL_NNP)');
+    check(l.attrSet(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), 'seccomp_attr_set(ACT_BADARCH)');
+    const native = l.archNative() as number;
+    for (const arch of profile.architectures) {
+      const token = archToken(l, arch);
+      if (token === native) continue;
+      const rc = l.archAdd(ctx, token) as number;
+      if (rc !== 0 && rc !== -17 /* EEXIST */) check(rc, `seccomp_arch_add(${arch})`);
+    }
+    for (const rule of profile.syscalls) {
+      const action = actionValue(rule.action, rule.errnoRet ?? profile.defaultErrnoRet);
+      if (action === defaultAction) continue;
+      const groups = argumentGroups(rule.args ?? []);
+      for (const name of rule.names) {
+        const nr = l.resolveName(name) as number;
+        if (nr === NR_SCMP_ERROR) {
+          unknown.push(name);
+          continue;
+        }
+        for (const args of groups) {
+          const cmps = args.map((a) => ({
+            arg: a.index,
+            op: OPERATOR_VALUES[a.op],
+            datum_a: toDatum(a.value, `${name}.args[${a.index}].value`),
+            datum_b: a.valueTwo === undefined ? 0n : toDatum(a.valueTwo, `${name}.args[${a.index}].valueTwo`),
+          }));
+          check(l.ruleAddArray(ctx, action, nr, cmps.length, cmps.length > 0 ? cmps : null), `seccomp_rule_add(${name})`);
+        }
+      }
+    }
+    const program = exportProgram(l, ctx);
+    if (program.length / 8 > BPF_MAXINSNS) {
+      throw new BerthError('EINVAL_ARGUMENT', `seccomp: compiled filter has ${program.length / 8} instructions, more than the kernel's ${BPF_MAXINSNS}`);
+    }
+    const compiled = { program, unknownSyscalls: unknown };
+    cache.set(key, compiled);
+    return compiled;
+  } finally {
+    l.release(ctx);
+  }
+}
+
+/** Conditions ANDed in one rule, unless one argument index repeats: then one rule per condition (ORed). */
+function argumentGroups(args: readonly SeccompArg[]): SeccompArg[][] {
+  if (args.length === 0) return [[]];
+  const counts = new Map<number, number>();
+  for (const a of args) counts.set(a.index, (counts.get(a.index) ?? 0) + 1);
+  const repeated = [...counts.values()].some((n) => n > 1);
+  return repeated ? args.map((a) => [a]) : [[...args]];
+}
+
+function exportProgram(l: Lib, ctx: unknown): Buffer {
+  const fd = l.memfdCreate('berth-seccomp', MFD_CLOEXEC) as number;
+  if (fd < 0) throw new BerthError('ERUNTIME', 'seccomp: memfd_create failed');
+  try {
+    check(l.exportBpf(ctx, fd), 'seccomp_export_bpf');
+    const size = fstatSync(fd).size;
+    const buf = Buffer.alloc(size);
+    let off = 0;
+    while (off < size) {
+      const n = readSync(fd, buf, off, size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    if (off !== size || size % 8 !== 0) throw new BerthError('ERUNTIME', `seccomp: exported filter is ${off} bytes, expected ${size} in 8-byte instructions`);
+    return buf;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function check(rc: unknown, what: string): void {
+  if (typeof rc === 'number' && rc < 0) {
+    throw new BerthError('ERUNTIME', `seccomp: ${what}: ${errnoName(-rc)}`, { details: { errno: -rc } });
+  }
+}
+
+function errnoName(errno: number): string {
+  const names: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT', 17: 'EEXIST', 22: 'EINVAL', 95: 'EOPNOTSUPP', 125: 'ECANCELED' };
+  return names[errno] ?? `errno ${errno}`;
+}
