@@ -4,11 +4,23 @@
  * reflink tests.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getXattr, listXattrs } from './native.js';
+import { getXattr, listXattrs, lutimesNs, mknod, setXattr } from './native.js';
 import { joinPath, readNames, type FsPath } from './paths.js';
 
 export interface EntryInfo {
@@ -119,6 +131,111 @@ export function compareTrees(a: string, b: string, opts: { ignoreRootMtime?: boo
   }
   for (const rel of tb.keys()) if (!ta.has(rel)) diffs.push(`${rel}: extra in copy`);
   return diffs;
+}
+
+
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFIFO = 0o010000;
+const S_IFSOCK = 0o140000;
+
+/** A valid VFS_CAP_REVISION_2 security.capability value: effective, permitted CAP_NET_BIND_SERVICE. */
+export function capabilityValue(): Buffer {
+  const b = Buffer.alloc(20);
+  b.writeUInt32LE(0x02000001, 0);
+  b.writeUInt32LE(1 << 10, 4);
+  return b;
+}
+
+/** glibc's makedev: the dev_t for major/minor, high bits included. */
+export function makedev(major: bigint, minor: bigint): bigint {
+  return (minor & 0xffn) | ((major & 0xfffn) << 8n) | ((minor & ~0xffn) << 12n) | ((major & ~0xfffn) << 32n);
+}
+
+const NS = 1_000_000_000n;
+export const T1 = 1_600_000_000n * NS + 123_456_789n;
+export const T2 = 1_700_000_000n * NS + 987_654_321n;
+
+
+/** Everything createRootfs promises to preserve, in one tree. */
+export function buildFixture(root: string): void {
+  mkdirSync(root, { mode: 0o755 });
+  const p = (rel: string): string => join(root, rel);
+  mkdirSync(p('etc'), { mode: 0o755 });
+  writeFileSync(p('etc/hostname'), 'berth\n', { mode: 0o644 });
+  writeFileSync(p('etc/shadow'), 'root:*::0:::::\n');
+  chmodSync(p('etc/shadow'), 0o640);
+  writeFileSync(p('etc/empty'), '');
+  chmodSync(p('etc/empty'), 0o000);
+  mkdirSync(p('bin'), { mode: 0o755 });
+  writeFileSync(p('bin/busybox'), randomBytes(300_000));
+  chmodSync(p('bin/busybox'), 0o755);
+  // hard link group of three names in two directories, plus a second group
+  linkSync(p('bin/busybox'), p('bin/sh'));
+  linkSync(p('bin/busybox'), p('etc/busybox-copy'));
+  writeFileSync(p('etc/a'), 'hard a');
+  linkSync(p('etc/a'), p('etc/b'));
+  // symlinks: relative, absolute, dangling, to a dir
+  symlinkSync('busybox', p('bin/ls'));
+  symlinkSync('/bin/busybox', p('bin/abs'));
+  symlinkSync('../nowhere/at/all', p('bin/dangling'));
+  symlinkSync('etc', p('etc-link'));
+  // large-ish file across several extents
+  mkdirSync(p('data'));
+  writeFileSync(p('data/big.bin'), randomBytes(3 * 1024 * 1024 + 17));
+  // sticky world-writable dir, read-only dir with content, dir mode 0000
+  mkdirSync(p('tmp'));
+  chmodSync(p('tmp'), 0o1777);
+  mkdirSync(p('ro'));
+  writeFileSync(p('ro/inside'), 'x');
+  chmodSync(p('ro'), 0o555);
+  mkdirSync(p('locked'));
+  writeFileSync(p('locked/secret'), 'y');
+  chmodSync(p('locked'), 0o000);
+  // names: spaces, newline, non-UTF-8 bytes, unicode
+  writeFileSync(p('data/with space\nand newline'), 'odd');
+  writeFileSync(Buffer.concat([Buffer.from(`${root}/data/`), Buffer.from([0x62, 0xff, 0xfe, 0x2e])]), 'latin1 name');
+  writeFileSync(p('data/ünïcødé ✓'), 'utf8 name');
+  // user xattrs everywhere they can go
+  setXattr(p('etc/hostname'), 'user.berth.note', Buffer.from('hello'));
+  setXattr(p('data'), 'user.berth.dir', Buffer.from([0, 1, 2, 255]));
+
+  if (isRoot()) {
+    // ownership, setuid/setgid on non-root files (chown would clear them), capabilities
+    writeFileSync(p('bin/su'), randomBytes(1000));
+    lchownSync(p('bin/su'), 1000, 1001);
+    chmodSync(p('bin/su'), 0o4755);
+    writeFileSync(p('bin/wall'), randomBytes(100));
+    lchownSync(p('bin/wall'), 0, 5);
+    chmodSync(p('bin/wall'), 0o2755);
+    writeFileSync(p('bin/ping'), randomBytes(500));
+    lchownSync(p('bin/ping'), 1000, 1000);
+    chmodSync(p('bin/ping'), 0o755);
+    setXattr(p('bin/ping'), 'security.capability', capabilityValue());
+    setXattr(p('etc/hostname'), 'trusted.berth', Buffer.from('t'));
+    mkdirSync(p('home'));
+    mkdirSync(p('home/user'), { mode: 0o700 });
+    lchownSync(p('home/user'), 1000, 1000);
+    writeFileSync(p('home/user/.profile'), 'export A=1');
+    lchownSync(p('home/user/.profile'), 1000, 1000);
+    symlinkSync('.profile', p('home/user/link'));
+    lchownSync(p('home/user/link'), 1234, 4321);
+    // devices, fifo, socket
+    mkdirSync(p('dev'));
+    mknod(p('dev/null'), S_IFCHR | 0o666, (1 << 8) | 3);
+    mknod(p('dev/loop0'), S_IFBLK | 0o660, 7 << 8);
+    lchownSync(p('dev/loop0'), 0, 6);
+    mknod(p('dev/big'), S_IFCHR | 0o600, makedev(259n, 200_000n)); // minor needs the high dev_t bits (xfs stores at most 18 bits)
+    mknod(p('dev/fifo'), S_IFIFO | 0o620, 0);
+    mknod(p('dev/sock'), S_IFSOCK | 0o755, 0);
+    chmodSync(p('dev/null'), 0o666);
+    chmodSync(p('dev/fifo'), 0o620);
+  }
+  // precise times (ns), directories last and deepest first
+  lutimesNs(p('etc/hostname'), T2, T1);
+  lutimesNs(p('bin/ls'), T2, T1);
+  lutimesNs(p('data/big.bin'), T2, T1 + 1n);
+  for (const d of ['data', 'bin', 'etc', 'tmp', 'ro', 'locked', '.']) lutimesNs(p(d), T2, T1 + 5n);
 }
 
 export function isRoot(): boolean {
