@@ -3,6 +3,8 @@ import koffi from 'koffi';
 import type { LibraryHandle } from 'koffi';
 import { syscallError } from './errors.js';
 import type { FileKind, StatInfo, Syscalls } from './syscalls.js';
+import { LibcSecuritySyscalls } from '../security/libc.js';
+import type { CapabilityState, RlimitValue } from '../security/syscalls.js';
 
 /** A koffi-declared C function: `any` because koffi maps C types to JS values dynamically (its own typings use any). */
 type CFunc = (...args: any[]) => any;
@@ -279,4 +281,44 @@ export class LibcSyscalls implements Syscalls {
     check(fn('pipe2', 'int pipe2(_Out_ int *fds, int flags)')(fds, flags), 'pipe2');
     return [fds[0] ?? -1, fds[1] ?? -1];
   }
+
+  // ---- security engineer section (implemented in security/libc.ts) ----
+  private readonly security = new LibcSecuritySyscalls();
+
+  prctl(option: number, arg2?: number, arg3?: number, arg4?: number, arg5?: number): number {
+    return this.security.prctl(option, arg2, arg3, arg4, arg5);
+  }
+
+  capget(): CapabilityState {
+    return this.security.capget();
+  }
+
+  capset(state: CapabilityState): void {
+    this.security.capset(state);
+  }
+
+  getrlimit(resource: number): RlimitValue {
+    return this.security.getrlimit(resource);
+  }
+
+  setrlimit(resource: number, limit: RlimitValue): void {
+    this.security.setrlimit(resource, limit);
+  }
+
+  setgroups(gids: readonly number[]): void {
+    this.security.setgroups(gids);
+  }
+
+  setresgid(rgid: number, egid: number, sgid: number): void {
+    this.security.setresgid(rgid, egid, sgid);
+  }
+
+  setresuid(ruid: number, euid: number, suid: number): void {
+    this.security.setresuid(ruid, euid, suid);
+  }
+
+  seccompSetFilter(program: Uint8Array): void {
+    this.security.seccompSetFilter(program);
+  }
+  // ---- end of security engineer section ----
 }

@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import { syscallError } from './errors.js';
 import type { FileKind, StatInfo, Syscalls } from './syscalls.js';
+import type { CapabilityState, RlimitValue } from '../security/syscalls.js';
 
 /** One recorded call: the Syscalls method name and its arguments. */
 export interface RecordedCall {
@@ -31,6 +32,11 @@ export interface RecordingOptions {
   pid?: number;
   /** First fd handed out by open/openat/socket/pipe2/pidfd calls (default 10). */
   firstFd?: number;
+  // ---- security engineer section ----
+  /** What capget() returns (default: capabilities 0..40 in every set, as for root). */
+  capabilities?: CapabilityState;
+  /** What getrlimit(resource) returns (default: unlimited soft and hard). */
+  rlimits?: Record<number, RlimitValue>;
 }
 
 /** Thrown by RecordingSyscalls.execve: execve does not return, so the fake ends the caller's flow. */
@@ -74,7 +80,13 @@ export class RecordingSyscalls implements Syscalls {
   private readonly pid: number;
   private mask = 0o022;
 
+  private readonly capState: CapabilityState;
+  private readonly rlimitState: Record<number, RlimitValue>;
+
   constructor(opts: RecordingOptions = {}) {
+    const all = (1n << 41n) - 1n;
+    this.capState = opts.capabilities ?? { effective: all, permitted: all, inheritable: 0n };
+    this.rlimitState = { ...(opts.rlimits ?? {}) };
     this.files = new Map(Object.entries(opts.files ?? {}));
     this.failures = (opts.failures ?? []).map((f) => ({ ...f }));
     this.nextFd = opts.firstFd ?? 10;
@@ -291,4 +303,39 @@ export class RecordingSyscalls implements Syscalls {
     this.record('pipe2', [flags]);
     return [this.fd(), this.fd()];
   }
+
+  // ---- security engineer section: records the call; capget/getrlimit return the scripted state ----
+  prctl(option: number, arg2 = 0, arg3 = 0, arg4 = 0, arg5 = 0): number {
+    this.record('prctl', [option, arg2, arg3, arg4, arg5]);
+    return 0;
+  }
+  capget(): CapabilityState {
+    this.record('capget', []);
+    return { ...this.capState };
+  }
+  capset(state: CapabilityState): void {
+    this.record('capset', [{ ...state }]);
+  }
+  getrlimit(resource: number): RlimitValue {
+    this.record('getrlimit', [resource]);
+    const infinity = (1n << 64n) - 1n;
+    return { ...(this.rlimitState[resource] ?? { soft: infinity, hard: infinity }) };
+  }
+  setrlimit(resource: number, limit: RlimitValue): void {
+    this.record('setrlimit', [resource, { ...limit }]);
+    this.rlimitState[resource] = { ...limit };
+  }
+  setgroups(gids: readonly number[]): void {
+    this.record('setgroups', [[...gids]]);
+  }
+  setresgid(rgid: number, egid: number, sgid: number): void {
+    this.record('setresgid', [rgid, egid, sgid]);
+  }
+  setresuid(ruid: number, euid: number, suid: number): void {
+    this.record('setresuid', [ruid, euid, suid]);
+  }
+  seccompSetFilter(program: Uint8Array): void {
+    this.record('seccompSetFilter', [program.length]);
+  }
+  // ---- end of security engineer section ----
 }
