@@ -225,4 +225,59 @@ describe('startFaultProxy', () => {
       [{ path: '/v2/', action: { kind: 'drop' } }],
     );
   });
+
+  it('holds a request until release(), and stalls a body after N bytes until release()', async () => {
+    await withProxy(
+      async (proxy) => {
+        const held = get(`${proxy.url}/v2/`);
+        await until(() => proxy.held() === 1);
+        const before = originSaw.length;
+        expect(proxy.log).toHaveLength(0);
+        proxy.release();
+        expect((await held).status).toBe(401);
+        expect(originSaw.length).toBe(before + 1);
+
+        const chunks: Buffer[] = [];
+        let resolveFirst: () => void = () => {};
+        const firstBytes = new Promise<void>((r) => (resolveFirst = r));
+        const stalled = new Promise<Buffer>((resolve, reject) => {
+          http.get(`${proxy.url}${blobPath}`, { agent: false }, (res) => {
+            res.on('data', (c: Buffer) => {
+              chunks.push(c);
+              if (Buffer.concat(chunks).length >= 5000) resolveFirst();
+            });
+            res.on('end', () => resolve(Buffer.concat(chunks)));
+            res.on('error', reject);
+          });
+        });
+        await firstBytes;
+        await until(() => proxy.held() === 1);
+        expect(Buffer.concat(chunks).length).toBe(5000);
+        proxy.release();
+        expect((await stalled).equals(blob)).toBe(true);
+      },
+      [
+        { path: '/v2/', action: { kind: 'hold' } },
+        { path: blobPath, action: { kind: 'stall', afterBytes: 5000 } },
+      ],
+    );
+  });
+
+  it('a stalled request whose client goes away frees its slot', async () => {
+    await withProxy(
+      async (proxy) => {
+        const req = http.get(`${proxy.url}${blobPath}`, { agent: false }, (res) => res.resume());
+        req.on('error', () => {});
+        await until(() => proxy.held() === 1);
+        req.destroy();
+        await until(() => proxy.held() === 0);
+      },
+      [{ path: blobPath, action: { kind: 'stall', afterBytes: 10 } }],
+    );
+  });
 });
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(cond()).toBe(true);
+}

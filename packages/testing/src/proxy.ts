@@ -28,7 +28,11 @@ export type FaultAction =
    */
   | { kind: 'redirect'; status?: 301 | 302 | 303 | 307 | 308; rejectAuthorization?: boolean }
   /** Close the connection without any answer. */
-  | { kind: 'drop' };
+  | { kind: 'drop' }
+  /** Hold the request (nothing sent, nothing forwarded) until `release()`, then forward it. */
+  | { kind: 'hold' }
+  /** Forward, send the headers and `afterBytes` bytes of the body, then wait for `release()` before sending the rest. */
+  | { kind: 'stall'; afterBytes: number };
 
 export interface FaultRule {
   /** HTTP method to match (case-insensitive); default any. */
@@ -77,6 +81,10 @@ export interface FaultProxy {
   readonly log: ProxyLogEntry[];
   /** Replace the rules (and their counters). */
   setFaults(rules: FaultRule[]): void;
+  /** How many requests are waiting in a `hold` or `stall` right now. */
+  held(): number;
+  /** Let every held or stalled request go on. */
+  release(): void;
   stop(): Promise<void>;
 }
 
@@ -104,6 +112,23 @@ export async function startFaultProxy(opts: StartFaultProxyOptions): Promise<Fau
     rules = next.map((rule) => ({ rule, count: 0 }));
   };
   setFaults(opts.faults ?? []);
+
+  // Requests parked by 'hold' / 'stall', released by release() or stop().
+  const parked = new Set<() => void>();
+  const park = (req: http.IncomingMessage) =>
+    new Promise<void>((resolve) => {
+      const go = () => {
+        parked.delete(go);
+        req.socket.off('close', go);
+        resolve();
+      };
+      parked.add(go);
+      // A client that gives up (or is killed) frees its slot.
+      req.socket.once('close', go);
+    });
+  const releaseAll = () => {
+    for (const go of [...parked]) go();
+  };
 
   let tmp: TempDir | undefined;
   // id → { file, size, rejectAuthorization }
@@ -211,6 +236,10 @@ export async function startFaultProxy(opts: StartFaultProxyOptions): Promise<Fau
       finish(action.status);
       return;
     }
+    if (action?.kind === 'hold') {
+      await park(req);
+      if (req.socket.destroyed) return finish(0);
+    }
     if (action?.kind === 'redirect') {
       const m = BLOB_GET.exec(req.url ?? '');
       if (req.method === 'GET' && m) return redirect(req, res, action, m[2] ?? '', finish);
@@ -230,6 +259,12 @@ export async function startFaultProxy(opts: StartFaultProxyOptions): Promise<Fau
       res.writeHead(status, headers);
       finish(status);
       await cutAfter(upstream, res, action.afterBytes);
+      return;
+    }
+    if (action?.kind === 'stall' && status < 300) {
+      res.writeHead(status, headers);
+      finish(status);
+      await pipeline(upstream, new StallAfter(action.afterBytes, () => park(req)), res);
       return;
     }
     res.writeHead(status, headers);
@@ -299,7 +334,10 @@ export async function startFaultProxy(opts: StartFaultProxyOptions): Promise<Fau
     secondOrigin,
     log,
     setFaults,
+    held: () => parked.size,
+    release: releaseAll,
     stop: () => {
+      releaseAll();
       stopped ??= Promise.all([close(server), close(second)]).then(async () => {
         agent.destroy();
         await tmp?.cleanup();
@@ -365,6 +403,33 @@ async function cutAfter(upstream: http.IncomingMessage, res: http.ServerResponse
   }
   upstream.destroy();
   res.socket?.destroy();
+}
+
+/** Passes `afterBytes` bytes, then waits for `wait()` before passing the rest. */
+class StallAfter extends Transform {
+  private seen = 0;
+  private waited = false;
+  constructor(
+    private readonly afterBytes: number,
+    private readonly wait: () => Promise<void>,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.waited || this.seen + chunk.length <= this.afterBytes) {
+      this.seen += chunk.length;
+      cb(null, chunk);
+      return;
+    }
+    const head = chunk.subarray(0, Math.max(0, this.afterBytes - this.seen));
+    this.seen += chunk.length;
+    this.waited = true;
+    if (head.length) this.push(head);
+    this.wait().then(
+      () => cb(null, chunk.subarray(head.length)),
+      (err: unknown) => cb(err instanceof Error ? err : new Error(String(err))),
+    );
+  }
 }
 
 class FlipByte extends Transform {
