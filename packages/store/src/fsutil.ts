@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { BerthError, describeError, type ErrorCode } from '@berth/oci';
+
+/** fsync a directory so a rename or unlink inside it is durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A fresh, unique file name for a temporary file inside `dir`. */
+export function tempName(dir: string, prefix: string): string {
+  return path.join(dir, `${prefix}-${process.pid}-${randomBytes(8).toString('hex')}`);
+}
+
+/**
+ * Replace `target` atomically with `data`: write a temp file in `tmpDir` (same
+ * filesystem), fsync it, rename over the target, fsync the target's directory.
+ * A crash leaves either the old or the new content, never a mix.
+ */
+export async function writeFileAtomic(target: string, data: Uint8Array, tmpDir: string): Promise<void> {
+  const tmp = tempName(tmpDir, path.basename(target));
+  const fh = await open(tmp, 'wx', 0o644);
+  try {
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fsyncDir(path.dirname(target));
+}
+
+/** Write all of `data` at `position` (regular files may return short writes in theory). */
+export async function writeFully(fh: import('node:fs/promises').FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    if (bytesWritten <= 0) throw new Error(`short write at offset ${position + done}`);
+    done += bytesWritten;
+  }
+}
+
+export function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && typeof (err as { code: unknown }).code === 'string'
+    ? (err as { code: string }).code
+    : undefined;
+}
+
+/**
+ * Wrap an error with what was being done, without repeating a prefix the
+ * error already carries. BerthErrors keep their code.
+ */
+export function wrapError(doing: string, err: unknown, fallback: ErrorCode = 'ESTORE'): BerthError {
+  if (err instanceof BerthError) return err.message.startsWith(doing) ? err : BerthError.wrap(doing, err, fallback);
+  return new BerthError(fallback, `${doing}: ${describeError(err)}`, { cause: err });
+}

@@ -1,0 +1,14 @@
+export { Store, REF_NAME_ANNOTATION, IMAGE_LAYOUT_VERSION } from './store.js';
+export type {
+  StoreOptions,
+  PutBlobOptions,
+  IngestOptions,
+  ReadBlobOptions,
+  GetImageOptions,
+  StoredImage,
+  GcOptions,
+  GcResult,
+  TagEntry,
+} from './store.js';
+export type { BlobIngest } from './ingest.js';
+export { defaultRoot, storeDir } from './paths.js';

@@ -1,0 +1,155 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { constants as fsConstants } from 'node:fs';
+import { open, rm, stat, type FileHandle } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import koffi, { type LibraryHandle } from 'koffi';
+import { BerthError, describeError } from '@berth/oci';
+import { errnoCode } from './fsutil.js';
+
+/**
+ * Cross-process locks with flock(2) on files under `locks/`.
+ *
+ * Why flock and not a lock directory with heartbeats (proper-lockfile): the
+ * kernel drops a flock the moment its holder dies (SIGKILL included), so a dead
+ * process never leaves a lock behind and nobody has to guess at staleness.
+ * Node opens every file O_CLOEXEC, so spawned children never inherit a lock.
+ *
+ * Lock files may be unlinked by the holder when it is done (ingest locks are),
+ * so acquiring checks, after flock succeeds, that the path still names the
+ * inode it locked; if not, it retries on the new file.
+ *
+ * flock is always called with LOCK_NB (it never blocks the event loop); waiting
+ * is a poll with capped backoff.
+ */
+
+export type LockMode = 'shared' | 'exclusive';
+
+const LOCK_SH = 1;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+type FlockFn = (fd: number, operation: number) => number;
+let flockFn: FlockFn | undefined;
+
+function flock(): FlockFn {
+  if (flockFn) return flockFn;
+  let lib: LibraryHandle;
+  try {
+    lib = koffi.load('libc.so.6');
+  } catch (err) {
+    throw new BerthError('EUNSUPPORTED', `load flock from libc: ${describeError(err)}`, { cause: err });
+  }
+  flockFn = lib.func('int flock(int fd, int operation)') as FlockFn;
+  return flockFn;
+}
+
+export interface AcquireOptions {
+  mode: LockMode;
+  /** Give up with ELOCKED after this long; undefined waits for ever. */
+  timeoutMs?: number | undefined;
+  /** Named in errors, e.g. `lock index.json of /var/lib/berth/store`. */
+  what: string;
+}
+
+/** A held flock on one lock file. Release exactly once. */
+export class FileLock {
+  private released = false;
+
+  private constructor(
+    readonly path: string,
+    readonly mode: LockMode,
+    private readonly fh: FileHandle,
+  ) {}
+
+  /** Try once (no waiting). Undefined if another holder conflicts. */
+  static async tryAcquire(path: string, mode: LockMode, what: string): Promise<FileLock | undefined> {
+    for (;;) {
+      let fh: FileHandle;
+      try {
+        fh = await open(path, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644);
+      } catch (err) {
+        throw new BerthError('ESTORE', `${what}: open ${path}: ${describeError(err)}`, { cause: err });
+      }
+      let got: boolean;
+      try {
+        got = tryFlock(fh.fd, mode === 'shared' ? LOCK_SH : LOCK_EX);
+      } catch (err) {
+        await fh.close();
+        throw new BerthError('ESTORE', `${what}: ${describeError(err)}`, { cause: err });
+      }
+      if (!got) {
+        await fh.close();
+        return undefined;
+      }
+      // The previous holder may have unlinked the file before we locked it.
+      const [mine, current] = await Promise.all([fh.stat(), stat(path).catch((err: unknown) => (errnoCode(err) === 'ENOENT' ? undefined : Promise.reject(err)))]);
+      if (current && current.ino === mine.ino && current.dev === mine.dev) return new FileLock(path, mode, fh);
+      await fh.close();
+    }
+  }
+
+  /** Wait (polling with backoff) until the lock is ours, or time out with ELOCKED. */
+  static async acquire(path: string, options: AcquireOptions): Promise<FileLock> {
+    const started = Date.now();
+    let delay = 2;
+    for (;;) {
+      const lock = await FileLock.tryAcquire(path, options.mode, options.what);
+      if (lock) return lock;
+      if (options.timeoutMs !== undefined && Date.now() - started >= options.timeoutMs) {
+        throw new BerthError('ELOCKED', `${options.what}: still held by another process after ${options.timeoutMs} ms`, { details: { path } });
+      }
+      await sleep(delay + Math.random() * delay);
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+
+  /** Drop the lock. With `unlink`, remove the lock file first (safe: we hold it). */
+  async release(opts: { unlink?: boolean } = {}): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    try {
+      if (opts.unlink) await rm(this.path, { force: true });
+    } finally {
+      await this.fh.close();
+    }
+  }
+}
+
+function tryFlock(fd: number, op: number): boolean {
+  const fn = flock();
+  for (;;) {
+    if (fn(fd, op | LOCK_NB) === 0) return true;
+    const errno = koffi.errno();
+    if (errno === osConstants.errno.EINTR) continue;
+    if (errno === osConstants.errno.EWOULDBLOCK || errno === osConstants.errno.EAGAIN) return false;
+    throw new Error(`flock: errno ${errno}`);
+  }
+}
+
+/**
+ * Which lock files the current async context already holds, so nested
+ * `withLock` calls for the same name in one flow do not deadlock on themselves.
+ */
+const held = new AsyncLocalStorage<ReadonlyMap<string, LockMode>>();
+
+export function heldMode(path: string): LockMode | undefined {
+  return held.getStore()?.get(path);
+}
+
+/** Run `fn` holding the lock at `path`; reentrant within one async flow. */
+export async function withFileLock<T>(path: string, options: AcquireOptions, fn: () => Promise<T>): Promise<T> {
+  const current = heldMode(path);
+  if (current === 'exclusive' || (current === 'shared' && options.mode === 'shared')) return fn();
+  if (current === 'shared') {
+    throw new BerthError('EINVAL_ARGUMENT', `${options.what}: cannot take it exclusively while this flow holds it shared`);
+  }
+  const lock = await FileLock.acquire(path, options);
+  try {
+    const next = new Map(held.getStore() ?? []);
+    next.set(path, options.mode);
+    return await held.run(next, fn);
+  } finally {
+    await lock.release();
+  }
+}
