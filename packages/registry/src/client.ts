@@ -275,11 +275,11 @@ export class RegistryClient {
       const e = { attempt: failures, delayMs, reason, url };
       opts.onRetry?.(e);
       debug('fetch %s: retry %d in %d ms from byte %d: %s', digest, failures, delayMs, offset, reason);
-      await sleep(delayMs, signal);
+      await sleep(delayMs, signal, doing);
     };
     report(offset);
     while (offset < size || size === 0) {
-      throwIfAborted(signal);
+      throwIfAborted(signal, doing);
       const ep = eps[epIndex] as Endpoint;
       let res: HttpResponse;
       try {
@@ -301,7 +301,7 @@ export class RegistryClient {
         }
         if (res.status !== 200 && res.status !== 206) throw await errorFromResponse(res, doing, 'blob unknown');
       } catch (err) {
-        if (isAbortError(err, signal)) throw abortError(signal ?? AbortSignal.abort());
+        if (isAbortError(err, signal)) throw abortError(doing, signal);
         if (ep.mirror && epIndex < eps.length - 1) {
           debug('fetch %s: mirror %s failed, next endpoint: %s', digest, ep.host, (err as Error).message);
           epIndex++;
@@ -346,7 +346,7 @@ export class RegistryClient {
       offset += written;
       if (!error && offset === size) break;
       if (error && (error instanceof BerthError || isAbortError(error, signal))) {
-        if (isAbortError(error, signal)) throw abortError(signal ?? AbortSignal.abort());
+        if (isAbortError(error, signal)) throw abortError(doing, signal);
         throw error;
       }
       const reason = error ? (error as Error).message : `stream ended after ${offset} of ${size} bytes`;
@@ -452,12 +452,12 @@ export class RegistryClient {
         else await this.putChunked(ref, d, size, chunkSize, first.location, opts, doing);
         return 'uploaded';
       } catch (err) {
-        if (isAbortError(err, signal)) throw abortError(signal ?? AbortSignal.abort());
+        if (isAbortError(err, signal)) throw abortError(doing, signal);
         const retryable = isNetworkError(err) || isRetryableHttpError(err);
         if (!retryable || attempt >= retry.retries) throw err instanceof BerthError ? err : networkError(doing, err);
         const delayMs = backoffDelay(attempt, retry);
         debug('%s: retry %d in %d ms: %s', doing, attempt + 1, delayMs, (err as Error).message);
-        await sleep(delayMs, signal);
+        await sleep(delayMs, signal, doing);
       }
     }
   }
@@ -487,7 +487,7 @@ export class RegistryClient {
     let offset = 0;
     let failures = 0;
     while (offset < size) {
-      throwIfAborted(opts.signal);
+      throwIfAborted(opts.signal, doing);
       const end = Math.min(offset + chunkSize, size);
       const from = offset;
       try {
@@ -514,10 +514,10 @@ export class RegistryClient {
         opts.onProgress?.(offset, size);
         failures = 0;
       } catch (err) {
-        if (isAbortError(err, opts.signal)) throw abortError(opts.signal ?? AbortSignal.abort());
+        if (isAbortError(err, opts.signal)) throw abortError(doing, opts.signal);
         const retryable = isNetworkError(err) || isRetryableHttpError(err);
         if (!retryable || failures >= retry.retries) throw err instanceof BerthError ? err : networkError(doing, err);
-        await sleep(backoffDelay(failures, retry), opts.signal);
+        await sleep(backoffDelay(failures, retry), opts.signal, doing);
         failures++;
         // Ask the registry how much it holds, and go on from there.
         const status = await this.transport.send(ep, { method: 'GET', path: location.href, scopes, doing: `${doing} (upload status)`, signal: opts.signal });

@@ -10,3 +10,7 @@ export type { RegistryClientOptions, IngestTarget, ManifestResult, FetchBlobOpti
 export type { RetryOptions } from './retry.js';
 export type { RetryEvent } from './transport.js';
 export { DOCKER_HUB_ENDPOINT, isLoopbackHost } from './transport.js';
+export { pullImage, INDEX_DIGEST_ANNOTATION, DEFAULT_MAX_CONCURRENT_DOWNLOADS } from './pull.js';
+export type { PullOptions, PullProgressEvent, PullResult } from './pull.js';
+export { pushImage, DEFAULT_MAX_CONCURRENT_UPLOADS } from './push.js';
+export type { PushOptions, PushProgressEvent } from './push.js';

@@ -82,20 +82,27 @@ export function isNetworkError(err: unknown): boolean {
 
 export function isAbortError(err: unknown, signal?: AbortSignal): boolean {
   if (signal?.aborted) return true;
+  if (err instanceof BerthError) return err.code === 'EABORTED';
   const e = err as { name?: string; code?: string } | undefined;
   return e?.name === 'AbortError' || e?.code === 'ABORT_ERR' || e?.code === 'UND_ERR_ABORTED';
 }
 
-/** Sleep that ends early (rejecting) when the signal aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** The EABORTED error for an operation stopped by its signal. */
+export function abortError(doing: string, signal?: AbortSignal): BerthError {
+  const reason: unknown = signal?.reason;
+  return new BerthError('EABORTED', `${doing}: aborted`, reason === undefined ? {} : { cause: reason });
+}
+
+/** Sleep that ends early, rejecting with EABORTED, when the signal aborts. */
+export function sleep(ms: number, signal?: AbortSignal, doing = 'wait before retrying'): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
-      reject(abortError(signal));
+      reject(abortError(doing, signal));
       return;
     }
     const onAbort = (): void => {
       clearTimeout(timer);
-      reject(abortError(signal as AbortSignal));
+      reject(abortError(doing, signal));
     };
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
@@ -105,14 +112,6 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-export function abortError(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  if (reason instanceof Error) return reason;
-  const e = new Error('the operation was aborted');
-  e.name = 'AbortError';
-  return e;
-}
-
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw abortError(signal);
+export function throwIfAborted(signal: AbortSignal | undefined, doing: string): void {
+  if (signal?.aborted) throw abortError(doing, signal);
 }

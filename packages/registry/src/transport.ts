@@ -227,7 +227,7 @@ export class Transport {
           bodyTimeout: this.opts.timeoutMs,
         });
       } catch (err) {
-        if (isAbortError(err, signal)) throw err;
+        if (isAbortError(err, signal)) throw abortError(`ping ${url.href}`, signal);
         debug('ping %s: %s', url.href, describeError(err));
         lastErr = err;
         continue;
@@ -346,16 +346,16 @@ export class Transport {
         status = res.statusCode;
         text = (await readLimited(res.body, TOKEN_BODY_LIMIT, doing)).toString('utf8');
       } catch (err) {
-        if (isAbortError(err, o.signal)) throw abortError(o.signal ?? AbortSignal.abort());
+        if (isAbortError(err, o.signal)) throw abortError(doing, o.signal);
         if (err instanceof BerthError) throw err;
         if (isNetworkError(err) && attempt < this.opts.retry.retries) {
-          await this.retryWait(attempt, undefined, describeError(err), url.href, o.signal);
+          await this.retryWait(attempt, undefined, describeError(err), url.href, o.signal, doing);
           continue;
         }
         throw networkError(doing, err, url.href);
       }
       if (isRetryableStatus(status) && attempt < this.opts.retry.retries) {
-        await this.retryWait(attempt, undefined, `HTTP ${status}`, url.href, o.signal);
+        await this.retryWait(attempt, undefined, `HTTP ${status}`, url.href, o.signal, doing);
         continue;
       }
       break;
@@ -379,12 +379,12 @@ export class Transport {
     return { token, expiresAt: this.opts.now() + (seconds - margin) * 1000 };
   }
 
-  private async retryWait(attempt: number, retryAfterMs: number | undefined, reason: string, url: string, signal: AbortSignal | undefined): Promise<void> {
+  private async retryWait(attempt: number, retryAfterMs: number | undefined, reason: string, url: string, signal: AbortSignal | undefined, doing: string): Promise<void> {
     const r = this.opts.retry;
     const delayMs = retryAfterMs !== undefined ? Math.min(retryAfterMs, r.maxDelayMs) : backoffDelay(attempt, r);
     debug('retry %d of %s in %d ms: %s', attempt + 1, url, delayMs, reason);
     this.opts.onRetry?.({ attempt: attempt + 1, delayMs, reason, url });
-    await sleep(delayMs, signal);
+    await sleep(delayMs, signal, doing);
   }
 
   /**
@@ -398,16 +398,16 @@ export class Transport {
     const retryAllowed = req.retry ?? (req.method === 'GET' || req.method === 'HEAD');
     const retries = retryAllowed ? (req.retries ?? this.opts.retry.retries) : 0;
     for (let attempt = 0; ; attempt++) {
-      throwIfAborted(req.signal);
+      throwIfAborted(req.signal, req.doing);
       let res: HttpResponse;
       try {
         res = await this.sendOnce(ep, req);
       } catch (err) {
-        if (isAbortError(err, req.signal)) throw abortError(req.signal ?? AbortSignal.abort());
+        if (isAbortError(err, req.signal)) throw abortError(req.doing, req.signal);
         if (err instanceof BerthError) throw err;
         const url = this.describeUrl(ep, req.path);
         if (isNetworkError(err) && attempt < retries) {
-          await this.retryWait(attempt, undefined, describeError(err), url, req.signal);
+          await this.retryWait(attempt, undefined, describeError(err), url, req.signal, req.doing);
           continue;
         }
         throw networkError(`${req.doing} (${url})`, err, url);
@@ -415,7 +415,7 @@ export class Transport {
       if (isRetryableStatus(res.status) && attempt < retries) {
         const retryAfter = parseRetryAfter(res.headers['retry-after'], Date.now());
         await res.body.dump({ limit: ERROR_BODY_LIMIT }).catch(() => undefined);
-        await this.retryWait(attempt, retryAfter, `HTTP ${res.status}`, res.url.href, req.signal);
+        await this.retryWait(attempt, retryAfter, `HTTP ${res.status}`, res.url.href, req.signal, req.doing);
         continue;
       }
       return res;
@@ -515,6 +515,7 @@ export class Transport {
     try {
       await this.ensurePinged(ep, signal);
     } catch (err) {
+      if (isAbortError(err, signal)) throw abortError(doing, signal);
       if (err instanceof BerthError) throw BerthError.wrap(doing, err);
       throw networkError(doing, err);
     }
