@@ -1,7 +1,7 @@
-import { constants } from 'node:os';
 import koffi from 'koffi';
 import type { LibraryHandle } from 'koffi';
 import { BerthError } from '@berth/oci';
+import { syscallError } from '../sys/errors.js';
 import { LINUX_CAPABILITY_VERSION_3, PR_SET_SECCOMP, SECCOMP_MODE_FILTER } from './syscalls.js';
 import type { CapabilityState, RlimitValue, SecuritySyscalls } from './syscalls.js';
 
@@ -31,19 +31,9 @@ function declareSockFprog(): void {
   }
 }
 
-function errnoName(errno: number): string {
-  for (const [name, value] of Object.entries(constants.errno)) if (value === errno) return name;
-  return `errno ${errno}`;
-}
-
-/** The same error shape as src/sys: `capset: EPERM`, details {syscall, errno}. */
-function fail(syscall: string): never {
-  const errno = errnoName(koffi.errno());
-  throw new BerthError('ESYSCALL', `${syscall}: ${errno}`, { details: { syscall, errno } });
-}
-
+/** Throws the errno of the last koffi call (`capset: EPERM`) when `result` is negative. */
 function check(result: number, syscall: string): number {
-  if (result < 0) fail(syscall);
+  if (result < 0) throw syscallError(syscall, koffi.errno());
   return result;
 }
 
