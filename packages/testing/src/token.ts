@@ -69,6 +69,8 @@ export interface TokenServer {
   tokenCount(): number;
   /** Forget the counters (between phases of one test). */
   resetCounts(): void;
+  /** Change what anonymous requests get from now on. */
+  setAnonymous(policy: AnonymousPolicy): void;
   stop(): Promise<void>;
 }
 
@@ -92,7 +94,7 @@ export async function startTokenServer(opts: StartTokenServerOptions = {}): Prom
     const service = opts.service ?? 'berth-test-registry';
     const issuer = opts.issuer ?? 'berth-test-issuer';
     const expiresIn = opts.expiresInSeconds ?? 300;
-    const anonymous = opts.anonymous ?? 'empty';
+    let anonymous: AnonymousPolicy = opts.anonymous ?? 'empty';
     const users = new Map((opts.users ?? []).map((u) => [u.user, u]));
     const refreshTokens = new Map<string, string>();
     const issued: Record<string, number> = {};
@@ -197,6 +199,9 @@ export async function startTokenServer(opts: StartTokenServerOptions = {}): Prom
       issued,
       requests,
       tokenCount: () => Object.values(issued).reduce((a, b) => a + b, 0),
+      setAnonymous: (policy) => {
+        anonymous = policy;
+      },
       resetCounts: () => {
         for (const k of Object.keys(issued)) delete issued[k];
         requests.length = 0;
