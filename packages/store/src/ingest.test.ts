@@ -201,6 +201,27 @@ describe('ingest across processes', () => {
     expect((await stat(store.blobPath(digest))).size).toBe(size);
   });
 
+  it.skipIf(why !== undefined)('a child SIGKILLed mid-putBlob leaves only a temp file, which gc removes', async () => {
+    const size = 200_000;
+    const data = makeData('put-killed', size);
+    await Store.open({ root });
+    const child = spawnChild(['put-half', root, String(size), 'put-killed']);
+    children.push(child);
+    await child.waitLine(/^HALF/);
+    child.proc.kill('SIGKILL');
+    await child.exited;
+
+    const store = await Store.open({ root, lockTimeoutMs: 10_000 });
+    expect(await readdir(path.join(root, 'blobs', 'sha256'))).toEqual([]);
+    const temps = await readdir(path.join(root, 'tmp'));
+    expect(temps).toHaveLength(1);
+    expect((await stat(path.join(root, 'tmp', temps[0] as string))).size).toBe(size / 2);
+    const res = await store.gc();
+    expect(res.temporary).toEqual([`tmp/${temps[0]}`]);
+    expect(await readdir(path.join(root, 'tmp'))).toEqual([]);
+    expect((await store.putBlob(data)).digest.equals(Digest.of(data))).toBe(true);
+  });
+
   it.skipIf(why !== undefined)('concurrent tag updates from two processes lose no entries', async () => {
     const store = await Store.open({ root });
     const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciEmpty, digest: Digest.of('{}').toString(), size: 2 }, layers: [] }));

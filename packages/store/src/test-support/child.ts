@@ -3,11 +3,13 @@
  * vite-node (see spawnChild in the tests). Commands:
  *   ingest <root> <digest> <size> <seed> <goFile> <chunks>
  *   ingest-half <root> <digest> <size> <seed>      (writes half, prints HALF, then waits to be killed)
+ *   put-half <root> <size> <seed>                  (putBlob from a stream that stalls after half; prints HALF)
  *   tag <root> <goFile> <prefix> <count> <digest> <size> <mediaType>
  */
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { once } from 'node:events';
+import { Readable } from 'node:stream';
 import { Store } from '../index.js';
 import { makeData } from './data.js';
 
@@ -54,6 +56,19 @@ async function main(): Promise<void> {
     await once(w, 'finish');
     console.log(`HALF ${ing.offset}`);
     setInterval(() => undefined, 1000); // hold the lock until killed
+    return;
+  }
+  if (cmd === 'put-half') {
+    const [, , size, seed] = args as [string, string, string, string];
+    const data = makeData(seed, Number(size));
+    async function* stalling(): AsyncGenerator<Buffer> {
+      yield data.subarray(0, data.length / 2);
+      // Asked for more: the first half has been written to the temp file.
+      console.log('HALF');
+      await new Promise(() => undefined);
+    }
+    setInterval(() => undefined, 1000); // keep the process alive while the stream stalls
+    await store.putBlob(Readable.from(stalling()), { size: data.length });
     return;
   }
   if (cmd === 'tag') {
