@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isBerthError } from '@berth/oci';
 import { LibcSyscalls } from './libc.js';
-import { FD_CLOEXEC, F_GETFD, F_SETFD, O_CLOEXEC, O_RDONLY, O_RDWR, O_NOCTTY, TIOCGPTN, TIOCSPTLCK } from './syscalls.js';
+import { FD_CLOEXEC, F_GETFD, F_SETFD, O_CLOEXEC, O_RDONLY, O_RDWR, O_NOCTTY, TIOCGPTN, TIOCGWINSZ, TIOCSPTLCK, TIOCSWINSZ } from './syscalls.js';
 
 const sys = new LibcSyscalls();
 const dir = mkdtempSync(join(tmpdir(), 'berth-libc-'));
@@ -48,14 +48,20 @@ describe('LibcSyscalls', () => {
     expect(sys.getcwd()).toBe(process.cwd());
   });
 
-  it('ioctl passes buffers by pointer (pty number out of ptmx)', () => {
+  it('ioctl passes buffers by pointer, in and out (window size round trip on a pty)', () => {
     const master = sys.open('/dev/ptmx', O_RDWR | O_NOCTTY | O_CLOEXEC);
     try {
       sys.ioctl(master, TIOCSPTLCK, new Uint8Array(4));
       const n = new Uint8Array(4);
       sys.ioctl(master, TIOCGPTN, n);
-      const num = Buffer.from(n).readUInt32LE(0);
-      expect(sys.stat(`/dev/pts/${num}`).kind).toBe('char');
+      expect(sys.stat(`/dev/pts/${Buffer.from(n).readUInt32LE(0)}`).kind).toBe('char');
+      const ws = Buffer.alloc(8);
+      ws.writeUInt16LE(33, 0);
+      ws.writeUInt16LE(77, 2);
+      sys.ioctl(master, TIOCSWINSZ, ws);
+      const out = new Uint8Array(8);
+      sys.ioctl(master, TIOCGWINSZ, out);
+      expect([...out.subarray(0, 4)]).toEqual([33, 0, 77, 0]);
     } finally {
       sys.close(master);
     }

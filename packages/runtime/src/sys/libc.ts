@@ -188,6 +188,10 @@ export class LibcSyscalls implements Syscalls {
     check(fn('fchown', 'int fchown(int fd, unsigned int uid, unsigned int gid)')(fd, uid, gid), 'fchown');
   }
 
+  lchown(path: string, uid: number, gid: number): void {
+    nodeFs('lchown', path, () => fs.lchownSync(path, uid, gid));
+  }
+
   lstat(path: string): StatInfo {
     return nodeFs('lstat', path, () => statInfo(fs.lstatSync(path)));
   }

@@ -222,6 +222,9 @@ export class RecordingSyscalls implements Syscalls {
   fchown(fd: number, uid: number, gid: number): void {
     this.record('fchown', [fd, uid, gid]);
   }
+  lchown(path: string, uid: number, gid: number): void {
+    this.record('lchown', [path, uid, gid], path);
+  }
   lstat(path: string): StatInfo {
     this.record('lstat', [path], path);
     return entryStat(this.lookup(path, false, 'lstat'));

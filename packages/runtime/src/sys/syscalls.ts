@@ -65,6 +65,8 @@ export interface Syscalls {
   symlink(target: string, path: string): void;
   chmod(path: string, mode: number): void;
   fchown(fd: number, uid: number, gid: number): void;
+  /** lchown(2): owner of a path, not following a final symlink. */
+  lchown(path: string, uid: number, gid: number): void;
   lstat(path: string): StatInfo;
   stat(path: string): StatInfo;
   readlink(path: string): string;
@@ -158,6 +160,9 @@ export const FD_CLOEXEC = 1;
 export const CLOSE_RANGE_CLOEXEC = 1 << 2;
 
 export const S_IFCHR = 0o020000;
+
+export const PR_SET_PDEATHSIG = 1;
+export const SIGKILL = 9;
 
 export const SIG_SETMASK = 2;
 export const SIG_UNBLOCK = 1;

@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// Bundles the runtime's two executables with esbuild, after `tsc` has built dist/:
+//   dist/init/main.js  the init child (every `berth run` pays its start-up): only koffi
+//                      stays external, and '@berth/oci' maps to its errors module alone
+//                      (the full package loads zod, ~100 ms).
+//   dist/shim/main.js  the detached container monitor (`berth run -d`).
+// Both are built from the TypeScript sources, so tests can rebuild them without tsc.
+import { mkdirSync, renameSync, statSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ociSrc = join(here, '..', 'oci', 'src');
+
+const ENTRIES = [
+  { name: 'init/main', alias: { '@berth/oci': join(ociSrc, 'errors.ts') } },
+  { name: 'shim/main', alias: { '@berth/oci': join(ociSrc, 'index.ts') } },
+];
+
+function newestMtime(dir) {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestMtime(p));
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** True when a bundle is missing or older than any source it may include. */
+export function entrypointsStale(outdir = join(here, 'dist')) {
+  const newest = Math.max(newestMtime(join(here, 'src')), newestMtime(ociSrc));
+  return ENTRIES.some((e) => {
+    try {
+      return statSync(join(outdir, `${e.name}.js`)).mtimeMs < newest;
+    } catch {
+      return true;
+    }
+  });
+}
+
+/** Builds both bundles; each file is written to a temp name and renamed (safe with concurrent builders). */
+export async function buildEntrypoints(outdir = join(here, 'dist')) {
+  for (const e of ENTRIES) {
+    const out = join(outdir, `${e.name}.js`);
+    const tmp = `${out}.${process.pid}.tmp`;
+    mkdirSync(dirname(out), { recursive: true });
+    await esbuild.build({
+      entryPoints: [join(here, 'src', `${e.name}.ts`)],
+      outfile: tmp,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      external: ['koffi'],
+      alias: e.alias,
+      // Bundled CommonJS dependencies (zod is ESM; kept for safety) need a require.
+      banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
+      logLevel: 'warning',
+      legalComments: 'none',
+    });
+    renameSync(tmp, out);
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await buildEntrypoints();
+}

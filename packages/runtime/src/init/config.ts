@@ -1,0 +1,72 @@
+import type { ContainerSpec } from '../spec/types.js';
+
+/**
+ * What the runtime hands the init child (as a JSON file in the container's
+ * state directory, path in argv): the container spec plus the facts the runtime
+ * computed on the host side, so the init itself reads nothing from the host but
+ * this file (and the bind sources it mounts).
+ */
+export interface InitConfig {
+  version: 1;
+  id: string;
+  spec: ContainerSpec;
+  /** Host files bind-mounted over /etc/hostname, /etc/hosts and /etc/resolv.conf (when the image has /etc). */
+  etcFiles: { hostname: string; hosts: string; resolvConf: string } | null;
+  /** Host path of a static init (tini) bind-mounted read-only at /dev/init when `spec.init`. */
+  initBinary: string | null;
+  /** Device nodes created in the container's /dev. */
+  devices: DeviceNode[];
+  /** How to mount the cgroup file system at /sys/fs/cgroup (read-only). */
+  cgroup: CgroupMountPlan;
+  /** The seccomp BPF program for spec.seccomp, compiled by the runtime (base64), so the init need not load libseccomp. */
+  seccompProgram: string | null;
+  /** Allocate a pseudo-terminal inside the container (its own devpts) and pass the master to the runtime. */
+  tty: boolean;
+  /** Report per-phase timestamps to the runtime (BERTH_DEBUG_TIMING=1). */
+  timing: boolean;
+}
+
+export interface DeviceNode {
+  /** Path under /dev (`null`, `net/tun`). */
+  name: string;
+  kind: 'char' | 'block';
+  major: number;
+  minor: number;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+export type CgroupMountPlan =
+  | { version: 2 }
+  | { version: 1; hierarchies: CgroupHierarchy[] }
+  | { version: 'none' };
+
+export interface CgroupHierarchy {
+  /** Directory name under /sys/fs/cgroup (`memory`, `cpu,cpuacct`, `systemd`, `unified`). */
+  name: string;
+  /** 'cgroup' (v1, with `options` = controllers or `name=…`) or 'cgroup2' (the hybrid unified tree). */
+  fstype: 'cgroup' | 'cgroup2';
+  options: string;
+}
+
+/** The fds the init child is spawned with, besides 0-2. */
+export const REPORT_FD = 3;
+export const SYNC_FD = 4;
+
+/** Messages the init writes to REPORT_FD, one JSON object per line. */
+export type InitMessage =
+  | { type: 'pty'; fd: number }
+  /** Setup done, execve next; `marks` are epoch-ms phase timestamps when timing is on. */
+  | { type: 'exec'; marks: Array<[string, number]> }
+  | { type: 'error'; code: string; message: string; exitCode: number; details: Record<string, unknown> };
+
+/** docker's default device nodes (runc's DefaultSimpleDevices + /dev/tty). */
+export const DEFAULT_DEVICES: readonly DeviceNode[] = Object.freeze([
+  { name: 'null', kind: 'char', major: 1, minor: 3, mode: 0o666, uid: 0, gid: 0 },
+  { name: 'zero', kind: 'char', major: 1, minor: 5, mode: 0o666, uid: 0, gid: 0 },
+  { name: 'full', kind: 'char', major: 1, minor: 7, mode: 0o666, uid: 0, gid: 0 },
+  { name: 'random', kind: 'char', major: 1, minor: 8, mode: 0o666, uid: 0, gid: 0 },
+  { name: 'urandom', kind: 'char', major: 1, minor: 9, mode: 0o666, uid: 0, gid: 0 },
+  { name: 'tty', kind: 'char', major: 5, minor: 0, mode: 0o666, uid: 0, gid: 0 },
+]);

@@ -1,0 +1,257 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BerthError } from '@berth/oci';
+
+export type ContainerStatus = 'created' | 'running' | 'stopped';
+
+/** `$BERTH_STATE/<id>/state.json`: everything berth knows about one container. */
+export interface ContainerState {
+  version: 1;
+  /** 64 hex characters. */
+  id: string;
+  name: string;
+  status: ContainerStatus;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  /** Host pid of the container's PID 1 while it runs. */
+  pid?: number;
+  /** Start time of `pid` (field 22 of /proc/<pid>/stat): tells a live process from a reused pid. */
+  pidStartTime?: number;
+  /** The process that owns the container (foreground: the runtime's process; detached: the shim). */
+  monitorPid?: number;
+  monitorStartTime?: number;
+  /** Exit status (128+N for signal N); null when unknown (the monitor died). */
+  exitCode?: number | null;
+  /** Name of the signal that ended PID 1, if any. */
+  signal?: string;
+  oomKilled?: boolean;
+  /** Why starting failed (one line), if it did. */
+  error?: string;
+  rootfs: string;
+  /** Delete the rootfs directory with the container (a per-container copy). */
+  ownsRootfs: boolean;
+  image?: { reference: string; digest: string };
+  command: string[];
+  detached: boolean;
+  tty: boolean;
+  /** `--rm`: delete once stopped. */
+  autoRemove: boolean;
+  /** A cgroup was created for the container (removed with it). */
+  cgroup: boolean;
+}
+
+/** The public view of a container: its state, with the status checked against the live processes. */
+export interface ContainerInfo extends ContainerState {
+  shortId: string;
+  /** docker-like: `Created`, `Up`, `Exited (0)`, `Exited (unknown)`. */
+  statusText: string;
+}
+
+export function canStart(s: Pick<ContainerState, 'status'>): boolean {
+  return s.status === 'created';
+}
+export function canKill(s: Pick<ContainerState, 'status'>): boolean {
+  return s.status === 'running';
+}
+export function canDelete(s: Pick<ContainerState, 'status'>, force = false): boolean {
+  return s.status !== 'running' || force;
+}
+
+const ID_RE = /^[0-9a-f]{64}$/;
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+/** A new container id: 64 random hex characters. */
+export function newContainerId(): string {
+  return randomBytes(32).toString('hex');
+}
+
+export function isContainerId(id: string): boolean {
+  return ID_RE.test(id);
+}
+
+export function checkName(name: string): string {
+  if (!NAME_RE.test(name)) {
+    throw new BerthError('EINVAL_ARGUMENT', `invalid container name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, {
+      details: { flag: '--name' },
+    });
+  }
+  return name;
+}
+
+/** Default state root: BERTH_STATE, else /run/berth. */
+export function defaultStateRoot(): string {
+  return process.env['BERTH_STATE'] ?? '/run/berth';
+}
+
+/** Writes a file atomically: a temp file in the same directory, fsync'd, then renamed over the target. */
+export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const fd = fs.openSync(tmp, 'wx', mode);
+  try {
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Start time of a process (clock ticks since boot), or undefined when it does not exist. */
+export function processStartTime(pid: number): number | undefined {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) may contain spaces and parentheses: fields resume after the last ')'.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); field 22 (starttime) is rest[19]. A zombie has exited already.
+  if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
+  const start = Number(rest[19]);
+  return Number.isFinite(start) ? start : undefined;
+}
+
+/** True when `pid` runs and started at `startTime` (not a reused pid). */
+export function isAlive(pid: number | undefined, startTime: number | undefined): boolean {
+  if (pid === undefined) return false;
+  const now = processStartTime(pid);
+  return now !== undefined && (startTime === undefined || now === startTime);
+}
+
+/** The container directories under one state root, and the name reservations. */
+export class StateStore {
+  constructor(readonly root: string) {}
+
+  dir(id: string): string {
+    if (!isContainerId(id)) throw new BerthError('EINVAL_ARGUMENT', `container id ${id}: not 64 hex characters`);
+    return path.join(this.root, id);
+  }
+
+  file(id: string, name: string): string {
+    return path.join(this.dir(id), name);
+  }
+
+  ensureRoot(): void {
+    fs.mkdirSync(path.join(this.root, 'names'), { recursive: true, mode: 0o711 });
+  }
+
+  /** Reserves `name` for `id` (O_EXCL file): names are unique. A stale reservation (its container is gone) is taken over. */
+  reserveName(name: string, id: string): void {
+    checkName(name);
+    this.ensureRoot();
+    const file = path.join(this.root, 'names', name);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.writeFileSync(file, id, { flag: 'wx', mode: 0o644 });
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw BerthError.wrap(`reserve name ${name}`, err, 'ERUNTIME');
+      }
+      let owner = '';
+      try {
+        owner = fs.readFileSync(file, 'utf8').trim();
+      } catch {
+        // Removed meanwhile: retry.
+      }
+      if (owner !== '' && isContainerId(owner) && fs.existsSync(this.dir(owner))) {
+        throw new BerthError('EIN_USE', `create container: name "${name}" is already in use by container ${owner.slice(0, 12)}`, {
+          details: { name, id: owner },
+        });
+      }
+      fs.rmSync(file, { force: true });
+    }
+    throw new BerthError('EIN_USE', `create container: name "${name}" is being reserved concurrently`);
+  }
+
+  releaseName(name: string, id: string): void {
+    const file = path.join(this.root, 'names', name);
+    try {
+      if (fs.readFileSync(file, 'utf8').trim() === id) fs.rmSync(file, { force: true });
+    } catch {
+      // Already gone.
+    }
+  }
+
+  read(id: string): ContainerState | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(this.file(id, 'state.json'), 'utf8')) as ContainerState;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw BerthError.wrap(`read state of container ${id.slice(0, 12)}`, err, 'ERUNTIME');
+    }
+  }
+
+  write(state: ContainerState): void {
+    writeFileAtomic(this.file(state.id, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+  }
+
+  /** Applies `change` to the stored state (if the container still exists) and writes it back. */
+  update(id: string, change: (s: ContainerState) => void): ContainerState | undefined {
+    const s = this.read(id);
+    if (s === undefined) return undefined;
+    change(s);
+    try {
+      this.write(s);
+    } catch (err) {
+      // Deleted concurrently (`rm -f` while the monitor records the exit): nothing to update.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    return s;
+  }
+
+  ids(): string[] {
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(this.root);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    return entries.filter(isContainerId);
+  }
+
+  /** Finds a container by full id, unique id prefix, or name. */
+  resolve(idOrName: string): string {
+    if (isContainerId(idOrName) && fs.existsSync(this.dir(idOrName))) return idOrName;
+    try {
+      const owner = fs.readFileSync(path.join(this.root, 'names', idOrName), 'utf8').trim();
+      if (isContainerId(owner) && fs.existsSync(this.dir(owner))) return owner;
+    } catch {
+      // Not a name.
+    }
+    if (/^[0-9a-f]+$/.test(idOrName)) {
+      const matches = this.ids().filter((id) => id.startsWith(idOrName));
+      if (matches.length === 1) return matches[0] as string;
+      if (matches.length > 1) {
+        throw new BerthError('EINVAL_ARGUMENT', `find container ${idOrName}: the prefix matches ${matches.length} containers`);
+      }
+    }
+    throw new BerthError('ECONTAINER_UNKNOWN', `find container ${idOrName}: no such container`, { details: { container: idOrName } });
+  }
+}
+
+/** The public view: the stored state with a dead monitor turned into "stopped, exit unknown". */
+export function describe(state: ContainerState): ContainerInfo {
+  const s: ContainerState = { ...state };
+  if (s.status === 'running' && !isAlive(s.monitorPid, s.monitorStartTime)) {
+    s.status = 'stopped';
+    s.exitCode = null;
+  }
+  return { ...s, shortId: s.id.slice(0, 12), statusText: statusText(s) };
+}
+
+function statusText(s: ContainerState): string {
+  if (s.status === 'created') return 'Created';
+  if (s.status === 'running') return 'Up';
+  if (s.exitCode === null || s.exitCode === undefined) return 'Exited (unknown)';
+  return `Exited (${s.exitCode})`;
+}
