@@ -1,0 +1,691 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import {
+  BerthError,
+  Digest,
+  MediaType,
+  Reference,
+  describeError,
+  encodeJson,
+  formatPlatform,
+  hostPlatform,
+  isBerthError,
+  layerMediaInfo,
+  normalisePlatform,
+  ociLayerMediaType,
+  type ContainerConfig,
+  type Descriptor,
+  type History,
+  type ImageConfig,
+  type LayerCompression,
+  type Manifest,
+  type Platform,
+} from '@berth/oci';
+import { createLayer } from '@berth/layers';
+import { createRootfs, removeTree, type Snapshots } from '@berth/rootfs';
+import type { Store, StoredImage } from '@berth/store';
+import { BuildCache, cacheKey } from './cache.js';
+import { IgnoreMatcher } from './context/pattern.js';
+import { hashPlan, planCopy, type CopyPlan, type CopySource } from './context/sources.js';
+import type { BuildEvent } from './events.js';
+import { applyCopy } from './fsutil/copy.js';
+import { expand, ExpandError, type Vars } from './recipe/expand.js';
+import { loadRecipe, parseRecipe, type CopyStep, type Recipe, type RecipeStage, type RecipeStep, type RunStep, type SourceLocation } from './recipe/parse.js';
+import { runInContainer, type StepRuntime } from './steps/run.js';
+
+export interface BuildOptions {
+  store: Store;
+  snapshots: Snapshots;
+  /** Runs `run` steps (a `Runtime` from @berth/runtime). */
+  runtime: StepRuntime;
+  /** The build context directory: `copy` reads only from here. */
+  context: string;
+  /** The recipe file; default `<context>/berth.yaml`. Relative paths are relative to the working directory. */
+  file?: string;
+  /** A recipe given directly (YAML text or a parsed Recipe) instead of a file. */
+  recipe?: string | Recipe;
+  /** Tags for the result (`-t`, several allowed). */
+  tags: Reference[];
+  /** `--build-arg NAME=VALUE`: overrides the recipe's `args` defaults. */
+  buildArgs?: Record<string, string>;
+  /** Execute every step, ignoring (and refreshing) the cache. */
+  noCache?: boolean;
+  /** Network for `run` steps: none (default) or the host's. */
+  network?: 'none' | 'host';
+  /** Layer compression (default gzip). */
+  compression?: LayerCompression;
+  /** SOURCE_DATE_EPOCH: clamps file times and sets config/history timestamps, for reproducible images. */
+  sourceDateEpoch?: number;
+  /** Platform of `from` images (default the host's). */
+  platform?: Platform;
+  /** Called for a `from` image missing from the store (e.g. `pullImage`); without it a missing image is an error. */
+  pull?: (ref: Reference) => Promise<StoredImage>;
+  onEvent?: (e: BuildEvent) => void;
+  /** Cache entries; default `<store root>/../buildcache` ($BERTH_ROOT/buildcache). */
+  cacheDir?: string;
+  /** Scratch space for build trees; default `<store root>/../builds` (same file system as the snapshots, for reflinks). */
+  workDir?: string;
+}
+
+export interface StepResult {
+  stage?: string;
+  index: number;
+  path: string;
+  kind: RecipeStep['kind'];
+  cached: boolean;
+  ms: number;
+  layer?: { digest: string; size: number };
+}
+
+export interface BuildResult {
+  /** The image manifest's digest (what `-t` tags point at). */
+  digest: Digest;
+  descriptor: Descriptor;
+  manifest: Manifest;
+  config: ImageConfig;
+  configDigest: Digest;
+  steps: StepResult[];
+}
+
+interface Tree {
+  path: string;
+  /** This stage made it (in the build dir) and may remove it when a newer tree replaces it. */
+  owned: boolean;
+  release?: () => void;
+}
+
+interface StageState {
+  name?: string;
+  platform: Platform;
+  layers: Descriptor[];
+  diffIds: string[];
+  config: ContainerConfig;
+  history: History[];
+  /** The cache key of everything so far. */
+  key: string;
+  /** No step of this stage has executed yet (everything came from the cache). */
+  allCached: boolean;
+  /** The tree matching `layers`, when one is at hand. */
+  tree?: Tree;
+  args: Map<string, string>;
+}
+
+const OCI_CONFIG_FIELDS = ['User', 'ExposedPorts', 'Env', 'Entrypoint', 'Cmd', 'Volumes', 'WorkingDir', 'Labels', 'StopSignal'] as const;
+
+/**
+ * Build an image from a recipe: stages in dependency order, each step either
+ * taken from the cache or executed (`run` in a container over a copy of the
+ * current tree, `copy` into such a copy), every filesystem change a layer
+ * (createLayer: the diff against the previous tree), the result tagged in the
+ * store. See README.md for the recipe reference and the cache contract.
+ */
+export async function build(opts: BuildOptions): Promise<BuildResult> {
+  const context = path.resolve(opts.context);
+  const st = await stat(context).catch((err: unknown) => {
+    throw BerthError.wrap(`build: context ${opts.context}`, err, 'EBUILD');
+  });
+  if (!st.isDirectory()) throw new BerthError('EBUILD', `build: context ${opts.context}: not a directory`);
+  let recipe: Recipe;
+  if (typeof opts.recipe === 'string') recipe = parseRecipe(opts.recipe, { file: opts.file ?? 'berth.yaml' });
+  else if (opts.recipe) recipe = opts.recipe;
+  else recipe = await loadRecipe(opts.file ? path.resolve(opts.file) : path.join(context, 'berth.yaml'));
+  if (opts.sourceDateEpoch !== undefined && (!Number.isSafeInteger(opts.sourceDateEpoch) || opts.sourceDateEpoch < 0)) {
+    throw new BerthError('EINVAL_ARGUMENT', `build: SOURCE_DATE_EPOCH must be a non-negative integer, got ${opts.sourceDateEpoch}`);
+  }
+  const varRoot = path.dirname(opts.store.root);
+  const workRoot = opts.workDir ?? path.join(varRoot, 'builds');
+  await mkdir(workRoot, { recursive: true, mode: 0o700 });
+  const buildDir = await mkdtemp(path.join(workRoot, 'build-'));
+  const builder = new Builder(opts, recipe, context, buildDir, new BuildCache(opts.cacheDir ?? path.join(varRoot, 'buildcache')));
+  try {
+    return await opts.store.withLease(() => builder.run());
+  } finally {
+    await builder.cleanup();
+  }
+}
+
+class Builder {
+  private readonly stages = new Map<string, StageState>();
+  private readonly results: StepResult[] = [];
+  private readonly releases: Array<() => void> = [];
+  private ignore: IgnoreMatcher | undefined;
+  private counter = 0;
+  private readonly usedBuildArgs = new Set<string>();
+  private readonly compression: LayerCompression;
+  private readonly started = performance.now();
+
+  constructor(
+    private readonly opts: BuildOptions,
+    private readonly recipe: Recipe,
+    private readonly context: string,
+    private readonly buildDir: string,
+    private readonly cache: BuildCache,
+  ) {
+    this.compression = opts.compression ?? 'gzip';
+  }
+
+  private emit(e: BuildEvent): void {
+    this.opts.onEvent?.(e);
+  }
+
+  private now(): string {
+    const sde = this.opts.sourceDateEpoch;
+    return sde !== undefined ? new Date(sde * 1000).toISOString() : new Date().toISOString();
+  }
+
+  async run(): Promise<BuildResult> {
+    const ignoreText = await readFile(path.join(this.context, '.berthignore'), 'utf8').catch(() => '');
+    this.ignore = new IgnoreMatcher(ignoreText);
+
+    for (const stage of this.recipe.stages) {
+      const state = await this.runStage(stage);
+      this.stages.set(stage.name as string, state);
+    }
+    const final = await this.runStage(this.recipe.final);
+    for (const name of Object.keys(this.opts.buildArgs ?? {})) {
+      if (!this.usedBuildArgs.has(name)) this.emit({ type: 'warning', message: `build arg ${name} is not declared in the recipe's args (ignored)` });
+    }
+    return this.finish(final);
+  }
+
+  async cleanup(): Promise<void> {
+    for (const r of this.releases.splice(0)) r();
+    await removeTree(this.buildDir).catch(() => rm(this.buildDir, { recursive: true, force: true }));
+  }
+
+  // ------------------------------------------------------------------ stages
+
+  private stageArgs(stage: RecipeStage): Map<string, string> {
+    const out = new Map<string, string>();
+    const overrides = this.opts.buildArgs ?? {};
+    for (const [k, v] of [...Object.entries(this.recipe.args), ...Object.entries(stage.args)]) {
+      if (Object.hasOwn(overrides, k)) {
+        out.set(k, overrides[k] as string);
+        this.usedBuildArgs.add(k);
+      } else out.set(k, v);
+    }
+    return out;
+  }
+
+  private async runStage(stage: RecipeStage): Promise<StageState> {
+    const args = this.stageArgs(stage);
+    let from: string;
+    try {
+      from = expand(stage.from, args);
+    } catch (err) {
+      throw located(stage.fromLocation, `${stage.pathPrefix}from`, err, 'ERECIPE');
+    }
+    const state = await this.baseState(stage, from, args);
+    this.emit({ type: 'stage', stage: stage.name, from, steps: stage.steps.length });
+    for (const step of stage.steps) await this.runStep(stage, state, step);
+    return state;
+  }
+
+  private async baseState(stage: RecipeStage, from: string, args: Map<string, string>): Promise<StageState> {
+    const common = { args, allCached: true };
+    if (from === 'scratch') {
+      const platform = normalisePlatform(this.opts.platform ?? hostPlatform());
+      return { ...common, platform, layers: [], diffIds: [], config: {}, history: [], key: cacheKey('', { scratch: formatPlatform(platform) }) };
+    }
+    const other = this.stages.get(from);
+    if (other) {
+      const state: StageState = {
+        ...common,
+        platform: other.platform,
+        layers: [...other.layers],
+        diffIds: [...other.diffIds],
+        config: structuredClone(other.config),
+        history: [...other.history],
+        key: cacheKey(other.key, { stage: 'from' }),
+      };
+      if (other.tree) state.tree = { path: other.tree.path, owned: false };
+      return state;
+    }
+    let ref: Reference;
+    try {
+      ref = Reference.parse(from);
+    } catch (err) {
+      throw located(stage.fromLocation, `${stage.pathPrefix}from`, err, 'ERECIPE');
+    }
+    const image = await this.baseImage(ref).catch((err: unknown) => {
+      throw located(stage.fromLocation, `${stage.pathPrefix}from`, err, 'EIMAGE_UNKNOWN');
+    });
+    const platform: Platform = { os: image.config.os, architecture: image.config.architecture };
+    if (image.config.variant) platform.variant = image.config.variant;
+    return {
+      ...common,
+      platform,
+      layers: image.manifest.layers.map(toOciLayer),
+      diffIds: [...image.config.rootfs.diff_ids],
+      config: pickConfig(image.config.config ?? {}),
+      history: [...(image.config.history ?? [])],
+      key: cacheKey('', { image: image.descriptor.digest }),
+    };
+  }
+
+  private async baseImage(ref: Reference): Promise<StoredImage> {
+    const getOpts = this.opts.platform ? { platform: this.opts.platform } : {};
+    try {
+      return await this.opts.store.getImage(ref, getOpts);
+    } catch (err) {
+      if (!isBerthError(err, 'EIMAGE_UNKNOWN')) throw err;
+      if (!this.opts.pull) throw new BerthError('EIMAGE_UNKNOWN', `${ref}: not in the store (pull it first)`, { cause: err });
+    }
+    this.emit({ type: 'pull', reference: ref.toString() });
+    await this.opts.pull(ref);
+    return this.opts.store.getImage(ref, getOpts);
+  }
+
+  // ------------------------------------------------------------------ steps
+
+  private vars(state: StageState): Vars {
+    const m = new Map(state.args);
+    for (const e of state.config.Env ?? []) {
+      const eq = e.indexOf('=');
+      if (eq > 0) m.set(e.slice(0, eq), e.slice(eq + 1));
+    }
+    return m;
+  }
+
+  private async runStep(stage: RecipeStage, state: StageState, step: RecipeStep): Promise<void> {
+    const t0 = performance.now();
+    this.emit({ type: 'step', stage: stage.name, index: step.index, of: stage.steps.length, path: step.path, location: step.location, text: describeStep(step) });
+    let cached: boolean;
+    let layer: { digest: string; size: number } | undefined;
+    try {
+      if (step.kind === 'run' || step.kind === 'copy') {
+        const r = step.kind === 'run' ? await this.runRun(stage, state, step) : await this.runCopy(state, step);
+        cached = r.cached;
+        layer = r.layer;
+      } else {
+        this.applyMetadata(state, step);
+        cached = state.allCached && !this.opts.noCache;
+      }
+    } catch (err) {
+      throw located(step.location, step.path, err, 'EBUILD');
+    }
+    const ms = Math.round(performance.now() - t0);
+    const result: StepResult = { index: step.index, path: step.path, kind: step.kind, cached, ms };
+    if (stage.name !== undefined) result.stage = stage.name;
+    if (layer) result.layer = layer;
+    this.results.push(result);
+    this.emit({ type: 'step-done', stage: stage.name, index: step.index, cached, ms, ...(layer ? { layer } : {}) });
+  }
+
+  private x(text: string, vars: Vars): string {
+    return expand(text, vars);
+  }
+
+  private applyMetadata(state: StageState, step: Exclude<RecipeStep, RunStep | CopyStep>): void {
+    const vars = this.vars(state);
+    const c = state.config;
+    let def: unknown;
+    switch (step.kind) {
+      case 'env': {
+        const env = [...(c.Env ?? [])];
+        const set: string[] = [];
+        for (const [k, v] of Object.entries(step.env)) {
+          const value = this.x(v, vars);
+          const i = env.findIndex((e) => e.startsWith(`${k}=`));
+          if (i >= 0) env[i] = `${k}=${value}`;
+          else env.push(`${k}=${value}`);
+          set.push(`${k}=${value}`);
+          (vars as Map<string, string>).set(k, value);
+        }
+        c.Env = env;
+        def = { env: set };
+        break;
+      }
+      case 'workdir': {
+        const w = this.x(step.workdir, vars);
+        c.WorkingDir = path.posix.resolve(c.WorkingDir || '/', w);
+        def = { workdir: c.WorkingDir };
+        break;
+      }
+      case 'user':
+        c.User = this.x(step.user, vars);
+        def = { user: c.User };
+        break;
+      case 'label': {
+        const labels = { ...(c.Labels ?? {}) };
+        for (const [k, v] of Object.entries(step.labels)) labels[this.x(k, vars)] = this.x(v, vars);
+        c.Labels = labels;
+        def = { labels: step.labels, resolved: labels };
+        break;
+      }
+      case 'expose': {
+        const ports = { ...(c.ExposedPorts ?? {}) };
+        for (const p of step.ports) ports[this.x(p, vars)] = {};
+        c.ExposedPorts = ports;
+        def = { expose: Object.keys(ports) };
+        break;
+      }
+      case 'volume': {
+        const vols = { ...(c.Volumes ?? {}) };
+        for (const v of step.volumes) {
+          const p = this.x(v, vars);
+          if (!p.startsWith('/')) throw new BerthError('ERECIPE', `volume ${JSON.stringify(p)} must be an absolute path`);
+          vols[path.posix.normalize(p)] = {};
+        }
+        c.Volumes = vols;
+        def = { volume: Object.keys(vols) };
+        break;
+      }
+    }
+    state.key = cacheKey(state.key, { kind: step.kind, def });
+    state.history.push({ created: this.now(), created_by: describeStep(step), empty_layer: true });
+  }
+
+  private layerParams(): Record<string, unknown> {
+    return { compression: this.compression, sourceDateEpoch: this.opts.sourceDateEpoch ?? null };
+  }
+
+  private async runCopy(state: StageState, step: CopyStep): Promise<{ cached: boolean; layer?: { digest: string; size: number } }> {
+    const vars = this.vars(state);
+    const src = step.src.map((s) => this.x(s, vars));
+    const dest = this.x(step.dest, vars);
+    const chown = step.chown === undefined ? undefined : this.x(step.chown, vars);
+    const chmod = step.chmod === undefined ? undefined : parseInt(this.x(step.chmod, vars), 8);
+    const workdir = state.config.WorkingDir || '/';
+    let plan: CopyPlan | undefined;
+    let contentKey: string;
+    if (step.from !== undefined) {
+      const from = this.stages.get(step.from);
+      if (!from) throw new BerthError('ERECIPE', `no stage named ${JSON.stringify(step.from)}`);
+      contentKey = `stage:${from.key}`;
+    } else {
+      plan = await planCopy({ source: this.contextSource(), src, dest, workdir });
+      for (const w of plan.warnings) this.emit({ type: 'warning', message: w });
+      contentKey = `context:${await hashPlan(plan, 'context')}`;
+    }
+    const key = cacheKey(state.key, { kind: 'copy', src, dest, workdir, chown: chown ?? null, chmod: chmod ?? null, content: contentKey, ...this.layerParams() });
+    return this.fsStep(state, step, key, async (tree) => {
+      if (step.from !== undefined) {
+        const source = await this.stageTree(step.from);
+        plan = await planCopy({ source: { root: source, kind: 'stage' }, src, dest, workdir });
+        for (const w of plan.warnings) this.emit({ type: 'warning', message: w });
+      }
+      const owner = chown === undefined ? undefined : await resolveOwner(tree, chown);
+      await applyCopy({ root: tree, items: (plan as CopyPlan).items, keepOwner: step.from !== undefined, ...(owner ? { owner } : {}), ...(chmod !== undefined ? { chmod } : {}) });
+    });
+  }
+
+  private contextSource(): CopySource {
+    const s: CopySource = { root: this.context, kind: 'context' };
+    if (this.ignore && !this.ignore.empty) s.ignore = this.ignore;
+    return s;
+  }
+
+  private async runRun(stage: RecipeStage, state: StageState, step: RunStep): Promise<{ cached: boolean; layer?: { digest: string; size: number } }> {
+    const vars = this.vars(state);
+    const argv = typeof step.command === 'string' ? ['/bin/sh', '-c', step.command] : step.command.map((a) => this.x(a, vars));
+    const configEnvKeys = new Set((state.config.Env ?? []).map((e) => e.slice(0, e.indexOf('='))));
+    const env: string[] = [];
+    for (const [k, v] of state.args) if (!configEnvKeys.has(k)) env.push(`${k}=${v}`);
+    for (const [k, v] of Object.entries(step.env)) env.push(`${k}=${this.x(v, vars)}`);
+    const network = this.opts.network ?? 'none';
+    const key = cacheKey(state.key, {
+      kind: 'run',
+      argv,
+      env,
+      imageEnv: state.config.Env ?? [],
+      user: state.config.User ?? '',
+      workdir: state.config.WorkingDir ?? '',
+      network,
+      ...this.layerParams(),
+    });
+    return this.fsStep(state, step, key, async (tree) => {
+      const imageConfig: ImageConfig = {
+        architecture: state.platform.architecture,
+        os: state.platform.os,
+        config: state.config,
+        rootfs: { type: 'layers', diff_ids: state.diffIds },
+      };
+      const res = await runInContainer({
+        runtime: this.opts.runtime,
+        rootfs: tree,
+        imageConfig,
+        argv,
+        env,
+        network,
+        onOutput: (stream, data) => this.emit({ type: 'output', stage: stage.name, index: step.index, stream, data }),
+      });
+      if (res.exitCode !== 0) {
+        throw new BerthError('EBUILD_STEP', res.signal ? `killed by ${res.signal} (exit ${res.exitCode})` : `exited with ${res.exitCode}`, {
+          details: { exitCode: res.exitCode, signal: res.signal },
+        });
+      }
+    });
+  }
+
+  /**
+   * A step that changes files: a cache hit adds the recorded layer; a miss
+   * copies the current tree, lets `execute` change the copy, and diffs it
+   * against the current tree into a new layer.
+   */
+  private async fsStep(
+    state: StageState,
+    step: RunStep | CopyStep,
+    key: string,
+    execute: (tree: string) => Promise<void>,
+  ): Promise<{ cached: boolean; layer?: { digest: string; size: number } }> {
+    const history: History = { created: this.now(), created_by: describeStep(step) };
+    if (!this.opts.noCache) {
+      const hit = await this.cache.get(key);
+      if (hit && (!hit.layer || (await this.opts.store.has(hit.layer.digest)))) {
+        state.key = key;
+        if (this.opts.sourceDateEpoch === undefined) history.created = hit.created;
+        this.dropTree(state);
+        if (hit.layer && hit.diffId) {
+          state.layers.push(hit.layer);
+          state.diffIds.push(hit.diffId);
+        } else history.empty_layer = true;
+        state.history.push(history);
+        return { cached: true, ...(hit.layer ? { layer: { digest: hit.layer.digest, size: hit.layer.size } } : {}) };
+      }
+    }
+    state.allCached = false;
+    const base = await this.materialize(state);
+    const work = path.join(this.buildDir, `tree-${++this.counter}`);
+    if (base) await createRootfs({ snapshot: base.path, dest: work });
+    else await mkdir(work, { mode: 0o755 });
+    let layer: Descriptor | undefined;
+    let diffId: string | undefined;
+    try {
+      await execute(work);
+      const blob = path.join(this.buildDir, `layer-${this.counter}`);
+      const created = await createLayer({
+        ...(base ? { base: base.path } : {}),
+        target: work,
+        output: blob,
+        compression: this.compression,
+        ...(this.opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.opts.sourceDateEpoch } : {}),
+      });
+      if (!created.empty) {
+        await this.opts.store.putBlob(createReadStream(blob), { digest: created.digest, size: created.size });
+        layer = { mediaType: created.mediaType, digest: created.digest.toString(), size: created.size };
+        diffId = created.diffId.toString();
+      }
+      await rm(blob, { force: true });
+    } catch (err) {
+      await removeTree(work).catch(() => undefined);
+      throw err;
+    }
+    await this.cache.put({ key, created: history.created as string, ...(layer ? { layer } : {}), ...(diffId ? { diffId } : {}) });
+    this.dropTree(state);
+    state.tree = { path: work, owned: true };
+    state.key = key;
+    if (layer && diffId) {
+      state.layers.push(layer);
+      state.diffIds.push(diffId);
+    } else history.empty_layer = true;
+    state.history.push(history);
+    return { cached: false, ...(layer ? { layer: { digest: layer.digest, size: layer.size } } : {}) };
+  }
+
+  /** Forget the stage's current tree (removing it if this stage made it). */
+  private dropTree(state: StageState): void {
+    const t = state.tree;
+    if (!t) return;
+    delete state.tree;
+    t.release?.();
+    if (t.owned) void removeTree(t.path).catch(() => undefined);
+  }
+
+  /** The tree for the stage's current layers: the one at hand, or the image snapshot (held with a shared lock). */
+  private async materialize(state: StageState): Promise<Tree | undefined> {
+    if (state.tree) return state.tree;
+    if (state.layers.length === 0) return undefined;
+    const image = syntheticImage(state);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const ensured = await this.opts.snapshots.ensure({ image });
+      const lock = await this.opts.snapshots.lock(ensured.chainId, 'shared');
+      if (!lock) continue;
+      if (!(await this.opts.snapshots.has(ensured.chainId))) {
+        lock.release();
+        continue;
+      }
+      let released = false;
+      const release = (): void => {
+        if (!released) lock.release();
+        released = true;
+      };
+      this.releases.push(release);
+      state.tree = { path: ensured.path, owned: false, release };
+      return state.tree;
+    }
+    throw new BerthError('EROOTFS', 'snapshot of the build base kept disappearing (concurrent gc?)');
+  }
+
+  /** A read-only tree of a finished stage, for `copy.from`. */
+  private async stageTree(name: string): Promise<string> {
+    const state = this.stages.get(name);
+    if (!state) throw new BerthError('ERECIPE', `no stage named ${JSON.stringify(name)}`);
+    const tree = await this.materialize(state);
+    if (tree) return tree.path;
+    const empty = path.join(this.buildDir, `empty-${++this.counter}`);
+    await mkdir(empty, { mode: 0o755 });
+    state.tree = { path: empty, owned: true };
+    return empty;
+  }
+
+  // ------------------------------------------------------------------ result
+
+  private async finish(state: StageState): Promise<BuildResult> {
+    const { store } = this.opts;
+    const c = state.config;
+    if (this.recipe.entrypoint !== undefined) {
+      c.Entrypoint = this.recipe.entrypoint;
+      if (this.recipe.cmd === undefined) c.Cmd = null;
+    }
+    if (this.recipe.cmd !== undefined) c.Cmd = this.recipe.cmd;
+    if (this.recipe.stopsignal !== undefined) c.StopSignal = this.recipe.stopsignal;
+    const config: ImageConfig = {
+      created: this.now(),
+      architecture: state.platform.architecture,
+      os: state.platform.os,
+      ...(state.platform.variant ? { variant: state.platform.variant } : {}),
+      config: cleanConfig(c),
+      rootfs: { type: 'layers', diff_ids: state.diffIds },
+      history: state.history,
+    };
+    const configBytes = encodeJson(config);
+    const configPut = await store.putBlob(configBytes);
+    const manifest: Manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: { mediaType: MediaType.OciConfig, digest: configPut.digest.toString(), size: configPut.size },
+      layers: state.layers,
+    };
+    const manifestPut = await store.putBlob(encodeJson(manifest));
+    const descriptor: Descriptor = { mediaType: MediaType.OciManifest, digest: manifestPut.digest.toString(), size: manifestPut.size, platform: { ...state.platform } };
+    for (const tag of this.opts.tags) await store.setTag(tag, descriptor);
+    this.emit({ type: 'done', digest: manifestPut.digest, tags: this.opts.tags, ms: Math.round(performance.now() - this.started) });
+    return { digest: manifestPut.digest, descriptor, manifest, config, configDigest: configPut.digest, steps: this.results };
+  }
+}
+
+function syntheticImage(state: StageState): { manifest: Manifest; config: ImageConfig } {
+  const config: ImageConfig = { architecture: state.platform.architecture, os: state.platform.os, rootfs: { type: 'layers', diff_ids: state.diffIds } };
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: { mediaType: MediaType.OciConfig, digest: Digest.of(encodeJson(config)).toString(), size: encodeJson(config).length },
+    layers: state.layers,
+  };
+  return { manifest, config };
+}
+
+/** Base layers keep their bytes; Docker media types become their OCI equivalents so the manifest is pure OCI. */
+function toOciLayer(l: Descriptor): Descriptor {
+  const info = layerMediaInfo(l.mediaType);
+  if (!info || l.mediaType.startsWith('application/vnd.oci.')) return { ...l };
+  const mediaType = info.nondistributable ? ociLayerMediaType(info.compression).replace('.layer.v1', '.layer.nondistributable.v1') : ociLayerMediaType(info.compression);
+  return { ...l, mediaType };
+}
+
+function pickConfig(c: ContainerConfig): ContainerConfig {
+  const out: ContainerConfig = {};
+  for (const k of OCI_CONFIG_FIELDS) {
+    const v = c[k];
+    if (v !== undefined && v !== null) (out as Record<string, unknown>)[k] = structuredClone(v);
+  }
+  return out;
+}
+
+function cleanConfig(c: ContainerConfig): ContainerConfig {
+  const out = pickConfig(c);
+  if (c.Cmd === null && c.Entrypoint) delete out.Cmd;
+  return out;
+}
+
+async function resolveOwner(tree: string, chown: string): Promise<{ uid: number; gid: number }> {
+  const [user, group] = chown.split(':', 2) as [string, string | undefined];
+  if (/^\d+$/.test(user) && (group === undefined || /^\d+$/.test(group))) {
+    const uid = Number(user);
+    return { uid, gid: group === undefined ? uid : Number(group) };
+  }
+  const { resolveUser } = await import('@berth/runtime');
+  const r = resolveUser({ rootfs: tree, user: chown });
+  return { uid: r.uid, gid: r.gid };
+}
+
+/** `RUN echo hi`, `COPY app/ config.yml /srv/`: for events and history. */
+export function describeStep(step: RecipeStep): string {
+  switch (step.kind) {
+    case 'run':
+      return `RUN ${typeof step.command === 'string' ? step.command : JSON.stringify(step.command)}`;
+    case 'copy':
+      return `COPY ${step.from ? `--from=${step.from} ` : ''}${step.chown ? `--chown=${step.chown} ` : ''}${step.chmod ? `--chmod=${step.chmod} ` : ''}${[...step.src, step.dest].join(' ')}`;
+    case 'env':
+      return `ENV ${Object.entries(step.env)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`;
+    case 'workdir':
+      return `WORKDIR ${step.workdir}`;
+    case 'user':
+      return `USER ${step.user}`;
+    case 'label':
+      return `LABEL ${Object.entries(step.labels)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(' ')}`;
+    case 'expose':
+      return `EXPOSE ${step.ports.join(' ')}`;
+    case 'volume':
+      return `VOLUME ${JSON.stringify(step.volumes)}`;
+  }
+}
+
+/** An error at a recipe location: `berth.yaml:5:5: steps[0].run: exited with 3`. */
+function located(loc: SourceLocation, where: string, err: unknown, fallback: 'EBUILD' | 'ERECIPE' | 'EIMAGE_UNKNOWN'): BerthError {
+  const prefix = `${loc.file}:${loc.line}:${loc.column}: ${where}: `;
+  if (err instanceof BerthError) {
+    if (err.message.startsWith(`${loc.file}:`)) return err;
+    return new BerthError(err.code, `${prefix}${err.message}`, { cause: err, details: { ...err.details, file: loc.file, line: loc.line, column: loc.column, path: where } });
+  }
+  const code = err instanceof ExpandError ? 'ERECIPE' : fallback;
+  return new BerthError(code, `${prefix}${describeError(err)}`, { cause: err, details: { file: loc.file, line: loc.line, column: loc.column, path: where } });
+}
+
