@@ -61,7 +61,7 @@ const DEFAULT_REASON: Record<number, string> = {
 export function errorReason(status: number, info: RegistryErrorInfo, notFound = 'not found'): string {
   const code = info.registryCode ? info.registryCode.toLowerCase().replace(/_/g, ' ') : undefined;
   const msg = info.message ? oneLine(info.message) : undefined;
-  if (code && msg) return msg.toLowerCase() === code || msg.toLowerCase().startsWith(`${code}:`) ? msg : `${code}: ${msg}`;
+  if (code && msg) return msg.toLowerCase().startsWith(code) ? msg : `${code}: ${msg}`;
   if (msg) {
     if (status === 401 && !/^unauthorized/i.test(msg)) return `unauthorized: ${msg}`;
     if (status === 403 && !/^denied/i.test(msg)) return `denied: ${msg}`;
