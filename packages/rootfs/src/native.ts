@@ -25,6 +25,7 @@ interface Libc {
 const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 
+export const LOCK_SH = 1;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const LOCK_UN = 8;
@@ -174,8 +175,11 @@ export function setInodeFlags(fd: number, flags: number, path?: Path): void {
 
 /** flock(2); returns false instead of throwing when LOCK_NB finds it held (EWOULDBLOCK). */
 export function flock(fd: number, op: number): boolean {
-  if (load().flock(fd, op) === 0) return true;
-  const errno = koffi.errno();
-  if (errno === osConstants.errno.EWOULDBLOCK || errno === osConstants.errno.EAGAIN) return false;
-  throw errnoError('flock');
+  for (;;) {
+    if (load().flock(fd, op) === 0) return true;
+    const errno = koffi.errno();
+    if (errno === osConstants.errno.EINTR) continue;
+    if (errno === osConstants.errno.EWOULDBLOCK || errno === osConstants.errno.EAGAIN) return false;
+    throw errnoError('flock');
+  }
 }

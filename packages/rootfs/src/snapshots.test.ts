@@ -1,0 +1,259 @@
+import { spawn } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chainId, Digest, encodeJson, isBerthError, MediaType } from '@berth/oci';
+import { Store, type StoredImage } from '@berth/store';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildLayer, buildTar, type EntrySpec } from '../../../fixtures/layers/index.js';
+import { createRootfs } from './copy.js';
+import { Snapshots, imageChainId } from './snapshots.js';
+import { compareTrees, isRoot } from './testutil.js';
+import { unpackImage } from './unpack.js';
+
+const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+const sharedImages = resolve(repoRoot, '../shared/images');
+const hasShared = existsSync(join(sharedImages, 'alpine', 'index.json'));
+
+let base: string;
+let store: Store;
+
+/** Every blob of a shared OCI layout into the store; returns the digest of the image index its `latest` tag names. */
+async function importLayout(name: string): Promise<string> {
+  const layout = join(sharedImages, name);
+  const blobs = join(layout, 'blobs', 'sha256');
+  for (const hex of readdirSync(blobs)) await store.putBlob(readFileSync(join(blobs, hex)), { digest: `sha256:${hex}` });
+  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as {
+    manifests: Array<{ digest: string; annotations?: Record<string, string> }>;
+  };
+  const latest = index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'latest');
+  if (!latest) throw new Error(`${name}: no latest tag`);
+  return latest.digest;
+}
+
+/** A synthetic image from layer descriptions; `corruptDiffId` makes the config lie about one layer. */
+async function putImage(layers: EntrySpec[][], opts: { corruptDiffId?: number } = {}): Promise<StoredImage> {
+  const descriptors = [];
+  const diffIds: string[] = [];
+  for (const [i, entries] of layers.entries()) {
+    const tar = await buildTar(entries);
+    const blob = await buildLayer(entries, { compression: 'gzip' });
+    const { digest, size } = await store.putBlob(blob);
+    descriptors.push({ mediaType: MediaType.OciLayerGzip, digest: digest.toString(), size });
+    diffIds.push(opts.corruptDiffId === i ? Digest.of(`not ${i}`).toString() : Digest.of(tar).toString());
+  }
+  const config = encodeJson({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: diffIds } });
+  const c = await store.putBlob(config);
+  const manifest = encodeJson({
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: { mediaType: MediaType.OciConfig, digest: c.digest.toString(), size: c.size },
+    layers: descriptors,
+  });
+  const m = await store.putBlob(manifest);
+  return store.getImage(m.digest.toString());
+}
+
+const lower: EntrySpec[] = [
+  { path: 'etc/', type: 'dir', mode: 0o755 },
+  { path: 'etc/os-release', content: 'ID=berth\n' },
+  { path: 'etc/gone', content: 'whited out above' },
+  { path: 'bin/', type: 'dir' },
+  { path: 'bin/tool', content: 'v1', mode: 0o755 },
+];
+const upper: EntrySpec[] = [
+  { path: 'etc/.wh.gone', content: '' },
+  { path: 'bin/tool', content: 'v2', mode: 0o755 },
+  { path: 'bin/link', type: 'symlink', linkname: 'tool' },
+];
+
+beforeAll(async () => {
+  base = mkdtempSync(join(tmpdir(), 'berth-rootfs-snap-'));
+  store = await Store.open({ root: join(base, 'store') });
+});
+
+afterAll(() => {
+  rmSync(base, { recursive: true, force: true });
+});
+
+function fresh(name: string): Snapshots {
+  return new Snapshots({ root: join(base, name), store });
+}
+
+describe('Snapshots', () => {
+  it('builds a multi-layer snapshot once, keyed by chain ID, and reuses it', async () => {
+    const snaps = fresh('s1');
+    const image = await putImage([lower, upper]);
+    const progress: string[] = [];
+    const first = await snaps.ensure({ image, onProgress: (e) => progress.push(`${e.layer}/${e.of} ${e.digest}`) });
+    expect(first.created).toBe(true);
+    expect(first.chainId.toString()).toBe(chainId(image.config.rootfs.diff_ids)?.toString());
+    expect(first.path).toBe(join(base, 's1', first.chainId.hex));
+    expect(progress).toEqual([`1/2 ${image.manifest.layers[0]?.digest}`, `2/2 ${image.manifest.layers[1]?.digest}`]);
+    expect(readFileSync(join(first.path, 'bin/tool'), 'utf8')).toBe('v2');
+    expect(readFileSync(join(first.path, 'etc/os-release'), 'utf8')).toBe('ID=berth\n');
+    expect(existsSync(join(first.path, 'etc/gone'))).toBe(false);
+    expect(lstatSync(join(first.path, 'bin/link')).isSymbolicLink()).toBe(true);
+    expect(lstatSync(first.path).mode & 0o777).toBe(0o755);
+
+    const before = lstatSync(first.path, { bigint: true });
+    const again = await snaps.ensure({ image, onProgress: () => progress.push('again') });
+    expect(again).toEqual({ path: first.path, chainId: first.chainId, created: false });
+    expect(progress).toHaveLength(2);
+    expect(lstatSync(first.path, { bigint: true }).mtimeNs).toBe(before.mtimeNs);
+    expect(await snaps.has(first.chainId)).toBe(true);
+    expect((await snaps.list()).map(String)).toEqual([first.chainId.toString()]);
+    // nothing else lying around: no temp dirs
+    expect(readdirSync(join(base, 's1', '.tmp'))).toEqual([]);
+  });
+
+  it('alpine from the shared layout: snapshot, then a faithful container copy', async (ctx) => {
+    if (!hasShared) return ctx.skip(`real images not found at ${sharedImages}`);
+    const snaps = fresh('s2');
+    const image = await store.getImage(await importLayout('alpine'));
+    const { path, created, chainId: chain } = await snaps.ensure({ image });
+    expect(created).toBe(true);
+    expect(chain.toString()).toBe(image.config.rootfs.diff_ids[0]); // one layer: chain ID = diff ID
+    expect(readFileSync(join(path, 'etc/alpine-release'), 'utf8')).toBe('3.20.3\n');
+    expect(lstatSync(join(path, 'bin/sh')).isSymbolicLink()).toBe(true);
+    if (isRoot()) expect(lstatSync(join(path, 'etc/shadow')).gid).toBe(42);
+    const dest = join(base, 'containers', 'alpine1', 'rootfs');
+    const copy = await createRootfs({ snapshot: path, dest });
+    expect(copy.files).toBeGreaterThan(400);
+    expect(compareTrees(path, dest)).toEqual([]);
+  });
+
+  it('parallel ensure calls for one image build once', async () => {
+    const snaps = fresh('s3');
+    const image = await putImage([lower, upper, [{ path: 'big', content: Buffer.alloc(4 << 20, 7) }]]);
+    let layersApplied = 0;
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => snaps.ensure({ image, onProgress: () => layersApplied++ })),
+    );
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.path)).size).toBe(1);
+    expect(layersApplied).toBe(3);
+  });
+
+  it('two processes ensuring the same image: one builds, the other waits and reuses', async (ctx) => {
+    const dists = ['rootfs', 'store'].map((p) => join(repoRoot, 'packages', p, 'dist', 'index.js'));
+    if (!dists.every((d) => existsSync(d))) return ctx.skip('needs the built packages (npm run build) to run child processes');
+    const image = await putImage([lower, upper, [{ path: 'big', content: Buffer.alloc(8 << 20, 9) }]]);
+    const root = join(base, 's4');
+    const script = join(base, 'ensure-child.mjs');
+    writeFileSync(
+      script,
+      `import { Snapshots } from ${JSON.stringify(dists[0])};
+import { Store } from ${JSON.stringify(dists[1])};
+const store = await Store.open({ root: process.argv[2] });
+const snaps = new Snapshots({ root: process.argv[3], store });
+const image = await store.getImage(process.argv[4]);
+let layers = 0;
+const r = await snaps.ensure({ image, onProgress: () => layers++ });
+process.stdout.write(JSON.stringify({ created: r.created, path: r.path, layers }));
+`,
+    );
+    const run = (): Promise<{ created: boolean; path: string; layers: number }> =>
+      new Promise((done, fail) => {
+        const child = spawn(process.execPath, [script, store.root, root, imageDigest(image)], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.on('close', (code) => (code === 0 ? done(JSON.parse(out)) : fail(new Error(`child exited ${code}: ${err}`))));
+      });
+    const results = await Promise.all([run(), run(), run()]);
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(results.reduce((n, r) => n + r.layers, 0)).toBe(3);
+    expect(new Set(results.map((r) => r.path)).size).toBe(1);
+  });
+
+  it('a failed build leaves nothing, and a crashed builder\'s leftovers are cleared by the next build', async () => {
+    const snaps = fresh('s5');
+    const bad = await putImage([lower, upper], { corruptDiffId: 1 });
+    const err = await snaps.ensure({ image: bad }).catch((e: unknown) => e);
+    expect(isBerthError(err, 'EDIGEST_MISMATCH')).toBe(true);
+    expect((err as Error).message).toMatch(/^build snapshot [0-9a-f]{12}: /);
+    expect((err as Error).message.split('\n')).toHaveLength(1);
+    expect(await snaps.list()).toEqual([]);
+    expect(readdirSync(join(base, 's5', '.tmp'))).toEqual([]);
+    expect(await snaps.has(imageChainId(bad))).toBe(false);
+
+    // what a SIGKILLed builder leaves: a temp dir for the chain, with a read-only directory in it
+    const good = await putImage([lower, upper]);
+    const chain = imageChainId(good);
+    const stale = join(base, 's5', '.tmp', `${chain.hex}.dead01`);
+    mkdirSync(join(stale, 'etc'), { recursive: true });
+    writeFileSync(join(stale, 'etc', 'half'), 'partial');
+    chmodSync(join(stale, 'etc'), 0o500);
+    const ok = await snaps.ensure({ image: good });
+    expect(ok.created).toBe(true);
+    expect(readdirSync(join(base, 's5', '.tmp'))).toEqual([]);
+  });
+
+  it('path/has/remove validate chain IDs; remove is idempotent', async () => {
+    const snaps = fresh('s6');
+    expect(() => snaps.path('../../etc')).toThrow(/invalid digest/);
+    expect(() => snaps.path(`sha256:${'a'.repeat(63)}/`)).toThrow(/invalid digest/);
+    const image = await putImage([lower]);
+    const { chainId: chain, path } = await snaps.ensure({ image });
+    expect(snaps.path(chain.hex)).toBe(path);
+    expect(snaps.path(chain.toString())).toBe(path);
+    await snaps.remove(chain);
+    expect(existsSync(path)).toBe(false);
+    expect(await snaps.has(chain)).toBe(false);
+    await snaps.remove(chain);
+    expect(readdirSync(join(base, 's6', '.tmp'))).toEqual([]);
+  });
+
+  it('gc removes unreferenced snapshots and stale temps, keeps referenced and busy ones', async () => {
+    const snaps = fresh('s7');
+    const a = await snaps.ensure({ image: await putImage([lower]) });
+    const b = await snaps.ensure({ image: await putImage([upper]) });
+    const c = await snaps.ensure({ image: await putImage([lower, upper]) });
+    const staleTemp = join(base, 's7', '.tmp', `${Digest.of('crashed').hex}.x1`);
+    mkdirSync(staleTemp);
+    // a copy is reading c (shared lock): gc must not pull it away
+    const reading = await snaps.lock(c.chainId, 'shared');
+    let result;
+    try {
+      result = await snaps.gc({ keep: [a.chainId.hex] });
+    } finally {
+      reading?.release();
+    }
+    expect(result.removed).toEqual([b.chainId.toString()]);
+    expect(result.busy).toEqual([c.chainId.toString()]);
+    expect(result.temporary).toEqual([`${Digest.of('crashed').hex}.x1`]);
+    expect((await snaps.list()).map(String).sort()).toEqual([a.chainId.toString(), c.chainId.toString()].sort());
+    const again = await snaps.gc({ keep: [a.chainId] });
+    expect(again.removed).toEqual([c.chainId.toString()]);
+    expect((await snaps.list()).map(String)).toEqual([a.chainId.toString()]);
+  });
+});
+
+describe('unpackImage', () => {
+  it('refuses a non-empty destination before building anything, then unpacks and reuses the snapshot', async () => {
+    const snaps = fresh('u1');
+    const image = await putImage([lower, upper]);
+    const full = join(base, 'unpack-full');
+    mkdirSync(full);
+    writeFileSync(join(full, 'x'), '');
+    const err = await unpackImage({ store, snapshots: snaps, image, dest: full }).catch((e: unknown) => e);
+    expect(isBerthError(err, 'EROOTFS')).toBe(true);
+    expect(await snaps.list()).toEqual([]);
+
+    const dest = join(base, 'unpack-1');
+    const r1 = await unpackImage({ store, snapshots: snaps, image, dest });
+    expect(r1.created).toBe(true);
+    expect(compareTrees(r1.snapshot, dest)).toEqual([]);
+    const r2 = await unpackImage({ store, snapshots: snaps, image, dest: join(base, 'unpack-2') });
+    expect(r2.created).toBe(false);
+    expect(r2.snapshot).toBe(r1.snapshot);
+    expect(compareTrees(r1.snapshot, join(base, 'unpack-2'))).toEqual([]);
+  });
+});
+
+function imageDigest(image: StoredImage): string {
+  return image.descriptor.digest;
+}

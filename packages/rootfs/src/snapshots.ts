@@ -1,0 +1,279 @@
+/**
+ * Snapshots: each image's layers applied once into `<root>/<chain-id hex>`.
+ *
+ * Layout under the snapshots root:
+ *   <hex>/           a finished snapshot (the root file system itself); never modified
+ *   .tmp/<hex>.XXXX  a build in progress (or left by a crashed builder)
+ *   .locks/<hex>.lock  flock: exclusive while building/removing, shared while copying from it
+ *
+ * A build applies every layer into a fresh temp dir and renames it into place
+ * only when all layers applied and verified; a failure removes the temp dir.
+ */
+import { mkdirSync, mkdtempSync, chmodSync, lstatSync, readdirSync, renameSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { applyLayer } from '@berth/layers';
+import { BerthError, chainId as computeChainId, Digest, describeError } from '@berth/oci';
+import type { ImageConfig, Manifest } from '@berth/oci';
+import type { Store, StoredImage } from '@berth/store';
+import { SnapshotLock, type LockMode } from './lock.js';
+import { removeTreeSync } from './remove.js';
+
+export interface SnapshotsOptions {
+  /** The snapshots directory, e.g. `$BERTH_ROOT/snapshots`. Created on first use. */
+  root: string;
+  /** Where layer blobs are read from. */
+  store: Store;
+}
+
+export interface SnapshotProgress {
+  /** 1-based index of the layer being applied. */
+  layer: number;
+  of: number;
+  /** The layer blob's digest. */
+  digest: string;
+}
+
+export interface EnsureOptions {
+  /** The image (only `manifest` and `config` are used), e.g. from `store.getImage()`. */
+  image: Pick<StoredImage, 'manifest' | 'config'>;
+  /** Called before each layer is applied (only when this call builds the snapshot). */
+  onProgress?: (e: SnapshotProgress) => void;
+}
+
+export interface EnsureResult {
+  path: string;
+  chainId: Digest;
+  /** True when this call built it; false when it existed or another builder made it meanwhile. */
+  created: boolean;
+}
+
+export interface SnapshotsGcOptions {
+  /** Chain IDs to keep (Digest, `sha256:…`, or bare hex). Everything else goes. */
+  keep: Array<Digest | string>;
+}
+
+export interface SnapshotsGcResult {
+  /** Chain IDs of the snapshots removed. */
+  removed: string[];
+  /** Snapshots not removed because a copy was reading them or a build holding them (still referenced elsewhere). */
+  busy: string[];
+  /** Leftover temp dirs of crashed builds removed (names under `.tmp/`). */
+  temporary: string[];
+}
+
+const HEX_RE = /^(?:[a-f0-9]{64}|[a-f0-9]{128})$/;
+const TMP = '.tmp';
+const LOCKS = '.locks';
+
+/** The chain ID an image's snapshot is stored under. An image without layers gets the digest of nothing. */
+export function imageChainId(image: { manifest: Manifest; config: ImageConfig }): Digest {
+  const diffIds = image.config.rootfs.diff_ids;
+  if (image.manifest.layers.length !== diffIds.length) {
+    throw new BerthError(
+      'EINVAL_CONFIG',
+      `image has ${image.manifest.layers.length} layers but its config lists ${diffIds.length} diff_ids`,
+    );
+  }
+  return computeChainId(diffIds) ?? Digest.of('');
+}
+
+function toDigest(id: Digest | string, doing: string): Digest {
+  if (typeof id !== 'string') return id;
+  if (HEX_RE.test(id)) return Digest.parse(`${id.length === 64 ? 'sha256' : 'sha512'}:${id}`);
+  try {
+    return Digest.parse(id);
+  } catch (err) {
+    throw BerthError.wrap(doing, err, 'EINVAL_DIGEST');
+  }
+}
+
+export class Snapshots {
+  readonly root: string;
+  readonly store: Store;
+
+  constructor(opts: SnapshotsOptions) {
+    this.root = resolve(opts.root);
+    this.store = opts.store;
+  }
+
+  /** Where the snapshot of `chainId` lives (whether or not it exists). */
+  path(chainId: Digest | string): string {
+    return join(this.root, toDigest(chainId, 'snapshot path').hex);
+  }
+
+  async has(chainId: Digest | string): Promise<boolean> {
+    return this.exists(this.path(chainId));
+  }
+
+  private exists(p: string): boolean {
+    try {
+      return lstatSync(p).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+
+  /** Chain IDs of the finished snapshots. */
+  async list(): Promise<Digest[]> {
+    let names: string[];
+    try {
+      names = readdirSync(this.root);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw BerthError.wrap(`list snapshots in ${this.root}`, err, 'EROOTFS');
+    }
+    return names.filter((n) => HEX_RE.test(n) && this.exists(join(this.root, n))).map((n) => toDigest(n, 'list snapshots'));
+  }
+
+  private prepare(): void {
+    mkdirSync(join(this.root, TMP), { recursive: true, mode: 0o700 });
+    mkdirSync(join(this.root, LOCKS), { recursive: true, mode: 0o700 });
+  }
+
+  private lockPath(chain: Digest): string {
+    return join(this.root, LOCKS, `${chain.hex}.lock`);
+  }
+
+  /** Wait for the chain's lock; `stop` ends the wait early (returns undefined). */
+  async lock(chain: Digest, mode: LockMode, stop?: () => boolean): Promise<SnapshotLock | undefined> {
+    this.prepare();
+    return SnapshotLock.acquire(this.lockPath(chain), mode, `lock snapshot ${chain}`, stop);
+  }
+
+  /**
+   * The image's snapshot, built if missing. Concurrent callers (in this or other
+   * processes) for the same chain ID wait for the one builder and get
+   * `created: false`. A failed build leaves nothing behind and rejects.
+   */
+  async ensure(opts: EnsureOptions): Promise<EnsureResult> {
+    const { manifest, config } = opts.image;
+    const chain = imageChainId({ manifest, config });
+    const final = this.path(chain);
+    if (this.exists(final)) return { path: final, chainId: chain, created: false };
+    const doing = `build snapshot ${chain.hex.slice(0, 12)}`;
+    try {
+      this.prepare();
+    } catch (err) {
+      throw BerthError.wrap(`${doing}: create ${this.root}`, err, 'EROOTFS');
+    }
+    // Waiting ends early when the other builder finishes.
+    const lock = await this.lock(chain, 'exclusive', () => this.exists(final));
+    if (!lock) return { path: final, chainId: chain, created: false };
+    try {
+      if (this.exists(final)) return { path: final, chainId: chain, created: false };
+      this.removeStaleTemps(chain.hex);
+      const tmp = mkdtempSync(join(this.root, TMP, `${chain.hex}.`));
+      try {
+        chmodSync(tmp, 0o755); // the rootfs root, unless a layer says otherwise
+        const diffIds = config.rootfs.diff_ids;
+        for (const [i, layer] of manifest.layers.entries()) {
+          const diffId = diffIds[i] as string;
+          opts.onProgress?.({ layer: i + 1, of: manifest.layers.length, digest: layer.digest });
+          await applyLayer({
+            root: tmp,
+            source: this.store.openBlob(layer.digest, { size: layer.size }),
+            mediaType: layer.mediaType,
+            digest: layer.digest,
+            diffId,
+            name: `${i + 1}/${manifest.layers.length} ${layer.digest}`,
+          });
+        }
+        renameSync(tmp, final);
+      } catch (err) {
+        try {
+          removeTreeSync(tmp);
+        } catch (cleanupErr) {
+          throw new BerthError('EROOTFS', `${doing}: ${describeError(err)} (and removing ${tmp} failed: ${describeError(cleanupErr)})`, { cause: err });
+        }
+        throw BerthError.wrap(doing, err, 'EROOTFS');
+      }
+      return { path: final, chainId: chain, created: true };
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Temp dirs of `hex` from builders that died (we hold its lock, so none is live). */
+  private removeStaleTemps(hex: string): string[] {
+    const removed: string[] = [];
+    const dir = join(this.root, TMP);
+    for (const name of readdirSync(dir)) {
+      if (name.startsWith(`${hex}.`)) {
+        removeTreeSync(join(dir, name));
+        removed.push(name);
+      }
+    }
+    return removed;
+  }
+
+  /** Remove one snapshot (waits for builders and copies of it to finish). Absent: nothing to do. */
+  async remove(chainId: Digest | string): Promise<void> {
+    const chain = toDigest(chainId, 'remove snapshot');
+    const lock = await this.lock(chain, 'exclusive');
+    if (!lock) return;
+    try {
+      this.removeLocked(chain);
+    } finally {
+      lock.release({ unlink: true });
+    }
+  }
+
+  private removeLocked(chain: Digest): void {
+    const final = this.path(chain);
+    if (!this.exists(final)) return;
+    // Out of sight first (atomic), then the slow part.
+    const trash = mkdtempSync(join(this.root, TMP, `${chain.hex}.removing.`));
+    try {
+      renameSync(final, join(trash, 'rootfs'));
+      removeTreeSync(trash);
+    } catch (err) {
+      throw BerthError.wrap(`remove snapshot ${chain}`, err, 'EROOTFS');
+    }
+  }
+
+  /**
+   * Remove every snapshot whose chain ID is not in `keep` (the caller passes the
+   * chain IDs of all images still in the store), and temp dirs left by crashed
+   * builds. Snapshots being built or copied right now are skipped (`busy`).
+   */
+  async gc(opts: SnapshotsGcOptions): Promise<SnapshotsGcResult> {
+    const keep = new Set(opts.keep.map((k) => toDigest(k, 'snapshot gc').hex));
+    const result: SnapshotsGcResult = { removed: [], busy: [], temporary: [] };
+    for (const chain of await this.list()) {
+      if (keep.has(chain.hex)) continue;
+      this.prepare();
+      const lock = SnapshotLock.tryAcquire(this.lockPath(chain), 'exclusive', `gc snapshot ${chain}`);
+      if (!lock) {
+        result.busy.push(chain.toString());
+        continue;
+      }
+      try {
+        this.removeLocked(chain);
+        result.removed.push(chain.toString());
+      } finally {
+        lock.release({ unlink: true });
+      }
+    }
+    // Leftovers of dead builders (and of interrupted removals): only where nobody holds the chain's lock.
+    let temps: string[] = [];
+    try {
+      temps = readdirSync(join(this.root, TMP));
+    } catch {
+      temps = [];
+    }
+    for (const name of temps) {
+      const hex = name.split('.')[0] ?? '';
+      if (!HEX_RE.test(hex)) continue;
+      const chain = toDigest(hex, 'snapshot gc');
+      const lock = SnapshotLock.tryAcquire(this.lockPath(chain), 'exclusive', `gc snapshot temp ${name}`);
+      if (!lock) continue;
+      try {
+        removeTreeSync(join(this.root, TMP, name));
+        result.temporary.push(name);
+      } finally {
+        lock.release();
+      }
+    }
+    return result;
+  }
+}
