@@ -61,19 +61,11 @@ export function applyProcessSecurity(
   options: ApplySecurityOptions = {},
 ): AppliedSecurity {
   const proc = spec.process;
-  // Compile first: a bad profile fails before anything has changed.
+  // Everything that can be refused is checked before anything changes: the
+  // profile compiles, the capabilities are available.
   const program = spec.seccomp ? (options.seccompProgram ?? compileSeccomp(spec.seccomp).program) : undefined;
   const lastCap = options.lastCap ?? readLastCap();
   const known = fullMask(lastCap);
-
-  applyRlimits(sys, proc.rlimits);
-
-  if (proc.noNewPrivileges) sys.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-  let seccomp: AppliedSecurity['seccomp'] = 'none';
-  if (program && !proc.noNewPrivileges) {
-    sys.seccompSetFilter(program);
-    seccomp = 'before-credentials';
-  }
 
   const wanted = capabilityMasks(proc.capabilities);
   const available = sys.capget().permitted & known;
@@ -92,6 +84,15 @@ export function applyProcessSecurity(
       });
     }
     for (const k of Object.keys(masks) as Array<keyof CapabilityMasks>) masks[k] &= available;
+  }
+
+  applyRlimits(sys, proc.rlimits);
+
+  if (proc.noNewPrivileges) sys.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  let seccomp: AppliedSecurity['seccomp'] = 'none';
+  if (program && !proc.noNewPrivileges) {
+    sys.seccompSetFilter(program);
+    seccomp = 'before-credentials';
   }
 
   for (let cap = 0; cap <= lastCap; cap++) {
