@@ -616,6 +616,10 @@ export async function applyLayer(opts: ApplyLayerOptions): Promise<ApplyLayerRes
   });
 
   let decompressError: unknown;
+  let sourceError: unknown;
+  opts.source.once('error', (err) => {
+    sourceError ??= err;
+  });
   try {
     if (info.compression === 'none') {
       const tap = new Transform({
@@ -640,7 +644,7 @@ export async function applyLayer(opts: ApplyLayerOptions): Promise<ApplyLayerRes
     }
   } catch (err) {
     applier.abort();
-    if (err === decompressError && !(err instanceof BerthError)) {
+    if (err === decompressError && err !== sourceError && !(err instanceof BerthError)) {
       throw BerthError.wrap(`${doing}: decompress ${info.compression}`, err, 'ELAYER');
     }
     throw BerthError.wrap(doing, err, 'ELAYER');
