@@ -16,6 +16,8 @@ export interface InitConfig {
   initBinary: string | null;
   /** Device nodes created in the container's /dev. */
   devices: DeviceNode[];
+  /** Unshare a cgroup namespace once in the container's cgroup (rooting /sys/fs/cgroup there). */
+  cgroupNamespace: boolean;
   /** How to mount the cgroup file system at /sys/fs/cgroup (read-only). */
   cgroup: CgroupMountPlan;
   /** The seccomp BPF program for spec.seccomp, compiled by the runtime (base64), so the init need not load libseccomp. */

@@ -3,6 +3,7 @@ import type { ContainerSpec } from '../spec/types.js';
 import { errnoOf } from '../sys/errors.js';
 import {
   AF_INET,
+  CLOSE_RANGE_CLOEXEC,
   CLONE_NEWCGROUP,
   FD_CLOEXEC,
   F_SETFD,
@@ -34,7 +35,6 @@ import {
   makedev,
 } from '../sys/syscalls.js';
 import type { Syscalls } from '../sys/syscalls.js';
-import { REPORT_FD, SYNC_FD } from './config.js';
 import type { CgroupMountPlan, DeviceNode, InitConfig, InitMessage } from './config.js';
 import { parseMountOptions } from './mountopts.js';
 import { ensureMountPoint, insideRoot, mkdirAllInRoot, resolveInRoot } from './paths.js';
@@ -108,7 +108,7 @@ export function runInit(
   // cgroup namespace we make next is rooted at the container's cgroup.
   channel.waitForParent('cgroup setup');
   marks.mark('synced');
-  if (ns.has('cgroup')) sys.unshare(CLONE_NEWCGROUP);
+  if (cfg.cgroupNamespace || ns.has('cgroup')) sys.unshare(CLONE_NEWCGROUP);
   sys.umask(0o022);
 
   // Nothing we mount may propagate back to the host.
@@ -160,12 +160,13 @@ export function runInit(
     marks.mark('terminal');
   }
 
-  // No host fd may reach the container (CVE-2019-5736, CVE-2024-21626): close
-  // everything above 3 now (Node's own epoll/eventfd/pipes included: from here
-  // on the init makes only synchronous calls), and let the report pipe close
-  // itself on a successful execve.
-  closeFdsAbove(sys, REPORT_FD);
-  sys.fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC);
+  // No host fd may reach the container (CVE-2019-5736, CVE-2024-21626): every fd
+  // above 2 becomes close-on-exec, so execve closes them all at once (the report
+  // pipe included, which is how the runtime learns the execve succeeded). They
+  // cannot simply be closed here: they include Node's own epoll/eventfd fds, and
+  // Node's helper threads (woken by glibc's set*id broadcast in the security
+  // step) abort on EBADF. The cwd check below covers a cwd reached through one.
+  cloexecFdsAbove(sys, 2);
 
   enterCwd(sys, spec.process.cwd);
   const exe = lookPath(sys, spec.process.args[0] ?? '', envValue(spec.process.env, 'PATH'));
@@ -367,19 +368,20 @@ function setupTerminal(sys: Syscalls, spec: ContainerSpec, channel: InitChannel)
   sys.close(master);
 }
 
-function closeFdsAbove(sys: Syscalls, keep: number): void {
+function cloexecFdsAbove(sys: Syscalls, last: number): void {
   try {
-    sys.closeRange(keep + 1, 0xffffffff, 0);
+    sys.closeRange(last + 1, 0xffffffff, CLOSE_RANGE_CLOEXEC);
     return;
   } catch (err) {
     const e = errnoOf(err);
     if (e !== 'ENOSYS' && e !== 'EINVAL') throw err;
   }
   for (const fd of sys.listFds()) {
-    if (fd <= keep) continue;
+    if (fd <= last) continue;
     try {
-      sys.close(fd);
+      sys.fcntl(fd, F_SETFD, FD_CLOEXEC);
     } catch (err) {
+      // The directory fd listFds used is closed by now.
       if (errnoOf(err) !== 'EBADF') throw err;
     }
   }

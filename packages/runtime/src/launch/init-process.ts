@@ -22,6 +22,8 @@ export interface InitLaunchOptions {
   onPty?: (masterFd: number) => void;
   /** Extra environment for the init (BERTH_DEBUG_TIMING...). Nothing is inherited: NODE_OPTIONS could inject code. */
   env?: Record<string, string>;
+  /** Node options placed before the script (start-up tuning). */
+  argsPrefix?: string[];
 }
 
 export interface InitTiming {
@@ -126,7 +128,7 @@ export async function launchInit(opts: InitLaunchOptions): Promise<LaunchedInit>
     child = await opts.spawner.spawn({
       flags: opts.flags,
       file: process.execPath,
-      args: [opts.initScript, opts.configPath],
+      args: [...(opts.argsPrefix ?? []), opts.initScript, opts.configPath],
       env: opts.env ?? {},
       fds: [...opts.stdio, reportW, syncR],
     });

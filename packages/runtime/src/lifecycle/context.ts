@@ -1,0 +1,29 @@
+import type { Spawner } from '../launch/spawner.js';
+import type { ResourceSpec } from '../spec/types.js';
+import type { Syscalls } from '../sys/syscalls.js';
+import type { StateStore } from './state.js';
+
+/** A container's cgroup, as the lifecycle uses it (backed by the security engineer's CgroupManager). */
+export interface ContainerCgroup {
+  addProcess(pid: number): Promise<void>;
+  /** True when the kernel's OOM killer killed a process of the cgroup. */
+  oomKilled(): Promise<boolean>;
+  /** Kills what is left in the cgroup and removes it; a missing cgroup is not an error. */
+  remove(): Promise<void>;
+}
+
+export interface CgroupProvider {
+  create(id: string, resources: ResourceSpec): Promise<ContainerCgroup>;
+  /** The cgroup of an existing container (for delete after the runtime that made it is gone). */
+  open(id: string): Promise<ContainerCgroup>;
+}
+
+/** What every lifecycle operation works with. */
+export interface RuntimeContext {
+  store: StateStore;
+  sys: Syscalls;
+  spawner: Spawner;
+  cgroups: CgroupProvider;
+  /** Print where the milliseconds go (BERTH_DEBUG_TIMING=1). */
+  timing: boolean;
+}

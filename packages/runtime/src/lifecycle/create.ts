@@ -1,0 +1,129 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BerthError } from '@berth/oci';
+import type { InitConfig } from '../init/config.js';
+import { compileSeccomp } from '../security/libseccomp.js';
+import type { ContainerSpec } from '../spec/types.js';
+import type { RuntimeContext } from './context.js';
+import { cgroupMountPlan, deviceNodes, etcFileContents, findInitBinary } from './host.js';
+import { isContainerId, newContainerId, writeFileAtomic } from './state.js';
+import type { ContainerState } from './state.js';
+
+export interface CreateRequest {
+  id?: string;
+  name?: string;
+  rootfs: string;
+  spec: ContainerSpec;
+  tty: boolean;
+  init: boolean;
+  autoRemove: boolean;
+  detached: boolean;
+  ownsRootfs: boolean;
+  image?: { reference: string; digest: string };
+}
+
+/**
+ * `create`: reserves the id and name, and writes everything `start` needs into
+ * `$BERTH_STATE/<id>/`: the etc files the container gets bind-mounted
+ * (hostname, hosts, resolv.conf, as docker does), the init's config (spec +
+ * host-side plan: devices, cgroup mounts, compiled seccomp filter) and
+ * state.json (status `created`). No process runs yet.
+ */
+export function createContainer(ctx: RuntimeContext, req: CreateRequest): ContainerState {
+  const id = req.id ?? newContainerId();
+  if (!isContainerId(id)) throw new BerthError('EINVAL_ARGUMENT', `create container: id ${id} is not 64 hex characters`);
+  const rootfs = path.resolve(req.rootfs);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(rootfs);
+  } catch (err) {
+    throw BerthError.wrap(`create container: rootfs ${rootfs}`, err, 'EROOTFS');
+  }
+  if (!st.isDirectory()) throw new BerthError('EROOTFS', `create container: rootfs ${rootfs} is not a directory`);
+
+  const initBinary = req.init || req.spec.init ? findInitBinary() : null;
+  if ((req.init || req.spec.init) && initBinary === null) {
+    throw new BerthError('ERUNTIME', 'create container: --init needs tini (apt install tini) or BERTH_INIT_BINARY');
+  }
+  const spec: ContainerSpec = {
+    ...req.spec,
+    rootfs,
+    hostname: req.spec.hostname === '' ? id.slice(0, 12) : req.spec.hostname,
+    init: req.init || req.spec.init,
+    process: { ...req.spec.process, terminal: req.tty },
+  };
+
+  const store = ctx.store;
+  const name = req.name ?? `berth-${id.slice(0, 12)}`;
+  store.ensureRoot();
+  store.reserveName(name, id);
+  const dir = store.dir(id);
+  try {
+    fs.mkdirSync(dir, { mode: 0o711 });
+  } catch (err) {
+    store.releaseName(name, id);
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new BerthError('EIN_USE', `create container: id ${id.slice(0, 12)} exists`);
+    throw BerthError.wrap('create container', err);
+  }
+
+  try {
+    const etc = etcFileContents(spec);
+    const etcFiles = { hostname: path.join(dir, 'hostname'), hosts: path.join(dir, 'hosts'), resolvConf: path.join(dir, 'resolv.conf') };
+    fs.writeFileSync(etcFiles.hostname, etc.hostname, { mode: 0o644 });
+    fs.writeFileSync(etcFiles.hosts, etc.hosts, { mode: 0o644 });
+    fs.writeFileSync(etcFiles.resolvConf, etc.resolvConf, { mode: 0o644 });
+
+    const config: InitConfig = {
+      version: 1,
+      id,
+      spec,
+      etcFiles,
+      initBinary: spec.init ? initBinary : null,
+      devices: deviceNodes(spec.privileged),
+      // A private cgroup namespace (made by the init once it is in its cgroup) roots the
+      // container's view of /sys/fs/cgroup at its own cgroup; without one, nothing is mounted
+      // there rather than the host's whole hierarchy.
+      cgroupNamespace: hasCgroupNamespaces(),
+      cgroup: hasCgroupNamespaces() ? cgroupMountPlan() : { version: 'none' },
+      seccompProgram: spec.seccomp === null ? null : Buffer.from(compileSeccomp(spec.seccomp).program).toString('base64'),
+      tty: req.tty,
+      timing: ctx.timing,
+    };
+    writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify(config), 0o600);
+
+    const state: ContainerState = {
+      version: 1,
+      id,
+      name,
+      status: 'created',
+      createdAt: new Date().toISOString(),
+      rootfs,
+      ownsRootfs: req.ownsRootfs,
+      command: [...spec.process.args],
+      detached: req.detached,
+      tty: req.tty,
+      autoRemove: req.autoRemove,
+      cgroup: false,
+    };
+    if (req.image !== undefined) state.image = { ...req.image };
+    store.write(state);
+    return state;
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    store.releaseName(name, id);
+    throw err instanceof BerthError ? err : BerthError.wrap('create container', err);
+  }
+}
+
+function hasCgroupNamespaces(): boolean {
+  return fs.existsSync('/proc/self/ns/cgroup');
+}
+
+/** The init config written by createContainer. */
+export function readInitConfig(ctx: RuntimeContext, id: string): InitConfig {
+  try {
+    return JSON.parse(fs.readFileSync(ctx.store.file(id, 'config.json'), 'utf8')) as InitConfig;
+  } catch (err) {
+    throw BerthError.wrap(`read config of container ${id.slice(0, 12)}`, err);
+  }
+}

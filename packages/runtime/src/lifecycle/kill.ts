@@ -1,0 +1,81 @@
+import { BerthError } from '@berth/oci';
+import { SIGNALS } from '../sys/syscalls.js';
+import type { RuntimeContext } from './context.js';
+import { readInitConfig } from './create.js';
+import { canKill, describe, isAlive } from './state.js';
+import type { ContainerInfo } from './state.js';
+import { waitContainer } from './wait.js';
+
+/** A signal number from `SIGTERM`, `TERM`, `term` or `15`. */
+export function signalNumber(signal: string | number): number {
+  if (typeof signal === 'number') {
+    if (Number.isInteger(signal) && signal > 0 && signal <= 64) return signal;
+  } else {
+    const s = signal.trim().toUpperCase();
+    if (/^\d+$/.test(s)) return signalNumber(Number(s));
+    const n = SIGNALS[s.startsWith('SIG') ? s : `SIG${s}`];
+    if (n !== undefined) return n;
+    const rt = /^SIGRTMIN(?:\+(\d+))?$/.exec(s.startsWith('SIG') ? s : `SIG${s}`);
+    if (rt) return signalNumber(34 + Number(rt[1] ?? 0));
+  }
+  throw new BerthError('EINVAL_ARGUMENT', `invalid signal "${signal}"`, { details: { signal } });
+}
+
+/**
+ * `kill`: sends a signal to the container's PID 1 (after checking it is still
+ * the same process: pid and start time). PID 1 of a pid namespace ignores
+ * signals it has no handler for, except SIGKILL (and SIGSTOP), as in docker.
+ */
+export function killContainer(ctx: RuntimeContext, id: string, signal: string | number = 'SIGKILL'): void {
+  const sig = signalNumber(signal);
+  const state = ctx.store.read(id);
+  if (state === undefined) throw new BerthError('ECONTAINER_UNKNOWN', `kill container ${id.slice(0, 12)}: no such container`);
+  const info = describe(state);
+  if (!canKill(info) || !isAlive(info.pid, info.pidStartTime)) {
+    throw new BerthError('ECONTAINER_STATE', `kill container ${info.shortId}: container is not running`, { details: { status: info.status } });
+  }
+  try {
+    process.kill(info.pid as number, sig);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') {
+      throw new BerthError('ECONTAINER_STATE', `kill container ${info.shortId}: container is not running`);
+    }
+    throw BerthError.wrap(`kill container ${info.shortId}`, err, 'ESYSCALL');
+  }
+}
+
+/**
+ * `stop`: the image's stop signal (SIGTERM by default), then SIGKILL after
+ * `timeoutSec` if the container still runs. Returns the final state.
+ */
+export async function stopContainer(ctx: RuntimeContext, id: string, opts: { timeoutSec?: number; signal?: string } = {}): Promise<ContainerInfo> {
+  const state = ctx.store.read(id);
+  if (state === undefined) throw new BerthError('ECONTAINER_UNKNOWN', `stop container ${id.slice(0, 12)}: no such container`);
+  if (describe(state).status !== 'running') return describe(state);
+  let signal = opts.signal;
+  if (signal === undefined) {
+    try {
+      signal = readInitConfig(ctx, id).spec.stopSignal ?? 'SIGTERM';
+    } catch {
+      signal = 'SIGTERM';
+    }
+  }
+  const timeoutMs = Math.max(0, opts.timeoutSec ?? 10) * 1000;
+  try {
+    killContainer(ctx, id, signal);
+  } catch (err) {
+    if (!(err instanceof BerthError && err.code === 'ECONTAINER_STATE')) throw err;
+  }
+  const stopped = await waitContainer(ctx, id, { timeoutMs });
+  if (stopped === undefined) {
+    try {
+      killContainer(ctx, id, 'SIGKILL');
+    } catch (err) {
+      if (!(err instanceof BerthError && err.code === 'ECONTAINER_STATE')) throw err;
+    }
+    await waitContainer(ctx, id, {});
+  }
+  const final = ctx.store.read(id);
+  if (final === undefined) throw new BerthError('ECONTAINER_UNKNOWN', `stop container ${id.slice(0, 12)}: removed meanwhile`);
+  return describe(final);
+}

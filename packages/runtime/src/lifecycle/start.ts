@@ -1,0 +1,161 @@
+import type { Readable, Writable } from 'node:stream';
+import { BerthError } from '@berth/oci';
+import { exitStatus, launchInit } from '../launch/init-process.js';
+import { PtyConnection, closeChildSide, prepareStdio } from '../launch/stdio.js';
+import type { StdioMode } from '../launch/stdio.js';
+import type { NamespaceKind } from '../spec/types.js';
+import { CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS } from '../sys/syscalls.js';
+import type { ContainerCgroup, RuntimeContext } from './context.js';
+import { readInitConfig } from './create.js';
+import { bundledScript } from './host.js';
+import { canStart, processStartTime } from './state.js';
+
+export interface StartIO {
+  mode: StdioMode;
+  /** Keep stdin open (`-i`); otherwise the container's stdin is /dev/null. */
+  interactive: boolean;
+  /** Initial terminal size (tty only; default 80x24). */
+  size?: { columns: number; rows: number };
+}
+
+export interface ExitInfo {
+  /** The process's exit code, or 128+N when killed by signal N. */
+  exitCode: number;
+  signal?: string;
+  oomKilled: boolean;
+}
+
+export interface StartedContainer {
+  id: string;
+  /** Host pid of the container's PID 1. */
+  pid: number;
+  /** pipe mode: the container's stdin (with `interactive`), stdout and stderr (the terminal's output with a tty). */
+  stdin: Writable | null;
+  stdout: Readable | null;
+  stderr: Readable | null;
+  /** With a tty: the terminal (resize, raw streams). */
+  pty: PtyConnection | null;
+  /** Resolves when PID 1 has exited and the state says `stopped`. */
+  exited: Promise<ExitInfo>;
+  /** Epoch-ms phase marks (launch → exec), for BERTH_DEBUG_TIMING. */
+  marks: Array<[string, number]>;
+}
+
+const NS_FLAGS: Partial<Record<NamespaceKind, number>> = {
+  pid: CLONE_NEWPID,
+  mount: CLONE_NEWNS,
+  uts: CLONE_NEWUTS,
+  ipc: CLONE_NEWIPC,
+  network: CLONE_NEWNET,
+};
+
+/**
+ * `start`: runs a created container. Creates its cgroup, spawns the init in
+ * new namespaces (through the namespace worker), puts it in the cgroup before
+ * it sets anything up, waits until the container's process has been exec'd,
+ * and records `running` (pid and its start time, and this process as the
+ * monitor). On failure the state records `stopped` with the error and the
+ * exit status (125/126/127) and the error is rethrown.
+ */
+export async function startContainer(ctx: RuntimeContext, id: string, io: StartIO): Promise<StartedContainer> {
+  const { store, sys } = ctx;
+  const state = store.read(id);
+  if (state === undefined) throw new BerthError('ECONTAINER_UNKNOWN', `start container ${id.slice(0, 12)}: no such container`);
+  if (!canStart(state)) {
+    throw new BerthError('ECONTAINER_STATE', `start container ${id.slice(0, 12)}: container is ${state.status}`, {
+      details: { status: state.status },
+    });
+  }
+  const cfg = readInitConfig(ctx, id);
+  const spec = cfg.spec;
+  let flags = 0;
+  for (const ns of spec.namespaces) flags |= NS_FLAGS[ns] ?? 0;
+
+  let cgroup: ContainerCgroup | undefined;
+  let pty: PtyConnection | null = null;
+  const stdio = prepareStdio(sys, io.mode, io.interactive, cfg.tty);
+  let launched;
+  try {
+    cgroup = await ctx.cgroups.create(id, spec.resources);
+    store.update(id, (s) => {
+      s.cgroup = true;
+    });
+    const cg = cgroup;
+    launched = await launchInit({
+      sys,
+      spawner: ctx.spawner,
+      initScript: bundledScript('init/main.js'),
+      configPath: store.file(id, 'config.json'),
+      flags,
+      stdio: stdio.childFds,
+      beforeSetup: (pid) => cg.addProcess(pid),
+      onPty: (master) => {
+        pty = new PtyConnection(sys, master);
+        pty.resize(io.size?.columns ?? 80, io.size?.rows ?? 24);
+      },
+    });
+  } catch (err) {
+    closeChildSide(sys, stdio);
+    for (const s of [stdio.stdin, stdio.stdout, stdio.stderr]) s?.destroy();
+    (pty as PtyConnection | null)?.close();
+    const e = err instanceof BerthError ? err : BerthError.wrap(`start container ${id.slice(0, 12)}`, err);
+    const exitCode = typeof e.details['exitCode'] === 'number' ? e.details['exitCode'] : 125;
+    e.details['exitCode'] = exitCode;
+    store.update(id, (s) => {
+      s.status = 'stopped';
+      s.exitCode = exitCode;
+      s.error = e.message;
+      s.finishedAt = new Date().toISOString();
+    });
+    throw e;
+  }
+  // The init has its own copies now.
+  closeChildSide(sys, stdio);
+
+  const pid = launched.pid;
+  const now = new Date().toISOString();
+  store.update(id, (s) => {
+    s.status = 'running';
+    s.pid = pid;
+    const st = processStartTime(pid);
+    if (st !== undefined) s.pidStartTime = st;
+    s.monitorPid = process.pid;
+    const mst = processStartTime(process.pid);
+    if (mst !== undefined) s.monitorStartTime = mst;
+    s.startedAt = now;
+  });
+
+  const cg = cgroup as ContainerCgroup;
+  const exited = launched.exited.then(async (e): Promise<ExitInfo> => {
+    let oomKilled = false;
+    try {
+      oomKilled = await cg.oomKilled();
+    } catch {
+      // The cgroup may be gone already (rm -f raced us).
+    }
+    const info: ExitInfo = { exitCode: exitStatus(e), oomKilled };
+    if (e.signal !== null) info.signal = e.signal;
+    store.update(id, (s) => {
+      s.status = 'stopped';
+      s.exitCode = info.exitCode;
+      if (info.signal !== undefined) s.signal = info.signal;
+      s.oomKilled = oomKilled;
+      s.finishedAt = new Date().toISOString();
+      delete s.pid;
+      delete s.pidStartTime;
+    });
+    return info;
+  });
+
+  const p = pty as PtyConnection | null;
+  return {
+    id,
+    pid,
+    stdin: p ? p.input : stdio.stdin,
+    stdout: p ? p.output : stdio.stdout,
+    stderr: stdio.stderr,
+    pty: p,
+    exited,
+    marks: launched.timing.marks,
+  };
+}

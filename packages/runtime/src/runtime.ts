@@ -1,0 +1,387 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { BerthError } from '@berth/oci';
+import { sharedSpawner } from './launch/spawner.js';
+import type { Spawner } from './launch/spawner.js';
+import { attachHostTerminal } from './launch/stdio.js';
+import type { PtyConnection } from './launch/stdio.js';
+import { formatTiming } from './launch/timing.js';
+import { defaultCgroupProvider } from './lifecycle/cgroup.js';
+import type { CgroupProvider, RuntimeContext } from './lifecycle/context.js';
+import { createContainer } from './lifecycle/create.js';
+import { deleteContainer } from './lifecycle/delete.js';
+import { killContainer, signalNumber, stopContainer } from './lifecycle/kill.js';
+import { listContainers } from './lifecycle/list.js';
+import { readLogs } from './lifecycle/logs.js';
+import { startContainer } from './lifecycle/start.js';
+import type { ExitInfo } from './lifecycle/start.js';
+import { StateStore, defaultStateRoot, describe } from './lifecycle/state.js';
+import type { ContainerInfo } from './lifecycle/state.js';
+import { waitContainer } from './lifecycle/wait.js';
+import { bundledScript } from './lifecycle/host.js';
+import type { ContainerSpec } from './spec/types.js';
+import { LibcSyscalls } from './sys/libc.js';
+import type { Syscalls } from './sys/syscalls.js';
+
+export interface RuntimeOptions {
+  /** Where container state lives (default: BERTH_STATE, else /run/berth). */
+  stateDir?: string;
+  /** The system-call layer (default: libc through koffi). */
+  syscalls?: Syscalls;
+  /** Print per-phase timings to stderr (default: BERTH_DEBUG_TIMING=1). */
+  debugTiming?: boolean;
+  /** Cgroup backend (default: the host's cgroup v1/v2 manager). */
+  cgroups?: CgroupProvider;
+}
+
+export interface RunOptions {
+  /** 64 hex characters (default: random). Pass it when the spec was built for it (hostname). */
+  id?: string;
+  /** Unique name (default: `berth-<short id>`). */
+  name?: string;
+  /** The prepared root filesystem (a per-container copy). */
+  rootfs: string;
+  /** From buildSpec(). */
+  spec: ContainerSpec;
+  /** inherit: the container uses this process's stdio; pipe: streams on the returned handle; detached: start() only. */
+  stdio: 'inherit' | 'pipe' | 'detached';
+  /** `-t`: a pseudo-terminal inside the container. */
+  tty?: boolean;
+  /** `-i`: keep stdin open (otherwise /dev/null). */
+  interactive?: boolean;
+  /** `--init`: tini as PID 1 (forwards signals, reaps zombies). */
+  init?: boolean;
+  /** `--rm`: delete the container when it stops. */
+  remove?: boolean;
+  /** State root for this container (default: the runtime's). */
+  stateDir?: string;
+  image?: { reference: string; digest: string };
+  /** Called once the container's process runs. */
+  onStart?: (c: ContainerInfo) => void;
+  /** The rootfs is a per-container copy: `remove` deletes it too (default false). */
+  ownsRootfs?: boolean;
+  /** Forward SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2, SIGWINCH… of this process to PID 1 (default: true for inherit). */
+  forwardSignals?: boolean;
+}
+
+export interface RunResult {
+  id: string;
+  /** The process's exit code, or 128+N when killed by signal N. */
+  exitCode: number;
+  signal?: string;
+  oomKilled: boolean;
+  /** pipe mode: everything the container wrote (run() collects it). */
+  stdout?: Buffer;
+  stderr?: Buffer;
+}
+
+/** A foreground container started by launch(). */
+export interface ContainerProcess {
+  id: string;
+  /** Host pid of the container's PID 1. */
+  pid: number;
+  /** pipe mode: the container's stdin (only with `interactive`), stdout, stderr (null with a tty: all on stdout). */
+  stdin: Writable | null;
+  stdout: Readable | null;
+  stderr: Readable | null;
+  /** The terminal, with `tty`. */
+  pty: PtyConnection | null;
+  /** Resolves once the container stopped and its output ended (and it was removed, with `remove`). */
+  wait(): Promise<RunResult>;
+  kill(signal?: string | number): void;
+}
+
+const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGWINCH', 'SIGCONT'];
+
+/** Builds the context every lifecycle operation uses. */
+export function runtimeContext(opts: RuntimeOptions & { spawner?: Spawner } = {}): RuntimeContext {
+  return {
+    store: new StateStore(opts.stateDir ?? defaultStateRoot()),
+    sys: opts.syscalls ?? new LibcSyscalls(),
+    spawner: opts.spawner ?? sharedSpawner(),
+    cgroups: opts.cgroups ?? defaultCgroupProvider(),
+    timing: opts.debugTiming ?? process.env['BERTH_DEBUG_TIMING'] === '1',
+  };
+}
+
+function requireRoot(doing: string): void {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new BerthError('ENOT_ROOT', `${doing}: berth runs containers as root (namespaces, mounts, cgroups)`);
+  }
+}
+
+const now = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * The container runtime: runs containers in the foreground (run/launch) or
+ * detached (start, monitored by a small shim process), and lists, inspects,
+ * signals, stops, removes them and reads their logs. All state is in files
+ * under the state root, so any berth process can manage any container.
+ */
+export class Runtime {
+  private readonly ctx: RuntimeContext;
+
+  constructor(opts: RuntimeOptions = {}) {
+    this.ctx = runtimeContext(opts);
+  }
+
+  private context(stateDir?: string): RuntimeContext {
+    if (stateDir === undefined || stateDir === this.ctx.store.root) return this.ctx;
+    return { ...this.ctx, store: new StateStore(stateDir) };
+  }
+
+  /** Starts the namespace worker now (it takes tens of ms), e.g. while the rootfs is prepared. */
+  warm(): Promise<void> {
+    return this.ctx.spawner.warm();
+  }
+
+  /**
+   * Runs a container in the foreground and resolves with its exit status.
+   * stdio 'inherit': the container uses this process's terminal/stdio (with
+   * `tty`, a pty in raw mode, resized with the host terminal), and signals to
+   * this process are forwarded to PID 1. stdio 'pipe': output is collected
+   * into the result. A container that cannot start rejects with a BerthError
+   * whose details.exitCode is 125 (setup), 126 (cannot execute) or 127 (not found).
+   */
+  async run(opts: RunOptions): Promise<RunResult> {
+    if (opts.stdio === 'detached') {
+      throw new BerthError('EINVAL_ARGUMENT', 'run container: stdio "detached" is for start(); run() waits for the container');
+    }
+    const proc = await this.launch(opts);
+    const collected: { stdout: Buffer[]; stderr: Buffer[] } = { stdout: [], stderr: [] };
+    let restoreTerminal: (() => void) | undefined;
+    if (opts.stdio === 'inherit' && proc.pty !== null) {
+      restoreTerminal = attachHostTerminal(proc.pty, opts.interactive === true);
+    } else if (opts.stdio === 'pipe') {
+      proc.stdout?.on('data', (c: Buffer) => collected.stdout.push(c));
+      proc.stderr?.on('data', (c: Buffer) => collected.stderr.push(c));
+      proc.stdin?.end();
+    }
+    const stopForwarding = (opts.forwardSignals ?? opts.stdio === 'inherit') ? this.forwardSignals(proc) : undefined;
+    try {
+      const result = await proc.wait();
+      if (opts.stdio === 'pipe') {
+        result.stdout = Buffer.concat(collected.stdout);
+        result.stderr = Buffer.concat(collected.stderr);
+      }
+      return result;
+    } finally {
+      stopForwarding?.();
+      restoreTerminal?.();
+    }
+  }
+
+  private forwardSignals(proc: ContainerProcess): () => void {
+    const handlers = new Map<NodeJS.Signals, () => void>();
+    for (const sig of FORWARDED) {
+      // With a terminal, the window size follows the host terminal instead.
+      if (sig === 'SIGWINCH' && proc.pty !== null) continue;
+      const h = (): void => {
+        try {
+          process.kill(proc.pid, sig);
+        } catch {
+          // PID 1 is gone; the exit is on its way.
+        }
+      };
+      handlers.set(sig, h);
+      process.on(sig, h);
+    }
+    return () => {
+      for (const [sig, h] of handlers) process.off(sig, h);
+    };
+  }
+
+  /**
+   * Starts a container in the foreground and returns a handle: its pid, its
+   * streams (stdio 'pipe'), its terminal (tty), wait() and kill(). The caller
+   * must consume stdout/stderr in pipe mode.
+   */
+  async launch(opts: RunOptions): Promise<ContainerProcess> {
+    if (opts.stdio === 'detached') throw new BerthError('EINVAL_ARGUMENT', 'launch container: use start() for detached containers');
+    requireRoot('run container');
+    const ctx = this.context(opts.stateDir);
+    const marks: Array<[string, number]> = [['run', now()]];
+    const state = createContainer(ctx, {
+      ...(opts.id === undefined ? {} : { id: opts.id }),
+      ...(opts.name === undefined ? {} : { name: opts.name }),
+      ...(opts.image === undefined ? {} : { image: opts.image }),
+      rootfs: opts.rootfs,
+      spec: opts.spec,
+      tty: opts.tty === true,
+      init: opts.init === true,
+      autoRemove: opts.remove === true,
+      detached: false,
+      ownsRootfs: opts.ownsRootfs === true,
+    });
+    marks.push(['created', now()]);
+    const id = state.id;
+    let started;
+    try {
+      const out = process.stdout;
+      started = await startContainer(ctx, id, {
+        mode: opts.stdio,
+        interactive: opts.interactive === true,
+        ...(out.isTTY ? { size: { columns: out.columns, rows: out.rows } } : {}),
+      });
+    } catch (err) {
+      if (opts.remove) await deleteContainer(ctx, id, { force: true }).catch(() => undefined);
+      throw err;
+    }
+    for (const m of started.marks) marks.push(m);
+    marks.push(['running', now()]);
+    opts.onStart?.(this.inspectSync(ctx, id));
+
+    const streamsEnded = Promise.all(
+      [started.stdout, started.stderr].map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            if (s === null || s.readableEnded || s.destroyed) return resolve();
+            s.once('end', resolve);
+            s.once('close', resolve);
+            s.once('error', () => resolve());
+          }),
+      ),
+    );
+    let waited: Promise<RunResult> | undefined;
+    const wait = (): Promise<RunResult> => {
+      waited ??= (async () => {
+        let exit: ExitInfo;
+        try {
+          exit = await started.exited;
+          marks.push(['exited', now()]);
+          await streamsEnded;
+        } finally {
+          started.pty?.close();
+        }
+        if (opts.remove) await deleteContainer(ctx, id, { force: true });
+        marks.push(['cleaned-up', now()]);
+        if (ctx.timing) process.stderr.write(formatTiming(marks));
+        const r: RunResult = { id, exitCode: exit.exitCode, oomKilled: exit.oomKilled };
+        if (exit.signal !== undefined) r.signal = exit.signal;
+        return r;
+      })();
+      return waited;
+    };
+    return {
+      id,
+      pid: started.pid,
+      stdin: started.stdin,
+      stdout: started.stdout,
+      stderr: started.stderr,
+      pty: started.pty,
+      wait,
+      kill: (signal: string | number = 'SIGKILL') => process.kill(started.pid, signalNumber(signal)),
+    };
+  }
+
+  /**
+   * Starts a detached container (`run -d`): a shim process (dist/shim/main.js,
+   * in its own session) owns it, writes its output to a json-lines log in the
+   * state directory and records its exit. Resolves once the container's
+   * process runs; the caller may exit.
+   */
+  async start(opts: RunOptions): Promise<ContainerInfo> {
+    requireRoot('start container');
+    const ctx = this.context(opts.stateDir);
+    const state = createContainer(ctx, {
+      ...(opts.id === undefined ? {} : { id: opts.id }),
+      ...(opts.name === undefined ? {} : { name: opts.name }),
+      ...(opts.image === undefined ? {} : { image: opts.image }),
+      rootfs: opts.rootfs,
+      spec: opts.spec,
+      tty: opts.tty === true,
+      init: opts.init === true,
+      autoRemove: opts.remove === true,
+      detached: true,
+      ownsRootfs: opts.ownsRootfs === true,
+    });
+    const id = state.id;
+    const shimLog = fs.openSync(ctx.store.file(id, 'shim.log'), 'a', 0o640);
+    const env: Record<string, string> = {};
+    for (const k of ['PATH', 'BERTH_DEBUG_TIMING', 'BERTH_INIT_BINARY']) {
+      const v = process.env[k];
+      if (v !== undefined) env[k] = v;
+    }
+    let child;
+    try {
+      child = spawn(process.execPath, [bundledScript('shim/main.js'), ctx.store.root, id], {
+        detached: true,
+        stdio: ['ignore', shimLog, shimLog, 'pipe'],
+        env,
+        cwd: '/',
+      });
+    } finally {
+      fs.closeSync(shimLog);
+    }
+    const ready = child.stdio[3] as Readable;
+    const line = await new Promise<string>((resolve) => {
+      let buf = '';
+      ready.setEncoding('utf8');
+      ready.on('data', (c: string) => {
+        buf += c;
+        const nl = buf.indexOf('\n');
+        if (nl >= 0) resolve(buf.slice(0, nl));
+      });
+      ready.once('end', () => resolve(buf));
+      ready.once('error', () => resolve(buf));
+      child.once('error', (err) => resolve(JSON.stringify({ ok: false, error: { code: 'ERUNTIME', message: `start shim: ${err.message}` } })));
+    });
+    ready.destroy();
+    child.unref();
+    let msg: { ok: boolean; error?: { code: string; message: string; details?: Record<string, unknown> } };
+    try {
+      msg = JSON.parse(line) as typeof msg;
+    } catch {
+      msg = { ok: false, error: { code: 'ERUNTIME', message: `start container ${id.slice(0, 12)}: the shim exited without a word (see ${ctx.store.file(id, 'shim.log')})` } };
+    }
+    if (!msg.ok) {
+      const e = msg.error ?? { code: 'ERUNTIME', message: 'start container: failed' };
+      throw new BerthError(e.code as BerthError['code'], e.message, { details: { exitCode: 125, ...(e.details ?? {}) } });
+    }
+    const info = this.inspectSync(ctx, id);
+    opts.onStart?.(info);
+    return info;
+  }
+
+  private inspectSync(ctx: RuntimeContext, idOrName: string): ContainerInfo {
+    const id = ctx.store.resolve(idOrName);
+    const s = ctx.store.read(id);
+    if (s === undefined) throw new BerthError('ECONTAINER_UNKNOWN', `inspect container ${idOrName}: no such container`);
+    return describe(s);
+  }
+
+  async list(): Promise<ContainerInfo[]> {
+    return listContainers(this.ctx);
+  }
+
+  async inspect(idOrName: string): Promise<ContainerInfo> {
+    return this.inspectSync(this.ctx, idOrName);
+  }
+
+  /** Sends a signal (default SIGKILL) to the container's PID 1. */
+  async kill(idOrName: string, signal: string | number = 'SIGKILL'): Promise<void> {
+    killContainer(this.ctx, this.ctx.store.resolve(idOrName), signal);
+  }
+
+  /** The stop signal, then SIGKILL after `timeoutSec` (default 10). */
+  async stop(idOrName: string, opts: { timeoutSec?: number } = {}): Promise<ContainerInfo> {
+    return stopContainer(this.ctx, this.ctx.store.resolve(idOrName), opts);
+  }
+
+  /** Deletes a stopped container (`force`: kills a running one first). */
+  async remove(idOrName: string, opts: { force?: boolean } = {}): Promise<void> {
+    requireRoot('remove container');
+    await deleteContainer(this.ctx, this.ctx.store.resolve(idOrName), opts);
+  }
+
+  /** Resolves with the final state once the container has stopped. */
+  async wait(idOrName: string): Promise<ContainerInfo> {
+    return (await waitContainer(this.ctx, this.ctx.store.resolve(idOrName), {})) as ContainerInfo;
+  }
+
+  /** A detached container's log as an object-mode stream of LogEntry ({log, stream, time}). */
+  logs(idOrName: string, opts: { follow?: boolean } = {}): Readable {
+    return readLogs(this.ctx, this.ctx.store.resolve(idOrName), opts);
+  }
+}
