@@ -1,0 +1,114 @@
+import { existsSync, statfsSync } from 'node:fs';
+import { access, mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { BerthError } from '@berth/oci';
+import type { CgroupIo } from './types.js';
+
+/** statfs f_type of a cgroup2 mount (CGROUP2_SUPER_MAGIC). */
+export const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+/**
+ * 2 when `root` is a cgroup2 mount (statfs magic) or looks like one (has
+ * cgroup.controllers: also true of a fake tree in tests), else 1 (v1 or
+ * hybrid: per-controller hierarchies under root).
+ */
+export function detectCgroupVersion(root = '/sys/fs/cgroup'): 1 | 2 {
+  try {
+    if (statfsSync(root).type === CGROUP2_SUPER_MAGIC) return 2;
+  } catch {
+    // fall through to the file check
+  }
+  return existsSync(path.join(root, 'cgroup.controllers')) ? 2 : 1;
+}
+
+/** The real cgroup file operations (node:fs). */
+export const nodeCgroupIo: CgroupIo = {
+  readFile: (p) => readFile(p, 'utf8'),
+  // One write(2) of the whole value, as cgroup files want; no O_CREAT surprises on cgroupfs
+  // (the files exist), while a fake tree in a temp dir gets the file created.
+  writeFile: (p, data) => writeFile(p, data),
+  mkdir: async (p) => {
+    await mkdir(p, { recursive: true });
+  },
+  rmdir: (p) => rmdir(p),
+  exists: async (p) => {
+    try {
+      await access(p);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  subdirs: async (p) => (await readdir(p, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name),
+  kill: (pid, signal) => {
+    try {
+      process.kill(pid, signal);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  },
+};
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** A container id usable as a cgroup directory name. */
+export function checkCgroupId(id: string): string {
+  if (!NAME.test(id)) throw new BerthError('EINVAL_ARGUMENT', `cgroup: invalid container id "${id}"`);
+  return id;
+}
+
+/** A relative parent path like "berth" or "system.slice/berth": no "..", no absolute paths. */
+export function checkCgroupParent(parent: string): string {
+  const parts = parent.split('/').filter((p) => p !== '');
+  if (parts.length === 0 || !parts.every((p) => NAME.test(p))) {
+    throw new BerthError('EINVAL_ARGUMENT', `cgroup: invalid parent "${parent}"`);
+  }
+  return parts.join('/');
+}
+
+export function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Delays for attempt n: 1, 2, 4 … capped at 100 ms. */
+export function backoff(attempt: number): number {
+  return Math.min(100, 2 ** Math.min(attempt, 7));
+}
+
+/** Parse a cgroup.procs / tasks file. */
+export function parsePids(text: string): number[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /^\d+$/.test(l))
+    .map(Number);
+}
+
+/** Parse "key value" lines (memory.events, memory.oom_control, memory.stat). */
+export function parseKeyValues(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && v !== undefined && /^\d+$/.test(v)) out[k] = Number(v);
+  }
+  return out;
+}
+
+/** A number, or undefined for "max" / v1's "unlimited" (a value near 2^63). */
+export function parseLimit(text: string): number | undefined {
+  const t = text.trim();
+  if (t === 'max' || t === '' || t === '-1') return undefined;
+  const n = Number(t);
+  if (!Number.isFinite(n) || n >= 2 ** 62) return undefined;
+  return n;
+}
+
+/** cpus → [quota, period] in microseconds (period 100 ms, as docker). */
+export function cpuQuota(cpus: number): [number, number] {
+  const period = 100_000;
+  return [Math.max(1000, Math.round(cpus * period)), period];
+}

@@ -1,0 +1,239 @@
+import path from 'node:path';
+import { BerthError } from '@berth/oci';
+import { backoff, checkCgroupId, checkCgroupParent, cpuQuota, errCode, nodeCgroupIo, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
+import type { CgroupIo, CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats } from './types.js';
+
+/** The v1 hierarchies a container joins (those mounted under the root). */
+export const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'freezer', 'devices'] as const;
+type Controller = (typeof V1_CONTROLLERS)[number];
+
+/** Docker's default device rules (moby oci/defaults.go): mknod anything, open only these. */
+export const DEFAULT_DEVICE_RULES: readonly string[] = Object.freeze([
+  'c *:* m',
+  'b *:* m',
+  'c 1:3 rwm', // /dev/null
+  'c 1:8 rwm', // /dev/random
+  'c 1:7 rwm', // /dev/full
+  'c 5:0 rwm', // /dev/tty
+  'c 1:5 rwm', // /dev/zero
+  'c 1:9 rwm', // /dev/urandom
+  'c 136:* rwm', // /dev/pts/*
+  'c 5:2 rwm', // /dev/ptmx
+  'c 10:200 rwm', // /dev/net/tun
+]);
+
+/**
+ * cgroup v1 (and hybrid): one directory per controller hierarchy,
+ * `<root>/<controller>/<parent>/<id>`: memory.limit_in_bytes (+
+ * memory.memsw.limit_in_bytes when swap accounting is on),
+ * cpu.cfs_period_us/cpu.cfs_quota_us, pids.max, the devices allow-list, and
+ * the freezer for remove().
+ */
+export class CgroupV1Manager implements CgroupManager {
+  readonly version = 1 as const;
+  private readonly root: string;
+  private readonly parent: string;
+  private readonly io: CgroupIo;
+  private readonly attempts: number;
+  private boundId: string | undefined;
+  private mounted: Controller[] | undefined;
+
+  constructor(options: CgroupManagerOptions = {}) {
+    this.root = path.resolve(options.root ?? '/sys/fs/cgroup');
+    this.parent = checkCgroupParent(options.parent ?? 'berth');
+    this.io = options.io ?? nodeCgroupIo;
+    this.attempts = options.removeAttempts ?? 100;
+  }
+
+  get id(): string | undefined {
+    return this.boundId;
+  }
+
+  open(id: string): void {
+    this.boundId = checkCgroupId(id);
+  }
+
+  private dir(controller: Controller): string {
+    if (this.boundId === undefined) throw new BerthError('ECGROUP', 'cgroup: no container bound (call create or open first)');
+    return path.join(this.root, controller, this.parent, this.boundId);
+  }
+
+  /** Controllers mounted under the root (checked once). */
+  private async controllers(): Promise<Controller[]> {
+    if (!this.mounted) {
+      const found: Controller[] = [];
+      for (const c of V1_CONTROLLERS) if (await this.io.exists(path.join(this.root, c, 'cgroup.procs'))) found.push(c);
+      this.mounted = found;
+    }
+    return this.mounted;
+  }
+
+  paths(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const c of this.mounted ?? V1_CONTROLLERS) out[c] = this.dir(c);
+    return out;
+  }
+
+  private fail(doing: string, err: unknown): BerthError {
+    return BerthError.wrap(`cgroup v1 ${doing}`, err, 'ECGROUP');
+  }
+
+  private async write(file: string, value: string): Promise<void> {
+    try {
+      await this.io.writeFile(file, value);
+    } catch (err) {
+      throw this.fail(`write ${value} to ${file}`, err);
+    }
+  }
+
+  private async read(file: string): Promise<string | undefined> {
+    try {
+      return await this.io.readFile(file);
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return undefined;
+      throw this.fail(`read ${file}`, err);
+    }
+  }
+
+  async create(id: string, resources: CgroupResources): Promise<void> {
+    this.open(id);
+    const have = await this.controllers();
+    const needed: Array<[boolean, Controller]> = [
+      [resources.memory !== undefined || resources.memorySwap !== undefined, 'memory'],
+      [resources.cpus !== undefined, 'cpu'],
+      [resources.pidsLimit !== undefined, 'pids'],
+    ];
+    for (const [wanted, c] of needed) {
+      if (wanted && !have.includes(c)) throw new BerthError('ECGROUP', `cgroup v1 create ${id}: the ${c} hierarchy is not mounted under ${this.root}`);
+    }
+    for (const c of have) {
+      const dir = this.dir(c);
+      if (await this.io.exists(dir)) throw new BerthError('ECGROUP', `cgroup v1 create ${id}: ${dir} already exists`);
+    }
+    for (const c of have) {
+      try {
+        await this.io.mkdir(this.dir(c));
+      } catch (err) {
+        throw this.fail(`create ${this.dir(c)}`, err);
+      }
+    }
+
+    if (resources.memory !== undefined) {
+      await this.write(path.join(this.dir('memory'), 'memory.limit_in_bytes'), String(resources.memory));
+    }
+    if (resources.memorySwap !== undefined) {
+      const memsw = path.join(this.dir('memory'), 'memory.memsw.limit_in_bytes');
+      // Without swap accounting (swapaccount=0) the file is absent: like docker, the swap limit is then not applied.
+      if (await this.io.exists(memsw)) await this.write(memsw, String(resources.memorySwap < 0 ? -1 : resources.memorySwap));
+    }
+    if (resources.cpus !== undefined) {
+      const [quota, period] = cpuQuota(resources.cpus);
+      await this.write(path.join(this.dir('cpu'), 'cpu.cfs_period_us'), String(period));
+      await this.write(path.join(this.dir('cpu'), 'cpu.cfs_quota_us'), String(quota));
+    }
+    if (resources.pidsLimit !== undefined) await this.write(path.join(this.dir('pids'), 'pids.max'), String(resources.pidsLimit));
+    if (have.includes('devices') && resources.devices !== undefined) {
+      const dir = this.dir('devices');
+      if (resources.devices === 'all') {
+        await this.write(path.join(dir, 'devices.allow'), 'a');
+      } else {
+        await this.write(path.join(dir, 'devices.deny'), 'a');
+        for (const rule of DEFAULT_DEVICE_RULES) await this.write(path.join(dir, 'devices.allow'), rule);
+      }
+    }
+  }
+
+  async addProcess(pid: number): Promise<void> {
+    for (const c of await this.controllers()) await this.write(path.join(this.dir(c), 'cgroup.procs'), String(pid));
+  }
+
+  async stats(): Promise<CgroupStats> {
+    const have = await this.controllers();
+    const num = async (c: Controller, file: string): Promise<number | undefined> => {
+      if (!have.includes(c)) return undefined;
+      const text = await this.read(path.join(this.dir(c), file));
+      return text === undefined ? undefined : parseLimit(text);
+    };
+    // memory.oom_control: "oom_kill_disable 0 / under_oom 0 / oom_kill N" (oom_kill since Linux 4.13).
+    const oom = have.includes('memory') ? parseKeyValues((await this.read(path.join(this.dir('memory'), 'memory.oom_control'))) ?? '') : {};
+    let oomKills = oom['oom_kill'] ?? 0;
+    let oomKilled = oomKills > 0;
+    if (oom['oom_kill'] === undefined) {
+      // Older kernels: no kill counter; hitting the limit while under OOM is the best evidence.
+      const failcnt = (await num('memory', 'memory.failcnt')) ?? 0;
+      oomKilled = (oom['under_oom'] ?? 0) > 0 || (failcnt > 0 && (oom['oom_kill_disable'] ?? 0) === 0 && (await this.hitLimit()));
+      oomKills = 0;
+    }
+    const stats: CgroupStats = {
+      memory: { usage: (await num('memory', 'memory.usage_in_bytes')) ?? 0 },
+      oomKilled,
+      oomKills,
+      pids: { current: (await num('pids', 'pids.current')) ?? 0 },
+    };
+    const limit = await num('memory', 'memory.limit_in_bytes');
+    if (limit !== undefined) stats.memory.limit = limit;
+    const peak = await num('memory', 'memory.max_usage_in_bytes');
+    if (peak !== undefined) stats.memory.peak = peak;
+    const pidsLimit = await num('pids', 'pids.max');
+    if (pidsLimit !== undefined) stats.pids.limit = pidsLimit;
+    return stats;
+  }
+
+  private async hitLimit(): Promise<boolean> {
+    const dir = this.dir('memory');
+    const limit = parseLimit((await this.read(path.join(dir, 'memory.limit_in_bytes'))) ?? '');
+    const peak = parseLimit((await this.read(path.join(dir, 'memory.max_usage_in_bytes'))) ?? '');
+    return limit !== undefined && peak !== undefined && peak >= limit;
+  }
+
+  async remove(): Promise<void> {
+    const present: Controller[] = [];
+    for (const c of await this.controllers()) if (await this.io.exists(this.dir(c))) present.push(c);
+    if (present.length === 0) return;
+    const dirs = present.map((c) => this.dir(c));
+    await this.killAll(dirs, present.includes('freezer') ? path.join(this.dir('freezer'), 'freezer.state') : undefined);
+    for (const dir of dirs) await this.removeTree(dir);
+  }
+
+  private async pidsIn(dirs: readonly string[]): Promise<number[]> {
+    const all = new Set<number>();
+    for (const dir of dirs) for (const pid of parsePids((await this.read(path.join(dir, 'cgroup.procs'))) ?? '')) all.add(pid);
+    return [...all];
+  }
+
+  /** Freeze (so nothing forks meanwhile), SIGKILL every process, thaw, wait until every hierarchy is empty. */
+  private async killAll(dirs: readonly string[], freezerState: string | undefined): Promise<void> {
+    if ((await this.pidsIn(dirs)).length === 0) return;
+    if (freezerState) {
+      await this.write(freezerState, 'FROZEN');
+      for (let attempt = 0; attempt < this.attempts; attempt++) {
+        if (((await this.read(freezerState)) ?? '').trim() !== 'FREEZING') break;
+        await sleep(backoff(attempt));
+      }
+    }
+    for (const pid of await this.pidsIn(dirs)) this.io.kill(pid, 'SIGKILL');
+    if (freezerState) await this.write(freezerState, 'THAWED');
+    for (let attempt = 0; attempt < this.attempts; attempt++) {
+      const left = await this.pidsIn(dirs);
+      if (left.length === 0) return;
+      for (const pid of left) this.io.kill(pid, 'SIGKILL');
+      await sleep(backoff(attempt));
+    }
+    throw new BerthError('ECGROUP', `cgroup v1 remove ${this.boundId ?? ''}: processes still running after SIGKILL`);
+  }
+
+  private async removeTree(dir: string): Promise<void> {
+    for (const child of await this.io.subdirs(dir)) await this.removeTree(path.join(dir, child));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.io.rmdir(dir);
+        return;
+      } catch (err) {
+        const code = errCode(err);
+        if (code === 'ENOENT') return;
+        if (code !== 'EBUSY' || attempt + 1 >= this.attempts) throw this.fail(`remove ${dir}`, err);
+        await sleep(backoff(attempt));
+      }
+    }
+  }
+}

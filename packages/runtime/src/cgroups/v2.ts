@@ -1,0 +1,196 @@
+import path from 'node:path';
+import { BerthError } from '@berth/oci';
+import { backoff, checkCgroupId, checkCgroupParent, cpuQuota, errCode, nodeCgroupIo, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
+import type { CgroupIo, CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats } from './types.js';
+
+/** Controllers berth enables for containers, in the order written to cgroup.subtree_control. */
+const CONTROLLERS = ['cpu', 'memory', 'pids'] as const;
+
+/**
+ * cgroup v2 (unified hierarchy): `<root>/<parent>/<id>`, controllers enabled
+ * down the path through each level's cgroup.subtree_control; memory.max,
+ * memory.swap.max (swap only, so memory-swap minus memory), cpu.max
+ * "quota period", pids.max. Device access is not restricted on v2 (that needs
+ * an eBPF program).
+ */
+export class CgroupV2Manager implements CgroupManager {
+  readonly version = 2 as const;
+  private readonly root: string;
+  private readonly parent: string;
+  private readonly io: CgroupIo;
+  private readonly attempts: number;
+  private boundId: string | undefined;
+
+  constructor(options: CgroupManagerOptions = {}) {
+    this.root = path.resolve(options.root ?? '/sys/fs/cgroup');
+    this.parent = checkCgroupParent(options.parent ?? 'berth');
+    this.io = options.io ?? nodeCgroupIo;
+    this.attempts = options.removeAttempts ?? 100;
+  }
+
+  get id(): string | undefined {
+    return this.boundId;
+  }
+
+  open(id: string): void {
+    this.boundId = checkCgroupId(id);
+  }
+
+  paths(): Record<string, string> {
+    return { unified: this.dir() };
+  }
+
+  private dir(): string {
+    if (this.boundId === undefined) throw new BerthError('ECGROUP', 'cgroup: no container bound (call create or open first)');
+    return path.join(this.root, this.parent, this.boundId);
+  }
+
+  private fail(doing: string, err: unknown): BerthError {
+    return BerthError.wrap(`cgroup v2 ${doing}`, err, 'ECGROUP');
+  }
+
+  async create(id: string, resources: CgroupResources): Promise<void> {
+    this.open(id);
+    const dir = this.dir();
+    let available: Set<string>;
+    try {
+      available = new Set((await this.io.readFile(path.join(this.root, 'cgroup.controllers'))).trim().split(/\s+/));
+    } catch (err) {
+      throw this.fail(`read ${path.join(this.root, 'cgroup.controllers')}`, err);
+    }
+    const needed: Array<[boolean, string]> = [
+      [resources.memory !== undefined || resources.memorySwap !== undefined, 'memory'],
+      [resources.cpus !== undefined, 'cpu'],
+      [resources.pidsLimit !== undefined, 'pids'],
+    ];
+    for (const [wanted, controller] of needed) {
+      if (wanted && !available.has(controller)) {
+        throw new BerthError('ECGROUP', `cgroup v2 create ${id}: the ${controller} controller is not available in ${this.root}`);
+      }
+    }
+    const enable = CONTROLLERS.filter((c) => available.has(c))
+      .map((c) => `+${c}`)
+      .join(' ');
+
+    // Enable the controllers for each level's children, creating the levels: root → parent… → container.
+    let level = this.root;
+    for (const part of this.parent.split('/')) {
+      if (enable) await this.write(path.join(level, 'cgroup.subtree_control'), enable);
+      level = path.join(level, part);
+      try {
+        await this.io.mkdir(level);
+      } catch (err) {
+        throw this.fail(`create ${level}`, err);
+      }
+    }
+    if (enable) await this.write(path.join(level, 'cgroup.subtree_control'), enable);
+    if (await this.io.exists(dir)) throw new BerthError('ECGROUP', `cgroup v2 create ${id}: ${dir} already exists`);
+    try {
+      await this.io.mkdir(dir);
+    } catch (err) {
+      throw this.fail(`create ${dir}`, err);
+    }
+
+    if (resources.memory !== undefined) await this.write(path.join(dir, 'memory.max'), String(resources.memory));
+    if (resources.memorySwap !== undefined && (await this.io.exists(path.join(dir, 'memory.swap.max')))) {
+      const swap = resources.memorySwap < 0 ? 'max' : String(Math.max(0, resources.memorySwap - (resources.memory ?? 0)));
+      await this.write(path.join(dir, 'memory.swap.max'), swap);
+    }
+    if (resources.cpus !== undefined) {
+      const [quota, period] = cpuQuota(resources.cpus);
+      await this.write(path.join(dir, 'cpu.max'), `${quota} ${period}`);
+    }
+    if (resources.pidsLimit !== undefined) await this.write(path.join(dir, 'pids.max'), String(resources.pidsLimit));
+  }
+
+  private async write(file: string, value: string): Promise<void> {
+    try {
+      await this.io.writeFile(file, value);
+    } catch (err) {
+      throw this.fail(`write ${value} to ${file}`, err);
+    }
+  }
+
+  private async read(file: string): Promise<string | undefined> {
+    try {
+      return await this.io.readFile(file);
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return undefined;
+      throw this.fail(`read ${file}`, err);
+    }
+  }
+
+  async addProcess(pid: number): Promise<void> {
+    await this.write(path.join(this.dir(), 'cgroup.procs'), String(pid));
+  }
+
+  async stats(): Promise<CgroupStats> {
+    const dir = this.dir();
+    const num = async (file: string): Promise<number | undefined> => {
+      const text = await this.read(path.join(dir, file));
+      return text === undefined ? undefined : parseLimit(text);
+    };
+    const events = parseKeyValues((await this.read(path.join(dir, 'memory.events'))) ?? '');
+    const oomKills = events['oom_kill'] ?? 0;
+    const stats: CgroupStats = {
+      memory: { usage: (await num('memory.current')) ?? 0 },
+      oomKilled: oomKills > 0,
+      oomKills,
+      pids: { current: (await num('pids.current')) ?? 0 },
+    };
+    const limit = await num('memory.max');
+    if (limit !== undefined) stats.memory.limit = limit;
+    const peak = await num('memory.peak');
+    if (peak !== undefined) stats.memory.peak = peak;
+    const pidsLimit = await num('pids.max');
+    if (pidsLimit !== undefined) stats.pids.limit = pidsLimit;
+    return stats;
+  }
+
+  async remove(): Promise<void> {
+    const dir = this.dir();
+    if (!(await this.io.exists(dir))) return;
+    await this.removeTree(dir);
+  }
+
+  /** Children first (a container may have made sub-cgroups), then this one. */
+  private async removeTree(dir: string): Promise<void> {
+    for (const child of await this.io.subdirs(dir)) await this.removeTree(path.join(dir, child));
+    await this.killAll(dir);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.io.rmdir(dir);
+        return;
+      } catch (err) {
+        const code = errCode(err);
+        if (code === 'ENOENT') return;
+        if (code !== 'EBUSY' || attempt + 1 >= this.attempts) throw this.fail(`remove ${dir}`, err);
+        await sleep(backoff(attempt));
+      }
+    }
+  }
+
+  /** cgroup.kill where the kernel has it (5.14+), else freeze, SIGKILL each process, thaw; then wait until empty. */
+  private async killAll(dir: string): Promise<void> {
+    const procsFile = path.join(dir, 'cgroup.procs');
+    const procs = async (): Promise<number[]> => parsePids((await this.read(procsFile)) ?? '');
+    if ((await procs()).length === 0) return;
+    if (await this.io.exists(path.join(dir, 'cgroup.kill'))) {
+      await this.write(path.join(dir, 'cgroup.kill'), '1');
+    } else {
+      const freeze = path.join(dir, 'cgroup.freeze');
+      const canFreeze = await this.io.exists(freeze);
+      if (canFreeze) await this.write(freeze, '1');
+      for (const pid of await procs()) this.io.kill(pid, 'SIGKILL');
+      if (canFreeze) await this.write(freeze, '0');
+    }
+    for (let attempt = 0; attempt < this.attempts; attempt++) {
+      const left = await procs();
+      if (left.length === 0) return;
+      // Processes forked between the read and the kill (no cgroup.kill): kill again.
+      for (const pid of left) this.io.kill(pid, 'SIGKILL');
+      await sleep(backoff(attempt));
+    }
+    throw new BerthError('ECGROUP', `cgroup v2 remove ${dir}: processes still running after SIGKILL`);
+  }
+}
