@@ -4,6 +4,7 @@
 //                      stays external, and '@berth/oci' maps to its errors module alone
 //                      (the full package loads zod, ~100 ms).
 //   dist/shim/main.js  the detached container monitor (`berth run -d`).
+//   dist/tools/run.js  a minimal runner for tests and benchmarks.
 // Both are built from the TypeScript sources, so tests can rebuild them without tsc.
 import { mkdirSync, renameSync, statSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -16,6 +17,8 @@ const ociSrc = join(here, '..', 'oci', 'src');
 const ENTRIES = [
   { name: 'init/main', alias: { '@berth/oci': join(ociSrc, 'errors.ts') } },
   { name: 'shim/main', alias: { '@berth/oci': join(ociSrc, 'index.ts') } },
+  // A minimal foreground runner for the runtime's own tests and benchmarks.
+  { name: 'tools/run', alias: { '@berth/oci': join(ociSrc, 'index.ts') } },
 ];
 
 function newestMtime(dir) {
@@ -55,8 +58,10 @@ export async function buildEntrypoints(outdir = join(here, 'dist')) {
       target: 'node20',
       external: ['koffi'],
       alias: e.alias,
-      // Bundled CommonJS dependencies (zod is ESM; kept for safety) need a require.
-      banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
+      // Bundled CommonJS code needs a require (not the lean init: it bundles none).
+      ...(e.name === 'init/main'
+        ? {}
+        : { banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" } }),
       logLevel: 'warning',
       legalComments: 'none',
     });
