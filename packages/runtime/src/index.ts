@@ -17,7 +17,7 @@ export type { Syscalls, StatInfo, FileKind } from './sys/syscalls.js';
 export { errnoName, syscallError } from './sys/errors.js';
 
 // security, resources and spec
-export { buildSpec } from './spec/build.js';
+export { buildSpec, mergeEnv, DEFAULT_PATH, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './spec/build.js';
 export type { BuildSpecOptions } from './spec/build.js';
 export type {
   ContainerSpec,
@@ -31,4 +31,45 @@ export type {
   ResourceSpec,
   RunOverrides,
 } from './spec/types.js';
+export { resolveUser } from './spec/user.js';
+export type { ResolvedUser, ResolveUserOptions } from './spec/user.js';
+export { resolveInRoot, readContainedFile } from './spec/contained.js';
+export {
+  parseBytes,
+  parseMemory,
+  parseMemorySwap,
+  parseCpus,
+  parsePidsLimit,
+  parseVolume,
+  parseTmpfs,
+  parseEnvFile,
+  parseSecurityOpts,
+} from './spec/parse.js';
+export type { SecurityOptions } from './spec/parse.js';
+export { applyProcessSecurity, readLastCap } from './security/apply.js';
+export type { ApplySecurityOptions, AppliedSecurity } from './security/apply.js';
+export {
+  CAPABILITIES,
+  ALL_CAPABILITIES,
+  DEFAULT_CAPABILITIES,
+  normaliseCapability,
+  resolveCapabilities,
+  capMask,
+  capNames,
+  capabilityMasks,
+} from './security/capabilities.js';
+export type { CapabilityMasks, ResolveCapabilitiesOptions } from './security/capabilities.js';
+export { defaultSeccompProfile, resolveSeccompProfile, parseDockerSeccompProfile, allowedSyscalls } from './security/seccomp.js';
+export type { DockerSeccompProfile, DockerSeccompRule, ResolveSeccompOptions } from './security/seccomp.js';
+export type { SeccompProfile, SeccompRule, SeccompArg, SeccompAction, SeccompOperator } from './security/seccomp-types.js';
+export { compileSeccomp } from './security/libseccomp.js';
+export type { CompiledSeccomp } from './security/libseccomp.js';
+export { RLIMITS, parseUlimit } from './security/rlimits.js';
+export { LibcSecuritySyscalls } from './security/libc.js';
+export type { SecuritySyscalls, CapabilityState, RlimitValue } from './security/syscalls.js';
+export { createCgroupManager } from './cgroups/manager.js';
+export { detectCgroupVersion } from './cgroups/io.js';
+export { CgroupV1Manager, DEFAULT_DEVICE_RULES } from './cgroups/v1.js';
+export { CgroupV2Manager } from './cgroups/v2.js';
+export type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats, CgroupIo } from './cgroups/types.js';
 // (end of security, resources and spec)
