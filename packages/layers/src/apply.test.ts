@@ -233,6 +233,8 @@ describe('applyLayer whiteouts', () => {
   it('removes only lower children of a directory this layer wrote into', async () => {
     await applyFixture('whiteoutDirWithUpperChild');
     expect(readdirSync(at('d'))).toEqual(['new']);
+    // d is a lower directory: the removal inside it does not change its mtime
+    expect(lstatSync(at('d')).mtimeMs).toBe(1_700_000_000_000);
   });
 
   it.each(['opaqueBefore', 'opaqueAfter'] as const)('handles %s: lower content gone, directory and new entries kept', async (name) => {
@@ -240,7 +242,11 @@ describe('applyLayer whiteouts', () => {
     expect(mode('d')).toBe(0o750);
     const expected = name === 'opaqueBefore' ? ['new'] : ['new', 'sub'];
     expect(readdirSync(at('d')).sort()).toEqual(expected);
-    if (name === 'opaqueAfter') expect(readdirSync(at('d/sub'))).toEqual(['fresh']);
+    if (name === 'opaqueAfter') {
+      expect(readdirSync(at('d/sub'))).toEqual(['fresh']);
+      // d/sub's time is the layer's even though the opaque marker came after it
+      expect(lstatSync(at('d/sub')).mtimeMs).toBe(1_700_000_000_000);
+    }
   });
 
   it('empties an opaque directory with no new content', async () => {
