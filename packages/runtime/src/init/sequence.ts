@@ -193,6 +193,8 @@ export function runInit(
   try {
     sys.execve(path, argv, spec.process.env);
   } catch (err) {
+    // Only a failed execve (a syscall error) means "could not execute".
+    if (!(err instanceof BerthError)) throw err;
     throw execError(spec.process.args[0] ?? '', err);
   }
 }
