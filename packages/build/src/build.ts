@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
@@ -24,22 +24,24 @@ import {
   type Platform,
 } from '@berth/oci';
 import { createLayer } from '@berth/layers';
-import { createRootfs, removeTree, type Snapshots } from '@berth/rootfs';
+import type { Snapshots } from '@berth/rootfs';
 import type { Store, StoredImage } from '@berth/store';
 import { BuildCache, cacheKey } from './cache.js';
 import { IgnoreMatcher } from './context/pattern.js';
 import { hashPlan, planCopy, type CopyPlan, type CopySource } from './context/sources.js';
 import type { BuildEvent } from './events.js';
 import { applyCopy } from './fsutil/copy.js';
+import { resolveOwner } from './fsutil/owner.js';
 import { expand, ExpandError, type Vars } from './recipe/expand.js';
 import { loadRecipe, parseRecipe, type CopyStep, type Recipe, type RecipeStage, type RecipeStep, type RunStep, type SourceLocation } from './recipe/parse.js';
 import { runInContainer, type StepRuntime } from './steps/run.js';
+import { TreeStack, Workspace } from './workspace.js';
 
 export interface BuildOptions {
   store: Store;
   snapshots: Snapshots;
-  /** Runs `run` steps (a `Runtime` from @berth/runtime). */
-  runtime: StepRuntime;
+  /** Runs `run` steps (a `Runtime` from @berth/runtime); only needed when the recipe has run steps. */
+  runtime?: StepRuntime;
   /** The build context directory: `copy` reads only from here. */
   context: string;
   /** The recipe file; default `<context>/berth.yaml`. Relative paths are relative to the working directory. */
@@ -67,6 +69,12 @@ export interface BuildOptions {
   cacheDir?: string;
   /** Scratch space for build trees; default `<store root>/../builds` (same file system as the snapshots, for reflinks). */
   workDir?: string;
+  /**
+   * How steps get a writable tree: `overlay` (an overlayfs mount per step over the previous ones: nothing copied;
+   * needs root), `copy` (a full copy of the previous tree per step), `auto` (default: overlay when it works).
+   * BERTH_BUILD_OVERLAY=0 in the environment forces `copy` under `auto`.
+   */
+  treeMode?: 'auto' | 'overlay' | 'copy';
 }
 
 export interface StepResult {
@@ -89,13 +97,6 @@ export interface BuildResult {
   steps: StepResult[];
 }
 
-interface Tree {
-  path: string;
-  /** This stage made it (in the build dir) and may remove it when a newer tree replaces it. */
-  owned: boolean;
-  release?: () => void;
-}
-
 interface StageState {
   name?: string;
   platform: Platform;
@@ -107,8 +108,8 @@ interface StageState {
   key: string;
   /** No step of this stage has executed yet (everything came from the cache). */
   allCached: boolean;
-  /** The tree matching `layers`, when one is at hand. */
-  tree?: Tree;
+  /** The tree matching `layers`, when one is at hand (after cache hits it is made on demand). */
+  stack?: TreeStack;
   args: Map<string, string>;
 }
 
@@ -135,10 +136,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     throw new BerthError('EINVAL_ARGUMENT', `build: SOURCE_DATE_EPOCH must be a non-negative integer, got ${opts.sourceDateEpoch}`);
   }
   const varRoot = path.dirname(opts.store.root);
-  const workRoot = opts.workDir ?? path.join(varRoot, 'builds');
-  await mkdir(workRoot, { recursive: true, mode: 0o700 });
-  const buildDir = await mkdtemp(path.join(workRoot, 'build-'));
-  const builder = new Builder(opts, recipe, context, buildDir, new BuildCache(opts.cacheDir ?? path.join(varRoot, 'buildcache')));
+  // Made on the first step that executes: a fully cached build touches no trees.
+  let ws: Promise<Workspace> | undefined;
+  const workspace = (): Promise<Workspace> => (ws ??= Workspace.create(opts.workDir ?? path.join(varRoot, 'builds'), { lowerDirs: [opts.snapshots.root], mode: opts.treeMode ?? 'auto' }));
+  const builder = new Builder(opts, recipe, context, workspace, new BuildCache(opts.cacheDir ?? path.join(varRoot, 'buildcache')));
   try {
     return await opts.store.withLease(() => builder.run());
   } finally {
@@ -150,8 +151,9 @@ class Builder {
   private readonly stages = new Map<string, StageState>();
   private readonly results: StepResult[] = [];
   private readonly releases: Array<() => void> = [];
+  private readonly stacks: TreeStack[] = [];
+  private ws: Workspace | undefined;
   private ignore: IgnoreMatcher | undefined;
-  private counter = 0;
   private readonly usedBuildArgs = new Set<string>();
   private readonly compression: LayerCompression;
   private readonly started = performance.now();
@@ -160,7 +162,7 @@ class Builder {
     private readonly opts: BuildOptions,
     private readonly recipe: Recipe,
     private readonly context: string,
-    private readonly buildDir: string,
+    private readonly workspace: () => Promise<Workspace>,
     private readonly cache: BuildCache,
   ) {
     this.compression = opts.compression ?? 'gzip';
@@ -191,8 +193,9 @@ class Builder {
   }
 
   async cleanup(): Promise<void> {
+    for (const s of this.stacks.splice(0)) await s.dispose().catch(() => undefined);
+    await this.ws?.dispose();
     for (const r of this.releases.splice(0)) r();
-    await removeTree(this.buildDir).catch(() => rm(this.buildDir, { recursive: true, force: true }));
   }
 
   // ------------------------------------------------------------------ stages
@@ -240,7 +243,7 @@ class Builder {
         history: [...other.history],
         key: cacheKey(other.key, { stage: 'from' }),
       };
-      if (other.tree) state.tree = { path: other.tree.path, owned: false };
+      if (other.stack) state.stack = this.track(other.stack.fork());
       return state;
     }
     let ref: Reference;
@@ -407,7 +410,7 @@ class Builder {
         plan = await planCopy({ source: { root: source, kind: 'stage' }, src, dest, workdir });
         for (const w of plan.warnings) this.emit({ type: 'warning', message: w });
       }
-      const owner = chown === undefined ? undefined : await resolveOwner(tree, chown);
+      const owner = chown === undefined ? undefined : resolveOwner(tree, chown);
       await applyCopy({ root: tree, items: (plan as CopyPlan).items, keepOwner: step.from !== undefined, ...(owner ? { owner } : {}), ...(chmod !== undefined ? { chmod } : {}) });
     });
   }
@@ -443,6 +446,7 @@ class Builder {
         config: state.config,
         rootfs: { type: 'layers', diff_ids: state.diffIds },
       };
+      if (!this.opts.runtime) throw new BerthError('EINVAL_ARGUMENT', 'run steps need a runtime (BuildOptions.runtime)');
       const res = await runInContainer({
         runtime: this.opts.runtime,
         rootfs: tree,
@@ -477,7 +481,7 @@ class Builder {
       if (hit && (!hit.layer || (await this.opts.store.has(hit.layer.digest)))) {
         state.key = key;
         if (this.opts.sourceDateEpoch === undefined) history.created = hit.created;
-        this.dropTree(state);
+        await this.dropTree(state);
         if (hit.layer && hit.diffId) {
           state.layers.push(hit.layer);
           state.diffIds.push(hit.diffId);
@@ -487,35 +491,41 @@ class Builder {
       }
     }
     state.allCached = false;
-    const base = await this.materialize(state);
-    const work = path.join(this.buildDir, `tree-${++this.counter}`);
-    if (base) await createRootfs({ snapshot: base.path, dest: work });
-    else await mkdir(work, { mode: 0o755 });
+    const t = timer();
+    const stack = await this.materialize(state);
+    const base = await stack.readView();
+    const work = await stack.begin();
+    const ws = await this.getWs();
+    t.mark(`prepare tree (${ws.mode})`);
     let layer: Descriptor | undefined;
     let diffId: string | undefined;
     try {
       await execute(work);
-      const blob = path.join(this.buildDir, `layer-${this.counter}`);
+      t.mark('execute');
+      const blob = ws.newDir('layer');
       const created = await createLayer({
-        ...(base ? { base: base.path } : {}),
+        ...(base ? { base } : {}),
         target: work,
         output: blob,
         compression: this.compression,
         ...(this.opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.opts.sourceDateEpoch } : {}),
       });
+      t.mark('create layer');
       if (!created.empty) {
         await this.opts.store.putBlob(createReadStream(blob), { digest: created.digest, size: created.size });
         layer = { mediaType: created.mediaType, digest: created.digest.toString(), size: created.size };
         diffId = created.diffId.toString();
       }
       await rm(blob, { force: true });
+      t.mark('store layer');
     } catch (err) {
-      await removeTree(work).catch(() => undefined);
+      await stack.abort();
       throw err;
     }
+    await stack.commit();
+    t.mark('commit');
+    t.report(step.path);
     await this.cache.put({ key, created: history.created as string, ...(layer ? { layer } : {}), ...(diffId ? { diffId } : {}) });
-    this.dropTree(state);
-    state.tree = { path: work, owned: true };
     state.key = key;
     if (layer && diffId) {
       state.layers.push(layer);
@@ -525,19 +535,32 @@ class Builder {
     return { cached: false, ...(layer ? { layer: { digest: layer.digest, size: layer.size } } : {}) };
   }
 
-  /** Forget the stage's current tree (removing it if this stage made it). */
-  private dropTree(state: StageState): void {
-    const t = state.tree;
-    if (!t) return;
-    delete state.tree;
-    t.release?.();
-    if (t.owned) void removeTree(t.path).catch(() => undefined);
+  private async getWs(): Promise<Workspace> {
+    this.ws ??= await this.workspace();
+    return this.ws;
   }
 
-  /** The tree for the stage's current layers: the one at hand, or the image snapshot (held with a shared lock). */
-  private async materialize(state: StageState): Promise<Tree | undefined> {
-    if (state.tree) return state.tree;
-    if (state.layers.length === 0) return undefined;
+  private track(stack: TreeStack): TreeStack {
+    this.stacks.push(stack);
+    return stack;
+  }
+
+  /** Forget the stage's tree: it no longer matches its layers (a cache hit added one). */
+  private async dropTree(state: StageState): Promise<void> {
+    const s = state.stack;
+    if (!s) return;
+    delete state.stack;
+    await s.dispose();
+  }
+
+  /** The tree for the stage's current layers: the one at hand, or one over the image snapshot (held with a shared lock). */
+  private async materialize(state: StageState): Promise<TreeStack> {
+    if (state.stack) return state.stack;
+    const ws = await this.getWs();
+    if (state.layers.length === 0) {
+      state.stack = this.track(new TreeStack(ws, undefined));
+      return state.stack;
+    }
     const image = syntheticImage(state);
     for (let attempt = 0; attempt < 3; attempt++) {
       const ensured = await this.opts.snapshots.ensure({ image });
@@ -547,14 +570,9 @@ class Builder {
         lock.release();
         continue;
       }
-      let released = false;
-      const release = (): void => {
-        if (!released) lock.release();
-        released = true;
-      };
-      this.releases.push(release);
-      state.tree = { path: ensured.path, owned: false, release };
-      return state.tree;
+      this.releases.push(() => lock.release());
+      state.stack = this.track(new TreeStack(ws, ensured.path));
+      return state.stack;
     }
     throw new BerthError('EROOTFS', 'snapshot of the build base kept disappearing (concurrent gc?)');
   }
@@ -563,12 +581,8 @@ class Builder {
   private async stageTree(name: string): Promise<string> {
     const state = this.stages.get(name);
     if (!state) throw new BerthError('ERECIPE', `no stage named ${JSON.stringify(name)}`);
-    const tree = await this.materialize(state);
-    if (tree) return tree.path;
-    const empty = path.join(this.buildDir, `empty-${++this.counter}`);
-    await mkdir(empty, { mode: 0o755 });
-    state.tree = { path: empty, owned: true };
-    return empty;
+    const view = await (await this.materialize(state)).readView();
+    return view ?? (await (await this.getWs()).emptyDir());
   }
 
   // ------------------------------------------------------------------ result
@@ -607,6 +621,24 @@ class Builder {
   }
 }
 
+/** Phase timings on stderr with BERTH_DEBUG_TIMING=1 (where a step's time goes). */
+function timer(): { mark(name: string): void; report(what: string): void } {
+  const on = process.env['BERTH_DEBUG_TIMING'] === '1';
+  let last = performance.now();
+  const marks: string[] = [];
+  return {
+    mark(name) {
+      if (!on) return;
+      const now = performance.now();
+      marks.push(`${name} ${(now - last).toFixed(1)}ms`);
+      last = now;
+    },
+    report(what) {
+      if (on) process.stderr.write(`berth build timing: ${what}: ${marks.join(', ')}\n`);
+    },
+  };
+}
+
 function syntheticImage(state: StageState): { manifest: Manifest; config: ImageConfig } {
   const config: ImageConfig = { architecture: state.platform.architecture, os: state.platform.os, rootfs: { type: 'layers', diff_ids: state.diffIds } };
   const manifest: Manifest = {
@@ -639,17 +671,6 @@ function cleanConfig(c: ContainerConfig): ContainerConfig {
   const out = pickConfig(c);
   if (c.Cmd === null && c.Entrypoint) delete out.Cmd;
   return out;
-}
-
-async function resolveOwner(tree: string, chown: string): Promise<{ uid: number; gid: number }> {
-  const [user, group] = chown.split(':', 2) as [string, string | undefined];
-  if (/^\d+$/.test(user) && (group === undefined || /^\d+$/.test(group))) {
-    const uid = Number(user);
-    return { uid, gid: group === undefined ? uid : Number(group) };
-  }
-  const { resolveUser } = await import('@berth/runtime');
-  const r = resolveUser({ rootfs: tree, user: chown });
-  return { uid: r.uid, gid: r.gid };
 }
 
 /** `RUN echo hi`, `COPY app/ config.yml /srv/`: for events and history. */

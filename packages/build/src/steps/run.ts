@@ -4,8 +4,8 @@ import type { ImageConfig } from '@berth/oci';
 import type { Runtime } from '@berth/runtime';
 import { resolveInRoot } from '../fsutil/root.js';
 
-/** What a build needs from the runtime: `Runtime` from @berth/runtime. */
-export type StepRuntime = Pick<Runtime, 'run'>;
+/** What runs `run` steps: a `Runtime` from @berth/runtime. */
+export type StepRuntime = Runtime;
 
 export interface RunInContainerOptions {
   runtime: StepRuntime;
@@ -38,17 +38,36 @@ export async function runInContainer(opts: RunInContainerOptions): Promise<{ exi
     if (!parents.has(parent)) parents.set(parent, lstatOrUndefined(parent));
   }
   // Loaded on first use: a build without run steps never loads the runtime.
-  const { buildSpec } = await import('@berth/runtime');
-  const spec = buildSpec({
-    imageConfig: opts.imageConfig,
-    rootfs: opts.rootfs,
-    overrides: { entrypoint: '', cmd: opts.argv, env: opts.env, network: opts.network },
-  });
+  const { runCommand } = await import('@berth/runtime');
+  const c = opts.imageConfig.config ?? {};
   try {
-    return await opts.runtime.run({ rootfs: opts.rootfs, spec, stdio: 'pipe', remove: true, onOutput: opts.onOutput } as never);
+    const r = await runCommand({
+      runtime: opts.runtime,
+      rootfs: opts.rootfs,
+      args: opts.argv,
+      env: mergeEnv(c.Env ?? [], opts.env),
+      cwd: c.WorkingDir || '/',
+      ...(c.User ? { user: c.User } : {}),
+      network: opts.network,
+      onOutput: opts.onOutput,
+      maxOutputBytes: 64 * 1024,
+    });
+    return r.signal !== undefined ? { exitCode: r.exitCode, signal: r.signal } : { exitCode: r.exitCode };
   } finally {
     removeLeftovers(before, parents);
   }
+}
+
+/** `base` with `extra` on top: a key set in both takes the later value, in the earlier position. */
+export function mergeEnv(base: readonly string[], extra: readonly string[]): string[] {
+  const out = [...base];
+  for (const e of extra) {
+    const key = e.slice(0, e.indexOf('=') + 1);
+    const i = key ? out.findIndex((x) => x.startsWith(key)) : -1;
+    if (i >= 0) out[i] = e;
+    else out.push(e);
+  }
+  return out;
 }
 
 function lstatOrUndefined(p: string): Stats | undefined {
