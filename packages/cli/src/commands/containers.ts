@@ -1,0 +1,95 @@
+import type { ContainerInfo, LogEntry } from '@berth/runtime';
+import type { Context } from '../context.js';
+import { parseFormat, relativeTime, table, writeJson } from '../output.js';
+
+async function runtime(ctx: Context) {
+  const { Runtime } = await import('@berth/runtime');
+  return new Runtime({ stateDir: ctx.loc.state });
+}
+
+function commandText(c: ContainerInfo): string {
+  const text = c.command.join(' ');
+  return JSON.stringify(text.length > 20 ? `${text.slice(0, 19)}…` : text);
+}
+
+/** `berth ps [-a] [-q] [--format json]` */
+export async function ps(ctx: Context, opts: { all?: boolean; quiet?: boolean; format?: string }): Promise<number> {
+  const format = parseFormat(opts.format);
+  const list = (await (await runtime(ctx)).list()).filter((c) => opts.all || c.status === 'running');
+  list.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  if (format === 'json') {
+    writeJson(list);
+  } else if (opts.quiet) {
+    ctx.stdout.write(list.map((c) => `${c.shortId}\n`).join(''));
+  } else {
+    ctx.stdout.write(
+      table(
+        ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAME'],
+        list.map((c) => [c.shortId, c.image?.reference ?? '', commandText(c), relativeTime(c.createdAt), c.statusText, c.name]),
+      ),
+    );
+  }
+  return 0;
+}
+
+/** Apply an operation to several containers, docker-style: print each name, report failures, exit 1 if any failed. */
+async function each(ctx: Context, ids: string[], op: (id: string) => Promise<void>): Promise<number> {
+  let failed = 0;
+  for (const id of ids) {
+    try {
+      await op(id);
+      ctx.stdout.write(`${id}\n`);
+    } catch (err) {
+      failed++;
+      const { errorLine } = await import('../output.js');
+      ctx.stderr.write(`${errorLine(err)}\n`);
+    }
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+export async function stop(ctx: Context, ids: string[], opts: { time?: string }): Promise<number> {
+  const rt = await runtime(ctx);
+  const timeoutSec = opts.time === undefined ? 10 : Number(opts.time);
+  if (!Number.isFinite(timeoutSec) || timeoutSec < 0) {
+    const { usageError } = await import('../output.js');
+    throw usageError(`invalid --time ${JSON.stringify(opts.time)}: expected seconds`);
+  }
+  return each(ctx, ids, async (id) => {
+    await rt.stop(id, { timeoutSec });
+  });
+}
+
+export async function kill(ctx: Context, ids: string[], opts: { signal?: string }): Promise<number> {
+  const rt = await runtime(ctx);
+  return each(ctx, ids, (id) => rt.kill(id, opts.signal ?? 'SIGKILL'));
+}
+
+export async function rm(ctx: Context, ids: string[], opts: { force?: boolean }): Promise<number> {
+  const rt = await runtime(ctx);
+  return each(ctx, ids, (id) => rt.remove(id, { force: Boolean(opts.force) }));
+}
+
+/** `berth logs [-f] CONTAINER`: what a detached container wrote. */
+export async function logs(ctx: Context, id: string, opts: { follow?: boolean }): Promise<number> {
+  const rt = await runtime(ctx);
+  await rt.inspect(id);
+  const stream = rt.logs(id, { follow: Boolean(opts.follow) });
+  await new Promise<void>((resolve, reject) => {
+    stream.on('data', (e: LogEntry) => {
+      (e.stream === 'stderr' ? ctx.stderr : ctx.stdout).write(e.log);
+    });
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+  return 0;
+}
+
+/** `berth inspect` for containers is not mixed with images: `berth container inspect ID`. */
+export async function inspectContainer(ctx: Context, ids: string[]): Promise<number> {
+  const rt = await runtime(ctx);
+  const out: ContainerInfo[] = [];
+  for (const id of ids) out.push(await rt.inspect(id));
+  writeJson(out);
+  return 0;
+}

@@ -1,0 +1,68 @@
+import { formatPlatform, parsePlatform, Reference, type Platform } from '@berth/oci';
+import type { PullResult } from '@berth/registry';
+import type { Context } from '../context.js';
+import { parseFormat, writeJson } from '../output.js';
+import { TransferProgress } from '../progress.js';
+
+export interface PullOptions {
+  platform?: string;
+  quiet?: boolean;
+  format?: string;
+  maxConcurrentDownloads?: string;
+}
+
+/** Pull with docker-like progress; shared by `pull`, `run` and `unpack` when an image is missing. */
+export async function pullWithProgress(ctx: Context, reference: Reference, opts: { platform?: Platform; quiet: boolean; maxConcurrentDownloads?: number }): Promise<PullResult> {
+  const { pullImage } = await import('@berth/registry');
+  const [store, client] = await Promise.all([ctx.store(), ctx.registry()]);
+  const progress = new TransferProgress({ stream: ctx.stderr, enabled: ctx.interactive && !opts.quiet });
+  const tagOrDigest = reference.digest ? reference.digest.toString() : (reference.tag ?? 'latest');
+  if (ctx.interactive && !opts.quiet) ctx.stderr.write(`${tagOrDigest}: Pulling from ${reference.repository}\n`);
+  try {
+    return await pullImage({
+      client,
+      store,
+      reference,
+      ...(opts.platform ? { platform: opts.platform } : {}),
+      ...(opts.maxConcurrentDownloads ? { maxConcurrentDownloads: opts.maxConcurrentDownloads } : {}),
+      onProgress: (e) => {
+        if (e.kind === 'layer') progress.update(e);
+      },
+    });
+  } finally {
+    progress.stop();
+  }
+}
+
+export async function pull(ctx: Context, ref: string, opts: PullOptions): Promise<number> {
+  const format = parseFormat(opts.format);
+  const reference = Reference.parse(ref);
+  const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
+  const max = opts.maxConcurrentDownloads === undefined ? undefined : Number(opts.maxConcurrentDownloads);
+  const quiet = Boolean(opts.quiet) || format === 'json';
+  const result = await pullWithProgress(ctx, reference, {
+    ...(platform ? { platform } : {}),
+    quiet,
+    ...(max !== undefined ? { maxConcurrentDownloads: max } : {}),
+  });
+  const upToDate = result.layersDownloaded === 0;
+  if (format === 'json') {
+    writeJson({
+      reference: result.reference.toString(),
+      digest: result.descriptor.digest,
+      indexDigest: result.indexDigest?.toString(),
+      platform: formatPlatform(result.platform),
+      layers: result.manifest.layers.length,
+      layersDownloaded: result.layersDownloaded,
+      layersExisting: result.layersExisting,
+      status: upToDate ? 'up-to-date' : 'downloaded',
+    });
+    return 0;
+  }
+  if (!opts.quiet) {
+    ctx.stdout.write(`Digest: ${result.indexDigest ?? result.descriptor.digest}\n`);
+    ctx.stdout.write(upToDate ? `Status: Image is up to date for ${reference.familiar()}\n` : `Status: Downloaded newer image for ${reference.familiar()}\n`);
+  }
+  ctx.stdout.write(`${reference.toString()}\n`);
+  return 0;
+}

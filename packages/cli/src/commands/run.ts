@@ -1,0 +1,135 @@
+import { join } from 'node:path';
+import { BerthError, describeError, isBerthError } from '@berth/oci';
+import type { RunOverrides } from '@berth/runtime';
+import type { Context } from '../context.js';
+import { ExitError } from '../output.js';
+import { ensureImage } from './ensure-image.js';
+
+/** Flags of `berth run`, as commander hands them over. */
+export interface RunFlags {
+  interactive?: boolean;
+  tty?: boolean;
+  detach?: boolean;
+  rm?: boolean;
+  name?: string;
+  env?: string[];
+  envFile?: string[];
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  entrypoint?: string;
+  capAdd?: string[];
+  capDrop?: string[];
+  privileged?: boolean;
+  securityOpt?: string[];
+  memory?: string;
+  memorySwap?: string;
+  cpus?: string;
+  pidsLimit?: string;
+  volume?: string[];
+  tmpfs?: string[];
+  readOnly?: boolean;
+  network?: string;
+  init?: boolean;
+  platform?: string;
+  ulimit?: string[];
+  quiet?: boolean;
+}
+
+/** Docker's exit codes for `run`: 125 berth failed, 126 cannot execute, 127 not found. */
+const EXIT_BERTH = 125;
+
+function overridesFrom(flags: RunFlags, cmd: string[]): RunOverrides {
+  if (flags.network !== undefined && flags.network !== 'none' && flags.network !== 'host') {
+    throw new BerthError('EINVAL_ARGUMENT', `invalid --network ${JSON.stringify(flags.network)}: expected "none" or "host"`);
+  }
+  const o: RunOverrides = {};
+  if (cmd.length > 0) o.cmd = cmd;
+  if (flags.entrypoint !== undefined) o.entrypoint = flags.entrypoint;
+  if (flags.env) o.env = flags.env;
+  if (flags.envFile) o.envFile = flags.envFile;
+  if (flags.workdir !== undefined) o.workdir = flags.workdir;
+  if (flags.user !== undefined) o.user = flags.user;
+  if (flags.hostname !== undefined) o.hostname = flags.hostname;
+  if (flags.capAdd) o.capAdd = flags.capAdd;
+  if (flags.capDrop) o.capDrop = flags.capDrop;
+  if (flags.privileged) o.privileged = true;
+  if (flags.securityOpt) o.securityOpt = flags.securityOpt;
+  if (flags.memory !== undefined) o.memory = flags.memory;
+  if (flags.memorySwap !== undefined) o.memorySwap = flags.memorySwap;
+  if (flags.cpus !== undefined) o.cpus = flags.cpus;
+  if (flags.pidsLimit !== undefined) o.pidsLimit = flags.pidsLimit;
+  if (flags.volume) o.volumes = flags.volume;
+  if (flags.tmpfs) o.tmpfs = flags.tmpfs;
+  if (flags.readOnly) o.readOnly = true;
+  if (flags.network === 'host' || flags.network === 'none') o.network = flags.network;
+  if (flags.init) o.init = true;
+  if (flags.tty) o.tty = true;
+  if (flags.ulimit) o.ulimit = flags.ulimit;
+  return o;
+}
+
+/**
+ * `berth run [flags] IMAGE [COMMAND [ARG…]]`: pull if missing, copy the image's
+ * snapshot into a fresh rootfs, and run the image's process as PID 1.
+ * Resolves to the container's exit status (docker's codes for failures).
+ */
+export async function run(ctx: Context, image: string, cmd: string[], flags: RunFlags): Promise<number> {
+  try {
+    return await runContainer(ctx, image, cmd, flags);
+  } catch (err) {
+    if (err instanceof ExitError) throw err;
+    const code = isBerthError(err) && typeof err.details['exitCode'] === 'number' ? (err.details['exitCode'] as number) : EXIT_BERTH;
+    throw new ExitError(code, err instanceof BerthError ? err.message : describeError(err));
+  }
+}
+
+async function runContainer(ctx: Context, ref: string, cmd: string[], flags: RunFlags): Promise<number> {
+  if (process.getuid?.() !== 0) {
+    throw new BerthError('ENOT_ROOT', 'run: berth runs containers as root (namespaces, mounts and cgroups need it); rootless containers are not supported');
+  }
+  const overrides = overridesFrom(flags, cmd);
+  const [{ Runtime, buildSpec, newContainerId }, rootfsPkg] = await Promise.all([import('@berth/runtime'), import('@berth/rootfs')]);
+  const runtime = new Runtime({ stateDir: ctx.loc.state });
+  // The namespace worker takes tens of ms to start: overlap it with the rootfs copy.
+  const warm = runtime.warm();
+  const image = await ensureImage(ctx, ref, { ...(flags.platform ? { platform: flags.platform } : {}), quiet: Boolean(flags.quiet) });
+  const store = await ctx.store();
+  const snapshots = new rootfsPkg.Snapshots({ root: ctx.snapshotsDir, store });
+  const id = newContainerId();
+  const rootfs = join(ctx.containersDir, id, 'rootfs');
+  let handedOver = false;
+  try {
+    const snapshot = await snapshots.ensure({ image });
+    const debug = ctx.env['BERTH_DEBUG'] ? (msg: string) => ctx.stderr.write(`debug: ${msg}\n`) : undefined;
+    await rootfsPkg.createRootfs({ snapshot: snapshot.path, dest: rootfs, ...(debug ? { log: debug } : {}) });
+    const spec = buildSpec({ imageConfig: image.config, rootfs, overrides, containerId: id });
+    await warm;
+    const reference = image.reference?.toString() ?? image.descriptor.digest;
+    const common = {
+      id,
+      rootfs,
+      spec,
+      ownsRootfs: true,
+      ...(flags.name !== undefined ? { name: flags.name } : {}),
+      tty: Boolean(flags.tty),
+      interactive: Boolean(flags.interactive),
+      init: Boolean(flags.init),
+      remove: Boolean(flags.rm),
+      image: { reference, digest: image.descriptor.digest },
+    };
+    if (flags.detach) {
+      handedOver = true;
+      const info = await runtime.start({ ...common, stdio: 'detached' });
+      ctx.stdout.write(`${info.id}\n`);
+      return 0;
+    }
+    handedOver = true;
+    const result = await runtime.run({ ...common, stdio: 'inherit' });
+    if (result.oomKilled) ctx.stderr.write(`berth: container ${id.slice(0, 12)} was killed: out of memory (--memory ${flags.memory ?? 'limit'})\n`);
+    return result.exitCode;
+  } finally {
+    // Until the runtime owns the rootfs, it is ours to clean up.
+    if (!handedOver) await rootfsPkg.removeTree(join(ctx.containersDir, id)).catch(() => undefined);
+  }
+}

@@ -1,0 +1,14 @@
+import type { Context } from '../context.js';
+import { ensureImage } from './ensure-image.js';
+
+/** `berth unpack [--platform P] REF DIR`: the image's root filesystem in DIR (pulled first if missing). */
+export async function unpack(ctx: Context, ref: string, dir: string, opts: { platform?: string; quiet?: boolean }): Promise<number> {
+  const image = await ensureImage(ctx, ref, opts);
+  const [{ Snapshots, unpackImage }, store] = await Promise.all([import('@berth/rootfs'), ctx.store()]);
+  const snapshots = new Snapshots({ root: ctx.snapshotsDir, store });
+  const debug = ctx.env['BERTH_DEBUG'] ? (msg: string) => ctx.stderr.write(`debug: ${msg}\n`) : undefined;
+  const result = await unpackImage({ store, snapshots, image, dest: dir, ...(debug ? { log: debug } : {}) });
+  if (!opts.quiet) ctx.stdout.write(`${dir}\n`);
+  debug?.(`unpacked ${result.files} files by ${result.method} from snapshot ${result.chainId}${result.created ? ' (built)' : ''}`);
+  return 0;
+}

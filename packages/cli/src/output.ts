@@ -1,0 +1,75 @@
+import { BerthError, describeError } from '@berth/oci';
+
+/** Thrown by a command to stop with a specific exit code after printing its message. */
+export class ExitError extends Error {
+  constructor(
+    readonly exitCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Usage errors exit 2, like commander's own. */
+export function usageError(message: string): ExitError {
+  return new ExitError(2, message);
+}
+
+/** The one line printed for a failure: `berth: pull docker.io/library/x:latest: manifest unknown`. */
+export function errorLine(err: unknown): string {
+  const msg = err instanceof BerthError || err instanceof ExitError ? err.message : describeError(err);
+  return `berth: ${msg.split('\n')[0]}`;
+}
+
+export type OutputFormat = 'table' | 'json';
+
+export function parseFormat(value: string | undefined): OutputFormat {
+  if (value === undefined || value === 'table') return 'table';
+  if (value === 'json') return 'json';
+  throw usageError(`invalid --format ${JSON.stringify(value)}: expected "table" or "json"`);
+}
+
+/** Left-aligned columns separated by three spaces, as docker prints them. */
+export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('   ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** Docker-style sizes: 7.8MB, 512kB, 1.2GB (decimal units). */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  const digits = i === 0 || v >= 100 ? 0 : v >= 10 ? 1 : 2;
+  return `${Number(v.toFixed(digits))}${units[i]}`;
+}
+
+/** Docker-style relative times: "3 months ago", "About an hour ago". */
+export function relativeTime(date: Date | string | undefined, now = Date.now()): string {
+  if (date === undefined) return 'N/A';
+  const t = typeof date === 'string' ? Date.parse(date) : date.getTime();
+  if (Number.isNaN(t)) return 'N/A';
+  const s = Math.max(0, (now - t) / 1000);
+  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'} ago`;
+  if (s < 1) return 'Less than a second ago';
+  if (s < 60) return plural(Math.floor(s), 'second');
+  if (s < 3600) return Math.floor(s / 60) === 1 ? 'About a minute ago' : plural(Math.floor(s / 60), 'minute');
+  if (s < 86400) return Math.floor(s / 3600) === 1 ? 'About an hour ago' : plural(Math.floor(s / 3600), 'hour');
+  if (s < 86400 * 14) return plural(Math.floor(s / 86400), 'day');
+  if (s < 86400 * 60) return plural(Math.floor(s / (86400 * 7)), 'week');
+  if (s < 86400 * 365 * 2) return plural(Math.floor(s / (86400 * 30)), 'month');
+  return plural(Math.floor(s / (86400 * 365)), 'year');
+}
+
+export function writeJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

@@ -1,0 +1,61 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const berthBin = path.join(repo, 'packages/cli/dist/bin.js');
+
+export interface BerthResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the built CLI as a user would (`npm run build` first; the root `npm test` does). */
+export function berth(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<BerthResult> {
+  if (!existsSync(berthBin)) throw new Error(`${berthBin} is missing: run "npm run build" first`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [berthBin, ...args], {
+      env: { ...process.env, CI: '1', ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 128 + (signal ? 9 : 0), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** A throwaway BERTH_ROOT / BERTH_STATE / BERTH_CONFIG / DOCKER_CONFIG set. */
+export interface Sandbox {
+  dir: string;
+  env: NodeJS.ProcessEnv;
+  writeConfig(yaml: string): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export async function sandbox(): Promise<Sandbox> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'berth-cli-'));
+  const env = {
+    BERTH_ROOT: path.join(dir, 'root'),
+    BERTH_STATE: path.join(dir, 'state'),
+    BERTH_CONFIG: path.join(dir, 'config.yaml'),
+    DOCKER_CONFIG: path.join(dir, 'docker'),
+  };
+  return {
+    dir,
+    env,
+    writeConfig: (yaml) => writeFile(env.BERTH_CONFIG, yaml),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}

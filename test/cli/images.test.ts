@@ -1,0 +1,105 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedImage, sharedImagesDir, startRegistry, type RunningRegistry } from '@berth/testing';
+import { berth, sandbox, type Sandbox } from './helpers.js';
+
+const images = sharedImagesDir();
+
+describe.skipIf(!images)('berth pull, images, inspect, tag, rmi, prune (real registry as a docker.io mirror)', () => {
+  let registry: RunningRegistry;
+  let box: Sandbox;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    await seedImage({ registry, layout: path.join(images as string, 'alpine'), tag: 'latest', repository: 'library/alpine' });
+    await seedImage({ registry, layout: path.join(images as string, 'busybox'), tag: 'latest', repository: 'library/busybox' });
+    box = await sandbox();
+    await box.writeConfig(`registries:\n  docker.io:\n    mirrors: ["${registry.url}"]\n`);
+  });
+
+  afterAll(async () => {
+    await registry?.stop();
+    await box?.cleanup();
+  });
+
+  it('pulls alpine through the mirror and prints only result lines when piped', async () => {
+    const r = await berth(['pull', 'alpine'], { env: box.env });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^Digest: sha256:[a-f0-9]{64}$/);
+    expect(lines[1]).toBe('Status: Downloaded newer image for alpine:latest');
+    expect(lines[2]).toBe('docker.io/library/alpine:latest');
+    const again = await berth(['pull', 'alpine'], { env: box.env });
+    expect(again.stdout).toContain('Status: Image is up to date for alpine:latest');
+  });
+
+  it('pull --quiet prints the reference; --format json describes the result', async () => {
+    const q = await berth(['pull', '-q', 'busybox'], { env: box.env });
+    expect(q.code).toBe(0);
+    expect(q.stdout).toBe('docker.io/library/busybox:latest\n');
+    const j = await berth(['pull', '--format', 'json', '--platform', 'linux/arm64', `${registry.host}/library/alpine:latest`], { env: box.env });
+    expect(j.code).toBe(0);
+    const out = JSON.parse(j.stdout) as { platform: string; reference: string; digest: string };
+    expect(out.platform).toBe('linux/arm64/v8');
+    expect(out.reference).toBe(`${registry.host}/library/alpine:latest`);
+  });
+
+  it('lists images as a table and as JSON', async () => {
+    const t = await berth(['images'], { env: box.env });
+    expect(t.code).toBe(0);
+    const [header, ...rows] = t.stdout.trim().split('\n');
+    expect(header).toMatch(/^REPOSITORY\s+TAG\s+DIGEST\s+PLATFORM\s+SIZE\s+CREATED$/);
+    expect(rows.some((l) => /^alpine\s+latest\s+[a-f0-9]{12}\s+linux\/amd64\s+\d/.test(l))).toBe(true);
+    expect(rows.some((l) => l.startsWith(`${registry.host}/library/alpine`) && l.includes('linux/arm64/v8'))).toBe(true);
+    const j = await berth(['images', '--format', 'json'], { env: box.env });
+    const list = JSON.parse(j.stdout) as Array<{ repository: string; tag: string; platform: string; size: number }>;
+    const alpine = list.find((i) => i.repository === 'alpine');
+    expect(alpine?.platform).toBe('linux/amd64');
+    expect(alpine?.size).toBeGreaterThan(3_000_000);
+  });
+
+  it('inspect prints manifest and config', async () => {
+    const r = await berth(['inspect', 'alpine'], { env: box.env });
+    expect(r.code).toBe(0);
+    const [img] = JSON.parse(r.stdout) as Array<{ Config: { config: { Cmd: string[] }; rootfs: { diff_ids: string[] } }; Manifest: { layers: unknown[] } }>;
+    expect(img?.Config.config.Cmd).toEqual(['/bin/sh']);
+    expect(img?.Manifest.layers).toHaveLength(1);
+  });
+
+  it('the store is an OCI layout skopeo reads', () => {
+    const out = execFileSync('skopeo', ['inspect', `oci:${box.env['BERTH_ROOT']}/store:docker.io/library/alpine:latest`], { encoding: 'utf8' });
+    expect(JSON.parse(out).Architecture).toBe('amd64');
+  });
+
+  it('tag, rmi and prune', async () => {
+    expect((await berth(['tag', 'alpine', 'mine/alpine:v1'], { env: box.env })).code).toBe(0);
+    expect((await berth(['images'], { env: box.env })).stdout).toMatch(/^mine\/alpine\s+v1\s/m);
+    const rm1 = await berth(['rmi', 'mine/alpine:v1'], { env: box.env });
+    expect(rm1.stdout).toBe('Untagged: mine/alpine:v1\n');
+    const rm2 = await berth(['rmi', 'busybox'], { env: box.env });
+    expect(rm2.code).toBe(0);
+    expect(rm2.stdout).toMatch(/^Untagged: busybox:latest\n(Deleted: sha256:[a-f0-9]{64}\n)+$/);
+    expect((await berth(['inspect', 'busybox'], { env: box.env })).code).toBe(1);
+    const prune = await berth(['image', 'prune', '--format', 'json'], { env: box.env });
+    expect(prune.code).toBe(0);
+    expect(JSON.parse(prune.stdout).deletedBlobs).toEqual([]);
+  });
+
+  it('fails with one line naming what failed', async () => {
+    const missing = await berth(['pull', 'nosuch'], { env: box.env });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^berth: pull docker\.io\/library\/nosuch:latest: .*manifest unknown.*\n$/);
+    const badPlatform = await berth(['pull', '--platform', 'linux/s390x', 'alpine'], { env: box.env });
+    expect(badPlatform.code).toBe(1);
+    expect(badPlatform.stderr).toMatch(/linux\/s390x.*linux\/amd64.*linux\/arm64\/v8/);
+    const badRef = await berth(['pull', 'Alpine'], { env: box.env });
+    expect(badRef.code).toBe(1);
+    expect(badRef.stderr).toBe('berth: invalid reference "Alpine": repository name must be lowercase\n');
+    const noArgs = await berth(['pull'], { env: box.env });
+    expect(noArgs.code).toBe(2);
+    const unknown = await berth(['frobnicate'], { env: box.env });
+    expect(unknown.code).toBe(2);
+  });
+});
