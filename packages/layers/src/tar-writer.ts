@@ -14,7 +14,7 @@ export interface WriteEntry {
   uid: number;
   gid: number;
   size: number;
-  /** Whole seconds. */
+  /** Whole seconds (negative allowed). */
   mtime: number;
   linkname?: string;
   devmajor?: number;
@@ -66,6 +66,22 @@ function writeOctal(buf: Buffer, off: number, len: number, value: number): void 
   buf[off + len - 1] = 0;
 }
 
+/** GNU base-256 (two's complement, lead byte 0x80 / 0xff): read by Go, GNU tar, tar-stream. */
+function writeBase256(buf: Buffer, off: number, len: number, value: number): void {
+  let v = BigInt(value);
+  if (v < 0n) v += 1n << BigInt(8 * len);
+  for (let i = len - 1; i >= 0; i--) {
+    buf[off + i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  buf[off] = value < 0 ? 0xff : 0x80;
+}
+
+function writeNumber(buf: Buffer, off: number, len: number, value: number): void {
+  if (fitsOctal(value, len)) writeOctal(buf, off, len, value);
+  else writeBase256(buf, off, len, value);
+}
+
 function fitsOctal(value: number, len: number): boolean {
   return Number.isSafeInteger(value) && value >= 0 && value < 8 ** (len - 1);
 }
@@ -93,10 +109,10 @@ function rawHeader(fields: {
   const b = Buffer.alloc(512);
   b.write(fields.name, 0, 100, 'latin1');
   writeOctal(b, 100, 8, fields.mode);
-  writeOctal(b, 108, 8, fields.uid);
-  writeOctal(b, 116, 8, fields.gid);
-  writeOctal(b, 124, 12, fields.size);
-  writeOctal(b, 136, 12, fields.mtime);
+  writeNumber(b, 108, 8, fields.uid);
+  writeNumber(b, 116, 8, fields.gid);
+  writeNumber(b, 124, 12, fields.size);
+  writeNumber(b, 136, 12, fields.mtime);
   b.fill(0x20, 148, 156);
   b[156] = fields.typeflag;
   b.write(fields.linkname, 157, 100, 'latin1');
@@ -126,23 +142,13 @@ export function encodeHeader(e: WriteEntry): Buffer {
     records.push(['linkpath', Buffer.from(linkname, 'utf8')]);
     linkname = asciiStandIn(linkname, 100);
   }
-  let { uid, gid, size, mtime } = e;
-  if (!fitsOctal(uid, 8)) {
-    records.push(['uid', Buffer.from(String(uid))]);
-    uid = 0;
-  }
-  if (!fitsOctal(gid, 8)) {
-    records.push(['gid', Buffer.from(String(gid))]);
-    gid = 0;
-  }
-  if (!fitsOctal(size, 12)) {
-    records.push(['size', Buffer.from(String(size))]);
-    size = 0;
-  }
-  if (!fitsOctal(mtime, 12)) {
-    records.push(['mtime', Buffer.from(String(mtime))]);
-    mtime = 0;
-  }
+  // Numbers that do not fit octal go in a PAX record and, for readers
+  // without PAX numbers (tar-stream), as GNU base-256 in the field too.
+  const { uid, gid, size, mtime } = e;
+  if (!fitsOctal(uid, 8)) records.push(['uid', Buffer.from(String(uid))]);
+  if (!fitsOctal(gid, 8)) records.push(['gid', Buffer.from(String(gid))]);
+  if (!fitsOctal(size, 12)) records.push(['size', Buffer.from(String(size))]);
+  if (!fitsOctal(mtime, 12)) records.push(['mtime', Buffer.from(String(mtime))]);
   for (const [k, v] of e.xattrs ?? []) records.push([`SCHILY.xattr.${k}`, v]);
 
   const header = rawHeader({
