@@ -180,6 +180,24 @@ process.stdout.write(JSON.stringify({ created: r.created, path: r.path, layers }
     expect(readdirSync(join(base, 's5', '.tmp'))).toEqual([]);
     expect(await snaps.has(imageChainId(bad))).toBe(false);
 
+    // a stored layer blob whose bytes rotted on disk (same size): caught by the digest check
+    const rotten = await putImage([lower, [{ path: 'rot', content: 'x'.repeat(5000) }]]);
+    const blob = store.blobPath(rotten.manifest.layers[1]?.digest as string);
+    const bytes = readFileSync(blob);
+    bytes[bytes.length - 20] = (bytes[bytes.length - 20] ?? 0) ^ 0xff;
+    chmodSync(blob, 0o644);
+    writeFileSync(blob, bytes);
+    const err2 = await snaps.ensure({ image: rotten }).catch((e: unknown) => e);
+    expect(isBerthError(err2)).toBe(true);
+    expect((err2 as Error).message).toMatch(/build snapshot .*mismatch|build snapshot .*(gzip|invalid|unexpected|corrupt|incorrect)/i);
+    expect(await snaps.list()).toEqual([]);
+    expect(readdirSync(join(base, 's5', '.tmp'))).toEqual([]);
+    // a missing one
+    rmSync(blob);
+    const err3 = await snaps.ensure({ image: rotten }).catch((e: unknown) => e);
+    expect(isBerthError(err3, 'ENOT_FOUND')).toBe(true);
+    expect(readdirSync(join(base, 's5', '.tmp'))).toEqual([]);
+
     // what a SIGKILLed builder leaves: a temp dir for the chain, with a read-only directory in it
     const good = await putImage([lower, upper]);
     const chain = imageChainId(good);

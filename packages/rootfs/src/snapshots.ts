@@ -9,7 +9,8 @@
  * A build applies every layer into a fresh temp dir and renames it into place
  * only when all layers applied and verified; a failure removes the temp dir.
  */
-import { mkdirSync, mkdtempSync, chmodSync, lstatSync, readdirSync, renameSync } from 'node:fs';
+import { chmodSync, createReadStream, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, statSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { join, resolve } from 'node:path';
 import { applyLayer } from '@berth/layers';
 import { BerthError, chainId as computeChainId, Digest, describeError } from '@berth/oci';
@@ -171,7 +172,7 @@ export class Snapshots {
           opts.onProgress?.({ layer: i + 1, of: manifest.layers.length, digest: layer.digest });
           await applyLayer({
             root: tmp,
-            source: this.store.openBlob(layer.digest, { size: layer.size }),
+            source: this.openLayer(layer.digest, layer.size),
             mediaType: layer.mediaType,
             digest: layer.digest,
             diffId,
@@ -191,6 +192,30 @@ export class Snapshots {
     } finally {
       lock.release();
     }
+  }
+
+  /**
+   * The stored layer blob as a plain file stream: applyLayer verifies its digest
+   * (and the diff ID) once the stream is drained, before the snapshot is renamed
+   * into place, so a second hash pass in the store's verifying reader would only
+   * cost time. Presence and size are checked here, for a clear early error.
+   */
+  private openLayer(digest: string, size: number): Readable {
+    const path = this.store.blobPath(digest);
+    let st;
+    try {
+      st = statSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BerthError('ENOT_FOUND', `layer ${digest} is not in the store`, { cause: err });
+      throw BerthError.wrap(`read layer ${digest}`, err, 'ESTORE');
+    }
+    if (!st.isFile()) throw new BerthError('ESTORE', `read layer ${digest}: ${path} is not a regular file`);
+    if (st.size !== size) {
+      throw new BerthError('ESIZE_MISMATCH', `read layer ${digest}: stored blob has ${st.size} bytes, the manifest says ${size}`, {
+        details: { expected: size, actual: st.size },
+      });
+    }
+    return createReadStream(path, { highWaterMark: 1 << 20 });
   }
 
   /** Temp dirs of `hex` from builders that died (we hold its lock, so none is live). */
