@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, readSync } from 'node:fs';
 import koffi from 'koffi';
 import { BerthError } from '@berth/oci';
+import { errnoName } from '../sys/errors.js';
 import { toDatum } from './seccomp.js';
 import type { SeccompAction, SeccompArg, SeccompOperator, SeccompProfile } from './seccomp-types.js';
 
@@ -210,9 +211,4 @@ function check(rc: unknown, what: string): void {
   if (typeof rc === 'number' && rc < 0) {
     throw new BerthError('ERUNTIME', `seccomp: ${what}: ${errnoName(-rc)}`, { details: { errno: -rc } });
   }
-}
-
-function errnoName(errno: number): string {
-  const names: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT', 17: 'EEXIST', 22: 'EINVAL', 95: 'EOPNOTSUPP', 125: 'ECANCELED' };
-  return names[errno] ?? `errno ${errno}`;
 }

@@ -165,7 +165,7 @@ export function parseSecurityOpts(opts: readonly string[]): SecurityOptions {
     switch (key) {
       case 'seccomp':
         if (value === 'unconfined') out.seccomp = { kind: 'unconfined' };
-        else if (value === '' ) invalid('--security-opt', opt, 'empty seccomp profile');
+        else if (value === '') invalid('--security-opt', opt, 'empty seccomp profile');
         else out.seccomp = { kind: 'file', path: value };
         break;
       case 'no-new-privileges':
