@@ -31,7 +31,7 @@ export type {
   ResourceSpec,
   RunOverrides,
 } from './spec/types.js';
-export { resolveUser } from './spec/user.js';
+export { resolveUser, resolveGroups } from './spec/user.js';
 export type { ResolvedUser, ResolveUserOptions } from './spec/user.js';
 export { resolveInRoot, readContainedFile } from './spec/contained.js';
 export {

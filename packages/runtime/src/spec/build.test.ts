@@ -140,6 +140,12 @@ describe('buildSpec: workdir, user, hostname', () => {
     expect(() => build(img, { user: 'nobody' })).toThrow('unable to find user nobody: no matching entries in passwd file');
   });
 
+  it('--group-add appends groups by name or gid, once', () => {
+    expect(build(ALPINE, { user: 'app', groupAdd: ['wheel', '4000', 'root'] }).process.user).toEqual({ uid: 1000, gid: 1000, additionalGids: [10, 4000, 0] });
+    expect(build(ALPINE, { user: '5:5', groupAdd: ['app'] }).process.user).toEqual({ uid: 5, gid: 5, additionalGids: [1000] });
+    expect(() => build(ALPINE, { groupAdd: ['nosuch'] })).toThrow('unable to find group nosuch: no matching entries in group file');
+  });
+
   it('hostname: -h, validated', () => {
     expect(build(ALPINE, { hostname: 'web-1.local' }).hostname).toBe('web-1.local');
     expect(() => build(ALPINE, { hostname: 'bad host' })).toThrow(/^invalid --hostname "bad host"/);

@@ -17,7 +17,7 @@ import {
   parseVolume,
 } from './parse.js';
 import type { SecurityOptions } from './parse.js';
-import { resolveUser } from './user.js';
+import { resolveGroups, resolveUser } from './user.js';
 import type { ContainerSpec, MountSpec, NamespaceKind, ResourceSpec, RlimitSpec, RunOverrides } from './types.js';
 
 /** Docker's PATH when the image sets none. */
@@ -73,7 +73,8 @@ export interface BuildSpecOptions {
  *   image's Env; then --env-file files, then -e (later keys replace earlier ones
  *   in place); HOME from the container's passwd if still unset;
  * - cwd: -w, else the image's WorkingDir, else /;
- * - user: -u, else the image's User, resolved in the container's passwd/group;
+ * - user: -u, else the image's User, resolved in the container's passwd/group,
+ *   plus --group-add groups;
  * - capabilities: docker's 14 with --cap-add/--cap-drop (ALL understood),
  *   every one with --privileged; inheritable and ambient empty (docker ≥ 23);
  * - seccomp: docker's default profile for those capabilities, a docker-format
@@ -94,6 +95,7 @@ export function buildSpec(options: BuildSpecOptions): ContainerSpec {
 
   const args = commandLine(config.Entrypoint ?? null, config.Cmd ?? null, o);
   const user = resolveUser({ rootfs: options.rootfs, user: o.user ?? config.User ?? '' });
+  const additionalGids = [...new Set([...user.additionalGids, ...resolveGroups({ rootfs: options.rootfs, groups: o.groupAdd ?? [] })])];
   const hostname = checkHostname(o.hostname ?? (options.containerId ? options.containerId.slice(0, 12) : 'berth'));
 
   let env = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`];
@@ -124,7 +126,7 @@ export function buildSpec(options: BuildSpecOptions): ContainerSpec {
       args,
       env,
       cwd,
-      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+      user: { uid: user.uid, gid: user.gid, additionalGids },
       terminal: o.tty === true,
       noNewPrivileges: sec.noNewPrivileges,
       capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps], inheritable: [], ambient: [] },

@@ -118,6 +118,8 @@ export interface RunOverrides {
   workdir?: string;
   /** `-u`: `name`, `uid`, `uid:gid`, `name:group`. */
   user?: string;
+  /** `--group-add`: extra supplementary groups, names (from the container's /etc/group) or gids. */
+  groupAdd?: string[];
   /** `-h`. */
   hostname?: string;
   capAdd?: string[];

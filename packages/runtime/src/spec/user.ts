@@ -93,6 +93,25 @@ export function resolveUser(options: ResolveUserOptions): ResolvedUser {
   return out;
 }
 
+/**
+ * `--group-add` values: group names (looked up in the container's /etc/group)
+ * or numeric gids (need not exist). Unknown names fail with docker's text.
+ */
+export function resolveGroups(options: { rootfs: string; groups: readonly string[] }): number[] {
+  if (options.groups.length === 0) return [];
+  const group = readDb(options.rootfs, '/etc/group', 'group file', parseGroup);
+  return options.groups.map((g) => {
+    const name = g.trim();
+    const gid = numericId(name, 'group', name);
+    if (gid !== undefined) return gid;
+    const entry = group.find((e) => e.name === name);
+    if (!entry) {
+      throw new BerthError('EINVAL_ARGUMENT', `unable to find group ${name}: no matching entries in group file`, { details: { group: name } });
+    }
+    return entry.gid;
+  });
+}
+
 function numericId(arg: string, kind: string, spec: string): number | undefined {
   if (!/^\d+$/.test(arg)) return undefined;
   const n = Number(arg);
