@@ -19,11 +19,10 @@ import {
   readdirSync,
   readlinkSync,
   symlinkSync,
-  type BigIntStats,
 } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { BerthError, describeError } from '@berth/oci';
-import { getXattr, listXattrs, lutimesNs, mknod, setXattr } from './native.js';
+import { getXattr, listXattrs, lstatx, lutimesRaw, makedev, mknod, setXattr, STX, timesFromStatx } from './native.js';
 import { displayPath, joinPath, readNames, type FsPath } from './paths.js';
 import { removeTree } from './remove.js';
 
@@ -62,19 +61,22 @@ interface CopyState {
   cloneFlag: number;
   files: number;
   reason: string;
+  /** Scratch timespec pair for non-directories (directories keep their own until their contents are done). */
+  readonly times: Buffer;
 }
 
 export async function createRootfs(opts: CreateRootfsOptions): Promise<CreateRootfsResult> {
   const snapshot = resolve(opts.snapshot);
   const dest = resolve(opts.dest);
   const doing = `create rootfs ${dest} from ${snapshot}`;
-  let rootSt: BigIntStats;
+  let stx: Buffer;
   try {
-    rootSt = lstatSync(snapshot, { bigint: true });
+    stx = lstatx(snapshot);
   } catch (err) {
     throw BerthError.wrap(`${doing}: snapshot`, err, 'EROOTFS');
   }
-  if (!rootSt.isDirectory()) throw new BerthError('EROOTFS', `${doing}: the snapshot is not a directory`);
+  if ((stx.readUInt16LE(STX.mode) & S_IFMT) !== S_IFDIR) throw new BerthError('EROOTFS', `${doing}: the snapshot is not a directory`);
+  const rootMeta = metaOf(stx, Buffer.alloc(32));
   if (dest === snapshot || dest.startsWith(`${snapshot}/`) || snapshot.startsWith(`${dest}/`)) {
     throw new BerthError('EINVAL_ARGUMENT', `${doing}: snapshot and destination overlap`);
   }
@@ -89,10 +91,11 @@ export async function createRootfs(opts: CreateRootfsOptions): Promise<CreateRoo
     cloneFlag: 0,
     files: 0,
     reason: '',
+    times: Buffer.alloc(32),
   };
   try {
     copyDir(state, snapshot, dest);
-    applyMetadata(state, snapshot, dest, rootSt, S_IFDIR);
+    applyMetadata(state, snapshot, dest, S_IFDIR, rootMeta);
   } catch (err) {
     const cleanup = await discard(dest, createdDest);
     const entry = err instanceof EntryError ? `: ${JSON.stringify(displayPath(err.path, snapshot))}` : '';
@@ -157,12 +160,31 @@ class EntryError extends Error {
   }
 }
 
+/** What a directory's metadata needs after its contents are copied (the statx buffer is reused meanwhile). */
+interface Meta {
+  perm: number;
+  uid: number;
+  gid: number;
+  /** Two struct timespec: atime, mtime. */
+  times: Buffer;
+}
+
+function metaOf(stx: Buffer, times: Buffer): Meta {
+  return {
+    perm: stx.readUInt16LE(STX.mode) & 0o7777,
+    uid: stx.readUInt32LE(STX.uid),
+    gid: stx.readUInt32LE(STX.gid),
+    times: timesFromStatx(stx, times),
+  };
+}
+
 function copyEntry(state: CopyState, s: FsPath, d: FsPath): void {
-  const st = lstatSync(s, { bigint: true });
-  const mode = Number(st.mode);
+  const stx = lstatx(s);
+  const mode = stx.readUInt16LE(STX.mode);
   const type = mode & S_IFMT;
-  if (type !== S_IFDIR && st.nlink > 1n) {
-    const key = `${st.dev}:${st.ino}`;
+  if (type !== S_IFDIR && stx.readUInt32LE(STX.nlink) > 1) {
+    // dev major:minor:ino (ino as two 32-bit halves: no BigInt)
+    const key = `${stx.readUInt32LE(STX.devMajor)}:${stx.readUInt32LE(STX.devMinor)}:${stx.readUInt32LE(STX.ino + 4)}:${stx.readUInt32LE(STX.ino)}`;
     const first = state.links.get(key);
     if (first !== undefined) {
       linkSync(first, d);
@@ -171,26 +193,30 @@ function copyEntry(state: CopyState, s: FsPath, d: FsPath): void {
     }
     state.links.set(key, d);
   }
+  if (type === S_IFDIR) {
+    const meta = metaOf(stx, Buffer.allocUnsafe(32));
+    mkdirSync(d, { mode: 0o700 });
+    state.files++;
+    copyDir(state, s, d);
+    applyMetadata(state, s, d, type, meta);
+    return;
+  }
+  const meta = metaOf(stx, state.times);
   switch (type) {
     case S_IFREG:
       copyData(state, s, d);
-      break;
-    case S_IFDIR:
-      mkdirSync(d, { mode: 0o700 });
-      state.files++;
-      copyDir(state, s, d);
       break;
     case S_IFLNK:
       symlinkSync(readlinkSync(s, { encoding: 'buffer' }), d);
       state.files++;
       break;
     default:
-      // character/block devices, fifos, sockets: the same node, made with the raw dev_t
-      mknod(d, mode, st.rdev);
+      // character/block devices, fifos, sockets: the same node, the same device number
+      mknod(d, mode, makedev(stx.readUInt32LE(STX.rdevMajor), stx.readUInt32LE(STX.rdevMinor)));
       state.files++;
       break;
   }
-  applyMetadata(state, s, d, st, type);
+  applyMetadata(state, s, d, type, meta);
 }
 
 function copyData(state: CopyState, s: FsPath, d: FsPath): void {
@@ -216,11 +242,9 @@ function copyData(state: CopyState, s: FsPath, d: FsPath): void {
   state.files++;
 }
 
-/** Ownership, mode, xattrs, times of `d` from `s` (stat `st`), in the order the kernel needs. */
-function applyMetadata(state: CopyState, s: FsPath, d: FsPath, st: BigIntStats, type: number): void {
-  const perm = Number(st.mode) & 0o7777;
-  const uid = Number(st.uid);
-  const gid = Number(st.gid);
+/** Ownership, mode, xattrs, times of `d` from `s`, in the order the kernel needs. */
+function applyMetadata(state: CopyState, s: FsPath, d: FsPath, type: number, meta: Meta): void {
+  const { perm, uid, gid } = meta;
   let chowned = false;
   if (uid !== state.uid || gid !== state.gid) {
     if (state.privileged) {
@@ -242,5 +266,5 @@ function applyMetadata(state: CopyState, s: FsPath, d: FsPath, st: BigIntStats, 
     const value = getXattr(s, name);
     if (value !== undefined) setXattr(d, name, value);
   }
-  lutimesNs(d, st.atimeNs, st.mtimeNs);
+  lutimesRaw(d, meta.times);
 }

@@ -20,6 +20,7 @@ interface Libc {
   utimensat: (dirfd: number, path: Path, times: Buffer, flags: number) => number;
   ioctl: (fd: number, request: number, arg: Buffer) => number;
   flock: (fd: number, op: number) => number;
+  statx: (dirfd: number, path: Path, flags: number, mask: number, buf: Buffer) => number;
 }
 
 const AT_FDCWD = -100;
@@ -54,6 +55,7 @@ function load(): Libc {
     // The request is an unsigned long in glibc; the argument is a pointer to an int.
     ioctl: lib.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
     flock: lib.func('int flock(int fd, int op)'),
+    statx: lib.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ uint8_t *buf)'),
   } as Libc;
   // _IOR('f', 1, long) and _IOW('f', 2, long): the kernel reads/writes an int, but the
   // request number encodes sizeof(long). Generic _IOC layout (x86, arm, riscv).
@@ -154,6 +156,62 @@ export function lutimesNs(path: Path, atimeNs: bigint, mtimeNs: bigint): void {
   timesBuf.writeBigInt64LE(mtimeNs / NS, 16);
   timesBuf.writeBigInt64LE(mtimeNs % NS, 24);
   if (load().utimensat(AT_FDCWD, cpath(path), timesBuf, AT_SYMLINK_NOFOLLOW) !== 0) throw errnoError('utimensat', path);
+}
+
+/**
+ * `struct statx` offsets (linux/stat.h; the same on every architecture). One
+ * buffer is reused by every lstatx() call: read what you need before the next.
+ */
+export const STX = {
+  nlink: 16,
+  uid: 20,
+  gid: 24,
+  mode: 28,
+  ino: 32,
+  size: 40,
+  atime: 64,
+  mtime: 112,
+  rdevMajor: 128,
+  rdevMinor: 132,
+  devMajor: 136,
+  devMinor: 140,
+} as const;
+const STATX_BASIC_STATS = 0x7ff;
+const statxBuf = Buffer.alloc(256);
+
+/**
+ * lstat through statx(2) into a reused buffer: no Stats object, no BigInts, and
+ * the timestamps' exact nanoseconds (read with STX offsets).
+ */
+export function lstatx(path: Path): Buffer {
+  if (load().statx(AT_FDCWD, cpath(path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, statxBuf) !== 0) throw errnoError('statx', path);
+  return statxBuf;
+}
+
+/** glibc's makedev(major, minor) as a dev_t. */
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major);
+  const mi = BigInt(minor);
+  return (mi & 0xffn) | ((ma & 0xfffn) << 8n) | ((mi & ~0xffn) << 12n) | ((ma & ~0xfffn) << 32n);
+}
+
+/**
+ * utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW) with `times` already laid
+ * out as two struct timespec (see timesFromStatx).
+ */
+export function lutimesRaw(path: Path, times: Buffer): void {
+  if (load().utimensat(AT_FDCWD, cpath(path), times, AT_SYMLINK_NOFOLLOW) !== 0) throw errnoError('utimensat', path);
+}
+
+/** Two struct timespec (atime, mtime) from a statx buffer, into `out` (32 bytes). */
+export function timesFromStatx(stx: Buffer, out: Buffer): Buffer {
+  stx.copy(out, 0, STX.atime, STX.atime + 8); // tv_sec (i64)
+  out.writeUInt32LE(stx.readUInt32LE(STX.atime + 8), 8); // tv_nsec (u32 → long)
+  out.writeUInt32LE(0, 12);
+  stx.copy(out, 16, STX.mtime, STX.mtime + 8);
+  out.writeUInt32LE(stx.readUInt32LE(STX.mtime + 8), 24);
+  out.writeUInt32LE(0, 28);
+  return out;
 }
 
 const flagsBuf = Buffer.alloc(8);
