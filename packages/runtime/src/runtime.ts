@@ -94,6 +94,49 @@ export interface ContainerProcess {
 
 const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGWINCH', 'SIGCONT'];
 
+/**
+ * Forwards this process's signals to a container's PID 1. Installed before the
+ * container starts; signals that arrive before its pid is known are held and
+ * delivered by attach().
+ */
+class SignalForwarder {
+  private pid: number | undefined;
+  private readonly held: NodeJS.Signals[] = [];
+  private readonly handlers = new Map<NodeJS.Signals, () => void>();
+
+  constructor(tty: boolean) {
+    for (const sig of FORWARDED) {
+      // With a terminal, the window size follows the host terminal instead.
+      if (sig === 'SIGWINCH' && tty) continue;
+      const h = (): void => this.deliver(sig);
+      this.handlers.set(sig, h);
+      process.on(sig, h);
+    }
+  }
+
+  private deliver(sig: NodeJS.Signals): void {
+    if (this.pid === undefined) {
+      this.held.push(sig);
+      return;
+    }
+    try {
+      process.kill(this.pid, sig);
+    } catch {
+      // PID 1 is gone; the exit is on its way.
+    }
+  }
+
+  attach(pid: number): void {
+    this.pid = pid;
+    for (const sig of this.held.splice(0)) this.deliver(sig);
+  }
+
+  dispose(): void {
+    for (const [sig, h] of this.handlers) process.off(sig, h);
+    this.handlers.clear();
+  }
+}
+
 /** Builds the context every lifecycle operation uses. */
 export function runtimeContext(opts: RuntimeOptions & { spawner?: Spawner } = {}): RuntimeContext {
   return {
@@ -148,7 +191,17 @@ export class Runtime {
     if (opts.stdio === 'detached') {
       throw new BerthError('EINVAL_ARGUMENT', 'run container: stdio "detached" is for start(); run() waits for the container');
     }
-    const proc = await this.launch(opts);
+    // Forwarding is set up before the container exists: a signal that arrives while it starts
+    // is held and delivered to PID 1 as soon as there is one.
+    const forwarder = (opts.forwardSignals ?? opts.stdio === 'inherit') ? new SignalForwarder(opts.tty === true) : undefined;
+    let proc: ContainerProcess;
+    try {
+      proc = await this.launch(opts);
+    } catch (err) {
+      forwarder?.dispose();
+      throw err;
+    }
+    forwarder?.attach(proc.pid);
     const collected: { stdout: Buffer[]; stderr: Buffer[] } = { stdout: [], stderr: [] };
     let restoreTerminal: (() => void) | undefined;
     if (opts.stdio === 'inherit' && proc.pty !== null) {
@@ -158,7 +211,6 @@ export class Runtime {
       proc.stderr?.on('data', (c: Buffer) => collected.stderr.push(c));
       proc.stdin?.end();
     }
-    const stopForwarding = (opts.forwardSignals ?? opts.stdio === 'inherit') ? this.forwardSignals(proc) : undefined;
     try {
       const result = await proc.wait();
       if (opts.stdio === 'pipe') {
@@ -167,29 +219,9 @@ export class Runtime {
       }
       return result;
     } finally {
-      stopForwarding?.();
+      forwarder?.dispose();
       restoreTerminal?.();
     }
-  }
-
-  private forwardSignals(proc: ContainerProcess): () => void {
-    const handlers = new Map<NodeJS.Signals, () => void>();
-    for (const sig of FORWARDED) {
-      // With a terminal, the window size follows the host terminal instead.
-      if (sig === 'SIGWINCH' && proc.pty !== null) continue;
-      const h = (): void => {
-        try {
-          process.kill(proc.pid, sig);
-        } catch {
-          // PID 1 is gone; the exit is on its way.
-        }
-      };
-      handlers.set(sig, h);
-      process.on(sig, h);
-    }
-    return () => {
-      for (const [sig, h] of handlers) process.off(sig, h);
-    };
   }
 
   /**

@@ -86,10 +86,10 @@ export function specFor(image: UnpackedImage, rootfs: string, overrides: RunOver
 }
 
 /** Waits until `check` returns a value (polling; for state written by another process). */
-export async function until<T>(check: () => T | undefined | false, timeoutMs = 20_000, pollMs = 50): Promise<T> {
+export async function until<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000, pollMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = check();
+    const v = await check();
     if (v !== undefined && v !== false) return v;
     if (Date.now() > deadline) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, pollMs));
