@@ -69,7 +69,9 @@ export { LibcSecuritySyscalls } from './security/libc.js';
 export type { SecuritySyscalls, CapabilityState, RlimitValue } from './security/syscalls.js';
 export { createCgroupManager } from './cgroups/manager.js';
 export { detectCgroupVersion } from './cgroups/io.js';
-export { CgroupV1Manager, DEFAULT_DEVICE_RULES } from './cgroups/v1.js';
+export { CgroupV1Manager } from './cgroups/v1.js';
+export { DEFAULT_DEVICE_RULES, buildDeviceProgram, parseDeviceRule } from './cgroups/devices.js';
+export type { DeviceRule } from './cgroups/devices.js';
 export { CgroupV2Manager } from './cgroups/v2.js';
 export type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats, CgroupIo } from './cgroups/types.js';
 // (end of security, resources and spec)

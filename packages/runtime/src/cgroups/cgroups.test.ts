@@ -8,7 +8,8 @@ import { isBerthError } from '@berth/oci';
 import { detectCgroupVersion, nodeCgroupIo, parsePids } from './io.js';
 import { createCgroupManager } from './manager.js';
 import type { CgroupIo } from './types.js';
-import { CgroupV1Manager, DEFAULT_DEVICE_RULES } from './v1.js';
+import { DEFAULT_DEVICE_RULES } from './devices.js';
+import { CgroupV1Manager } from './v1.js';
 import { CgroupV2Manager } from './v2.js';
 
 /**
@@ -19,6 +20,7 @@ import { CgroupV2Manager } from './v2.js';
  */
 class FakeCgroupFs implements CgroupIo {
   readonly writes: Array<[string, string]> = [];
+  readonly deviceFilters: Array<[string, string[]]> = [];
   constructor(
     private readonly root: string,
     private readonly interfaceFiles: (dir: string) => Record<string, string>,
@@ -76,6 +78,10 @@ class FakeCgroupFs implements CgroupIo {
     }
     for (const name of readdirSync(p)) if (statSync(path.join(p, name)).isFile()) unlinkSync(path.join(p, name));
     rmdirSync(p);
+  }
+
+  attachDeviceFilter(p: string, rules: readonly string[]): void {
+    this.deviceFilters.push([this.rel(p), [...rules]]);
   }
 
   exists = nodeCgroupIo.exists;
@@ -154,6 +160,7 @@ describe('cgroup v2 (fake tree)', () => {
       [`berth/${ID}/cpu.max`, '150000 100000'],
       [`berth/${ID}/pids.max`, '50'],
     ]);
+    expect(io.deviceFilters).toEqual([[`berth/${ID}`, [...DEFAULT_DEVICE_RULES]]]);
     const cg = path.join(dir, 'berth', ID);
     expect(readFileSync(path.join(cg, 'cpu.max'), 'utf8')).toBe('150000 100000');
     expect(m.paths()).toEqual({ unified: cg });
@@ -163,7 +170,8 @@ describe('cgroup v2 (fake tree)', () => {
   it('unlimited swap, nested parents, only the controllers the kernel has', async () => {
     const io = v2Tree({ controllers: 'memory io\n' });
     const m = new CgroupV2Manager({ root: dir, io, parent: 'system.slice/berth' });
-    await m.create('c1', { memory: 6 * 2 ** 20, memorySwap: -1 });
+    await m.create('c1', { memory: 6 * 2 ** 20, memorySwap: -1, devices: 'all' });
+    expect(io.deviceFilters).toEqual([]);
     expect(io.writes).toEqual([
       ['cgroup.subtree_control', '+memory'],
       ['system.slice/cgroup.subtree_control', '+memory'],

@@ -2,6 +2,7 @@ import { existsSync, statfsSync } from 'node:fs';
 import { access, mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '@berth/oci';
+import { attachDeviceFilter } from './devices.js';
 import type { CgroupIo } from './types.js';
 
 /** statfs f_type of a cgroup2 mount (CGROUP2_SUPER_MAGIC). */
@@ -47,6 +48,7 @@ export const nodeCgroupIo: CgroupIo = {
       if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
     }
   },
+  attachDeviceFilter,
 };
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;

@@ -8,7 +8,7 @@ export interface CgroupResources {
   cpus?: number;
   /** Maximum number of tasks. */
   pidsLimit?: number;
-  /** cgroup v1 devices controller: docker's default allow-list, or everything (privileged). Not enforced on v2 (needs eBPF). */
+  /** Device access: docker's default allow-list, or everything (privileged); v1 devices controller, v2 eBPF program. Absent: not restricted. */
   devices?: 'default' | 'all';
 }
 
@@ -74,6 +74,8 @@ export interface CgroupIo {
   /** Names of the subdirectories (child cgroups). */
   subdirs(path: string): Promise<string[]>;
   kill(pid: number, signal: NodeJS.Signals): void;
+  /** cgroup v2: attach an eBPF device program allowing only `rules` ("c 1:3 rwm") to the cgroup directory. */
+  attachDeviceFilter(dir: string, rules: readonly string[]): void;
 }
 
 export interface CgroupManagerOptions {

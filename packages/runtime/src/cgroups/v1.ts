@@ -1,26 +1,12 @@
 import path from 'node:path';
 import { BerthError } from '@berth/oci';
 import { backoff, checkCgroupId, checkCgroupParent, cpuQuota, errCode, nodeCgroupIo, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
+import { DEFAULT_DEVICE_RULES } from './devices.js';
 import type { CgroupIo, CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats } from './types.js';
 
 /** The v1 hierarchies a container joins (those mounted under the root). */
 export const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'freezer', 'devices'] as const;
 type Controller = (typeof V1_CONTROLLERS)[number];
-
-/** Docker's default device rules (moby oci/defaults.go): mknod anything, open only these. */
-export const DEFAULT_DEVICE_RULES: readonly string[] = Object.freeze([
-  'c *:* m',
-  'b *:* m',
-  'c 1:3 rwm', // /dev/null
-  'c 1:8 rwm', // /dev/random
-  'c 1:7 rwm', // /dev/full
-  'c 5:0 rwm', // /dev/tty
-  'c 1:5 rwm', // /dev/zero
-  'c 1:9 rwm', // /dev/urandom
-  'c 136:* rwm', // /dev/pts/*
-  'c 5:2 rwm', // /dev/ptmx
-  'c 10:200 rwm', // /dev/net/tun
-]);
 
 /**
  * cgroup v1 (and hybrid): one directory per controller hierarchy,

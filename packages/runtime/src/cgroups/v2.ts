@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { BerthError } from '@berth/oci';
 import { backoff, checkCgroupId, checkCgroupParent, cpuQuota, errCode, nodeCgroupIo, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
+import { DEFAULT_DEVICE_RULES } from './devices.js';
 import type { CgroupIo, CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats } from './types.js';
 
 /** Controllers berth enables for containers, in the order written to cgroup.subtree_control. */
@@ -10,8 +11,8 @@ const CONTROLLERS = ['cpu', 'memory', 'pids'] as const;
  * cgroup v2 (unified hierarchy): `<root>/<parent>/<id>`, controllers enabled
  * down the path through each level's cgroup.subtree_control; memory.max,
  * memory.swap.max (swap only, so memory-swap minus memory), cpu.max
- * "quota period", pids.max. Device access is not restricted on v2 (that needs
- * an eBPF program).
+ * "quota period", pids.max, and docker's device allow-list as an eBPF
+ * program attached to the cgroup (v2 has no devices controller).
  */
 export class CgroupV2Manager implements CgroupManager {
   readonly version = 2 as const;
@@ -101,6 +102,13 @@ export class CgroupV2Manager implements CgroupManager {
       await this.write(path.join(dir, 'cpu.max'), `${quota} ${period}`);
     }
     if (resources.pidsLimit !== undefined) await this.write(path.join(dir, 'pids.max'), String(resources.pidsLimit));
+    if (resources.devices === 'default') {
+      try {
+        this.io.attachDeviceFilter(dir, DEFAULT_DEVICE_RULES);
+      } catch (err) {
+        throw this.fail(`restrict devices of ${dir}`, err);
+      }
+    }
   }
 
   private async write(file: string, value: string): Promise<void> {
