@@ -97,7 +97,8 @@ async function runContainer(ctx: Context, ref: string, cmd: string[], flags: Run
   const store = await ctx.store();
   const snapshots = new rootfsPkg.Snapshots({ root: ctx.snapshotsDir, store });
   const id = newContainerId();
-  const rootfs = join(ctx.containersDir, id, 'rootfs');
+  // The runtime deletes the rootfs with the container (`ownsRootfs`), so it is the whole per-container directory.
+  const rootfs = join(ctx.containersDir, id);
   let handedOver = false;
   try {
     const snapshot = await snapshots.ensure({ image });
@@ -130,6 +131,6 @@ async function runContainer(ctx: Context, ref: string, cmd: string[], flags: Run
     return result.exitCode;
   } finally {
     // Until the runtime owns the rootfs, it is ours to clean up.
-    if (!handedOver) await rootfsPkg.removeTree(join(ctx.containersDir, id)).catch(() => undefined);
+    if (!handedOver) await rootfsPkg.removeTree(rootfs).catch(() => undefined);
   }
 }
