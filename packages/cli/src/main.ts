@@ -138,6 +138,45 @@ export function program(run: (action: Action) => void): Command {
   defineContainerCommands(container, 'ls');
   container.command('inspect').description('Show container state as JSON').argument('<container...>').action(inspectContainer);
 
+  prog
+    .command('build')
+    .description('Build an image from a YAML recipe')
+    .argument('[context]', 'build context directory', '.')
+    .option('-f, --file <recipe>', 'recipe file (default: CONTEXT/berth.yaml)')
+    .option('-t, --tag <name[:tag]>', 'tag the result (repeatable)', collect)
+    .option('--build-arg <NAME=VALUE>', 'override a recipe arg (repeatable)', collect)
+    .option('--no-cache', 'run every step, ignoring the layer cache')
+    .option('--network <mode>', 'network for run steps: none (default) or host')
+    .option('--compression <c>', 'layer compression: gzip (default), zstd or none')
+    .option('--platform <os/arch[/variant]>', 'platform of the base image')
+    .option('-q, --quiet', 'print only the image digest')
+    .option('--format <format>', 'table or json')
+    .action((dir: string, o: { cache?: boolean } & Record<string, unknown>) =>
+      run(async (ctx) => (await import('./commands/build.js')).build(ctx, dir, { ...o, noCache: o.cache === false })),
+    );
+
+  prog
+    .command('push')
+    .description('Upload an image to a registry')
+    .argument('<local>', 'image in the store')
+    .argument('[remote]', 'destination reference (default: the same name)')
+    .option('-q, --quiet', 'print only the pushed reference')
+    .action((l: string, r: string | undefined, o) => run(async (ctx) => (await import('./commands/transfer.js')).push(ctx, l, r, o)));
+
+  prog
+    .command('save')
+    .description('Write images to a tar archive (docker-archive and OCI layout in one)')
+    .argument('<reference...>')
+    .option('-o, --output <file>', 'archive file (default: stdout)')
+    .action((refs: string[], o) => run(async (ctx) => (await import('./commands/transfer.js')).save(ctx, refs, o)));
+
+  prog
+    .command('load')
+    .description('Read images from a docker-archive or OCI archive or layout')
+    .option('-i, --input <file|dir>', 'archive file or OCI layout directory (default: stdin)')
+    .option('-q, --quiet', 'no output')
+    .action((o) => run(async (ctx) => (await import('./commands/transfer.js')).load(ctx, o)));
+
   return prog;
 }
 

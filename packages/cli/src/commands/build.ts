@@ -1,0 +1,123 @@
+import { resolve } from 'node:path';
+import { BerthError, parsePlatform, Reference, type LayerCompression } from '@berth/oci';
+import type { BuildEvent } from '@berth/build';
+import type { Context } from '../context.js';
+import { parseFormat, writeJson } from '../output.js';
+
+export interface BuildFlags {
+  file?: string;
+  tag?: string[];
+  buildArg?: string[];
+  noCache?: boolean;
+  network?: string;
+  compression?: string;
+  platform?: string;
+  quiet?: boolean;
+  format?: string;
+}
+
+function parseBuildArgs(list: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list ?? []) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) {
+      // docker: `--build-arg NAME` takes the value from the environment
+      const value = process.env[item];
+      if (value === undefined) throw new BerthError('EINVAL_ARGUMENT', `invalid --build-arg ${JSON.stringify(item)}: expected NAME=VALUE (or NAME set in the environment)`);
+      out[item] = value;
+    } else {
+      out[item.slice(0, eq)] = item.slice(eq + 1);
+    }
+  }
+  return out;
+}
+
+function parseCompression(value: string | undefined): LayerCompression | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'gzip' || value === 'zstd' || value === 'none') return value;
+  throw new BerthError('EINVAL_ARGUMENT', `invalid --compression ${JSON.stringify(value)}: expected gzip, zstd or none`);
+}
+
+function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env['SOURCE_DATE_EPOCH'];
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^\d+$/.test(raw)) throw new BerthError('EINVAL_ARGUMENT', `invalid SOURCE_DATE_EPOCH ${JSON.stringify(raw)}: expected seconds since 1970`);
+  return Number(raw);
+}
+
+/** `berth build [-f recipe.yaml] [-t NAME[:TAG]]… [--build-arg K=V]… [--no-cache] [CONTEXT]` */
+export async function build(ctx: Context, contextDir: string | undefined, flags: BuildFlags): Promise<number> {
+  const format = parseFormat(flags.format);
+  if (flags.network !== undefined && flags.network !== 'none' && flags.network !== 'host') {
+    throw new BerthError('EINVAL_ARGUMENT', `invalid --network ${JSON.stringify(flags.network)}: expected "none" or "host"`);
+  }
+  const tags = (flags.tag ?? []).map((t) => Reference.parse(t));
+  const compression = parseCompression(flags.compression);
+  const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
+  const epoch = sourceDateEpoch(ctx.env);
+  const [{ build: runBuild }, { Snapshots }, { Runtime }, store] = await Promise.all([
+    import('@berth/build'),
+    import('@berth/rootfs'),
+    import('@berth/runtime'),
+    ctx.store(),
+  ]);
+  const quiet = Boolean(flags.quiet) || format === 'json';
+  const log = (line: string) => {
+    if (!quiet) ctx.stderr.write(`${line}\n`);
+  };
+  const onEvent = (e: BuildEvent) => {
+    switch (e.type) {
+      case 'stage':
+        log(`[${e.stage ?? 'final'}] FROM ${e.from}`);
+        break;
+      case 'pull':
+        log(`pulling ${e.reference}`);
+        break;
+      case 'step':
+        log(`[${e.stage ?? 'final'} ${e.index + 1}/${e.of}] ${e.text}`);
+        break;
+      case 'output':
+        if (!quiet) ctx.stderr.write(e.data);
+        break;
+      case 'step-done':
+        log(e.cached ? ' ---> CACHED' : ` ---> done in ${(e.ms / 1000).toFixed(2)}s${e.layer ? ` (layer ${e.layer.digest.slice(7, 19)})` : ''}`);
+        break;
+      case 'warning':
+        ctx.stderr.write(`warning: ${e.message}\n`);
+        break;
+      case 'done':
+        break;
+    }
+  };
+  const pull = async (ref: Reference) => {
+    const { ensureImage } = await import('./ensure-image.js');
+    return ensureImage(ctx, ref.toString(), { ...(flags.platform ? { platform: flags.platform } : {}), quiet });
+  };
+  const result = await runBuild({
+    store,
+    snapshots: new Snapshots({ root: ctx.snapshotsDir, store }),
+    runtime: new Runtime({ stateDir: ctx.loc.state }),
+    context: resolve(contextDir ?? '.'),
+    ...(flags.file !== undefined ? { file: flags.file } : {}),
+    tags,
+    buildArgs: parseBuildArgs(flags.buildArg),
+    noCache: Boolean(flags.noCache),
+    ...(flags.network === 'host' || flags.network === 'none' ? { network: flags.network } : {}),
+    ...(compression ? { compression } : {}),
+    ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
+    ...(platform ? { platform } : {}),
+    pull,
+    onEvent,
+  });
+  if (format === 'json') {
+    writeJson({ digest: result.digest.toString(), tags: tags.map((t) => t.toString()), steps: result.steps });
+    return 0;
+  }
+  if (!flags.quiet) {
+    const cached = result.steps.filter((s) => s.cached).length;
+    log(`built ${result.digest} (${result.steps.length} steps, ${cached} cached)`);
+    for (const t of tags) log(`tagged ${t.familiar()}`);
+  }
+  ctx.stdout.write(`${result.digest}\n`);
+  return 0;
+}
