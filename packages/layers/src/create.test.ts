@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, createReadStream, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, createReadStream, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -11,6 +11,7 @@ import { buildLayer, LAYER_MEDIA_TYPE, layerFixtures, snapshotTree, type LayerFi
 import { applyLayer } from './apply.js';
 import { createLayer, type CreateLayerResult } from './create.js';
 import { decompressStream } from './compression.js';
+import { mknod } from './sys.js';
 
 const isRoot = process.getuid?.() === 0;
 let dir: string;
@@ -203,6 +204,22 @@ describe('createLayer', () => {
     expect(entries.find((e) => e.name === 'empty')?.mtime.getTime()).toBe(epoch * 1000);
     expect(entries.find((e) => e.name === 'home/user/file')?.mtime.getTime()).toBe(1_234_567_890_000);
     expect(Math.max(...entries.map((e) => e.mtime.getTime()))).toBeLessThanOrEqual(epoch * 1000);
+  });
+
+  it('skips sockets, whiting out what they replaced, and follows a symlinked target root', async () => {
+    const base = path.join(dir, 'base');
+    mkdirSync(base);
+    writeFileSync(path.join(base, 'was-file'), 'x');
+    const target = path.join(dir, 'target');
+    mkdirSync(target);
+    for (const name of ['was-file', 'new-sock']) mknod(path.join(target, name), 0o140755, 0n); // S_IFSOCK
+    expect(lstatSync(path.join(target, 'new-sock')).isSocket()).toBe(true);
+    symlinkSync(target, path.join(dir, 'alias'));
+    const sink = new PassThrough();
+    const chunks: Buffer[] = [];
+    sink.on('data', (c: Buffer) => chunks.push(c));
+    await createLayer({ base, target: path.join(dir, 'alias'), output: sink, compression: 'none' });
+    expect((await listTar(Buffer.concat(chunks), 'none')).map((e) => e.name)).toEqual(['.wh.was-file']);
   });
 
   it('refuses trees it cannot represent and leaves no output behind', async () => {

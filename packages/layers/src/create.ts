@@ -30,6 +30,7 @@ import {
   readdirSync,
   readlinkSync,
   readSync,
+  realpathSync,
   renameSync,
   unlinkSync,
   createWriteStream,
@@ -161,7 +162,7 @@ class Differ {
   private readonly groups = new Map<string, Node[]>();
 
   constructor(
-    private readonly target: string,
+    readonly target: string,
     private readonly base: string | undefined,
     private readonly compareContent: boolean,
   ) {}
@@ -275,9 +276,13 @@ class Differ {
         continue;
       }
       const t = this.node(this.target, child, tst);
-      if (!t) continue;
       const bst = lstatSync(path.join(bAbs, name), { bigint: true });
       const b = this.node(base, child, bst);
+      if (!t) {
+        // A socket now: it cannot be stored, but what was there must not survive.
+        if (b) this.recs.set(joinRel(rel, `${WHITEOUT_PREFIX}${name}`), { kind: 'whiteout' });
+        continue;
+      }
       if (!b || t.type !== b.type) {
         if (t.type === 'directory') this.addTree(child, tst);
         else {
@@ -402,15 +407,16 @@ export async function createLayer(opts: CreateLayerOptions): Promise<CreateLayer
     throw new BerthError('EINVAL_ARGUMENT', `${doing}: sourceDateEpoch must be a non-negative integer of seconds`);
   }
 
-  const differ = new Differ(opts.target, opts.base, opts.compareContent ?? true);
+  let differ: Differ;
   try {
+    differ = new Differ(realpathSync(opts.target), opts.base === undefined ? undefined : realpathSync(opts.base), opts.compareContent ?? true);
     differ.run();
   } catch (err) {
     throw BerthError.wrap(doing, err, 'ELAYER');
   }
   const recs = [...differ.recs].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 
-  const tar = Readable.from(tarStream(opts.target, recs, epoch), { objectMode: false });
+  const tar = Readable.from(tarStream(differ.target, recs, epoch), { objectMode: false });
   const diffHash = new HashingStream('sha256');
   const stages: Array<Transform> = [diffHash];
   let blobHash: HashingStream | undefined;
