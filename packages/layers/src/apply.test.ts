@@ -156,6 +156,18 @@ describe('applyLayer containment', () => {
     await expectFixtureError('hardlinkThroughSymlink', 'ELAYER', /entry "h": hardlink target "l\/canary.txt" does not exist/);
   });
 
+  it('hardlinks a symlink itself, never its (outside) target', async () => {
+    await applyFixture('hardlinkToOutsideSymlink');
+    const h = lstatSync(at('h'));
+    expect(h.isSymbolicLink()).toBe(true);
+    expect(h.ino).toBe(lstatSync(at('l')).ino);
+    expect(h.nlink).toBe(2);
+  });
+
+  it('refuses a hardlink to the root directory', async () => {
+    await expectFixtureError('hardlinkToRoot', 'EUNSAFE_PATH', /entry "h": hardlink to the root directory/);
+  });
+
   it('refuses a hardlink to a directory', async () => {
     await expectFixtureError('hardlinkToDirectory', 'EUNSAFE_PATH', /entry "h": hardlink target "d" is a directory/);
   });

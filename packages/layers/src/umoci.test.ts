@@ -91,6 +91,7 @@ const DIFFERENTIAL: LayerFixtureName[] = [
   'symlinkThenMetadataFile',
   'hardlinkEtcPasswdInRoot',
   'hardlinkDotDotInRoot',
+  'hardlinkToOutsideSymlink',
   'rootDirEntry',
   'symlinkShortChain',
   'whiteoutFile',
