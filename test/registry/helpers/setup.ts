@@ -53,12 +53,15 @@ export async function dockerConfig(dir: string, auths: Record<string, { username
   return dir;
 }
 
-/** A client with quick retries, credentials from a DOCKER_CONFIG dir (none by default). */
+/**
+ * A client with quick retries and credentials from a DOCKER_CONFIG dir (an empty one means
+ * anonymous), found through the DOCKER_CONFIG environment variable as docker finds it.
+ */
 export function client(opts: { config?: RegistryConfig; dockerConfigDir: string } & Omit<RegistryClientOptions, 'credentials' | 'config'>): RegistryClient {
   const { config, dockerConfigDir, ...rest } = opts;
   return new RegistryClient({
     config: config ?? { registries: {} },
-    credentials: new DockerConfigCredentials({ configDir: dockerConfigDir, env: { PATH: '/nonexistent' } }),
+    credentials: new DockerConfigCredentials({ env: { DOCKER_CONFIG: dockerConfigDir, HOME: '/nonexistent', PATH: '/nonexistent' } }),
     retry: { retries: 3, minDelayMs: 1, maxDelayMs: 50 },
     ...rest,
   });
