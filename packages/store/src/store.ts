@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { link, lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { finished } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import {
   BerthError,
@@ -285,7 +286,10 @@ export class Store {
     if (expected) {
       const have = await this.size(expected);
       if (have !== undefined && (size === undefined || have === size)) {
-        data.destroy();
+        // Consume the caller's stream rather than destroying it: a tar entry or
+        // a pipeline upstream expects its data to be read to the end.
+        data.resume();
+        await finished(data).catch(() => undefined);
         return { digest: expected, size: have };
       }
     }
