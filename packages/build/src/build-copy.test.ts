@@ -79,6 +79,13 @@ stopsignal: SIGQUIT
     expect(r2.digest.toString()).toBe(r1.digest.toString());
     expect(r2.steps.every((s) => s.cached)).toBe(true);
 
+    // without SOURCE_DATE_EPOCH a rebuild with nothing changed is the same image too (times come from the cache)
+    const n1 = await build(opts(recipe));
+    const n2 = await build(opts(recipe));
+    expect(n2.steps.every((s) => s.cached)).toBe(true);
+    expect(n2.digest.toString()).toBe(n1.digest.toString());
+    expect(n1.digest.toString()).not.toBe(r1.digest.toString());
+
     // no cache: executed again, still the same digest (reproducible)
     const r3 = await build(opts(recipe, { sourceDateEpoch: 1700000000, noCache: true }));
     expect(r3.steps.some((s) => s.cached)).toBe(false);

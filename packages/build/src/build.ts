@@ -23,7 +23,6 @@ import {
   type Manifest,
   type Platform,
 } from '@berth/oci';
-import { createLayer } from '@berth/layers';
 import type { Snapshots } from '@berth/rootfs';
 import type { Store, StoredImage } from '@berth/store';
 import { BuildCache, cacheKey } from './cache.js';
@@ -35,13 +34,17 @@ import { resolveOwner } from './fsutil/owner.js';
 import { expand, ExpandError, type Vars } from './recipe/expand.js';
 import { loadRecipe, parseRecipe, type CopyStep, type Recipe, type RecipeStage, type RecipeStep, type RunStep, type SourceLocation } from './recipe/parse.js';
 import { runInContainer, type StepRuntime } from './steps/run.js';
-import { TreeStack, Workspace } from './workspace.js';
+import type { TreeStack, Workspace } from './workspace.js';
 
 export interface BuildOptions {
   store: Store;
   snapshots: Snapshots;
-  /** Runs `run` steps (a `Runtime` from @berth/runtime); only needed when the recipe has run steps. */
-  runtime?: StepRuntime;
+  /**
+   * Runs `run` steps: a `Runtime` from @berth/runtime, or a function making one
+   * (called on the first run step that executes, so a cached build never loads
+   * the runtime). Only needed when the recipe has run steps.
+   */
+  runtime?: StepRuntime | (() => StepRuntime | Promise<StepRuntime>);
   /** The build context directory: `copy` reads only from here. */
   context: string;
   /** The recipe file; default `<context>/berth.yaml`. Relative paths are relative to the working directory. */
@@ -106,8 +109,6 @@ interface StageState {
   history: History[];
   /** The cache key of everything so far. */
   key: string;
-  /** No step of this stage has executed yet (everything came from the cache). */
-  allCached: boolean;
   /** The tree matching `layers`, when one is at hand (after cache hits it is made on demand). */
   stack?: TreeStack;
   args: Map<string, string>;
@@ -128,18 +129,22 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     throw BerthError.wrap(`build: context ${opts.context}`, err, 'EBUILD');
   });
   if (!st.isDirectory()) throw new BerthError('EBUILD', `build: context ${opts.context}: not a directory`);
+  const varRoot = path.dirname(opts.store.root);
+  const cacheDir = opts.cacheDir ?? path.join(varRoot, 'buildcache');
   let recipe: Recipe;
   if (typeof opts.recipe === 'string') recipe = parseRecipe(opts.recipe, { file: opts.file ?? 'berth.yaml' });
   else if (opts.recipe) recipe = opts.recipe;
-  else recipe = await loadRecipe(opts.file ? path.resolve(opts.file) : path.join(context, 'berth.yaml'));
+  else recipe = await loadRecipe(opts.file ? path.resolve(opts.file) : path.join(context, 'berth.yaml'), { cacheDir: path.join(cacheDir, 'recipes') });
   if (opts.sourceDateEpoch !== undefined && (!Number.isSafeInteger(opts.sourceDateEpoch) || opts.sourceDateEpoch < 0)) {
     throw new BerthError('EINVAL_ARGUMENT', `build: SOURCE_DATE_EPOCH must be a non-negative integer, got ${opts.sourceDateEpoch}`);
   }
-  const varRoot = path.dirname(opts.store.root);
-  // Made on the first step that executes: a fully cached build touches no trees.
+  // Made on the first step that executes: a fully cached build touches no trees (and loads neither rootfs nor layers).
   let ws: Promise<Workspace> | undefined;
-  const workspace = (): Promise<Workspace> => (ws ??= Workspace.create(opts.workDir ?? path.join(varRoot, 'builds'), { lowerDirs: [opts.snapshots.root], mode: opts.treeMode ?? 'auto' }));
-  const builder = new Builder(opts, recipe, context, workspace, new BuildCache(opts.cacheDir ?? path.join(varRoot, 'buildcache')));
+  const workspace = (): Promise<Workspace> =>
+    (ws ??= import('./workspace.js').then(({ Workspace }) =>
+      Workspace.create(opts.workDir ?? path.join(varRoot, 'builds'), { lowerDirs: [opts.snapshots.root], mode: opts.treeMode ?? 'auto' }),
+    ));
+  const builder = new Builder(opts, recipe, context, workspace, new BuildCache(cacheDir));
   try {
     return await opts.store.withLease(() => builder.run());
   } finally {
@@ -227,7 +232,7 @@ class Builder {
   }
 
   private async baseState(stage: RecipeStage, from: string, args: Map<string, string>): Promise<StageState> {
-    const common = { args, allCached: true };
+    const common = { args };
     if (from === 'scratch') {
       const platform = normalisePlatform(this.opts.platform ?? hostPlatform());
       return { ...common, platform, layers: [], diffIds: [], config: {}, history: [], key: cacheKey('', { scratch: formatPlatform(platform) }) };
@@ -303,8 +308,7 @@ class Builder {
         cached = r.cached;
         layer = r.layer;
       } else {
-        this.applyMetadata(state, step);
-        cached = state.allCached && !this.opts.noCache;
+        cached = await this.applyMetadata(state, step);
       }
     } catch (err) {
       throw located(step.location, step.path, err, 'EBUILD');
@@ -321,7 +325,20 @@ class Builder {
     return expand(text, vars);
   }
 
-  private applyMetadata(state: StageState, step: Exclude<RecipeStep, RunStep | CopyStep>): void {
+  /**
+   * `created` for a step or image with this key: SOURCE_DATE_EPOCH when set;
+   * else when the cache first saw the key, so a rebuild with nothing changed
+   * makes the very same config (and digest). Records the key when new.
+   */
+  private async createdFor(key: string): Promise<{ created: string; cached: boolean }> {
+    const hit = this.opts.noCache ? undefined : await this.cache.get(key);
+    const created = this.opts.sourceDateEpoch !== undefined ? this.now() : (hit?.created ?? this.now());
+    if (!hit) await this.cache.put({ key, created });
+    return { created, cached: hit !== undefined };
+  }
+
+  /** Config-only steps: the config changes, no layer; cached means the cache had seen this exact step on this parent. */
+  private async applyMetadata(state: StageState, step: Exclude<RecipeStep, RunStep | CopyStep>): Promise<boolean> {
     const vars = this.vars(state);
     const c = state.config;
     let def: unknown;
@@ -378,7 +395,9 @@ class Builder {
       }
     }
     state.key = cacheKey(state.key, { kind: step.kind, def });
-    state.history.push({ created: this.now(), created_by: describeStep(step), empty_layer: true });
+    const { created, cached } = await this.createdFor(state.key);
+    state.history.push({ created, created_by: describeStep(step), empty_layer: true });
+    return cached;
   }
 
   private layerParams(): Record<string, unknown> {
@@ -446,9 +465,8 @@ class Builder {
         config: state.config,
         rootfs: { type: 'layers', diff_ids: state.diffIds },
       };
-      if (!this.opts.runtime) throw new BerthError('EINVAL_ARGUMENT', 'run steps need a runtime (BuildOptions.runtime)');
       const res = await runInContainer({
-        runtime: this.opts.runtime,
+        runtime: await this.runtime(),
         rootfs: tree,
         imageConfig,
         argv,
@@ -490,8 +508,8 @@ class Builder {
         return { cached: true, ...(hit.layer ? { layer: { digest: hit.layer.digest, size: hit.layer.size } } : {}) };
       }
     }
-    state.allCached = false;
     const t = timer();
+    const { createLayer } = await import('@berth/layers');
     const stack = await this.materialize(state);
     const base = await stack.readView();
     const work = await stack.begin();
@@ -535,6 +553,14 @@ class Builder {
     return { cached: false, ...(layer ? { layer: { digest: layer.digest, size: layer.size } } : {}) };
   }
 
+  private runtimeInstance: StepRuntime | undefined;
+  private async runtime(): Promise<StepRuntime> {
+    const r = this.opts.runtime;
+    if (!r) throw new BerthError('EINVAL_ARGUMENT', 'run steps need a runtime (BuildOptions.runtime)');
+    this.runtimeInstance ??= typeof r === 'function' ? await r() : r;
+    return this.runtimeInstance;
+  }
+
   private async getWs(): Promise<Workspace> {
     this.ws ??= await this.workspace();
     return this.ws;
@@ -557,6 +583,7 @@ class Builder {
   private async materialize(state: StageState): Promise<TreeStack> {
     if (state.stack) return state.stack;
     const ws = await this.getWs();
+    const { TreeStack } = await import('./workspace.js');
     if (state.layers.length === 0) {
       state.stack = this.track(new TreeStack(ws, undefined));
       return state.stack;
@@ -596,8 +623,11 @@ class Builder {
     }
     if (this.recipe.cmd !== undefined) c.Cmd = this.recipe.cmd;
     if (this.recipe.stopsignal !== undefined) c.StopSignal = this.recipe.stopsignal;
+    const imageKey = cacheKey(state.key, {
+      image: { entrypoint: this.recipe.entrypoint ?? null, cmd: this.recipe.cmd ?? null, stopsignal: this.recipe.stopsignal ?? null },
+    });
     const config: ImageConfig = {
-      created: this.now(),
+      created: (await this.createdFor(imageKey)).created,
       architecture: state.platform.architecture,
       os: state.platform.os,
       ...(state.platform.variant ? { variant: state.platform.variant } : {}),

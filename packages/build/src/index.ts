@@ -2,6 +2,7 @@ export { build, describeStep } from './build.js';
 export type { BuildOptions, BuildResult, StepResult } from './build.js';
 export type { BuildEvent, BuildEventHandler } from './events.js';
 export { parseRecipe, loadRecipe, MAX_RECIPE_BYTES } from './recipe/parse.js';
+export type { LoadRecipeOptions } from './recipe/parse.js';
 export type {
   Recipe,
   RecipeStage,
@@ -21,7 +22,6 @@ export { RecipeSchema, recipeJsonSchema, STEP_KINDS } from './recipe/schema.js';
 export type { StepKind } from './recipe/schema.js';
 export { BuildCache, CACHE_VERSION } from './cache.js';
 export type { StepRuntime } from './steps/run.js';
-export { saveImages } from './archive/save.js';
+export { saveImages, loadImages } from './archive/index.js';
 export type { SaveImagesOptions, SaveImagesResult } from './archive/save.js';
-export { loadImages } from './archive/load.js';
 export type { LoadImagesOptions, LoadedImage } from './archive/load.js';

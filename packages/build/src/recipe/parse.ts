@@ -1,12 +1,26 @@
-import { readFile, stat } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { BerthError } from '@berth/oci';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { RecipeSchema, STEP_KINDS, type RecipeDocument, type StepDocument, type StepKind } from './schema.js';
 
 /** Recipes larger than this are refused before parsing. */
 export const MAX_RECIPE_BYTES = 1024 * 1024;
+
+/**
+ * `yaml` is loaded on first parse (synchronously, through require): it is the
+ * largest module a build needs, and a build whose recipe is unchanged takes
+ * the parsed form from the recipe cache without it.
+ */
+type YamlModule = typeof import('yaml');
+let yamlModule: YamlModule | undefined;
+function yaml(): YamlModule {
+  yamlModule ??= createRequire(import.meta.url)('yaml') as YamlModule;
+  return yamlModule;
+}
 
 /** Where something is in a recipe file (1-based line and column). */
 export interface SourceLocation {
@@ -103,6 +117,7 @@ export function parseRecipe(text: string, options: ParseRecipeOptions = {}): Rec
   if (Buffer.byteLength(text) > MAX_RECIPE_BYTES) {
     throw new BerthError('ERECIPE', `${file}: recipe larger than ${MAX_RECIPE_BYTES} bytes`);
   }
+  const { LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const firstError = doc.errors[0];
@@ -129,8 +144,19 @@ export function parseRecipe(text: string, options: ParseRecipeOptions = {}): Rec
   return normalise(result.data, loc);
 }
 
+/** Bump when `Recipe` changes shape: cached parses of older versions are then ignored. */
+const RECIPE_CACHE_VERSION = 1;
+
+export interface LoadRecipeOptions {
+  /**
+   * Keep parsed recipes here (`<dir>/<sha256 of name and text>.json`) and reuse
+   * them while the file's bytes are unchanged: the build cache directory passes this.
+   */
+  cacheDir?: string;
+}
+
 /** Read and parse a recipe file (errors name the file by its path relative to the cwd when shorter). */
-export async function loadRecipe(file: string): Promise<Recipe> {
+export async function loadRecipe(file: string, options: LoadRecipeOptions = {}): Promise<Recipe> {
   let text: string;
   const shown = displayName(file);
   try {
@@ -142,7 +168,28 @@ export async function loadRecipe(file: string): Promise<Recipe> {
     if (err instanceof BerthError) throw err;
     throw BerthError.wrap(`load recipe ${shown}`, err, 'ERECIPE');
   }
-  return parseRecipe(text, { file: shown });
+  if (!options.cacheDir) return parseRecipe(text, { file: shown });
+  const key = createHash('sha256').update(`${RECIPE_CACHE_VERSION}\0${shown}\0${text}`).digest('hex');
+  const cached = path.join(options.cacheDir, `${key}.json`);
+  try {
+    const recipe = JSON.parse(await readFile(cached, 'utf8')) as Recipe;
+    if (recipe && typeof recipe === 'object' && recipe.file === shown && recipe.final) return recipe;
+  } catch {
+    // not cached yet (or unreadable): parse
+  }
+  const recipe = parseRecipe(text, { file: shown });
+  try {
+    await mkdir(options.cacheDir, { recursive: true, mode: 0o700 });
+    const tmp = `${cached}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(tmp, JSON.stringify(recipe));
+    await rename(tmp, cached).catch(async (err: unknown) => {
+      await rm(tmp, { force: true });
+      throw err;
+    });
+  } catch {
+    // A cache that cannot be written only costs the next build a parse.
+  }
+  return recipe;
 }
 
 function displayName(file: string): string {
@@ -240,6 +287,7 @@ class Locator {
 
   /** The position of the value at `p` (or of its key with `atKey`), falling back to the nearest existing parent. */
   at(p: readonly PathElem[], atKey = false): SourceLocation {
+    const { isMap, isPair, isScalar, isSeq } = yaml();
     let node: unknown = this.doc.contents;
     let best: [number, number] | undefined = rangeOf(node);
     for (let i = 0; i < p.length; i++) {

@@ -1,0 +1,13 @@
+// save/load pull in tar-stream and zlib; keep them out of `import '@berth/build'` until used.
+import type { LoadedImage, LoadImagesOptions } from './load.js';
+import type { SaveImagesOptions, SaveImagesResult } from './save.js';
+
+/** See save.ts: one tar readable as a Docker archive and as an OCI layout. */
+export async function saveImages(opts: SaveImagesOptions): Promise<SaveImagesResult> {
+  return (await import('./save.js')).saveImages(opts);
+}
+
+/** See load.ts: Docker archives, OCI archives and OCI layout directories into the store. */
+export async function loadImages(opts: LoadImagesOptions): Promise<LoadedImage[]> {
+  return (await import('./load.js')).loadImages(opts);
+}
