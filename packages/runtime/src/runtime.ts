@@ -234,6 +234,8 @@ export class Runtime {
     requireRoot('run container');
     const ctx = this.context(opts.stateDir);
     const marks: Array<[string, number]> = [['run', now()]];
+    // The namespace worker boots (tens of ms) while the container is being created.
+    ctx.spawner.warm().catch(() => undefined);
     const state = createContainer(ctx, {
       ...(opts.id === undefined ? {} : { id: opts.id }),
       ...(opts.name === undefined ? {} : { name: opts.name }),

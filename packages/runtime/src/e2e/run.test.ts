@@ -30,7 +30,9 @@ describe.skipIf(unavailable !== undefined)('containers end to end (alpine)', () 
     stateDir = path.join(dir, 'state');
     runtime = new Runtime({ stateDir });
   });
-  afterAll(() => {
+  afterAll(async () => {
+    // Anything a failed test left behind (state, cgroup).
+    if (runtime) for (const c of await runtime.list().catch(() => [])) await runtime.remove(c.id, { force: true }).catch(() => undefined);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 

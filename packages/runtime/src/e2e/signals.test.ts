@@ -33,8 +33,13 @@ describe.skipIf(unavailable !== undefined)('signals and ownership (runtime in it
     fs.writeFileSync(configFile, JSON.stringify(alpine.config));
     stateDir = path.join(dir, 'state');
   });
-  afterAll(() => {
+  afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    // Containers whose runner was killed are still on record (and have a cgroup): remove them.
+    if (stateDir) {
+      const rt = new Runtime({ stateDir });
+      for (const c of await rt.list().catch(() => [])) await rt.remove(c.id, { force: true }).catch(() => undefined);
+    }
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 

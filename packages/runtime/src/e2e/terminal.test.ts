@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Runtime } from '../runtime.js';
 import { e2eUnavailable, ensureEntrypoints, haveTool, packageRoot, tempDir, unpackImage, until } from '../testing/fixtures.js';
 
 const unavailable = e2eUnavailable() ?? (haveTool('tmux') ? undefined : 'tmux is not installed');
@@ -34,13 +35,17 @@ describe.skipIf(unavailable !== undefined)('container terminal (-t -i) through t
     fs.writeFileSync(path.join(dir, 'session.sh'), script);
     tmux('new-session', '-d', '-s', 'c', '-x', '80', '-y', '24', `sh ${dir}/session.sh`);
   });
-  afterAll(() => {
+  afterAll(async () => {
     try {
       tmux('kill-server');
     } catch {
       // Not started.
     }
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    if (dir) {
+      const rt = new Runtime({ stateDir: path.join(dir, 'state') });
+      for (const c of await rt.list().catch(() => [])) await rt.remove(c.id, { force: true }).catch(() => undefined);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   async function type(keys: string, expected: RegExp): Promise<string> {
@@ -80,6 +85,6 @@ describe.skipIf(unavailable !== undefined)('container terminal (-t -i) through t
     expect(code).toBe('3');
     expect(fs.readFileSync(path.join(dir, 'stty.after'), 'utf8')).toBe(fs.readFileSync(path.join(dir, 'stty.before'), 'utf8'));
     // --rm removed the container.
-    expect(fs.readdirSync(path.join(dir, 'state')).filter((e) => e !== 'names')).toEqual([]);
+    expect(fs.readdirSync(path.join(dir, 'state')).filter((e) => /^[0-9a-f]{64}$/.test(e))).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The init child: `node init/main.js <config.json>`, spawned by the runtime in
+ * The init child: `node init/main.cjs <config.json>` (the bundle built from this file), spawned by the runtime in
  * fresh pid/mount/uts/ipc(/net) namespaces with fds 3 (report pipe, to the
  * runtime) and 4 (sync pipe, from the runtime). It sets the container up with
  * synchronous system calls and execve()s the container's process, so PID 1 of

@@ -8,7 +8,7 @@ import type { ChildExit, Spawner } from './spawner.js';
 export interface InitLaunchOptions {
   sys: Syscalls;
   spawner: Spawner;
-  /** The bundled init script (dist/init/main.js). */
+  /** The bundled init script (dist/init/main.cjs). */
   initScript: string;
   /** The InitConfig JSON file. */
   configPath: string;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '@berth/oci';
@@ -85,7 +86,7 @@ export function createContainer(ctx: RuntimeContext, req: CreateRequest): Contai
       // there rather than the host's whole hierarchy.
       cgroupNamespace: hasCgroupNamespaces(),
       cgroup: hasCgroupNamespaces() ? cgroupMountPlan() : { version: 'none' },
-      seccompProgram: spec.seccomp === null ? null : Buffer.from(compileSeccomp(spec.seccomp).program).toString('base64'),
+      seccompProgram: spec.seccomp === null ? null : compiledSeccomp(ctx.store.root, spec.seccomp),
       tty: req.tty,
       timing: ctx.timing,
     };
@@ -113,6 +114,40 @@ export function createContainer(ctx: RuntimeContext, req: CreateRequest): Contai
     store.releaseName(name, id);
     throw err instanceof BerthError ? err : BerthError.wrap('create container', err);
   }
+}
+
+/**
+ * The seccomp filter for a profile, base64. Compiling (libseccomp) costs tens of
+ * ms, so programs are cached by the profile's hash: in memory, and in
+ * `<state root>/.cache/seccomp/` for the next berth process.
+ */
+const seccompMemo = new Map<string, string>();
+function compiledSeccomp(stateRoot: string, profile: NonNullable<ContainerSpec['seccomp']>): string {
+  const key = createHash('sha256').update(`${process.arch}\0${JSON.stringify(profile)}`).digest('hex');
+  const memo = seccompMemo.get(key);
+  if (memo !== undefined) return memo;
+  const dir = path.join(stateRoot, '.cache', 'seccomp');
+  const file = path.join(dir, `${key}.bpf`);
+  let program: Buffer | undefined;
+  try {
+    program = fs.readFileSync(file);
+    // A BPF program is a list of 8-byte instructions; anything else is a torn or foreign file.
+    if (program.length === 0 || program.length % 8 !== 0) program = undefined;
+  } catch {
+    // Not cached yet.
+  }
+  if (program === undefined) {
+    program = Buffer.from(compileSeccomp(profile).program);
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      writeFileAtomic(file, program, 0o600);
+    } catch {
+      // A cache we cannot write is just a slower start.
+    }
+  }
+  const b64 = program.toString('base64');
+  seccompMemo.set(key, b64);
+  return b64;
 }
 
 function hasCgroupNamespaces(): boolean {

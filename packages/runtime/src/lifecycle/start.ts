@@ -84,7 +84,7 @@ export async function startContainer(ctx: RuntimeContext, id: string, io: StartI
     launched = await launchInit({
       sys,
       spawner: ctx.spawner,
-      initScript: bundledScript('init/main.js'),
+      initScript: bundledScript('init/main.cjs'),
       configPath: store.file(id, 'config.json'),
       flags,
       stdio: stdio.childFds,

@@ -85,13 +85,17 @@ export function defaultStateRoot(): string {
   return process.env['BERTH_STATE'] ?? '/run/berth';
 }
 
-/** Writes a file atomically: a temp file in the same directory, fsync'd, then renamed over the target. */
+/**
+ * Writes a file atomically: a temp file in the same directory, renamed over the
+ * target, so readers see the old or the new content, never a mix. No fsync:
+ * runtime state lives in /run (tmpfs) and is meaningless after a reboot, and
+ * an fsync per state change costs milliseconds on every `run`.
+ */
 export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const fd = fs.openSync(tmp, 'wx', mode);
   try {
     fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }

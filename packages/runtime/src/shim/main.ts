@@ -32,6 +32,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const ctx = runtimeContext({ stateDir: stateRoot });
+  ctx.spawner.warm().catch(() => undefined);
   const state = ctx.store.read(id);
   let started;
   try {
