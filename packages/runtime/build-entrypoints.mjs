@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Bundles the runtime's two executables with esbuild, after `tsc` has built dist/:
+// Bundles the runtime's executables with esbuild, after `tsc` has built dist/. The runtime
+// uses nothing from '@berth/oci' at run time but its errors, so every bundle maps
+// '@berth/oci' to packages/oci/src/errors.ts (the full package loads zod: ~100 ms); a new
+// import of anything else from it fails the bundle loudly.
 //   dist/init/main.cjs the init child (every `berth run` pays its start-up): only koffi
-//                      stays external, and '@berth/oci' maps to its errors module alone
-//                      (the full package loads zod, ~100 ms).
+//                      stays external.
 //   dist/shim/main.js  the detached container monitor (`berth run -d`).
 //   dist/tools/run.js  a minimal runner for tests and benchmarks.
 // Both are built from the TypeScript sources, so tests can rebuild them without tsc.
@@ -18,9 +20,9 @@ const ociSrc = join(here, '..', 'oci', 'src');
 // ES module one (no async loader), which is measurable at this size (~30 ms CPU here).
 const ENTRIES = [
   { name: 'init/main', ext: 'cjs', format: 'cjs', alias: { '@berth/oci': join(ociSrc, 'errors.ts') } },
-  { name: 'shim/main', alias: { '@berth/oci': join(ociSrc, 'index.ts') } },
+  { name: 'shim/main', alias: { '@berth/oci': join(ociSrc, 'errors.ts') } },
   // A minimal foreground runner for the runtime's own tests and benchmarks.
-  { name: 'tools/run', alias: { '@berth/oci': join(ociSrc, 'index.ts') } },
+  { name: 'tools/run', alias: { '@berth/oci': join(ociSrc, 'errors.ts') } },
 ];
 
 function newestMtime(dir) {
