@@ -47,6 +47,6 @@ export class Context {
 
   /** Is stdout an interactive terminal (progress bars) or a pipe (plain lines)? */
   get interactive(): boolean {
-    return Boolean(this.stderr.isTTY) && this.env['TERM'] !== 'dumb' && !this.env['CI'];
+    return Boolean(this.stderr.isTTY) && this.env['TERM'] !== 'dumb';
   }
 }
