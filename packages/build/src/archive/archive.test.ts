@@ -91,6 +91,9 @@ describe.skipIf(!haveImages)('save and load', () => {
     const a = await store.getImage(alpine);
     const b = await fresh.getImage(alpine);
     expect(b.descriptor.digest).toBe(a.descriptor.digest);
+    // loading again, with every blob already stored, is fine (idempotent)
+    const twice = await loadImages({ store: fresh, input: file });
+    expect(twice.map((l) => l.descriptor.digest)).toEqual(loaded.map((l) => l.descriptor.digest));
 
     // the Docker view alone (as docker load uses it) also round-trips to the same config and layers
     const dockerOnly = path.join(tmp, 'docker-only.tar');
