@@ -210,21 +210,35 @@ class Applier implements TarHandler {
     }
   }
 
-  /** Directory modes and times, after every entry is in place. */
+  /**
+   * Directory times and modes, after every entry is in place: first all
+   * times (restored ones for directories this layer only changed, the
+   * layer's own for its directory entries), then modes deepest first, so a
+   * directory made unsearchable cannot get in the way of its children.
+   * chmod does not touch mtime.
+   */
   finish(): void {
-    for (const [rel, t] of this.savedTimes) {
-      if (this.dirMeta.has(rel)) continue;
-      const abs = this.abs(rel);
-      const st = lstatSync(abs, { throwIfNoEntry: false });
-      if (st?.isDirectory()) setPathTimes(abs, t.atime, t.mtime);
-    }
+    const modes: Array<[string, string, number]> = [];
+    const times: Array<[string, SavedTimes]> = [...this.savedTimes].filter(([rel]) => !this.dirMeta.has(rel));
     for (const [rel, m] of this.dirMeta) {
+      times.push([rel, m]);
+      modes.push([rel, this.abs(rel), m.mode]);
+    }
+    for (const [rel, t] of times) {
       const abs = this.abs(rel);
-      const st = lstatSync(abs, { throwIfNoEntry: false });
-      if (!st?.isDirectory()) continue;
       try {
-        chmodSync(abs, m.mode);
-        setPathTimes(abs, m.atime, m.mtime);
+        const st = lstatSync(abs, { throwIfNoEntry: false });
+        if (st?.isDirectory()) setPathTimes(abs, t.atime, t.mtime);
+      } catch (err) {
+        throw BerthError.wrap(`directory ${quote(rel || '/')}`, err, 'ELAYER');
+      }
+    }
+    const depth = (rel: string): number => (rel === '' ? 0 : rel.split('/').length);
+    modes.sort((a, b) => depth(b[0]) - depth(a[0]));
+    for (const [rel, abs, mode] of modes) {
+      try {
+        const st = lstatSync(abs, { throwIfNoEntry: false });
+        if (st?.isDirectory()) chmodSync(abs, mode);
       } catch (err) {
         throw BerthError.wrap(`directory ${quote(rel || '/')}`, err, 'ELAYER');
       }

@@ -30,6 +30,10 @@ describe.skipIf(!isRoot || !existsSync(dist))('applyLayer without privileges (bu
       { path: 'dev/sda', type: 'block', devmajor: 8, devminor: 0 },
       { path: 'fifo', type: 'fifo', mode: 0o600 },
       { path: 'owned', content: 'x', uid: 1234, gid: 1234, mode: 0o4755 },
+      // read-only directories still receive their entries: modes are applied last, deepest first
+      { path: 'ro/', type: 'dir', mode: 0o555 },
+      { path: 'ro/locked/', type: 'dir', mode: 0o000 },
+      { path: 'ro/locked/f', content: 'inside' },
     ]);
     const blobPath = path.join(dir, 'layer.tar');
     writeFileSync(blobPath, blob);
@@ -45,7 +49,10 @@ describe.skipIf(!isRoot || !existsSync(dist))('applyLayer without privileges (bu
     );
     const res = spawnSync(process.execPath, [script, root, blobPath], { uid: NOBODY, gid: NOBODY, encoding: 'utf8' });
     expect(res.stderr).toBe('');
-    expect(JSON.parse(res.stdout)).toEqual({ entries: 5, skippedDevices: 2 });
+    expect(JSON.parse(res.stdout)).toEqual({ entries: 8, skippedDevices: 2 });
+    expect(lstatSync(path.join(root, 'ro')).mode & 0o7777).toBe(0o555);
+    expect(lstatSync(path.join(root, 'ro', 'locked')).mode & 0o7777).toBe(0o000);
+    expect(lstatSync(path.join(root, 'ro', 'locked', 'f')).size).toBe(6); // root may look inside
     expect(readdirSync(path.join(root, 'dev'))).toEqual([]);
     expect(lstatSync(path.join(root, 'fifo')).isFIFO()).toBe(true);
     const owned = lstatSync(path.join(root, 'owned'));
