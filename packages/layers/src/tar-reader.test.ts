@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BerthError } from '@berth/oci';
-import { base256, buildTar, CAPABILITY_XATTR, layerFixtures, pad, paxData, rawHeader, type EntrySpec } from '../../../fixtures/layers/index.js';
+import { base256, buildLayerSync, buildTar, CAPABILITY_XATTR, layerFixtures, pad, paxData, rawHeader, type EntrySpec } from '../../../fixtures/layers/index.js';
 import { DEFAULT_LAYER_LIMITS, type LayerLimits } from './limits.js';
 import { parseNumeric, paxTime, TarReader, type TarEntry } from './tar-reader.js';
 
@@ -76,6 +76,13 @@ describe('TarReader', () => {
     expect(byName.get('home/user/file')?.entry).toMatchObject({ uid: 1000, gid: 1000, mtime: { sec: 1_234_567_890, nsec: 0 } });
     expect(byName.get('big.bin')?.data.equals(Buffer.alloc(300_000, 0xab))).toBe(true);
     expect(byName.get('empty')?.data.length).toBe(0);
+  });
+
+  it('reads the raw-encoder build (buildLayerSync) the same as the tar-stream one', async () => {
+    const specs = [...fixture('allTypes'), ...fixture('longNames'), ...fixture('unicodeNames')];
+    const a = readTar(await buildTar(specs)).entries;
+    const b = readTar(buildLayerSync(specs)).entries;
+    expect(b.map((r) => [r.entry, r.data.toString('hex')])).toEqual(a.map((r) => [r.entry, r.data.toString('hex')]));
   });
 
   it('gives the same result however the stream is chunked', async () => {
