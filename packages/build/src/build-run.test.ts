@@ -143,6 +143,15 @@ steps:
     expect(r.config.config?.Env).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'B=from-env']);
   });
 
+  it('gives run steps the host network only when asked', async () => {
+    const recipe = 'from: alpine:3.20\nsteps:\n  - run: ls /sys/class/net | sort | tr "\\n" " " > /nets\n';
+    const none = await treeOf(await build(opts(recipe, { treeMode, noCache: true })));
+    expect(await readFile(path.join(none, 'nets'), 'utf8')).toBe('lo ');
+    const host = await treeOf(await build(opts(recipe, { treeMode, noCache: true, network: 'host' })));
+    const hostNets = (await readFile(path.join(host, 'nets'), 'utf8')).trim().split(' ');
+    expect(hostNets.sort()).toEqual((await readdir('/sys/class/net')).sort());
+  });
+
   it('stops at a failing step with its location and exit code, streaming its output', async () => {
     const o = opts('from: alpine:3.20\nsteps:\n  - run: echo "going down" >&2; exit 3\n  - run: echo never\n', { treeMode, noCache: true });
     const err = await build(o).catch((e: unknown) => e);
