@@ -205,7 +205,16 @@ export class Runtime {
     const collected: { stdout: Buffer[]; stderr: Buffer[] } = { stdout: [], stderr: [] };
     let restoreTerminal: (() => void) | undefined;
     if (opts.stdio === 'inherit' && proc.pty !== null) {
-      restoreTerminal = attachHostTerminal(proc.pty, opts.interactive === true);
+      const pty = proc.pty;
+      const detach = attachHostTerminal(pty, opts.interactive === true);
+      // SIGHUP: the host terminal is gone; hang up the container's terminal as well (its
+      // shell reads EOF and exits even as PID 1, which ignores an unhandled SIGHUP).
+      const hangup = (): void => pty.close();
+      process.on('SIGHUP', hangup);
+      restoreTerminal = () => {
+        process.off('SIGHUP', hangup);
+        detach();
+      };
     } else if (opts.stdio === 'pipe') {
       proc.stdout?.on('data', (c: Buffer) => collected.stdout.push(c));
       proc.stderr?.on('data', (c: Buffer) => collected.stderr.push(c));

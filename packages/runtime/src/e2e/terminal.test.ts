@@ -34,6 +34,12 @@ describe.skipIf(unavailable !== undefined)('container terminal (-t -i) through t
     ].join('; ');
     fs.writeFileSync(path.join(dir, 'session.sh'), script);
     tmux('new-session', '-d', '-s', 'c', '-x', '80', '-y', '24', `sh ${dir}/session.sh`);
+    // A second session, closed under the running shell (the terminal hangs up).
+    fs.writeFileSync(
+      path.join(dir, 'hangup.sh'),
+      `exec ${process.execPath} ${run} --rootfs ${alpine.rootfs} --state ${dir}/state-hangup --rm -t -i --image-config ${configFile} -- sh`,
+    );
+    tmux('new-session', '-d', '-s', 'h', '-x', '80', '-y', '24', `sh ${dir}/hangup.sh`);
   });
   afterAll(async () => {
     try {
@@ -42,8 +48,10 @@ describe.skipIf(unavailable !== undefined)('container terminal (-t -i) through t
       // Not started.
     }
     if (dir) {
-      const rt = new Runtime({ stateDir: path.join(dir, 'state') });
-      for (const c of await rt.list().catch(() => [])) await rt.remove(c.id, { force: true }).catch(() => undefined);
+      for (const state of ['state', 'state-hangup']) {
+        const rt = new Runtime({ stateDir: path.join(dir, state) });
+        for (const c of await rt.list().catch(() => [])) await rt.remove(c.id, { force: true }).catch(() => undefined);
+      }
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -77,6 +85,18 @@ describe.skipIf(unavailable !== undefined)('container terminal (-t -i) through t
     const s = await type('echo "rc=$?"', /rc=\d+/);
     // SIGINT from the container's own line discipline killed sleep: 128 + 2.
     expect(s).toMatch(/rc=130/);
+  });
+
+  it('hangs the container terminal up when the host terminal goes away: the shell exits, --rm cleans up', async () => {
+    const stateDir = path.join(dir, 'state-hangup');
+    const containers = (): string[] => (fs.existsSync(stateDir) ? fs.readdirSync(stateDir).filter((e) => /^[0-9a-f]{64}$/.test(e)) : []);
+    await until(() => /^\/ #/m.test(tmux('capture-pane', '-p', '-t', 'h')));
+    const [id] = containers();
+    expect(id).toBeDefined();
+    const pid = (await new Runtime({ stateDir }).inspect(id as string)).pid as number;
+    tmux('kill-session', '-t', 'h');
+    await until(() => containers().length === 0 || undefined);
+    expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
   });
 
   it('exits with the shell status and restores the host terminal', async () => {

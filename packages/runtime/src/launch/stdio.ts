@@ -125,7 +125,10 @@ export class PtyConnection {
 /**
  * Connects a container terminal to this process's terminal: raw mode on stdin
  * (when it is a TTY and input is wanted), output to stdout, window size
- * followed. Returns a function restoring the host terminal.
+ * followed. When the host terminal goes away (stdin ends or fails: in raw
+ * mode that only happens on a hangup), the container's terminal is hung up
+ * too (the master closed), as a real terminal would be. Returns a function
+ * restoring the host terminal.
  */
 export function attachHostTerminal(pty: PtyConnection, interactive: boolean): () => void {
   const out = process.stdout;
@@ -144,8 +147,15 @@ export function attachHostTerminal(pty: PtyConnection, interactive: boolean): ()
   const stdin = process.stdin;
   const raw = interactive && stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);
-  if (interactive) stdin.pipe(pty.input);
+  const hangup = (): void => pty.close();
+  if (interactive) {
+    stdin.pipe(pty.input, { end: false });
+    stdin.once('end', hangup);
+    stdin.once('error', hangup);
+  }
   return () => {
+    stdin.off('end', hangup);
+    stdin.off('error', hangup);
     out.off('resize', resize);
     pty.output.unpipe(out);
     if (interactive) {
