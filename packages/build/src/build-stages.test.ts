@@ -48,11 +48,17 @@ stages:
     from: base
     steps:
       - copy: {src: tool.sh, dest: /opt/second.sh}
+  unused:
+    from: nosuch/image:1
 steps:
   - copy: {from: more, src: /opt, dest: /kept}
   - copy: {from: more, src: /opt/tool.sh, dest: /srv/named.sh, chown: "nobody:nogroup", chmod: "0750"}
 `;
-    const r = await build(opts(recipe));
+    const o = opts(recipe);
+    const r = await build(o);
+    // a stage the final image does not need is not built (its base does not even exist)
+    expect(o.events.filter((e) => e.type === 'warning')).toEqual([{ type: 'warning', message: 'stage unused is not used by the final image (skipped)' }]);
+    expect(o.events.filter((e) => e.type === 'stage').map((e) => (e as { stage?: string }).stage)).toEqual(['base', 'more', undefined]);
     const tree = (await env.snapshots.ensure({ image: { manifest: r.manifest, config: r.config } })).path;
     const kept = await stat(path.join(tree, 'kept/tool.sh'));
     expect([kept.uid, kept.gid, kept.mode & 0o777]).toEqual([4321, 4321, 0o755]);

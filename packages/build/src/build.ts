@@ -186,7 +186,12 @@ class Builder {
     const ignoreText = await readFile(path.join(this.context, '.berthignore'), 'utf8').catch(() => '');
     this.ignore = new IgnoreMatcher(ignoreText);
 
+    const needed = neededStages(this.recipe);
     for (const stage of this.recipe.stages) {
+      if (!needed.has(stage.name as string)) {
+        this.emit({ type: 'warning', message: `stage ${stage.name} is not used by the final image (skipped)` });
+        continue;
+      }
       const state = await this.runStage(stage);
       this.stages.set(stage.name as string, state);
     }
@@ -667,6 +672,24 @@ function timer(): { mark(name: string): void; report(what: string): void } {
       if (on) process.stderr.write(`berth build timing: ${what}: ${marks.join(', ')}\n`);
     },
   };
+}
+
+/** Names of the stages the final stage depends on, directly or through other stages (`from`, `copy.from`). */
+function neededStages(recipe: Recipe): Set<string> {
+  const byName = new Map(recipe.stages.map((s) => [s.name as string, s]));
+  const needed = new Set<string>();
+  const visit = (stage: RecipeStage): void => {
+    const refs = [stage.from, ...stage.steps.flatMap((st) => (st.kind === 'copy' && st.from !== undefined ? [st.from] : []))];
+    for (const name of refs) {
+      const dep = byName.get(name);
+      if (dep && !needed.has(name)) {
+        needed.add(name);
+        visit(dep);
+      }
+    }
+  };
+  visit(recipe.final);
+  return needed;
 }
 
 function syntheticImage(state: StageState): { manifest: Manifest; config: ImageConfig } {
