@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isBerthError } from '@berth/oci';
@@ -100,6 +100,11 @@ describe('createRootfs', () => {
 
     const err4 = await createRootfs({ snapshot: src, dest: join(src, 'inside') }).catch((e: unknown) => e);
     expect(isBerthError(err4, 'EINVAL_ARGUMENT')).toBe(true);
+    // the same through a symlink
+    symlinkSync(src, join(base, 'snaplink'));
+    const err5 = await createRootfs({ snapshot: src, dest: join(base, 'snaplink', 'new', 'rootfs') }).catch((e: unknown) => e);
+    expect(isBerthError(err5, 'EINVAL_ARGUMENT')).toBe(true);
+    expect(existsSync(join(src, 'new'))).toBe(false);
   });
 
   it('leaves nothing behind when the copy fails midway, and names the entry', async () => {

@@ -18,13 +18,14 @@ import {
   mkdirSync,
   readdirSync,
   readlinkSync,
+  realpathSync,
   symlinkSync,
 } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { BerthError, describeError } from '@berth/oci';
 import { getXattr, listXattrs, lstatx, lutimesRaw, makedev, mknod, setXattr, STX, timesFromStatx } from './native.js';
 import { displayPath, joinPath, readNames, type FsPath } from './paths.js';
-import { removeTree } from './remove.js';
+import { emptyDirectorySync, removeTree } from './remove.js';
 
 export interface CreateRootfsOptions {
   /** The snapshot directory to copy (e.g. `Snapshots.ensure().path`). Only read. */
@@ -77,7 +78,9 @@ export async function createRootfs(opts: CreateRootfsOptions): Promise<CreateRoo
   }
   if ((stx.readUInt16LE(STX.mode) & S_IFMT) !== S_IFDIR) throw new BerthError('EROOTFS', `${doing}: the snapshot is not a directory`);
   const rootMeta = metaOf(stx, Buffer.alloc(32));
-  if (dest === snapshot || dest.startsWith(`${snapshot}/`) || snapshot.startsWith(`${dest}/`)) {
+  const realSnapshot = realpathSync(snapshot);
+  const realDest = realpathOfFuture(dest);
+  if (realDest === realSnapshot || realDest.startsWith(`${realSnapshot}/`) || realSnapshot.startsWith(`${realDest}/`)) {
     throw new BerthError('EINVAL_ARGUMENT', `${doing}: snapshot and destination overlap`);
   }
   const createdDest = prepareDest(dest, doing);
@@ -108,6 +111,22 @@ export async function createRootfs(opts: CreateRootfsOptions): Promise<CreateRoo
   return { method, files: state.files };
 }
 
+/** realpath of a path that may not exist yet: its deepest existing ancestor resolved, the rest appended. */
+function realpathOfFuture(p: string): string {
+  const rest: string[] = [];
+  let cur = p;
+  for (;;) {
+    try {
+      return join(realpathSync(cur), ...rest);
+    } catch {
+      const parent = dirname(cur);
+      if (parent === cur) return p;
+      rest.unshift(basename(cur));
+      cur = parent;
+    }
+  }
+}
+
 /** Make dest an empty directory we may write; true when we created it (so a failure removes it whole). */
 function prepareDest(dest: string, doing: string): boolean {
   try {
@@ -126,11 +145,8 @@ function prepareDest(dest: string, doing: string): boolean {
 /** After a failure: leave nothing behind. Returns a note for the error message if that failed too. */
 async function discard(dest: string, created: boolean): Promise<string> {
   try {
-    if (created) {
-      await removeTree(dest);
-    } else {
-      for (const name of readNames(dest)) await removeTree(joinPath(dest, name).toString());
-    }
+    if (created) await removeTree(dest);
+    else emptyDirectorySync(dest);
     return '';
   } catch (err) {
     return ` (and removing the partial copy failed: ${describeError(err)})`;

@@ -52,12 +52,36 @@ export function removeTreeSync(path: string): void {
     removeContents(abs, st.dev);
     retrying(() => rmdirSync(abs), abs, undefined);
   } catch (err) {
-    if (err instanceof MountError) throw new BerthError('EIN_USE', `${doing}: ${displayPath(err.path)} is on another file system (a mount point?); not crossing into it`);
-    if (err instanceof EntryError) {
-      throw new BerthError('EROOTFS', `${doing}: ${JSON.stringify(displayPath(err.path, abs))}: ${describeError(err.cause)}`, { cause: err.cause });
-    }
-    throw BerthError.wrap(doing, err, 'EROOTFS');
+    throw describeRemoveError(doing, abs, err);
   }
+}
+
+/**
+ * Remove everything inside `dir` but keep `dir` itself (which may be a mount
+ * point); mounts strictly below it are refused like removeTree's.
+ */
+export function emptyDirectorySync(dir: string): void {
+  const abs = resolve(dir);
+  const doing = `empty ${abs}`;
+  const st = lstatSync(abs);
+  if (!st.isDirectory()) throw new BerthError('EINVAL_ARGUMENT', `${doing}: not a directory`);
+  const mounts = mountPointsAt(realpathSync(abs)).filter((m) => m !== realpathSync(abs));
+  if (mounts.length > 0) {
+    throw new BerthError('EIN_USE', `${doing}: ${mounts[0]} is a mount point inside it (unmount it first)`, { details: { mounts } });
+  }
+  try {
+    removeContents(abs, st.dev);
+  } catch (err) {
+    throw describeRemoveError(doing, abs, err);
+  }
+}
+
+function describeRemoveError(doing: string, abs: string, err: unknown): BerthError {
+  if (err instanceof MountError) return new BerthError('EIN_USE', `${doing}: ${displayPath(err.path)} is on another file system (a mount point?); not crossing into it`);
+  if (err instanceof EntryError) {
+    return new BerthError('EROOTFS', `${doing}: ${JSON.stringify(displayPath(err.path, abs))}: ${describeError(err.cause)}`, { cause: err.cause });
+  }
+  return BerthError.wrap(doing, err, 'EROOTFS');
 }
 
 class EntryError extends Error {
