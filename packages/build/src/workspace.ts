@@ -1,11 +1,23 @@
-import { execFile } from 'node:child_process';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { BerthError, describeError } from '@berth/oci';
 import { createRootfs, removeTree } from '@berth/rootfs';
 
-const run = promisify(execFile);
+const MNT_DETACH = 2;
+
+/** mount(2)/umount2(2) through the runtime's libc bindings (a `mount` process per call cost ~100× more). */
+interface MountCalls {
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
+  umount2(target: string, flags: number): void;
+}
+let calls: MountCalls | undefined;
+async function sys(): Promise<MountCalls> {
+  if (!calls) {
+    const { LibcSyscalls } = await import('@berth/runtime');
+    calls = new LibcSyscalls();
+  }
+  return calls;
+}
 
 /**
  * Where build trees live and how a step gets a writable tree.
@@ -79,21 +91,27 @@ export class Workspace {
     let options = `lowerdir=${lowers.join(':')}`;
     if (upper) options += `,upperdir=${upper.upper},workdir=${upper.work}`;
     await mkdir(target, { recursive: true, mode: 0o755 });
+    const m = await sys();
     try {
-      await run('mount', ['-t', 'overlay', 'overlay', '-o', options, target]);
+      m.mount('overlay', target, 'overlay', 0, options);
     } catch (err) {
-      throw new BerthError('EBUILD', `mount overlay at ${target}: ${oneLine(err)}`, { cause: err });
+      throw new BerthError('EBUILD', `mount overlay at ${target}: ${describeError(err)}`, { cause: err });
     }
     this.mounts.add(target);
   }
 
   async unmount(target: string): Promise<void> {
     if (!this.mounts.has(target)) return;
+    const m = await sys();
     try {
-      await run('umount', [target]);
+      m.umount2(target, 0);
     } catch {
       // Busy (a process still in it?): detach lazily so cleanup can proceed.
-      await run('umount', ['-l', target]).catch(() => undefined);
+      try {
+        m.umount2(target, MNT_DETACH);
+      } catch {
+        // already gone
+      }
     }
     this.mounts.delete(target);
   }
@@ -242,8 +260,9 @@ async function probeOverlay(dir: string): Promise<WorkspaceMode> {
   const dirs = ['lower', 'upper', 'work', 'merged'].map((d) => path.join(probe, d));
   try {
     for (const d of dirs) await mkdir(d, { recursive: true });
-    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${dirs[0]},upperdir=${dirs[1]},workdir=${dirs[2]}`, dirs[3] as string]);
-    await run('umount', [dirs[3] as string]);
+    const m = await sys();
+    m.mount('overlay', dirs[3] as string, 'overlay', 0, `lowerdir=${dirs[0]},upperdir=${dirs[1]},workdir=${dirs[2]}`);
+    m.umount2(dirs[3] as string, 0);
     return 'overlay';
   } catch {
     return 'copy';
@@ -302,11 +321,13 @@ async function unmountBelow(dir: string): Promise<void> {
     .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
     .filter((p) => p === dir || p.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
-  for (const p of points) await run('umount', ['-l', p]).catch(() => undefined);
-}
-
-function oneLine(err: unknown): string {
-  const e = err as { stderr?: string };
-  const s = typeof e.stderr === 'string' && e.stderr.trim() ? e.stderr.trim().split('\n')[0] : describeError(err);
-  return s ?? 'failed';
+  if (points.length === 0) return;
+  const m = await sys().catch(() => undefined);
+  for (const p of points) {
+    try {
+      m?.umount2(p, MNT_DETACH);
+    } catch {
+      // already gone
+    }
+  }
 }
