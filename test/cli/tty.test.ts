@@ -37,15 +37,36 @@ describe.skipIf(!images || !tmux)('berth on a terminal', () => {
     throw new Error(`timed out waiting for ${re} on the terminal:\n${screen()}`);
   }
 
-  it('pull shows per-layer progress lines like docker pull', async () => {
+  function startOnTerminal(args: string[]): void {
+    spawnSync('tmux', ['kill-session', '-t', session]);
     const env = Object.entries(box.env).map(([k, v]) => `${k}=${v}`);
-    const cmd = ['env', '-u', 'CI', ...env, 'TERM=xterm', process.execPath, berthBin, 'pull', 'alpine'].map((a) => `'${a}'`).join(' ');
-    execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '120', '-y', '30', `${cmd}; echo "exit=$?"; sleep 60`]);
+    const cmd = ['env', '-u', 'CI', ...env, 'TERM=xterm', process.execPath, berthBin, ...args].map((a) => `'${a}'`).join(' ');
+    execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '120', '-y', '30', `${cmd}; echo "exit=$?"; stty -a | grep -o -- '-\\?icanon'; sleep 60`]);
+  }
+
+  it('pull shows per-layer progress lines like docker pull', async () => {
+    startOnTerminal(['pull', 'alpine']);
     const s = await waitFor(/exit=\d+/);
     expect(s).toContain('latest: Pulling from library/alpine');
     expect(s).toMatch(/^[a-f0-9]{12}: Pull complete/m);
     expect(s).toMatch(/^Status: Downloaded newer image for alpine:latest/m);
     expect(s).toMatch(/^docker\.io\/library\/alpine:latest/m);
     expect(s).toContain('exit=0');
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('run -it gives a usable shell on a pty, and restores the terminal', async () => {
+    startOnTerminal(['run', '--rm', '-it', 'alpine', 'sh']);
+    await waitFor(/^\/ # ?$/m);
+    execFileSync('tmux', ['send-keys', '-t', session, 'echo "answer=$((6*7)) tty=$(tty)"; stty size', 'Enter']);
+    const s = await waitFor(/^answer=42 tty=\/dev\/pts\/\d+\s*$/m);
+    expect(s).toMatch(/^30 120\s*$/m);
+    execFileSync('tmux', ['resize-window', '-t', session, '-x', '100', '-y', '25']);
+    await sleep(300);
+    execFileSync('tmux', ['send-keys', '-t', session, 'stty size; exit 3', 'Enter']);
+    const end = await waitFor(/exit=\d+/);
+    expect(end).toMatch(/^25 100\s*$/m);
+    expect(end).toContain('exit=3');
+    // the host terminal is back in canonical (cooked) mode
+    expect(end).toMatch(/^icanon\s*$/m);
   });
 });
