@@ -650,7 +650,12 @@ class Builder {
     };
     const manifestPut = await store.putBlob(encodeJson(manifest));
     const descriptor: Descriptor = { mediaType: MediaType.OciManifest, digest: manifestPut.digest.toString(), size: manifestPut.size, platform: { ...state.platform } };
-    for (const tag of this.opts.tags) await store.setTag(tag, descriptor);
+    for (const tag of this.opts.tags) {
+      // Rewriting index.json (lock, fsync, rename) is the slowest part of a cached build: skip it when nothing changes.
+      const current = await store.resolve(tag);
+      if (current && current.digest === descriptor.digest && current.size === descriptor.size && current.mediaType === descriptor.mediaType) continue;
+      await store.setTag(tag, descriptor);
+    }
     this.emit({ type: 'done', digest: manifestPut.digest, tags: this.opts.tags, ms: Math.round(performance.now() - this.started) });
     return { digest: manifestPut.digest, descriptor, manifest, config, configDigest: configPut.digest, steps: this.results };
   }
