@@ -163,6 +163,9 @@ steps:
     expect(o.events.some((e) => e.type === 'step' && e.index === 1)).toBe(false);
     const missing = await build(opts('from: alpine:3.20\nsteps:\n  - run: [nosuchcommand]\n', { treeMode, noCache: true })).catch((e: unknown) => e);
     expect((missing as Error).message).toBe('berth.yaml:3:10: steps[0].run: exited with 127');
+    // a failed build leaves no build directory and no mount behind
+    expect((await readdir(env.workDir)).filter((n) => n.startsWith('build-'))).toEqual([]);
+    expect((await readFile('/proc/self/mountinfo', 'utf8')).includes(env.workDir)).toBe(false);
   });
 
   it('is reproducible: same recipe twice without cache and with SOURCE_DATE_EPOCH gives the same digest', async () => {
