@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BerthError, Reference, type Descriptor } from '@berth/oci';
 import type { Store } from '@berth/store';
-import { RegistryClient, type RegistryClientOptions } from './client.js';
+import { RegistryClient, drained, type IngestTarget, type RegistryClientOptions } from './client.js';
 import { StaticCredentials } from './credentials.js';
 import type { RetryEvent } from './transport.js';
 import { FakeRegistry, startServer, serveBlob } from './test-support/fake-registry.js';
@@ -29,6 +30,12 @@ async function setup(opts: RegistryClientOptions = {}, init?: Parameters<typeof 
     await client.fetchBlob({ reference: ref, descriptor, ingest, ...extra });
   };
   return { reg, store, dir, client, data, blob, descriptor, ref, fetch };
+}
+
+function client(reg: FakeRegistry): RegistryClient {
+  const c = new RegistryClient({ credentials: new StaticCredentials({}), config: { registries: { [reg.host]: {} } } });
+  cleanups.push(() => c.close());
+  return c;
 }
 
 async function stored(store: Store, digest: string): Promise<Buffer | undefined> {
@@ -220,6 +227,56 @@ describe('fetchBlob', () => {
     await again.release();
   });
 
+  it('waits for drain on a slow store without piling up listeners (no MaxListenersExceededWarning)', async () => {
+    const { reg, store, ref } = await setup();
+    const data = randomBytes(4 * 1024 * 1024);
+    const blob = reg.addBlob('app', data);
+    const real = await store.ingest({ digest: blob.digest, size: blob.size });
+    let drains = 0;
+    let maxListeners = 0;
+    // A store that accepts one chunk at a time: every write waits for a drain.
+    const slow: IngestTarget = {
+      get exists() {
+        return real.exists;
+      },
+      get offset() {
+        return real.offset;
+      },
+      createWriteStream() {
+        const inner = real.createWriteStream();
+        const ws: Writable = new Writable({
+          highWaterMark: 1,
+          write: (chunk: Buffer, _enc, cb) => {
+            maxListeners = Math.max(maxListeners, ws.listenerCount('error'), ws.listenerCount('drain'));
+            if (inner.write(chunk)) setImmediate(cb);
+            else inner.once('drain', () => cb());
+          },
+          final: (cb) => inner.end(cb),
+        });
+        ws.on('drain', () => drains++);
+        return ws;
+      },
+      reset: () => real.reset(),
+      commit: () => real.commit(),
+      abort: (o) => real.abort(o),
+    };
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w);
+    };
+    process.on('warning', onWarning);
+    try {
+      await client(reg).fetchBlob({ reference: ref, descriptor: { mediaType: 'x', ...blob }, ingest: slow });
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(drains).toBeGreaterThan(20);
+    expect(maxListeners).toBeLessThanOrEqual(2);
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    expect((await stored(store, blob.digest))?.equals(data)).toBe(true);
+  });
+
   it('falls back from a mirror without the blob to the registry', async () => {
     const mirror = await FakeRegistry.start();
     cleanups.push(() => mirror.close());
@@ -234,5 +291,29 @@ describe('fetchBlob', () => {
     expect(mirror.hits('GET', `/v2/app/blobs/${blob.digest}`)).toHaveLength(1);
     expect(reg.hits('GET', `/v2/app/blobs/${blob.digest}`)).toHaveLength(1);
     expect(await s.store.has(blob.digest)).toBe(true);
+  });
+});
+
+describe('drained', () => {
+  it('resolves on drain, rejects on error and on a close without drain, and leaves no listener behind', async () => {
+    const make = (): Writable => new Writable({ highWaterMark: 1, write: (_c, _e, cb) => setImmediate(cb) });
+    const a = make();
+    a.write('xx');
+    await drained(a);
+    expect(a.listenerCount('drain') + a.listenerCount('error') + a.listenerCount('close')).toBe(0);
+
+    const b = make();
+    b.write('xx');
+    const p = drained(b);
+    b.destroy(new Error('disk full'));
+    await expect(p).rejects.toThrow('disk full');
+
+    const c = make();
+    c.on('error', () => undefined);
+    c.write('xx');
+    const q = drained(c);
+    c.destroy();
+    await expect(q).rejects.toThrow(/closed before it drained/);
+    await expect(drained(c)).rejects.toThrow(/destroyed/);
   });
 });

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { Readable, type Writable } from 'node:stream';
 import { debuglog } from 'node:util';
@@ -689,6 +688,31 @@ function exactly(src: Readable, length: number, doing: string): Readable {
 }
 
 /**
+ * Wait until `ws` wants more data: resolves on 'drain', rejects on 'error', and
+ * rejects on 'close' without a drain (destroyed, e.g. by an abort), so it never
+ * hangs. Every listener it adds is removed when it settles: a long body waits
+ * thousands of times on one stream.
+ */
+export function drained(ws: Writable): Promise<void> {
+  if (ws.destroyed) return Promise.reject(ws.errored ?? new Error('write stream destroyed'));
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error): void => {
+      ws.off('drain', onDrain);
+      ws.off('error', onError);
+      ws.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = (): void => done();
+    const onError = (err: Error): void => done(err);
+    const onClose = (): void => done(ws.errored ?? new Error('write stream closed before it drained'));
+    ws.on('drain', onDrain);
+    ws.on('error', onError);
+    ws.on('close', onClose);
+  });
+}
+
+/**
  * Copy a response body into a fresh ingest write stream, counting what was
  * written. A broken body is not thrown: it is returned with the count so the
  * caller can resume. Writing beyond `size` destroys the body (ESIZE_MISMATCH).
@@ -716,7 +740,7 @@ async function writeBody(
         throw new BerthError('ESIZE_MISMATCH', `${doing}: registry sent more than the expected ${size} bytes`, { details: { expected: size } });
       }
       if (wsError) throw wsError;
-      if (!ws.write(b)) await Promise.race([once(ws, 'drain'), once(ws, 'error')]);
+      if (!ws.write(b)) await drained(ws);
       written += b.length;
       report(offset + written);
     }
