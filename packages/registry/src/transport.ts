@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { debuglog } from 'node:util';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { BerthError, describeError } from '@berth/oci';
 import { parseWwwAuthenticate, pickChallenge, type AuthChallenge } from './challenge.js';
 import { normaliseRegistryHost, type RegistryConfig, type RegistryHostConfig } from './config.js';
 import type { AuthCredentials, CredentialProvider } from './credentials.js';
 import { httpError, networkError, oneLine } from './errors.js';
+import { Agent, request } from './http.js';
 import {
   abortError,
   backoffDelay,
