@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { z } from 'zod';
-import { parse as parseYaml } from 'yaml';
 import { BerthError } from '@berth/oci';
 
 /** Per-registry settings from the berth config file. */
@@ -22,19 +21,56 @@ export interface RegistryConfig {
 
 export const SYSTEM_CONFIG_PATH = '/etc/berth/config.yaml';
 
-const HostConfigSchema = z.strictObject({
-  mirrors: z
-    .array(
-      z.string().refine(isHttpUrl, { message: 'must be an http:// or https:// URL with no path, query or credentials' }),
-    )
-    .optional(),
-  insecure: z.boolean().optional(),
-  ca: z.string().min(1).optional(),
-});
+type Yaml = typeof import('yaml');
+type Zod = typeof import('zod');
 
-const ConfigSchema = z.looseObject({
-  registries: z.record(z.string().min(1), HostConfigSchema.nullable()).nullable().optional(),
-});
+function buildConfigSchema(z: Zod['z']) {
+  const host = z.strictObject({
+    mirrors: z
+      .array(
+        z.string().refine(isHttpUrl, { message: 'must be an http:// or https:// URL with no path, query or credentials' }),
+      )
+      .optional(),
+    insecure: z.boolean().optional(),
+    ca: z.string().min(1).optional(),
+  });
+  return z.looseObject({
+    registries: z.record(z.string().min(1), host.nullable()).nullable().optional(),
+  });
+}
+
+interface Parsers {
+  parseYaml: Yaml['parse'];
+  schema: ReturnType<typeof buildConfigSchema>;
+}
+
+/**
+ * yaml and zod are loaded on first use: most runs have no config file, and
+ * they cost about 0.2 s of CPU to load. loadRegistryConfig imports them
+ * (a bundler can split them off); the synchronous parseRegistryConfig
+ * requires them if nothing has loaded them yet.
+ */
+let parsers: Parsers | undefined;
+
+function makeParsers(yaml: Yaml, zod: Zod): Parsers {
+  return { parseYaml: yaml.parse, schema: buildConfigSchema(zod.z) };
+}
+
+async function loadParsers(): Promise<Parsers> {
+  if (!parsers) {
+    const [yaml, zod] = await Promise.all([import('yaml'), import('zod')]);
+    parsers ??= makeParsers(yaml, zod);
+  }
+  return parsers;
+}
+
+function parsersSync(): Parsers {
+  if (!parsers) {
+    const require = createRequire(import.meta.url);
+    parsers = makeParsers(require('yaml') as Yaml, require('zod') as Zod);
+  }
+  return parsers;
+}
 
 function isHttpUrl(s: string): boolean {
   let u: URL;
@@ -84,13 +120,17 @@ export async function loadRegistryConfig(opts: { path?: string; env?: NodeJS.Pro
       if (code === 'ENOENT' || code === 'ENOTDIR') continue;
       throw BerthError.wrap(`read registry config ${file}`, err, 'EINVAL_ARGUMENT');
     }
-    return parseRegistryConfig(text, file);
+    return parseWith(await loadParsers(), text, file);
   }
   return { registries: {} };
 }
 
 /** Parse config YAML text; `file` is named in errors. */
 export function parseRegistryConfig(text: string, file = 'config'): RegistryConfig {
+  return parseWith(parsersSync(), text, file);
+}
+
+function parseWith({ parseYaml, schema }: Parsers, text: string, file: string): RegistryConfig {
   let doc: unknown;
   try {
     doc = parseYaml(text, { prettyErrors: false });
@@ -98,7 +138,7 @@ export function parseRegistryConfig(text: string, file = 'config'): RegistryConf
     throw new BerthError('EINVAL_ARGUMENT', `registry config ${file}: invalid YAML: ${oneLine((err as Error).message)}`, { cause: err });
   }
   if (doc === null || doc === undefined) return { registries: {} };
-  const result = ConfigSchema.safeParse(doc);
+  const result = schema.safeParse(doc);
   if (!result.success) {
     const issue = result.error.issues[0];
     const where = issue ? formatKey(issue.path) : '';
