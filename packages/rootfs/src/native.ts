@@ -203,12 +203,18 @@ export function lutimesRaw(path: Path, times: Buffer): void {
   if (load().utimensat(AT_FDCWD, cpath(path), times, AT_SYMLINK_NOFOLLOW) !== 0) throw errnoError('utimensat', path);
 }
 
-/** Two struct timespec (atime, mtime) from a statx buffer, into `out` (32 bytes). */
+/**
+ * Two struct timespec (atime, mtime) from a statx buffer, into `out` (32 bytes).
+ * 32-bit reads and writes (Buffer#copy costs more for 8 bytes, BigInts more still);
+ * little-endian layout, as on x86-64, arm64 and riscv64.
+ */
 export function timesFromStatx(stx: Buffer, out: Buffer): Buffer {
-  stx.copy(out, 0, STX.atime, STX.atime + 8); // tv_sec (i64)
-  out.writeUInt32LE(stx.readUInt32LE(STX.atime + 8), 8); // tv_nsec (u32 → long)
+  out.writeUInt32LE(stx.readUInt32LE(STX.atime), 0); // tv_sec, low half
+  out.writeUInt32LE(stx.readUInt32LE(STX.atime + 4), 4); // tv_sec, high half
+  out.writeUInt32LE(stx.readUInt32LE(STX.atime + 8), 8); // tv_nsec
   out.writeUInt32LE(0, 12);
-  stx.copy(out, 16, STX.mtime, STX.mtime + 8);
+  out.writeUInt32LE(stx.readUInt32LE(STX.mtime), 16);
+  out.writeUInt32LE(stx.readUInt32LE(STX.mtime + 4), 20);
   out.writeUInt32LE(stx.readUInt32LE(STX.mtime + 8), 24);
   out.writeUInt32LE(0, 28);
   return out;
