@@ -15,7 +15,7 @@ import {
 } from '@berth/oci';
 import type { RegistryConfig } from './config.js';
 import { DockerConfigCredentials, type AuthCredentials, type CredentialProvider } from './credentials.js';
-import { networkError } from './errors.js';
+import { networkError, oneLine, reasonOf } from './errors.js';
 import { abortError, backoffDelay, isAbortError, isNetworkError, isRetryableStatus, resolveRetry, sleep, throwIfAborted, type RetryOptions } from './retry.js';
 import { Transport, discard, errorFromResponse, readLimited, type Endpoint, type HttpResponse, type RetryEvent } from './transport.js';
 
@@ -138,15 +138,18 @@ export class RegistryClient {
    * Run `fn` against the registry's pull endpoints in order: each mirror, then
    * the registry. A failing mirror (any error but an abort) falls through to the next.
    */
-  private async withPullEndpoints<T>(registry: string, signal: AbortSignal | undefined, fn: (ep: Endpoint) => Promise<T>): Promise<T> {
+  private async withPullEndpoints<T>(registry: string, signal: AbortSignal | undefined, doing: string, fn: (ep: Endpoint) => Promise<T>): Promise<T> {
     const eps = this.transport.endpoints(registry, 'pull');
+    const mirrors: MirrorFailure[] = [];
     for (let i = 0; ; i++) {
       const ep = eps[i] as Endpoint;
       try {
         return await fn(ep);
       } catch (err) {
-        if (isAbortError(err, signal) || i === eps.length - 1) throw err;
+        if (isAbortError(err, signal)) throw err;
+        if (i === eps.length - 1) throw withMirrorFailures(err, mirrors, ep, doing);
         debug('mirror %s for %s failed, trying the next endpoint: %s', ep.host, registry, (err as Error).message);
+        mirrors.push(mirrorFailure(ep, err));
       }
     }
   }
@@ -163,7 +166,7 @@ export class RegistryClient {
   async getManifest(ref: Reference, opts: { signal?: AbortSignal } = {}): Promise<ManifestResult> {
     const doing = `get manifest ${ref}`;
     const path = `/v2/${ref.repository}/manifests/${ref.identifier}`;
-    return this.withPullEndpoints(ref.registry, opts.signal, async (ep) => {
+    return this.withPullEndpoints(ref.registry, opts.signal, doing, async (ep) => {
       const res = await this.transport.send(ep, {
         method: 'GET',
         path,
@@ -198,7 +201,7 @@ export class RegistryClient {
   async headManifest(ref: Reference, opts: { signal?: AbortSignal } = {}): Promise<Descriptor | undefined> {
     const doing = `head manifest ${ref}`;
     const path = `/v2/${ref.repository}/manifests/${ref.identifier}`;
-    const found = await this.withPullEndpoints(ref.registry, opts.signal, async (ep) => {
+    const found = await this.withPullEndpoints(ref.registry, opts.signal, doing, async (ep) => {
       const res = await this.transport.send(ep, {
         method: 'HEAD',
         path,
@@ -267,6 +270,7 @@ export class RegistryClient {
     }
     let epIndex = 0;
     let failures = 0;
+    const mirrors: MirrorFailure[] = [];
     const report = (bytes: number): void => opts.onProgress?.(bytes, size);
     const retryEvent = async (reason: string, url: string): Promise<void> => {
       const delayMs = backoffDelay(failures, retry);
@@ -303,11 +307,12 @@ export class RegistryClient {
         if (isAbortError(err, signal)) throw abortError(doing, signal);
         if (ep.mirror && epIndex < eps.length - 1) {
           debug('fetch %s: mirror %s failed, next endpoint: %s', digest, ep.host, (err as Error).message);
+          mirrors.push(mirrorFailure(ep, err));
           epIndex++;
           failures = 0;
           continue;
         }
-        throw err;
+        throw withMirrorFailures(err, mirrors, ep, doing);
       }
 
       // Decide where this body starts.
@@ -350,12 +355,14 @@ export class RegistryClient {
       }
       const reason = error ? (error as Error).message : `stream ended after ${offset} of ${size} bytes`;
       if (failures >= retry.retries || (ep.mirror && epIndex < eps.length - 1 && failures >= 1)) {
+        const failed = error ? networkError(doing, error, res.url.href) : new BerthError('ENETWORK', `${doing}: ${reason}`, { details: { reason } });
         if (ep.mirror && epIndex < eps.length - 1) {
+          mirrors.push(mirrorFailure(ep, failed));
           epIndex++;
           failures = 0;
           continue;
         }
-        throw error ? networkError(doing, error, res.url.href) : new BerthError('ENETWORK', `${doing}: ${reason}`, { details: { reason } });
+        throw withMirrorFailures(failed, mirrors, ep, doing);
       }
       await retryEvent(reason, res.url.href);
     }
@@ -567,6 +574,40 @@ export class RegistryClient {
     checkDigestHeader(header(res, 'docker-content-digest'), digest, doing);
     return digest;
   }
+}
+
+/** What a mirror answered before the client moved on to the next endpoint. */
+interface MirrorFailure {
+  origin: string;
+  reason: string;
+}
+
+function mirrorFailure(ep: Endpoint, err: unknown): MirrorFailure {
+  return { origin: ep.candidates[0] ?? ep.host, reason: reasonOf(err) };
+}
+
+/**
+ * The error of the last endpoint (the registry itself). When the registry
+ * could not be reached at all, its connection error alone hides the answer
+ * that matters, so the mirrors' answers come first, on the same line:
+ * `get manifest docker.io/library/x:latest: manifest unknown (mirror http://127.0.0.1:5599); registry-1.docker.io: getaddrinfo ENOTFOUND`.
+ * An answer from the registry (404, 401, …) is authoritative and stays as it is.
+ */
+function withMirrorFailures(err: unknown, mirrors: readonly MirrorFailure[], ep: Endpoint, doing: string): unknown {
+  if (mirrors.length === 0 || isAbortError(err)) return err;
+  if (err instanceof BerthError && err.code !== 'ENETWORK') return err;
+  let host = ep.host;
+  try {
+    host = new URL(ep.candidates[0] ?? `https://${ep.host}`).host;
+  } catch {
+    // keep ep.host
+  }
+  let upstream = reasonOf(err);
+  const hostname = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  if (upstream.endsWith(` ${hostname}`)) upstream = upstream.slice(0, -hostname.length - 1);
+  const reason = oneLine(`${mirrors.map((m) => `${m.reason} (mirror ${m.origin})`).join('; ')}; ${host}: ${upstream}`, 1000);
+  const details = err instanceof BerthError ? err.details : {};
+  return new BerthError(err instanceof BerthError ? err.code : 'ENETWORK', `${doing}: ${reason}`, { cause: err, details: { ...details, reason } });
 }
 
 /** An HTTP error whose status is worth another try (408, 429, 5xx). */

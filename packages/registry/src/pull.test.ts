@@ -178,6 +178,21 @@ describe('pullImage', () => {
     expect(err.message).toBe(`pull ${reg.host}/nosuch:latest: manifest unknown`);
   });
 
+  it("a mirror's 404 with the registry unreachable: both on one line", async () => {
+    const mirror = await FakeRegistry.start();
+    const gone = await FakeRegistry.start();
+    const upstream = gone.host; // closed below: nothing listens there any more
+    await gone.close();
+    const { store, cleanup } = await tempStore();
+    const client = new RegistryClient({ credentials: new StaticCredentials({}), config: { registries: { [upstream]: { mirrors: [mirror.url] } } }, retry: { retries: 0 } });
+    cleanups.push(cleanup, () => mirror.close(), () => client.close());
+    const err = await failure(pullImage({ client, store, reference: Reference.parse(`${upstream}/library/nosuch:latest`) }));
+    expect(err.code).toBe('ENETWORK');
+    const q = (x: string): string => x.replace(/[.()]/g, '\\$&');
+    expect(err.message).toMatch(new RegExp(`^${q(`pull ${upstream}/library/nosuch:latest: manifest unknown (mirror ${mirror.url}); ${upstream}: `)}.*ECONNREFUSED`));
+    expect(await store.listTags()).toEqual([]);
+  });
+
   it('works through bearer auth with one pull token', async () => {
     const { reg, store, client, ref } = await setup({ auth: { kind: 'bearer', anonymousPull: true } });
     multiArch(reg);

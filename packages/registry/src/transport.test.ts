@@ -10,7 +10,7 @@ import { RegistryClient, type RegistryClientOptions } from './client.js';
 import { StaticCredentials } from './credentials.js';
 import type { RetryEvent } from './transport.js';
 import { FakeRegistry, startServer } from './test-support/fake-registry.js';
-import { addImage } from './test-support/images.js';
+import { addImage, tempStore } from './test-support/images.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -306,6 +306,40 @@ describe('endpoints and mirrors', () => {
     // Mirrors are not retried: the next endpoint is the retry.
     expect(m500.hits('GET', '/v2/library/app/manifests/v1')).toHaveLength(1);
     expect(upstream.hits('GET', '/v2/library/app/manifests/v1')).toHaveLength(1);
+  });
+
+  it("keeps the mirror's answer when the registry itself cannot be reached (one line)", async () => {
+    const mirror = await registry();
+    const dead = await deadPort();
+    const upstream = `127.0.0.1:${dead}`;
+    const c = client({ config: { registries: { [upstream]: { mirrors: [mirror.url] } } }, retry: { retries: 1, minDelayMs: 1, maxDelayMs: 2 } });
+    const ref = Reference.parse(`${upstream}/library/nosuch:latest`);
+    const err = await failure(c.getManifest(ref));
+    expect(err.code).toBe('ENETWORK');
+    expect(err.message).toMatch(
+      new RegExp(`^get manifest ${upstream.replace(/\./g, '\\.')}/library/nosuch:latest: manifest unknown \\(mirror ${mirror.url.replace(/\./g, '\\.')}\\); ${upstream.replace(/\./g, '\\.')}: .*ECONNREFUSED`),
+    );
+    expect(err.details['reason']).toBe(err.message.slice(`get manifest ${ref}: `.length));
+    // HEAD goes the same way.
+    const head = await failure(c.headManifest(ref));
+    expect(head.message).toContain(`manifest unknown (mirror ${mirror.url}); ${upstream}: `);
+    // A blob too.
+    const { store, cleanup } = await tempStore();
+    cleanups.push(cleanup);
+    const digest = `sha256:${'ab'.repeat(32)}`;
+    const ingest = await store.ingest({ digest, size: 10 });
+    const blobErr = await failure(c.fetchBlob({ reference: ref, descriptor: { mediaType: 'x', digest, size: 10 }, ingest }));
+    expect(blobErr.code).toBe('ENETWORK');
+    expect(blobErr.message).toMatch(new RegExp(`^fetch blob abababababab of .*: blob unknown[^(]* \\(mirror ${mirror.url.replace(/\./g, '\\.')}\\); ${upstream.replace(/\./g, '\\.')}: `));
+  });
+
+  it("an answer from the registry itself stands alone (the mirror's 404 is not added)", async () => {
+    const upstream = await registry();
+    const mirror = await registry();
+    const c = client({ config: { registries: { [upstream.host]: { mirrors: [mirror.url] } } } });
+    const err = await failure(c.getManifest(Reference.parse(`${upstream.host}/library/nosuch:latest`)));
+    expect(err.code).toBe('ENOT_FOUND');
+    expect(err.message).toBe(`get manifest ${upstream.host}/library/nosuch:latest: manifest unknown`);
   });
 
   it('a mirror that has the image answers alone', async () => {
