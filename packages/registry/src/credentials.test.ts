@@ -150,6 +150,28 @@ describe('login and logout', () => {
     }
   });
 
+  it('a client stops sending credentials once they are logged out (and picks up a login)', async () => {
+    const reg = await FakeRegistry.start({ auth: { kind: 'basic', users: { alice: 'pw' } } });
+    const img = addImage(reg, 'app', ['v1']);
+    const d = await configDir('logout-live', {});
+    const client = new RegistryClient({ credentials: new DockerConfigCredentials({ configDir: d, env }), retry: { retries: 0 } });
+    const ref = Reference.parse(`${reg.host}/app:v1`);
+    try {
+      await login({ registry: reg.host, username: 'alice', password: 'pw', configDir: d, verify: client });
+      expect((await client.getManifest(ref)).digest.toString()).toBe(img.manifest.digest);
+      await logout({ registry: reg.host, configDir: d });
+      const err = await client.getManifest(ref).catch((e: unknown) => e);
+      expect((err as BerthError).code).toBe('EUNAUTHORIZED');
+      const manifestGets = reg.hits('GET', '/v2/app/manifests/v1');
+      expect(manifestGets.at(-1)?.headers.authorization).toBeUndefined();
+      await login({ registry: reg.host, username: 'alice', password: 'pw', configDir: d, verify: client });
+      expect((await client.getManifest(ref)).digest.toString()).toBe(img.manifest.digest);
+    } finally {
+      await client.close();
+      await reg.close();
+    }
+  });
+
   it('bad credentials: EUNAUTHORIZED and nothing written', async () => {
     const reg = await FakeRegistry.start({ auth: { kind: 'basic', users: { alice: 'pw' } } });
     const client = new RegistryClient({ retry: { retries: 0 } });

@@ -32,6 +32,19 @@ export class StaticCredentials implements CredentialProvider {
   }
 }
 
+/**
+ * Bumped by every login and logout in this process (`updateDockerAuth`): a
+ * client that looked credentials up before asks again afterwards, so it never
+ * keeps sending credentials that were just logged out. A login or logout by
+ * another process is seen by clients created after it (the CLI makes one per command).
+ */
+let credentialsChanges = 0;
+
+/** @internal How many logins and logouts this process has made (see credentialsChanges). */
+export function credentialsGeneration(): number {
+  return credentialsChanges;
+}
+
 /** The key docker uses for Docker Hub in config.json and credential helpers. */
 export const DOCKER_HUB_AUTH_KEY = 'https://index.docker.io/v1/';
 const DOCKER_HUB_KEYS = [DOCKER_HUB_AUTH_KEY, 'docker.io', 'index.docker.io', 'registry-1.docker.io'];
@@ -265,5 +278,6 @@ export async function updateDockerAuth(opts: { configDir: string; registry: stri
     await rm(tmp, { force: true });
     throw BerthError.wrap(`write ${file}`, err, 'EINVAL_ARGUMENT');
   }
+  credentialsChanges++;
   return true;
 }

@@ -6,7 +6,7 @@ import type { Dispatcher } from 'undici';
 import { BerthError, describeError } from '@berth/oci';
 import { parseWwwAuthenticate, pickChallenge, type AuthChallenge } from './challenge.js';
 import { normaliseRegistryHost, type RegistryConfig, type RegistryHostConfig } from './config.js';
-import type { AuthCredentials, CredentialProvider } from './credentials.js';
+import { credentialsGeneration, type AuthCredentials, type CredentialProvider } from './credentials.js';
 import { httpError, networkError, oneLine } from './errors.js';
 import { Agent, request } from './http.js';
 import {
@@ -95,6 +95,8 @@ interface HostState {
   challenge?: AuthChallenge | null;
   ping?: Promise<void>;
   credentials?: Promise<AuthCredentials | undefined>;
+  /** credentialsGeneration() when `credentials` was looked up: a login or logout since means look again. */
+  credentialsGeneration?: number;
 }
 
 interface CachedToken {
@@ -185,7 +187,9 @@ export class Transport {
 
   private credentialsFor(ep: Endpoint): Promise<AuthCredentials | undefined> {
     const s = this.state(ep);
-    if (!s.credentials) {
+    const generation = credentialsGeneration();
+    if (!s.credentials || s.credentialsGeneration !== generation) {
+      s.credentialsGeneration = generation;
       const provider = this.opts.credentials;
       s.credentials = provider
         ? provider.get(ep.host).catch((err: unknown) => {
