@@ -97,6 +97,9 @@ describe.skipIf(!images)('berth pull, images, inspect, tag, rmi, prune (real reg
     const badRef = await berth(['pull', 'Alpine'], { env: box.env });
     expect(badRef.code).toBe(1);
     expect(badRef.stderr).toBe('berth: invalid reference "Alpine": repository name must be lowercase\n');
+    const badMax = await berth(['pull', '--max-concurrent-downloads', '0', 'alpine'], { env: box.env });
+    expect(badMax.code).toBe(2);
+    expect(badMax.stderr).toMatch(/^berth: invalid --max-concurrent-downloads "0"/);
     const noArgs = await berth(['pull'], { env: box.env });
     expect(noArgs.code).toBe(2);
     const unknown = await berth(['frobnicate'], { env: box.env });

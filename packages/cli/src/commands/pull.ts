@@ -1,7 +1,7 @@
 import { formatPlatform, parsePlatform, Reference, type Platform } from '@berth/oci';
 import type { PullResult } from '@berth/registry';
 import type { Context } from '../context.js';
-import { parseFormat, writeJson } from '../output.js';
+import { parseFormat, usageError, writeJson } from '../output.js';
 import { TransferProgress } from '../progress.js';
 
 export interface PullOptions {
@@ -39,6 +39,9 @@ export async function pull(ctx: Context, ref: string, opts: PullOptions): Promis
   const reference = Reference.parse(ref);
   const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
   const max = opts.maxConcurrentDownloads === undefined ? undefined : Number(opts.maxConcurrentDownloads);
+  if (max !== undefined && (!Number.isInteger(max) || max < 1 || max > 64)) {
+    throw usageError(`invalid --max-concurrent-downloads ${JSON.stringify(opts.maxConcurrentDownloads)}: expected a whole number from 1 to 64`);
+  }
   const quiet = Boolean(opts.quiet) || format === 'json';
   const result = await pullWithProgress(ctx, reference, {
     ...(platform ? { platform } : {}),
