@@ -1,6 +1,28 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, type Dirent, type Stats } from 'node:fs';
-import { lstat, readdir, readlink, realpath } from 'node:fs/promises';
+import { closeSync, constants, lstatSync, openSync, readSync, readdirSync, readlinkSync, realpathSync, type Dirent, type Stats } from 'node:fs';
+
+// Synchronous file system calls throughout: planning and hashing walk many small
+// files, and a promise per call costs more than the call itself (a cached build
+// spends its time here).
+const lstat = (p: string): Stats => lstatSync(p);
+const readlink = (p: string): string => readlinkSync(p);
+const realpath = (p: string): string => realpathSync(p);
+const HASH_CHUNK = 256 * 1024;
+
+function lstatOr(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}
+function realpathOr(p: string): string | undefined {
+  try {
+    return realpathSync(p);
+  } catch {
+    return undefined;
+  }
+}
 import path from 'node:path';
 import { BerthError } from '@berth/oci';
 import { resolveInRoot, isWithin } from '../fsutil/root.js';
@@ -68,7 +90,7 @@ export async function planCopy(opts: PlanCopyOptions): Promise<CopyPlan> {
   const max = opts.maxEntries ?? 1_000_000;
   const warnings: string[] = [];
   const matches: Match[] = [];
-  const rootReal = opts.source.kind === 'context' ? await realpath(opts.source.root) : opts.source.root;
+  const rootReal = opts.source.kind === 'context' ? realpath(opts.source.root) : opts.source.root;
   for (const pattern of opts.src) {
     const found = hasGlobChars(pattern) ? await expandGlob(opts.source, rootReal, pattern) : [await resolveLiteral(opts.source, rootReal, pattern)];
     if (found.length === 0) throw new BerthError('EBUILD', `${JSON.stringify(pattern)} matched no files${opts.source.kind === 'context' ? ' in the build context' : ''}`);
@@ -89,7 +111,7 @@ export async function planCopy(opts: PlanCopyOptions): Promise<CopyPlan> {
     const target = isRoot ? destAbs : destIsDir ? path.posix.join(destAbs, path.posix.basename(m.rel)) : destAbs;
     const item = toItem(m.host, target, m.st, true, opts.source, warnings);
     if (!item) continue;
-    if (item.type === 'symlink') item.linkTarget = await readlink(m.host);
+    if (item.type === 'symlink') item.linkTarget = readlink(m.host);
     push(item);
     if (item.type === 'dir') await walk(opts.source, m.host, m.rel, target, push, warnings);
   }
@@ -120,7 +142,7 @@ async function walk(
 ): Promise<void> {
   let entries: Dirent[];
   try {
-    entries = await readdir(hostDir, { withFileTypes: true });
+    entries = readdirSync(hostDir, { withFileTypes: true });
   } catch (err) {
     throw BerthError.wrap(`read ${hostDir}`, err, 'EBUILD');
   }
@@ -130,10 +152,10 @@ async function walk(
     const isDir = e.isDirectory();
     if (source.ignore && source.ignore.matchOne(rel, isDir)) continue;
     const host = path.join(hostDir, e.name);
-    const st = await lstat(host);
+    const st = lstat(host);
     const item = toItem(host, path.posix.join(destDir, e.name), st, false, source, warnings);
     if (!item) continue;
-    if (item.type === 'symlink') item.linkTarget = await readlink(host);
+    if (item.type === 'symlink') item.linkTarget = readlink(host);
     push(item);
     if (item.type === 'dir') await walk(source, host, rel, item.dest, push, warnings);
   }
@@ -157,7 +179,7 @@ async function resolveLiteral(source: CopySource, rootReal: string, pattern: str
   if (source.kind === 'stage') {
     // Symlinks (also a top-level one) are resolved as the image sees them, never out of the tree.
     const host = resolveInRoot(source.root, rel);
-    const st = await lstat(host).catch(() => undefined);
+    const st = lstatOr(host);
     if (!st) throw new BerthError('EBUILD', `${JSON.stringify(pattern)}: no such file or directory`);
     return { rel: path.relative(source.root, host).split(path.sep).join('/'), host, st };
   }
@@ -165,7 +187,7 @@ async function resolveLiteral(source: CopySource, rootReal: string, pattern: str
   // Intermediate components may be symlinks only if they stay inside the context.
   let parentReal: string;
   try {
-    parentReal = rel === '' ? rootReal : await realpath(path.dirname(host));
+    parentReal = rel === '' ? rootReal : realpath(path.dirname(host));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') {
       throw new BerthError('EBUILD', `${JSON.stringify(pattern)}: no such file or directory in the build context`);
@@ -174,7 +196,7 @@ async function resolveLiteral(source: CopySource, rootReal: string, pattern: str
   }
   if (!isWithin(rootReal, parentReal)) throw new BerthError('EUNSAFE_PATH', `${JSON.stringify(pattern)}: resolves outside the build context`);
   const finalHost = rel === '' ? rootReal : path.join(parentReal, path.basename(host));
-  const st = await lstat(finalHost).catch(() => undefined);
+  const st = lstatOr(finalHost);
   if (!st) throw new BerthError('EBUILD', `${JSON.stringify(pattern)}: no such file or directory in the build context`);
   const realRel = path.relative(rootReal, finalHost).split(path.sep).join('/');
   if (realRel !== '' && source.ignore?.ignores(realRel, st.isDirectory())) {
@@ -202,7 +224,7 @@ async function expandGlob(source: CopySource, rootReal: string, pattern: string)
   if (source.kind === 'stage') baseHost = resolveInRoot(root, baseRel);
   else {
     baseHost = path.join(root, baseRel);
-    const real = await realpath(baseHost).catch(() => undefined);
+    const real = realpathOr(baseHost);
     if (real === undefined) return [];
     if (!isWithin(rootReal, real)) throw new BerthError('EUNSAFE_PATH', `${JSON.stringify(pattern)}: resolves outside the build context`);
     baseHost = real;
@@ -212,7 +234,7 @@ async function expandGlob(source: CopySource, rootReal: string, pattern: string)
     if (depth >= maxDepth) return;
     let entries: Dirent[];
     try {
-      entries = await readdir(hostDir, { withFileTypes: true });
+      entries = readdirSync(hostDir, { withFileTypes: true });
     } catch {
       return;
     }
@@ -223,7 +245,7 @@ async function expandGlob(source: CopySource, rootReal: string, pattern: string)
       if (source.ignore && source.ignore.ignores(r, isDir)) continue;
       const host = path.join(hostDir, e.name);
       if (re.test(r)) {
-        out.push({ rel: r, host, st: await lstat(host) });
+        out.push({ rel: r, host, st: lstat(host) });
         continue;
       }
       if (isDir) await visit(host, r, depth + 1);
@@ -241,15 +263,9 @@ async function expandGlob(source: CopySource, rootReal: string, pattern: string)
  */
 export async function hashPlan(plan: CopyPlan, kind: CopySource['kind']): Promise<string> {
   const contentHashes = new Map<string, string>();
-  const files = plan.items.filter((i) => i.type === 'file');
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < files.length) {
-      const f = files[next++] as CopyItem;
-      contentHashes.set(f.dest, await hashFile(f.host));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(8, files.length) }, worker));
+  // One buffer, reused for every file: hashing a context allocates next to nothing.
+  const buf = Buffer.allocUnsafe(HASH_CHUNK);
+  for (const f of plan.items) if (f.type === 'file') contentHashes.set(f.dest, hashFile(f.host, buf));
   const h = createHash('sha256');
   for (const i of plan.items) {
     const owner = kind === 'stage' ? [i.uid, i.gid] : [];
@@ -258,9 +274,18 @@ export async function hashPlan(plan: CopyPlan, kind: CopySource['kind']): Promis
   return h.digest('hex');
 }
 
-async function hashFile(file: string): Promise<string> {
+
+function hashFile(file: string, buf: Buffer): string {
   const h = createHash('sha256');
-  const s = createReadStream(file, { highWaterMark: 256 * 1024 });
-  for await (const chunk of s) h.update(chunk as Buffer);
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
   return h.digest('hex');
 }
