@@ -51,6 +51,31 @@ export async function writeFully(fh: import('node:fs/promises').FileHandle, data
   }
 }
 
+/**
+ * Write all of `buffers`, in order, at `position` with as few `pwritev(2)` calls
+ * as the kernel allows (a short write continues where it stopped).
+ */
+export async function writevFully(fh: import('node:fs/promises').FileHandle, buffers: readonly Uint8Array[], position: number): Promise<void> {
+  let rest = buffers.filter((b) => b.length > 0);
+  let pos = position;
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest, pos);
+    if (bytesWritten <= 0) throw new Error(`short write at offset ${pos}`);
+    pos += bytesWritten;
+    let skip = bytesWritten;
+    const next: Uint8Array[] = [];
+    for (const b of rest) {
+      if (skip >= b.length) {
+        skip -= b.length;
+        continue;
+      }
+      next.push(skip > 0 ? b.subarray(skip) : b);
+      skip = 0;
+    }
+    rest = next;
+  }
+}
+
 export function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof (err as { code: unknown }).code === 'string'
     ? (err as { code: string }).code

@@ -43,6 +43,30 @@ async function rejection(p: Promise<unknown>): Promise<BerthError> {
 }
 
 describe('ingest', () => {
+  it('writes chunks that queue up behind a write in batches, in order, and commits the exact bytes', async () => {
+    const store = await Store.open({ root });
+    const data = makeData('batched', 3 * 1024 * 1024 + 17);
+    const digest = Digest.of(data);
+    const ingest = await store.ingest({ digest, size: data.length });
+    const w = ingest.createWriteStream();
+    const calls: number[] = [];
+    // Count how many chunks each underlying write got: writev means more than one.
+    const proto = w as unknown as { _writev?: (chunks: unknown[], cb: () => void) => void };
+    const original = proto._writev?.bind(w);
+    expect(original).toBeDefined();
+    proto._writev = (chunks, cb) => {
+      calls.push(chunks.length);
+      original?.(chunks, cb);
+    };
+    // 3 MiB in uneven chunks written without waiting: they queue behind the first write.
+    for (let off = 0, n = 1; off < data.length; off += n, n = (n * 7 + 3) % 65_536 || 1) w.write(data.subarray(off, off + n));
+    await writeAll(w, Buffer.alloc(0));
+    expect(calls.some((n) => n > 1)).toBe(true);
+    expect(ingest.offset).toBe(data.length);
+    await ingest.commit();
+    expect((await store.readBlob(digest)).equals(data)).toBe(true);
+  });
+
   it('resumes: write half, abort, ingest again at the offset, finish', async () => {
     const store = await Store.open({ root });
     const data = makeData('resume', 250_000);

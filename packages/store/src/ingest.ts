@@ -4,7 +4,7 @@ import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { BerthError, Digest } from '@berth/oci';
-import { errnoCode, fsyncDir, wrapError as wrap, writeFully } from './fsutil.js';
+import { errnoCode, fsyncDir, wrapError as wrap, writevFully } from './fsutil.js';
 import type { FileLock } from './lock.js';
 
 /**
@@ -46,6 +46,13 @@ export interface BlobIngest {
   /** Same as `abort({ keepPartial: true })`; the natural call when `exists` is true. */
   release(): Promise<void>;
 }
+
+/**
+ * How much a write stream buffers before it asks the writer to wait (its
+ * highWaterMark). While one write is in flight the next chunks queue up, and
+ * they go to the file together in one pwritev.
+ */
+const WRITE_BUFFER_BYTES = 1024 * 1024;
 
 export interface IngestInit {
   digest: Digest;
@@ -109,7 +116,7 @@ export class Ingest implements BlobIngest {
     if (this.exists) throw new BerthError('EINVAL_ARGUMENT', `${this.what}: the blob already exists; call commit() or release()`);
     if (this.writerActive()) throw new BerthError('EINVAL_ARGUMENT', `${this.what}: a write stream is already open`);
     const writer: Writable = new Writable({
-      highWaterMark: 1024 * 1024,
+      highWaterMark: WRITE_BUFFER_BYTES,
       construct: (cb) => {
         this.prepare().then(
           () => cb(),
@@ -117,7 +124,14 @@ export class Ingest implements BlobIngest {
         );
       },
       write: (chunk: Buffer, _enc, cb) => {
-        this.append(chunk).then(
+        this.append([chunk]).then(
+          () => cb(),
+          (err: unknown) => cb(wrap(this.what, err)),
+        );
+      },
+      // Chunks that queued up while a write was in flight go to the file in one pwritev.
+      writev: (chunks, cb) => {
+        this.append(chunks.map((c) => c.chunk as Buffer)).then(
           () => cb(),
           (err: unknown) => cb(wrap(this.what, err)),
         );
@@ -222,22 +236,24 @@ export class Ingest implements BlobIngest {
     this.currentOffset = this.hashed;
   }
 
-  private async append(chunk: Buffer): Promise<void> {
+  private async append(chunks: readonly Buffer[]): Promise<void> {
     if (this.finished) throw new BerthError('EINVAL_ARGUMENT', 'write after the ingest finished');
     const fh = this.fh;
     const hash = this.hash;
     if (!fh || !hash) throw new BerthError('ESTORE', 'write before the partial file was opened');
-    if (this.expectedSize !== undefined && this.currentOffset + chunk.length > this.expectedSize) {
+    let length = 0;
+    for (const c of chunks) length += c.length;
+    if (this.expectedSize !== undefined && this.currentOffset + length > this.expectedSize) {
       throw new BerthError('ESIZE_MISMATCH', `more than the expected ${this.expectedSize} bytes`, { details: { expected: this.expectedSize } });
     }
     try {
-      await writeFully(fh, chunk, this.currentOffset);
+      await writevFully(fh, chunks, this.currentOffset);
     } catch (err) {
-      this.hash = undefined; // the file may hold part of the chunk: re-hash from disk next time
+      this.hash = undefined; // the file may hold part of the chunks: re-hash from disk next time
       throw err;
     }
-    hash.update(chunk);
-    this.hashed += chunk.length;
+    for (const c of chunks) hash.update(c);
+    this.hashed += length;
     this.currentOffset = this.hashed;
   }
 
