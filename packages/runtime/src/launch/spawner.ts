@@ -14,7 +14,14 @@ import { BerthError } from '@berth/oci';
  * The worker also owns the ChildProcess objects (their exit is reaped on its
  * event loop) and reports each exit to the main thread. It stays alive while
  * any child runs: the init sets PR_SET_PDEATHSIG, which fires when the
- * spawning thread ends. The worker is unref()'d while idle.
+ * spawning thread ends.
+ *
+ * Event-loop liveness: the worker is ref()'d while it boots and while any child
+ * runs, and unref()'d only once it is ready and idle. A caller awaiting warm()
+ * (or a spawn, or a child's exit) with nothing else pending must keep the
+ * process alive: with the worker unref()'d during its boot, Node saw an empty
+ * loop, ran no more code and exited with status 0 (the `berth run` that exited
+ * 0 under load, leaving its rootfs copy behind).
  */
 
 export interface SpawnRequest {
@@ -109,8 +116,13 @@ export class Spawner {
   private ready: Promise<void> | undefined;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  /** The worker has not reported `ready` yet (it keeps the process alive meanwhile). */
+  private booting = false;
 
-  /** Starts the worker now (it takes tens of ms), e.g. while a rootfs is being prepared. */
+  /**
+   * Starts the worker now (it takes tens of ms), e.g. while a rootfs is being prepared.
+   * The process stays alive until the worker is ready, so awaiting this is safe.
+   */
   warm(): Promise<void> {
     this.start();
     return this.ready as Promise<void>;
@@ -119,18 +131,27 @@ export class Spawner {
   private start(): void {
     if (this.worker !== undefined) return;
     const koffi = createRequire(import.meta.url).resolve('koffi');
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { koffi }, stdout: false, stderr: false });
+    // WORKER_SOURCE is CommonJS: drop an inherited --input-type=module, which would make it ESM.
+    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv, workerData: { koffi }, stdout: false, stderr: false });
     this.worker = worker;
+    // Referenced until ready (a Worker starts referenced): see the liveness note above.
+    this.booting = true;
     this.ready = new Promise((resolve, reject) => {
-      worker.once('message', (m: WorkerMessage) => (m.type === 'ready' ? resolve() : reject(new Error(`unexpected ${m.type}`))));
+      worker.once('message', (m: WorkerMessage) => {
+        this.booting = false;
+        this.updateRef();
+        if (m.type === 'ready') resolve();
+        else reject(new Error(`unexpected ${m.type}`));
+      });
       worker.once('error', reject);
     });
     // Avoid an unhandled rejection when nobody awaits readiness (failures reach callers via the pending map).
     this.ready.catch(() => {});
     worker.on('message', (m: WorkerMessage) => this.onMessage(m));
-    worker.on('error', (err) => this.onWorkerGone(`namespace worker failed: ${err.message}`));
-    worker.on('exit', (code) => this.onWorkerGone(`namespace worker exited (${code})`));
-    worker.unref();
+    // Only the current worker's end matters (after close(), a new one may be running).
+    worker.on('error', (err) => this.worker === worker && this.onWorkerGone(`namespace worker failed: ${err.message}`));
+    worker.on('exit', (code) => this.worker === worker && this.onWorkerGone(`namespace worker exited (${code})`));
   }
 
   private onMessage(m: WorkerMessage): void {
@@ -162,6 +183,7 @@ export class Spawner {
     const worker = this.worker;
     this.worker = undefined;
     this.ready = undefined;
+    this.booting = false;
     const err = new BerthError('ERUNTIME', message);
     for (const p of this.pending.values()) {
       if (!p.spawned) p.rejectSpawn(err);
@@ -173,7 +195,7 @@ export class Spawner {
 
   private updateRef(): void {
     if (this.worker === undefined) return;
-    if (this.pending.size > 0) this.worker.ref();
+    if (this.booting || this.pending.size > 0) this.worker.ref();
     else this.worker.unref();
   }
 
@@ -213,6 +235,8 @@ export class Spawner {
     if (this.pending.size > 0) throw new BerthError('ECONTAINER_STATE', 'close runtime: containers are still running');
     const w = this.worker;
     this.worker = undefined;
+    this.ready = undefined;
+    this.booting = false;
     await w.terminate();
   }
 }
