@@ -20,16 +20,20 @@ export {
   ImageConfigSchema,
   ContainerConfigSchema,
   HistorySchema,
+  parseJson,
+} from './schema.js';
+export {
   MAX_MANIFEST_BYTES,
   MAX_CONFIG_BYTES,
-  parseJson,
   parseManifest,
   parseIndex,
   parseImageConfig,
+  validateDescriptor,
   encodeJson,
   chainIds,
   chainId,
-} from './schema.js';
+} from './validate.js';
+export type { ValidationIssue } from './validate.js';
 export type { Platform, Descriptor, Manifest, Index, ImageConfig, ContainerConfig, History, ParseOptions } from './schema.js';
 export { Reference, DEFAULT_REGISTRY, DEFAULT_TAG, isValidTag } from './reference.js';
 export {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Digest } from './digest.js';
-import { chainIds, MAX_MANIFEST_BYTES, parseImageConfig, parseIndex, parseManifest } from './schema.js';
+import { chainIds, MAX_MANIFEST_BYTES, parseImageConfig, parseIndex, parseManifest } from './validate.js';
 
 const d = (s: string) => Digest.of(s).toString();
 

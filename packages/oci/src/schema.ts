@@ -1,11 +1,13 @@
+/**
+ * The OCI shapes as zod schemas (public: other packages compose them into
+ * their own schemas), their types, and parseJson for any zod schema.
+ * berth's own parsing of manifests, indexes and configs does not load zod:
+ * see validate.ts, which must accept and reject exactly what these do.
+ */
 import { z } from 'zod';
 import { Digest } from './digest.js';
 import { BerthError, type ErrorCode } from './errors.js';
-
-/** Manifests and indexes larger than this are refused (the distribution spec's recommended limit). */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-/** Image configs may carry long histories; still bounded. */
-export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+import { formatIssuePath, parseBoundedJson } from './validate.js';
 
 const digestString = z.string().refine(Digest.isValid, { message: 'not a valid digest' });
 const annotations = z.record(z.string(), z.string());
@@ -108,67 +110,12 @@ export interface ParseOptions {
  */
 export function parseJson<S extends z.ZodType>(bytes: Uint8Array | string, schema: S, options: ParseOptions & { code?: ErrorCode }): z.infer<S> {
   const code = options.code ?? 'EINVAL_MANIFEST';
-  const max = options.maxBytes ?? MAX_MANIFEST_BYTES;
-  const length = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength;
-  if (length > max) {
-    throw new BerthError('ETOO_LARGE', `${options.what}: ${length} bytes exceeds the ${max}-byte limit`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
-  } catch (err) {
-    throw new BerthError(code, `${options.what}: invalid JSON: ${(err as Error).message}`, { cause: err });
-  }
+  const value = parseBoundedJson(bytes, options);
   const result = schema.safeParse(value);
   if (!result.success) {
     const issue = result.error.issues[0];
-    const where = issue && issue.path.length > 0 ? `${formatPath(issue.path)}: ` : '';
+    const where = issue && issue.path.length > 0 ? `${formatIssuePath(issue.path)}: ` : '';
     throw new BerthError(code, `${options.what}: ${where}${issue?.message ?? 'invalid'}`, { cause: result.error });
   }
   return result.data as z.infer<S>;
-}
-
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const p of path) {
-    if (typeof p === 'number') out += `[${p}]`;
-    else out += out ? `.${String(p)}` : String(p);
-  }
-  return out;
-}
-
-/** Parse an image manifest (OCI or Docker schema 2). */
-export function parseManifest(bytes: Uint8Array | string, what = 'manifest'): Manifest {
-  return parseJson(bytes, ManifestSchema, { what });
-}
-
-/** Parse an image index (OCI index or Docker manifest list). */
-export function parseIndex(bytes: Uint8Array | string, what = 'index'): Index {
-  return parseJson(bytes, IndexSchema, { what });
-}
-
-/** Parse an image configuration. */
-export function parseImageConfig(bytes: Uint8Array | string, what = 'image config'): ImageConfig {
-  return parseJson(bytes, ImageConfigSchema, { what, code: 'EINVAL_CONFIG', maxBytes: MAX_CONFIG_BYTES });
-}
-
-/** Canonical bytes for a manifest/index/config berth writes itself (stable key order as given). */
-export function encodeJson(value: unknown): Buffer {
-  return Buffer.from(JSON.stringify(value));
-}
-
-/** The chain ID of a layer stack from its diff IDs (OCI image spec, config.md). */
-export function chainIds(diffIds: readonly string[]): Digest[] {
-  const out: Digest[] = [];
-  let chain: Digest | undefined;
-  for (const d of diffIds) {
-    const diff = Digest.parse(d);
-    chain = chain ? Digest.of(`${chain} ${diff}`) : diff;
-    out.push(chain);
-  }
-  return out;
-}
-
-export function chainId(diffIds: readonly string[]): Digest | undefined {
-  return chainIds(diffIds).at(-1);
 }
