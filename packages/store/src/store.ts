@@ -6,8 +6,6 @@ import { Readable } from 'node:stream';
 import {
   BerthError,
   Digest,
-  DescriptorSchema,
-  IndexSchema,
   MAX_CONFIG_BYTES,
   MAX_MANIFEST_BYTES,
   MediaType,
@@ -21,10 +19,10 @@ import {
   normalisePlatform,
   parseImageConfig,
   parseIndex,
-  parseJson,
   parseManifest,
   platformMatches,
   selectPlatform,
+  validateDescriptor,
 } from '@berth/oci';
 import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '@berth/oci';
 import { errnoCode, fsyncDir, tempName, wrapError, writeFileAtomic, writeFully } from './fsutil.js';
@@ -429,12 +427,9 @@ export class Store {
     const r = toReference(ref, 'tag');
     const name = r.toString();
     const what = `tag ${name}`;
-    const parsed = DescriptorSchema.safeParse(descriptor);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new BerthError('EINVAL_ARGUMENT', `${what}: invalid descriptor: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}`);
-    }
-    const desc = parsed.data;
+    const issue = validateDescriptor(descriptor);
+    if (issue) throw new BerthError('EINVAL_ARGUMENT', `${what}: invalid descriptor: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    const desc: Descriptor = { ...descriptor };
     const have = await this.size(desc.digest);
     if (have === undefined) throw new BerthError('ENOT_FOUND', `${what}: ${desc.digest} is not in the store`);
     if (have !== desc.size) throw new BerthError('ESIZE_MISMATCH', `${what}: descriptor says ${desc.size} bytes, stored blob ${desc.digest} has ${have}`);
@@ -505,7 +500,7 @@ export class Store {
       throw wrapError(what, err);
     }
     try {
-      return parseJson(bytes, IndexSchema, { what, maxBytes: MAX_INDEX_JSON_BYTES, code: 'ESTORE' });
+      return parseIndex(bytes, what, { maxBytes: MAX_INDEX_JSON_BYTES, code: 'ESTORE' });
     } catch (err) {
       throw wrapError(what, err);
     }
