@@ -80,4 +80,12 @@ describe.skipIf(!images || !isRoot)('berth build, push, save, load (as root)', (
     expect(loaded.stdout).toBe('Loaded image: demo:1\n');
     expect((await berth(['run', '--rm', 'demo:1'], { env: box.env })).stdout).toBe('2.5\n');
   });
+
+  it('loads an OCI layout whose names are bare tags into a repository', async () => {
+    const r = await berth(['load', '-i', path.join(images as string, 'busybox'), '--repository', 'example.com/tools/busybox', '--platform', 'linux/arm64'], { env: box.env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split('\n')).toContain('Loaded image: example.com/tools/busybox:1.38');
+    const list = JSON.parse((await berth(['images', '--format', 'json'], { env: box.env })).stdout) as Array<{ repository: string; tag: string; platform: string }>;
+    expect(list.find((i) => i.repository === 'example.com/tools/busybox' && i.tag === 'latest')?.platform).toBe('linux/arm64/v8');
+  });
 });

@@ -174,6 +174,8 @@ export function program(run: (action: Action) => void): Command {
     .command('load')
     .description('Read images from a docker-archive or OCI archive or layout')
     .option('-i, --input <file|dir>', 'archive file or OCI layout directory (default: stdin)')
+    .option('--repository <name>', 'repository for OCI entries named by a bare tag (e.g. 3.20), as skopeo and umoci write them')
+    .option('--platform <os/arch[/variant]>', 'platform to keep from multi-platform images (default: this host)')
     .option('-q, --quiet', 'no output')
     .action((o) => run(async (ctx) => (await import('./commands/transfer.js')).load(ctx, o)));
 

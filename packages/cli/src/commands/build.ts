@@ -55,12 +55,12 @@ export async function build(ctx: Context, contextDir: string | undefined, flags:
   const compression = parseCompression(flags.compression);
   const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
   const epoch = sourceDateEpoch(ctx.env);
-  const [{ build: runBuild }, { Snapshots }, { Runtime }, store] = await Promise.all([
-    import('@berth/build'),
-    import('@berth/rootfs'),
-    import('@berth/runtime'),
-    ctx.store(),
-  ]);
+  const [{ build: runBuild }, { Snapshots }, store] = await Promise.all([import('@berth/build'), import('@berth/rootfs'), ctx.store()]);
+  // Loaded only when a step runs: a fully cached build never needs the runtime.
+  const runtime = async () => {
+    const { Runtime } = await import('@berth/runtime');
+    return new Runtime({ stateDir: ctx.loc.state });
+  };
   const quiet = Boolean(flags.quiet) || format === 'json';
   const log = (line: string) => {
     if (!quiet) ctx.stderr.write(`${line}\n`);
@@ -96,7 +96,7 @@ export async function build(ctx: Context, contextDir: string | undefined, flags:
   const result = await runBuild({
     store,
     snapshots: new Snapshots({ root: ctx.snapshotsDir, store }),
-    runtime: new Runtime({ stateDir: ctx.loc.state }),
+    runtime,
     context: resolve(contextDir ?? '.'),
     ...(flags.file !== undefined ? { file: flags.file } : {}),
     tags,

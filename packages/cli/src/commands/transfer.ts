@@ -43,10 +43,16 @@ export async function save(ctx: Context, refs: string[], opts: { output?: string
 }
 
 /** `berth load -i FILE|DIR` (or an archive on stdin). */
-export async function load(ctx: Context, opts: { input?: string; quiet?: boolean }): Promise<number> {
-  const { loadImages } = await import('@berth/build');
+export async function load(ctx: Context, opts: { input?: string; quiet?: boolean; repository?: string; platform?: string }): Promise<number> {
+  const [{ loadImages }, { parsePlatform }] = await Promise.all([import('@berth/build'), import('@berth/oci')]);
   const store = await ctx.store();
-  const loaded = await loadImages({ store, input: opts.input ?? process.stdin });
+  const loaded = await loadImages({
+    store,
+    input: opts.input ?? process.stdin,
+    ...(opts.repository !== undefined ? { repository: opts.repository } : {}),
+    ...(opts.platform !== undefined ? { platform: parsePlatform(opts.platform) } : {}),
+  });
+  if (opts.quiet) return 0;
   for (const img of loaded) {
     if (img.reference) ctx.stdout.write(`Loaded image: ${img.reference.familiar()}\n`);
     else ctx.stdout.write(`Loaded image ID: ${img.descriptor.digest}${img.untaggedName ? ` (name "${img.untaggedName}" needs a repository)` : ''}\n`);
