@@ -60,7 +60,11 @@ let timeOut;
  * far less disturbed than wall time by other jobs on a shared machine.
  */
 export function timeCommand(cmd, args, opts = {}) {
-  timeOut ??= join(mkdtempSync(join(tmpdir(), 'berth-bench-time-')), 'out');
+  if (!timeOut) {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-bench-time-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    timeOut = join(dir, 'out');
+  }
   const argv = TIME ? ['-f', '%U %S', '-o', timeOut, cmd, ...args] : args;
   const t = performance.now();
   const r = spawnSync(TIME ?? cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
