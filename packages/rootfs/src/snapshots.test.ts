@@ -251,7 +251,7 @@ process.stdout.write(JSON.stringify({ created: r.created, path: r.path, layers }
 });
 
 describe('unpackImage', () => {
-  it('refuses a non-empty destination before building anything, then unpacks and reuses the snapshot', async () => {
+  it('refuses a non-empty destination, applies layers straight into DIR without a snapshot, and copies a snapshot when one exists', async () => {
     const snaps = fresh('u1');
     const image = await putImage([lower, upper]);
     const full = join(base, 'unpack-full');
@@ -263,12 +263,30 @@ describe('unpackImage', () => {
 
     const dest = join(base, 'unpack-1');
     const r1 = await unpackImage({ store, snapshots: snaps, image, dest });
-    expect(r1.created).toBe(true);
-    expect(compareTrees(r1.snapshot, dest)).toEqual([]);
-    const r2 = await unpackImage({ store, snapshots: snaps, image, dest: join(base, 'unpack-2') });
-    expect(r2.created).toBe(false);
-    expect(r2.snapshot).toBe(r1.snapshot);
-    expect(compareTrees(r1.snapshot, join(base, 'unpack-2'))).toEqual([]);
+    expect(r1.method).toBe('layers');
+    expect(r1.snapshot).toBeUndefined();
+    expect(await snaps.list()).toEqual([]);
+    expect(readdirSync(base).filter((n) => n.includes('berth-unpack'))).toEqual([]);
+
+    const built = await snaps.ensure({ image });
+    // Two separate extractions: only the root's own mtime (when each was made) may differ.
+    expect(compareTrees(built.path, dest).filter((d) => !d.startsWith('.: mtimeNs'))).toEqual([]);
+    const emptyDest = join(base, 'unpack-2');
+    mkdirSync(emptyDest);
+    const r2 = await unpackImage({ store, snapshots: snaps, image, dest: emptyDest });
+    expect(r2.snapshot).toBe(built.path);
+    expect(r2.method === 'copy' || r2.method === 'reflink').toBe(true);
+    expect(compareTrees(built.path, emptyDest)).toEqual([]);
+  });
+
+  it('a failed unpack leaves neither DIR nor a temp dir behind', async () => {
+    const snaps = fresh('u2');
+    const image = await putImage([lower, upper], { corruptDiffId: 1 });
+    const dest = join(base, 'unpack-bad');
+    const err = await unpackImage({ store, snapshots: snaps, image, dest }).catch((e: unknown) => e);
+    expect(isBerthError(err)).toBe(true);
+    expect(existsSync(dest)).toBe(false);
+    expect(readdirSync(base).filter((n) => n.includes('berth-unpack'))).toEqual([]);
   });
 });
 

@@ -165,20 +165,7 @@ export class Snapshots {
       this.removeStaleTemps(chain.hex);
       const tmp = mkdtempSync(join(this.root, TMP, `${chain.hex}.`));
       try {
-        chmodSync(tmp, 0o755); // the rootfs root, unless a layer says otherwise
-        const diffIds = config.rootfs.diff_ids;
-        for (const [i, layer] of manifest.layers.entries()) {
-          const diffId = diffIds[i] as string;
-          opts.onProgress?.({ layer: i + 1, of: manifest.layers.length, digest: layer.digest });
-          await applyLayer({
-            root: tmp,
-            source: this.openLayer(layer.digest, layer.size),
-            mediaType: layer.mediaType,
-            digest: layer.digest,
-            diffId,
-            name: `${i + 1}/${manifest.layers.length} ${layer.digest}`,
-          });
-        }
+        await this.applyImage({ image: { manifest, config }, dir: tmp, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
         renameSync(tmp, final);
       } catch (err) {
         try {
@@ -192,6 +179,32 @@ export class Snapshots {
     } finally {
       lock.release();
     }
+  }
+
+  /**
+   * Apply the image's layers, in order, each verified against its digest and
+   * diff ID, into `dir` (an existing empty directory, made mode 0755 unless a
+   * layer says otherwise). On failure `dir` is left half-made: the caller
+   * removes it. Returns the number of entries applied.
+   */
+  async applyImage(opts: { image: Pick<StoredImage, 'manifest' | 'config'>; dir: string; onProgress?: (e: SnapshotProgress) => void }): Promise<number> {
+    const { manifest, config } = opts.image;
+    chmodSync(opts.dir, 0o755);
+    const diffIds = config.rootfs.diff_ids;
+    let entries = 0;
+    for (const [i, layer] of manifest.layers.entries()) {
+      opts.onProgress?.({ layer: i + 1, of: manifest.layers.length, digest: layer.digest });
+      const applied = await applyLayer({
+        root: opts.dir,
+        source: this.openLayer(layer.digest, layer.size),
+        mediaType: layer.mediaType,
+        digest: layer.digest,
+        diffId: diffIds[i] as string,
+        name: `${i + 1}/${manifest.layers.length} ${layer.digest}`,
+      });
+      entries += applied.entries;
+    }
+    return entries;
   }
 
   /**

@@ -1,13 +1,16 @@
 /**
- * unpackImage: `berth unpack REF DIR`: the image's snapshot (built once, by
- * chain ID) copied into DIR.
+ * unpackImage: `berth unpack REF DIR`: the image's root filesystem in DIR.
+ * When the image's snapshot exists it is copied (reflinks where possible);
+ * otherwise the layers are applied straight into DIR, so an unpack costs one
+ * extraction and leaves no snapshot behind as a side effect.
  */
-import { lstatSync, readdirSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { BerthError } from '@berth/oci';
+import { lstatSync, mkdtempSync, readdirSync, renameSync, rmdirSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { BerthError, describeError } from '@berth/oci';
 import type { Digest } from '@berth/oci';
 import type { Store, StoredImage } from '@berth/store';
 import { createRootfs } from './copy.js';
+import { removeTreeSync } from './remove.js';
 import { imageChainId, type SnapshotProgress, type Snapshots } from './snapshots.js';
 
 export interface UnpackImageOptions {
@@ -22,38 +25,61 @@ export interface UnpackImageOptions {
 
 export interface UnpackImageResult {
   chainId: Digest;
-  /** The snapshot copied from. */
-  snapshot: string;
-  /** Whether the snapshot was built by this call. */
-  created: boolean;
-  method: 'reflink' | 'copy';
+  /** The snapshot copied from, when one existed. */
+  snapshot: string | undefined;
+  /** reflink/copy: from the snapshot; layers: the layers applied into DIR. */
+  method: 'reflink' | 'copy' | 'layers';
+  /** Entries copied, or entries applied from the layers. */
   files: number;
 }
 
 export async function unpackImage(opts: UnpackImageOptions): Promise<UnpackImageResult> {
   const dest = resolve(opts.dest);
   const doing = `unpack into ${dest}`;
-  // Refuse early: no point building a snapshot for a destination we will not fill.
   checkDest(dest, doing);
   if (resolve(opts.store.root) !== resolve(opts.snapshots.store.root)) {
     throw new BerthError('EINVAL_ARGUMENT', `${doing}: the snapshots read layers from store ${opts.snapshots.store.root}, not ${opts.store.root}`);
   }
   const chain = imageChainId(opts.image);
-  // ensure, then copy under a shared lock so gc cannot remove the snapshot mid-copy;
-  // if gc removed it between the two, build it again (bounded).
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const ensured = await opts.snapshots.ensure({ image: opts.image, onProgress: opts.onProgress });
+  // Copy under a shared lock so gc cannot remove the snapshot mid-copy.
+  if (await opts.snapshots.has(chain)) {
     const lock = await opts.snapshots.lock(chain, 'shared');
-    if (!lock) continue;
-    try {
-      if (!(await opts.snapshots.has(chain))) continue;
-      const copied = await createRootfs({ snapshot: ensured.path, dest, log: opts.log });
-      return { chainId: chain, snapshot: ensured.path, created: ensured.created, ...copied };
-    } finally {
-      lock.release();
+    if (lock) {
+      try {
+        if (await opts.snapshots.has(chain)) {
+          const snapshot = opts.snapshots.path(chain);
+          const copied = await createRootfs({ snapshot, dest, ...(opts.log ? { log: opts.log } : {}) });
+          return { chainId: chain, snapshot, ...copied };
+        }
+      } finally {
+        lock.release();
+      }
     }
   }
-  throw new BerthError('EROOTFS', `${doing}: snapshot ${chain} kept disappearing (concurrent gc?)`);
+  // No snapshot: apply the layers into a sibling temp dir, then rename it into place.
+  const tmp = mkdtempSync(join(dirname(dest), `.${basename(dest)}.berth-unpack-`));
+  try {
+    const files = await opts.snapshots.applyImage({ image: opts.image, dir: tmp, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+    if (readdirSafe(dest) !== undefined) rmdirSync(dest);
+    renameSync(tmp, dest);
+    opts.log?.(`applied ${opts.image.manifest.layers.length} layers into ${dest}`);
+    return { chainId: chain, snapshot: undefined, method: 'layers', files };
+  } catch (err) {
+    try {
+      removeTreeSync(tmp);
+    } catch (cleanupErr) {
+      throw new BerthError('EROOTFS', `${doing}: ${describeError(err)} (and removing ${tmp} failed: ${describeError(cleanupErr)})`, { cause: err });
+    }
+    throw BerthError.wrap(doing, err, 'EROOTFS');
+  }
+}
+
+function readdirSafe(dir: string): string[] | undefined {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return undefined;
+  }
 }
 
 function checkDest(dest: string, doing: string): void {
