@@ -12,3 +12,5 @@ export type {
 } from './store.js';
 export type { BlobIngest } from './ingest.js';
 export { defaultRoot, storeDir } from './paths.js';
+export { FileLock, withFileLock } from './lock.js';
+export type { LockMode, LockFileOptions, AcquireOptions, StoppableAcquireOptions } from './lock.js';

@@ -1,14 +1,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { constants as fsConstants } from 'node:fs';
-import { open, rm, stat, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, fstatSync, openSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import koffi, { type LibraryHandle } from 'koffi';
-import { BerthError, describeError } from '@berth/oci';
+import { BerthError, describeError, type ErrorCode } from '@berth/oci';
 import { errnoCode } from './fsutil.js';
 
 /**
- * Cross-process locks with flock(2) on files under `locks/`.
+ * Cross-process locks with flock(2) on lock files (the store's are under
+ * `locks/`; @berth/rootfs locks its snapshots with the same class).
  *
  * Why flock and not a lock directory with heartbeats (proper-lockfile): the
  * kernel drops a flock the moment its holder dies (SIGKILL included), so a dead
@@ -20,7 +20,8 @@ import { errnoCode } from './fsutil.js';
  * inode it locked; if not, it retries on the new file.
  *
  * flock is always called with LOCK_NB (it never blocks the event loop); waiting
- * is a poll with capped backoff.
+ * is a poll with capped backoff. Locks are per open file description, so two
+ * acquirers in one process exclude each other just as two processes do.
  */
 
 export type LockMode = 'shared' | 'exclusive';
@@ -44,12 +45,25 @@ function flock(): FlockFn {
   return flockFn;
 }
 
-export interface AcquireOptions {
+/** How a lock file is made, and the code of the errors about it. */
+export interface LockFileOptions {
+  /** Code of the errors opening, locking or removing the lock file (default ESTORE). */
+  errorCode?: ErrorCode | undefined;
+  /** Permission bits of a lock file this call creates (default 0o644). */
+  fileMode?: number | undefined;
+}
+
+export interface AcquireOptions extends LockFileOptions {
   mode: LockMode;
   /** Give up with ELOCKED after this long; undefined waits for ever. */
   timeoutMs?: number | undefined;
   /** Named in errors, e.g. `lock index.json of /var/lib/berth/store`. */
   what: string;
+}
+
+export interface StoppableAcquireOptions extends AcquireOptions {
+  /** Asked after each attempt that found the lock held: true ends the wait, and `acquire` resolves undefined. */
+  stop: () => boolean;
 }
 
 /** A held flock on one lock file. Release exactly once. */
@@ -59,43 +73,59 @@ export class FileLock {
   private constructor(
     readonly path: string,
     readonly mode: LockMode,
-    private readonly fh: FileHandle,
+    private readonly fd: number,
+    private readonly errorCode: ErrorCode,
   ) {}
 
   /** Try once (no waiting). Undefined if another holder conflicts. */
-  static async tryAcquire(path: string, mode: LockMode, what: string): Promise<FileLock | undefined> {
+  static async tryAcquire(path: string, mode: LockMode, what: string, options: LockFileOptions = {}): Promise<FileLock | undefined> {
+    const code = options.errorCode ?? 'ESTORE';
     for (;;) {
-      let fh: FileHandle;
+      let fd: number;
       try {
-        fh = await open(path, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644);
+        fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_CREAT, options.fileMode ?? 0o644);
       } catch (err) {
-        throw new BerthError('ESTORE', `${what}: open ${path}: ${describeError(err)}`, { cause: err });
+        throw new BerthError(code, `${what}: open ${path}: ${describeError(err)}`, { cause: err });
       }
       let got: boolean;
       try {
-        got = tryFlock(fh.fd, mode === 'shared' ? LOCK_SH : LOCK_EX);
+        got = tryFlock(fd, mode === 'shared' ? LOCK_SH : LOCK_EX);
       } catch (err) {
-        await fh.close();
-        throw new BerthError('ESTORE', `${what}: ${describeError(err)}`, { cause: err });
+        closeSync(fd);
+        throw new BerthError(code, `${what}: ${describeError(err)}`, { cause: err });
       }
       if (!got) {
-        await fh.close();
+        closeSync(fd);
         return undefined;
       }
       // The previous holder may have unlinked the file before we locked it.
-      const [mine, current] = await Promise.all([fh.stat(), stat(path).catch((err: unknown) => (errnoCode(err) === 'ENOENT' ? undefined : Promise.reject(err)))]);
-      if (current && current.ino === mine.ino && current.dev === mine.dev) return new FileLock(path, mode, fh);
-      await fh.close();
+      let same: boolean;
+      try {
+        const mine = fstatSync(fd);
+        const current = statOrUndefined(path);
+        same = current !== undefined && current.ino === mine.ino && current.dev === mine.dev;
+      } catch (err) {
+        closeSync(fd);
+        throw new BerthError(code, `${what}: stat ${path}: ${describeError(err)}`, { cause: err });
+      }
+      if (same) return new FileLock(path, mode, fd, code);
+      closeSync(fd);
     }
   }
 
-  /** Wait (polling with backoff) until the lock is ours, or time out with ELOCKED. */
-  static async acquire(path: string, options: AcquireOptions): Promise<FileLock> {
+  /**
+   * Wait (polling with backoff) until the lock is ours, or time out with ELOCKED.
+   * With `stop`, the wait can also end early: then it resolves undefined.
+   */
+  static acquire(path: string, options: StoppableAcquireOptions): Promise<FileLock | undefined>;
+  static acquire(path: string, options: AcquireOptions): Promise<FileLock>;
+  static async acquire(path: string, options: AcquireOptions & { stop?: () => boolean }): Promise<FileLock | undefined> {
     const started = Date.now();
     let delay = 2;
     for (;;) {
-      const lock = await FileLock.tryAcquire(path, options.mode, options.what);
+      const lock = await FileLock.tryAcquire(path, options.mode, options.what, options);
       if (lock) return lock;
+      if (options.stop?.()) return undefined;
       if (options.timeoutMs !== undefined && Date.now() - started >= options.timeoutMs) {
         throw new BerthError('ELOCKED', `${options.what}: still held by another process after ${options.timeoutMs} ms`, { details: { path } });
       }
@@ -104,15 +134,30 @@ export class FileLock {
     }
   }
 
-  /** Drop the lock. With `unlink`, remove the lock file first (safe: we hold it). */
+  /**
+   * Drop the lock. With `unlink`, remove the lock file first (only while held
+   * exclusively: a shared holder leaves it). The work is done before this
+   * returns, so a caller that cannot await still frees the lock at once.
+   */
   async release(opts: { unlink?: boolean } = {}): Promise<void> {
     if (this.released) return;
     this.released = true;
     try {
-      if (opts.unlink) await rm(this.path, { force: true });
+      if (opts.unlink && this.mode === 'exclusive') unlinkSync(this.path);
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw new BerthError(this.errorCode, `remove lock file ${this.path}: ${describeError(err)}`, { cause: err });
     } finally {
-      await this.fh.close();
+      closeSync(this.fd);
     }
+  }
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
   }
 }
 
