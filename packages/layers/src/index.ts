@@ -6,3 +6,29 @@ export { compressStream, decompressStream } from './compression.js';
 export type { CompressOptions } from './compression.js';
 export { DEFAULT_LAYER_LIMITS } from './limits.js';
 export type { LayerLimits } from './limits.js';
+export {
+  devMajor,
+  devMinor,
+  FS_APPEND_FL,
+  FS_IMMUTABLE_FL,
+  fsetxattr,
+  futimens,
+  getInodeFlags,
+  lgetxattr,
+  llistxattr,
+  lremovexattr,
+  lsetxattr,
+  lstatx,
+  lutimens,
+  lutimensRaw,
+  makedev,
+  mknod,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFIFO,
+  S_IFSOCK,
+  setInodeFlags,
+  STX,
+  timesFromStatx,
+} from './sys.js';
+export type { SysError, SysPath, Timespec } from './sys.js';

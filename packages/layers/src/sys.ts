@@ -1,8 +1,14 @@
 /**
- * The few libc calls Node does not offer: mknod, the *xattr family, and
- * utimensat/futimens for nanosecond timestamps. Loaded lazily through koffi on
- * first use, so applying a layer that needs none of them never pays for the
- * FFI library. Every call is the no-follow variant where one exists.
+ * Filesystem primitives: the libc calls Node does not offer, for the packages
+ * that build trees (@berth/layers, @berth/rootfs). mknod, the *xattr family,
+ * utimensat/futimens for nanosecond timestamps, statx into a reused buffer and
+ * the inode flags ioctls. Each function is bound through koffi on its first
+ * use, so applying a layer that needs none of them never loads the FFI
+ * library. Every call is the no-follow variant where one exists.
+ *
+ * Paths are strings or, for names that are not valid UTF-8, Buffers of the
+ * raw bytes. Failures throw a Node-style errno error (`code`, `errno`,
+ * `syscall`, `path`), so callers handle them like fs errors.
  */
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
@@ -11,60 +17,83 @@ import { constants as osConstants } from 'node:os';
 // each call a precise signature, so `unknown` results stay inside this file.
 type Fn = (...args: unknown[]) => unknown;
 
-interface Libc {
-  errno: () => number;
-  mknod: Fn;
-  lsetxattr: Fn;
-  fsetxattr: Fn;
-  lgetxattr: Fn;
-  llistxattr: Fn;
-  lremovexattr: Fn;
-  utimensat: Fn;
-  futimens: Fn;
+interface Lib {
+  func(def: string): Fn;
 }
 
-let libc: Libc | undefined;
+interface Koffi {
+  load(path: string): Lib;
+  errno(): number;
+  sizeof(type: string): number;
+}
+
+/** A path for these calls: a string, or the raw bytes of a name that is not valid UTF-8. */
+export type SysPath = string | Buffer;
 
 const LIBC_NAMES = ['libc.so.6', 'libc.musl-x86_64.so.1', 'libc.musl-aarch64.so.1', 'libc.so'];
 
-function load(): Libc {
+let ffi: Koffi | undefined;
+let libc: Lib | undefined;
+
+function koffi(): Koffi {
+  if (!ffi) ffi = createRequire(import.meta.url)('koffi') as Koffi;
+  return ffi;
+}
+
+function lib(): Lib {
   if (libc) return libc;
-  const require = createRequire(import.meta.url);
-  const koffi = require('koffi') as {
-    load(path: string): { func(def: string): Fn };
-    errno(): number;
-  };
-  let lib: { func(def: string): Fn } | undefined;
+  const k = koffi();
   let lastErr: unknown;
   for (const name of LIBC_NAMES) {
     try {
-      lib = koffi.load(name);
-      break;
+      libc = k.load(name);
+      return libc;
     } catch (err) {
       lastErr = err;
     }
   }
-  if (!lib) throw Object.assign(new Error(`load libc: ${String(lastErr)}`), { code: 'ENOSYS' });
-  let mknod: Fn;
-  try {
-    mknod = lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)');
-  } catch {
-    // glibc before 2.33 exports only the versioned __xmknod (version 0 = _MKNOD_VER).
-    const xmknod = lib.func('int __xmknod(int ver, const char *path, uint32_t mode, _Inout_ uint64_t *dev)');
-    mknod = (path, mode, dev) => xmknod(0, path, mode, [dev]);
-  }
-  libc = {
-    errno: () => koffi.errno(),
-    mknod,
-    lsetxattr: lib.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
-    fsetxattr: lib.func('int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)'),
-    lgetxattr: lib.func('intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
-    llistxattr: lib.func('intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)'),
-    lremovexattr: lib.func('int lremovexattr(const char *path, const char *name)'),
-    utimensat: lib.func('int utimensat(int dirfd, const char *path, const void *times, int flags)'),
-    futimens: lib.func('int futimens(int fd, const void *times)'),
-  };
-  return libc;
+  throw Object.assign(new Error(`load libc: ${String(lastErr)}`), { code: 'ENOSYS' });
+}
+
+/** One libc function, declared on its first call. */
+function lazy(decl: string): () => Fn {
+  let fn: Fn | undefined;
+  return () => (fn ??= lib().func(decl));
+}
+
+// ssize_t is intptr_t on Linux; mode_t is unsigned int; dev_t is uint64_t.
+const c = {
+  mknod: (() => {
+    let fn: Fn | undefined;
+    return (): Fn => {
+      if (fn) return fn;
+      try {
+        fn = lib().func('int mknod(const char *path, uint32_t mode, uint64_t dev)');
+      } catch {
+        // glibc before 2.33 exports only the versioned __xmknod (version 0 = _MKNOD_VER).
+        const xmknod = lib().func('int __xmknod(int ver, const char *path, uint32_t mode, _Inout_ uint64_t *dev)');
+        fn = (path, mode, dev) => xmknod(0, path, mode, [dev]);
+      }
+      return fn;
+    };
+  })(),
+  lsetxattr: lazy('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
+  fsetxattr: lazy('int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)'),
+  lgetxattr: lazy('intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
+  llistxattr: lazy('intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)'),
+  lremovexattr: lazy('int lremovexattr(const char *path, const char *name)'),
+  utimensat: lazy('int utimensat(int dirfd, const char *path, const void *times, int flags)'),
+  futimens: lazy('int futimens(int fd, const void *times)'),
+  statx: lazy('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ void *buf)'),
+  // The request is an unsigned long in glibc; the argument is a pointer to an int.
+  ioctl: lazy('int ioctl(int fd, unsigned long request, _Inout_ void *arg)'),
+};
+
+const NUL = Buffer.from([0]);
+
+/** koffi passes a Buffer as a raw pointer: a path Buffer needs its NUL terminator. */
+function cpath(p: SysPath): SysPath {
+  return typeof p === 'string' ? p : Buffer.concat([p, NUL]);
 }
 
 const ERRNO_NAMES: Map<number, string> = new Map(
@@ -79,21 +108,27 @@ export interface SysError extends Error {
   path?: string;
 }
 
-function fail(syscall: string, path: string | number): never {
-  const errno = load().errno();
+/**
+ * Throw the current errno as a SysError. The message names the call, what it
+ * was about (an xattr name, an ioctl request) and the path or fd:
+ * `EPERM: lsetxattr security.capability '/x/bin/ping'`.
+ */
+function fail(syscall: string, target: SysPath | number, about?: string): never {
+  const errno = koffi().errno();
   const code = ERRNO_NAMES.get(errno) ?? `E${errno}`;
-  const where = typeof path === 'string' ? ` '${path}'` : ` fd ${path}`;
-  const err = new Error(`${code}: ${syscall}${where}`) as SysError;
+  const where = typeof target === 'number' ? ` fd ${target}` : ` '${target.toString()}'`;
+  const err = new Error(`${code}: ${syscall}${about === undefined ? '' : ` ${about}`}${where}`) as SysError;
   err.code = code;
   err.errno = -errno;
   err.syscall = syscall;
-  if (typeof path === 'string') err.path = path;
+  if (typeof target !== 'number') err.path = target.toString();
   throw err;
 }
 
 export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
 export const S_IFIFO = 0o010000;
+export const S_IFSOCK = 0o140000;
 
 /** Linux dev_t encoding (glibc's gnu_dev_makedev). */
 export function makedev(major: number, minor: number): bigint {
@@ -110,58 +145,74 @@ export function devMinor(rdev: bigint): number {
   return Number(((rdev >> 12n) & 0xffffff00n) | (rdev & 0xffn));
 }
 
-export function mknod(path: string, mode: number, dev: bigint): void {
-  if ((load().mknod(path, mode, dev) as number) !== 0) fail('mknod', path);
+/** mknod(2): `mode` includes the file type bits (S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK); `dev` is the raw dev_t (see makedev). */
+export function mknod(path: SysPath, mode: number, dev: bigint | number): void {
+  if ((c.mknod()(cpath(path), mode, dev) as number) !== 0) fail('mknod', path);
 }
 
-export function lsetxattr(path: string, name: string, value: Uint8Array): void {
-  if ((load().lsetxattr(path, name, value, value.length, 0) as number) !== 0) fail('lsetxattr', path);
+export function lsetxattr(path: SysPath, name: string, value: Uint8Array): void {
+  if ((c.lsetxattr()(cpath(path), name, value, value.length, 0) as number) !== 0) fail('lsetxattr', path, name);
 }
 
 export function fsetxattr(fd: number, name: string, value: Uint8Array): void {
-  if ((load().fsetxattr(fd, name, value, value.length, 0) as number) !== 0) fail('fsetxattr', fd);
+  if ((c.fsetxattr()(fd, name, value, value.length, 0) as number) !== 0) fail('fsetxattr', fd, name);
 }
 
-export function lremovexattr(path: string, name: string): void {
-  if ((load().lremovexattr(path, name) as number) !== 0) fail('lremovexattr', path);
+export function lremovexattr(path: SysPath, name: string): void {
+  if ((c.lremovexattr()(cpath(path), name) as number) !== 0) fail('lremovexattr', path, name);
 }
 
-const ERANGE = osConstants.errno.ERANGE;
+const { ENODATA, ENOTSUP, EOPNOTSUPP, ERANGE } = osConstants.errno;
+/** How often a list or value that keeps growing between the size query and the read is asked for again. */
+const MAX_RETRIES = 4;
+
+// Scratch buffers for names and values, grown when a node needs more (all calls are synchronous).
+let listBuf = Buffer.allocUnsafe(4096);
+let valueBuf = Buffer.allocUnsafe(4096);
 
 /** Names of a node's extended attributes (not following a final symlink); [] where unsupported. */
-export function llistxattr(path: string): string[] {
-  const lib = load();
-  let buf = Buffer.allocUnsafe(1024);
+export function llistxattr(path: SysPath): string[] {
+  const fn = c.llistxattr();
+  const p = cpath(path);
   for (let attempt = 0; ; attempt++) {
-    const n = Number(lib.llistxattr(path, buf, buf.length));
+    const n = Number(fn(p, listBuf, listBuf.length));
     if (n >= 0) {
-      if (n === 0) return [];
-      const names = buf.toString('utf8', 0, n).split('\0');
-      names.pop(); // the list ends with a NUL
+      // NUL-terminated names, one after another
+      const names: string[] = [];
+      let start = 0;
+      for (let i = 0; i < n; i++) {
+        if (listBuf[i] === 0) {
+          if (i > start) names.push(listBuf.toString('utf8', start, i));
+          start = i + 1;
+        }
+      }
       return names;
     }
-    const errno = lib.errno();
-    if (errno === osConstants.errno.ENOTSUP || errno === osConstants.errno.EOPNOTSUPP) return [];
-    if (errno !== ERANGE || attempt > 4) fail('llistxattr', path);
-    const size = Number(lib.llistxattr(path, null, 0));
+    const errno = koffi().errno();
+    if (errno === ENOTSUP || errno === EOPNOTSUPP) return [];
+    if (errno !== ERANGE || attempt >= MAX_RETRIES) fail('llistxattr', path);
+    const size = Number(fn(p, null, 0));
     if (size < 0) fail('llistxattr', path);
-    buf = Buffer.allocUnsafe(size + 64);
+    listBuf = Buffer.allocUnsafe(Math.max(size + 64, listBuf.length * 2));
   }
 }
 
-/** One extended attribute's raw value, or undefined if it is not set. */
-export function lgetxattr(path: string, name: string): Buffer | undefined {
-  const lib = load();
-  let buf = Buffer.allocUnsafe(256);
+/** One extended attribute's raw value (a Buffer of its own), or undefined if it is not set. */
+export function lgetxattr(path: SysPath, name: string): Buffer | undefined {
+  const fn = c.lgetxattr();
+  const p = cpath(path);
   for (let attempt = 0; ; attempt++) {
-    const n = Number(lib.lgetxattr(path, name, buf, buf.length));
-    if (n >= 0) return Buffer.from(buf.subarray(0, n));
-    const errno = lib.errno();
-    if (errno === osConstants.errno.ENODATA) return undefined;
-    if (errno !== ERANGE || attempt > 4) fail('lgetxattr', path);
-    const size = Number(lib.lgetxattr(path, name, null, 0));
-    if (size < 0) fail('lgetxattr', path);
-    buf = Buffer.allocUnsafe(size + 64);
+    const n = Number(fn(p, name, valueBuf, valueBuf.length));
+    if (n >= 0) return Buffer.from(valueBuf.subarray(0, n));
+    const errno = koffi().errno();
+    if (errno === ENODATA) return undefined;
+    if (errno !== ERANGE || attempt >= MAX_RETRIES) fail('lgetxattr', path, name);
+    const size = Number(fn(p, name, null, 0));
+    if (size < 0) {
+      if (koffi().errno() === ENODATA) return undefined;
+      fail('lgetxattr', path, name);
+    }
+    valueBuf = Buffer.allocUnsafe(Math.max(size + 64, valueBuf.length * 2));
   }
 }
 
@@ -184,12 +235,102 @@ function timesBuffer(atime: Timespec, mtime: Timespec): Buffer {
 }
 
 /** Set atime and mtime with nanosecond precision without following a final symlink. */
-export function lutimens(path: string, atime: Timespec, mtime: Timespec): void {
-  if ((load().utimensat(AT_FDCWD, path, timesBuffer(atime, mtime), AT_SYMLINK_NOFOLLOW) as number) !== 0) {
-    fail('utimensat', path);
-  }
+export function lutimens(path: SysPath, atime: Timespec, mtime: Timespec): void {
+  lutimensRaw(path, timesBuffer(atime, mtime));
+}
+
+/**
+ * utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW) with `times` already laid
+ * out as two struct timespec, atime then mtime (32 bytes; see timesFromStatx).
+ */
+export function lutimensRaw(path: SysPath, times: Buffer): void {
+  if ((c.utimensat()(AT_FDCWD, cpath(path), times, AT_SYMLINK_NOFOLLOW) as number) !== 0) fail('utimensat', path);
 }
 
 export function futimens(fd: number, atime: Timespec, mtime: Timespec): void {
-  if ((load().futimens(fd, timesBuffer(atime, mtime)) as number) !== 0) fail('futimens', fd);
+  if ((c.futimens()(fd, timesBuffer(atime, mtime)) as number) !== 0) fail('futimens', fd);
+}
+
+/**
+ * `struct statx` offsets (linux/stat.h; the same on every architecture), for
+ * reading the buffer lstatx() returns.
+ */
+export const STX = {
+  nlink: 16,
+  uid: 20,
+  gid: 24,
+  mode: 28,
+  ino: 32,
+  size: 40,
+  atime: 64,
+  mtime: 112,
+  rdevMajor: 128,
+  rdevMinor: 132,
+  devMajor: 136,
+  devMinor: 140,
+} as const;
+const STATX_BASIC_STATS = 0x7ff;
+const statxBuf = Buffer.alloc(256);
+
+/**
+ * lstat through statx(2) into one reused buffer: no Stats object, no BigInts,
+ * and the timestamps' exact nanoseconds (read with STX offsets). The next call
+ * overwrites the buffer: read what you need before it.
+ */
+export function lstatx(path: SysPath): Buffer {
+  if ((c.statx()(AT_FDCWD, cpath(path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, statxBuf) as number) !== 0) fail('statx', path);
+  return statxBuf;
+}
+
+/**
+ * Two struct timespec (atime, mtime) from a statx buffer, into `out` (32 bytes).
+ * 32-bit reads and writes (Buffer#copy costs more for 8 bytes, BigInts more still);
+ * little-endian layout, as on x86-64, arm64 and riscv64.
+ */
+export function timesFromStatx(stx: Buffer, out: Buffer): Buffer {
+  out.writeUInt32LE(stx.readUInt32LE(STX.atime), 0); // tv_sec, low half
+  out.writeUInt32LE(stx.readUInt32LE(STX.atime + 4), 4); // tv_sec, high half
+  out.writeUInt32LE(stx.readUInt32LE(STX.atime + 8), 8); // tv_nsec
+  out.writeUInt32LE(0, 12);
+  out.writeUInt32LE(stx.readUInt32LE(STX.mtime), 16);
+  out.writeUInt32LE(stx.readUInt32LE(STX.mtime + 4), 20);
+  out.writeUInt32LE(stx.readUInt32LE(STX.mtime + 8), 24);
+  out.writeUInt32LE(0, 28);
+  return out;
+}
+
+/** Inode flags (linux/fs.h). */
+export const FS_IMMUTABLE_FL = 0x00000010;
+export const FS_APPEND_FL = 0x00000020;
+
+let ioctlFlags: { get: number; set: number } | undefined;
+
+/**
+ * _IOR('f', 1, long) and _IOW('f', 2, long): the kernel reads and writes an int,
+ * but the request number encodes sizeof(long). Generic _IOC layout (x86, arm, riscv).
+ */
+function flagsRequests(): { get: number; set: number } {
+  if (ioctlFlags) return ioctlFlags;
+  const longSize = koffi().sizeof('long');
+  ioctlFlags = {
+    get: ((2 << 30) | (longSize << 16) | (0x66 << 8) | 1) >>> 0,
+    set: ((1 << 30) | (longSize << 16) | (0x66 << 8) | 2) >>> 0,
+  };
+  return ioctlFlags;
+}
+
+const flagsBuf = Buffer.alloc(8);
+
+/** The inode flags of an open file (FS_IOC_GETFLAGS). `path` is only named in errors. */
+export function getInodeFlags(fd: number, path?: SysPath): number {
+  flagsBuf.fill(0);
+  if ((c.ioctl()(fd, flagsRequests().get, flagsBuf) as number) !== 0) fail('ioctl', path ?? fd, 'FS_IOC_GETFLAGS');
+  return flagsBuf.readInt32LE(0);
+}
+
+/** Set the inode flags of an open file (FS_IOC_SETFLAGS). `path` is only named in errors. */
+export function setInodeFlags(fd: number, flags: number, path?: SysPath): void {
+  flagsBuf.fill(0);
+  flagsBuf.writeInt32LE(flags | 0, 0);
+  if ((c.ioctl()(fd, flagsRequests().set, flagsBuf) as number) !== 0) fail('ioctl', path ?? fd, 'FS_IOC_SETFLAGS');
 }
