@@ -1,10 +1,10 @@
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { lgetxattr } from '@berth/layers';
 import { isBerthError } from '@berth/oci';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRootfs } from './copy.js';
-import { getXattr } from './native.js';
 import { T1, T2, buildFixture, capabilityValue, compareTrees, describeTree, isRoot } from './testutil.js';
 
 let base: string;
@@ -47,7 +47,7 @@ describe('createRootfs', () => {
     expect([su.uid, su.gid, su.mode & 0o7777]).toEqual([1000, 1001, 0o4755]);
     const wall = lstatSync(join(dest, 'bin/wall'));
     expect([wall.gid, wall.mode & 0o7777]).toEqual([5, 0o2755]);
-    expect(getXattr(join(dest, 'bin/ping'), 'security.capability')).toEqual(capabilityValue());
+    expect(lgetxattr(join(dest, 'bin/ping'), 'security.capability')).toEqual(capabilityValue());
     expect(lstatSync(join(dest, 'bin/ping')).uid).toBe(1000);
     const link = lstatSync(join(dest, 'home/user/link'));
     expect(link.isSymbolicLink() && [link.uid, link.gid]).toEqual([1234, 4321]);

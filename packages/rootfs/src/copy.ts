@@ -22,8 +22,8 @@ import {
   symlinkSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { lgetxattr, llistxattr, lsetxattr, lstatx, lutimensRaw, makedev, mknod, STX, timesFromStatx } from '@berth/layers';
 import { BerthError, describeError } from '@berth/oci';
-import { getXattr, listXattrs, lstatx, lutimesRaw, makedev, mknod, setXattr, STX, timesFromStatx } from './native.js';
 import { displayPath, joinPath, readNames, type FsPath } from './paths.js';
 import { emptyDirectorySync, removeTree } from './remove.js';
 
@@ -276,11 +276,11 @@ function applyMetadata(state: CopyState, s: FsPath, d: FsPath, type: number, met
   } else if (type !== S_IFLNK) {
     chmodSync(d, perm); // mknod's mode went through the umask
   }
-  for (const name of listXattrs(s)) {
+  for (const name of llistxattr(s)) {
     // Unprivileged, only the user.* namespace can be written (security.*, trusted.* need CAP_SYS_ADMIN/CAP_SETFCAP).
     if (!state.privileged && !name.startsWith('user.')) continue;
-    const value = getXattr(s, name);
-    if (value !== undefined) setXattr(d, name, value);
+    const value = lgetxattr(s, name);
+    if (value !== undefined) lsetxattr(d, name, value);
   }
-  lutimesRaw(d, meta.times);
+  lutimensRaw(d, meta.times);
 }

@@ -15,9 +15,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { mknod } from '@berth/layers';
 import { isBerthError } from '@berth/oci';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { mknod } from './native.js';
 import { removeTree } from './remove.js';
 import { isRoot } from './testutil.js';
 

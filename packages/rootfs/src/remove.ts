@@ -14,8 +14,8 @@
  */
 import { chmodSync, closeSync, constants as fsConstants, lstatSync, openSync, readFileSync, realpathSync, rmdirSync, unlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { FS_APPEND_FL, FS_IMMUTABLE_FL, getInodeFlags, setInodeFlags } from '@berth/layers';
 import { BerthError, describeError } from '@berth/oci';
-import { FS_APPEND_FL, FS_IMMUTABLE_FL, getInodeFlags, setInodeFlags } from './native.js';
 import { displayPath, joinPath, readEntries, type FsPath } from './paths.js';
 
 export async function removeTree(path: string): Promise<void> {

@@ -20,7 +20,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getXattr, listXattrs, lutimesNs, mknod, setXattr } from './native.js';
+import { lgetxattr, llistxattr, lsetxattr, lutimens, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO, S_IFSOCK, type Timespec } from '@berth/layers';
 import { joinPath, readNames, type FsPath } from './paths.js';
 
 export interface EntryInfo {
@@ -70,8 +70,8 @@ export function describeTree(root: string): TreeInfo {
     const mode = Number(st.mode);
     const type = typeOf(mode);
     const xattrs: Record<string, string> = {};
-    for (const name of listXattrs(abs).sort()) {
-      const v = getXattr(abs, name);
+    for (const name of llistxattr(abs).sort()) {
+      const v = lgetxattr(abs, name);
       if (v !== undefined) xattrs[name] = v.toString('base64');
     }
     const info: EntryInfo = {
@@ -134,11 +134,6 @@ export function compareTrees(a: string, b: string, opts: { ignoreRootMtime?: boo
 }
 
 
-const S_IFCHR = 0o020000;
-const S_IFBLK = 0o060000;
-const S_IFIFO = 0o010000;
-const S_IFSOCK = 0o140000;
-
 /** A valid VFS_CAP_REVISION_2 security.capability value: effective, permitted CAP_NET_BIND_SERVICE. */
 export function capabilityValue(): Buffer {
   const b = Buffer.alloc(20);
@@ -147,14 +142,15 @@ export function capabilityValue(): Buffer {
   return b;
 }
 
-/** glibc's makedev: the dev_t for major/minor, high bits included. */
-export function makedev(major: bigint, minor: bigint): bigint {
-  return (minor & 0xffn) | ((major & 0xfffn) << 8n) | ((minor & ~0xffn) << 12n) | ((major & ~0xfffn) << 32n);
-}
-
 const NS = 1_000_000_000n;
 export const T1 = 1_600_000_000n * NS + 123_456_789n;
 export const T2 = 1_700_000_000n * NS + 987_654_321n;
+
+/** Set atime and mtime (nanoseconds since the epoch, not negative) without following a symlink. */
+function lutimesNs(path: string, atimeNs: bigint, mtimeNs: bigint): void {
+  const ts = (ns: bigint): Timespec => ({ sec: Number(ns / NS), nsec: Number(ns % NS) });
+  lutimens(path, ts(atimeNs), ts(mtimeNs));
+}
 
 
 /** Everything createRootfs promises to preserve, in one tree. */
@@ -197,8 +193,8 @@ export function buildFixture(root: string): void {
   writeFileSync(Buffer.concat([Buffer.from(`${root}/data/`), Buffer.from([0x62, 0xff, 0xfe, 0x2e])]), 'latin1 name');
   writeFileSync(p('data/ünïcødé ✓'), 'utf8 name');
   // user xattrs everywhere they can go
-  setXattr(p('etc/hostname'), 'user.berth.note', Buffer.from('hello'));
-  setXattr(p('data'), 'user.berth.dir', Buffer.from([0, 1, 2, 255]));
+  lsetxattr(p('etc/hostname'), 'user.berth.note', Buffer.from('hello'));
+  lsetxattr(p('data'), 'user.berth.dir', Buffer.from([0, 1, 2, 255]));
 
   if (isRoot()) {
     // ownership, setuid/setgid on non-root files (chown would clear them), capabilities
@@ -211,8 +207,8 @@ export function buildFixture(root: string): void {
     writeFileSync(p('bin/ping'), randomBytes(500));
     lchownSync(p('bin/ping'), 1000, 1000);
     chmodSync(p('bin/ping'), 0o755);
-    setXattr(p('bin/ping'), 'security.capability', capabilityValue());
-    setXattr(p('etc/hostname'), 'trusted.berth', Buffer.from('t'));
+    lsetxattr(p('bin/ping'), 'security.capability', capabilityValue());
+    lsetxattr(p('etc/hostname'), 'trusted.berth', Buffer.from('t'));
     mkdirSync(p('home'));
     mkdirSync(p('home/user'), { mode: 0o700 });
     lchownSync(p('home/user'), 1000, 1000);
@@ -225,7 +221,7 @@ export function buildFixture(root: string): void {
     mknod(p('dev/null'), S_IFCHR | 0o666, (1 << 8) | 3);
     mknod(p('dev/loop0'), S_IFBLK | 0o660, 7 << 8);
     lchownSync(p('dev/loop0'), 0, 6);
-    mknod(p('dev/big'), S_IFCHR | 0o600, makedev(259n, 200_000n)); // minor needs the high dev_t bits (xfs stores at most 18 bits)
+    mknod(p('dev/big'), S_IFCHR | 0o600, makedev(259, 200_000)); // minor needs the high dev_t bits (xfs stores at most 18 bits)
     mknod(p('dev/fifo'), S_IFIFO | 0o620, 0);
     mknod(p('dev/sock'), S_IFSOCK | 0o755, 0);
     chmodSync(p('dev/null'), 0o666);
