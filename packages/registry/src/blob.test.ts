@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BerthError, Reference, type Descriptor } from '@berth/oci';
 import type { Store } from '@berth/store';
-import { RegistryClient, drained, type IngestTarget, type RegistryClientOptions } from './client.js';
+import { RegistryClient, type IngestTarget, type RegistryClientOptions } from './client.js';
 import { StaticCredentials } from './credentials.js';
 import type { RetryEvent } from './transport.js';
 import { FakeRegistry, startServer, serveBlob } from './test-support/fake-registry.js';
@@ -291,29 +291,5 @@ describe('fetchBlob', () => {
     expect(mirror.hits('GET', `/v2/app/blobs/${blob.digest}`)).toHaveLength(1);
     expect(reg.hits('GET', `/v2/app/blobs/${blob.digest}`)).toHaveLength(1);
     expect(await s.store.has(blob.digest)).toBe(true);
-  });
-});
-
-describe('drained', () => {
-  it('resolves on drain, rejects on error and on a close without drain, and leaves no listener behind', async () => {
-    const make = (): Writable => new Writable({ highWaterMark: 1, write: (_c, _e, cb) => setImmediate(cb) });
-    const a = make();
-    a.write('xx');
-    await drained(a);
-    expect(a.listenerCount('drain') + a.listenerCount('error') + a.listenerCount('close')).toBe(0);
-
-    const b = make();
-    b.write('xx');
-    const p = drained(b);
-    b.destroy(new Error('disk full'));
-    await expect(p).rejects.toThrow('disk full');
-
-    const c = make();
-    c.on('error', () => undefined);
-    c.write('xx');
-    const q = drained(c);
-    c.destroy();
-    await expect(q).rejects.toThrow(/closed before it drained/);
-    await expect(drained(c)).rejects.toThrow(/destroyed/);
   });
 });

@@ -1,5 +1,5 @@
 import { finished } from 'node:stream/promises';
-import { Readable, type Writable } from 'node:stream';
+import { Readable, finished as eos, type Writable } from 'node:stream';
 import { debuglog } from 'node:util';
 import {
   BerthError,
@@ -729,31 +729,6 @@ function exactly(src: Readable, length: number, doing: string): Readable {
 }
 
 /**
- * Wait until `ws` wants more data: resolves on 'drain', rejects on 'error', and
- * rejects on 'close' without a drain (destroyed, e.g. by an abort), so it never
- * hangs. Every listener it adds is removed when it settles: a long body waits
- * thousands of times on one stream.
- */
-export function drained(ws: Writable): Promise<void> {
-  if (ws.destroyed) return Promise.reject(ws.errored ?? new Error('write stream destroyed'));
-  return new Promise((resolve, reject) => {
-    const done = (err?: Error): void => {
-      ws.off('drain', onDrain);
-      ws.off('error', onError);
-      ws.off('close', onClose);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onDrain = (): void => done();
-    const onError = (err: Error): void => done(err);
-    const onClose = (): void => done(ws.errored ?? new Error('write stream closed before it drained'));
-    ws.on('drain', onDrain);
-    ws.on('error', onError);
-    ws.on('close', onClose);
-  });
-}
-
-/**
  * Copy a response body into a fresh ingest write stream, counting what was
  * written. A broken body is not thrown: it is returned with the count so the
  * caller can resume. Writing beyond `size` destroys the body (ESIZE_MISMATCH).
@@ -768,26 +743,49 @@ async function writeBody(
 ): Promise<{ written: number; error?: unknown }> {
   const ws = ingest.createWriteStream();
   let written = 0;
-  let error: unknown;
   let wsError: unknown;
   ws.on('error', (e) => {
     wsError ??= e;
   });
-  try {
-    for await (const chunk of body) {
-      const b = chunk as Buffer;
-      if (offset + written + b.length > size) {
+  // 'data' events, paused while the store catches up: each chunk goes on as it
+  // came (an async iterator would concatenate what queued up, one more copy of
+  // most bytes), and there is no promise per chunk.
+  const error = await new Promise<unknown>((resolve) => {
+    let settled = false;
+    const settle = (err?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      body.off('data', onData);
+      ws.off('drain', onDrain);
+      ws.off('error', onWsError);
+      stopWatching();
+      // A body destroyed here (too long, store failed) still emits its AbortError: not ours to report.
+      body.on('error', () => undefined);
+      resolve(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      if (offset + written + chunk.length > size) {
         body.destroy();
-        throw new BerthError('ESIZE_MISMATCH', `${doing}: registry sent more than the expected ${size} bytes`, { details: { expected: size } });
+        settle(new BerthError('ESIZE_MISMATCH', `${doing}: registry sent more than the expected ${size} bytes`, { details: { expected: size } }));
+        return;
       }
-      if (wsError) throw wsError;
-      if (!ws.write(b)) await drained(ws);
-      written += b.length;
+      written += chunk.length;
       report(offset + written);
-    }
-  } catch (err) {
-    error = err;
-  }
+      if (!ws.write(chunk)) body.pause();
+    };
+    const onDrain = (): void => {
+      body.resume();
+    };
+    const onWsError = (err: unknown): void => {
+      body.destroy();
+      settle(err);
+    };
+    // Ended, errored, or closed early (an error such as ERR_STREAM_PREMATURE_CLOSE), even before we looked.
+    const stopWatching = eos(body, (err) => settle(err ?? undefined));
+    ws.on('drain', onDrain);
+    ws.on('error', onWsError);
+    body.on('data', onData);
+  });
   // Let what was written reach the file before anyone resumes from `offset + written`.
   if (!wsError) {
     ws.end();

@@ -28,6 +28,12 @@ export const DOCKER_HUB_ENDPOINT = 'https://registry-1.docker.io';
 const MAX_REDIRECTS = 5;
 const ERROR_BODY_LIMIT = 64 * 1024;
 const TOKEN_BODY_LIMIT = 1024 * 1024;
+/**
+ * How much of a response body may wait in memory before undici stops reading
+ * the socket (undici's default is 64 KiB). A blob body that waits for the disk
+ * keeps arriving meanwhile, without a socket pause and resume per 64 KiB.
+ */
+const RESPONSE_BUFFER_BYTES = 1024 * 1024;
 /** Tokens without `expires_in` live this long (the distribution token spec's default). */
 const DEFAULT_TOKEN_SECONDS = 60;
 
@@ -458,6 +464,7 @@ export class Transport {
         signal: req.signal,
         headersTimeout: this.opts.timeoutMs,
         bodyTimeout: this.opts.timeoutMs,
+        highWaterMark: RESPONSE_BUFFER_BYTES,
       });
       const status = res.statusCode;
       if ([301, 302, 303, 307, 308].includes(status) && res.headers['location']) {
