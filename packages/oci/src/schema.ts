@@ -9,86 +9,115 @@ import { Digest } from './digest.js';
 import { BerthError, type ErrorCode } from './errors.js';
 import { formatIssuePath, parseBoundedJson } from './validate.js';
 
-const digestString = z.string().refine(Digest.isValid, { message: 'not a valid digest' });
-const annotations = z.record(z.string(), z.string());
+/**
+ * Runs `build` (once, at load). The schemas are built through it, marked pure,
+ * so that a bundler can leave out every schema, and zod with them, from code
+ * that never uses one (berth's CLI bundle: `berth pull` does not load zod).
+ */
+function define<T>(build: () => T): T {
+  return build();
+}
 
-export const PlatformSchema = z.looseObject({
-  architecture: z.string().min(1),
-  os: z.string().min(1),
-  'os.version': z.string().optional(),
-  'os.features': z.array(z.string()).optional(),
-  variant: z.string().optional(),
-  features: z.array(z.string()).optional(),
-});
+const digestString = /* @__PURE__ */ define(() =>
+  z.string().refine(Digest.isValid, { message: 'not a valid digest' }),
+);
+const annotations = /* @__PURE__ */ define(() =>
+  z.record(z.string(), z.string()),
+);
 
-export const DescriptorSchema = z.looseObject({
-  mediaType: z.string().min(1),
-  digest: digestString,
-  size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-  urls: z.array(z.string()).optional(),
-  annotations: annotations.optional(),
-  platform: PlatformSchema.optional(),
-  artifactType: z.string().optional(),
-  data: z.string().optional(),
-});
-
-export const ManifestSchema = z.looseObject({
-  schemaVersion: z.literal(2),
-  mediaType: z.string().optional(),
-  artifactType: z.string().optional(),
-  config: DescriptorSchema,
-  layers: z.array(DescriptorSchema),
-  subject: DescriptorSchema.optional(),
-  annotations: annotations.optional(),
-});
-
-export const IndexSchema = z.looseObject({
-  schemaVersion: z.literal(2),
-  mediaType: z.string().optional(),
-  artifactType: z.string().optional(),
-  manifests: z.array(DescriptorSchema),
-  subject: DescriptorSchema.optional(),
-  annotations: annotations.optional(),
-});
-
-const stringOrNullArray = z.array(z.string()).nullable().optional();
-
-export const ContainerConfigSchema = z.looseObject({
-  User: z.string().optional(),
-  ExposedPorts: z.record(z.string(), z.object({})).nullable().optional(),
-  Env: stringOrNullArray,
-  Entrypoint: stringOrNullArray,
-  Cmd: stringOrNullArray,
-  Volumes: z.record(z.string(), z.object({})).nullable().optional(),
-  WorkingDir: z.string().optional(),
-  Labels: z.record(z.string(), z.string()).nullable().optional(),
-  StopSignal: z.string().optional(),
-  ArgsEscaped: z.boolean().optional(),
-});
-
-export const HistorySchema = z.looseObject({
-  created: z.string().optional(),
-  author: z.string().optional(),
-  created_by: z.string().optional(),
-  comment: z.string().optional(),
-  empty_layer: z.boolean().optional(),
-});
-
-export const ImageConfigSchema = z.looseObject({
-  created: z.string().optional(),
-  author: z.string().optional(),
-  architecture: z.string().min(1),
-  os: z.string().min(1),
-  'os.version': z.string().optional(),
-  'os.features': z.array(z.string()).optional(),
-  variant: z.string().optional(),
-  config: ContainerConfigSchema.nullable().optional(),
-  rootfs: z.looseObject({
-    type: z.literal('layers'),
-    diff_ids: z.array(digestString),
+export const PlatformSchema = /* @__PURE__ */ define(() =>
+  z.looseObject({
+    architecture: z.string().min(1),
+    os: z.string().min(1),
+    'os.version': z.string().optional(),
+    'os.features': z.array(z.string()).optional(),
+    variant: z.string().optional(),
+    features: z.array(z.string()).optional(),
   }),
-  history: z.array(HistorySchema).optional(),
-});
+);
+
+export const DescriptorSchema = /* @__PURE__ */ define(() =>
+  z.looseObject({
+    mediaType: z.string().min(1),
+    digest: digestString,
+    size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    urls: z.array(z.string()).optional(),
+    annotations: annotations.optional(),
+    platform: PlatformSchema.optional(),
+    artifactType: z.string().optional(),
+    data: z.string().optional(),
+  }),
+);
+
+export const ManifestSchema = /* @__PURE__ */ define(() =>
+  z.looseObject({
+    schemaVersion: z.literal(2),
+    mediaType: z.string().optional(),
+    artifactType: z.string().optional(),
+    config: DescriptorSchema,
+    layers: z.array(DescriptorSchema),
+    subject: DescriptorSchema.optional(),
+    annotations: annotations.optional(),
+  }),
+);
+
+export const IndexSchema = /* @__PURE__ */ define(() =>
+  z.looseObject({
+    schemaVersion: z.literal(2),
+    mediaType: z.string().optional(),
+    artifactType: z.string().optional(),
+    manifests: z.array(DescriptorSchema),
+    subject: DescriptorSchema.optional(),
+    annotations: annotations.optional(),
+  }),
+);
+
+const stringOrNullArray = /* @__PURE__ */ define(() =>
+  z.array(z.string()).nullable().optional(),
+);
+
+export const ContainerConfigSchema = /* @__PURE__ */ define(() =>
+  z.looseObject({
+    User: z.string().optional(),
+    ExposedPorts: z.record(z.string(), z.object({})).nullable().optional(),
+    Env: stringOrNullArray,
+    Entrypoint: stringOrNullArray,
+    Cmd: stringOrNullArray,
+    Volumes: z.record(z.string(), z.object({})).nullable().optional(),
+    WorkingDir: z.string().optional(),
+    Labels: z.record(z.string(), z.string()).nullable().optional(),
+    StopSignal: z.string().optional(),
+    ArgsEscaped: z.boolean().optional(),
+  }),
+);
+
+export const HistorySchema = /* @__PURE__ */ define(() =>
+  z.looseObject({
+    created: z.string().optional(),
+    author: z.string().optional(),
+    created_by: z.string().optional(),
+    comment: z.string().optional(),
+    empty_layer: z.boolean().optional(),
+  }),
+);
+
+export const ImageConfigSchema = /* @__PURE__ */ define(() =>
+  z.looseObject({
+    created: z.string().optional(),
+    author: z.string().optional(),
+    architecture: z.string().min(1),
+    os: z.string().min(1),
+    'os.version': z.string().optional(),
+    'os.features': z.array(z.string()).optional(),
+    variant: z.string().optional(),
+    config: ContainerConfigSchema.nullable().optional(),
+    rootfs: z.looseObject({
+      type: z.literal('layers'),
+      diff_ids: z.array(digestString),
+    }),
+    history: z.array(HistorySchema).optional(),
+  }),
+);
 
 export type Platform = z.infer<typeof PlatformSchema>;
 export type Descriptor = z.infer<typeof DescriptorSchema>;
