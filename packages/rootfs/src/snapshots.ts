@@ -4,7 +4,7 @@
  * Layout under the snapshots root:
  *   <hex>/           a finished snapshot (the root file system itself); never modified
  *   .tmp/<hex>.XXXX  a build in progress (or left by a crashed builder)
- *   .locks/<hex>.lock  flock: exclusive while building/removing, shared while copying from it
+ *   .locks/<hex>.lock  flock (@berth/store's FileLock): exclusive while building/removing, shared while copying from it
  *
  * A build applies every layer into a fresh temp dir and renames it into place
  * only when all layers applied and verified; a failure removes the temp dir.
@@ -15,8 +15,7 @@ import { join, resolve } from 'node:path';
 import { applyLayer } from '@berth/layers';
 import { BerthError, chainId as computeChainId, Digest, describeError } from '@berth/oci';
 import type { ImageConfig, Manifest } from '@berth/oci';
-import type { Store, StoredImage } from '@berth/store';
-import { SnapshotLock, type LockMode } from './lock.js';
+import { FileLock, type LockMode, type Store, type StoredImage } from '@berth/store';
 import { removeTreeSync } from './remove.js';
 
 export interface SnapshotsOptions {
@@ -65,6 +64,9 @@ export interface SnapshotsGcResult {
 const HEX_RE = /^(?:[a-f0-9]{64}|[a-f0-9]{128})$/;
 const TMP = '.tmp';
 const LOCKS = '.locks';
+/** Snapshot lock files are private, and errors about them are the rootfs's. */
+const LOCK_FILE = { errorCode: 'EROOTFS', fileMode: 0o600 } as const;
+const never = (): boolean => false;
 
 /** The chain ID an image's snapshot is stored under. An image without layers gets the digest of nothing. */
 export function imageChainId(image: { manifest: Manifest; config: ImageConfig }): Digest {
@@ -136,9 +138,9 @@ export class Snapshots {
   }
 
   /** Wait for the chain's lock; `stop` ends the wait early (returns undefined). */
-  async lock(chain: Digest, mode: LockMode, stop?: () => boolean): Promise<SnapshotLock | undefined> {
+  async lock(chain: Digest, mode: LockMode, stop?: () => boolean): Promise<FileLock | undefined> {
     this.prepare();
-    return SnapshotLock.acquire(this.lockPath(chain), mode, `lock snapshot ${chain}`, stop);
+    return FileLock.acquire(this.lockPath(chain), { ...LOCK_FILE, mode, what: `lock snapshot ${chain}`, stop: stop ?? never });
   }
 
   /**
@@ -177,7 +179,7 @@ export class Snapshots {
       }
       return { path: final, chainId: chain, created: true };
     } finally {
-      lock.release();
+      await lock.release();
     }
   }
 
@@ -252,7 +254,7 @@ export class Snapshots {
     try {
       this.removeLocked(chain);
     } finally {
-      lock.release({ unlink: true });
+      await lock.release({ unlink: true });
     }
   }
 
@@ -280,7 +282,7 @@ export class Snapshots {
     for (const chain of await this.list()) {
       if (keep.has(chain.hex)) continue;
       this.prepare();
-      const lock = SnapshotLock.tryAcquire(this.lockPath(chain), 'exclusive', `gc snapshot ${chain}`);
+      const lock = await FileLock.tryAcquire(this.lockPath(chain), 'exclusive', `gc snapshot ${chain}`, LOCK_FILE);
       if (!lock) {
         result.busy.push(chain.toString());
         continue;
@@ -289,7 +291,7 @@ export class Snapshots {
         this.removeLocked(chain);
         result.removed.push(chain.toString());
       } finally {
-        lock.release({ unlink: true });
+        await lock.release({ unlink: true });
       }
     }
     // Leftovers of dead builders (and of interrupted removals): only where nobody holds the chain's lock.
@@ -303,13 +305,13 @@ export class Snapshots {
       const hex = name.split('.')[0] ?? '';
       if (!HEX_RE.test(hex)) continue;
       const chain = toDigest(hex, 'snapshot gc');
-      const lock = SnapshotLock.tryAcquire(this.lockPath(chain), 'exclusive', `gc snapshot temp ${name}`);
+      const lock = await FileLock.tryAcquire(this.lockPath(chain), 'exclusive', `gc snapshot temp ${name}`, LOCK_FILE);
       if (!lock) continue;
       try {
         removeTreeSync(join(this.root, TMP, name));
         result.temporary.push(name);
       } finally {
-        lock.release();
+        await lock.release();
       }
     }
     return result;

@@ -52,7 +52,7 @@ export async function unpackImage(opts: UnpackImageOptions): Promise<UnpackImage
           return { chainId: chain, snapshot, ...copied };
         }
       } finally {
-        lock.release();
+        await lock.release();
       }
     }
   }
