@@ -4,29 +4,7 @@ import { closeSync, lstatSync, mkdtempSync, openSync, rmSync, symlinkSync, write
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  devMajor,
-  devMinor,
-  FS_APPEND_FL,
-  fsetxattr,
-  futimens,
-  getInodeFlags,
-  lgetxattr,
-  llistxattr,
-  lremovexattr,
-  lsetxattr,
-  lstatx,
-  lutimens,
-  lutimensRaw,
-  makedev,
-  mknod,
-  S_IFCHR,
-  S_IFIFO,
-  setInodeFlags,
-  STX,
-  timesFromStatx,
-  type SysError,
-} from './index.js';
+import * as layers from './index.js';
 
 const isRoot = process.getuid?.() === 0;
 let dir: string;
@@ -47,34 +25,34 @@ describe('xattrs', () => {
   it('set, list, get and remove, byte for byte, without following a symlink', () => {
     const p = file('f') as string;
     const binary = Buffer.from([0, 1, 0xfe, 0xff, 0]);
-    lsetxattr(p, 'user.binary', binary);
-    lsetxattr(p, 'user.empty', new Uint8Array(0));
+    layers.lsetxattr(p, 'user.binary', binary);
+    layers.lsetxattr(p, 'user.empty', new Uint8Array(0));
     const fd = openSync(p, 'r+');
     try {
-      fsetxattr(fd, 'user.byfd', Buffer.from('fd'));
+      layers.fsetxattr(fd, 'user.byfd', Buffer.from('fd'));
     } finally {
       closeSync(fd);
     }
-    expect(llistxattr(p).sort()).toEqual(['user.binary', 'user.byfd', 'user.empty']);
-    expect(lgetxattr(p, 'user.binary')).toEqual(binary);
-    expect(lgetxattr(p, 'user.empty')).toEqual(Buffer.alloc(0));
-    expect(lgetxattr(p, 'user.byfd')?.toString()).toBe('fd');
-    expect(lgetxattr(p, 'user.missing')).toBeUndefined();
+    expect(layers.llistxattr(p).sort()).toEqual(['user.binary', 'user.byfd', 'user.empty']);
+    expect(layers.lgetxattr(p, 'user.binary')).toEqual(binary);
+    expect(layers.lgetxattr(p, 'user.empty')).toEqual(Buffer.alloc(0));
+    expect(layers.lgetxattr(p, 'user.byfd')?.toString()).toBe('fd');
+    expect(layers.lgetxattr(p, 'user.missing')).toBeUndefined();
     // each value is a Buffer of its own, not a view of a reused one
-    const a = lgetxattr(p, 'user.binary');
-    lgetxattr(p, 'user.byfd');
+    const a = layers.lgetxattr(p, 'user.binary');
+    layers.lgetxattr(p, 'user.byfd');
     expect(a).toEqual(binary);
-    lremovexattr(p, 'user.empty');
-    expect(llistxattr(p).sort()).toEqual(['user.binary', 'user.byfd']);
+    layers.lremovexattr(p, 'user.empty');
+    expect(layers.llistxattr(p).sort()).toEqual(['user.binary', 'user.byfd']);
     // the link itself, not its target (user.* cannot be set on a symlink: EPERM)
     const link = path.join(dir, 'link');
     symlinkSync(p, link);
-    expect(llistxattr(link)).toEqual([]);
+    expect(layers.llistxattr(link)).toEqual([]);
     const err = (() => {
       try {
-        lsetxattr(link, 'user.x', Buffer.from('1'));
+        layers.lsetxattr(link, 'user.x', Buffer.from('1'));
       } catch (e) {
-        return e as SysError;
+        return e as layers.SysError;
       }
       return undefined;
     })();
@@ -83,29 +61,29 @@ describe('xattrs', () => {
 
   it('works on names that are not valid UTF-8 (Buffer paths)', () => {
     const p = file(Buffer.from([0x66, 0xff, 0xfe, 0x2e, 0x62, 0x69, 0x6e]));
-    lsetxattr(p, 'user.raw', Buffer.from('r'));
-    expect(llistxattr(p)).toEqual(['user.raw']);
-    expect(lgetxattr(p, 'user.raw')?.toString()).toBe('r');
-    lutimens(p, { sec: 5, nsec: 6 }, { sec: 7, nsec: 8 });
-    expect(lstatx(p).readUInt32LE(STX.mtime + 8)).toBe(8);
+    layers.lsetxattr(p, 'user.raw', Buffer.from('r'));
+    expect(layers.llistxattr(p)).toEqual(['user.raw']);
+    expect(layers.lgetxattr(p, 'user.raw')?.toString()).toBe('r');
+    layers.lutimens(p, { sec: 5, nsec: 6 }, { sec: 7, nsec: 8 });
+    expect(layers.lstatx(p).readUInt32LE(layers.STX.mtime + 8)).toBe(8);
   });
 
   it('errors name the call, the attribute and the path, like fs errors', () => {
     const missing = path.join(dir, 'nope');
     const calls: Array<[() => unknown, string, string]> = [
-      [() => lsetxattr(missing, 'user.a', Buffer.from('1')), 'lsetxattr', `ENOENT: lsetxattr user.a '${missing}'`],
-      [() => lgetxattr(missing, 'user.a'), 'lgetxattr', `ENOENT: lgetxattr user.a '${missing}'`],
-      [() => llistxattr(missing), 'llistxattr', `ENOENT: llistxattr '${missing}'`],
-      [() => lremovexattr(file('g') as string, 'user.none'), 'lremovexattr', `ENODATA: lremovexattr user.none '${path.join(dir, 'g')}'`],
-      [() => lstatx(missing), 'statx', `ENOENT: statx '${missing}'`],
-      [() => futimens(-1, { sec: 0, nsec: 0 }, { sec: 0, nsec: 0 }), 'futimens', 'EBADF: futimens fd -1'],
+      [() => layers.lsetxattr(missing, 'user.a', Buffer.from('1')), 'lsetxattr', `ENOENT: lsetxattr user.a '${missing}'`],
+      [() => layers.lgetxattr(missing, 'user.a'), 'lgetxattr', `ENOENT: lgetxattr user.a '${missing}'`],
+      [() => layers.llistxattr(missing), 'llistxattr', `ENOENT: llistxattr '${missing}'`],
+      [() => layers.lremovexattr(file('g') as string, 'user.none'), 'lremovexattr', `ENODATA: lremovexattr user.none '${path.join(dir, 'g')}'`],
+      [() => layers.lstatx(missing), 'statx', `ENOENT: statx '${missing}'`],
+      [() => layers.futimens(-1, { sec: 0, nsec: 0 }, { sec: 0, nsec: 0 }), 'futimens', 'EBADF: futimens fd -1'],
     ];
     for (const [call, syscall, message] of calls) {
-      let err: SysError | undefined;
+      let err: layers.SysError | undefined;
       try {
         call();
       } catch (e) {
-        err = e as SysError;
+        err = e as layers.SysError;
       }
       expect(err?.message).toBe(message);
       expect(err?.syscall).toBe(syscall);
@@ -132,41 +110,41 @@ describe('xattrs larger than the scratch buffers (tmpfs)', () => {
     writeFileSync(p, '');
     const big = Buffer.alloc(20000, 0xab);
     big[19999] = 1;
-    lsetxattr(p, 'user.big', big);
-    expect(lgetxattr(p, 'user.big')).toEqual(big);
+    layers.lsetxattr(p, 'user.big', big);
+    expect(layers.lgetxattr(p, 'user.big')).toEqual(big);
     const names = Array.from({ length: 300 }, (_, i) => `user.${String(i).padStart(3, '0')}${'x'.repeat(20)}`);
-    for (const n of names) lsetxattr(p, n, Buffer.from('1'));
-    expect(llistxattr(p).sort()).toEqual([...names, 'user.big'].sort());
+    for (const n of names) layers.lsetxattr(p, n, Buffer.from('1'));
+    expect(layers.llistxattr(p).sort()).toEqual([...names, 'user.big'].sort());
     // and small ones still come back right after the buffers grew
     const q = path.join(mnt as string, 'small');
     writeFileSync(q, '');
-    lsetxattr(q, 'user.s', Buffer.from('s'));
-    expect(llistxattr(q)).toEqual(['user.s']);
-    expect(lgetxattr(q, 'user.s')?.toString()).toBe('s');
+    layers.lsetxattr(q, 'user.s', Buffer.from('s'));
+    expect(layers.llistxattr(q)).toEqual(['user.s']);
+    expect(layers.lgetxattr(q, 'user.s')?.toString()).toBe('s');
   });
 });
 
 describe('times and statx', () => {
   it('lutimens, futimens and lutimensRaw set exact nanoseconds; lstatx reads them back', () => {
     const p = file('t', 'hello') as string;
-    lutimens(p, { sec: 1_600_000_000, nsec: 123_456_789 }, { sec: 1_700_000_000, nsec: 987_654_321 });
+    layers.lutimens(p, { sec: 1_600_000_000, nsec: 123_456_789 }, { sec: 1_700_000_000, nsec: 987_654_321 });
     const st = lstatSync(p, { bigint: true });
     expect(st.atimeNs).toBe(1_600_000_000_123_456_789n);
     expect(st.mtimeNs).toBe(1_700_000_000_987_654_321n);
-    const stx = lstatx(p);
-    expect(stx.readUInt16LE(STX.mode)).toBe(Number(st.mode));
-    expect(stx.readUInt32LE(STX.uid)).toBe(Number(st.uid));
-    expect(stx.readUInt32LE(STX.nlink)).toBe(1);
-    expect(Number(stx.readBigUInt64LE(STX.size))).toBe(5);
-    expect(stx.readBigUInt64LE(STX.ino)).toBe(st.ino);
+    const stx = layers.lstatx(p);
+    expect(stx.readUInt16LE(layers.STX.mode)).toBe(Number(st.mode));
+    expect(stx.readUInt32LE(layers.STX.uid)).toBe(Number(st.uid));
+    expect(stx.readUInt32LE(layers.STX.nlink)).toBe(1);
+    expect(Number(stx.readBigUInt64LE(layers.STX.size))).toBe(5);
+    expect(stx.readBigUInt64LE(layers.STX.ino)).toBe(st.ino);
     // copy the times to another file as raw timespecs
     const q = file('u') as string;
-    lutimensRaw(q, timesFromStatx(stx, Buffer.alloc(32)));
+    layers.lutimensRaw(q, layers.timesFromStatx(stx, Buffer.alloc(32)));
     const su = lstatSync(q, { bigint: true });
     expect([su.atimeNs, su.mtimeNs]).toEqual([st.atimeNs, st.mtimeNs]);
     const fd = openSync(q, 'r');
     try {
-      futimens(fd, { sec: 1, nsec: 2 }, { sec: 3, nsec: 4 });
+      layers.futimens(fd, { sec: 1, nsec: 2 }, { sec: 3, nsec: 4 });
     } finally {
       closeSync(fd);
     }
@@ -178,7 +156,7 @@ describe('times and statx', () => {
     const link = path.join(dir, 'l');
     symlinkSync(p, link);
     const before = lstatSync(p, { bigint: true }).mtimeNs;
-    lutimens(link, { sec: 10, nsec: 1 }, { sec: 20, nsec: 2 });
+    layers.lutimens(link, { sec: 10, nsec: 1 }, { sec: 20, nsec: 2 });
     expect(lstatSync(link, { bigint: true }).mtimeNs).toBe(20_000_000_002n);
     expect(lstatSync(p, { bigint: true }).mtimeNs).toBe(before);
   });
@@ -193,28 +171,28 @@ describe('devices and inode flags', () => {
       [4096, 256],
       [0xfffff, 0xfffff],
     ] as const) {
-      const dev = makedev(ma, mi);
-      expect([devMajor(dev), devMinor(dev)]).toEqual([ma, mi]);
+      const dev = layers.makedev(ma, mi);
+      expect([layers.devMajor(dev), layers.devMinor(dev)]).toEqual([ma, mi]);
     }
-    expect(makedev(1, 3)).toBe(0x103n);
+    expect(layers.makedev(1, 3)).toBe(0x103n);
   });
 
   it('mknod makes a fifo, and as root a device with the high dev_t bits', () => {
     const fifo = path.join(dir, 'fifo');
-    mknod(fifo, S_IFIFO | 0o600, 0);
+    layers.mknod(fifo, layers.S_IFIFO | 0o600, 0);
     expect(lstatSync(fifo).isFIFO()).toBe(true);
     if (isRoot) {
       const dev = path.join(dir, 'dev');
-      mknod(dev, S_IFCHR | 0o600, makedev(259, 200_000));
+      layers.mknod(dev, layers.S_IFCHR | 0o600, layers.makedev(259, 200_000));
       const st = lstatSync(dev, { bigint: true });
       expect(st.isCharacterDevice()).toBe(true);
-      expect([devMajor(st.rdev), devMinor(st.rdev)]).toEqual([259, 200_000]);
+      expect([layers.devMajor(st.rdev), layers.devMinor(st.rdev)]).toEqual([259, 200_000]);
     }
-    let err: SysError | undefined;
+    let err: layers.SysError | undefined;
     try {
-      mknod(fifo, S_IFIFO | 0o600, 0n);
+      layers.mknod(fifo, layers.S_IFIFO | 0o600, 0n);
     } catch (e) {
-      err = e as SysError;
+      err = e as layers.SysError;
     }
     expect(err?.message).toBe(`EEXIST: mknod '${fifo}'`);
     expect(err?.path).toBe(fifo);
@@ -224,23 +202,23 @@ describe('devices and inode flags', () => {
     const p = file('flags') as string;
     const fd = openSync(p, 'r');
     try {
-      const flags = getInodeFlags(fd, p);
-      expect(flags & FS_APPEND_FL).toBe(0);
-      setInodeFlags(fd, flags | FS_APPEND_FL, p);
+      const flags = layers.getInodeFlags(fd, p);
+      expect(flags & layers.FS_APPEND_FL).toBe(0);
+      layers.setInodeFlags(fd, flags | layers.FS_APPEND_FL, p);
       try {
-        expect(getInodeFlags(fd) & FS_APPEND_FL).toBe(FS_APPEND_FL);
+        expect(layers.getInodeFlags(fd) & layers.FS_APPEND_FL).toBe(layers.FS_APPEND_FL);
       } finally {
-        setInodeFlags(fd, flags, p); // or the temp dir could not be removed
+        layers.setInodeFlags(fd, flags, p); // or the temp dir could not be removed
       }
-      expect(getInodeFlags(fd, p)).toBe(flags);
+      expect(layers.getInodeFlags(fd, p)).toBe(flags);
     } finally {
       closeSync(fd);
     }
-    let err: SysError | undefined;
+    let err: layers.SysError | undefined;
     try {
-      getInodeFlags(-1, '/named/in/errors');
+      layers.getInodeFlags(-1, '/named/in/errors');
     } catch (e) {
-      err = e as SysError;
+      err = e as layers.SysError;
     }
     expect(err?.message).toBe(`EBADF: ioctl FS_IOC_GETFLAGS '/named/in/errors'`);
   });
