@@ -58,7 +58,9 @@ function makeParsers(yaml: Yaml, zod: Zod): Parsers {
 
 async function loadParsers(): Promise<Parsers> {
   if (!parsers) {
-    const [yaml, zod] = await Promise.all([import('yaml'), import('zod')]);
+    const [yamlModule, zod] = await Promise.all([import('yaml'), import('zod')]);
+    // yaml is CommonJS: node's import() also names its exports, a bundler's may give only `default`.
+    const yaml = (yamlModule as { default?: Yaml }).default ?? yamlModule;
     parsers ??= makeParsers(yaml, zod);
   }
   return parsers;
