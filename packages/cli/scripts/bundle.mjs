@@ -1,0 +1,184 @@
+#!/usr/bin/env node
+// Bundles the berth CLI with esbuild, after `tsc` has built dist/ (npm run build):
+//
+//   dist/bin.js        the entry (package.json "bin" goes through bin/berth.js to it): main
+//                      and the command table only.
+//   dist/chunks/*.js   everything else, split so that each command's `import()` stays lazy
+//                      (`berth ps` never loads the registry client, `berth pull` never loads
+//                      the runtime or the build engine).
+//   dist/init/main.cjs, dist/shim/main.js, dist/tools/run.js
+//                      @berth/runtime's own bundles of the processes it spawns, rebuilt here
+//                      by the runtime's build-entrypoints.mjs: the runtime's code is bundled
+//                      into dist/chunks/, and its bundledScript() looks for them one
+//                      directory up from the module that calls it (checked below).
+//
+// Why: node resolves, reads and compiles about 400 ES modules for a `berth pull` from the
+// workspace packages' dist/ and node_modules; one file per command instead saves about 0.2 s
+// of CPU at every start. Native addons (koffi, zstd-napi) stay external.
+//
+// The tsc output next to the bundle (dist/index.js, dist/*.d.ts) stays: it is the package's
+// library entry. Each output file is written under a temporary name and renamed, and the
+// chunks of earlier builds are removed only after the new bin.js is in place, so a berth
+// process started during a build still finds what it imports.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const pkg = path.resolve(here, '..');
+const dist = path.join(pkg, 'dist');
+const chunksDir = path.join(dist, 'chunks');
+
+/**
+ * V8 flags set by bin.js before anything else runs.
+ *
+ * --liftoff-only: undici parses HTTP with llhttp compiled to WebAssembly. By default V8
+ * soon re-compiles its big state machine with TurboFan, which cost about 0.25 s of CPU and
+ * 35 MB of RSS in every `berth pull` (measured on Node 20.20: one request 0.45 s → 0.22 s
+ * CPU, 89 → 55 MB). The baseline (Liftoff) code parses a 220 MiB pull no slower: bodies go
+ * through llhttp in whole chunks, not byte by byte. berth runs no other WebAssembly.
+ */
+const V8_FLAGS = ['--liftoff-only'];
+
+// Bundled CommonJS dependencies (commander, undici, tar-stream…) call require() for node's
+// built-in modules: give every ES module output a real one.
+const REQUIRE_SHIM = "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);";
+
+/**
+ * @berth/oci's index re-exports its zod schemas (public API, used by @berth/build). esbuild
+ * splits code by file, so every command that imports @berth/oci would load schema.js and
+ * zod with it (about 0.1 s of CPU), although only the build engine uses them: berth itself
+ * parses manifests without zod (oci's validate.js). Outside packages/build, '@berth/oci'
+ * resolves to the same index without the schema re-export; the modules behind it are the
+ * same files, so there is still one BerthError class. Importing a schema from anywhere else
+ * fails the build ("No matching export"), it does not break at run time.
+ */
+const ociWithoutSchemas = {
+  name: 'berth-oci-without-schemas',
+  setup(build) {
+    build.onResolve({ filter: /^@berth\/oci$/ }, (args) => {
+      if (/[\\/]packages[\\/]build[\\/]/.test(args.importer)) return undefined;
+      return { path: 'oci-without-schemas', namespace: 'berth-oci' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'berth-oci' }, async () => {
+      const indexFile = fileURLToPath(import.meta.resolve('@berth/oci'));
+      const text = readFileSync(indexFile, 'utf8');
+      const schemaExport = /^export \{[^}]*\} from '\.\/schema\.js';$/m;
+      if (!schemaExport.test(text)) throw new Error(`bundle: ${indexFile} no longer re-exports ./schema.js on one line; update ociWithoutSchemas`);
+      const contents = text.replace(schemaExport, '').replace(/^\/\/# sourceMappingURL=.*$/m, '');
+      if (contents.includes('schema.js')) throw new Error(`bundle: ${indexFile} imports ./schema.js in another way; update ociWithoutSchemas`);
+      return { contents, resolveDir: path.dirname(indexFile), loader: 'js' };
+    });
+  },
+};
+
+async function bundle() {
+  const result = await esbuild.build({
+    absWorkingDir: pkg,
+    entryPoints: { bin: 'src/bin.ts' },
+    outdir: dist,
+    chunkNames: 'chunks/[name]-[hash]',
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    // Native addons cannot be bundled; they resolve from node_modules at run time.
+    external: ['koffi', 'zstd-napi'],
+    banner: { js: REQUIRE_SHIM },
+    // Less to parse at every start; names are kept for stack traces and error classes.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    keepNames: true,
+    legalComments: 'none',
+    sourcemap: 'linked',
+    plugins: [ociWithoutSchemas],
+    metafile: true,
+    write: false,
+    logLevel: 'warning',
+  });
+  return result;
+}
+
+function writeAtomic(file, contents) {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(tmp, contents);
+  renameSync(tmp, file);
+}
+
+/** Put `--liftoff-only` & co. at the top of bin.js (after its `#!` line), before its imports run anything heavy. */
+function withV8Flags(text) {
+  const lines = text.split('\n');
+  const at = lines[0]?.startsWith('#!') ? 1 : 0;
+  lines.splice(at, 0, `import { setFlagsFromString as __berthSetFlags } from 'node:v8'; ${V8_FLAGS.map((f) => `__berthSetFlags(${JSON.stringify(f)});`).join(' ')}`);
+  return lines.join('\n');
+}
+
+async function runtimeEntrypoints() {
+  // The runtime package's directory (its "exports" only name the library entry).
+  const runtimeDir = path.resolve(path.dirname(fileURLToPath(import.meta.resolve('@berth/runtime'))), '..');
+  const { buildEntrypoints } = await import(pathToFileURL(path.join(runtimeDir, 'build-entrypoints.mjs')).href);
+  await buildEntrypoints(dist);
+  return runtimeDir;
+}
+
+function listFiles(dir, prefix = '') {
+  let out = [];
+  let entries;
+  try {
+    entries = readdirSync(path.join(dir, prefix), { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) out = out.concat(listFiles(dir, rel));
+    else out.push(rel);
+  }
+  return out;
+}
+
+/**
+ * The runtime finds the scripts it spawns relative to the module that holds
+ * `bundledScript` (lifecycle/host.ts): fail the build, not a later `berth run`,
+ * if that module landed where they cannot be found.
+ */
+function checkRuntimeScripts(metafile, runtimeDir) {
+  const hostSource = /packages\/runtime\/(dist|src)\/lifecycle\/host\.(js|ts)$/;
+  const holders = Object.entries(metafile.outputs).filter(([, o]) => Object.keys(o.inputs).some((i) => hostSource.test(path.resolve(pkg, i).replaceAll(path.sep, '/'))));
+  if (holders.length === 0) throw new Error(`bundle: @berth/runtime's lifecycle/host.js is not in the bundle (looked for it under ${runtimeDir})`);
+  for (const [out] of holders) {
+    for (const script of ['init/main.cjs', 'shim/main.js']) {
+      const expected = path.join(path.dirname(path.resolve(pkg, out)), '..', script);
+      try {
+        statSync(expected);
+      } catch {
+        throw new Error(`bundle: ${out} holds the runtime's bundledScript(), which will look for ${expected}; it is missing`);
+      }
+    }
+  }
+}
+
+const result = await bundle();
+mkdirSync(chunksDir, { recursive: true });
+const runtimeDir = await runtimeEntrypoints();
+
+// Chunks (and their maps) first, then bin.js: a process that loads the new bin.js finds its chunks.
+const outputs = result.outputFiles.map((f) => ({ file: f.path, rel: path.relative(dist, f.path), contents: f.contents }));
+for (const o of outputs) if (o.rel !== 'bin.js' && o.rel !== 'bin.js.map') writeAtomic(o.file, o.contents);
+checkRuntimeScripts(result.metafile, runtimeDir);
+const binMap = outputs.find((o) => o.rel === 'bin.js.map');
+if (binMap) writeAtomic(binMap.file, binMap.contents);
+const bin = outputs.find((o) => o.rel === 'bin.js');
+if (!bin) throw new Error('bundle: esbuild wrote no bin.js');
+writeAtomic(bin.file, withV8Flags(Buffer.from(bin.contents).toString('utf8')));
+
+// Chunks of earlier builds.
+const keep = new Set(outputs.map((o) => o.rel));
+for (const f of listFiles(dist, 'chunks')) if (!keep.has(f)) rmSync(path.join(dist, f), { force: true });
+
+const size = outputs.filter((o) => o.rel.endsWith('.js')).reduce((n, o) => n + o.contents.length, 0);
+console.log(`bundle: dist/bin.js + ${outputs.filter((o) => o.rel.startsWith('chunks/') && o.rel.endsWith('.js')).length} chunks (${(size / 1024).toFixed(0)} KiB), runtime scripts in dist/{init,shim,tools}`);
