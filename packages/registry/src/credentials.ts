@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -123,10 +122,12 @@ export class DockerConfigCredentials implements CredentialProvider {
     return fromAuths(cfg, host);
   }
 
-  private runHelper(name: string, server: string): Promise<AuthCredentials | undefined> {
+  private async runHelper(name: string, server: string): Promise<AuthCredentials | undefined> {
     if (!/^[A-Za-z0-9._-]+$/.test(name)) {
-      return Promise.reject(new Error(`invalid helper name ${JSON.stringify(name)}`));
+      throw new Error(`invalid helper name ${JSON.stringify(name)}`);
     }
+    // child_process is loaded only when a helper is configured (most runs have none).
+    const { spawn } = await import('node:child_process');
     return new Promise((resolve, reject) => {
       const child = spawn(`docker-credential-${name}`, ['get'], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
