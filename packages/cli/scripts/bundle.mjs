@@ -74,6 +74,50 @@ const ociWithoutSchemas = {
   },
 };
 
+/**
+ * Built-in modules that two bundled dependencies require when they load but use only on paths
+ * berth never takes: commander spawns `child_process` only for stand-alone executable
+ * subcommands; undici uses `http2` only for HTTP/2 connections (berth never enables them) and
+ * otherwise reads only `http2.constants` at load. Together they cost about 20 ms of CPU at every
+ * start. For those importers, the module becomes a stand-in that loads the real one on first
+ * use; `http2.constants` are copied from the real module at build time.
+ */
+const LAZY_BUILTINS = [
+  { importer: /[\\/]node_modules[\\/]commander[\\/]/, module: 'child_process', eager: {} },
+  { importer: /[\\/]node_modules[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/, module: 'http2', eager: { constants: 'constants' } },
+];
+
+const lazyBuiltins = {
+  name: 'berth-lazy-builtins',
+  setup(build) {
+    build.onResolve({ filter: /^(node:)?(child_process|http2)$/ }, (args) => {
+      const name = args.path.replace(/^node:/, '');
+      const rule = LAZY_BUILTINS.find((r) => r.module === name && r.importer.test(args.importer));
+      return rule ? { path: name, namespace: 'berth-lazy-builtin' } : undefined;
+    });
+    build.onLoad({ filter: /.*/, namespace: 'berth-lazy-builtin' }, async (args) => {
+      const rule = LAZY_BUILTINS.find((r) => r.module === args.path);
+      const real = await import(`node:${args.path}`);
+      const eager = Object.fromEntries(Object.entries(rule.eager).map(([k, from]) => [k, real[from]]));
+      const contents = [
+        `let real;`,
+        `const load = () => (real ??= require('node:${args.path}'));`,
+        `const eager = ${JSON.stringify(eager)};`,
+        `module.exports = new Proxy({}, {`,
+        `  get: (_, k) => (Object.hasOwn(eager, k) ? eager[k] : load()[k]),`,
+        `  has: (_, k) => Object.hasOwn(eager, k) || k in load(),`,
+        `  ownKeys: () => Reflect.ownKeys(load()),`,
+        `  getOwnPropertyDescriptor: (_, k) => {`,
+        `    const d = Object.getOwnPropertyDescriptor(load(), k);`,
+        `    return d && { ...d, configurable: true };`,
+        `  },`,
+        `});`,
+      ].join('\n');
+      return { contents, loader: 'js' };
+    });
+  },
+};
+
 async function bundle() {
   const result = await esbuild.build({
     absWorkingDir: pkg,
@@ -94,7 +138,7 @@ async function bundle() {
     keepNames: true,
     legalComments: 'none',
     sourcemap: 'linked',
-    plugins: [ociWithoutSchemas],
+    plugins: [ociWithoutSchemas, lazyBuiltins],
     metafile: true,
     write: false,
     logLevel: 'warning',
