@@ -22,6 +22,32 @@ function fn(prototype: string): CFunc {
   return f;
 }
 
+/** Raw system call numbers of the per-thread credential calls (glibc's wrappers broadcast to every thread). */
+const CREDENTIAL_SYSCALLS: Record<string, { setgroups: number; setresgid: number; setresuid: number }> = {
+  x64: { setgroups: 116, setresgid: 119, setresuid: 117 },
+  arm64: { setgroups: 159, setresgid: 149, setresuid: 147 },
+};
+
+const PROTOTYPES = [
+  'int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)',
+  'int capget(void *header, _Out_ void *data)',
+  'int capset(void *header, const void *data)',
+  'int getrlimit(int resource, _Out_ void *rlim)',
+  'int setrlimit(int resource, const void *rlim)',
+  'long syscall(long number, ...)',
+] as const;
+
+export interface LibcSecurityOptions {
+  /**
+   * 'process' (default): setgroups/setresgid/setresuid through glibc, which applies
+   * them to every thread of the process by signalling each one (tens of ms in a
+   * loaded multi-threaded Node process). 'thread': the raw system calls, which change
+   * only the calling thread: right for a process that execve()s next from that thread
+   * (the container's init: execve keeps only the calling thread, with its credentials).
+   */
+  credentials?: 'process' | 'thread';
+}
+
 /** Declares struct sock_fprog once per process (koffi type names are global). */
 function declareSockFprog(): void {
   try {
@@ -40,11 +66,38 @@ function check(result: number, syscall: string): number {
 /**
  * The security system calls through glibc and koffi. LibcSyscalls (src/sys)
  * delegates its security section here. Credentials go through glibc's wrappers,
- * which apply them to every thread of the (multi-threaded) Node process;
- * capabilities, prctl state and seccomp are per thread, which is what execve
- * keeps since it runs on the same (main) thread.
+ * which apply them to every thread of the (multi-threaded) Node process, or
+ * with `credentials: 'thread'` (the init) through the raw per-thread system
+ * calls; capabilities, prctl state and seccomp are per thread, which is what
+ * execve keeps since it runs on the same (main) thread.
  */
 export class LibcSecuritySyscalls implements SecuritySyscalls {
+  private readonly threadCredentials: boolean;
+
+  constructor(options: LibcSecurityOptions = {}) {
+    this.threadCredentials = options.credentials === 'thread' && CREDENTIAL_SYSCALLS[process.arch] !== undefined;
+  }
+
+  /** Declares every function now (see LibcSyscalls.prepare). */
+  prepare(): void {
+    for (const p of PROTOTYPES) fn(p);
+    declareSockFprog();
+  }
+
+  /** A credential call: the raw per-thread system call, or glibc's process-wide wrapper. */
+  private credential(name: 'setgroups' | 'setresgid' | 'setresuid', ...args: Array<[string, unknown]>): void {
+    const nr = CREDENTIAL_SYSCALLS[process.arch]?.[name];
+    if (this.threadCredentials && nr !== undefined) {
+      check(Number(fn('long syscall(long number, ...)')(nr, ...args.flat())), name);
+      return;
+    }
+    const proto =
+      name === 'setgroups'
+        ? 'int setgroups(size_t size, const void *list)'
+        : `int ${name}(uint32_t a, uint32_t b, uint32_t c)`;
+    check(fn(proto)(...args.map((a) => a[1])) as number, name);
+  }
+
   prctl(option: number, arg2 = 0, arg3 = 0, arg4 = 0, arg5 = 0): number {
     const f = fn('int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)');
     return check(f(option, arg2, arg3, arg4, arg5) as number, 'prctl');
@@ -83,15 +136,15 @@ export class LibcSecuritySyscalls implements SecuritySyscalls {
 
   setgroups(gids: readonly number[]): void {
     const list = new Uint32Array(gids);
-    check(fn('int setgroups(size_t size, const void *list)')(list.length, list.length > 0 ? list : null) as number, 'setgroups');
+    this.credential('setgroups', ['size_t', list.length], ['void *', list.length > 0 ? list : null]);
   }
 
   setresgid(rgid: number, egid: number, sgid: number): void {
-    check(fn('int setresgid(uint32_t rgid, uint32_t egid, uint32_t sgid)')(rgid, egid, sgid) as number, 'setresgid');
+    this.credential('setresgid', ['uint32_t', rgid], ['uint32_t', egid], ['uint32_t', sgid]);
   }
 
   setresuid(ruid: number, euid: number, suid: number): void {
-    check(fn('int setresuid(uint32_t ruid, uint32_t euid, uint32_t suid)')(ruid, euid, suid) as number, 'setresuid');
+    this.credential('setresuid', ['uint32_t', ruid], ['uint32_t', euid], ['uint32_t', suid]);
   }
 
   seccompSetFilter(program: Uint8Array): void {

@@ -4,6 +4,7 @@ import type { LibraryHandle } from 'koffi';
 import { syscallError } from './errors.js';
 import type { FileKind, StatInfo, Syscalls } from './syscalls.js';
 import { LibcSecuritySyscalls } from '../security/libc.js';
+import type { LibcSecurityOptions } from '../security/libc.js';
 import type { CapabilityState, RlimitValue } from '../security/syscalls.js';
 
 /** A koffi-declared C function: `any` because koffi maps C types to JS values dynamically (its own typings use any). */
@@ -14,18 +15,55 @@ const SYSCALL_NUMBERS: Record<string, Record<string, number>> = {
   arm64: { pivot_root: 41, close_range: 436, pidfd_open: 434, pidfd_getfd: 438 },
 };
 
+export type LibcSyscallsOptions = LibcSecurityOptions;
+
 /** glibc's sigset_t is 1024 bits. */
 const SIGSET_BYTES = 128;
 
 let libc: LibraryHandle | undefined;
 const funcs = new Map<string, CFunc>();
 
+/** Every libc function LibcSyscalls calls, by key (several keys may declare one function differently). */
+const PROTOTYPES = {
+  unshare: 'int unshare(int flags)',
+  setns: 'int setns(int fd, int nstype)',
+  mount: 'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
+  umount2: 'int umount2(const char *target, int flags)',
+  syscall: 'long syscall(long number, ...)',
+  chdir: 'int chdir(const char *path)',
+  fchdir: 'int fchdir(int fd)',
+  getcwd: 'void *getcwd(void *buf, size_t size)',
+  open: 'int open(const char *path, int flags, unsigned int mode)',
+  openat: 'int openat(int dirfd, const char *path, int flags, unsigned int mode)',
+  close: 'int close(int fd)',
+  dup2: 'int dup2(int oldfd, int newfd)',
+  fcntl: 'int fcntl(int fd, int cmd, int arg)',
+  read: 'long read(int fd, void *buf, size_t count)',
+  write: 'long write(int fd, const void *buf, size_t count)',
+  mknod: 'int mknod(const char *path, unsigned int mode, uint64_t dev)',
+  fchown: 'int fchown(int fd, unsigned int uid, unsigned int gid)',
+  umask: 'unsigned int umask(unsigned int mask)',
+  sethostname: 'int sethostname(const void *name, size_t len)',
+  setsid: 'int setsid()',
+  ioctl_i: 'int ioctl(int fd, unsigned long request, unsigned long arg)',
+  ioctl_p: 'int ioctl(int fd, unsigned long request, void *arg)',
+  socket: 'int socket(int domain, int type, int protocol)',
+  signal: 'void *signal(int sig, void *handler)',
+  sigprocmask: 'int sigprocmask(int how, const void *set, void *oldset)',
+  execve: 'int execve(const char *path, const char **argv, const char **envp)',
+  kill: 'int kill(int pid, int sig)',
+  getpid: 'int getpid()',
+  _exit: 'void _exit(int status)',
+  pipe2: 'int pipe2(_Out_ int *fds, int flags)',
+} as const;
+type FunctionKey = keyof typeof PROTOTYPES;
+
 /** Declares a libc function once, on first use (keeps the init child's start-up short). */
-function fn(key: string, prototype: string): CFunc {
+function fn(key: FunctionKey): CFunc {
   let f = funcs.get(key);
   if (f === undefined) {
     libc ??= koffi.load('libc.so.6');
-    f = libc.func(prototype) as CFunc;
+    f = libc.func(PROTOTYPES[key]) as CFunc;
     funcs.set(key, f);
   }
   return f;
@@ -85,62 +123,74 @@ function sigset(signals: number[]): Buffer {
  * the same system calls.
  */
 export class LibcSyscalls implements Syscalls {
+  private readonly security: LibcSecuritySyscalls;
+
+  constructor(options: LibcSyscallsOptions = {}) {
+    this.security = new LibcSecuritySyscalls(options);
+  }
+
+  /**
+   * Loads libc and declares every function now rather than on first use: an init
+   * parked ahead of its container (Runtime.warm) does this while it waits.
+   */
+  prepare(): void {
+    for (const key of Object.keys(PROTOTYPES) as FunctionKey[]) fn(key);
+    this.security.prepare();
+  }
+
   unshare(flags: number): void {
-    check(fn('unshare', 'int unshare(int flags)')(flags), 'unshare');
+    check(fn('unshare')(flags), 'unshare');
   }
 
   setns(fd: number, nstype: number): void {
-    check(fn('setns', 'int setns(int fd, int nstype)')(fd, nstype), 'setns');
+    check(fn('setns')(fd, nstype), 'setns');
   }
 
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void {
-    const f = fn(
-      'mount',
-      'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
-    );
+    const f = fn('mount');
     check(f(source, target, fstype, flags, data), 'mount', target);
   }
 
   umount2(target: string, flags: number): void {
-    check(fn('umount2', 'int umount2(const char *target, int flags)')(target, flags), 'umount2', target);
+    check(fn('umount2')(target, flags), 'umount2', target);
   }
 
   pivotRoot(newRoot: string, putOld: string): void {
-    const f = fn('syscall_ss', 'long syscall(long number, ...)');
+    const f = fn('syscall');
     check(f(sysno('pivot_root'), 'const char *', newRoot, 'const char *', putOld), 'pivot_root');
   }
 
   chdir(path: string): void {
-    check(fn('chdir', 'int chdir(const char *path)')(path), 'chdir', path);
+    check(fn('chdir')(path), 'chdir', path);
   }
 
   fchdir(fd: number): void {
-    check(fn('fchdir', 'int fchdir(int fd)')(fd), 'fchdir');
+    check(fn('fchdir')(fd), 'fchdir');
   }
 
   getcwd(): string {
     const buf = Buffer.alloc(4097);
-    const r: unknown = fn('getcwd', 'void *getcwd(void *buf, size_t size)')(buf, buf.length - 1);
+    const r: unknown = fn('getcwd')(buf, buf.length - 1);
     if (r === null) throw syscallError('getcwd', koffi.errno());
     const end = buf.indexOf(0);
     return buf.toString('utf8', 0, end < 0 ? buf.length : end);
   }
 
   open(path: string, flags: number, mode = 0): number {
-    return check(fn('open', 'int open(const char *path, int flags, unsigned int mode)')(path, flags, mode), 'open', path);
+    return check(fn('open')(path, flags, mode), 'open', path);
   }
 
   openat(dirfd: number, path: string, flags: number, mode = 0): number {
-    const f = fn('openat', 'int openat(int dirfd, const char *path, int flags, unsigned int mode)');
+    const f = fn('openat');
     return check(f(dirfd, path, flags, mode), 'openat', path);
   }
 
   close(fd: number): void {
-    check(fn('close', 'int close(int fd)')(fd), 'close');
+    check(fn('close')(fd), 'close');
   }
 
   closeRange(first: number, last: number, flags: number): void {
-    const f = fn('syscall_uuu', 'long syscall(long number, ...)');
+    const f = fn('syscall');
     check(f(sysno('close_range'), 'unsigned int', first, 'unsigned int', last, 'unsigned int', flags), 'close_range');
   }
 
@@ -151,20 +201,20 @@ export class LibcSyscalls implements Syscalls {
   }
 
   dup2(oldfd: number, newfd: number): void {
-    check(fn('dup2', 'int dup2(int oldfd, int newfd)')(oldfd, newfd), 'dup2');
+    check(fn('dup2')(oldfd, newfd), 'dup2');
   }
 
   fcntl(fd: number, cmd: number, arg: number): number {
-    return check(fn('fcntl', 'int fcntl(int fd, int cmd, int arg)')(fd, cmd, arg), 'fcntl');
+    return check(fn('fcntl')(fd, cmd, arg), 'fcntl');
   }
 
   read(fd: number, buffer: Uint8Array): number {
-    return check(fn('read', 'long read(int fd, void *buf, size_t count)')(fd, buffer, buffer.length), 'read');
+    return check(fn('read')(fd, buffer, buffer.length), 'read');
   }
 
   write(fd: number, data: Uint8Array | string): number {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    return check(fn('write', 'long write(int fd, const void *buf, size_t count)')(fd, buf, buf.length), 'write');
+    return check(fn('write')(fd, buf, buf.length), 'write');
   }
 
   mkdir(path: string, mode: number): void {
@@ -172,7 +222,7 @@ export class LibcSyscalls implements Syscalls {
   }
 
   mknod(path: string, mode: number, dev: number): void {
-    const f = fn('mknod', 'int mknod(const char *path, unsigned int mode, uint64_t dev)');
+    const f = fn('mknod');
     check(f(path, mode, dev), 'mknod', path);
   }
 
@@ -185,7 +235,7 @@ export class LibcSyscalls implements Syscalls {
   }
 
   fchown(fd: number, uid: number, gid: number): void {
-    check(fn('fchown', 'int fchown(int fd, unsigned int uid, unsigned int gid)')(fd, uid, gid), 'fchown');
+    check(fn('fchown')(fd, uid, gid), 'fchown');
   }
 
   lchown(path: string, uid: number, gid: number): void {
@@ -213,31 +263,31 @@ export class LibcSyscalls implements Syscalls {
   }
 
   umask(mask: number): number {
-    return fn('umask', 'unsigned int umask(unsigned int mask)')(mask) as number;
+    return fn('umask')(mask) as number;
   }
 
   sethostname(name: string): void {
     const buf = Buffer.from(name);
-    check(fn('sethostname', 'int sethostname(const void *name, size_t len)')(buf, buf.length), 'sethostname');
+    check(fn('sethostname')(buf, buf.length), 'sethostname');
   }
 
   setsid(): number {
-    return check(fn('setsid', 'int setsid()')(), 'setsid');
+    return check(fn('setsid')(), 'setsid');
   }
 
   ioctl(fd: number, request: number, arg: number | Uint8Array): number {
     if (typeof arg === 'number') {
-      return check(fn('ioctl_i', 'int ioctl(int fd, unsigned long request, unsigned long arg)')(fd, request, arg), 'ioctl');
+      return check(fn('ioctl_i')(fd, request, arg), 'ioctl');
     }
-    return check(fn('ioctl_p', 'int ioctl(int fd, unsigned long request, void *arg)')(fd, request, arg), 'ioctl');
+    return check(fn('ioctl_p')(fd, request, arg), 'ioctl');
   }
 
   socket(domain: number, type: number, protocol: number): number {
-    return check(fn('socket', 'int socket(int domain, int type, int protocol)')(domain, type, protocol), 'socket');
+    return check(fn('socket')(domain, type, protocol), 'socket');
   }
 
   resetSignalDispositions(): void {
-    const signal = fn('signal', 'void *signal(int sig, void *handler)');
+    const signal = fn('signal');
     for (let sig = 1; sig <= 64; sig++) {
       // SIGKILL and SIGSTOP cannot be caught; 32 and 33 are glibc's own (signal() refuses them).
       if (sig === 9 || sig === 19 || sig === 32 || sig === 33) continue;
@@ -246,48 +296,47 @@ export class LibcSyscalls implements Syscalls {
   }
 
   sigprocmask(how: number, signals: number[]): void {
-    const f = fn('sigprocmask', 'int sigprocmask(int how, const void *set, void *oldset)');
+    const f = fn('sigprocmask');
     check(f(how, sigset(signals), null), 'sigprocmask');
   }
 
   execve(path: string, argv: string[], envp: string[]): never {
-    const f = fn('execve', 'int execve(const char *path, const char **argv, const char **envp)');
+    const f = fn('execve');
     f(path, [...argv, null], [...envp, null]);
     throw syscallError('execve', koffi.errno(), path);
   }
 
   kill(pid: number, signal: number): void {
-    check(fn('kill', 'int kill(int pid, int sig)')(pid, signal), 'kill');
+    check(fn('kill')(pid, signal), 'kill');
   }
 
   getpid(): number {
-    return fn('getpid', 'int getpid()')() as number;
+    return fn('getpid')() as number;
   }
 
   exit(code: number): never {
-    fn('_exit', 'void _exit(int status)')(code);
+    fn('_exit')(code);
     // Not reached: _exit does not return.
     throw new Error('_exit returned');
   }
 
   pidfdOpen(pid: number, flags: number): number {
-    const f = fn('syscall_ii', 'long syscall(long number, ...)');
+    const f = fn('syscall');
     return check(f(sysno('pidfd_open'), 'int', pid, 'unsigned int', flags), 'pidfd_open');
   }
 
   pidfdGetfd(pidfd: number, targetfd: number, flags: number): number {
-    const f = fn('syscall_iii', 'long syscall(long number, ...)');
+    const f = fn('syscall');
     return check(f(sysno('pidfd_getfd'), 'int', pidfd, 'int', targetfd, 'unsigned int', flags), 'pidfd_getfd');
   }
 
   pipe2(flags: number): [number, number] {
     const fds = new Int32Array(2);
-    check(fn('pipe2', 'int pipe2(_Out_ int *fds, int flags)')(fds, flags), 'pipe2');
+    check(fn('pipe2')(fds, flags), 'pipe2');
     return [fds[0] ?? -1, fds[1] ?? -1];
   }
 
   // ---- security engineer section (implemented in security/libc.ts) ----
-  private readonly security = new LibcSecuritySyscalls();
 
   prctl(option: number, arg2?: number, arg3?: number, arg4?: number, arg5?: number): number {
     return this.security.prctl(option, arg2, arg3, arg4, arg5);
