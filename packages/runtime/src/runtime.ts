@@ -6,7 +6,8 @@ import { sharedSpawner } from './launch/spawner.js';
 import type { Spawner } from './launch/spawner.js';
 import { attachHostTerminal } from './launch/stdio.js';
 import type { PtyConnection } from './launch/stdio.js';
-import { formatTiming } from './launch/timing.js';
+import { parkInit } from './launch/init-process.js';
+import { formatTiming, takeProcessMarks } from './launch/timing.js';
 import { defaultCgroupProvider } from './lifecycle/cgroup.js';
 import type { CgroupProvider, RuntimeContext } from './lifecycle/context.js';
 import { createContainer } from './lifecycle/create.js';
@@ -14,7 +15,7 @@ import { deleteContainer } from './lifecycle/delete.js';
 import { killContainer, signalNumber, stopContainer } from './lifecycle/kill.js';
 import { listContainers } from './lifecycle/list.js';
 import { readLogs } from './lifecycle/logs.js';
-import { startContainer } from './lifecycle/start.js';
+import { DEFAULT_NAMESPACE_FLAGS, startContainer } from './lifecycle/start.js';
 import type { ExitInfo } from './lifecycle/start.js';
 import { StateStore, defaultStateRoot, describe } from './lifecycle/state.js';
 import type { ContainerInfo } from './lifecycle/state.js';
@@ -174,9 +175,25 @@ export class Runtime {
     return { ...this.ctx, store: new StateStore(stateDir) };
   }
 
-  /** Starts the namespace worker now (it takes tens of ms), e.g. while the rootfs is prepared. */
-  warm(): Promise<void> {
-    return this.ctx.spawner.warm();
+  /**
+   * Gets ready for a container while the caller prepares its rootfs: starts the
+   * namespace worker (resolves once it is ready) and, as root and unless `init` is
+   * false, parks an init child for the next foreground container (stdio 'inherit',
+   * docker's default namespaces), so that the init's Node start-up overlaps the
+   * caller's work instead of following it. The parked init does not keep this
+   * process alive and dies with it; a container it does not fit (pipe stdio,
+   * `--network host`) discards it and gets a fresh one.
+   */
+  warm(opts: { init?: boolean } = {}): Promise<void> {
+    const ready = this.ctx.spawner.warm();
+    if (opts.init !== false && (typeof process.getuid !== 'function' || process.getuid() === 0)) {
+      try {
+        parkInit({ sys: this.ctx.sys, spawner: this.ctx.spawner, initScript: bundledScript('init/main.cjs'), flags: DEFAULT_NAMESPACE_FLAGS, stdio: [0, 1, 2] });
+      } catch {
+        // Not built, or no pipes left: the launch spawns (and reports) as usual.
+      }
+    }
+    return ready;
   }
 
   /**
@@ -297,9 +314,9 @@ export class Runtime {
         } finally {
           started.pty?.close();
         }
-        if (opts.remove) await deleteContainer(ctx, id, { force: true });
+        if (opts.remove) await deleteContainer(ctx, id, { force: true, marks });
         marks.push(['cleaned-up', now()]);
-        if (ctx.timing) process.stderr.write(formatTiming(marks));
+        if (ctx.timing) process.stderr.write(formatTiming([...takeProcessMarks(), ...marks]));
         const r: RunResult = { id, exitCode: exit.exitCode, oomKilled: exit.oomKilled };
         if (exit.signal !== undefined) r.signal = exit.signal;
         return r;

@@ -56,6 +56,18 @@ export interface CgroupHierarchy {
 export const REPORT_FD = 3;
 export const SYNC_FD = 4;
 
+/**
+ * The first thing the runtime writes on SYNC_FD, one JSON line, once the
+ * container is created and the init is in its cgroup (the init may have been
+ * started before the container existed: Runtime.warm). The go byte follows.
+ */
+export interface InitStart {
+  /** The InitConfig file. */
+  config: string;
+  /** Replace fd 0 with /dev/null (the init got the runtime's stdin; the container is not interactive). */
+  stdinNull: boolean;
+}
+
 /** Messages the init writes to REPORT_FD, one JSON object per line. */
 export type InitMessage =
   | { type: 'pty'; fd: number }

@@ -1,9 +1,12 @@
 /**
- * The init child: `node init/main.cjs <config.json>` (the bundle built from this file), spawned by the runtime in
+ * The init child: `node init/main.cjs` (the bundle built from this file), spawned by the runtime in
  * fresh pid/mount/uts/ipc(/net) namespaces with fds 3 (report pipe, to the
- * runtime) and 4 (sync pipe, from the runtime). It sets the container up with
- * synchronous system calls and execve()s the container's process, so PID 1 of
- * the container is that process (or tini with --init), never Node.
+ * runtime) and 4 (sync pipe, from the runtime). It may be started before its
+ * container exists (Runtime.warm parks one while the rootfs is being copied): it
+ * loads what it needs, then blocks on the sync pipe until the runtime sends the
+ * start line (InitStart: the config file) and the go byte. It then sets the
+ * container up with synchronous system calls and execve()s the container's
+ * process, so PID 1 of the container is that process (or tini with --init), never Node.
  *
  * Start-up matters (every `berth run` pays it): this file is bundled (esbuild)
  * with only koffi external, and must import nothing heavy.
@@ -12,12 +15,41 @@ import { readFileSync } from 'node:fs';
 import { applyProcessSecurity } from '../security/apply.js';
 import { LibcSyscalls } from '../sys/libc.js';
 import { errnoOf } from '../sys/errors.js';
+import { PR_SET_PDEATHSIG, SIGKILL } from '../sys/syscalls.js';
 import { REPORT_FD, SYNC_FD } from './config.js';
-import type { InitConfig, InitMessage } from './config.js';
+import type { InitConfig, InitMessage, InitStart } from './config.js';
 import { ExecFailure, runInit } from './sequence.js';
 import type { InitChannel } from './sequence.js';
 
-const sys: LibcSyscalls = new LibcSyscalls();
+const now = (): number => performance.timeOrigin + performance.now();
+const marks: Array<[string, number]> = [['init-node-start', performance.timeOrigin]];
+
+// Credentials through the raw per-thread system calls: execve keeps only this thread, and
+// glibc's wrappers would signal and wait for every Node thread (tens of ms under load).
+const sys: LibcSyscalls = new LibcSyscalls({ credentials: 'thread' });
+
+/** Bytes read from SYNC_FD and not used yet. */
+let pending = new Uint8Array(0);
+
+/** Reads at least one more byte from SYNC_FD into `pending`; false at EOF. */
+function fill(): boolean {
+  const buf = new Uint8Array(4096);
+  for (;;) {
+    let n: number;
+    try {
+      n = sys.read(SYNC_FD, buf);
+    } catch (err) {
+      if (errnoOf(err) === 'EINTR') continue;
+      throw err;
+    }
+    if (n === 0) return false;
+    const next = new Uint8Array(pending.length + n);
+    next.set(pending);
+    next.set(buf.subarray(0, n), pending.length);
+    pending = next;
+    return true;
+  }
+}
 
 const channel: InitChannel = {
   send(msg: InitMessage): void {
@@ -28,20 +60,24 @@ const channel: InitChannel = {
     }
   },
   waitForParent(what: string): void {
-    const b = new Uint8Array(1);
-    for (;;) {
-      let n: number;
-      try {
-        n = sys.read(SYNC_FD, b);
-      } catch (err) {
-        if (errnoOf(err) === 'EINTR') continue;
-        throw err;
-      }
-      if (n === 1) return;
-      throw new ExecFailure(`wait for the runtime (${what}): the runtime went away`, 125);
-    }
+    if (pending.length === 0 && !fill()) throw new ExecFailure(`wait for the runtime (${what}): the runtime went away`, 125);
+    pending = pending.subarray(1);
   },
 };
+
+/** The start line (InitStart JSON) from SYNC_FD. */
+function readStart(): InitStart {
+  let nl: number;
+  while ((nl = pending.indexOf(10)) < 0) {
+    if (pending.length > 65536) throw new Error('read the start line: too long');
+    if (!fill()) throw new ExecFailure('wait for the runtime (start): the runtime went away', 125);
+  }
+  const line = Buffer.from(pending.subarray(0, nl)).toString('utf8');
+  pending = pending.subarray(nl + 1);
+  const start = JSON.parse(line) as InitStart;
+  if (typeof start.config !== 'string') throw new Error('read the start line: no config');
+  return start;
+}
 
 function fail(err: unknown): never {
   const e = err as { code?: unknown; message?: unknown; details?: unknown };
@@ -58,13 +94,23 @@ function fail(err: unknown): never {
 }
 
 try {
-  const configPath = process.argv[2];
-  if (configPath === undefined) throw new Error('usage: init <config.json>');
-  const cfg = JSON.parse(readFileSync(configPath, 'utf8')) as InitConfig;
+  // A parked init must not outlive the runtime that parked it (the sync pipe's EOF covers
+  // a runtime that died before this line).
+  sys.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  sys.prepare();
+  marks.push(['init-loaded', now()]);
+  const start = readStart();
+  const cfg = JSON.parse(readFileSync(start.config, 'utf8')) as InitConfig;
   const program = cfg.seccompProgram === null ? undefined : new Uint8Array(Buffer.from(cfg.seccompProgram, 'base64'));
-  runInit(sys, cfg, channel, (s, spec) => {
-    applyProcessSecurity(s, spec, program === undefined ? {} : { seccompProgram: program });
-  });
+  runInit(
+    sys,
+    cfg,
+    channel,
+    (s, spec) => {
+      applyProcessSecurity(s, spec, program === undefined ? {} : { seccompProgram: program });
+    },
+    { stdinNull: start.stdinNull, marks },
+  );
 } catch (err) {
   fail(err);
 }

@@ -5,6 +5,10 @@ import { ExecveReached, RecordingSyscalls } from '../sys/recording.js';
 import type { FakeEntry } from '../sys/recording.js';
 import {
   CLONE_NEWCGROUP,
+  CLONE_NEWIPC,
+  CLONE_NEWNET,
+  CLONE_NEWNS,
+  CLONE_NEWUTS,
   CLOSE_RANGE_CLOEXEC,
   F_SETFD,
   MNT_DETACH,
@@ -16,6 +20,8 @@ import {
   MS_REC,
   MS_REMOUNT,
   MS_SLAVE,
+  O_CLOEXEC,
+  O_RDWR,
   PR_SET_PDEATHSIG,
   SIG_SETMASK,
   SIOCSIFFLAGS,
@@ -24,7 +30,7 @@ import {
 import { DEFAULT_DEVICES } from './config.js';
 import type { InitConfig, InitMessage } from './config.js';
 import { ExecFailure, lookPath, runInit } from './sequence.js';
-import type { InitChannel, ProcessSecurity } from './sequence.js';
+import type { InitChannel, ProcessSecurity, RunInitOptions } from './sequence.js';
 
 const ROOT = '/var/lib/berth/containers/c1/rootfs';
 
@@ -102,17 +108,24 @@ function files(extra: Record<string, FakeEntry> = {}): Record<string, FakeEntry>
 class Channel implements InitChannel {
   readonly sent: InitMessage[] = [];
   waits = 0;
+  /** How many system calls had been made at each wait. */
+  readonly waitedAt: number[] = [];
+  constructor(private readonly sys: RecordingSyscalls) {}
   send(msg: InitMessage): void {
     this.sent.push(msg);
   }
   waitForParent(): void {
     this.waits++;
+    this.waitedAt.push(this.sys.calls.length);
   }
 }
 
-function run(s: ContainerSpec, opts: { files?: Record<string, FakeEntry>; cfg?: Partial<InitConfig>; sys?: RecordingSyscalls } = {}) {
+function run(
+  s: ContainerSpec,
+  opts: { files?: Record<string, FakeEntry>; cfg?: Partial<InitConfig>; sys?: RecordingSyscalls; init?: RunInitOptions } = {},
+) {
   const sys = opts.sys ?? new RecordingSyscalls({ files: opts.files ?? files() });
-  const channel = new Channel();
+  const channel = new Channel(sys);
   const securityCalls: ContainerSpec[] = [];
   const security: ProcessSecurity = (sy, sp) => {
     securityCalls.push(sp);
@@ -120,7 +133,7 @@ function run(s: ContainerSpec, opts: { files?: Record<string, FakeEntry>; cfg?: 
   };
   let error: unknown;
   try {
-    runInit(sys, config(s, opts.cfg), channel, security);
+    runInit(sys, config(s, opts.cfg), channel, security, opts.init);
   } catch (err) {
     error = err;
   }
@@ -128,7 +141,7 @@ function run(s: ContainerSpec, opts: { files?: Record<string, FakeEntry>; cfg?: 
 }
 
 describe('runInit over RecordingSyscalls', () => {
-  it('joins the cgroup namespace only after the runtime says go, then makes / a slave before mounting', () => {
+  it('unshares its namespaces (cgroup included) only after the runtime says go, then makes / a slave before mounting', () => {
     const { sys, channel, error } = run(spec());
     expect(error).toBeInstanceOf(ExecveReached);
     expect(channel.waits).toBe(1);
@@ -136,11 +149,36 @@ describe('runInit over RecordingSyscalls', () => {
     expect(names[0]).toBe('prctl');
     expect(sys.calls[0]?.args).toEqual([PR_SET_PDEATHSIG, 9, 0, 0, 0]);
     const unshare = names.indexOf('unshare');
-    expect(sys.calls[unshare]?.args).toEqual([CLONE_NEWCGROUP]);
+    expect(channel.waitedAt[0]).toBeLessThanOrEqual(unshare);
+    // Born in its pid namespace (the spawner's doing); everything else is the init's own.
+    expect(sys.calls[unshare]?.args).toEqual([CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP]);
+    expect(names.filter((n) => n === 'unshare')).toHaveLength(1);
     const firstMount = names.indexOf('mount');
     expect(firstMount).toBeGreaterThan(unshare);
     expect(sys.callsOf('mount')[0]).toEqual([null, '/', null, MS_REC | MS_SLAVE, null]);
     expect(sys.callsOf('mount')[1]).toEqual([ROOT, ROOT, null, MS_BIND | MS_REC, null]);
+  });
+
+  it('keeps the host network namespace with --network host, and the host cgroup view without cgroup namespaces', () => {
+    const { sys, error } = run(spec({ network: 'host', namespaces: ['pid', 'mount', 'uts', 'ipc'] }), { cfg: { cgroupNamespace: false, cgroup: { version: 'none' } } });
+    expect(error).toBeInstanceOf(ExecveReached);
+    expect(sys.callsOf('unshare')).toEqual([[CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC]]);
+  });
+
+  it('with stdinNull, puts the container\'s own /dev/null on fd 0 once /dev exists, before pivot_root', () => {
+    const { sys, error } = run(spec(), { init: { stdinNull: true } });
+    expect(error).toBeInstanceOf(ExecveReached);
+    const names = sys.names();
+    const open = sys.calls.findIndex((c) => c.name === 'open' && c.args[0] === `${ROOT}/dev/null`);
+    expect(open).toBeGreaterThan(sys.calls.findIndex((c) => c.name === 'mknod' && c.args[0] === `${ROOT}/dev/null`));
+    expect(sys.calls[open]?.args[1]).toBe(O_RDWR | O_CLOEXEC);
+    const fd = sys.calls.findIndex((c, i) => i > open && c.name === 'dup2');
+    expect(sys.calls[fd]?.args[1]).toBe(0);
+    expect(names[fd + 1]).toBe('close');
+    expect(fd).toBeLessThan(names.indexOf('pivotRoot'));
+    // Without it, fd 0 is left as the runtime passed it.
+    const plain = run(spec());
+    expect(plain.sys.calls.some((c) => c.name === 'open' && c.args[0] === `${ROOT}/dev/null`)).toBe(false);
   });
 
   it('mounts /proc, /dev (nodes, symlinks, pts, shm, mqueue), /sys, cgroup2, etc files, in that order', () => {

@@ -5,6 +5,7 @@ import {
   AF_INET,
   CLOSE_RANGE_CLOEXEC,
   CLONE_NEWCGROUP,
+  CLONE_NEWPID,
   FD_CLOEXEC,
   F_SETFD,
   IFF_UP,
@@ -33,6 +34,7 @@ import {
   TIOCSCTTY,
   TIOCSPTLCK,
   makedev,
+  namespaceFlags,
 } from '../sys/syscalls.js';
 import type { Syscalls } from '../sys/syscalls.js';
 import type { CgroupMountPlan, DeviceNode, InitConfig, InitMessage } from './config.js';
@@ -90,13 +92,20 @@ class Marks {
  * fds 0-2 inheritable, signals default and unblocked → process security
  * (seccomp last) → execve.
  */
-export function runInit(
-  sys: Syscalls,
-  cfg: InitConfig,
-  channel: InitChannel,
-  security: ProcessSecurity,
-  marks = new Marks(cfg.timing),
-): never {
+export interface RunInitOptions {
+  /**
+   * Replace fd 0 with /dev/null first: the init was started with the runtime's own
+   * stdin (an init started ahead of its container, Runtime.warm) and the container
+   * is not interactive.
+   */
+  stdinNull?: boolean;
+  /** Earlier epoch-ms marks of this process (its start, its boot), reported with the rest when timing is on. */
+  marks?: Array<[string, number]>;
+}
+
+export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, security: ProcessSecurity, opts: RunInitOptions = {}): never {
+  const marks = new Marks(cfg.timing);
+  if (cfg.timing) marks.marks.push(...(opts.marks ?? []));
   const spec = cfg.spec;
   const root = spec.rootfs;
   const ns = new Set(spec.namespaces);
@@ -108,7 +117,11 @@ export function runInit(
   // cgroup namespace we make next is rooted at the container's cgroup.
   channel.waitForParent('cgroup setup');
   marks.mark('synced');
-  if (cfg.cgroupNamespace || ns.has('cgroup')) sys.unshare(CLONE_NEWCGROUP);
+  // The init was born in its pid namespace; it makes the others for itself (this thread,
+  // the one that execve()s). The cgroup namespace is rooted at the cgroup joined above.
+  const unshareFlags = (namespaceFlags(spec.namespaces) & ~CLONE_NEWPID) | (cfg.cgroupNamespace ? CLONE_NEWCGROUP : 0);
+  if (unshareFlags !== 0) sys.unshare(unshareFlags);
+  marks.mark('namespaces');
   sys.umask(0o022);
 
   // Nothing we mount may propagate back to the host.
@@ -130,6 +143,12 @@ export function runInit(
 
   sys.mount('proc', `${root}/proc`, 'proc', PROC_FLAGS, null);
   setupDev(sys, cfg, root);
+  if (opts.stdinNull) {
+    // The container's own /dev/null (so /proc/1/fd/0 reads /dev/null inside). dup2 leaves fd 0 inheritable.
+    const devNull = sys.open(`${root}/dev/null`, O_RDWR | O_CLOEXEC);
+    sys.dup2(devNull, 0);
+    sys.close(devNull);
+  }
   setupSys(sys, spec, root);
   mountCgroups(sys, cfg.cgroup, root, spec.privileged);
   marks.mark('standard-mounts');

@@ -1,29 +1,39 @@
 import { Socket } from 'node:net';
 import { BerthError, describeError } from '@berth/oci';
-import type { InitMessage } from '../init/config.js';
-import { O_CLOEXEC, SIGNALS } from '../sys/syscalls.js';
+import type { InitMessage, InitStart } from '../init/config.js';
+import { CLONE_NEWPID, O_CLOEXEC, SIGNALS } from '../sys/syscalls.js';
 import type { Syscalls } from '../sys/syscalls.js';
-import type { ChildExit, Spawner } from './spawner.js';
+import type { ChildExit, SpawnedChild, Spawner } from './spawner.js';
 
-export interface InitLaunchOptions {
+/** How an init child is spawned (and what a parked one must match to be used). */
+export interface InitSpawnOptions {
   sys: Syscalls;
   spawner: Spawner;
   /** The bundled init script (dist/init/main.cjs). */
   initScript: string;
-  /** The InitConfig JSON file. */
-  configPath: string;
-  /** CLONE_NEW* flags for the child (the cgroup namespace is made by the init itself, after the cgroup join). */
+  /**
+   * CLONE_NEW* flags for the container. Only CLONE_NEWPID matters here: the child is
+   * born in a new pid namespace. It unshares the others itself, from its config, once
+   * it has its start line and is in its cgroup.
+   */
   flags: number;
-  /** The child's fds 0-2 (O_CLOEXEC here; the caller closes its copies afterwards). */
+  /** The child's fds 0-2 (O_CLOEXEC here, or this process's own 0-2; the caller closes its copies afterwards). */
   stdio: [number, number, number];
-  /** Runs with the init's pid before the init may start its setup: join the cgroup here. */
-  beforeSetup?: (pid: number) => void | Promise<void>;
-  /** Receives the pty master (an fd of this process, O_CLOEXEC) before the init continues. */
-  onPty?: (masterFd: number) => void;
   /** Extra environment for the init (BERTH_DEBUG_TIMING...). Nothing is inherited: NODE_OPTIONS could inject code. */
   env?: Record<string, string>;
   /** Node options placed before the script (start-up tuning). */
   argsPrefix?: string[];
+}
+
+export interface InitLaunchOptions extends InitSpawnOptions {
+  /** The InitConfig JSON file. */
+  configPath: string;
+  /** The init replaces fd 0 with /dev/null (it got this process's stdin; the container is not interactive). */
+  stdinNull?: boolean;
+  /** Runs with the init's pid before the init may start its setup: join the cgroup here. */
+  beforeSetup?: (pid: number) => void | Promise<void>;
+  /** Receives the pty master (an fd of this process, O_CLOEXEC) before the init continues. */
+  onPty?: (masterFd: number) => void;
 }
 
 export interface InitTiming {
@@ -52,8 +62,9 @@ class ReportReader {
   private waiter: ((m: InitMessage | null) => void) | undefined;
   private readonly socket: Socket;
 
-  constructor(fd: number) {
+  constructor(fd: number, keepAlive: boolean) {
     this.socket = new Socket({ fd, readable: true, writable: false });
+    if (!keepAlive) this.socket.unref();
     this.socket.setEncoding('utf8');
     this.socket.on('data', (chunk: string) => {
       this.buf += chunk;
@@ -89,17 +100,179 @@ class ReportReader {
     return new Promise((resolve) => (this.waiter = resolve));
   }
 
+  /** From now on the pipe keeps the process alive (a parked init taken into use). */
+  ref(): void {
+    this.socket.ref();
+  }
+
   close(): void {
     this.socket.destroy();
   }
 }
 
 /**
- * Starts the init child and drives its protocol:
+ * An init child and this process's ends of its pipes: spawned for a container,
+ * or parked ahead of one (Runtime.warm) until launchInit takes it.
+ */
+class SpawnedInit {
+  readonly reader: ReportReader;
+  readonly syncW: number;
+  readonly child: Promise<SpawnedChild>;
+  readonly marks: Array<[string, number]>;
+  /** The child has exited (or could not be spawned): a parked init that cannot be used. */
+  dead = false;
+  private closed = false;
+
+  private constructor(
+    readonly opts: InitSpawnOptions,
+    reader: ReportReader,
+    syncW: number,
+    child: Promise<SpawnedChild>,
+    marks: Array<[string, number]>,
+  ) {
+    this.reader = reader;
+    this.syncW = syncW;
+    this.child = child;
+    this.marks = marks;
+    child.then(
+      (c) => c.exited.then(
+        () => (this.dead = true),
+        () => (this.dead = true),
+      ),
+      () => (this.dead = true),
+    );
+  }
+
+  /** Creates the pipes (report: init → here, fd 3 there; sync: here → init, fd 4 there) and asks the worker to spawn. */
+  static spawn(opts: InitSpawnOptions, keepAlive: boolean, label: string): SpawnedInit {
+    const { sys } = opts;
+    const marks: Array<[string, number]> = [[label, now()]];
+    const [reportR, reportW] = sys.pipe2(O_CLOEXEC);
+    let syncR: number;
+    let syncW: number;
+    try {
+      [syncR, syncW] = sys.pipe2(O_CLOEXEC);
+    } catch (err) {
+      sys.close(reportR);
+      sys.close(reportW);
+      throw err;
+    }
+    const reader = new ReportReader(reportR, keepAlive);
+    const child = opts.spawner.spawn(
+      {
+        newPidNamespace: (opts.flags & CLONE_NEWPID) !== 0,
+        file: process.execPath,
+        args: [...(opts.argsPrefix ?? []), opts.initScript],
+        env: opts.env ?? {},
+        fds: [...opts.stdio, reportW, syncR],
+      },
+      { keepAlive },
+    );
+    const closeChildEnds = (): void => {
+      // The child has its own copies now (or never will).
+      sys.close(reportW);
+      sys.close(syncR);
+    };
+    child.then(
+      () => {
+        marks.push(['spawned', now()]);
+        closeChildEnds();
+      },
+      closeChildEnds,
+    );
+    return new SpawnedInit(opts, reader, syncW, child, marks);
+  }
+
+  /** Could this parked init serve a launch with these options? */
+  matches(o: InitSpawnOptions): boolean {
+    const a = this.opts;
+    return (
+      !this.dead &&
+      a.sys === o.sys &&
+      (a.flags & CLONE_NEWPID) === (o.flags & CLONE_NEWPID) &&
+      a.initScript === o.initScript &&
+      a.stdio.every((fd, i) => fd === o.stdio[i]) &&
+      JSON.stringify(a.env ?? {}) === JSON.stringify(o.env ?? {}) &&
+      JSON.stringify(a.argsPrefix ?? []) === JSON.stringify(o.argsPrefix ?? [])
+    );
+  }
+
+  /** This process's ends of the pipes. */
+  closePipes(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.reader.close();
+    try {
+      this.opts.sys.close(this.syncW);
+    } catch {
+      // Closed already.
+    }
+  }
+
+  /** Kills the child (it has not started any container setup) and closes the pipes. */
+  discard(): void {
+    this.dead = true;
+    this.closePipes();
+    this.child.then(
+      (c) => {
+        try {
+          this.opts.sys.kill(c.pid, SIGNALS['SIGKILL'] as number);
+        } catch {
+          // Already gone.
+        }
+      },
+      () => undefined,
+    );
+  }
+}
+
+/** The init parked by Runtime.warm, per spawner (one per process in practice). */
+const parked = new WeakMap<Spawner, SpawnedInit>();
+
+/**
+ * Starts an init child now, before its container exists, so that Node's start-up
+ * and loading koffi overlap whatever the caller does meanwhile (pulling, copying the
+ * rootfs). It waits, parked, for the next launchInit with the same stdio; it does
+ * not keep this process alive, and dies with it (EOF on its sync pipe, and
+ * PR_SET_PDEATHSIG). A launch with other options discards it. No-op when one is parked.
+ */
+export function parkInit(opts: InitSpawnOptions): void {
+  const current = parked.get(opts.spawner);
+  if (current !== undefined && !current.dead) return;
+  const init = SpawnedInit.spawn(opts, false, 'park');
+  parked.set(opts.spawner, init);
+  init.child.then(
+    (c) =>
+      c.exited.then(
+        () => forget(opts.spawner, init),
+        () => forget(opts.spawner, init),
+      ),
+    () => forget(opts.spawner, init),
+  );
+}
+
+function forget(spawner: Spawner, init: SpawnedInit): void {
+  if (parked.get(spawner) === init) parked.delete(spawner);
+  init.closePipes();
+}
+
+/** The parked init when it fits `opts` (it is then taken); a parked one that does not fit is discarded. */
+function takeParked(opts: InitSpawnOptions): SpawnedInit | undefined {
+  const init = parked.get(opts.spawner);
+  if (init === undefined) return undefined;
+  parked.delete(opts.spawner);
+  if (init.matches(opts)) return init;
+  init.discard();
+  return undefined;
+}
+
+/**
+ * Starts the init child (or takes the one parked by parkInit) and drives its protocol:
  *
  * 1. pipes: report (init → runtime, fd 3 in the child) and sync (runtime → init, fd 4);
- * 2. the namespace worker spawns the init in new namespaces;
- * 3. `beforeSetup(pid)` (cgroup join), then one byte on the sync pipe: go;
+ * 2. the spawner starts the init in a new pid namespace;
+ * 3. `beforeSetup(pid)` (cgroup join), then the start line (InitStart JSON: the
+ *    config file, stdin) and one byte, go, on the sync pipe;
  * 4. the init reports `pty` (the master is copied with pidfd_getfd, then a byte
  *    says go on), `exec` (setup done, about to execve) or `error`;
  * 5. EOF on the report pipe after `exec` means execve succeeded (the pipe is
@@ -110,39 +283,49 @@ class ReportReader {
  * after the child has been reaped.
  */
 export async function launchInit(opts: InitLaunchOptions): Promise<LaunchedInit> {
-  const { sys } = opts;
   const marks: Array<[string, number]> = [['launch', now()]];
-  const [reportR, reportW] = sys.pipe2(O_CLOEXEC);
-  let syncR: number;
-  let syncW: number;
-  try {
-    [syncR, syncW] = sys.pipe2(O_CLOEXEC);
-  } catch (err) {
-    sys.close(reportR);
-    sys.close(reportW);
-    throw err;
+  const taken = takeParked(opts);
+  if (taken !== undefined) {
+    taken.reader.ref();
+    let child: SpawnedChild | undefined;
+    try {
+      child = await taken.child;
+      child.keepAlive(true);
+    } catch {
+      // It could not be spawned: spawn one now.
+    }
+    if (child !== undefined && !taken.dead) {
+      try {
+        return await drive(taken, child, opts, marks);
+      } catch (err) {
+        // A parked init that died before its go (killed meanwhile): start a fresh one.
+        if (!(err instanceof ParkedInitGone)) throw err;
+      }
+    }
+    taken.discard();
+    marks.push(['parked-init-unusable', now()]);
   }
-  const reader = new ReportReader(reportR);
-  let child;
+  const init = SpawnedInit.spawn(opts, true, 'spawn');
+  let child: SpawnedChild;
   try {
-    child = await opts.spawner.spawn({
-      flags: opts.flags,
-      file: process.execPath,
-      args: [...(opts.argsPrefix ?? []), opts.initScript, opts.configPath],
-      env: opts.env ?? {},
-      fds: [...opts.stdio, reportW, syncR],
-    });
+    child = await init.child;
   } catch (err) {
-    reader.close();
-    sys.close(syncW);
+    init.closePipes();
     throw BerthError.wrap('start container init', err);
-  } finally {
-    // The child has its own copies now (or never will).
-    sys.close(reportW);
-    sys.close(syncR);
   }
-  marks.push(['spawned', now()]);
+  return drive(init, child, opts, marks);
+}
+
+/** A parked init was found dead when the container was about to use it. */
+class ParkedInitGone extends Error {}
+
+async function drive(init: SpawnedInit, child: SpawnedChild, opts: InitLaunchOptions, marks: Array<[string, number]>): Promise<LaunchedInit> {
+  const { sys } = opts;
+  const parkedInit = init.marks[0]?.[0] === 'park';
+  for (const m of init.marks) marks.push(m);
   const { pid, exited } = child;
+  const reader = init.reader;
+  const syncW = init.syncW;
 
   const abort = async (err: unknown, exitCode = 125): Promise<never> => {
     try {
@@ -150,12 +333,7 @@ export async function launchInit(opts: InitLaunchOptions): Promise<LaunchedInit>
     } catch {
       // Already gone.
     }
-    reader.close();
-    try {
-      sys.close(syncW);
-    } catch {
-      // Closed already.
-    }
+    init.closePipes();
     await exited.catch(() => undefined);
     if (err instanceof BerthError) {
       if (err.details['exitCode'] === undefined) err.details['exitCode'] = exitCode;
@@ -166,10 +344,13 @@ export async function launchInit(opts: InitLaunchOptions): Promise<LaunchedInit>
 
   try {
     await opts.beforeSetup?.(pid);
-    sys.write(syncW, 'g');
+    const start: InitStart = { config: opts.configPath, stdinNull: opts.stdinNull === true };
+    sys.write(syncW, `${JSON.stringify(start)}\ng`);
   } catch (err) {
+    if (parkedInit && (init.dead || isGone(err))) throw new ParkedInitGone();
     return abort(err);
   }
+  marks.push(['go', now()]);
 
   let execReported = false;
   let failure: Extract<InitMessage, { type: 'error' }> | undefined;
@@ -197,12 +378,7 @@ export async function launchInit(opts: InitLaunchOptions): Promise<LaunchedInit>
       failure = m;
     }
   }
-  reader.close();
-  try {
-    sys.close(syncW);
-  } catch {
-    // Closed already.
-  }
+  init.closePipes();
   marks.push(['exec', now()]);
 
   if (failure !== undefined) {
@@ -217,4 +393,10 @@ export async function launchInit(opts: InitLaunchOptions): Promise<LaunchedInit>
     throw new BerthError('ERUNTIME', `start container: the init exited during setup (${how})`, { details: { exitCode: 125 } });
   }
   return { pid, exited, timing: { marks } };
+}
+
+/** The process is gone (cgroup.procs refuses its pid, or its sync pipe has no reader). */
+function isGone(err: unknown): boolean {
+  const text = `${(err as { code?: unknown }).code ?? ''} ${(err as Error).message ?? ''} ${(err as { cause?: { code?: unknown } }).cause?.code ?? ''}`;
+  return /ESRCH|EPIPE/.test(text);
 }

@@ -10,6 +10,8 @@ export type StdioMode = 'inherit' | 'pipe';
 export interface PreparedStdio {
   /** What the init child gets as fds 0, 1, 2. */
   childFds: [number, number, number];
+  /** The init replaces fd 0 with /dev/null (it gets this process's stdin, and the container is not interactive). */
+  stdinNull: boolean;
   /** This process's copies of the child's ends: close them once the child has its own. */
   childSide: number[];
   stdin: Writable | null;
@@ -19,9 +21,11 @@ export interface PreparedStdio {
 
 /**
  * Prepares the container's stdio:
- * - inherit: this process's 0-2 (stdin only with `interactive`, else /dev/null);
+ * - inherit: this process's 0-2, always (so an init parked by Runtime.warm fits
+ *   any foreground container); without `interactive` the init itself replaces
+ *   stdin with /dev/null (`stdinNull`), and with a terminal it replaces all three;
  * - pipe: a pipe per stream (stdin only with `interactive`), wrapped in sockets here;
- * - with a terminal: /dev/null for all three, since the init puts the slave of
+ * - pipe with a terminal: /dev/null for all three, since the init puts the slave of
  *   its own pty there (the master comes back through onPty, see PtyConnection).
  */
 export function prepareStdio(sys: Syscalls, mode: StdioMode, interactive: boolean, terminal: boolean): PreparedStdio {
@@ -32,13 +36,12 @@ export function prepareStdio(sys: Syscalls, mode: StdioMode, interactive: boolea
     return fd;
   };
   try {
+    if (mode === 'inherit') {
+      return { childFds: [0, 1, 2], stdinNull: !interactive && !terminal, childSide: [], stdin: null, stdout: null, stderr: null };
+    }
     if (terminal) {
       const n = devNull();
-      return { childFds: [n, n, n], childSide: [n], stdin: null, stdout: null, stderr: null };
-    }
-    if (mode === 'inherit') {
-      const stdin = interactive ? 0 : devNull();
-      return { childFds: [stdin, 1, 2], childSide: interactive ? [] : [stdin], stdin: null, stdout: null, stderr: null };
+      return { childFds: [n, n, n], stdinNull: false, childSide: [n], stdin: null, stdout: null, stderr: null };
     }
     const pipe = (): [number, number] => {
       const p = sys.pipe2(O_CLOEXEC);
@@ -61,7 +64,7 @@ export function prepareStdio(sys: Syscalls, mode: StdioMode, interactive: boolea
     childSide.push(outW, errW);
     const stdout = new Socket({ fd: outR, readable: true, writable: false });
     const stderr = new Socket({ fd: errR, readable: true, writable: false });
-    return { childFds: [stdinFd, outW, errW], childSide, stdin, stdout, stderr };
+    return { childFds: [stdinFd, outW, errW], stdinNull: false, childSide, stdin, stdout, stderr };
   } catch (err) {
     for (const fd of opened) {
       try {

@@ -61,7 +61,10 @@ export function removeTree(dir: string): void {
  * need no cleanup: they live in the container's mount namespace, which the
  * kernel destroys with its last process.
  */
-export async function deleteContainer(ctx: RuntimeContext, id: string, opts: { force?: boolean } = {}): Promise<void> {
+export async function deleteContainer(ctx: RuntimeContext, id: string, opts: { force?: boolean; marks?: Array<[string, number]> } = {}): Promise<void> {
+  const mark = (name: string): void => {
+    opts.marks?.push([name, performance.timeOrigin + performance.now()]);
+  };
   const state = ctx.store.read(id);
   if (state === undefined) throw new BerthError('ECONTAINER_UNKNOWN', `remove container ${id.slice(0, 12)}: no such container`);
   const info = describe(state);
@@ -85,8 +88,12 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, opts: { f
     } catch (err) {
       throw BerthError.wrap(`remove container ${info.shortId}: cgroup`, err, 'ECGROUP');
     }
+    mark('cgroup-removed');
   }
-  if (state.ownsRootfs) removeTree(state.rootfs);
+  if (state.ownsRootfs) {
+    removeTree(state.rootfs);
+    mark('rootfs-removed');
+  }
   fs.rmSync(ctx.store.dir(id), { recursive: true, force: true });
   ctx.store.releaseName(state.name, id);
 }

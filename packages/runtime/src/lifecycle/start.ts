@@ -4,7 +4,7 @@ import { exitStatus, launchInit } from '../launch/init-process.js';
 import { PtyConnection, closeChildSide, prepareStdio } from '../launch/stdio.js';
 import type { StdioMode } from '../launch/stdio.js';
 import type { NamespaceKind } from '../spec/types.js';
-import { CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS } from '../sys/syscalls.js';
+import { CLONE_NEWCGROUP, CLONE_NEWPID, namespaceFlags } from '../sys/syscalls.js';
 import type { ContainerCgroup, RuntimeContext } from './context.js';
 import { readInitConfig } from './create.js';
 import { bundledScript } from './host.js';
@@ -41,13 +41,8 @@ export interface StartedContainer {
   marks: Array<[string, number]>;
 }
 
-const NS_FLAGS: Partial<Record<NamespaceKind, number>> = {
-  pid: CLONE_NEWPID,
-  mount: CLONE_NEWNS,
-  uts: CLONE_NEWUTS,
-  ipc: CLONE_NEWIPC,
-  network: CLONE_NEWNET,
-};
+/** What an init parked by Runtime.warm() is spawned with: a new pid namespace (it unshares the others itself). */
+export const DEFAULT_NAMESPACE_FLAGS = CLONE_NEWPID;
 
 /**
  * `start`: runs a created container. Creates its cgroup, spawns the init in
@@ -68,8 +63,7 @@ export async function startContainer(ctx: RuntimeContext, id: string, io: StartI
   }
   const cfg = readInitConfig(ctx, id);
   const spec = cfg.spec;
-  let flags = 0;
-  for (const ns of spec.namespaces) flags |= NS_FLAGS[ns] ?? 0;
+  const flags = namespaceFlags(spec.namespaces) & ~CLONE_NEWCGROUP;
 
   let cgroup: ContainerCgroup | undefined;
   let pty: PtyConnection | null = null;
@@ -88,6 +82,7 @@ export async function startContainer(ctx: RuntimeContext, id: string, io: StartI
       configPath: store.file(id, 'config.json'),
       flags,
       stdio: stdio.childFds,
+      stdinNull: stdio.stdinNull,
       beforeSetup: (pid) => cg.addProcess(pid),
       onPty: (master) => {
         pty = new PtyConnection(sys, master);

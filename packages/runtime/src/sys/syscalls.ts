@@ -17,6 +17,7 @@
  */
 
 import type { CapabilityState, RlimitValue } from '../security/syscalls.js';
+import type { NamespaceKind } from '../spec/types.js';
 
 /** File type of an lstat()/stat() result. */
 export type FileKind = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
@@ -121,6 +122,22 @@ export const CLONE_NEWIPC = 0x08000000;
 export const CLONE_NEWUSER = 0x10000000;
 export const CLONE_NEWPID = 0x20000000;
 export const CLONE_NEWNET = 0x40000000;
+
+const NAMESPACE_FLAGS: Partial<Record<NamespaceKind, number>> = {
+  pid: CLONE_NEWPID,
+  mount: CLONE_NEWNS,
+  uts: CLONE_NEWUTS,
+  ipc: CLONE_NEWIPC,
+  network: CLONE_NEWNET,
+  cgroup: CLONE_NEWCGROUP,
+};
+
+/** The CLONE_NEW* flags of a spec's namespaces. */
+export function namespaceFlags(namespaces: readonly NamespaceKind[]): number {
+  let flags = 0;
+  for (const ns of namespaces) flags |= NAMESPACE_FLAGS[ns] ?? 0;
+  return flags;
+}
 
 export const MS_RDONLY = 0x1;
 export const MS_NOSUID = 0x2;

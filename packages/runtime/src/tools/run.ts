@@ -37,6 +37,10 @@ function parse(argv: string[]): { flags: Map<string, string[]>; cmd: string[] } 
 
 async function main(): Promise<number> {
   const { flags, cmd } = parse(process.argv.slice(2));
+  const state = flags.get('--state')?.[0];
+  const runtime = new Runtime(state === undefined ? {} : { stateDir: state });
+  // As the CLI does: the worker boots and an init is parked while the container is prepared.
+  const warm = runtime.warm();
   const one = (k: string): string | undefined => flags.get(k)?.[0];
   const rootfs = one('--rootfs');
   if (rootfs === undefined) throw new Error('--rootfs is required');
@@ -54,8 +58,7 @@ async function main(): Promise<number> {
   if (one('--network') === 'host') overrides.network = 'host';
   const id = newContainerId();
   const spec = buildSpec({ imageConfig, rootfs, overrides, containerId: id });
-  const state = one('--state');
-  const runtime = new Runtime(state === undefined ? {} : { stateDir: state });
+  await warm;
   const name = one('--name');
   const r = await runtime.run({
     id,

@@ -1,0 +1,153 @@
+/**
+ * The init parked by Runtime.warm(): it becomes the next foreground container's
+ * PID 1 (with stdin /dev/null unless interactive, and whatever namespaces the
+ * spec asks for), a container it does not fit discards it, and an init whose
+ * runtime goes away before the go exits on its own.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Runtime } from '../runtime.js';
+import { newContainerId } from '../lifecycle/state.js';
+import type { ContainerInfo } from '../lifecycle/state.js';
+import { copyRootfs, e2eUnavailable, ensureEntrypoints, packageRoot, specFor, tempDir, unpackImage, until } from '../testing/fixtures.js';
+import type { UnpackedImage } from '../testing/fixtures.js';
+
+const unavailable = e2eUnavailable();
+if (unavailable) console.warn(`skipping parked-init tests: ${unavailable}`);
+
+const initScript = path.join(packageRoot, 'dist', 'init', 'main.cjs');
+
+/** Children of this process running the init bundle (a parked init has not exec'd yet). */
+function initChildren(): number[] {
+  const out: number[] = [];
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== process.pid) continue;
+      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes(initScript)) out.push(Number(p));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    return !/^\S+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+describe.skipIf(unavailable !== undefined)('the parked init (Runtime.warm)', () => {
+  let dir: string;
+  let alpine: UnpackedImage;
+  let runtime: Runtime;
+  let n = 0;
+
+  beforeAll(() => {
+    ensureEntrypoints();
+    dir = tempDir('parked');
+    alpine = unpackImage('alpine', dir);
+    runtime = new Runtime({ stateDir: path.join(dir, 'state') });
+  });
+  afterAll(async () => {
+    if (runtime) for (const c of await runtime.list().catch(() => [])) await runtime.remove(c.id, { force: true }).catch(() => undefined);
+    for (const pid of initChildren()) process.kill(pid, 'SIGKILL');
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const rootfs = (): string => copyRootfs(alpine.rootfs, path.join(dir, `rootfs-${++n}`));
+
+  it('becomes PID 1 of the next foreground (inherit) container, stdin /dev/null, namespaces as the spec says', async () => {
+    expect(initChildren()).toEqual([]);
+    await runtime.warm();
+    const [parked] = initChildren();
+    expect(parked).toBeDefined();
+
+    const root = rootfs();
+    const id = newContainerId();
+    // Output goes to a file in the rootfs: 'inherit' would mix it into the test runner's own.
+    const script = 'exec > /out; echo "$$ $(readlink /proc/self/fd/0) $(hostname)"; ls /sys/class/net';
+    let started: ContainerInfo | undefined;
+    const r = await runtime.run({
+      id,
+      rootfs: root,
+      spec: specFor(alpine, root, { cmd: ['sh', '-c', script] }, id),
+      stdio: 'inherit',
+      forwardSignals: false,
+      onStart: (c) => (started = c),
+    });
+    expect(r.exitCode).toBe(0);
+    expect(started?.pid).toBe(parked);
+    const [first, ...ifaces] = fs.readFileSync(path.join(root, 'out'), 'utf8').trim().split('\n');
+    expect(first).toBe(`1 /dev/null ${id.slice(0, 12)}`);
+    // --network none: a network namespace of its own, with only the loopback.
+    expect(ifaces).toEqual(['lo']);
+    expect(initChildren()).toEqual([]);
+  });
+
+  it('fits --network host too (only the pid namespace is fixed at spawn)', async () => {
+    await runtime.warm();
+    const [parked] = initChildren();
+    const root = rootfs();
+    let started: ContainerInfo | undefined;
+    const r = await runtime.run({
+      rootfs: root,
+      spec: specFor(alpine, root, { cmd: ['sh', '-c', 'ls /sys/class/net > /out'], network: 'host' }),
+      stdio: 'inherit',
+      forwardSignals: false,
+      onStart: (c) => (started = c),
+    });
+    expect(r.exitCode).toBe(0);
+    expect(started?.pid).toBe(parked);
+    const hostIfaces = fs.readdirSync('/sys/class/net').sort();
+    expect(fs.readFileSync(path.join(root, 'out'), 'utf8').trim().split('\n').sort()).toEqual(hostIfaces);
+  });
+
+  it('is discarded (killed) by a container it does not fit (stdio pipe), which gets a fresh init', async () => {
+    await runtime.warm();
+    const [parked] = initChildren();
+    expect(parked).toBeDefined();
+    const root = rootfs();
+    let started: ContainerInfo | undefined;
+    const r = await runtime.run({
+      rootfs: root,
+      spec: specFor(alpine, root, { cmd: ['sh', '-c', 'echo $$'] }),
+      stdio: 'pipe',
+      remove: true,
+      onStart: (c) => (started = c),
+    });
+    expect(r.stdout?.toString()).toBe('1\n');
+    expect(started?.pid).not.toBe(parked);
+    await until(() => !alive(parked as number) || undefined, 10_000);
+  });
+
+  it('a second warm() while one is parked parks no other', async () => {
+    await runtime.warm();
+    await runtime.warm();
+    expect(initChildren()).toHaveLength(1);
+    const root = rootfs();
+    const r = await runtime.run({ rootfs: root, spec: specFor(alpine, root, { cmd: ['true'] }), stdio: 'inherit', forwardSignals: false, remove: true });
+    expect(r.exitCode).toBe(0);
+    expect(initChildren()).toEqual([]);
+  });
+
+  it('an init whose runtime goes away before the go exits by itself (125), saying so on its report pipe', async () => {
+    // Spawned by hand: fd 3 the report pipe, fd 4 the sync pipe, whose write end we close unused.
+    const child = spawn(process.execPath, [initScript], { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'], env: {} });
+    const report: Buffer[] = [];
+    (child.stdio[3] as NodeJS.ReadableStream).on('data', (c: Buffer) => report.push(c));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    (child.stdio[4] as NodeJS.WritableStream).end();
+    expect(await exited).toBe(125);
+    const msg = JSON.parse(Buffer.concat(report).toString().trim()) as { type: string; message: string; exitCode: number };
+    expect(msg).toMatchObject({ type: 'error', exitCode: 125 });
+    expect(msg.message).toMatch(/runtime went away/);
+  });
+});
