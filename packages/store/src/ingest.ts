@@ -23,11 +23,7 @@ export interface BlobIngest {
   readonly expectedSize: number | undefined;
   /** The blob was already in the store when the lock was acquired: skip the download, call `commit()` or `release()`. */
   readonly exists: boolean;
-  /**
-   * Bytes already in the partial file (from an earlier interrupted attempt, or
-   * written so far; a write stream writes in batches, all of it by 'finish').
-   * Resume a download from here.
-   */
+  /** Bytes already in the partial file (from an earlier interrupted attempt, or written so far). Resume a download from here. */
   readonly offset: number;
   /**
    * A stream that appends at `offset`. The digest computed at commit covers the
@@ -51,11 +47,9 @@ export interface BlobIngest {
   release(): Promise<void>;
 }
 
-/** A write stream collects this much before it writes (one pwritev), and on end. */
-const FLUSH_BYTES = 1024 * 1024;
 /**
  * How much a write stream queues while a write is in flight before it asks
- * the writer to wait (its highWaterMark).
+ * the writer to wait (its highWaterMark); the queue goes to the file in one pwritev.
  */
 const WRITE_BUFFER_BYTES = 1024 * 1024;
 
@@ -120,49 +114,17 @@ export class Ingest implements BlobIngest {
     this.assertOpen('createWriteStream');
     if (this.exists) throw new BerthError('EINVAL_ARGUMENT', `${this.what}: the blob already exists; call commit() or release()`);
     if (this.writerActive()) throw new BerthError('EINVAL_ARGUMENT', `${this.what}: a write stream is already open`);
-    // Chunks are collected and go to the file together, in one pwritev per
-    // FLUSH_BYTES: a network body arrives in 64 KiB pieces, and one write (a
-    // threadpool round trip) per piece costs more CPU than the copying itself.
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    const flush = async (): Promise<void> => {
-      if (pending.length === 0) return;
-      const chunks = pending;
-      pending = [];
-      pendingBytes = 0;
-      await this.append(chunks);
-    };
     const done = (cb: (err?: Error | null) => void) => [() => cb(), (err: unknown) => cb(wrap(this.what, err))] as const;
     const writer: Writable = new Writable({
       highWaterMark: WRITE_BUFFER_BYTES,
       construct: (cb) => {
         this.prepare().then(...done(cb));
       },
+      // A chunk is written as soon as no write is in flight, so what arrived is in the file
+      // (a process killed mid-download resumes from there); the chunks that queue up behind
+      // a write in flight go to the file together, in one pwritev.
       writev: (chunks, cb) => {
-        for (const { chunk } of chunks) {
-          const b = chunk as Buffer;
-          pending.push(b);
-          pendingBytes += b.length;
-        }
-        if (this.expectedSize !== undefined && this.currentOffset + pendingBytes > this.expectedSize) {
-          // Fail at once rather than at the next flush.
-          pending = [];
-          pendingBytes = 0;
-          cb(wrap(this.what, new BerthError('ESIZE_MISMATCH', `more than the expected ${this.expectedSize} bytes`, { details: { expected: this.expectedSize } })));
-          return;
-        }
-        if (pendingBytes >= FLUSH_BYTES) flush().then(...done(cb));
-        else cb();
-      },
-      // Everything written reaches the file before 'finish' (and before a resume from `offset`).
-      final: (cb) => {
-        flush().then(...done(cb));
-      },
-      // A destroyed stream (abort) drops what was not flushed: the partial file is all that counts.
-      destroy: (err, cb) => {
-        pending = [];
-        pendingBytes = 0;
-        cb(err);
+        this.append(chunks.map((c) => c.chunk as Buffer)).then(...done(cb));
       },
     });
     this.writer = writer;
