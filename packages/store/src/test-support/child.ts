@@ -7,6 +7,8 @@
  *   tag <root> <goFile> <prefix> <count> <digest> <size> <mediaType>
  */
 import { existsSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
@@ -61,14 +63,22 @@ async function main(): Promise<void> {
   if (cmd === 'put-half') {
     const [, , size, seed] = args as [string, string, string, string];
     const data = makeData(seed, Number(size));
+    const half = data.length / 2;
     async function* stalling(): AsyncGenerator<Buffer> {
-      yield data.subarray(0, data.length / 2);
-      // Asked for more: the first half has been written to the temp file.
-      console.log('HALF');
+      yield data.subarray(0, half);
       await new Promise(() => undefined);
     }
     setInterval(() => undefined, 1000); // keep the process alive while the stream stalls
-    await store.putBlob(Readable.from(stalling()), { size: data.length });
+    void store.putBlob(Readable.from(stalling()), { size: data.length });
+    // HALF once the first half is in the temp file (Readable.from asks the generator for the
+    // next chunk before the first one is written, so that request proves nothing).
+    const tmp = path.join(root, 'tmp');
+    for (;;) {
+      const sizes = await Promise.all((await readdir(tmp).catch(() => [])).map(async (f) => (await stat(path.join(tmp, f)).catch(() => undefined))?.size));
+      if (sizes.includes(half)) break;
+      await sleep(5);
+    }
+    console.log('HALF');
     return;
   }
   if (cmd === 'tag') {
