@@ -4,12 +4,15 @@
 // generated large image (5 layers, ~300 MiB of mixed random and compressible content).
 //
 //   npm run build && node bench/pull.mjs [--runs 5] [--large-runs 3] [--large-mib 300]
-//                                        [--skip-large] [--no-write] [--berth cli|script]
+//                                        [--rss-mib 1000] [--skip-large] [--no-write]
+//                                        [--berth cli|script] [--date 2026-11-28]
 //
-// Prints median wall time, the berth/skopeo ratio and peak RSS per tool, checks the
+// Prints median wall and CPU time, the berth/skopeo ratios and peak RSS per tool, checks the
 // targets (large ≤ 1.0× skopeo, alpine ≤ 2.0×, berth RSS < 150 MB) and writes the
-// numbers to bench/RESULTS.md (section "pull"). Needs docker-registry, skopeo and
-// /usr/bin/time (Debian packages docker-registry, skopeo, time).
+// numbers to bench/RESULTS.md (section "pull"). --rss-mib N also pulls a generated N MiB
+// image once per tool, to show that berth's peak RSS does not grow with the image.
+// The 1-minute load average is sampled before every timed run (the machine may be shared).
+// Needs docker-registry, skopeo and /usr/bin/time (Debian packages docker-registry, skopeo, time).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -23,6 +26,8 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '5' },
     'large-runs': { type: 'string', default: '3' },
     'large-mib': { type: 'string', default: '300' },
+    'rss-mib': { type: 'string' },
+    date: { type: 'string' },
     'skip-large': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
     berth: { type: 'string' },
@@ -59,8 +64,12 @@ need(berthMode !== 'cli' || existsSync(cliBin), 'packages/cli/dist/bin.js missin
 const hostArch = { x64: 'amd64', arm64: 'arm64' }[process.arch] ?? process.arch;
 const platform = hostArch === 'arm64' ? 'linux/arm64' : `linux/${hostArch}`;
 
+/** 1-minute load averages sampled before each timed run. */
+const loadSamples = [];
+
 /** Run a command under /usr/bin/time; wall time measured here, peak RSS by time(1). */
 function measure(cmd, argv, env) {
+  loadSamples.push(os.loadavg()[0]);
   return new Promise((resolve, reject) => {
     const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-pull-time-'));
     const timeOut = path.join(tmp, 'time');
@@ -156,7 +165,7 @@ async function compare(name, ref, runs, work) {
   });
   const b = summary(results.berth);
   const s = summary(results.skopeo);
-  return { name, ref, runs, berth: b, skopeo: s, ratio: b.median / s.median, raw: results };
+  return { name, ref, runs, berth: b, skopeo: s, ratio: b.median / s.median, cpuRatio: b.cpu !== undefined && s.cpu ? b.cpu / s.cpu : undefined, raw: results };
 }
 
 /**
@@ -193,6 +202,7 @@ const tmp = await makeTempDir('berth-bench-pull-');
 const registry = await startRegistry();
 const rows = [];
 let largeInfo;
+let rssCheck;
 try {
   mkdirSync(path.join(tmp.path, 'docker'), { recursive: true });
   writeFileSync(path.join(tmp.path, 'docker', 'config.json'), '{"auths":{}}');
@@ -221,6 +231,26 @@ try {
     row.warm = await inProcess(`${registry.host}/bench/large:latest`, Number(args['large-runs']), tmp.path);
     rows.push(row);
   }
+  if (args['rss-mib']) {
+    const mibs = Number(args['rss-mib']);
+    process.stderr.write(`generating the RSS image (5 layers, ${mibs} MiB of content)...\n`);
+    const layout = path.join(tmp.path, 'rss-layout');
+    const built = await makeLargeImage({ layout, layers: 5, totalBytes: mibs * 1024 * 1024 });
+    await seedImage({ registry, layout, repository: 'bench/rss', tag: 'latest' });
+    rmSync(layout, { recursive: true, force: true });
+    const ref = `${registry.host}/bench/rss:latest`;
+    const one = async (tool) => {
+      const dir = path.join(tmp.path, `${tool}-rss`);
+      mkdirSync(dir, { recursive: true });
+      try {
+        return tool === 'berth' ? await berthPull(ref, dir, tmp.path) : await skopeoCopy(ref, path.join(dir, 'layout'), tmp.path);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+    rssCheck = { contentMiB: mibs, blobMiB: built.layerBytes / 1024 / 1024, berth: await one('berth'), skopeo: await one('skopeo') };
+    process.stderr.write(`  rss: berth ${fmt(rssCheck.berth.seconds, 3)} s, ${fmt(mib(rssCheck.berth.rssKiB), 0)} MiB; skopeo ${fmt(rssCheck.skopeo.seconds, 3)} s, ${fmt(mib(rssCheck.skopeo.rssKiB), 0)} MiB\n`);
+  }
 } finally {
   await registry.stop();
   await tmp.cleanup();
@@ -235,20 +265,27 @@ const machine = {
   skopeo: version('skopeo', ['--version']),
   registry: version('docker-registry', ['--version']),
   load: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+  loadDuring: loadSamples.length ? { min: Math.min(...loadSamples), median: median(loadSamples), max: Math.max(...loadSamples) } : undefined,
 };
 
 const verdicts = [];
 for (const r of rows) {
   const target = TARGETS[r.name];
-  verdicts.push(`${r.name}: berth/skopeo ${fmt(r.ratio)}× (target ≤ ${target.toFixed(1)}×): ${r.ratio <= target ? 'met' : 'MISSED'}`);
+  verdicts.push(`${r.name}: berth/skopeo ${fmt(r.ratio)}× wall (target ≤ ${target.toFixed(1)}×): ${r.ratio <= target ? 'met' : 'MISSED'}${r.cpuRatio === undefined ? '' : `; CPU ${fmt(r.cpuRatio)}×`}`);
   if (r.berth.rssMiB !== undefined) {
     verdicts.push(`${r.name}: berth peak RSS ${fmt(r.berth.rssMiB, 0)} MiB (target < ${TARGETS.rssMiB} MB): ${r.berth.rssMiB * 1.048576 < TARGETS.rssMiB ? 'met' : 'MISSED'}`);
   }
 }
+if (rssCheck?.berth.rssKiB !== undefined) {
+  const m = mib(rssCheck.berth.rssKiB);
+  verdicts.push(
+    `${fmt(rssCheck.blobMiB, 0)} MiB of layer blobs (${rssCheck.contentMiB} MiB content, one run each): berth peak RSS ${fmt(m, 0)} MiB (target < ${TARGETS.rssMiB} MB): ${m * 1.048576 < TARGETS.rssMiB ? 'met' : 'MISSED'}; wall berth ${fmt(rssCheck.berth.seconds, 3)} s / skopeo ${fmt(rssCheck.skopeo.seconds, 3)} s, CPU ${fmt(rssCheck.berth.cpu)} / ${fmt(rssCheck.skopeo.cpu)} s`,
+  );
+}
 
 const table = [
-  '| image | layer blobs | runs | berth median (s) | skopeo median (s) | ratio | berth min / skopeo min (s) | CPU user+sys berth / skopeo (s) | berth peak RSS (MiB) | skopeo peak RSS (MiB) | pullImage in a warm process: wall / CPU (s) |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  '| image | layer blobs | runs | berth median (s) | skopeo median (s) | ratio | berth min / skopeo min (s) | CPU user+sys berth / skopeo (s) | CPU ratio | berth peak RSS (MiB) | skopeo peak RSS (MiB) | pullImage in a warm process: wall / CPU (s) |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows.map((r) =>
     [
       r.name,
@@ -259,6 +296,7 @@ const table = [
       `${fmt(r.ratio)}×`,
       `${fmt(r.berth.min, 3)} / ${fmt(r.skopeo.min, 3)}`,
       `${fmt(r.berth.cpu)} / ${fmt(r.skopeo.cpu)}`,
+      r.cpuRatio === undefined ? 'n/a' : `${fmt(r.cpuRatio)}×`,
       fmt(r.berth.rssMiB, 0),
       fmt(r.skopeo.rssMiB, 0),
       r.warm ? `${fmt(r.warm.median, 3)} / ${fmt(r.warm.cpu)}` : 'n/a',
@@ -274,8 +312,8 @@ if (!args['no-write'] && rows.length) {
   const section = [
     '## pull',
     '',
-    `Measured ${machine.date} by \`node bench/pull.mjs\` (berth via ${berthMode === 'cli' ? '`node packages/cli/dist/bin.js pull`' : 'test/registry/helpers/pull.mjs (pullImage)'}; skopeo via \`skopeo copy docker://… oci:…\`), same loopback \`docker-registry\`, platform ${platform}.`,
-    `Machine: ${machine.nproc} CPUs (\`nproc\`), Linux ${machine.kernel}, Node ${machine.node}, ${machine.skopeo}, ${machine.registry}; load average at the end ${machine.load} (the machine is shared: expect noise).`,
+    `Date: ${args.date ?? machine.date.slice(0, 10)} (machine clock at the end: ${machine.date}). Measured by \`node bench/pull.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\` (berth via ${berthMode === 'cli' ? '`node packages/cli/dist/bin.js pull`' : 'test/registry/helpers/pull.mjs (pullImage)'}; skopeo via \`skopeo copy docker://… oci:…\`), same loopback \`docker-registry\`, platform ${platform}.`,
+    `Machine: ${machine.nproc} CPUs (\`nproc\`), Linux ${machine.kernel}, Node ${machine.node}, ${machine.skopeo}, ${machine.registry}; 1-minute load average during the run ${machine.loadDuring ? `${fmt(machine.loadDuring.min)} to ${fmt(machine.loadDuring.max)} (median ${fmt(machine.loadDuring.median)}, sampled before each timed run)` : 'n/a'}, at the end ${machine.load} (the machine is shared with other jobs: expect noise; CPU time is the steadier number).`,
     'Each run is cold (a fresh store / layout directory), the tools alternate, one warm-up each is not counted; wall time and CPU time (user+sys) are medians, peak RSS the maximum over runs (`/usr/bin/time -f "%M %U %S"`).',
     'The last column is `pullImage` called inside the already-running, warmed-up benchmark process (fresh store each time): no node start-up, no module loading. Not what a user runs; it shows how much of the difference is start-up.',
     '',
