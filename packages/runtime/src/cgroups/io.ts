@@ -1,5 +1,4 @@
-import { existsSync, statfsSync } from 'node:fs';
-import { access, mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
+import { accessSync, existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BerthError } from '@berth/oci';
 import { attachDeviceFilter } from './devices.js';
@@ -22,25 +21,30 @@ export function detectCgroupVersion(root = '/sys/fs/cgroup'): 1 | 2 {
   return existsSync(path.join(root, 'cgroup.controllers')) ? 2 : 1;
 }
 
-/** The real cgroup file operations (node:fs). */
+/**
+ * The real cgroup file operations (node:fs). Synchronous calls behind the async
+ * interface: cgroupfs operations are in-memory and take microseconds, while a
+ * round trip through libuv's thread pool costs an event-loop turn each (a
+ * container's create and remove make dozens of them, on every `berth run`).
+ */
 export const nodeCgroupIo: CgroupIo = {
-  readFile: (p) => readFile(p, 'utf8'),
+  readFile: async (p) => readFileSync(p, 'utf8'),
   // One write(2) of the whole value, as cgroup files want; no O_CREAT surprises on cgroupfs
   // (the files exist), while a fake tree in a temp dir gets the file created.
-  writeFile: (p, data) => writeFile(p, data),
+  writeFile: async (p, data) => writeFileSync(p, data),
   mkdir: async (p) => {
-    await mkdir(p, { recursive: true });
+    mkdirSync(p, { recursive: true });
   },
-  rmdir: (p) => rmdir(p),
+  rmdir: async (p) => rmdirSync(p),
   exists: async (p) => {
     try {
-      await access(p);
+      accessSync(p);
       return true;
     } catch {
       return false;
     }
   },
-  subdirs: async (p) => (await readdir(p, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name),
+  subdirs: async (p) => readdirSync(p, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name),
   kill: (pid, signal) => {
     try {
       process.kill(pid, signal);
