@@ -19,15 +19,49 @@ export function mountsUnder(dir: string, mountinfo = fs.readFileSync('/proc/self
 }
 
 /**
- * Removes a directory tree: fs.rm, then, when permissions get in the way
- * (read-only or mode-000 directories an image or a container made), makes every
- * directory owner-writable and tries again. Refuses when something is mounted
- * inside (a removal must never reach through a mount into another tree).
+ * Deletes what is under `dir` (not `dir` itself) with one readdir per directory
+ * and one unlink or rmdir per entry: fs.rmSync lstat()s every entry and tries
+ * rmdir() on files first, about twice the system calls on a container's rootfs.
+ * A directory on another device (a mount point the mountinfo check missed) is
+ * refused before anything in it is touched.
+ */
+function removeContents(dir: string, dev: number): void {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = `${dir}/${e.name}`;
+    if (e.isDirectory()) {
+      if (fs.lstatSync(p).dev !== dev) throw new BerthError('EIN_USE', `remove ${p}: another file system is mounted there`);
+      removeContents(p, dev);
+      fs.rmdirSync(p);
+    } else {
+      fs.unlinkSync(p);
+    }
+  }
+}
+
+/**
+ * Removes a directory tree: quickly (removeContents), then, when something gets
+ * in the way (read-only or mode-000 directories an image or a container made),
+ * with fs.rm, and once more after making every directory owner-writable. Refuses
+ * when something is mounted inside (a removal must never reach through a mount
+ * into another tree).
  */
 export function removeTree(dir: string): void {
   const mounted = mountsUnder(path.resolve(dir));
   if (mounted.length > 0) {
     throw new BerthError('EIN_USE', `remove ${dir}: ${mounted[0]} is mounted`, { details: { mounts: mounted } });
+  }
+  try {
+    const st = fs.lstatSync(dir);
+    if (st.isDirectory()) {
+      removeContents(dir, st.dev);
+      fs.rmdirSync(dir);
+    } else {
+      fs.unlinkSync(dir);
+    }
+    return;
+  } catch (err) {
+    if (err instanceof BerthError) throw err;
+    // Gone already, or in the way (EACCES, EPERM, ENOTEMPTY...): the slower paths below.
   }
   try {
     fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -94,6 +95,20 @@ describe('removeTree', () => {
     fs.chmodSync(path.join(d, 'a'), 0o500);
     removeTree(d);
     expect(fs.existsSync(d)).toBe(false);
+  });
+  it('removes a tree of files, links, fifos and nested directories, and a tree that is gone already', () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-rm-'));
+    fs.mkdirSync(path.join(d, 'a/b/c'), { recursive: true });
+    fs.writeFileSync(path.join(d, 'a/b/c/f'), 'x');
+    fs.symlinkSync('/etc', path.join(d, 'a/etc'));
+    fs.symlinkSync('b', path.join(d, 'a/dirlink'));
+    fs.linkSync(path.join(d, 'a/b/c/f'), path.join(d, 'hard'));
+    execFileSync('mkfifo', [path.join(d, 'a/fifo')]);
+    removeTree(d);
+    expect(fs.existsSync(d)).toBe(false);
+    // The symlinks were removed, not followed.
+    expect(fs.existsSync('/etc/passwd')).toBe(true);
+    removeTree(d);
   });
   it('finds mount points below a directory (and refuses to remove through them)', () => {
     const info = '1 0 0:1 / /srv/c/rootfs/proc rw - proc proc rw\n2 0 0:2 / /srv/other rw - tmpfs t rw\n';
