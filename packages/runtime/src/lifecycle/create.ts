@@ -90,7 +90,9 @@ export function createContainer(ctx: RuntimeContext, req: CreateRequest): Contai
       tty: req.tty,
       timing: ctx.timing,
     };
-    writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify(config), 0o600);
+    // Not atomic (no temp file and rename): the directory is new and nothing reads the
+    // config before this container's start.
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config), { mode: 0o600, flag: 'wx' });
 
     const state: ContainerState = {
       version: 1,
@@ -104,7 +106,9 @@ export function createContainer(ctx: RuntimeContext, req: CreateRequest): Contai
       detached: req.detached,
       tty: req.tty,
       autoRemove: req.autoRemove,
-      cgroup: false,
+      // Set before start creates the cgroup (one state write less per start): removing a
+      // cgroup that was never made is a no-op.
+      cgroup: true,
     };
     if (req.image !== undefined) state.image = { ...req.image };
     store.write(state);

@@ -70,10 +70,9 @@ export async function startContainer(ctx: RuntimeContext, id: string, io: StartI
   const stdio = prepareStdio(sys, io.mode, io.interactive, cfg.tty);
   let launched;
   try {
+    // state.json says `cgroup: true` from the start (createContainer), so a start that dies
+    // from here on still has its cgroup removed with the container.
     cgroup = await ctx.cgroups.create(id, spec.resources);
-    store.update(id, (s) => {
-      s.cgroup = true;
-    });
     const cg = cgroup;
     launched = await launchInit({
       sys,

@@ -38,7 +38,7 @@ export interface ContainerState {
   tty: boolean;
   /** `--rm`: delete once stopped. */
   autoRemove: boolean;
-  /** A cgroup was created for the container (removed with it). */
+  /** The container has (or may have: set before start creates it) a cgroup, removed with it. */
   cgroup: boolean;
 }
 
