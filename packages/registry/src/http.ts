@@ -7,12 +7,12 @@
  * berth calls. `http.test.ts` checks that these are the very objects undici's
  * index exports, so an undici release that moves them fails the tests.
  */
-import type { Dispatcher } from 'undici';
+import type { Agent as UndiciAgentType, Dispatcher } from 'undici';
 import UndiciAgent from 'undici/lib/dispatcher/agent.js';
 import undiciRequest from 'undici/lib/api/api-request.js';
 
-export const Agent = UndiciAgent;
-export type Agent = InstanceType<typeof UndiciAgent>;
+export const Agent: typeof UndiciAgentType = UndiciAgent;
+export type Agent = UndiciAgentType;
 
 export type RequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path'> & { dispatcher: Dispatcher };
 
