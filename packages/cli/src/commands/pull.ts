@@ -2,7 +2,6 @@ import { formatPlatform, parsePlatform, Reference, type Platform } from '@berth/
 import type { PullResult } from '@berth/registry';
 import type { Context } from '../context.js';
 import { parseFormat, usageError, writeJson } from '../output.js';
-import { TransferProgress } from '../progress.js';
 
 export interface PullOptions {
   platform?: string;
@@ -15,9 +14,11 @@ export interface PullOptions {
 export async function pullWithProgress(ctx: Context, reference: Reference, opts: { platform?: Platform; quiet: boolean; maxConcurrentDownloads?: number }): Promise<PullResult> {
   const { pullImage } = await import('@berth/registry');
   const [store, client] = await Promise.all([ctx.store(), ctx.registry()]);
-  const progress = new TransferProgress({ stream: ctx.stderr, enabled: ctx.interactive && !opts.quiet });
+  const showProgress = ctx.interactive && !opts.quiet;
+  // cli-progress loads only when there is a terminal to draw on.
+  const progress = showProgress ? new (await import('../progress.js')).TransferProgress({ stream: ctx.stderr, enabled: true }) : undefined;
   const tagOrDigest = reference.digest ? reference.digest.toString() : (reference.tag ?? 'latest');
-  if (ctx.interactive && !opts.quiet) ctx.stderr.write(`${tagOrDigest}: Pulling from ${reference.repository}\n`);
+  if (showProgress) ctx.stderr.write(`${tagOrDigest}: Pulling from ${reference.repository}\n`);
   try {
     return await pullImage({
       client,
@@ -26,11 +27,11 @@ export async function pullWithProgress(ctx: Context, reference: Reference, opts:
       ...(opts.platform ? { platform: opts.platform } : {}),
       ...(opts.maxConcurrentDownloads ? { maxConcurrentDownloads: opts.maxConcurrentDownloads } : {}),
       onProgress: (e) => {
-        if (e.kind === 'layer') progress.update(e);
+        if (e.kind === 'layer') progress?.update(e);
       },
     });
   } finally {
-    progress.stop();
+    progress?.stop();
   }
 }
 
