@@ -389,7 +389,7 @@ export class Runtime {
     });
     ready.destroy();
     child.unref();
-    let msg: { ok: boolean; error?: { code: string; message: string; details?: Record<string, unknown> } };
+    let msg: { ok: boolean; info?: ContainerInfo; error?: { code: string; message: string; details?: Record<string, unknown> } };
     try {
       msg = JSON.parse(line) as typeof msg;
     } catch {
@@ -399,7 +399,14 @@ export class Runtime {
       const e = msg.error ?? { code: 'ERUNTIME', message: 'start container: failed' };
       throw new BerthError(e.code as BerthError['code'], e.message, { details: { exitCode: 125, ...(e.details ?? {}) } });
     }
-    const info = this.inspectSync(ctx, id);
+    let info: ContainerInfo;
+    try {
+      info = this.inspectSync(ctx, id);
+    } catch (err) {
+      // --rm: a container that exited at once may be removed already; the shim said how it started.
+      if (!(err instanceof BerthError && err.code === 'ECONTAINER_UNKNOWN') || msg.info === undefined) throw err;
+      info = msg.info;
+    }
     opts.onStart?.(info);
     return info;
   }

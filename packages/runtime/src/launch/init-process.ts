@@ -80,9 +80,16 @@ class ReportReader {
         }
       }
     });
-    const end = (): void => this.push(null);
+    // EOF, a read error, or the pipe closed here: no more messages either way.
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      this.push(null);
+    };
     this.socket.once('end', end);
     this.socket.once('error', end);
+    this.socket.once('close', end);
   }
 
   private push(m: InitMessage | null): void {
@@ -251,8 +258,14 @@ export function parkInit(opts: InitSpawnOptions): void {
   );
 }
 
+/**
+ * A parked init that died (or could not be spawned) while still parked: drop it. Once
+ * a launch has taken it, its pipes are the launch's: the container's exit may well be
+ * seen before the EOF on its report pipe, which the launch is still reading.
+ */
 function forget(spawner: Spawner, init: SpawnedInit): void {
-  if (parked.get(spawner) === init) parked.delete(spawner);
+  if (parked.get(spawner) !== init) return;
+  parked.delete(spawner);
   init.closePipes();
 }
 

@@ -13,6 +13,7 @@ import { deleteContainer } from '../lifecycle/delete.js';
 import { LOG_FILE, LogWriter } from '../lifecycle/logs.js';
 import { startContainer } from '../lifecycle/start.js';
 import { runtimeContext } from '../runtime.js';
+import { describe } from '../lifecycle/state.js';
 
 const READY_FD = 3;
 
@@ -47,7 +48,9 @@ async function main(): Promise<number> {
   const drains: Array<Promise<void>> = [];
   if (started.stdout) drains.push(log.follow('stdout', started.stdout));
   if (started.stderr) drains.push(log.follow('stderr', started.stderr));
-  tell({ ok: true, pid: started.pid });
+  // The container as it started: with --rm it may be gone by the time the starter looks.
+  const info = ctx.store.read(id);
+  tell({ ok: true, pid: started.pid, ...(info === undefined ? {} : { info: describe(info) }) });
   const pid = started.pid;
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     process.on(sig, () => {
