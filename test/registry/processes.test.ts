@@ -1,7 +1,7 @@
 // Pulls in real, separate processes (test/registry/helpers/pull.mjs, against the built
 // packages: run `npm run build` first) sharing one store: two at once, and one killed
 // with SIGKILL in the middle of a blob.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatPlatform, hostPlatform, Reference } from '@berth/oci';
@@ -85,6 +85,9 @@ describe.skipIf(!!skip)('pulls in separate processes', () => {
     const logStart = proxy.log.length;
     const victim = pullProcess({ store: root, ref, platform, dockerConfigDir: dockerDir, events: true });
     await until(() => proxy.held() === 1, 'the pull to be stalled mid-blob');
+    // Kill only once some of what arrived is on disk (under load it may still sit in socket buffers).
+    const partial = path.join(root, 'ingest', big.replace(':', '-'));
+    await until(async () => ((await stat(partial).catch(() => undefined))?.size ?? 0) > 0, 'part of the big layer to reach its partial file');
     victim.child.kill('SIGKILL');
     const killed = await victim.done;
     expect(killed.signal).toBe('SIGKILL');
