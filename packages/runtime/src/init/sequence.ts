@@ -79,30 +79,32 @@ class Marks {
   }
 }
 
-/**
- * The whole container setup, in order, with synchronous system calls; ends in
- * execve (never returns normally). Throws on failure: the caller reports the
- * error to the runtime and exits 125 (or the ExecFailure's status).
- *
- * Order: wait for the runtime (cgroup joined) → cgroup namespace → / rslave →
- * bind rootfs → /proc → /dev (+ nodes, symlinks, pts, shm, mqueue, init) → /sys
- * → cgroup fs → /etc files → user mounts → pivot_root(".", ".") + detach old
- * root → read-only and masked paths → hostname → loopback → read-only root →
- * terminal → close fds > 3 → cwd (checked inside the root) → PATH lookup →
- * fds 0-2 inheritable, signals default and unblocked → process security
- * (seccomp last) → execve.
- */
 export interface RunInitOptions {
   /**
-   * Replace fd 0 with /dev/null first: the init was started with the runtime's own
-   * stdin (an init started ahead of its container, Runtime.warm) and the container
-   * is not interactive.
+   * Replace fd 0 with the container's /dev/null (once /dev exists): the init was
+   * started with the runtime's own stdin (an init started ahead of its container,
+   * Runtime.warm) and the container is not interactive.
    */
   stdinNull?: boolean;
   /** Earlier epoch-ms marks of this process (its start, its boot), reported with the rest when timing is on. */
   marks?: Array<[string, number]>;
 }
 
+/**
+ * The whole container setup, in order, with synchronous system calls; ends in
+ * execve (never returns normally). Throws on failure: the caller reports the
+ * error to the runtime and exits 125 (or the ExecFailure's status).
+ *
+ * Order: wait for the runtime (cgroup joined) → unshare the spec's namespaces but
+ * pid (the init was born in its pid namespace) and the cgroup namespace → / rslave →
+ * bind rootfs → /proc → /dev (+ nodes, symlinks, pts, shm, mqueue, init) → fd 0 to
+ * /dev/null (stdinNull) → /sys
+ * → cgroup fs → /etc files → user mounts → pivot_root(".", ".") + detach old
+ * root → read-only and masked paths → hostname → loopback → read-only root →
+ * terminal → fds > 2 close-on-exec → cwd (checked inside the root) → PATH lookup →
+ * fds 0-2 inheritable, signals default and unblocked → process security
+ * (seccomp last) → execve.
+ */
 export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, security: ProcessSecurity, opts: RunInitOptions = {}): never {
   const marks = new Marks(cfg.timing);
   if (cfg.timing) marks.marks.push(...(opts.marks ?? []));
