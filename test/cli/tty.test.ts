@@ -63,7 +63,8 @@ describe.skipIf(!images || !tmux)('berth on a terminal', () => {
     execFileSync('tmux', ['resize-window', '-t', session, '-x', '100', '-y', '25']);
     await sleep(300);
     execFileSync('tmux', ['send-keys', '-t', session, 'stty size; exit 3', 'Enter']);
-    const end = await waitFor(/exit=\d+/);
+    // the last line the shell prints after berth exits: wait for it, not just for exit=
+    const end = await waitFor(/^-?icanon\s*$/m);
     expect(end).toMatch(/^25 100\s*$/m);
     expect(end).toContain('exit=3');
     // the host terminal is back in canonical (cooked) mode
