@@ -6,7 +6,7 @@ import { sharedSpawner } from './launch/spawner.js';
 import type { Spawner } from './launch/spawner.js';
 import { attachHostTerminal } from './launch/stdio.js';
 import type { PtyConnection } from './launch/stdio.js';
-import { parkInit } from './launch/init-process.js';
+import { discardParked, parkInit } from './launch/init-process.js';
 import { formatTiming, takeProcessMarks } from './launch/timing.js';
 import { defaultCgroupProvider } from './lifecycle/cgroup.js';
 import type { CgroupProvider, RuntimeContext } from './lifecycle/context.js';
@@ -344,6 +344,8 @@ export class Runtime {
   async start(opts: RunOptions): Promise<ContainerInfo> {
     requireRoot('start container');
     const ctx = this.context(opts.stateDir);
+    // The shim spawns the container's init: one parked by warm() would only hold our stdio.
+    discardParked(ctx.spawner);
     const state = createContainer(ctx, {
       ...(opts.id === undefined ? {} : { id: opts.id }),
       ...(opts.name === undefined ? {} : { name: opts.name }),

@@ -3,12 +3,18 @@
  * spawner that plays the init over real pipes: the order in which the runtime
  * sees the child's exit and the end of its report pipe must not matter.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LibcSyscalls } from '../sys/libc.js';
 import { CLONE_NEWPID } from '../sys/syscalls.js';
-import { launchInit, parkInit } from './init-process.js';
+import { discardParked, launchInit, parkInit } from './init-process.js';
 import type { ChildExit, SpawnRequest, SpawnedChild, Spawner } from './spawner.js';
 
+const here = path.dirname(fileURLToPath(import.meta.url));
 const sys = new LibcSyscalls();
 const F_DUPFD_CLOEXEC = 1030;
 const F_SETFL = 4;
@@ -140,5 +146,85 @@ describe('launchInit with a parked init', () => {
     fresh.closeReport();
     fresh.exit(0);
     await expect(launched).resolves.toMatchObject({ pid: 999_999_999 });
+  });
+});
+
+describe('discardParked', () => {
+  it('kills the parked init and closes its pipes', async () => {
+    const spawner = new FakeSpawner();
+    spawners.push(spawner);
+    parkInit(options(spawner));
+    discardParked(spawner as unknown as Spawner);
+    // EOF on its sync pipe: the runtime's end is closed.
+    expect(await (spawner.inits[0] as FakeInit).readSync()).toBe('');
+    // A later launch spawns a fresh init.
+    const launched = launchInit({ ...options(spawner), configPath: '/c.json' });
+    await new Promise((r) => setImmediate(r));
+    expect(spawner.inits).toHaveLength(2);
+    const fresh = spawner.inits[1] as FakeInit;
+    fresh.say({ type: 'exec', marks: [] });
+    fresh.closeReport();
+    fresh.exit(0);
+    await expect(launched).resolves.toMatchObject({ pid: 999_999_999 });
+  });
+});
+
+describe('a parked init nobody took', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-rt-park-'));
+    const esbuild = await import('esbuild');
+    const entry = path.join(dir, 'entry.ts');
+    fs.writeFileSync(
+      entry,
+      [
+        `export { parkInit } from ${JSON.stringify(path.join(here, 'init-process.ts'))};`,
+        `export { Spawner } from ${JSON.stringify(path.join(here, 'spawner.ts'))};`,
+        `export { LibcSyscalls } from ${JSON.stringify(path.join(here, '..', 'sys', 'libc.ts'))};`,
+      ].join('\n'),
+    );
+    await esbuild.build({
+      entryPoints: [entry],
+      outfile: path.join(dir, 'init-process.cjs'),
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      external: ['koffi'],
+      alias: { '@berth/oci': path.join(here, '..', '..', '..', 'oci', 'src', 'errors.ts') },
+      logLevel: 'warning',
+    });
+    // The stand-in for the init: it would live 30 s, holding the process's stdout and stderr.
+    fs.writeFileSync(path.join(dir, 'init.cjs'), `require('node:fs').writeFileSync(${JSON.stringify(path.join(dir, 'pid'))}, String(process.pid)); setTimeout(() => {}, 30000);`);
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('dies when the process that parked it exits (its stdout is not held open)', async () => {
+    const main = `
+      const m = require(${JSON.stringify(path.join(dir, 'init-process.cjs'))});
+      m.parkInit({ sys: new m.LibcSyscalls(), spawner: new m.Spawner(), initScript: ${JSON.stringify(path.join(dir, 'init.cjs'))}, flags: 0, stdio: [0, 1, 2] });
+      setTimeout(() => { process.stdout.write('bye\\n'); process.exitCode = 4; }, 500);
+    `;
+    const r = spawnSync(process.execPath, ['-e', main], {
+      encoding: 'utf8',
+      // Without the exit hook, stdout stays open for 30 s (the stand-in holds it).
+      timeout: 20_000,
+      env: { ...process.env, NODE_PATH: path.join(here, '..', '..', '..', '..', 'node_modules'), NODE_OPTIONS: '' },
+    });
+    expect(r.stderr).toBe('');
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(4);
+    expect(r.stdout).toBe('bye\n');
+    const pid = Number(fs.readFileSync(path.join(dir, 'pid'), 'utf8'));
+    let alive = true;
+    for (let i = 0; i < 200 && alive; i++) {
+      try {
+        alive = !/^\S+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        alive = false;
+      }
+      if (alive) await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(alive).toBe(false);
   });
 });

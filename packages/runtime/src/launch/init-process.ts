@@ -128,6 +128,8 @@ class SpawnedInit {
   readonly marks: Array<[string, number]>;
   /** The child has exited (or could not be spawned): a parked init that cannot be used. */
   dead = false;
+  /** The child's pid, once spawned. */
+  private pid: number | undefined;
   private closed = false;
 
   private constructor(
@@ -142,10 +144,13 @@ class SpawnedInit {
     this.child = child;
     this.marks = marks;
     child.then(
-      (c) => c.exited.then(
-        () => (this.dead = true),
-        () => (this.dead = true),
-      ),
+      (c) => {
+        this.pid = c.pid;
+        c.exited.then(
+          () => (this.dead = true),
+          () => (this.dead = true),
+        );
+      },
       () => (this.dead = true),
     );
   }
@@ -216,25 +221,29 @@ class SpawnedInit {
     }
   }
 
-  /** Kills the child (it has not started any container setup) and closes the pipes. */
+  /** Kills the child (it has not started any container setup) and closes the pipes; synchronous once spawned. */
   discard(): void {
+    const wasDead = this.dead;
     this.dead = true;
     this.closePipes();
-    this.child.then(
-      (c) => {
-        try {
-          this.opts.sys.kill(c.pid, SIGNALS['SIGKILL'] as number);
-        } catch {
-          // Already gone.
-        }
-      },
-      () => undefined,
-    );
+    const kill = (pid: number): void => {
+      try {
+        this.opts.sys.kill(pid, SIGNALS['SIGKILL'] as number);
+      } catch {
+        // Already gone.
+      }
+    };
+    if (wasDead) return;
+    if (this.pid !== undefined) kill(this.pid);
+    else this.child.then((c) => kill(c.pid), () => undefined);
   }
 }
 
 /** The init parked by Runtime.warm, per spawner (one per process in practice). */
 const parked = new WeakMap<Spawner, SpawnedInit>();
+/** Every init parked and not taken, for the exit hook. */
+const unclaimed = new Set<SpawnedInit>();
+let exitHook = false;
 
 /**
  * Starts an init child now, before its container exists, so that Node's start-up
@@ -248,6 +257,16 @@ export function parkInit(opts: InitSpawnOptions): void {
   if (current !== undefined && !current.dead) return;
   const init = SpawnedInit.spawn(opts, false, 'park');
   parked.set(opts.spawner, init);
+  unclaimed.add(init);
+  if (!exitHook) {
+    exitHook = true;
+    // An init nobody took dies with this process at once, rather than once it has booted
+    // and read EOF: it holds this process's stdout and stderr, and `$(berth …)` reads until
+    // every holder has closed them.
+    process.once('exit', () => {
+      for (const i of unclaimed) i.discard();
+    });
+  }
   init.child.then(
     (c) =>
       c.exited.then(
@@ -266,6 +285,7 @@ export function parkInit(opts: InitSpawnOptions): void {
 function forget(spawner: Spawner, init: SpawnedInit): void {
   if (parked.get(spawner) !== init) return;
   parked.delete(spawner);
+  unclaimed.delete(init);
   init.closePipes();
 }
 
@@ -274,9 +294,19 @@ function takeParked(opts: InitSpawnOptions): SpawnedInit | undefined {
   const init = parked.get(opts.spawner);
   if (init === undefined) return undefined;
   parked.delete(opts.spawner);
+  unclaimed.delete(init);
   if (init.matches(opts)) return init;
   init.discard();
   return undefined;
+}
+
+/** Kills the init parked for `spawner`, if any (this process will not run a foreground container). */
+export function discardParked(spawner: Spawner): void {
+  const init = parked.get(spawner);
+  if (init === undefined) return;
+  parked.delete(spawner);
+  unclaimed.delete(init);
+  init.discard();
 }
 
 /**
