@@ -1,0 +1,342 @@
+#!/usr/bin/env node
+// End-to-end `run` benchmark: `berth run --rm alpine true` (the built CLI) against
+// `podman --runtime runc run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 alpine true`,
+// image present for both, interleaved, medians of wall and CPU time.
+//
+//   npm run build && sudo node bench/run-e2e.mjs [--runs 15] [--timing-runs 9] [--no-cli-phases] [--no-write]
+//
+// Needs root, podman (Debian package podman, with runc), skopeo, ../shared/images/alpine
+// and a built CLI (packages/cli/dist/bin.js). Alpine goes into podman's storage with
+// `skopeo copy oci:../shared/images/alpine:latest containers-storage:docker.io/library/alpine:latest`
+// (once; left there), and into a throwaway BERTH_ROOT with `berth load --repository`.
+//
+// CPU time is user + sys of every process each command started, daemonized ones
+// included (podman's conmon, runc): each command runs under a small subreaper
+// (PR_SET_CHILD_SUBREAPER) that reaps every orphan it inherits before reading
+// getrusage(RUSAGE_CHILDREN). Wall time is the command's own, measured in that helper.
+//
+// Where berth's milliseconds go: BERTH_DEBUG_TIMING=1 runs, median per phase. The CLI
+// itself marks nothing, so its phases (start, imports, image lookup, snapshot, rootfs
+// copy, spec) come from an instrumented copy of its bundle that this script builds in a
+// temp dir from packages/cli/src with esbuild, adding performance.mark('berth:…') calls
+// (the runtime prints those marks with its own); --no-cli-phases skips it.
+//
+// Writes the "## run end to end" section of bench/RESULTS.md (replacing an older one).
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..');
+
+// ---- the measuring helper: `node run-e2e.mjs --measure CMD ARG...` ----
+if (process.argv[2] === '--measure') {
+  const { default: koffi } = await import('koffi');
+  const libc = koffi.load('libc.so.6');
+  const prctl = libc.func('int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)');
+  const waitpid = libc.func('int waitpid(int pid, _Out_ int *status, int options)');
+  const getrusage = libc.func('int getrusage(int who, _Out_ void *usage)');
+  const PR_SET_CHILD_SUBREAPER = 36;
+  const WNOHANG = 1;
+  const RUSAGE_CHILDREN = -1;
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) !== 0) throw new Error('prctl(PR_SET_CHILD_SUBREAPER) failed');
+  const [cmd, ...args] = process.argv.slice(3);
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const wall = performance.now() - t0;
+  // Orphans (podman's conmon, runc) were reparented to us: reap them all (5 s at most).
+  const status = [0];
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const pid = waitpid(-1, status, WNOHANG);
+    if (pid < 0) break; // ECHILD: nobody left
+    if (pid === 0) {
+      if (Date.now() > deadline) break;
+      await new Promise((res) => setTimeout(res, 2));
+    }
+  }
+  const ru = new BigInt64Array(18);
+  getrusage(RUSAGE_CHILDREN, ru);
+  const cpu = (Number(ru[0]) + Number(ru[2])) * 1000 + (Number(ru[1]) + Number(ru[3])) / 1000;
+  process.stdout.write(`${JSON.stringify({ status: r.status, wall, cpu, stderr: r.stderr })}\n`);
+  process.exit(0);
+}
+
+const { values: opts } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '15' },
+    'timing-runs': { type: 'string', default: '9' },
+    'no-cli-phases': { type: 'boolean', default: false },
+    'no-write': { type: 'boolean', default: false },
+  },
+});
+const runs = Math.max(1, Number(opts.runs) || 15);
+const timingRuns = Math.max(1, Number(opts['timing-runs']) || 9);
+const TARGET = 1.5;
+
+function need(cond, why) {
+  if (!cond) {
+    console.error(`bench/run-e2e: ${why}`);
+    process.exit(2);
+  }
+}
+const which = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).stdout.trim() || undefined;
+need(process.getuid?.() === 0, 'needs root (containers)');
+need(which('podman'), 'podman not found (Debian package podman)');
+need(which('runc'), 'runc not found (Debian package runc)');
+need(which('skopeo'), 'skopeo not found (Debian package skopeo)');
+const images = path.resolve(repo, '../shared/images');
+need(fs.existsSync(path.join(images, 'alpine', 'index.json')), `no OCI layout at ${images}/alpine`);
+const cli = path.join(repo, 'packages/cli/dist/bin.js');
+need(fs.existsSync(cli), 'packages/cli/dist/bin.js is missing: run `npm run build` first');
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const f1 = (x) => x.toFixed(1);
+const loadavg = () => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-run-'));
+const env = {
+  ...process.env,
+  BERTH_ROOT: path.join(tmp, 'root'),
+  BERTH_STATE: path.join(tmp, 'state'),
+  BERTH_CONFIG: path.join(tmp, 'config.yaml'),
+  CI: '1',
+};
+delete env.BERTH_DEBUG_TIMING;
+delete env.BERTH_DEBUG;
+
+function measure(argv, extraEnv = {}) {
+  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--measure', ...argv], {
+    cwd: repo,
+    env: { ...env, ...extraEnv },
+    encoding: 'utf8',
+  });
+  const r = JSON.parse(out.trim().split('\n').at(-1));
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return r;
+}
+
+const BERTH = [process.execPath, cli, 'run', '--rm', 'alpine', 'true'];
+const PODMAN = ['podman', '--runtime', 'runc', 'run', '--rm', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', 'alpine', 'true'];
+
+/** The instrumented CLI (see the header); undefined when it cannot be built. */
+async function instrumentedCli() {
+  const src = path.join(repo, 'packages/cli/src/commands/run.ts');
+  const marks = [
+    ['  const overrides = overridesFrom(flags, cmd);', 'cli-main', 'before'],
+    ['  const runtime = new Runtime(', 'imports', 'before'],
+    ['  const store = await ctx.store();', 'image-lookup', 'before'],
+    ['    const debug = ', 'snapshot-ensure', 'before'],
+    ['    const spec = buildSpec(', 'rootfs-copy', 'before'],
+    ['    await warm;', 'spec', 'before'],
+  ];
+  const text = fs.readFileSync(src, 'utf8');
+  const missing = marks.filter(([anchor]) => !text.includes(anchor));
+  if (missing.length > 0) {
+    console.warn(`bench/run-e2e: CLI phases skipped: packages/cli/src/commands/run.ts changed (no ${JSON.stringify(missing[0][0])})`);
+    return undefined;
+  }
+  const esbuild = await import(pathToFileURL(path.join(repo, 'node_modules/esbuild/lib/main.js')).href);
+  const root = path.join(tmp, 'cli');
+  const out = path.join(root, 'packages/cli/dist');
+  // node_modules next to the copy: koffi and zstd-napi stay external, as in the real bundle.
+  fs.mkdirSync(path.join(root, 'packages/cli'), { recursive: true });
+  fs.symlinkSync(path.join(repo, 'node_modules'), path.join(root, 'node_modules'));
+  const plugin = {
+    name: 'berth-bench-marks',
+    setup(b) {
+      b.onLoad({ filter: /packages[\\/]cli[\\/]src[\\/]commands[\\/]run\.ts$/ }, () => {
+        let s = text;
+        for (const [anchor, name] of marks) s = s.replace(anchor, `performance.mark('berth:${name}');\n${anchor}`);
+        return { contents: s, loader: 'ts' };
+      });
+    },
+  };
+  await esbuild.build({
+    absWorkingDir: path.join(repo, 'packages/cli'),
+    entryPoints: { bin: 'src/bin.ts' },
+    outdir: out,
+    chunkNames: 'chunks/[name]-[hash]',
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    external: ['koffi', 'zstd-napi'],
+    banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
+    minifyWhitespace: true,
+    minifySyntax: true,
+    keepNames: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+    plugins: [plugin],
+  });
+  // The V8 flags the real bundle sets first thing (packages/cli/scripts/bundle.mjs), when it sets any.
+  const realBin = fs.readFileSync(cli, 'utf8').split('\n');
+  const flagLine = realBin.slice(0, 3).find((l) => l.includes('setFlagsFromString'));
+  if (flagLine) {
+    const bin = fs.readFileSync(path.join(out, 'bin.js'), 'utf8').split('\n');
+    bin.splice(bin[0]?.startsWith('#!') ? 1 : 0, 0, flagLine);
+    fs.writeFileSync(path.join(out, 'bin.js'), bin.join('\n'));
+  }
+  const { buildEntrypoints } = await import(pathToFileURL(path.join(repo, 'packages/runtime/build-entrypoints.mjs')).href);
+  await buildEntrypoints(out);
+  return path.join(out, 'bin.js');
+}
+
+/** One BERTH_DEBUG_TIMING=1 run: phase name → ms since the previous mark, and the total. */
+function timedRun(bin) {
+  const r = spawnSync(process.execPath, [bin, 'run', '--rm', 'alpine', 'true'], { cwd: repo, env: { ...env, BERTH_DEBUG_TIMING: '1' }, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`timed berth run exited ${r.status}: ${r.stderr}`);
+  const line = r.stderr.split('\n').find((l) => l.startsWith('berth timing (ms):'));
+  if (!line) throw new Error(`no timing line in: ${r.stderr}`);
+  const phases = [];
+  for (const part of line.slice('berth timing (ms):'.length).split('|')) {
+    const m = /^\s*(\S+) \+?([\d.]+)\s*$/.exec(part);
+    if (m) phases.push([m[1], Number(m[2])]);
+  }
+  return phases;
+}
+
+/** Median of each phase over several runs, in the order of the first run's timeline. */
+function phaseMedians(all) {
+  const byName = new Map();
+  for (const run of all) for (const [name, ms] of run) if (name !== 'total') (byName.get(name) ?? byName.set(name, []).get(name)).push(ms);
+  const order = all[0].map(([n]) => n).filter((n) => n !== 'total' && n !== 'node-start');
+  return { rows: order.map((n) => [n, median(byName.get(n) ?? [0]), (byName.get(n) ?? []).length]), total: median(all.map((r) => r.find(([n]) => n === 'total')?.[1] ?? 0)) };
+}
+
+const WHAT = {
+  'runtime-loaded': 'Node start-up, CLI module loading and argument parsing, the run command imports the runtime',
+  'cli-main': 'Node start-up, CLI bundle loaded, commander parses, the run command module is imported',
+  imports: 'the run command imports @berth/runtime and @berth/rootfs',
+  park: 'Runtime.warm(): pipes for an init parked ahead of the container',
+  spawned: 'the init child is forked and exec()d in a new pid namespace (blocks the CLI thread)',
+  'init-node-start': '(init) its Node process starts',
+  'init-loaded': '(init) Node boot, bundle, koffi and every libc function loaded; it now waits for its container',
+  'image-lookup': 'store opened, image found (index.json, manifest, config parsed)',
+  'snapshot-ensure': 'snapshot of the image looked up (exists: shared lock, no unpack)',
+  'rootfs-copy': 'per-container copy of the snapshot (createRootfs)',
+  spec: 'buildSpec: image config + flags → ContainerSpec',
+  'warm-awaited': 'the CLI awaits warm()',
+  run: 'Runtime.run() called',
+  created: 'createContainer: state dir, etc files, init config (seccomp program from the cache)',
+  launch: 'startContainer: state and config read, stdio, cgroup created',
+  go: 'init joined to the cgroup, start line + go written',
+  'init-start': '(init) start line read, config parsed',
+  synced: '(init) go received',
+  namespaces: '(init) unshare mount, uts, ipc, net, cgroup',
+  'standard-mounts': '(init) / rslave, rootfs bind, /proc, /dev (+nodes), /sys, cgroup fs',
+  'user-mounts': '(init) etc files and volumes bound',
+  'pivot-root': '(init) pivot_root + detach of the old root',
+  'finish-rootfs': '(init) read-only and masked paths, hostname, loopback',
+  'process-setup': '(init) fds close-on-exec, cwd, PATH lookup, signals',
+  security: '(init) rlimits, capabilities, per-thread credentials, seccomp',
+  exec: 'exec report, execve of the container process (tears Node down), the runtime sees the pipe close',
+  running: 'state written: running',
+  exited: '`true` runs and exits; exit status recorded',
+  'cgroup-removed': '--rm: cgroup removed',
+  'rootfs-removed': '--rm: rootfs copy removed',
+  'cleaned-up': '--rm: state dir and name removed',
+};
+
+try {
+  console.log('bench/run-e2e: loading alpine into a temp BERTH_ROOT and (if missing) into podman');
+  execFileSync(process.execPath, [cli, 'load', '-q', '-i', path.join(images, 'alpine'), '--repository', 'docker.io/library/alpine'], { env, stdio: 'inherit' });
+  if (spawnSync('podman', ['image', 'exists', 'docker.io/library/alpine:latest']).status !== 0) {
+    execFileSync('skopeo', ['copy', '--quiet', `oci:${path.join(images, 'alpine')}:latest`, 'containers-storage:docker.io/library/alpine:latest'], { stdio: 'inherit' });
+  }
+  // Warm-up: berth's snapshot is built, caches (seccomp program, page cache) filled, both ways.
+  for (let i = 0; i < 2; i++) {
+    measure(BERTH);
+    measure(PODMAN);
+  }
+
+  const loads = [loadavg()];
+  const res = { berth: [], podman: [] };
+  for (let i = 0; i < runs; i++) {
+    const order = i % 2 === 0 ? ['berth', 'podman'] : ['podman', 'berth'];
+    for (const who of order) res[who].push(measure(who === 'berth' ? BERTH : PODMAN));
+    if (i === runs >> 1) loads.push(loadavg());
+  }
+  loads.push(loadavg());
+
+  const summary = {};
+  for (const who of ['berth', 'podman']) {
+    summary[who] = { wall: median(res[who].map((r) => r.wall)), cpu: median(res[who].map((r) => r.cpu)) };
+  }
+  const ratio = summary.berth.wall / summary.podman.wall;
+  const cpuRatio = summary.berth.cpu / summary.podman.cpu;
+
+  // The breakdown: the real CLI (runtime marks only), and the instrumented copy (CLI phases too).
+  const timed = [];
+  for (let i = 0; i < timingRuns; i++) timed.push(timedRun(cli));
+  const plain = phaseMedians(timed);
+  let detailed;
+  if (!opts['no-cli-phases']) {
+    const bin = await instrumentedCli();
+    if (bin) {
+      const t = [];
+      for (let i = 0; i < timingRuns; i++) t.push(timedRun(bin));
+      detailed = phaseMedians(t);
+    }
+  }
+  loads.push(loadavg());
+
+  const podmanVersion = execFileSync('podman', ['--version'], { encoding: 'utf8' }).trim();
+  const runcVersion = execFileSync('runc', ['--version'], { encoding: 'utf8' }).split('\n')[0];
+  const lines = [];
+  lines.push('## run end to end', '');
+  lines.push(
+    `Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${os.cpus().length} CPUs (nproc), Linux ${os.release()}, Node ${process.version}, ${podmanVersion} with ${runcVersion}. Load average (1/5/15 min) at the start, middle and end: ${loads.join(' → ')}.`,
+  );
+  lines.push(
+    `Produced by \`node bench/run-e2e.mjs\` (root): image present for both, ${runs} interleaved runs of each (the order alternating), medians. Wall time is the command's; CPU is user + sys of every process it started, daemonized ones included (each command runs under a subreaper that reaps its orphans, then reads RUSAGE_CHILDREN).`,
+    '',
+  );
+  lines.push('| command | wall | CPU | wall / podman | CPU / podman |', '| --- | --- | --- | --- | --- |');
+  lines.push(`| \`${PODMAN.join(' ')}\` | ${f1(summary.podman.wall)} ms | ${f1(summary.podman.cpu)} ms | 1.00× | 1.00× |`);
+  lines.push(`| \`berth run --rm alpine true\` (packages/cli/dist/bin.js) | ${f1(summary.berth.wall)} ms | ${f1(summary.berth.cpu)} ms | **${ratio.toFixed(2)}×** | ${cpuRatio.toFixed(2)}× |`);
+  lines.push('');
+  lines.push(
+    `Target: ≤ ${TARGET}× podman (wall). ${ratio <= TARGET ? `**Met** (${ratio.toFixed(2)}×).` : `**Not met** (${ratio.toFixed(2)}×).`} All wall times: berth ${res.berth.map((r) => Math.round(r.wall)).join(', ')}; podman ${res.podman.map((r) => Math.round(r.wall)).join(', ')} ms.`,
+    '',
+  );
+  const table = (pm, title) => {
+    lines.push(title, '', '| phase (ends at this mark) | median | what happens |', '| --- | --- | --- |');
+    for (const [name, ms] of pm.rows) lines.push(`| ${name} | ${f1(ms)} ms | ${WHAT[name] ?? ''} |`);
+    lines.push(`| total | ${f1(pm.total)} ms | from the Node process's start to the end of the cleanup |`, '');
+  };
+  if (detailed) {
+    table(
+      detailed,
+      `Where the milliseconds go (BERTH_DEBUG_TIMING=1, ${timingRuns} runs of the instrumented CLI copy, median per phase; each phase is the time since the previous mark on one timeline of the CLI process and its init child, so phases marked (init) overlap the CLI's work until \`go\`):`,
+    );
+  }
+  table(plain, `The same with the real CLI (${timingRuns} runs; it marks nothing itself, so everything before \`park\` is one phase):`);
+  const section = `${lines.join('\n')}\n`;
+  console.log(`\n${section}`);
+
+  if (!opts['no-write']) {
+    const file = path.join(repo, 'bench/RESULTS.md');
+    let text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmark results\n';
+    const start = text.indexOf('## run end to end');
+    if (start >= 0) {
+      const next = text.indexOf('\n## ', start + 1);
+      text = text.slice(0, start) + section + (next >= 0 ? text.slice(next + 1) : '');
+    } else {
+      text = `${text.trimEnd()}\n\n${section}`;
+    }
+    fs.writeFileSync(file, text);
+    console.log('bench/run-e2e: wrote bench/RESULTS.md, section "run end to end"');
+  }
+} finally {
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
