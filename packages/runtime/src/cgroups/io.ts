@@ -118,3 +118,55 @@ export function cpuQuota(cpus: number): [number, number] {
   const period = 100_000;
   return [Math.max(1000, Math.round(cpus * period)), period];
 }
+
+/**
+ * The file operations a cgroup manager makes, with its error wording: every
+ * failure becomes ECGROUP naming the manager and what it was doing
+ * ("cgroup v2 write 10 to /sys/fs/cgroup/berth/x/pids.max: …").
+ */
+export class CgroupFiles {
+  constructor(
+    private readonly io: CgroupIo,
+    /** "cgroup v1" or "cgroup v2": the start of every error message. */
+    private readonly label: string,
+    /** How often rmdir is tried while the kernel says EBUSY. */
+    private readonly attempts: number,
+  ) {}
+
+  fail(doing: string, err: unknown): BerthError {
+    return BerthError.wrap(`${this.label} ${doing}`, err, 'ECGROUP');
+  }
+
+  async write(file: string, value: string): Promise<void> {
+    try {
+      await this.io.writeFile(file, value);
+    } catch (err) {
+      throw this.fail(`write ${value} to ${file}`, err);
+    }
+  }
+
+  /** The file's text, or undefined when it does not exist (a controller file this kernel lacks). */
+  async read(file: string): Promise<string | undefined> {
+    try {
+      return await this.io.readFile(file);
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return undefined;
+      throw this.fail(`read ${file}`, err);
+    }
+  }
+
+  /** rmdir, retried with backoff while EBUSY (exiting processes still leaving); a directory already gone is fine. */
+  async rmdir(dir: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.io.rmdir(dir);
+        return;
+      } catch (err) {
+        const code = errCode(err);
+        if (code === 'ENOENT') return;
+        if (code !== 'EBUSY' || attempt + 1 >= this.attempts) throw this.fail(`remove ${dir}`, err);
+        await sleep(backoff(attempt));
+      }
+    }
+  }
+}

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { BerthError } from '@berth/oci';
-import { backoff, checkCgroupId, checkCgroupParent, cpuQuota, errCode, nodeCgroupIo, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
+import { CgroupFiles, backoff, checkCgroupId, checkCgroupParent, cpuQuota, nodeCgroupIo, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
 import { DEFAULT_DEVICE_RULES } from './devices.js';
 import type { CgroupIo, CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats } from './types.js';
 
@@ -21,6 +21,7 @@ export class CgroupV1Manager implements CgroupManager {
   private readonly parent: string;
   private readonly io: CgroupIo;
   private readonly attempts: number;
+  private readonly files: CgroupFiles;
   private boundId: string | undefined;
   private mounted: Controller[] | undefined;
 
@@ -29,6 +30,7 @@ export class CgroupV1Manager implements CgroupManager {
     this.parent = checkCgroupParent(options.parent ?? 'berth');
     this.io = options.io ?? nodeCgroupIo;
     this.attempts = options.removeAttempts ?? 100;
+    this.files = new CgroupFiles(this.io, 'cgroup v1', this.attempts);
   }
 
   get id(): string | undefined {
@@ -60,26 +62,6 @@ export class CgroupV1Manager implements CgroupManager {
     return out;
   }
 
-  private fail(doing: string, err: unknown): BerthError {
-    return BerthError.wrap(`cgroup v1 ${doing}`, err, 'ECGROUP');
-  }
-
-  private async write(file: string, value: string): Promise<void> {
-    try {
-      await this.io.writeFile(file, value);
-    } catch (err) {
-      throw this.fail(`write ${value} to ${file}`, err);
-    }
-  }
-
-  private async read(file: string): Promise<string | undefined> {
-    try {
-      return await this.io.readFile(file);
-    } catch (err) {
-      if (errCode(err) === 'ENOENT') return undefined;
-      throw this.fail(`read ${file}`, err);
-    }
-  }
 
   async create(id: string, resources: CgroupResources): Promise<void> {
     this.open(id);
@@ -100,48 +82,48 @@ export class CgroupV1Manager implements CgroupManager {
       try {
         await this.io.mkdir(this.dir(c));
       } catch (err) {
-        throw this.fail(`create ${this.dir(c)}`, err);
+        throw this.files.fail(`create ${this.dir(c)}`, err);
       }
     }
 
     if (resources.memory !== undefined) {
-      await this.write(path.join(this.dir('memory'), 'memory.limit_in_bytes'), String(resources.memory));
+      await this.files.write(path.join(this.dir('memory'), 'memory.limit_in_bytes'), String(resources.memory));
     }
     if (resources.memorySwap !== undefined) {
       const memsw = path.join(this.dir('memory'), 'memory.memsw.limit_in_bytes');
       // Without swap accounting (swapaccount=0) the file is absent: like docker, the swap limit is then not applied.
-      if (await this.io.exists(memsw)) await this.write(memsw, String(resources.memorySwap < 0 ? -1 : resources.memorySwap));
+      if (await this.io.exists(memsw)) await this.files.write(memsw, String(resources.memorySwap < 0 ? -1 : resources.memorySwap));
     }
     if (resources.cpus !== undefined) {
       const [quota, period] = cpuQuota(resources.cpus);
-      await this.write(path.join(this.dir('cpu'), 'cpu.cfs_period_us'), String(period));
-      await this.write(path.join(this.dir('cpu'), 'cpu.cfs_quota_us'), String(quota));
+      await this.files.write(path.join(this.dir('cpu'), 'cpu.cfs_period_us'), String(period));
+      await this.files.write(path.join(this.dir('cpu'), 'cpu.cfs_quota_us'), String(quota));
     }
-    if (resources.pidsLimit !== undefined) await this.write(path.join(this.dir('pids'), 'pids.max'), String(resources.pidsLimit));
+    if (resources.pidsLimit !== undefined) await this.files.write(path.join(this.dir('pids'), 'pids.max'), String(resources.pidsLimit));
     if (have.includes('devices') && resources.devices !== undefined) {
       const dir = this.dir('devices');
       if (resources.devices === 'all') {
-        await this.write(path.join(dir, 'devices.allow'), 'a');
+        await this.files.write(path.join(dir, 'devices.allow'), 'a');
       } else {
-        await this.write(path.join(dir, 'devices.deny'), 'a');
-        for (const rule of DEFAULT_DEVICE_RULES) await this.write(path.join(dir, 'devices.allow'), rule);
+        await this.files.write(path.join(dir, 'devices.deny'), 'a');
+        for (const rule of DEFAULT_DEVICE_RULES) await this.files.write(path.join(dir, 'devices.allow'), rule);
       }
     }
   }
 
   async addProcess(pid: number): Promise<void> {
-    for (const c of await this.controllers()) await this.write(path.join(this.dir(c), 'cgroup.procs'), String(pid));
+    for (const c of await this.controllers()) await this.files.write(path.join(this.dir(c), 'cgroup.procs'), String(pid));
   }
 
   async stats(): Promise<CgroupStats> {
     const have = await this.controllers();
     const num = async (c: Controller, file: string): Promise<number | undefined> => {
       if (!have.includes(c)) return undefined;
-      const text = await this.read(path.join(this.dir(c), file));
+      const text = await this.files.read(path.join(this.dir(c), file));
       return text === undefined ? undefined : parseLimit(text);
     };
     // memory.oom_control: "oom_kill_disable 0 / under_oom 0 / oom_kill N" (oom_kill since Linux 4.13).
-    const oom = have.includes('memory') ? parseKeyValues((await this.read(path.join(this.dir('memory'), 'memory.oom_control'))) ?? '') : {};
+    const oom = have.includes('memory') ? parseKeyValues((await this.files.read(path.join(this.dir('memory'), 'memory.oom_control'))) ?? '') : {};
     let oomKills = oom['oom_kill'] ?? 0;
     let oomKilled = oomKills > 0;
     if (oom['oom_kill'] === undefined) {
@@ -167,8 +149,8 @@ export class CgroupV1Manager implements CgroupManager {
 
   private async hitLimit(): Promise<boolean> {
     const dir = this.dir('memory');
-    const limit = parseLimit((await this.read(path.join(dir, 'memory.limit_in_bytes'))) ?? '');
-    const peak = parseLimit((await this.read(path.join(dir, 'memory.max_usage_in_bytes'))) ?? '');
+    const limit = parseLimit((await this.files.read(path.join(dir, 'memory.limit_in_bytes'))) ?? '');
+    const peak = parseLimit((await this.files.read(path.join(dir, 'memory.max_usage_in_bytes'))) ?? '');
     return limit !== undefined && peak !== undefined && peak >= limit;
   }
 
@@ -183,7 +165,7 @@ export class CgroupV1Manager implements CgroupManager {
 
   private async pidsIn(dirs: readonly string[]): Promise<number[]> {
     const all = new Set<number>();
-    for (const dir of dirs) for (const pid of parsePids((await this.read(path.join(dir, 'cgroup.procs'))) ?? '')) all.add(pid);
+    for (const dir of dirs) for (const pid of parsePids((await this.files.read(path.join(dir, 'cgroup.procs'))) ?? '')) all.add(pid);
     return [...all];
   }
 
@@ -191,14 +173,14 @@ export class CgroupV1Manager implements CgroupManager {
   private async killAll(dirs: readonly string[], freezerState: string | undefined): Promise<void> {
     if ((await this.pidsIn(dirs)).length === 0) return;
     if (freezerState) {
-      await this.write(freezerState, 'FROZEN');
+      await this.files.write(freezerState, 'FROZEN');
       for (let attempt = 0; attempt < this.attempts; attempt++) {
-        if (((await this.read(freezerState)) ?? '').trim() !== 'FREEZING') break;
+        if (((await this.files.read(freezerState)) ?? '').trim() !== 'FREEZING') break;
         await sleep(backoff(attempt));
       }
     }
     for (const pid of await this.pidsIn(dirs)) this.io.kill(pid, 'SIGKILL');
-    if (freezerState) await this.write(freezerState, 'THAWED');
+    if (freezerState) await this.files.write(freezerState, 'THAWED');
     for (let attempt = 0; attempt < this.attempts; attempt++) {
       const left = await this.pidsIn(dirs);
       if (left.length === 0) return;
@@ -210,16 +192,6 @@ export class CgroupV1Manager implements CgroupManager {
 
   private async removeTree(dir: string): Promise<void> {
     for (const child of await this.io.subdirs(dir)) await this.removeTree(path.join(dir, child));
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.io.rmdir(dir);
-        return;
-      } catch (err) {
-        const code = errCode(err);
-        if (code === 'ENOENT') return;
-        if (code !== 'EBUSY' || attempt + 1 >= this.attempts) throw this.fail(`remove ${dir}`, err);
-        await sleep(backoff(attempt));
-      }
-    }
+    await this.files.rmdir(dir);
   }
 }

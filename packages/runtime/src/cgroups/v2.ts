@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { BerthError } from '@berth/oci';
-import { backoff, checkCgroupId, checkCgroupParent, cpuQuota, errCode, nodeCgroupIo, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
+import { CgroupFiles, backoff, checkCgroupId, checkCgroupParent, cpuQuota, nodeCgroupIo, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
 import { DEFAULT_DEVICE_RULES } from './devices.js';
 import type { CgroupIo, CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats } from './types.js';
 
@@ -20,6 +20,7 @@ export class CgroupV2Manager implements CgroupManager {
   private readonly parent: string;
   private readonly io: CgroupIo;
   private readonly attempts: number;
+  private readonly files: CgroupFiles;
   private boundId: string | undefined;
 
   constructor(options: CgroupManagerOptions = {}) {
@@ -27,6 +28,7 @@ export class CgroupV2Manager implements CgroupManager {
     this.parent = checkCgroupParent(options.parent ?? 'berth');
     this.io = options.io ?? nodeCgroupIo;
     this.attempts = options.removeAttempts ?? 100;
+    this.files = new CgroupFiles(this.io, 'cgroup v2', this.attempts);
   }
 
   get id(): string | undefined {
@@ -46,9 +48,6 @@ export class CgroupV2Manager implements CgroupManager {
     return path.join(this.root, this.parent, this.boundId);
   }
 
-  private fail(doing: string, err: unknown): BerthError {
-    return BerthError.wrap(`cgroup v2 ${doing}`, err, 'ECGROUP');
-  }
 
   async create(id: string, resources: CgroupResources): Promise<void> {
     this.open(id);
@@ -57,7 +56,7 @@ export class CgroupV2Manager implements CgroupManager {
     try {
       available = new Set((await this.io.readFile(path.join(this.root, 'cgroup.controllers'))).trim().split(/\s+/));
     } catch (err) {
-      throw this.fail(`read ${path.join(this.root, 'cgroup.controllers')}`, err);
+      throw this.files.fail(`read ${path.join(this.root, 'cgroup.controllers')}`, err);
     }
     const needed: Array<[boolean, string]> = [
       [resources.memory !== undefined || resources.memorySwap !== undefined, 'memory'],
@@ -76,69 +75,52 @@ export class CgroupV2Manager implements CgroupManager {
     // Enable the controllers for each level's children, creating the levels: root → parent… → container.
     let level = this.root;
     for (const part of this.parent.split('/')) {
-      if (enable) await this.write(path.join(level, 'cgroup.subtree_control'), enable);
+      if (enable) await this.files.write(path.join(level, 'cgroup.subtree_control'), enable);
       level = path.join(level, part);
       try {
         await this.io.mkdir(level);
       } catch (err) {
-        throw this.fail(`create ${level}`, err);
+        throw this.files.fail(`create ${level}`, err);
       }
     }
-    if (enable) await this.write(path.join(level, 'cgroup.subtree_control'), enable);
+    if (enable) await this.files.write(path.join(level, 'cgroup.subtree_control'), enable);
     if (await this.io.exists(dir)) throw new BerthError('ECGROUP', `cgroup v2 create ${id}: ${dir} already exists`);
     try {
       await this.io.mkdir(dir);
     } catch (err) {
-      throw this.fail(`create ${dir}`, err);
+      throw this.files.fail(`create ${dir}`, err);
     }
 
-    if (resources.memory !== undefined) await this.write(path.join(dir, 'memory.max'), String(resources.memory));
+    if (resources.memory !== undefined) await this.files.write(path.join(dir, 'memory.max'), String(resources.memory));
     if (resources.memorySwap !== undefined && (await this.io.exists(path.join(dir, 'memory.swap.max')))) {
       const swap = resources.memorySwap < 0 ? 'max' : String(Math.max(0, resources.memorySwap - (resources.memory ?? 0)));
-      await this.write(path.join(dir, 'memory.swap.max'), swap);
+      await this.files.write(path.join(dir, 'memory.swap.max'), swap);
     }
     if (resources.cpus !== undefined) {
       const [quota, period] = cpuQuota(resources.cpus);
-      await this.write(path.join(dir, 'cpu.max'), `${quota} ${period}`);
+      await this.files.write(path.join(dir, 'cpu.max'), `${quota} ${period}`);
     }
-    if (resources.pidsLimit !== undefined) await this.write(path.join(dir, 'pids.max'), String(resources.pidsLimit));
+    if (resources.pidsLimit !== undefined) await this.files.write(path.join(dir, 'pids.max'), String(resources.pidsLimit));
     if (resources.devices === 'default') {
       try {
         this.io.attachDeviceFilter(dir, DEFAULT_DEVICE_RULES);
       } catch (err) {
-        throw this.fail(`restrict devices of ${dir}`, err);
+        throw this.files.fail(`restrict devices of ${dir}`, err);
       }
     }
   }
 
-  private async write(file: string, value: string): Promise<void> {
-    try {
-      await this.io.writeFile(file, value);
-    } catch (err) {
-      throw this.fail(`write ${value} to ${file}`, err);
-    }
-  }
-
-  private async read(file: string): Promise<string | undefined> {
-    try {
-      return await this.io.readFile(file);
-    } catch (err) {
-      if (errCode(err) === 'ENOENT') return undefined;
-      throw this.fail(`read ${file}`, err);
-    }
-  }
-
   async addProcess(pid: number): Promise<void> {
-    await this.write(path.join(this.dir(), 'cgroup.procs'), String(pid));
+    await this.files.write(path.join(this.dir(), 'cgroup.procs'), String(pid));
   }
 
   async stats(): Promise<CgroupStats> {
     const dir = this.dir();
     const num = async (file: string): Promise<number | undefined> => {
-      const text = await this.read(path.join(dir, file));
+      const text = await this.files.read(path.join(dir, file));
       return text === undefined ? undefined : parseLimit(text);
     };
-    const events = parseKeyValues((await this.read(path.join(dir, 'memory.events'))) ?? '');
+    const events = parseKeyValues((await this.files.read(path.join(dir, 'memory.events'))) ?? '');
     const oomKills = events['oom_kill'] ?? 0;
     const stats: CgroupStats = {
       memory: { usage: (await num('memory.current')) ?? 0 },
@@ -165,32 +147,22 @@ export class CgroupV2Manager implements CgroupManager {
   private async removeTree(dir: string): Promise<void> {
     for (const child of await this.io.subdirs(dir)) await this.removeTree(path.join(dir, child));
     await this.killAll(dir);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.io.rmdir(dir);
-        return;
-      } catch (err) {
-        const code = errCode(err);
-        if (code === 'ENOENT') return;
-        if (code !== 'EBUSY' || attempt + 1 >= this.attempts) throw this.fail(`remove ${dir}`, err);
-        await sleep(backoff(attempt));
-      }
-    }
+    await this.files.rmdir(dir);
   }
 
   /** cgroup.kill where the kernel has it (5.14+), else freeze, SIGKILL each process, thaw; then wait until empty. */
   private async killAll(dir: string): Promise<void> {
     const procsFile = path.join(dir, 'cgroup.procs');
-    const procs = async (): Promise<number[]> => parsePids((await this.read(procsFile)) ?? '');
+    const procs = async (): Promise<number[]> => parsePids((await this.files.read(procsFile)) ?? '');
     if ((await procs()).length === 0) return;
     if (await this.io.exists(path.join(dir, 'cgroup.kill'))) {
-      await this.write(path.join(dir, 'cgroup.kill'), '1');
+      await this.files.write(path.join(dir, 'cgroup.kill'), '1');
     } else {
       const freeze = path.join(dir, 'cgroup.freeze');
       const canFreeze = await this.io.exists(freeze);
-      if (canFreeze) await this.write(freeze, '1');
+      if (canFreeze) await this.files.write(freeze, '1');
       for (const pid of await procs()) this.io.kill(pid, 'SIGKILL');
-      if (canFreeze) await this.write(freeze, '0');
+      if (canFreeze) await this.files.write(freeze, '0');
     }
     for (let attempt = 0; attempt < this.attempts; attempt++) {
       const left = await procs();
