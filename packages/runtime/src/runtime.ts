@@ -11,6 +11,7 @@ import { formatTiming, takeProcessMarks } from './launch/timing.js';
 import { defaultCgroupProvider } from './lifecycle/cgroup.js';
 import type { CgroupProvider, RuntimeContext } from './lifecycle/context.js';
 import { createContainer } from './lifecycle/create.js';
+import type { CreateRequest } from './lifecycle/create.js';
 import { deleteContainer } from './lifecycle/delete.js';
 import { killContainer, signalNumber, stopContainer } from './lifecycle/kill.js';
 import { listContainers } from './lifecycle/list.js';
@@ -157,6 +158,22 @@ function requireRoot(doing: string): void {
 
 const now = (): number => performance.timeOrigin + performance.now();
 
+/** What createContainer needs from run/launch/start options. */
+function createOptions(opts: RunOptions, how: { detached: boolean }): CreateRequest {
+  return {
+    ...(opts.id === undefined ? {} : { id: opts.id }),
+    ...(opts.name === undefined ? {} : { name: opts.name }),
+    ...(opts.image === undefined ? {} : { image: opts.image }),
+    rootfs: opts.rootfs,
+    spec: opts.spec,
+    tty: opts.tty === true,
+    init: opts.init === true,
+    autoRemove: opts.remove === true,
+    detached: how.detached,
+    ownsRootfs: opts.ownsRootfs === true,
+  };
+}
+
 /**
  * The container runtime: runs containers in the foreground (run/launch) or
  * detached (start, monitored by a small shim process), and lists, inspects,
@@ -262,18 +279,7 @@ export class Runtime {
     const marks: Array<[string, number]> = [['run', now()]];
     // The namespace worker boots (tens of ms) while the container is being created.
     ctx.spawner.warm().catch(() => undefined);
-    const state = createContainer(ctx, {
-      ...(opts.id === undefined ? {} : { id: opts.id }),
-      ...(opts.name === undefined ? {} : { name: opts.name }),
-      ...(opts.image === undefined ? {} : { image: opts.image }),
-      rootfs: opts.rootfs,
-      spec: opts.spec,
-      tty: opts.tty === true,
-      init: opts.init === true,
-      autoRemove: opts.remove === true,
-      detached: false,
-      ownsRootfs: opts.ownsRootfs === true,
-    });
+    const state = createContainer(ctx, createOptions(opts, { detached: false }));
     marks.push(['created', now()]);
     const id = state.id;
     let started;
@@ -346,18 +352,7 @@ export class Runtime {
     const ctx = this.context(opts.stateDir);
     // The shim spawns the container's init: one parked by warm() would only hold our stdio.
     discardParked(ctx.spawner);
-    const state = createContainer(ctx, {
-      ...(opts.id === undefined ? {} : { id: opts.id }),
-      ...(opts.name === undefined ? {} : { name: opts.name }),
-      ...(opts.image === undefined ? {} : { image: opts.image }),
-      rootfs: opts.rootfs,
-      spec: opts.spec,
-      tty: opts.tty === true,
-      init: opts.init === true,
-      autoRemove: opts.remove === true,
-      detached: true,
-      ownsRootfs: opts.ownsRootfs === true,
-    });
+    const state = createContainer(ctx, createOptions(opts, { detached: true }));
     const id = state.id;
     const shimLog = fs.openSync(ctx.store.file(id, 'shim.log'), 'a', 0o640);
     const env: Record<string, string> = {};

@@ -16,7 +16,7 @@
  * to packages/oci/src/errors.ts) and no heavy npm package but koffi.
  */
 
-import type { CapabilityState, RlimitValue } from '../security/syscalls.js';
+import type { SecuritySyscalls } from '../security/syscalls.js';
 import type { NamespaceKind } from '../spec/types.js';
 
 /** File type of an lstat()/stat() result. */
@@ -33,7 +33,8 @@ export interface StatInfo {
   rdev: number;
 }
 
-export interface Syscalls {
+/** The security section (credentials, capabilities, prctl, rlimits, seccomp) is SecuritySyscalls, documented in security/syscalls.ts. */
+export interface Syscalls extends SecuritySyscalls {
   // ---- namespaces -----------------------------------------------------------
   unshare(flags: number): void;
   setns(fd: number, nstype: number): void;
@@ -98,19 +99,6 @@ export interface Syscalls {
   /** pipe2(2); returns [readEnd, writeEnd]. */
   pipe2(flags: number): [number, number];
 
-  // ---- security engineer section: credentials, capabilities, prctl, rlimits, seccomp ----
-  // (methods for packages/runtime/src/security/**; the same list as SecuritySyscalls
-  // in security/syscalls.ts, documented there)
-  prctl(option: number, arg2?: number, arg3?: number, arg4?: number, arg5?: number): number;
-  capget(): CapabilityState;
-  capset(state: CapabilityState): void;
-  getrlimit(resource: number): RlimitValue;
-  setrlimit(resource: number, limit: RlimitValue): void;
-  setgroups(gids: readonly number[]): void;
-  setresgid(rgid: number, egid: number, sgid: number): void;
-  setresuid(ruid: number, euid: number, suid: number): void;
-  seccompSetFilter(program: Uint8Array): void;
-  // ---- end of security engineer section ----
 }
 
 // ---- constants (Linux, x86_64 and arm64 agree on all of these) ---------------
