@@ -337,7 +337,7 @@ export function writeResults(title, body) {
   const file = join(repoRoot, 'bench', 'RESULTS.md');
   const m = machine();
   const sectionHead = '## unpack and copy';
-  const intro = `${sectionHead}\n\nDate: 2026-11-28. Machine: nproc ${m.nproc}, kernel ${m.kernel}, node ${m.node}. Produced by \`node bench/unpack.mjs\` and \`node bench/copy.mjs\` (root, warm page cache, medians of interleaved runs; other jobs were sharing the machine, so single numbers are noisy).\n`;
+  const intro = `${sectionHead}\n\nMachine: nproc ${m.nproc}, kernel ${m.kernel}, node ${m.node}. Produced by \`node bench/unpack.mjs\` and \`node bench/copy.mjs\` (root, warm page cache, medians of interleaved runs; other jobs were sharing the machine, so single numbers are noisy).\n`;
   let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
   let start = text.indexOf(`\n${sectionHead}\n`);
   if (start < 0) {
@@ -349,10 +349,11 @@ export function writeResults(title, body) {
   const end = nextSection < 0 ? text.length : nextSection;
   let section = text.slice(start + 1, end);
   // refresh the intro line (date/machine) and the one subsection
-  section = section.replace(/^## unpack and copy\n\n(?:Date:[^\n]*\n)?/, `${intro}`);
+  section = section.replace(/^## unpack and copy\n\n(?:(?:Date|Machine):[^\n]*\n)?/, `${intro}`);
   const sub = `### ${title}\n`;
   const s = section.indexOf(sub);
-  const block = `${sub}\n${body.trimEnd()}\n`;
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const block = `${sub}\nMeasured ${new Date().toISOString().slice(0, 10)}; load average (1/5/15 min) when written: ${load}.\n\n${body.trimEnd()}\n`;
   if (s < 0) {
     section = `${section.trimEnd()}\n\n${block}`;
   } else {

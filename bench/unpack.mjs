@@ -95,8 +95,7 @@ try {
         name: 'berth unpack, snapshot built',
         prepare: () => {
           clean();
-          if (!existsSync(join(berthRoot, 'snapshots'))) berth.run(join(work, short, 'seed'));
-          rmSync(join(work, short, 'seed'), { recursive: true, force: true });
+          if (!existsSync(join(berthRoot, 'snapshots'))) timeCommand(process.execPath, [script, '--ensure', berthRoot, ref]);
         },
         run: () => berth.run(dest),
       },
@@ -122,7 +121,7 @@ const table = [
 ];
 const body = `${table.join('\n')}
 
-Each cell: median wall time of one process (start-up included), and in parentheses its CPU time (user + sys, from /usr/bin/time), medians of ${rows.map((r) => r.cold.runs).join('/')} interleaved runs; berth run as ${[...notes].join(', ')}. "berth unpack" starts from an empty snapshots directory (apply every layer into a snapshot, then copy the snapshot into DIR); "snapshot built" is the same command when the snapshot exists (the copy only). \`umoci unpack\` also writes config.json and an mtree manifest of the rootfs; \`umoci raw unpack\` only extracts. Target: berth unpack ≤ 0.8× umoci unpack.
+Each cell: median wall time of one process (start-up included), and in parentheses its CPU time (user + sys, from /usr/bin/time), medians of ${rows.map((r) => r.cold.runs).join('/')} interleaved runs; berth run as ${[...notes].join(', ')}. "berth unpack" starts with no snapshot of the image: it applies every layer straight into DIR. "snapshot built" is the same command when the image's snapshot exists (as after a \`berth run\` of it): it copies the snapshot into DIR. \`umoci unpack\` also writes config.json and an mtree manifest of the rootfs; \`umoci raw unpack\` only extracts. Target: berth unpack ≤ 0.8× umoci unpack.
 `;
 console.log(`\n${body}`);
 writeResults('unpack: berth vs umoci', body);
