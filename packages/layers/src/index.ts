@@ -14,6 +14,7 @@ export {
   fsetxattr,
   futimens,
   getInodeFlags,
+  ioctlBuffer,
   lgetxattr,
   llistxattr,
   lremovexattr,

@@ -334,3 +334,16 @@ export function setInodeFlags(fd: number, flags: number, path?: SysPath): void {
   flagsBuf.writeInt32LE(flags | 0, 0);
   if ((c.ioctl()(fd, flagsRequests().set, flagsBuf) as number) !== 0) fail('ioctl', path ?? fd, 'FS_IOC_SETFLAGS');
 }
+
+/**
+ * ioctl(fd, request, arg) where `arg` points at a struct the caller lays out in
+ * `arg` (the kernel reads and/or writes it in place), for file-system requests
+ * Node has no call for (e.g. @berth/rootfs's btrfs subvolume ioctls). Returns
+ * ioctl's non-negative result; on failure throws a SysError naming `what` and
+ * `path` (or the fd): `EPERM: ioctl BTRFS_IOC_SNAP_CREATE_V2 '/x/y'`.
+ */
+export function ioctlBuffer(fd: number, request: number, arg: Buffer, what: string, path?: SysPath): number {
+  const r = c.ioctl()(fd, request >>> 0, arg) as number;
+  if (r < 0) fail('ioctl', path ?? fd, what);
+  return r;
+}
