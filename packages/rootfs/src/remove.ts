@@ -11,11 +11,18 @@
  * - EPERM/EACCES on an entry: the entry's and its directory's immutable and
  *   append-only flags are cleared (FS_IOC_SETFLAGS, best effort), the directory
  *   gets u+rwx, and the operation is retried once.
+ * - btrfs subvolumes (the path itself, or a directory met while walking whose
+ *   inode is 256 and whose st_dev differs, and which is no mount point) are
+ *   deleted whole by BTRFS_IOC_SNAP_DESTROY, read-only ones too. When the
+ *   kernel will not (subvolumes nested inside: ENOTEMPTY; unprivileged: EPERM),
+ *   the subvolume is made writable, emptied by the walk (which destroys the
+ *   nested ones as it meets them) and removed by rmdir.
  */
 import { chmodSync, closeSync, constants as fsConstants, lstatSync, openSync, readFileSync, realpathSync, rmdirSync, unlinkSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { FS_APPEND_FL, FS_IMMUTABLE_FL, getInodeFlags, setInodeFlags } from '@berth/layers';
 import { BerthError, describeError } from '@berth/oci';
+import { destroySubvolume, isReadOnly, onBtrfs, setReadOnly, SUBVOL_ROOT_INO, withDirFd } from './btrfs.js';
 import { displayPath, joinPath, readEntries, type FsPath } from './paths.js';
 
 export async function removeTree(path: string): Promise<void> {
@@ -49,10 +56,50 @@ export function removeTreeSync(path: string): void {
     });
   }
   try {
+    if (st.ino === SUBVOL_ROOT_INO && onBtrfs(abs)) {
+      removeSubvolume(abs, dirname(abs), basename(abs));
+      return;
+    }
     removeContents(abs, st.dev);
     retrying(() => rmdirSync(abs), abs, undefined);
   } catch (err) {
     throw describeRemoveError(doing, abs, err);
+  }
+}
+
+/** Destroy-refusals after which the subvolume is emptied by the walk and rmdir-ed instead. */
+const WALK_SUBVOLUME = new Set(['ENOTEMPTY', 'EPERM', 'EACCES', 'ENOTTY', 'EINVAL', 'EOPNOTSUPP']);
+
+/** Remove the btrfs subvolume `p` (= `dir`/`name`, no mount point): destroyed whole, else emptied and rmdir-ed. */
+function removeSubvolume(p: FsPath, dir: FsPath, name: FsPath): void {
+  try {
+    withDirFd(dir, (fd) => destroySubvolume(fd, name, p));
+    return;
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return;
+    if (!WALK_SUBVOLUME.has((err as NodeJS.ErrnoException).code ?? '')) throw new EntryError(p, err);
+  }
+  let st;
+  try {
+    // A read-only subvolume refuses every unlink (EROFS): its owner (or root) may clear the flag.
+    withDirFd(p, (fd) => {
+      if (isReadOnly(fd, p)) setReadOnly(fd, false, p);
+    });
+  } catch {
+    // not allowed, or no longer there: the walk reports what stays in the way
+  }
+  try {
+    st = lstatSync(p);
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return;
+    throw new EntryError(p, err);
+  }
+  removeContents(p, st.dev);
+  try {
+    // rmdir of an empty subvolume deletes it (Linux 4.18 and later)
+    retrying(() => rmdirSync(p), p, dir);
+  } catch (err) {
+    throw new EntryError(p, err);
   }
 }
 
@@ -117,7 +164,14 @@ function removeContents(dir: FsPath, dev: number): void {
         if (isCode(err, 'ENOENT')) continue;
         throw new EntryError(p, err);
       }
-      if (st.dev !== dev) throw new MountError(p);
+      if (st.dev !== dev) {
+        // btrfs gives every subvolume its own st_dev: a subvolume root (inode 256) that is no mount point is ours to delete
+        if (st.ino === SUBVOL_ROOT_INO && onBtrfs(p) && mountPointsAt(realpathSync(p)).length === 0) {
+          removeSubvolume(p, dir, e.name);
+          continue;
+        }
+        throw new MountError(p);
+      }
       removeContents(p, dev);
       try {
         retrying(() => rmdirSync(p), p, dir);

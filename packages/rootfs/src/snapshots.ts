@@ -8,7 +8,14 @@
  *
  * A build applies every layer into a fresh temp dir and renames it into place
  * only when all layers applied and verified; a failure removes the temp dir.
+ *
+ * On btrfs the temp dir is made as a subvolume (BTRFS_IOC_SUBVOL_CREATE), so
+ * createRootfs can give each container a btrfs snapshot of it (one ioctl), and
+ * once renamed into place it is made read-only (BTRFS_SUBVOL_RDONLY): the
+ * kernel then refuses every change to the image's tree. Everything berth keeps
+ * beside a snapshot (locks, temp dirs) lives outside it.
  */
+import { randomBytes } from 'node:crypto';
 import { chmodSync, createReadStream, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { join, resolve } from 'node:path';
@@ -16,6 +23,7 @@ import { applyLayer } from '@berth/layers';
 import { BerthError, chainId as computeChainId, Digest, describeError } from '@berth/oci';
 import type { ImageConfig, Manifest } from '@berth/oci';
 import { FileLock, type LockMode, type Store, type StoredImage } from '@berth/store';
+import { createSubvolume, destroySubvolume, isSubvolumeRoot, onBtrfs, setReadOnly, withDirFd } from './btrfs.js';
 import { removeTreeSync } from './remove.js';
 
 export interface SnapshotsOptions {
@@ -23,6 +31,8 @@ export interface SnapshotsOptions {
   root: string;
   /** Where layer blobs are read from. */
   store: Store;
+  /** Notes on how snapshots are made (a btrfs subvolume or a plain directory, and why). */
+  log?: (msg: string) => void;
 }
 
 export interface SnapshotProgress {
@@ -93,10 +103,12 @@ function toDigest(id: Digest | string, doing: string): Digest {
 export class Snapshots {
   readonly root: string;
   readonly store: Store;
+  private readonly log: ((msg: string) => void) | undefined;
 
   constructor(opts: SnapshotsOptions) {
     this.root = resolve(opts.root);
     this.store = opts.store;
+    this.log = opts.log;
   }
 
   /** Where the snapshot of `chainId` lives (whether or not it exists). */
@@ -165,10 +177,12 @@ export class Snapshots {
     try {
       if (this.exists(final)) return { path: final, chainId: chain, created: false };
       this.removeStaleTemps(chain.hex);
-      const tmp = mkdtempSync(join(this.root, TMP, `${chain.hex}.`));
+      const { path: tmp, subvolume } = this.makeBuildDir(chain.hex);
       try {
         await this.applyImage({ image: { manifest, config }, dir: tmp, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
         renameSync(tmp, final);
+        // Read-only only once in place: a read-only subvolume cannot move to another directory (EROFS).
+        if (subvolume) this.seal(final);
       } catch (err) {
         try {
           removeTreeSync(tmp);
@@ -180,6 +194,39 @@ export class Snapshots {
       return { path: final, chainId: chain, created: true };
     } finally {
       await lock.release();
+    }
+  }
+
+  /**
+   * A fresh temp dir for building `hex`: a btrfs subvolume where the snapshots
+   * live on btrfs (so copies of it can be btrfs snapshots), else mkdtemp's
+   * directory. The name is `<hex>.<random>` either way.
+   */
+  private makeBuildDir(hex: string): { path: string; subvolume: boolean } {
+    const dir = join(this.root, TMP);
+    if (onBtrfs(dir)) {
+      for (let attempt = 0; ; attempt++) {
+        const name = `${hex}.${randomBytes(6).toString('hex')}`;
+        const path = join(dir, name);
+        try {
+          withDirFd(dir, (fd) => createSubvolume(fd, name, path));
+          return { path, subvolume: true };
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST' && attempt < 4) continue;
+          this.log?.(`snapshot ${hex.slice(0, 12)}: cannot create a btrfs subvolume (${describeError(err)}): building in a plain directory`);
+          break;
+        }
+      }
+    }
+    return { path: mkdtempSync(join(dir, `${hex}.`)), subvolume: false };
+  }
+
+  /** Make a finished snapshot's subvolume read-only; a refusal only costs the protection (logged). */
+  private seal(path: string): void {
+    try {
+      withDirFd(path, (fd) => setReadOnly(fd, true, path));
+    } catch (err) {
+      this.log?.(`snapshot ${path}: left writable, cannot make the subvolume read-only: ${describeError(err)}`);
     }
   }
 
@@ -261,6 +308,23 @@ export class Snapshots {
   private removeLocked(chain: Digest): void {
     const final = this.path(chain);
     if (!this.exists(final)) return;
+    if (isSubvolumeRoot(final)) {
+      // One ioctl takes the whole subvolume out of sight (the kernel frees its extents in the background).
+      try {
+        withDirFd(this.root, (fd) => destroySubvolume(fd, chain.hex, final));
+        return;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return;
+        if (code !== 'EPERM' && code !== 'EACCES' && code !== 'ENOTEMPTY') throw BerthError.wrap(`remove snapshot ${chain}`, err, 'EROOTFS');
+      }
+      // Not ours to destroy (unprivileged): writable again, so it can move to .tmp and be emptied below.
+      try {
+        withDirFd(final, (fd) => setReadOnly(fd, false, final));
+      } catch {
+        // the rename or the removal below reports what is in the way
+      }
+    }
     // Out of sight first (atomic), then the slow part.
     const trash = mkdtempSync(join(this.root, TMP, `${chain.hex}.removing.`));
     try {

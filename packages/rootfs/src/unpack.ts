@@ -27,10 +27,10 @@ export interface UnpackImageResult {
   chainId: Digest;
   /** The snapshot copied from, when one existed. */
   snapshot: string | undefined;
-  /** reflink/copy: from the snapshot; layers: the layers applied into DIR. */
-  method: 'reflink' | 'copy' | 'layers';
-  /** Entries copied, or entries applied from the layers. */
-  files: number;
+  /** snapshot/reflink/copy: from the snapshot (see createRootfs); layers: the layers applied into DIR. */
+  method: 'snapshot' | 'reflink' | 'copy' | 'layers';
+  /** Entries copied, or entries applied from the layers; undefined for 'snapshot' (nothing was walked). */
+  files: number | undefined;
 }
 
 export async function unpackImage(opts: UnpackImageOptions): Promise<UnpackImageResult> {

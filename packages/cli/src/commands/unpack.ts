@@ -9,6 +9,6 @@ export async function unpack(ctx: Context, ref: string, dir: string, opts: { pla
   const debug = ctx.env['BERTH_DEBUG'] ? (msg: string) => ctx.stderr.write(`debug: ${msg}\n`) : undefined;
   const result = await unpackImage({ store, snapshots, image, dest: dir, ...(debug ? { log: debug } : {}) });
   if (!opts.quiet) ctx.stdout.write(`${dir}\n`);
-  debug?.(`unpacked ${result.files} entries by ${result.method}${result.snapshot ? ` from snapshot ${result.chainId}` : ''}`);
+  debug?.(`unpacked ${result.files === undefined ? 'the whole tree' : `${result.files} entries`} by ${result.method}${result.snapshot ? ` from snapshot ${result.chainId}` : ''}`);
   return 0;
 }
