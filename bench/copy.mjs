@@ -1,12 +1,16 @@
 // Per-container rootfs copy: berth's createRootfs vs `cp -a` of the same
-// snapshot (ext4 temp dir), and the reflink path on a loop-mounted btrfs
-// (createRootfs vs `cp -a --reflink=always`).
+// snapshot (ext4 temp dir), and on a loop-mounted btrfs: createRootfs of a
+// Snapshots-built subvolume (one BTRFS_IOC_SNAP_CREATE_V2) vs `btrfs subvolume
+// snapshot` (the same ioctl from the peer CLI) vs `cp -a --reflink=always`,
+// and the reflink walk of a plain-directory snapshot (the method before
+// subvolumes) for reference.
 //
-//   npm run build && node bench/copy.mjs [--runs N] [--no-large]
+//   npm run build && node bench/copy.mjs [--runs N] [--btrfs-runs N] [--no-large] [--btrfs-only]
 //
 // createRootfs is timed in-process (how `berth run` calls it) and, for
-// comparison with cp's process start-up, also in its own node process.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+// comparison with the CLIs' process start-up, also in its own node process.
+// --btrfs-only measures and rewrites only the "copy: reflink on btrfs" table.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,7 +32,10 @@ import {
   writeResults,
 } from './unpack.lib.mjs';
 
-const { values } = parseArgs({ options: { runs: { type: 'string' }, 'no-large': { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string' }, 'btrfs-runs': { type: 'string' }, 'no-large': { type: 'boolean' }, 'btrfs-only': { type: 'boolean' } },
+});
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 requireBuilt();
 
 const work = mkdtempSync(join(tmpdir(), 'berth-bench-copy-'));
@@ -50,11 +57,12 @@ try {
     linkLayout(layout, join(root, 'store'), `localhost/bench/${short}:latest`);
     const store = await Store.open({ root: join(root, 'store') });
     const snapshots = new Snapshots({ root: join(root, 'snapshots'), store });
-    const { path } = await snapshots.ensure({ image: await store.getImage(`localhost/bench/${short}:latest`) });
-    snaps.push({ name, short, path, stats: treeStats(path), runs: Number(values.runs ?? (short === 'large' ? 5 : 15)) });
+    const image = await store.getImage(`localhost/bench/${short}:latest`);
+    const { path } = await snapshots.ensure({ image });
+    snaps.push({ name, short, path, store, image, stats: treeStats(path), runs: Number(values.runs ?? (short === 'large' ? 5 : 15)) });
   }
 
-  for (const s of snaps) {
+  for (const s of values['btrfs-only'] ? [] : snaps) {
     const dest = join(work, 'dest');
     const prepare = async () => {
       await removeTree(dest);
@@ -77,28 +85,41 @@ try {
   } else {
     mount = m;
     for (const s of snaps) {
-      const snap = join(mount.dir, 'snapshots', s.short);
-      await createRootfs({ snapshot: s.path, dest: snap });
+      // The image's snapshot as berth builds it on btrfs: a read-only subvolume, from the same layers.
+      const sv = new Snapshots({ root: join(mount.dir, 'snapshots', s.short), store: s.store });
+      const { path: snap } = await sv.ensure({ image: s.image });
+      // The same tree as a plain directory on the same btrfs: what createRootfs walked before subvolumes.
+      const plain = join(mount.dir, 'plain', s.short);
+      await createRootfs({ snapshot: s.path, dest: plain });
       const dest = join(mount.dir, 'containers', s.short);
       const prepare = async () => {
         await removeTree(dest);
         sync();
       };
-      let method = '';
-      console.log(`reflink ${s.name}: ${s.runs} runs each…`);
-      const [berth, cp] = await compare(s.runs, [
+      const runs = Number(values['btrfs-runs'] ?? (s.short === 'large' ? 3 : 7));
+      const methods = { snapshot: new Set(), plain: new Set() };
+      const loadBefore = loadavg();
+      console.log(`btrfs ${s.name}: ${runs} runs each (load ${loadBefore})…`);
+      const [berth, own, btrfs, cp, walk] = await compare(runs, [
         {
           name: 'createRootfs',
           prepare,
-          run: () =>
-            timeAsync(async () => {
-              method = (await createRootfs({ snapshot: snap, dest })).method;
-            }),
+          run: () => timeAsync(async () => methods.snapshot.add((await createRootfs({ snapshot: snap, dest })).method)),
         },
+        { name: 'createRootfs, own process', prepare, run: () => timeCommand(process.execPath, [one, snap, dest]) },
+        { name: 'btrfs subvolume snapshot', prepare, run: () => timeCommand('btrfs', ['-q', 'subvolume', 'snapshot', snap, dest]) },
         { name: 'cp -a --reflink=always', prepare, run: () => timeCommand('cp', ['-a', '--reflink=always', snap, dest]) },
+        {
+          name: 'createRootfs, plain-dir snapshot',
+          prepare,
+          run: () => timeAsync(async () => methods.plain.add((await createRootfs({ snapshot: plain, dest })).method)),
+        },
       ]);
-      reflinkRows.push({ ...s, berth, cp, method });
-      console.log(`  createRootfs (${method}) ${cell(berth)} | cp -a --reflink=always ${cell(cp)} ${ratio(berth, cp)}`);
+      const row = { ...s, runs, berth, own, btrfs, cp, walk, method: [...methods.snapshot].join('/'), walkMethod: [...methods.plain].join('/'), load: `${loadBefore} → ${loadavg()}` };
+      reflinkRows.push(row);
+      console.log(
+        `  createRootfs (${row.method}) ${cell(berth)} fastest ${fastest(berth)} | own process ${cell(own)} | btrfs subvolume snapshot ${cell(btrfs)} fastest ${fastest(btrfs)} | cp -a --reflink=always ${cell(cp)} fastest ${fastest(cp)} | plain-dir walk (${row.walkMethod}) ${cell(walk)} fastest ${fastest(walk)}`,
+      );
     }
   }
 } finally {
@@ -107,9 +128,10 @@ try {
 }
 
 const runsNote = (rows) => rows.map((r) => r.runs).join('/');
-writeResults(
-  'copy: container rootfs vs cp -a',
-  `| snapshot | size | createRootfs (in-process) | cp -a | createRootfs / cp -a | fastest run: createRootfs / cp -a | createRootfs in its own node process | own process / cp -a |
+if (!values['btrfs-only']) {
+  writeResults(
+    'copy: container rootfs vs cp -a',
+    `| snapshot | size | createRootfs (in-process) | cp -a | createRootfs / cp -a | fastest run: createRootfs / cp -a | createRootfs in its own node process | own process / cp -a |
 | --- | --- | --- | --- | --- | --- | --- | --- |
 ${copyRows
   .map(
@@ -120,15 +142,21 @@ ${copyRows
 
 ext4 (the temp dir's file system: no reflinks, data copied by copy_file_range). Each cell: median wall time and, in parentheses, CPU time (user + sys), of ${runsNote(copyRows)} interleaved runs, page cache warm, \`sync\` before each run. cp -a and "own process" include process start-up; \`berth run\` calls createRootfs in-process. Target: createRootfs ≤ 1.0× cp -a.
 `,
-);
+  );
+}
 writeResults(
   'copy: reflink on btrfs',
   reflinkRows.length === 0
     ? reflinkNote
-    : `| snapshot | createRootfs | fastest run | method | cp -a --reflink=always | fastest run | createRootfs / cp |
-| --- | --- | --- | --- | --- | --- | --- |
-${reflinkRows.map((r) => `| ${r.name} | ${cell(r.berth)} | ${fastest(r.berth)} | ${r.method} | ${cell(r.cp)} | ${fastest(r.cp)} | ${ratio(r.berth, r.cp)} |`).join('\n')}
+    : `| snapshot | createRootfs (in-process) | fastest run | method | createRootfs in its own node process | btrfs subvolume snapshot | fastest run | cp -a --reflink=always | fastest run | before: createRootfs of a plain-dir snapshot | fastest run | load average (1/5/15) before → after |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+${reflinkRows
+  .map(
+    (r) =>
+      `| ${r.name} | **${cell(r.berth)}** | **${fastest(r.berth)}** | ${r.method} | ${cell(r.own)} | ${cell(r.btrfs)} | ${fastest(r.btrfs)} | ${cell(r.cp)} | ${fastest(r.cp)} | ${cell(r.walk)} | ${fastest(r.walk)} (${r.walkMethod}) | ${r.load} |`,
+  )
+  .join('\n')}
 
-Snapshot and copy on one loop-mounted btrfs (2 GiB sparse image file on the same disk, unmounted and detached afterwards), medians of ${runsNote(reflinkRows)} interleaved runs. Target: alpine < 10 ms.
+All on one loop-mounted btrfs (2 GiB sparse image file on the VM's disk; unmounted and detached afterwards). The source is the image's snapshot as \`Snapshots.ensure\` builds it there: a read-only subvolume, so createRootfs makes each container with one \`BTRFS_IOC_SNAP_CREATE_V2\` (method "snapshot"); \`btrfs subvolume snapshot\` is the peer CLI making the same ioctl. "before" is createRootfs of the same tree kept as a plain directory on the same btrfs (snapshots made before subvolumes were used): the per-file reflink walk. Each cell: median wall time and, in parentheses, CPU time (user + sys; for the CLIs from /usr/bin/time, 10 ms resolution), of ${runsNote(reflinkRows)} interleaved runs; the destination is removed and \`sync\` run before each run, untimed. The CLIs and "own process" include process start-up; \`berth run\` calls createRootfs in-process. Target: alpine < 10 ms.
 `,
 );
