@@ -28,6 +28,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { PHASES } from './run-phases.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
@@ -61,7 +62,9 @@ if (process.argv[2] === '--measure') {
   const ru = new BigInt64Array(18);
   getrusage(RUSAGE_CHILDREN, ru);
   const cpu = (Number(ru[0]) + Number(ru[2])) * 1000 + (Number(ru[1]) + Number(ru[3])) / 1000;
-  process.stdout.write(`${JSON.stringify({ status: r.status, wall, cpu, stderr: r.stderr })}\n`);
+  // ru_maxrss (KiB): the largest of the reaped processes.
+  const rss = Number(ru[4]) / 1024;
+  process.stdout.write(`${JSON.stringify({ status: r.status, wall, cpu, rss, stderr: r.stderr })}\n`);
   process.exit(0);
 }
 
@@ -213,39 +216,6 @@ function phaseMedians(all) {
   return { rows: order.map((n) => [n, median(byName.get(n) ?? [0]), (byName.get(n) ?? []).length]), total: median(all.map((r) => r.find(([n]) => n === 'total')?.[1] ?? 0)) };
 }
 
-const WHAT = {
-  'runtime-loaded': 'Node start-up, CLI module loading and argument parsing, the run command imports the runtime',
-  'cli-main': 'Node start-up, CLI bundle loaded, commander parses, the run command module is imported',
-  imports: 'the run command imports @berth/runtime and @berth/rootfs',
-  park: 'Runtime.warm(): pipes for an init parked ahead of the container',
-  spawned: 'the init child is forked and exec()d in a new pid namespace (blocks the CLI thread)',
-  'init-node-start': '(init) its Node process starts',
-  'init-loaded': '(init) Node boot, bundle, koffi and every libc function loaded; it now waits for its container',
-  'image-lookup': 'store opened, image found (index.json, manifest, config parsed)',
-  'snapshot-ensure': 'snapshot of the image looked up (exists: shared lock, no unpack)',
-  'rootfs-copy': 'per-container copy of the snapshot (createRootfs)',
-  spec: 'buildSpec: image config + flags → ContainerSpec',
-  'warm-awaited': 'the CLI awaits warm()',
-  run: 'Runtime.run() called',
-  created: 'createContainer: state dir, etc files, init config (seccomp program from the cache)',
-  launch: 'startContainer: state and config read, stdio, cgroup created',
-  go: 'init joined to the cgroup, start line + go written',
-  'init-start': '(init) start line read, config parsed',
-  synced: '(init) go received',
-  namespaces: '(init) unshare mount, uts, ipc, net, cgroup',
-  'standard-mounts': '(init) / rslave, rootfs bind, /proc, /dev (+nodes), /sys, cgroup fs',
-  'user-mounts': '(init) etc files and volumes bound',
-  'pivot-root': '(init) pivot_root + detach of the old root',
-  'finish-rootfs': '(init) read-only and masked paths, hostname, loopback',
-  'process-setup': '(init) fds close-on-exec, cwd, PATH lookup, signals',
-  security: '(init) rlimits, capabilities, per-thread credentials, seccomp',
-  exec: 'exec report, execve of the container process (tears Node down), the runtime sees the pipe close',
-  running: 'state written: running',
-  exited: '`true` runs and exits; exit status recorded',
-  'cgroup-removed': '--rm: cgroup removed',
-  'rootfs-removed': '--rm: rootfs copy removed',
-  'cleaned-up': '--rm: state dir and name removed',
-};
 
 try {
   console.log('bench/run-e2e: loading alpine into a temp BERTH_ROOT and (if missing) into podman');
@@ -270,7 +240,7 @@ try {
 
   const summary = {};
   for (const who of ['berth', 'podman']) {
-    summary[who] = { wall: median(res[who].map((r) => r.wall)), cpu: median(res[who].map((r) => r.cpu)) };
+    summary[who] = { wall: median(res[who].map((r) => r.wall)), cpu: median(res[who].map((r) => r.cpu)), rss: Math.max(...res[who].map((r) => r.rss)) };
   }
   const ratio = summary.berth.wall / summary.podman.wall;
   const cpuRatio = summary.berth.cpu / summary.podman.cpu;
@@ -298,12 +268,12 @@ try {
     `Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${os.cpus().length} CPUs (nproc), Linux ${os.release()}, Node ${process.version}, ${podmanVersion} with ${runcVersion}. Load average (1/5/15 min) at the start, middle and end: ${loads.join(' → ')}.`,
   );
   lines.push(
-    `Produced by \`node bench/run-e2e.mjs\` (root): image present for both, ${runs} interleaved runs of each (the order alternating), medians. Wall time is the command's; CPU is user + sys of every process it started, daemonized ones included (each command runs under a subreaper that reaps its orphans, then reads RUSAGE_CHILDREN).`,
+    `Produced by \`node bench/run-e2e.mjs\` (root): image present for both, ${runs} interleaved runs of each (the order alternating), medians. Wall time is the command's; CPU is user + sys of every process it started, daemonized ones included (each command runs under a subreaper that reaps its orphans, then reads RUSAGE_CHILDREN); peak RSS is the largest resident set of any one of those processes (ru_maxrss), the maximum over the runs.`,
     '',
   );
-  lines.push('| command | wall | CPU | wall / podman | CPU / podman |', '| --- | --- | --- | --- | --- |');
-  lines.push(`| \`${PODMAN.join(' ')}\` | ${f1(summary.podman.wall)} ms | ${f1(summary.podman.cpu)} ms | 1.00× | 1.00× |`);
-  lines.push(`| \`berth run --rm alpine true\` (packages/cli/dist/bin.js) | ${f1(summary.berth.wall)} ms | ${f1(summary.berth.cpu)} ms | **${ratio.toFixed(2)}×** | ${cpuRatio.toFixed(2)}× |`);
+  lines.push('| command | wall | CPU | wall / podman | CPU / podman | peak RSS (largest process) |', '| --- | --- | --- | --- | --- | --- |');
+  lines.push(`| \`${PODMAN.join(' ')}\` | ${f1(summary.podman.wall)} ms | ${f1(summary.podman.cpu)} ms | 1.00× | 1.00× | ${f1(summary.podman.rss)} MiB |`);
+  lines.push(`| \`berth run --rm alpine true\` (packages/cli/dist/bin.js) | ${f1(summary.berth.wall)} ms | ${f1(summary.berth.cpu)} ms | **${ratio.toFixed(2)}×** | ${cpuRatio.toFixed(2)}× | ${f1(summary.berth.rss)} MiB |`);
   lines.push('');
   lines.push(
     `Target: ≤ ${TARGET}× podman (wall). ${ratio <= TARGET ? `**Met** (${ratio.toFixed(2)}×).` : `**Not met** (${ratio.toFixed(2)}×).`} All wall times: berth ${res.berth.map((r) => Math.round(r.wall)).join(', ')}; podman ${res.podman.map((r) => Math.round(r.wall)).join(', ')} ms.`,
@@ -311,7 +281,7 @@ try {
   );
   const table = (pm, title) => {
     lines.push(title, '', '| phase (ends at this mark) | median | what happens |', '| --- | --- | --- |');
-    for (const [name, ms] of pm.rows) lines.push(`| ${name} | ${f1(ms)} ms | ${WHAT[name] ?? ''} |`);
+    for (const [name, ms] of pm.rows) lines.push(`| ${name} | ${f1(ms)} ms | ${PHASES[name] ?? ''} |`);
     lines.push(`| total | ${f1(pm.total)} ms | from the Node process's start to the end of the cleanup |`, '');
   };
   if (detailed) {

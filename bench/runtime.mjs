@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { PHASES } from './run-phases.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
@@ -46,16 +47,16 @@ const median = (xs) => {
 };
 const ms = (x) => `${x.toFixed(1)} ms`;
 
-/** Runs a command under /usr/bin/time; returns wall ms (measured here) and CPU ms (user+sys of the whole tree). */
+/** Runs a command under /usr/bin/time; returns wall ms (measured here), CPU ms (user+sys of the whole tree) and peak RSS (MiB, the largest process). */
 function timed(cmd, argv, env = process.env) {
   const out = path.join(tmp, `time-${randomBytes(4).toString('hex')}`);
   const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', '%U %S', '-o', out, cmd, ...argv], { env, encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/time', ['-f', '%U %S %M', '-o', out, cmd, ...argv], { env, encoding: 'utf8' });
   const wall = performance.now() - t0;
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
-  const [u, s] = fs.readFileSync(out, 'utf8').trim().split('\n').at(-1).split(' ').map(Number);
+  const [u, s, kib] = fs.readFileSync(out, 'utf8').trim().split('\n').at(-1).split(' ').map(Number);
   fs.rmSync(out);
-  return { wall, cpu: (u + s) * 1000, stderr: r.stderr };
+  return { wall, cpu: (u + s) * 1000, rss: kib / 1024, stderr: r.stderr };
 }
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-runtime-'));
@@ -117,39 +118,23 @@ try {
   const coldWall = median(results.cold.map((r) => r.wall));
   const coldCpu = median(results.cold.map((r) => r.cpu));
   const warmWall = median(results.warm.map((r) => r.wall));
+  const mib = (rs) => `${Math.max(...rs.map((r) => r.rss)).toFixed(1)} MiB`;
   const load = os.loadavg().map((x) => x.toFixed(2)).join(' ');
   const runcVersion = execFileSync('runc', ['--version'], { encoding: 'utf8' }).split('\n')[0];
 
-  const phaseNotes = {
-    created: 'state dir, etc files, init config (seccomp program from the cache)',
-    launch: 'cgroup created, stdio prepared',
-    spawned: 'namespace worker: unshare + spawn of the init (worker boot overlaps create)',
-    'init-start': 'Node boots the init bundle and loads koffi',
-    synced: 'runtime joins the init to its cgroup',
-    'standard-mounts': '/proc, /dev, /sys, cgroup fs',
-    'user-mounts': 'etc files and volumes',
-    'pivot-root': 'pivot_root + detach of the old root',
-    'finish-rootfs': 'masked/read-only paths, hostname, loopback',
-    'process-setup': 'fds, cwd, PATH lookup, signals',
-    security: 'rlimits, capabilities, credentials, seccomp',
-    exec: 'report + execve, the runtime sees the report pipe close',
-    running: 'state written (running)',
-    exited: '`true` runs and exits',
-    'cleaned-up': '--rm: cgroup and state removed',
-  };
-  const rows = [...phases.entries()].map(([k, v]) => `| ${k} | ${ms(median(v))} | ${phaseNotes[k] ?? ''} |`);
+  const rows = [...phases.entries()].map(([k, v]) => `| ${k} | ${ms(median(v))} | ${PHASES[k] ?? ''} |`);
 
   const section = [
     '## runtime',
     '',
-    `Date: 2026-11-28 (measured ${new Date().toISOString()}). Machine: ${os.cpus().length} CPUs (nproc), Linux ${os.release()}, Node ${process.version}, ${runcVersion}; load average at the end ${load} (shared machine: expect noise; CPU time is steadier than wall time).`,
-    `Produced by \`node bench/runtime.mjs\` (root): one alpine bundle (skopeo + umoci unpack), \`true\` as the command, ${runs} interleaved runs of each, medians. Wall time measured around the process; CPU = user + sys of the process tree (/usr/bin/time).`,
+    `Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${os.cpus().length} CPUs (nproc), Linux ${os.release()}, Node ${process.version}, ${runcVersion}; load average at the end ${load} (CPU time is steadier than wall time on a busy machine).`,
+    `Produced by \`node bench/runtime.mjs\` (root): one alpine bundle (skopeo + umoci unpack), \`true\` as the command, ${runs} interleaved runs of each, medians. Wall time measured around the process; CPU = user + sys of the process tree, peak RSS = the largest process's, the maximum over the runs (/usr/bin/time).`,
     '',
-    '| what | wall | CPU | wall / runc |',
-    '| --- | --- | --- | --- |',
-    `| \`runc run\` | ${ms(runcWall)} | ${ms(runcCpu)} | 1.00× |`,
-    `| berth, cold (\`node dist/tools/run.js --rm -- true\`: a whole Node process) | ${ms(coldWall)} | ${ms(coldCpu)} | **${(coldWall / runcWall).toFixed(2)}×** |`,
-    `| berth, warm (\`Runtime.run()\` in a running process) | ${ms(warmWall)} | n/a | **${(warmWall / runcWall).toFixed(2)}×** |`,
+    '| what | wall | CPU | wall / runc | peak RSS |',
+    '| --- | --- | --- | --- | --- |',
+    `| \`runc run\` | ${ms(runcWall)} | ${ms(runcCpu)} | 1.00× | ${mib(results.runc)} |`,
+    `| berth, cold (\`node dist/tools/run.js --rm -- true\`: a whole Node process) | ${ms(coldWall)} | ${ms(coldCpu)} | **${(coldWall / runcWall).toFixed(2)}×** | ${mib(results.cold)} |`,
+    `| berth, warm (\`Runtime.run()\` in a running process) | ${ms(warmWall)} | n/a | **${(warmWall / runcWall).toFixed(2)}×** | n/a |`,
     '',
     `Target: ≤ 5× runc. Cold: ${coldWall / runcWall <= 5 ? 'met' : 'MISSED'} (${(coldWall / runcWall).toFixed(2)}×); warm: ${warmWall / runcWall <= 5 ? 'met' : 'MISSED'} (${(warmWall / runcWall).toFixed(2)}×).`,
     '',
@@ -159,7 +144,7 @@ try {
     '| --- | --- | --- |',
     ...rows,
     '',
-    'Not in the phases: the runner\'s own Node start-up and module loading before `run` (cold wall minus the sum above).',
+    'One timeline of the runner and its init child: phases marked (init) run in the child and overlap the runner\'s work until `go`.',
     '',
   ].join('\n');
   console.log(section);
