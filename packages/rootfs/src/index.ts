@@ -1,6 +1,6 @@
 export { createRootfs } from './copy.js';
 export type { CreateRootfsOptions, CreateRootfsResult } from './copy.js';
-export { removeTree } from './remove.js';
+export { removeTree, removeTreeSync } from './remove.js';
 export { Snapshots, imageChainId } from './snapshots.js';
 export type {
   SnapshotsOptions,

@@ -12,7 +12,7 @@ import { defaultCgroupProvider } from './lifecycle/cgroup.js';
 import type { CgroupProvider, RuntimeContext } from './lifecycle/context.js';
 import { createContainer } from './lifecycle/create.js';
 import type { CreateRequest } from './lifecycle/create.js';
-import { deleteContainer } from './lifecycle/delete.js';
+import { deleteContainer, removeTree } from './lifecycle/delete.js';
 import { killContainer, signalNumber, stopContainer } from './lifecycle/kill.js';
 import { listContainers } from './lifecycle/list.js';
 import { readLogs } from './lifecycle/logs.js';
@@ -35,6 +35,12 @@ export interface RuntimeOptions {
   debugTiming?: boolean;
   /** Cgroup backend (default: the host's cgroup v1/v2 manager). */
   cgroups?: CgroupProvider;
+  /**
+   * Deletes the rootfs of a container that owns it (`ownsRootfs`), synchronously. Default:
+   * the runtime's own tree removal, which refuses to cross mounts. Pass @berth/rootfs's
+   * `removeTreeSync` to also clear inode flags and destroy btrfs subvolumes whole.
+   */
+  removeRootfs?: (dir: string) => void;
 }
 
 export interface RunOptions {
@@ -147,6 +153,7 @@ export function runtimeContext(opts: RuntimeOptions & { spawner?: Spawner } = {}
     spawner: opts.spawner ?? sharedSpawner(),
     cgroups: opts.cgroups ?? defaultCgroupProvider(),
     timing: opts.debugTiming ?? process.env['BERTH_DEBUG_TIMING'] === '1',
+    removeRootfs: opts.removeRootfs ?? removeTree,
   };
 }
 

@@ -2,9 +2,10 @@ import type { ContainerInfo, LogEntry } from '@berth/runtime';
 import type { Context } from '../context.js';
 import { parseFormat, relativeTime, table, writeJson } from '../output.js';
 
-async function runtime(ctx: Context) {
-  const { Runtime } = await import('@berth/runtime');
-  return new Runtime({ stateDir: ctx.loc.state });
+/** The runtime; `removesRootfs` when the command deletes containers (their rootfs goes through @berth/rootfs). */
+async function runtime(ctx: Context, opts: { removesRootfs?: boolean } = {}) {
+  const [{ Runtime }, rootfs] = await Promise.all([import('@berth/runtime'), opts.removesRootfs ? import('@berth/rootfs') : undefined]);
+  return new Runtime({ stateDir: ctx.loc.state, ...(rootfs ? { removeRootfs: rootfs.removeTreeSync } : {}) });
 }
 
 function commandText(c: ContainerInfo): string {
@@ -66,7 +67,7 @@ export async function kill(ctx: Context, ids: string[], opts: { signal?: string 
 }
 
 export async function rm(ctx: Context, ids: string[], opts: { force?: boolean }): Promise<number> {
-  const rt = await runtime(ctx);
+  const rt = await runtime(ctx, { removesRootfs: true });
   return each(ctx, ids, (id) => rt.remove(id, { force: Boolean(opts.force) }));
 }
 

@@ -90,7 +90,7 @@ async function runContainer(ctx: Context, ref: string, cmd: string[], flags: Run
   }
   const overrides = overridesFrom(flags, cmd);
   const [{ Runtime, buildSpec, newContainerId }, rootfsPkg] = await Promise.all([import('@berth/runtime'), import('@berth/rootfs')]);
-  const runtime = new Runtime({ stateDir: ctx.loc.state });
+  const runtime = new Runtime({ stateDir: ctx.loc.state, removeRootfs: rootfsPkg.removeTreeSync });
   // The namespace worker takes tens of ms to start: overlap it with the rootfs copy.
   const warm = runtime.warm();
   const image = await ensureImage(ctx, ref, { ...(flags.platform ? { platform: flags.platform } : {}), quiet: Boolean(flags.quiet) });

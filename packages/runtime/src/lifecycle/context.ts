@@ -26,4 +26,6 @@ export interface RuntimeContext {
   cgroups: CgroupProvider;
   /** Print where the milliseconds go (BERTH_DEBUG_TIMING=1). */
   timing: boolean;
+  /** Deletes an owned rootfs (RuntimeOptions.removeRootfs). */
+  removeRootfs: (dir: string) => void;
 }

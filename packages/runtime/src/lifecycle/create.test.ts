@@ -65,3 +65,43 @@ describe('createContainer', () => {
     ).toThrow(`create container: rootfs ${file} is not a directory`);
   });
 });
+
+describe('deleteContainer', () => {
+  // A cgroup that is already gone: remove() has nothing to do.
+  const cgroups = { open: async () => ({ remove: async () => undefined }) } as unknown as RuntimeContext['cgroups'];
+  it('deletes an owned rootfs through the context remover, then the state and the name', async () => {
+    const { deleteContainer } = await import('./delete.js');
+    const removed: string[] = [];
+    const owned = path.join(tmp, 'owned-rootfs');
+    fs.mkdirSync(path.join(owned, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(owned, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+    const c = {
+      ...ctx(),
+      cgroups,
+      removeRootfs: (dir: string) => {
+        removed.push(dir);
+        fs.rmSync(dir, { recursive: true });
+      },
+    } as RuntimeContext;
+    const id = newContainerId();
+    const spec = buildSpec({ imageConfig, rootfs: owned, hostEnv: {} });
+    createContainer(c, { id, name: 'owned', rootfs: owned, spec, tty: false, init: false, autoRemove: false, detached: false, ownsRootfs: true });
+    await deleteContainer(c, id);
+    expect(removed).toEqual([owned]);
+    expect(fs.existsSync(owned)).toBe(false);
+    expect(fs.existsSync(c.store.dir(id))).toBe(false);
+    expect(() => c.store.resolve('owned')).toThrow(/no such container/);
+  });
+
+  it('leaves a rootfs the container does not own', async () => {
+    const { deleteContainer } = await import('./delete.js');
+    const removed: string[] = [];
+    const c = { ...ctx(), cgroups, removeRootfs: (dir: string) => removed.push(dir) } as RuntimeContext;
+    const id = newContainerId();
+    const spec = buildSpec({ imageConfig, rootfs, hostEnv: {} });
+    createContainer(c, { id, rootfs, spec, tty: false, init: false, autoRemove: false, detached: false, ownsRootfs: false });
+    await deleteContainer(c, id);
+    expect(removed).toEqual([]);
+    expect(fs.existsSync(path.join(rootfs, 'etc/passwd'))).toBe(true);
+  });
+});

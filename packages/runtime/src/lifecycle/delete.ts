@@ -125,7 +125,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, opts: { f
     mark('cgroup-removed');
   }
   if (state.ownsRootfs) {
-    removeTree(state.rootfs);
+    ctx.removeRootfs(state.rootfs);
     mark('rootfs-removed');
   }
   fs.rmSync(ctx.store.dir(id), { recursive: true, force: true });
