@@ -1,4 +1,6 @@
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lgetxattr } from '@berth/layers';
@@ -105,6 +107,29 @@ describe('createRootfs', () => {
     const err5 = await createRootfs({ snapshot: src, dest: join(base, 'snaplink', 'new', 'rootfs') }).catch((e: unknown) => e);
     expect(isBerthError(err5, 'EINVAL_ARGUMENT')).toBe(true);
     expect(existsSync(join(src, 'new'))).toBe(false);
+  });
+
+  it('fails cleanly when the destination runs out of space, naming the file (ENOSPC)', async (ctx) => {
+    if (!isRoot()) ctx.skip('needs root: mounts a small tmpfs');
+    const mnt = join(base, 'small');
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
+    try {
+      const snap = join(base, 'bigs');
+      mkdirSync(snap);
+      for (let i = 0; i < 4; i++) writeFileSync(join(snap, `big${i}`), randomBytes(2 * 1024 * 1024));
+      const dest = join(mnt, 'rootfs');
+      const err = await createRootfs({ snapshot: snap, dest }).catch((e: unknown) => e);
+      expect(isBerthError(err, 'EROOTFS')).toBe(true);
+      const msg = (err as Error).message;
+      expect(msg).toMatch(/ENOSPC/);
+      expect(msg).toMatch(/: "big\d": /);
+      expect(msg.split('\n')).toHaveLength(1);
+      expect(existsSync(dest)).toBe(false);
+      expect(readdirSync(mnt)).toEqual([]);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
   });
 
   it('leaves nothing behind when the copy fails midway, and names the entry', async () => {

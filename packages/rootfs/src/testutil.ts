@@ -209,6 +209,12 @@ export function buildFixture(root: string): void {
     chmodSync(p('bin/ping'), 0o755);
     lsetxattr(p('bin/ping'), 'security.capability', capabilityValue());
     lsetxattr(p('etc/hostname'), 'trusted.berth', Buffer.from('t'));
+    // a big setuid file of another owner with a second name in a read-only directory
+    writeFileSync(p('bin/big-suid'), randomBytes(1536 * 1024));
+    lchownSync(p('bin/big-suid'), 1000, 1001);
+    chmodSync(p('bin/big-suid'), 0o4755);
+    lsetxattr(p('bin/big-suid'), 'user.berth.big', Buffer.from('big'));
+    linkSync(p('bin/big-suid'), p('ro/big-link'));
     mkdirSync(p('home'));
     mkdirSync(p('home/user'), { mode: 0o700 });
     lchownSync(p('home/user'), 1000, 1000);
@@ -231,6 +237,7 @@ export function buildFixture(root: string): void {
   lutimesNs(p('etc/hostname'), T2, T1);
   lutimesNs(p('bin/ls'), T2, T1);
   lutimesNs(p('data/big.bin'), T2, T1 + 1n);
+  if (isRoot()) lutimesNs(p('bin/big-suid'), T2, T1 + 2n);
   for (const d of ['data', 'bin', 'etc', 'tmp', 'ro', 'locked', '.']) lutimesNs(p(d), T2, T1 + 5n);
 }
 
