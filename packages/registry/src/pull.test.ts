@@ -159,6 +159,43 @@ describe('pullImage', () => {
     expect(max).toBe(2);
   });
 
+  it('fetches the config alongside the layers when an index chose the manifest, and before them for a single manifest', async () => {
+    const { reg, store, client, ref } = await setup();
+    const { amd } = multiArch(reg);
+    const single = addImage(reg, 'single', ['v1'], { platform: { os: 'linux', architecture: 'amd64' } });
+    const order: string[] = [];
+    let releaseConfig: (() => void) | undefined;
+    reg.intercept = (req, res: ServerResponse) => {
+      const digest = (req.url ?? '').split('/blobs/')[1];
+      if (req.method !== 'GET' || !digest) return false;
+      const kind = digest === amd.config.digest || digest === single.config.digest ? 'config' : 'layer';
+      order.push(`${kind} requested`);
+      const data = reg.blobs.get(digest) as Buffer;
+      const answer = () => {
+        order.push(`${kind} answered`);
+        res.writeHead(200, { 'content-length': String(data.length) }).end(data);
+      };
+      if (kind === 'config' && req.url?.startsWith('/v2/app/')) {
+        // Held until a layer is requested (or 2 s, so a client that waits for the config still finishes and the order shows it).
+        const timer = setTimeout(() => releaseConfig?.(), 2_000);
+        releaseConfig = () => {
+          clearTimeout(timer);
+          releaseConfig = undefined;
+          answer();
+        };
+      } else {
+        if (kind === 'layer') releaseConfig?.();
+        answer();
+      }
+      return true;
+    };
+    await pullImage({ client, store, reference: ref('app:v1'), platform: { os: 'linux', architecture: 'amd64' } });
+    expect(order.slice(0, 3)).toEqual(['config requested', 'layer requested', 'config answered']);
+    order.length = 0;
+    await pullImage({ client, store, reference: ref('single:v1'), platform: { os: 'linux', architecture: 'amd64' } });
+    expect(order.slice(0, 3)).toEqual(['config requested', 'config answered', 'layer requested']);
+  });
+
   it('a missing layer fails the pull with its digest and the registry words; nothing is tagged', async () => {
     const { reg, store, client, ref } = await setup();
     const img = addImage(reg, 'broken', ['v1']);
