@@ -19,6 +19,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+
+// The CLI's bin.js sets this V8 flag (packages/cli/scripts/bundle.mjs); the in-process pulls below
+// run with it too, so the warm column is the CLI's code path minus its start-up.
+setFlagsFromString('--liftoff-only');
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -73,7 +78,7 @@ function measure(cmd, argv, env) {
   return new Promise((resolve, reject) => {
     const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-pull-time-'));
     const timeOut = path.join(tmp, 'time');
-    const full = timeBin ? [timeBin, ['-f', '%M %U %S', '-o', timeOut, cmd, ...argv]] : [cmd, argv];
+    const full = timeBin ? [timeBin, ['-f', '%M %U %S %R', '-o', timeOut, cmd, ...argv]] : [cmd, argv];
     const start = process.hrtime.bigint();
     const child = spawn(full[0], full[1], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -83,16 +88,20 @@ function measure(cmd, argv, env) {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       let rssKiB;
       let cpu;
+      let sys;
+      let faults;
       try {
-        const [m, u, sy] = timeBin ? readFileSync(timeOut, 'utf8').trim().split('\n').at(-1).split(' ').map(Number) : [];
+        const [m, u, sy, f] = timeBin ? readFileSync(timeOut, 'utf8').trim().split('\n').at(-1).split(' ').map(Number) : [];
         rssKiB = m;
         cpu = u + sy;
+        sys = sy;
+        faults = f;
       } catch {
         rssKiB = undefined;
       }
       rmSync(tmp, { recursive: true, force: true });
       if (code !== 0) return reject(new Error(`${cmd} ${argv.join(' ')} exited with ${code}: ${stderr.trim().split('\n').at(-1)}`));
-      resolve({ seconds, rssKiB, cpu });
+      resolve({ seconds, rssKiB, cpu, sys, faults });
     });
   });
 }
@@ -162,6 +171,8 @@ async function compare(name, ref, runs, work) {
     min: Math.min(...rs.map((r) => r.seconds)),
     cpu: rs.some((r) => r.cpu === undefined) ? undefined : median(rs.map((r) => r.cpu)),
     rssMiB: rs.some((r) => r.rssKiB === undefined) ? undefined : Math.max(...rs.map((r) => mib(r.rssKiB))),
+    sys: rs.some((r) => r.sys === undefined) ? undefined : median(rs.map((r) => r.sys)),
+    faults: rs.some((r) => r.faults === undefined) ? undefined : median(rs.map((r) => r.faults)),
   });
   const b = summary(results.berth);
   const s = summary(results.skopeo);
@@ -175,7 +186,9 @@ async function compare(name, ref, runs, work) {
 async function inProcess(ref, runs, work) {
   const { Reference, parsePlatform } = await import('@berth/oci');
   const { RegistryClient, DockerConfigCredentials, pullImage } = await import('@berth/registry');
-  const { Store } = await import('@berth/store');
+  const { Store, retainFreedMemory } = await import('@berth/store');
+  // What the CLI's pull does too (commands/pull.ts).
+  retainFreedMemory();
   const one = async (i) => {
     const root = path.join(work, `inproc-${i}`);
     const store = await Store.open({ root });
@@ -284,8 +297,8 @@ if (rssCheck?.berth.rssKiB !== undefined) {
 }
 
 const table = [
-  '| image | layer blobs | runs | berth median (s) | skopeo median (s) | ratio | berth min / skopeo min (s) | CPU user+sys berth / skopeo (s) | CPU ratio | berth peak RSS (MiB) | skopeo peak RSS (MiB) | pullImage in a warm process: wall / CPU (s) |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  '| image | layer blobs | runs | berth median (s) | skopeo median (s) | ratio | berth min / skopeo min (s) | CPU user+sys berth / skopeo (s) | CPU ratio | of it sys berth / skopeo (s) | minor page faults berth / skopeo | berth peak RSS (MiB) | skopeo peak RSS (MiB) | pullImage in a warm process: wall / CPU (s) |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows.map((r) =>
     [
       r.name,
@@ -297,6 +310,8 @@ const table = [
       `${fmt(r.berth.min, 3)} / ${fmt(r.skopeo.min, 3)}`,
       `${fmt(r.berth.cpu)} / ${fmt(r.skopeo.cpu)}`,
       r.cpuRatio === undefined ? 'n/a' : `${fmt(r.cpuRatio)}×`,
+      `${fmt(r.berth.sys)} / ${fmt(r.skopeo.sys)}`,
+      `${fmt(r.berth.faults, 0)} / ${fmt(r.skopeo.faults, 0)}`,
       fmt(r.berth.rssMiB, 0),
       fmt(r.skopeo.rssMiB, 0),
       r.warm ? `${fmt(r.warm.median, 3)} / ${fmt(r.warm.cpu)}` : 'n/a',
@@ -314,8 +329,8 @@ if (!args['no-write'] && rows.length) {
     '',
     `Date: ${args.date ?? machine.date.slice(0, 10)} (machine clock at the end: ${machine.date}). Measured by \`node bench/pull.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\` (berth via ${berthMode === 'cli' ? '`node packages/cli/dist/bin.js pull`' : 'test/registry/helpers/pull.mjs (pullImage)'}; skopeo via \`skopeo copy docker://… oci:…\`), same loopback \`docker-registry\`, platform ${platform}.`,
     `Machine: ${machine.nproc} CPUs (\`nproc\`), Linux ${machine.kernel}, Node ${machine.node}, ${machine.skopeo}, ${machine.registry}; 1-minute load average during the run ${machine.loadDuring ? `${fmt(machine.loadDuring.min)} to ${fmt(machine.loadDuring.max)} (median ${fmt(machine.loadDuring.median)}, sampled before each timed run)` : 'n/a'}, at the end ${machine.load} (the machine is shared with other jobs: expect noise; CPU time is the steadier number).`,
-    'Each run is cold (a fresh store / layout directory), the tools alternate, one warm-up each is not counted; wall time and CPU time (user+sys) are medians, peak RSS the maximum over runs (`/usr/bin/time -f "%M %U %S"`).',
-    'The last column is `pullImage` called inside the already-running, warmed-up benchmark process (fresh store each time): no node start-up, no module loading. Not what a user runs; it shows how much of the difference is start-up.',
+    'Each run is cold (a fresh store / layout directory), the tools alternate, one warm-up each is not counted; wall time and CPU time (user+sys) are medians, peak RSS the maximum over runs, minor page faults the median (`/usr/bin/time -f "%M %U %S %R"`).',
+    'The last column is `pullImage` called inside the already-running, warmed-up benchmark process (fresh store each time, the CLI\'s `--liftoff-only` and `retainFreedMemory()`): no node start-up, no module loading. Not what a user runs; it shows how much of the difference is start-up.',
     '',
     ...table,
     '',
