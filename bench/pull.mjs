@@ -186,9 +186,9 @@ async function compare(name, ref, runs, work) {
 async function inProcess(ref, runs, work) {
   const { Reference, parsePlatform } = await import('@berth/oci');
   const { RegistryClient, DockerConfigCredentials, pullImage } = await import('@berth/registry');
-  const { Store, retainFreedMemory } = await import('@berth/store');
+  const { Store, tuneHeapForStreaming } = await import('@berth/store');
   // What the CLI's pull does too (commands/pull.ts).
-  retainFreedMemory();
+  tuneHeapForStreaming();
   const one = async (i) => {
     const root = path.join(work, `inproc-${i}`);
     const store = await Store.open({ root });
@@ -330,7 +330,7 @@ if (!args['no-write'] && rows.length) {
     `Date: ${args.date ?? machine.date.slice(0, 10)} (machine clock at the end: ${machine.date}). Measured by \`node bench/pull.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\` (berth via ${berthMode === 'cli' ? '`node packages/cli/dist/bin.js pull`' : 'test/registry/helpers/pull.mjs (pullImage)'}; skopeo via \`skopeo copy docker://… oci:…\`), same loopback \`docker-registry\`, platform ${platform}.`,
     `Machine: ${machine.nproc} CPUs (\`nproc\`), Linux ${machine.kernel}, Node ${machine.node}, ${machine.skopeo}, ${machine.registry}; 1-minute load average during the run ${machine.loadDuring ? `${fmt(machine.loadDuring.min)} to ${fmt(machine.loadDuring.max)} (median ${fmt(machine.loadDuring.median)}, sampled before each timed run)` : 'n/a'}, at the end ${machine.load} (the machine is shared with other jobs: expect noise; CPU time is the steadier number).`,
     'Each run is cold (a fresh store / layout directory), the tools alternate, one warm-up each is not counted; wall time and CPU time (user+sys) are medians, peak RSS the maximum over runs, minor page faults the median (`/usr/bin/time -f "%M %U %S %R"`).',
-    'The last column is `pullImage` called inside the already-running, warmed-up benchmark process (fresh store each time, the CLI\'s `--liftoff-only` and `retainFreedMemory()`): no node start-up, no module loading. Not what a user runs; it shows how much of the difference is start-up.',
+    'The last column is `pullImage` called inside the already-running, warmed-up benchmark process (fresh store each time, the CLI\'s `--liftoff-only` and `tuneHeapForStreaming()`): no node start-up, no module loading. Not what a user runs; it shows how much of the difference is start-up.',
     '',
     ...table,
     '',

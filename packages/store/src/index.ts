@@ -13,6 +13,6 @@ export type {
 export type { BlobIngest } from './ingest.js';
 export { defaultRoot, storeDir } from './paths.js';
 export { FileLock, withFileLock } from './lock.js';
-export { retainFreedMemory } from './malloc.js';
-export type { RetainFreedMemoryOptions } from './malloc.js';
+export { tuneHeapForStreaming } from './malloc.js';
+export type { TuneHeapOptions, HeapTuning } from './malloc.js';
 export type { LockMode, LockFileOptions, AcquireOptions, StoppableAcquireOptions } from './lock.js';

@@ -14,8 +14,8 @@ export interface PullOptions {
 export async function pullWithProgress(ctx: Context, reference: Reference, opts: { platform?: Platform; quiet: boolean; maxConcurrentDownloads?: number }): Promise<PullResult> {
   const { pullImage } = await import('@berth/registry');
   const [store, client] = await Promise.all([ctx.store(), ctx.registry()]);
-  // A short-lived process streaming blobs: keep freed buffers in the heap instead of faulting them in again.
-  (await import('@berth/store')).retainFreedMemory();
+  // A short-lived process streaming blobs: socket buffers reuse freed heap memory, faulted in by huge pages.
+  (await import('@berth/store')).tuneHeapForStreaming();
   const showProgress = ctx.interactive && !opts.quiet;
   // cli-progress loads only when there is a terminal to draw on.
   const progress = showProgress ? new (await import('../progress.js')).TransferProgress({ stream: ctx.stderr, enabled: true }) : undefined;
