@@ -19,7 +19,7 @@ import { BerthError } from '@berth/oci';
  * Measured on a 220 MiB pull: page faults 14 600 → 6 500, CPU 1.13 → 0.95 s; peak RSS grows by a
  * few MiB (huge-page granularity). The process keeps its freed memory until it exits.
  *
- * It changes process-wide settings, so it is for applications (the CLI calls it before a pull),
+ * It changes process-wide settings, so it is for applications (`berth pull` calls it),
  * not something the store does by itself. Without glibc (no `mallopt`) it does nothing.
  */
 export interface TuneHeapOptions {

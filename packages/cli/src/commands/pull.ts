@@ -14,8 +14,6 @@ export interface PullOptions {
 export async function pullWithProgress(ctx: Context, reference: Reference, opts: { platform?: Platform; quiet: boolean; maxConcurrentDownloads?: number }): Promise<PullResult> {
   const { pullImage } = await import('@berth/registry');
   const [store, client] = await Promise.all([ctx.store(), ctx.registry()]);
-  // A short-lived process streaming blobs: socket buffers reuse freed heap memory, faulted in by huge pages.
-  (await import('@berth/store')).tuneHeapForStreaming();
   const showProgress = ctx.interactive && !opts.quiet;
   // cli-progress loads only when there is a terminal to draw on.
   const progress = showProgress ? new (await import('../progress.js')).TransferProgress({ stream: ctx.stderr, enabled: true }) : undefined;
@@ -46,6 +44,9 @@ export async function pull(ctx: Context, ref: string, opts: PullOptions): Promis
     throw usageError(`invalid --max-concurrent-downloads ${JSON.stringify(opts.maxConcurrentDownloads)}: expected a whole number from 1 to 64`);
   }
   const quiet = Boolean(opts.quiet) || format === 'json';
+  // `berth pull` exits when the pull is done: socket buffers may reuse freed heap memory (faulted in
+  // by huge pages) instead of going back to the kernel. Not for `run`, whose process may live on.
+  (await import('@berth/store')).tuneHeapForStreaming();
   const result = await pullWithProgress(ctx, reference, {
     ...(platform ? { platform } : {}),
     quiet,
