@@ -147,6 +147,7 @@ async function instrumentedCli() {
     return undefined;
   }
   const esbuild = await import(pathToFileURL(path.join(repo, 'node_modules/esbuild/lib/main.js')).href);
+  const { cliBuildOptions, withV8Flags } = await import(pathToFileURL(path.join(repo, 'packages/cli/scripts/bundle.mjs')).href);
   const root = path.join(tmp, 'cli');
   const out = path.join(root, 'packages/cli/dist');
   // node_modules next to the copy: koffi and zstd-napi stay external, as in the real bundle.
@@ -162,33 +163,10 @@ async function instrumentedCli() {
       });
     },
   };
-  await esbuild.build({
-    absWorkingDir: path.join(repo, 'packages/cli'),
-    entryPoints: { bin: 'src/bin.ts' },
-    outdir: out,
-    chunkNames: 'chunks/[name]-[hash]',
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    external: ['koffi', 'zstd-napi'],
-    banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
-    minifyWhitespace: true,
-    minifySyntax: true,
-    keepNames: true,
-    legalComments: 'none',
-    logLevel: 'warning',
-    plugins: [plugin],
-  });
-  // The V8 flags the real bundle sets first thing (packages/cli/scripts/bundle.mjs), when it sets any.
-  const realBin = fs.readFileSync(cli, 'utf8').split('\n');
-  const flagLine = realBin.slice(0, 3).find((l) => l.includes('setFlagsFromString'));
-  if (flagLine) {
-    const bin = fs.readFileSync(path.join(out, 'bin.js'), 'utf8').split('\n');
-    bin.splice(bin[0]?.startsWith('#!') ? 1 : 0, 0, flagLine);
-    fs.writeFileSync(path.join(out, 'bin.js'), bin.join('\n'));
-  }
+  // The real bundle's options and V8 flags (packages/cli/scripts/bundle.mjs), plus the marks.
+  await esbuild.build({ ...cliBuildOptions({ outdir: out, extraPlugins: [plugin] }), sourcemap: false });
+  const binFile = path.join(out, 'bin.js');
+  fs.writeFileSync(binFile, withV8Flags(fs.readFileSync(binFile, 'utf8')));
   const { buildEntrypoints } = await import(pathToFileURL(path.join(repo, 'packages/runtime/build-entrypoints.mjs')).href);
   await buildEntrypoints(out);
   return path.join(out, 'bin.js');

@@ -118,11 +118,15 @@ const lazyBuiltins = {
   },
 };
 
-async function bundle() {
-  const result = await esbuild.build({
+/**
+ * The esbuild options of the CLI bundle, for this script and for tools that build a variant
+ * of it (bench/run-e2e.mjs adds timing marks): `extraPlugins` run before the bundle's own.
+ */
+export function cliBuildOptions({ outdir = dist, extraPlugins = [] } = {}) {
+  return {
     absWorkingDir: pkg,
     entryPoints: { bin: 'src/bin.ts' },
-    outdir: dist,
+    outdir,
     chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
     splitting: true,
@@ -138,12 +142,13 @@ async function bundle() {
     keepNames: true,
     legalComments: 'none',
     sourcemap: 'linked',
-    plugins: [ociWithoutSchemas, lazyBuiltins],
-    metafile: true,
-    write: false,
+    plugins: [...extraPlugins, ociWithoutSchemas, lazyBuiltins],
     logLevel: 'warning',
-  });
-  return result;
+  };
+}
+
+async function bundle() {
+  return esbuild.build({ ...cliBuildOptions(), metafile: true, write: false });
 }
 
 function writeAtomic(file, contents) {
@@ -154,7 +159,7 @@ function writeAtomic(file, contents) {
 }
 
 /** Put `--liftoff-only` & co. at the top of bin.js (after its `#!` line), before its imports run anything heavy. */
-function withV8Flags(text) {
+export function withV8Flags(text) {
   const lines = text.split('\n');
   const at = lines[0]?.startsWith('#!') ? 1 : 0;
   lines.splice(at, 0, `import { setFlagsFromString as __berthSetFlags } from 'node:v8'; ${V8_FLAGS.map((f) => `__berthSetFlags(${JSON.stringify(f)});`).join(' ')}`);
@@ -206,23 +211,28 @@ function checkRuntimeScripts(metafile, runtimeDir) {
   }
 }
 
-const result = await bundle();
-mkdirSync(chunksDir, { recursive: true });
-const runtimeDir = await runtimeEntrypoints();
+async function main() {
+  const result = await bundle();
+  mkdirSync(chunksDir, { recursive: true });
+  const runtimeDir = await runtimeEntrypoints();
 
-// Chunks (and their maps) first, then bin.js: a process that loads the new bin.js finds its chunks.
-const outputs = result.outputFiles.map((f) => ({ file: f.path, rel: path.relative(dist, f.path), contents: f.contents }));
-for (const o of outputs) if (o.rel !== 'bin.js' && o.rel !== 'bin.js.map') writeAtomic(o.file, o.contents);
-checkRuntimeScripts(result.metafile, runtimeDir);
-const binMap = outputs.find((o) => o.rel === 'bin.js.map');
-if (binMap) writeAtomic(binMap.file, binMap.contents);
-const bin = outputs.find((o) => o.rel === 'bin.js');
-if (!bin) throw new Error('bundle: esbuild wrote no bin.js');
-writeAtomic(bin.file, withV8Flags(Buffer.from(bin.contents).toString('utf8')));
+  // Chunks (and their maps) first, then bin.js: a process that loads the new bin.js finds its chunks.
+  const outputs = result.outputFiles.map((f) => ({ file: f.path, rel: path.relative(dist, f.path), contents: f.contents }));
+  for (const o of outputs) if (o.rel !== 'bin.js' && o.rel !== 'bin.js.map') writeAtomic(o.file, o.contents);
+  checkRuntimeScripts(result.metafile, runtimeDir);
+  const binMap = outputs.find((o) => o.rel === 'bin.js.map');
+  if (binMap) writeAtomic(binMap.file, binMap.contents);
+  const bin = outputs.find((o) => o.rel === 'bin.js');
+  if (!bin) throw new Error('bundle: esbuild wrote no bin.js');
+  writeAtomic(bin.file, withV8Flags(Buffer.from(bin.contents).toString('utf8')));
 
-// Chunks of earlier builds.
-const keep = new Set(outputs.map((o) => o.rel));
-for (const f of listFiles(dist, 'chunks')) if (!keep.has(f)) rmSync(path.join(dist, f), { force: true });
+  // Chunks of earlier builds.
+  const keep = new Set(outputs.map((o) => o.rel));
+  for (const f of listFiles(dist, 'chunks')) if (!keep.has(f)) rmSync(path.join(dist, f), { force: true });
 
-const size = outputs.filter((o) => o.rel.endsWith('.js')).reduce((n, o) => n + o.contents.length, 0);
-console.log(`bundle: dist/bin.js + ${outputs.filter((o) => o.rel.startsWith('chunks/') && o.rel.endsWith('.js')).length} chunks (${(size / 1024).toFixed(0)} KiB), runtime scripts in dist/{init,shim,tools}`);
+  const size = outputs.filter((o) => o.rel.endsWith('.js')).reduce((n, o) => n + o.contents.length, 0);
+  console.log(`bundle: dist/bin.js + ${outputs.filter((o) => o.rel.startsWith('chunks/') && o.rel.endsWith('.js')).length} chunks (${(size / 1024).toFixed(0)} KiB), runtime scripts in dist/{init,shim,tools}`);
+}
+
+// Run as a script (npm run build); imported, it only provides cliBuildOptions and withV8Flags.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
