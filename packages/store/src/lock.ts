@@ -2,9 +2,10 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { closeSync, constants as fsConstants, fstatSync, openSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import koffi, { type LibraryHandle } from 'koffi';
+import koffi from 'koffi';
 import { BerthError, describeError, type ErrorCode } from '@berth/oci';
 import { errnoCode } from './fsutil.js';
+import { libc } from './libc.js';
 
 /**
  * Cross-process locks with flock(2) on lock files (the store's are under
@@ -35,13 +36,11 @@ let flockFn: FlockFn | undefined;
 
 function flock(): FlockFn {
   if (flockFn) return flockFn;
-  let lib: LibraryHandle;
   try {
-    lib = koffi.load('libc.so.6');
+    flockFn = libc().func('int flock(int fd, int operation)') as FlockFn;
   } catch (err) {
     throw new BerthError('EUNSUPPORTED', `load flock from libc: ${describeError(err)}`, { cause: err });
   }
-  flockFn = lib.func('int flock(int fd, int operation)') as FlockFn;
   return flockFn;
 }
 

@@ -1,5 +1,5 @@
-import koffi from 'koffi';
 import { BerthError } from '@berth/oci';
+import { libc as loadLibc } from './libc.js';
 
 /**
  * glibc malloc tuning for a short-lived process that streams large blobs (`berth pull`).
@@ -58,7 +58,7 @@ let libc: Libc | null | undefined;
 function load(): Libc | null {
   if (libc !== undefined) return libc;
   try {
-    const lib = koffi.load('libc.so.6');
+    const lib = loadLibc();
     libc = {
       mallopt: lib.func('int mallopt(int param, int value)') as Libc['mallopt'],
       malloc: lib.func('uintptr_t malloc(size_t size)') as Libc['malloc'],
