@@ -44,7 +44,7 @@ import {
 import { createRootfs } from './copy.js';
 import { removeTree } from './remove.js';
 import { Snapshots } from './snapshots.js';
-import { buildFixture, compareTrees, isRoot, loopMount, type LoopMount } from './testutil.js';
+import { asNobody, buildFixture, compareTrees, isRoot, loopMount, type LoopMount } from './testutil.js';
 import { unpackImage } from './unpack.js';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
@@ -374,24 +374,15 @@ describe('btrfs subvolumes on a loop-mounted btrfs', () => {
     const home = fresh('nobody');
     mkdirSync(home, { mode: 0o755 });
     execFileSync('chown', ['65534:65534', home]);
-    process.setegid?.(65534);
-    process.seteuid?.(65534);
-    let err: unknown;
     const sub = join(home, 'sub');
     const rec = recording();
-    try {
+    await asNobody(async () => {
       withDirFd(home, (fd) => createSubvolume(fd, 'sub', sub));
       mkdirSync(join(sub, 'd'));
       writeFileSync(join(sub, 'd/f'), 'mine');
       withDirFd(sub, (fd) => setReadOnly(fd, true, sub));
       await withBtrfsBinding(rec, () => removeTree(sub));
-    } catch (e) {
-      err = e;
-    } finally {
-      process.seteuid?.(0);
-      process.setegid?.(0);
-    }
-    expect(err).toBeUndefined();
+    });
     expect(existsSync(sub)).toBe(false);
     // not allowed to destroy (no user_subvol_rm_allowed): made writable, emptied, rmdir-ed
     expect(rec.calls).toEqual(['SNAP_DESTROY:EPERM', 'SUBVOL_GETFLAGS:ok', 'SUBVOL_GETFLAGS:ok', 'SUBVOL_SETFLAGS:ok']);
@@ -494,16 +485,8 @@ describe('btrfs subvolumes on a loop-mounted btrfs', () => {
     chmodSync(home, 0o777);
     const dest = join(home, 'c');
     const logs: string[] = [];
-    let r: Awaited<ReturnType<typeof createRootfs>> | undefined;
-    process.setegid?.(65534);
-    process.seteuid?.(65534);
-    try {
-      r = await createRootfs({ snapshot: src, dest, log: (m) => logs.push(m) });
-    } finally {
-      process.seteuid?.(0);
-      process.setegid?.(0);
-    }
-    expect(r?.method).toBe('reflink');
+    const r = await asNobody(() => createRootfs({ snapshot: src, dest, log: (m) => logs.push(m) }));
+    expect(r.method).toBe('reflink');
     expect(logs.join('\n')).toMatch(/EPERM: ioctl BTRFS_IOC_SNAP_CREATE_V2/);
     expect(readFileSync(join(dest, 'f'), 'utf8')).toBe('readable');
     expect(lstatSync(dest).ino).not.toBe(256);

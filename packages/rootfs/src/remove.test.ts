@@ -19,7 +19,7 @@ import { mknod } from '@berth/layers';
 import { isBerthError } from '@berth/oci';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { removeTree } from './remove.js';
-import { isRoot } from './testutil.js';
+import { asNobody, isRoot } from './testutil.js';
 
 let base: string;
 let canary: string;
@@ -118,18 +118,7 @@ describe('removeTree', () => {
     execFileSync('chown', ['-R', '-h', '65534:65534', home]);
     // a symlink to the canary owned by nobody, and the canary's own dir stays root-owned
     lchownSync(join(root, 'to-canary'), 65534, 65534);
-    process.setegid?.(65534);
-    process.seteuid?.(65534);
-    let err: unknown;
-    try {
-      await removeTree(root);
-    } catch (e) {
-      err = e;
-    } finally {
-      process.seteuid?.(0);
-      process.setegid?.(0);
-    }
-    expect(err).toBeUndefined();
+    await asNobody(() => removeTree(root));
     expect(existsSync(root)).toBe(false);
   });
 

@@ -296,3 +296,17 @@ export function loopMount(fsType: 'btrfs' | 'xfs', sizeMiB = 320): LoopMount | s
   return { dir, fsType, cleanup };
 }
 
+/**
+ * Run `fn` as nobody (effective uid and gid 65534; root tests only) and become root
+ * again afterwards, whatever happens. Resolves with what `fn` returned.
+ */
+export async function asNobody<T>(fn: () => Promise<T> | T): Promise<T> {
+  process.setegid?.(65534);
+  process.seteuid?.(65534);
+  try {
+    return await fn();
+  } finally {
+    process.seteuid?.(0);
+    process.setegid?.(0);
+  }
+}
