@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Reference } from '@berth/oci';
 import { build, type BuildOptions } from './build.js';
 import type { BuildEvent } from './events.js';
-import { haveSharedImages, makeBuildEnv, type BuildEnv } from './test-support/env.js';
+import { haveSharedImages, envBuildOptions, makeBuildEnv, type BuildEnv } from './test-support/env.js';
 
 let env: BuildEnv;
 let ctx: string;
@@ -22,20 +22,7 @@ afterAll(async () => {
 });
 
 function opts(recipe: string, extra: Partial<BuildOptions> = {}): BuildOptions & { events: BuildEvent[] } {
-  const events: BuildEvent[] = [];
-  return {
-    store: env.store,
-    snapshots: env.snapshots,
-    runtime: { run: () => Promise.reject(new Error('no run steps here')) } as never,
-    context: ctx,
-    recipe,
-    tags: [Reference.parse('localhost/test/copy:1')],
-    cacheDir: env.cacheDir,
-    workDir: env.workDir,
-    onEvent: (e) => events.push(e),
-    events,
-    ...extra,
-  };
+  return envBuildOptions(env, { context: ctx, tag: 'localhost/test/copy:1', recipe, runtime: { run: () => Promise.reject(new Error('no run steps here')) } as never, extra });
 }
 
 describe.skipIf(!haveSharedImages)('build without run steps', () => {

@@ -7,7 +7,7 @@ import { Reference, isBerthError } from '@berth/oci';
 import { Runtime } from '@berth/runtime';
 import { build, type BuildOptions } from './build.js';
 import type { BuildEvent } from './events.js';
-import { haveSharedImages, isRoot, makeBuildEnv, type BuildEnv } from './test-support/env.js';
+import { haveSharedImages, isRoot, envBuildOptions, makeBuildEnv, type BuildEnv } from './test-support/env.js';
 
 const canRun = isRoot && haveSharedImages;
 if (!canRun) console.warn('skipping build run-step tests: they need root (containers) and ../shared/images');
@@ -32,20 +32,7 @@ afterAll(async () => {
 
 type Opts = BuildOptions & { events: BuildEvent[] };
 function opts(recipe: string, extra: Partial<BuildOptions> = {}): Opts {
-  const events: BuildEvent[] = [];
-  return {
-    store: env.store,
-    snapshots: env.snapshots,
-    runtime,
-    context: ctx,
-    recipe,
-    tags: [Reference.parse('localhost/test/run:1')],
-    cacheDir: env.cacheDir,
-    workDir: env.workDir,
-    onEvent: (e) => events.push(e),
-    events,
-    ...extra,
-  };
+  return envBuildOptions(env, { context: ctx, tag: 'localhost/test/run:1', recipe, runtime, extra });
 }
 
 /** The built image's tree (its snapshot: layers applied by @berth/layers). */

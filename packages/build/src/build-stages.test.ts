@@ -5,7 +5,7 @@ import { Reference, parsePlatform } from '@berth/oci';
 import { build, type BuildOptions } from './build.js';
 import type { BuildEvent } from './events.js';
 import { resolveOwner } from './fsutil/owner.js';
-import { haveSharedImages, isRoot, makeBuildEnv, type BuildEnv } from './test-support/env.js';
+import { haveSharedImages, isRoot, envBuildOptions, makeBuildEnv, type BuildEnv } from './test-support/env.js';
 
 let env: BuildEnv;
 let ctx: string;
@@ -21,19 +21,7 @@ afterAll(async () => {
 });
 
 function opts(recipe: string, extra: Partial<BuildOptions> = {}): BuildOptions & { events: BuildEvent[] } {
-  const events: BuildEvent[] = [];
-  return {
-    store: env.store,
-    snapshots: env.snapshots,
-    context: ctx,
-    recipe,
-    tags: [Reference.parse('localhost/test/stages:1')],
-    cacheDir: env.cacheDir,
-    workDir: env.workDir,
-    onEvent: (e) => events.push(e),
-    events,
-    ...extra,
-  };
+  return envBuildOptions(env, { context: ctx, tag: 'localhost/test/stages:1', recipe, extra });
 }
 
 describe.skipIf(!haveSharedImages)('stages, owners and platforms', () => {

@@ -5,7 +5,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Snapshots } from '@berth/rootfs';
 import { Store } from '@berth/store';
+import { Reference } from '@berth/oci';
 import { loadImages } from '../archive/load.js';
+import type { BuildOptions } from '../build.js';
+import type { BuildEvent } from '../events.js';
 
 export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
 export const sharedImages = path.resolve(repoRoot, '../shared/images');
@@ -40,5 +43,29 @@ export async function makeBuildEnv(opts: { images?: boolean } = {}): Promise<Bui
       const { removeTree } = await import('@berth/rootfs');
       await removeTree(dir).catch(() => rm(dir, { recursive: true, force: true }));
     },
+  };
+}
+
+/**
+ * Build options over `env` that record every event in `events`: `context` and one tag,
+ * a runtime when the recipe runs steps, and `extra` overriding anything.
+ */
+export function envBuildOptions(
+  env: BuildEnv,
+  o: { context: string; tag: string; recipe: string; runtime?: BuildOptions['runtime']; extra?: Partial<BuildOptions> },
+): BuildOptions & { events: BuildEvent[] } {
+  const events: BuildEvent[] = [];
+  return {
+    store: env.store,
+    snapshots: env.snapshots,
+    ...(o.runtime ? { runtime: o.runtime } : {}),
+    context: o.context,
+    recipe: o.recipe,
+    tags: [Reference.parse(o.tag)],
+    cacheDir: env.cacheDir,
+    workDir: env.workDir,
+    onEvent: (e) => events.push(e),
+    events,
+    ...o.extra,
   };
 }
