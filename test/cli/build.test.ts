@@ -2,22 +2,18 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedImage, sharedImagesDir, startRegistry, type RunningRegistry } from '@berth/testing';
-import { berth, sandbox, type Sandbox } from './helpers.js';
+import { sharedImagesDir } from '@berth/testing';
+import { berth, mirrorSandbox, type MirrorSandbox } from './helpers.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;
 
 describe.skipIf(!images || !isRoot)('berth build, push, save, load (as root)', () => {
-  let registry: RunningRegistry;
-  let box: Sandbox;
+  let box: MirrorSandbox;
   let context: string;
 
   beforeAll(async () => {
-    registry = await startRegistry();
-    await seedImage({ registry, layout: path.join(images as string, 'alpine'), tag: 'latest', repository: 'library/alpine' });
-    box = await sandbox();
-    await box.writeConfig(`registries:\n  docker.io:\n    mirrors: ["${registry.url}"]\n`);
+    box = await mirrorSandbox({ images: images as string, names: ['alpine'] });
     context = path.join(box.dir, 'ctx');
     await mkdir(path.join(context, 'site'), { recursive: true });
     await writeFile(path.join(context, 'site', 'index.html'), '<h1>hi</h1>\n');
@@ -28,7 +24,6 @@ describe.skipIf(!images || !isRoot)('berth build, push, save, load (as root)', (
   });
 
   afterAll(async () => {
-    await registry?.stop();
     await box?.cleanup();
   });
 
@@ -56,7 +51,7 @@ describe.skipIf(!images || !isRoot)('berth build, push, save, load (as root)', (
   });
 
   it('pushes to a registry that skopeo and umoci then read', async () => {
-    const dest = `${registry.host}/demo/app:1`;
+    const dest = `${box.registry.host}/demo/app:1`;
     const r = await berth(['push', 'demo:1', dest], { env: box.env });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^1: digest: sha256:[a-f0-9]{64} size: \\d+\\n${dest.replace(/[.]/g, '\\.')}@sha256:`));

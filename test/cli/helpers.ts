@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { seedImage, startRegistry, type RunningRegistry } from '@berth/testing';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const berthBin = path.join(repo, 'packages/cli/dist/bin.js');
@@ -58,4 +59,33 @@ export async function sandbox(): Promise<Sandbox> {
     writeConfig: (yaml) => writeFile(env.BERTH_CONFIG, yaml),
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
+}
+
+/** A sandbox whose docker.io mirror is a loopback registry; cleanup() stops the registry too. */
+export interface MirrorSandbox extends Sandbox {
+  registry: RunningRegistry;
+}
+
+/**
+ * A sandbox and a registry seeded with `names` from the shared OCI layouts in `images`
+ * (each as library/<name>:latest), configured as docker.io's mirror.
+ */
+export async function mirrorSandbox(opts: { images: string; names: string[] }): Promise<MirrorSandbox> {
+  const registry = await startRegistry();
+  try {
+    for (const name of opts.names) await seedImage({ registry, layout: path.join(opts.images, name), tag: 'latest', repository: `library/${name}` });
+    const box = await sandbox();
+    await box.writeConfig(`registries:\n  docker.io:\n    mirrors: ["${registry.url}"]\n`);
+    return {
+      ...box,
+      registry,
+      cleanup: async () => {
+        await registry.stop();
+        await box.cleanup();
+      },
+    };
+  } catch (err) {
+    await registry.stop();
+    throw err;
+  }
 }

@@ -1,25 +1,19 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedImage, sharedImagesDir, startRegistry, type RunningRegistry } from '@berth/testing';
-import { berth, sandbox, type Sandbox } from './helpers.js';
+import { sharedImagesDir } from '@berth/testing';
+import { berth, mirrorSandbox, type MirrorSandbox } from './helpers.js';
 
 const images = sharedImagesDir();
 
 describe.skipIf(!images)('berth pull, images, inspect, tag, rmi, prune (real registry as a docker.io mirror)', () => {
-  let registry: RunningRegistry;
-  let box: Sandbox;
+  let box: MirrorSandbox;
 
   beforeAll(async () => {
-    registry = await startRegistry();
-    await seedImage({ registry, layout: path.join(images as string, 'alpine'), tag: 'latest', repository: 'library/alpine' });
-    await seedImage({ registry, layout: path.join(images as string, 'busybox'), tag: 'latest', repository: 'library/busybox' });
-    box = await sandbox();
-    await box.writeConfig(`registries:\n  docker.io:\n    mirrors: ["${registry.url}"]\n`);
+    box = await mirrorSandbox({ images: images as string, names: ['alpine', 'busybox'] });
   });
 
   afterAll(async () => {
-    await registry?.stop();
     await box?.cleanup();
   });
 
@@ -39,11 +33,11 @@ describe.skipIf(!images)('berth pull, images, inspect, tag, rmi, prune (real reg
     const q = await berth(['pull', '-q', 'busybox'], { env: box.env });
     expect(q.code).toBe(0);
     expect(q.stdout).toBe('docker.io/library/busybox:latest\n');
-    const j = await berth(['pull', '--format', 'json', '--platform', 'linux/arm64', `${registry.host}/library/alpine:latest`], { env: box.env });
+    const j = await berth(['pull', '--format', 'json', '--platform', 'linux/arm64', `${box.registry.host}/library/alpine:latest`], { env: box.env });
     expect(j.code).toBe(0);
     const out = JSON.parse(j.stdout) as { platform: string; reference: string; digest: string };
     expect(out.platform).toBe('linux/arm64/v8');
-    expect(out.reference).toBe(`${registry.host}/library/alpine:latest`);
+    expect(out.reference).toBe(`${box.registry.host}/library/alpine:latest`);
   });
 
   it('lists images as a table and as JSON', async () => {
@@ -52,7 +46,7 @@ describe.skipIf(!images)('berth pull, images, inspect, tag, rmi, prune (real reg
     const [header, ...rows] = t.stdout.trim().split('\n');
     expect(header).toMatch(/^REPOSITORY\s+TAG\s+DIGEST\s+PLATFORM\s+SIZE\s+CREATED$/);
     expect(rows.some((l) => /^alpine\s+latest\s+[a-f0-9]{12}\s+linux\/amd64\s+\d/.test(l))).toBe(true);
-    expect(rows.some((l) => l.startsWith(`${registry.host}/library/alpine`) && l.includes('linux/arm64/v8'))).toBe(true);
+    expect(rows.some((l) => l.startsWith(`${box.registry.host}/library/alpine`) && l.includes('linux/arm64/v8'))).toBe(true);
     const j = await berth(['images', '--format', 'json'], { env: box.env });
     const list = JSON.parse(j.stdout) as Array<{ repository: string; tag: string; platform: string; size: number }>;
     const alpine = list.find((i) => i.repository === 'alpine');
@@ -88,9 +82,9 @@ describe.skipIf(!images)('berth pull, images, inspect, tag, rmi, prune (real reg
   });
 
   it('fails with one line naming what failed', async () => {
-    const missing = await berth(['pull', `${registry.host}/library/nosuch`], { env: box.env });
+    const missing = await berth(['pull', `${box.registry.host}/library/nosuch`], { env: box.env });
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toBe(`berth: pull ${registry.host}/library/nosuch:latest: manifest unknown\n`);
+    expect(missing.stderr).toBe(`berth: pull ${box.registry.host}/library/nosuch:latest: manifest unknown\n`);
     const badPlatform = await berth(['pull', '--platform', 'linux/s390x', 'alpine'], { env: box.env });
     expect(badPlatform.code).toBe(1);
     expect(badPlatform.stderr).toMatch(/linux\/s390x.*linux\/amd64.*linux\/arm64\/v8/);

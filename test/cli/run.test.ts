@@ -2,28 +2,22 @@ import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedImage, sharedImagesDir, startRegistry, type RunningRegistry } from '@berth/testing';
-import { berth, sandbox, type Sandbox } from './helpers.js';
+import { sharedImagesDir } from '@berth/testing';
+import { berth, mirrorSandbox, type MirrorSandbox } from './helpers.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;
 
 describe.skipIf(!images || !isRoot)('berth run, unpack and the container commands (as root)', () => {
-  let registry: RunningRegistry;
-  let box: Sandbox;
+  let box: MirrorSandbox;
   const run = (args: string[], input?: string) => berth(['run', '--rm', ...args], { env: box.env, ...(input !== undefined ? { input } : {}) });
 
   beforeAll(async () => {
-    registry = await startRegistry();
-    await seedImage({ registry, layout: path.join(images as string, 'alpine'), tag: 'latest', repository: 'library/alpine' });
-    await seedImage({ registry, layout: path.join(images as string, 'busybox'), tag: 'latest', repository: 'library/busybox' });
-    box = await sandbox();
-    await box.writeConfig(`registries:\n  docker.io:\n    mirrors: ["${registry.url}"]\n`);
+    box = await mirrorSandbox({ images: images as string, names: ['alpine', 'busybox'] });
   });
 
   afterAll(async () => {
     await berth(['rm', '-f', ...(await berth(['ps', '-aq'], { env: box.env })).stdout.split('\n').filter(Boolean)], { env: box.env }).catch(() => undefined);
-    await registry?.stop();
     await box?.cleanup();
   });
 

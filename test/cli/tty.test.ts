@@ -2,28 +2,23 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findBinary, seedImage, sharedImagesDir, startRegistry, type RunningRegistry } from '@berth/testing';
-import { berthBin, sandbox, type Sandbox } from './helpers.js';
+import { findBinary, sharedImagesDir } from '@berth/testing';
+import { berthBin, mirrorSandbox, type MirrorSandbox } from './helpers.js';
 
 const images = sharedImagesDir();
 const tmux = findBinary('tmux');
 
 /** Drive berth on a real terminal (tmux), as a person would. */
 describe.skipIf(!images || !tmux)('berth on a terminal', () => {
-  let registry: RunningRegistry;
-  let box: Sandbox;
+  let box: MirrorSandbox;
   const session = `berth-tty-${process.pid}`;
 
   beforeAll(async () => {
-    registry = await startRegistry();
-    await seedImage({ registry, layout: path.join(images as string, 'alpine'), tag: 'latest', repository: 'library/alpine' });
-    box = await sandbox();
-    await box.writeConfig(`registries:\n  docker.io:\n    mirrors: ["${registry.url}"]\n`);
+    box = await mirrorSandbox({ images: images as string, names: ['alpine'] });
   });
 
   afterAll(async () => {
     spawnSync('tmux', ['kill-session', '-t', session]);
-    await registry?.stop();
     await box?.cleanup();
   });
 
