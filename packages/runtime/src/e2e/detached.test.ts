@@ -12,7 +12,7 @@ import { runCommand } from '../command.js';
 import type { LogEntry } from '../lifecycle/logs.js';
 import { isAlive, newContainerId } from '../lifecycle/state.js';
 import { Runtime } from '../runtime.js';
-import { copyRootfs, e2eUnavailable, ensureEntrypoints, specFor, tempDir, unpackImage, until } from '../testing/fixtures.js';
+import { copyRootfs, e2eUnavailable, ensureEntrypoints, removeAllContainers, specFor, tempDir, unpackImage, until } from '../testing/fixtures.js';
 import type { UnpackedImage } from '../testing/fixtures.js';
 
 const unavailable = e2eUnavailable();
@@ -39,7 +39,7 @@ describe.skipIf(unavailable !== undefined)('detached containers and runCommand',
     runtime = new Runtime({ stateDir });
   });
   afterAll(async () => {
-    for (const c of await runtime.list().catch(() => [])) await runtime.remove(c.id, { force: true }).catch(() => undefined);
+    await removeAllContainers(runtime);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime } from '../runtime.js';
 import { newContainerId } from '../lifecycle/state.js';
 import type { ContainerInfo } from '../lifecycle/state.js';
-import { copyRootfs, e2eUnavailable, ensureEntrypoints, packageRoot, specFor, tempDir, unpackImage, until } from '../testing/fixtures.js';
+import { copyRootfs, e2eUnavailable, ensureEntrypoints, packageRoot, removeAllContainers, specFor, tempDir, unpackImage, until } from '../testing/fixtures.js';
 import type { UnpackedImage } from '../testing/fixtures.js';
 
 const unavailable = e2eUnavailable();
@@ -57,7 +57,7 @@ describe.skipIf(unavailable !== undefined)('the parked init (Runtime.warm)', () 
     runtime = new Runtime({ stateDir: path.join(dir, 'state') });
   });
   afterAll(async () => {
-    if (runtime) for (const c of await runtime.list().catch(() => [])) await runtime.remove(c.id, { force: true }).catch(() => undefined);
+    await removeAllContainers(runtime);
     for (const pid of initChildren()) process.kill(pid, 'SIGKILL');
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });

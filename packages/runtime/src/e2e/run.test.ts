@@ -10,7 +10,7 @@ import { isBerthError } from '@berth/oci';
 import { Runtime } from '../runtime.js';
 import { newContainerId } from '../lifecycle/state.js';
 import type { RunOverrides } from '../spec/types.js';
-import { copyRootfs, e2eUnavailable, ensureEntrypoints, specFor, tempDir, unpackImage } from '../testing/fixtures.js';
+import { copyRootfs, e2eUnavailable, ensureEntrypoints, removeAllContainers, specFor, tempDir, unpackImage } from '../testing/fixtures.js';
 import type { UnpackedImage } from '../testing/fixtures.js';
 
 const unavailable = e2eUnavailable();
@@ -32,7 +32,7 @@ describe.skipIf(unavailable !== undefined)('containers end to end (alpine)', () 
   });
   afterAll(async () => {
     // Anything a failed test left behind (state, cgroup).
-    if (runtime) for (const c of await runtime.list().catch(() => [])) await runtime.remove(c.id, { force: true }).catch(() => undefined);
+    await removeAllContainers(runtime);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime } from '../runtime.js';
 import { isAlive } from '../lifecycle/state.js';
-import { copyRootfs, e2eUnavailable, ensureEntrypoints, packageRoot, tempDir, unpackImage, until } from '../testing/fixtures.js';
+import { copyRootfs, e2eUnavailable, ensureEntrypoints, packageRoot, removeAllContainers, tempDir, unpackImage, until } from '../testing/fixtures.js';
 import type { UnpackedImage } from '../testing/fixtures.js';
 import { findInitBinary } from '../lifecycle/host.js';
 
@@ -36,10 +36,7 @@ describe.skipIf(unavailable !== undefined)('signals and ownership (runtime in it
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     // Containers whose runner was killed are still on record (and have a cgroup): remove them.
-    if (stateDir) {
-      const rt = new Runtime({ stateDir });
-      for (const c of await rt.list().catch(() => [])) await rt.remove(c.id, { force: true }).catch(() => undefined);
-    }
+    if (stateDir) await removeAllContainers(new Runtime({ stateDir }));
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime } from '../runtime.js';
-import { e2eUnavailable, ensureEntrypoints, haveTool, packageRoot, tempDir, unpackImage, until } from '../testing/fixtures.js';
+import { e2eUnavailable, ensureEntrypoints, haveTool, packageRoot, removeAllContainers, tempDir, unpackImage, until } from '../testing/fixtures.js';
 
 const unavailable = e2eUnavailable() ?? (haveTool('tmux') ? undefined : 'tmux is not installed');
 if (unavailable) console.warn(`skipping terminal tests: ${unavailable}`);
@@ -52,10 +52,7 @@ describe.skipIf(unavailable !== undefined)('container terminal (-t -i) through t
       // Not started.
     }
     if (dir) {
-      for (const state of ['state', 'state-hangup']) {
-        const rt = new Runtime({ stateDir: path.join(dir, state) });
-        for (const c of await rt.list().catch(() => [])) await rt.remove(c.id, { force: true }).catch(() => undefined);
-      }
+      for (const state of ['state', 'state-hangup']) await removeAllContainers(new Runtime({ stateDir: path.join(dir, state) }));
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { ImageConfig } from '@berth/oci';
 import { buildSpec } from '../spec/build.js';
 import type { ContainerSpec, RunOverrides } from '../spec/types.js';
+import type { Runtime } from '../runtime.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const packageRoot = path.resolve(here, '..', '..');
@@ -94,4 +95,10 @@ export async function until<T>(check: () => T | undefined | false | Promise<T | 
     if (Date.now() > deadline) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, pollMs));
   }
+}
+
+/** Removes every container `runtime` knows, forcibly: what a failed test left behind (state, cgroup, processes). */
+export async function removeAllContainers(runtime: Pick<Runtime, 'list' | 'remove'> | undefined): Promise<void> {
+  if (!runtime) return;
+  for (const c of await runtime.list().catch(() => [])) await runtime.remove(c.id, { force: true }).catch(() => undefined);
 }
