@@ -9,13 +9,6 @@ const readlink = (p: string): string => readlinkSync(p);
 const realpath = (p: string): string => realpathSync(p);
 const HASH_CHUNK = 256 * 1024;
 
-function lstatOr(p: string): Stats | undefined {
-  try {
-    return lstatSync(p);
-  } catch {
-    return undefined;
-  }
-}
 function realpathOr(p: string): string | undefined {
   try {
     return realpathSync(p);
@@ -25,7 +18,7 @@ function realpathOr(p: string): string | undefined {
 }
 import path from 'node:path';
 import { BerthError } from '@berth/oci';
-import { resolveInRoot, isWithin } from '../fsutil/root.js';
+import { isWithin, lstatOrUndefined, resolveInRoot } from '../fsutil/root.js';
 import { compileGlob, hasGlobChars, type IgnoreMatcher } from './pattern.js';
 
 /** Where a copy reads from: the build context (host files) or another stage's tree. */
@@ -179,7 +172,7 @@ async function resolveLiteral(source: CopySource, rootReal: string, pattern: str
   if (source.kind === 'stage') {
     // Symlinks (also a top-level one) are resolved as the image sees them, never out of the tree.
     const host = resolveInRoot(source.root, rel);
-    const st = lstatOr(host);
+    const st = lstatOrUndefined(host);
     if (!st) throw new BerthError('EBUILD', `${JSON.stringify(pattern)}: no such file or directory`);
     return { rel: path.relative(source.root, host).split(path.sep).join('/'), host, st };
   }
@@ -196,7 +189,7 @@ async function resolveLiteral(source: CopySource, rootReal: string, pattern: str
   }
   if (!isWithin(rootReal, parentReal)) throw new BerthError('EUNSAFE_PATH', `${JSON.stringify(pattern)}: resolves outside the build context`);
   const finalHost = rel === '' ? rootReal : path.join(parentReal, path.basename(host));
-  const st = lstatOr(finalHost);
+  const st = lstatOrUndefined(finalHost);
   if (!st) throw new BerthError('EBUILD', `${JSON.stringify(pattern)}: no such file or directory in the build context`);
   const realRel = path.relative(rootReal, finalHost).split(path.sep).join('/');
   if (realRel !== '' && source.ignore?.ignores(realRel, st.isDirectory())) {

@@ -96,3 +96,12 @@ export function mkdirInRoot(root: string, imagePath: string): string {
   }
   return resolved;
 }
+
+/** lstat, or undefined when the path cannot be looked at (missing, or anything else in the way). */
+export function lstatOrUndefined(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}

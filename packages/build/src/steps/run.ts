@@ -1,8 +1,8 @@
-import { lstatSync, rmdirSync, unlinkSync, utimesSync, type Stats } from 'node:fs';
+import { rmdirSync, unlinkSync, utimesSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { ImageConfig } from '@berth/oci';
 import type { Runtime } from '@berth/runtime';
-import { resolveInRoot } from '../fsutil/root.js';
+import { lstatOrUndefined, resolveInRoot } from '../fsutil/root.js';
 
 /** What runs `run` steps: a `Runtime` from @berth/runtime. */
 export type StepRuntime = Runtime;
@@ -70,13 +70,6 @@ export function mergeEnv(base: readonly string[], extra: readonly string[]): str
   return out;
 }
 
-function lstatOrUndefined(p: string): Stats | undefined {
-  try {
-    return lstatSync(p);
-  } catch {
-    return undefined;
-  }
-}
 
 function removeLeftovers(before: Map<string, Stats | undefined>, parents: Map<string, Stats | undefined>): void {
   let removed = false;
