@@ -12,8 +12,8 @@ import { runCommand } from '../command.js';
 import type { LogEntry } from '../lifecycle/logs.js';
 import { isAlive, newContainerId } from '../lifecycle/state.js';
 import { Runtime } from '../runtime.js';
-import { copyRootfs, e2eUnavailable, ensureEntrypoints, removeAllContainers, specFor, tempDir, unpackImage, until } from '../testing/fixtures.js';
-import type { UnpackedImage } from '../testing/fixtures.js';
+import { containerFixture, e2eUnavailable, specFor, until } from '../testing/fixtures.js';
+import type { ContainerFixture, UnpackedImage } from '../testing/fixtures.js';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`skipping detached tests: ${unavailable}`);
@@ -25,27 +25,18 @@ async function collect(stream: Readable): Promise<LogEntry[]> {
 }
 
 describe.skipIf(unavailable !== undefined)('detached containers and runCommand', () => {
-  let dir: string;
+  let fx: ContainerFixture;
   let busybox: UnpackedImage;
   let runtime: Runtime;
   let stateDir: string;
-  let n = 0;
 
   beforeAll(() => {
-    ensureEntrypoints();
-    dir = tempDir('detached');
-    busybox = unpackImage('busybox', dir);
-    stateDir = path.join(dir, 'state');
-    runtime = new Runtime({ stateDir });
+    fx = containerFixture('busybox', 'detached');
+    ({ image: busybox, runtime, stateDir } = fx);
   });
-  afterAll(async () => {
-    await removeAllContainers(runtime);
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => fx?.cleanup());
 
-  function rootfs(): string {
-    return copyRootfs(busybox.rootfs, path.join(dir, `rootfs-${++n}`));
-  }
+  const rootfs = (): string => fx.rootfs();
 
   it('start() returns once the container runs; a shim owns it; logs, stop and remove work from any Runtime', async () => {
     const root = rootfs();

@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime } from '../runtime.js';
 import { newContainerId } from '../lifecycle/state.js';
 import type { ContainerInfo } from '../lifecycle/state.js';
-import { copyRootfs, e2eUnavailable, ensureEntrypoints, packageRoot, removeAllContainers, specFor, tempDir, unpackImage, until } from '../testing/fixtures.js';
-import type { UnpackedImage } from '../testing/fixtures.js';
+import { containerFixture, e2eUnavailable, packageRoot, specFor, until } from '../testing/fixtures.js';
+import type { ContainerFixture, UnpackedImage } from '../testing/fixtures.js';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`skipping parked-init tests: ${unavailable}`);
@@ -45,24 +45,20 @@ const alive = (pid: number): boolean => {
 };
 
 describe.skipIf(unavailable !== undefined)('the parked init (Runtime.warm)', () => {
-  let dir: string;
+  let fx: ContainerFixture;
   let alpine: UnpackedImage;
   let runtime: Runtime;
-  let n = 0;
 
   beforeAll(() => {
-    ensureEntrypoints();
-    dir = tempDir('parked');
-    alpine = unpackImage('alpine', dir);
-    runtime = new Runtime({ stateDir: path.join(dir, 'state') });
+    fx = containerFixture('alpine', 'parked');
+    ({ image: alpine, runtime } = fx);
   });
   afterAll(async () => {
-    await removeAllContainers(runtime);
     for (const pid of initChildren()) process.kill(pid, 'SIGKILL');
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await fx?.cleanup();
   });
 
-  const rootfs = (): string => copyRootfs(alpine.rootfs, path.join(dir, `rootfs-${++n}`));
+  const rootfs = (): string => fx.rootfs();
 
   it('becomes PID 1 of the next foreground (inherit) container, stdin /dev/null, namespaces as the spec says', async () => {
     expect(initChildren()).toEqual([]);

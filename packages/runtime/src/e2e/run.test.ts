@@ -10,36 +10,27 @@ import { isBerthError } from '@berth/oci';
 import { Runtime } from '../runtime.js';
 import { newContainerId } from '../lifecycle/state.js';
 import type { RunOverrides } from '../spec/types.js';
-import { copyRootfs, e2eUnavailable, ensureEntrypoints, removeAllContainers, specFor, tempDir, unpackImage } from '../testing/fixtures.js';
-import type { UnpackedImage } from '../testing/fixtures.js';
+import { containerFixture, e2eUnavailable, specFor } from '../testing/fixtures.js';
+import type { ContainerFixture, UnpackedImage } from '../testing/fixtures.js';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`skipping runtime end-to-end tests: ${unavailable}`);
 
 describe.skipIf(unavailable !== undefined)('containers end to end (alpine)', () => {
+  let fx: ContainerFixture;
   let dir: string;
   let alpine: UnpackedImage;
   let runtime: Runtime;
   let stateDir: string;
-  let n = 0;
 
   beforeAll(() => {
-    ensureEntrypoints();
-    dir = tempDir('e2e');
-    alpine = unpackImage('alpine', dir);
-    stateDir = path.join(dir, 'state');
-    runtime = new Runtime({ stateDir });
+    fx = containerFixture('alpine', 'e2e');
+    ({ dir, image: alpine, runtime, stateDir } = fx);
   });
-  afterAll(async () => {
-    // Anything a failed test left behind (state, cgroup).
-    await removeAllContainers(runtime);
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  // Anything a failed test left behind (state, cgroup), then the temp dir.
+  afterAll(() => fx?.cleanup());
 
-  /** A fresh copy of the alpine rootfs (containers write into their rootfs). */
-  function rootfs(): string {
-    return copyRootfs(alpine.rootfs, path.join(dir, `rootfs-${++n}`));
-  }
+  const rootfs = (): string => fx.rootfs();
 
   async function sh(script: string, overrides: RunOverrides = {}, opts: { rootfs?: string; id?: string; remove?: boolean } = {}) {
     const id = opts.id ?? newContainerId();

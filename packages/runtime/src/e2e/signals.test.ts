@@ -10,39 +10,34 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime } from '../runtime.js';
 import { isAlive } from '../lifecycle/state.js';
-import { copyRootfs, e2eUnavailable, ensureEntrypoints, packageRoot, removeAllContainers, tempDir, unpackImage, until } from '../testing/fixtures.js';
-import type { UnpackedImage } from '../testing/fixtures.js';
+import { containerFixture, e2eUnavailable, packageRoot, until } from '../testing/fixtures.js';
+import type { ContainerFixture } from '../testing/fixtures.js';
 import { findInitBinary } from '../lifecycle/host.js';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`skipping signal tests: ${unavailable}`);
 
 describe.skipIf(unavailable !== undefined)('signals and ownership (runtime in its own process)', () => {
-  let dir: string;
-  let alpine: UnpackedImage;
+  let fx: ContainerFixture;
   let configFile: string;
   let stateDir: string;
-  let n = 0;
   const children: ChildProcess[] = [];
 
   beforeAll(() => {
-    ensureEntrypoints();
-    dir = tempDir('sig');
-    alpine = unpackImage('alpine', dir);
-    configFile = path.join(dir, 'config.json');
-    fs.writeFileSync(configFile, JSON.stringify(alpine.config));
-    stateDir = path.join(dir, 'state');
+    fx = containerFixture('alpine', 'sig');
+    stateDir = fx.stateDir;
+    configFile = path.join(fx.dir, 'config.json');
+    fs.writeFileSync(configFile, JSON.stringify(fx.image.config));
   });
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    // Containers whose runner was killed are still on record (and have a cgroup): remove them.
-    if (stateDir) await removeAllContainers(new Runtime({ stateDir }));
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    // Containers whose runner was killed are still on record (and have a cgroup): cleanup removes them.
+    await fx?.cleanup();
   });
 
   /** Starts the runner; resolves once the container printed `ready`. */
   async function runner(args: string[], cmd: string[]): Promise<{ child: ChildProcess; out: () => string; exit: Promise<number | null> }> {
-    const rootfs = copyRootfs(alpine.rootfs, path.join(dir, `rootfs-${++n}`));
+    const rootfs = fx.rootfs();
     const child = spawn(process.execPath, [path.join(packageRoot, 'dist/tools/run.js'), '--rootfs', rootfs, '--state', stateDir, '--image-config', configFile, ...args, '--', ...cmd], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

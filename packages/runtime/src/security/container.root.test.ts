@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime } from '../runtime.js';
 import { newContainerId } from '../lifecycle/state.js';
 import type { RunOverrides } from '../spec/types.js';
-import { copyRootfs, e2eUnavailable, ensureEntrypoints, specFor, tempDir, unpackImage } from '../testing/fixtures.js';
-import type { UnpackedImage } from '../testing/fixtures.js';
+import { containerFixture, e2eUnavailable, specFor } from '../testing/fixtures.js';
+import type { ContainerFixture, UnpackedImage } from '../testing/fixtures.js';
 import { DEFAULT_CAPABILITIES, capMask, fullMask } from './capabilities.js';
 
 const unavailable = e2eUnavailable();
@@ -23,21 +23,17 @@ function hostCapBnd(): string {
 }
 
 describe.skipIf(unavailable !== undefined)('container security end to end (alpine)', () => {
-  let dir: string;
+  let fx: ContainerFixture;
   let alpine: UnpackedImage;
   let root: string;
   let runtime: Runtime;
 
   beforeAll(() => {
-    ensureEntrypoints();
-    dir = tempDir('security');
-    alpine = unpackImage('alpine', dir);
-    root = copyRootfs(alpine.rootfs, path.join(dir, 'rootfs'));
-    runtime = new Runtime({ stateDir: path.join(dir, 'state') });
+    fx = containerFixture('alpine', 'security');
+    ({ image: alpine, runtime } = fx);
+    root = fx.rootfs();
   });
-  afterAll(() => {
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => fx?.cleanup());
 
   async function sh(script: string, overrides: RunOverrides = {}) {
     const id = newContainerId();

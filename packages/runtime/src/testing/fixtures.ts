@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { ImageConfig } from '@berth/oci';
 import { buildSpec } from '../spec/build.js';
 import type { ContainerSpec, RunOverrides } from '../spec/types.js';
-import type { Runtime } from '../runtime.js';
+import { Runtime } from '../runtime.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const packageRoot = path.resolve(here, '..', '..');
@@ -101,4 +101,43 @@ export async function until<T>(check: () => T | undefined | false | Promise<T | 
 export async function removeAllContainers(runtime: Pick<Runtime, 'list' | 'remove'> | undefined): Promise<void> {
   if (!runtime) return;
   for (const c of await runtime.list().catch(() => [])) await runtime.remove(c.id, { force: true }).catch(() => undefined);
+}
+
+/** What an end-to-end test file shares: a temp dir with an image unpacked in it, a Runtime keeping its state there. */
+export interface ContainerFixture {
+  dir: string;
+  image: UnpackedImage;
+  stateDir: string;
+  runtime: Runtime;
+  /** A fresh copy of the image's rootfs (containers write into their rootfs). */
+  rootfs(): string;
+  /** Removes every container left on record (state, cgroup, processes), then the temp dir. */
+  cleanup(): Promise<void>;
+}
+
+/** Sets up a ContainerFixture (for beforeAll): entry points built, `name` unpacked into a new temp dir. */
+export function containerFixture(name: 'alpine' | 'busybox', prefix: string): ContainerFixture {
+  ensureEntrypoints();
+  const dir = tempDir(prefix);
+  let image: UnpackedImage;
+  try {
+    image = unpackImage(name, dir);
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const stateDir = path.join(dir, 'state');
+  const runtime = new Runtime({ stateDir });
+  let n = 0;
+  return {
+    dir,
+    image,
+    stateDir,
+    runtime,
+    rootfs: () => copyRootfs(image.rootfs, path.join(dir, `rootfs-${++n}`)),
+    cleanup: async () => {
+      await removeAllContainers(runtime);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
