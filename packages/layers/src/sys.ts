@@ -2,16 +2,19 @@
  * Filesystem primitives: the libc calls Node does not offer, for the packages
  * that build trees (@berth/layers, @berth/rootfs). mknod, the *xattr family,
  * utimensat/futimens for nanosecond timestamps, statx into a reused buffer and
- * the inode flags ioctls. Each function is bound through koffi on its first
- * use, so applying a layer that needs none of them never loads the FFI
- * library. Every call is the no-follow variant where one exists.
+ * the inode flags ioctls. libc is opened and each function is bound through
+ * koffi on its first use. Every call is the no-follow variant where one exists.
+ *
+ * koffi is imported as an ES module, as @berth/store and @berth/runtime import
+ * it: a `require('koffi')` would load its CommonJS build too, a second copy of
+ * the library in the same process (about 15 ms of start-up).
  *
  * Paths are strings or, for names that are not valid UTF-8, Buffers of the
  * raw bytes. Failures throw a Node-style errno error (`code`, `errno`,
  * `syscall`, `path`), so callers handle them like fs errors.
  */
-import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
+import koffiModule from 'koffi';
 
 // koffi's types are loose (its functions return `any`); the wrappers below give
 // each call a precise signature, so `unknown` results stay inside this file.
@@ -32,21 +35,16 @@ export type SysPath = string | Buffer;
 
 const LIBC_NAMES = ['libc.so.6', 'libc.musl-x86_64.so.1', 'libc.musl-aarch64.so.1', 'libc.so'];
 
-let ffi: Koffi | undefined;
 let libc: Lib | undefined;
 
-function koffi(): Koffi {
-  if (!ffi) ffi = createRequire(import.meta.url)('koffi') as Koffi;
-  return ffi;
-}
+const ffi: Koffi = koffiModule;
 
 function lib(): Lib {
   if (libc) return libc;
-  const k = koffi();
   let lastErr: unknown;
   for (const name of LIBC_NAMES) {
     try {
-      libc = k.load(name);
+      libc = ffi.load(name);
       return libc;
     } catch (err) {
       lastErr = err;
@@ -114,7 +112,7 @@ export interface SysError extends Error {
  * `EPERM: lsetxattr security.capability '/x/bin/ping'`.
  */
 function fail(syscall: string, target: SysPath | number, about?: string): never {
-  const errno = koffi().errno();
+  const errno = ffi.errno();
   const code = ERRNO_NAMES.get(errno) ?? `E${errno}`;
   const where = typeof target === 'number' ? ` fd ${target}` : ` '${target.toString()}'`;
   const err = new Error(`${code}: ${syscall}${about === undefined ? '' : ` ${about}`}${where}`) as SysError;
@@ -188,7 +186,7 @@ export function llistxattr(path: SysPath): string[] {
       }
       return names;
     }
-    const errno = koffi().errno();
+    const errno = ffi.errno();
     if (errno === ENOTSUP || errno === EOPNOTSUPP) return [];
     if (errno !== ERANGE || attempt >= MAX_RETRIES) fail('llistxattr', path);
     const size = Number(fn(p, null, 0));
@@ -204,12 +202,12 @@ export function lgetxattr(path: SysPath, name: string): Buffer | undefined {
   for (let attempt = 0; ; attempt++) {
     const n = Number(fn(p, name, valueBuf, valueBuf.length));
     if (n >= 0) return Buffer.from(valueBuf.subarray(0, n));
-    const errno = koffi().errno();
+    const errno = ffi.errno();
     if (errno === ENODATA) return undefined;
     if (errno !== ERANGE || attempt >= MAX_RETRIES) fail('lgetxattr', path, name);
     const size = Number(fn(p, name, null, 0));
     if (size < 0) {
-      if (koffi().errno() === ENODATA) return undefined;
+      if (ffi.errno() === ENODATA) return undefined;
       fail('lgetxattr', path, name);
     }
     valueBuf = Buffer.allocUnsafe(Math.max(size + 64, valueBuf.length * 2));
@@ -311,7 +309,7 @@ let ioctlFlags: { get: number; set: number } | undefined;
  */
 function flagsRequests(): { get: number; set: number } {
   if (ioctlFlags) return ioctlFlags;
-  const longSize = koffi().sizeof('long');
+  const longSize = ffi.sizeof('long');
   ioctlFlags = {
     get: ((2 << 30) | (longSize << 16) | (0x66 << 8) | 1) >>> 0,
     set: ((1 << 30) | (longSize << 16) | (0x66 << 8) | 2) >>> 0,
