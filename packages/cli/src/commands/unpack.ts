@@ -3,6 +3,9 @@ import { ensureImage } from './ensure-image.js';
 
 /** `berth unpack [--platform P] REF DIR`: the image's root filesystem in DIR (pulled first if missing). */
 export async function unpack(ctx: Context, ref: string, dir: string, opts: { platform?: string; quiet?: boolean }): Promise<number> {
+  // A short-lived process that streams a layer through zlib: keep freed buffers in the heap and
+  // fault it in by huge pages (see tuneHeapForStreaming). alpine: page faults 7 800 -> 4 700.
+  (await import('@berth/store')).tuneHeapForStreaming();
   const image = await ensureImage(ctx, ref, opts);
   const [{ Snapshots, unpackImage }, store] = await Promise.all([import('@berth/rootfs'), ctx.store()]);
   const snapshots = new Snapshots({ root: ctx.snapshotsDir, store });
