@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BerthError, Reference } from '@berth/oci';
+import { Reference } from '@berth/oci';
 import { RegistryClient } from './client.js';
 import { StaticCredentials, type AuthCredentials } from './credentials.js';
 import { FakeRegistry, type AuthMode } from './test-support/fake-registry.js';
 import { addImage } from './test-support/images.js';
+import { failure } from './test-support/failure.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -15,17 +16,6 @@ async function setup(auth: AuthMode, creds: Record<string, AuthCredentials> = {}
   const client = new RegistryClient({ credentials: new StaticCredentials(Object.fromEntries(Object.entries(creds).map(([k, v]) => [k === 'REG' ? reg.host : k, v]))), retry: { retries: 0 }, ...(now ? { now } : {}) });
   cleanups.push(() => reg.close(), () => client.close());
   return { reg, client, ref: (s: string) => Reference.parse(`${reg.host}/${s}`) };
-}
-
-async function failure(p: Promise<unknown>): Promise<BerthError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(BerthError);
-    expect((err as Error).message).not.toContain('\n');
-    return err as BerthError;
-  }
-  throw new Error('expected a failure');
 }
 
 describe('bearer tokens', () => {

@@ -3,13 +3,14 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BerthError, Reference, type Descriptor } from '@berth/oci';
+import { Reference, type Descriptor } from '@berth/oci';
 import type { Store } from '@berth/store';
 import { RegistryClient, type IngestTarget, type RegistryClientOptions } from './client.js';
 import { StaticCredentials } from './credentials.js';
 import type { RetryEvent } from './transport.js';
 import { FakeRegistry, startServer, serveBlob } from './test-support/fake-registry.js';
 import { tempStore } from './test-support/images.js';
+import { failure } from './test-support/failure.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -52,17 +53,6 @@ function cutAfter(reg: FakeRegistry, data: Buffer, n: number, times = 1): void {
     res.write(data.subarray(0, n), () => setTimeout(() => res.socket?.destroy(), 20));
     return true;
   };
-}
-
-async function failure(p: Promise<unknown>): Promise<BerthError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(BerthError);
-    expect((err as Error).message).not.toContain('\n');
-    return err as BerthError;
-  }
-  throw new Error('expected a failure');
 }
 
 describe('fetchBlob', () => {

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BerthError, Reference, type Descriptor } from '@berth/oci';
+import { Reference, type Descriptor } from '@berth/oci';
 import type { ServerResponse } from 'node:http';
 import { RegistryClient } from './client.js';
 import { StaticCredentials } from './credentials.js';
 import { INDEX_DIGEST_ANNOTATION, pullImage, type PullProgressEvent } from './pull.js';
 import { FakeRegistry } from './test-support/fake-registry.js';
 import { addImage, addIndex, loadLayout, sharedImagesDir, tempStore } from './test-support/images.js';
+import { failure } from './test-support/failure.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -20,17 +21,6 @@ async function setup(auth?: Parameters<typeof FakeRegistry.start>[0]) {
   const client = new RegistryClient({ credentials: new StaticCredentials({}), retry: { retries: 2, minDelayMs: 1, maxDelayMs: 5 } });
   cleanups.push(cleanup, () => reg.close(), () => client.close());
   return { reg, store, client, ref: (s: string) => Reference.parse(`${reg.host}/${s}`) };
-}
-
-async function failure(p: Promise<unknown>): Promise<BerthError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(BerthError);
-    expect((err as Error).message).not.toContain('\n');
-    return err as BerthError;
-  }
-  throw new Error('expected a failure');
 }
 
 function multiArch(reg: FakeRegistry) {

@@ -5,12 +5,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BerthError, MediaType, Reference } from '@berth/oci';
+import { MediaType, Reference } from '@berth/oci';
 import { RegistryClient, type RegistryClientOptions } from './client.js';
 import { StaticCredentials } from './credentials.js';
 import type { RetryEvent } from './transport.js';
 import { FakeRegistry, startServer } from './test-support/fake-registry.js';
 import { addImage, tempStore } from './test-support/images.js';
+import { failure } from './test-support/failure.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -27,17 +28,6 @@ async function registry(init?: Parameters<typeof FakeRegistry.start>[0]): Promis
   const r = await FakeRegistry.start(init);
   cleanups.push(() => r.close());
   return r;
-}
-
-async function failure(p: Promise<unknown>): Promise<BerthError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(BerthError);
-    expect((err as Error).message).not.toContain('\n');
-    return err as BerthError;
-  }
-  throw new Error('expected a failure');
 }
 
 /** A port nothing listens on (bound, then closed). */
