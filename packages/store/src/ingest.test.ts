@@ -4,10 +4,11 @@ import path from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BerthError, Digest, MediaType } from '@berth/oci';
+import { Digest, MediaType, type BerthError } from '@berth/oci';
 import { Store, type BlobIngest } from './index.js';
 import { makeData } from './test-support/data.js';
 import { childUnavailable, spawnChild, type Child } from './test-support/spawn.js';
+import { rejection } from './test-support/rejection.js';
 
 let dir: string;
 let root: string;
@@ -30,16 +31,6 @@ afterEach(async () => {
 async function writeAll(w: Writable, data: Buffer): Promise<void> {
   w.end(data);
   await once(w, 'finish');
-}
-
-async function rejection(p: Promise<unknown>): Promise<BerthError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(BerthError);
-    return err as BerthError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('ingest', () => {

@@ -5,11 +5,12 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BerthError, Digest, MediaType, Reference, encodeJson, isBerthError } from '@berth/oci';
+import { Digest, MediaType, Reference, encodeJson, isBerthError } from '@berth/oci';
 import type { Descriptor, Platform } from '@berth/oci';
 import { Store, defaultRoot, storeDir, REF_NAME_ANNOTATION } from './index.js';
 import { makeData } from './test-support/data.js';
 import { repoRoot } from './test-support/spawn.js';
+import { rejection } from './test-support/rejection.js';
 
 let dir: string;
 let root: string;
@@ -21,16 +22,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function rejection(p: Promise<unknown>): Promise<BerthError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(BerthError);
-    return err as BerthError;
-  }
-  throw new Error('expected a rejection');
-}
 
 async function blobNames(r: string): Promise<string[]> {
   return readdir(path.join(r, 'blobs', 'sha256'));
