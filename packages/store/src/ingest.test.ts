@@ -33,12 +33,18 @@ async function writeAll(w: Writable, data: Buffer): Promise<void> {
   await once(w, 'finish');
 }
 
+/** Open the store at `root` and start an ingest of `size` bytes of data seeded by `seed` (nothing written yet). */
+async function startIngest(seed: string, size: number, open: { lockTimeoutMs?: number } = {}) {
+  const store = await Store.open({ root, ...open });
+  const data = makeData(seed, size);
+  const digest = Digest.of(data);
+  const ingest = await store.ingest({ digest, size: data.length });
+  return { store, data, digest, ingest };
+}
+
 describe('ingest', () => {
   it('writes chunks that queue up behind a write in flight together, in order, and commits the exact bytes', async () => {
-    const store = await Store.open({ root });
-    const data = makeData('batched', 3 * 1024 * 1024 + 17);
-    const digest = Digest.of(data);
-    const ingest = await store.ingest({ digest, size: data.length });
+    const { store, data, digest, ingest } = await startIngest('batched', 3 * 1024 * 1024 + 17);
     const w = ingest.createWriteStream();
     const calls: number[] = [];
     // Count how many chunks each underlying write got.
@@ -60,10 +66,7 @@ describe('ingest', () => {
   });
 
   it('what a write stream accepted is in the file even if it is destroyed; the next one resumes from there', async () => {
-    const store = await Store.open({ root });
-    const data = makeData('dropped', 2 * 1024 * 1024 + 5);
-    const digest = Digest.of(data);
-    const ingest = await store.ingest({ digest, size: data.length });
+    const { store, data, digest, ingest } = await startIngest('dropped', 2 * 1024 * 1024 + 5);
     const w = ingest.createWriteStream();
     const cut = 1024 * 1024 + 300;
     for (const [a, b] of [[0, 100], [100, 1024 * 1024 + 100], [1024 * 1024 + 100, cut]] as const) {
@@ -79,12 +82,8 @@ describe('ingest', () => {
   });
 
   it('resumes: write half, abort, ingest again at the offset, finish', async () => {
-    const store = await Store.open({ root });
-    const data = makeData('resume', 250_000);
-    const digest = Digest.of(data);
+    const { store, data, digest, ingest: first } = await startIngest('resume', 250_000);
     const half = 100_003;
-
-    const first = await store.ingest({ digest, size: data.length });
     expect(first.exists).toBe(false);
     expect(first.offset).toBe(0);
     await writeAll(first.createWriteStream(), data.subarray(0, half));
@@ -116,10 +115,7 @@ describe('ingest', () => {
   });
 
   it('on a digest mismatch deletes the partial, releases the lock and leaves no blob', async () => {
-    const store = await Store.open({ root, lockTimeoutMs: 0 });
-    const data = makeData('good', 10_000);
-    const digest = Digest.of(data);
-    const ing = await store.ingest({ digest, size: data.length });
+    const { store, data, digest, ingest: ing } = await startIngest('good', 10_000, { lockTimeoutMs: 0 });
     const bad = Buffer.from(data);
     bad[9999] = (bad[9999] as number) ^ 1;
     await writeAll(ing.createWriteStream(), bad);
@@ -135,11 +131,7 @@ describe('ingest', () => {
   });
 
   it('fails on too many or too few bytes, and reset() starts over', async () => {
-    const store = await Store.open({ root });
-    const data = makeData('size', 5000);
-    const digest = Digest.of(data);
-
-    const ing = await store.ingest({ digest, size: data.length });
+    const { store, data, digest, ingest: ing } = await startIngest('size', 5000);
     const w = ing.createWriteStream();
     const failed = once(w, 'error');
     w.end(Buffer.concat([data, Buffer.from('extra')]));
@@ -165,10 +157,7 @@ describe('ingest', () => {
   });
 
   it('makes a second ingest of the same digest in this process wait, then see the blob', async () => {
-    const store = await Store.open({ root });
-    const data = makeData('wait', 3000);
-    const digest = Digest.of(data);
-    const a = await store.ingest({ digest, size: data.length });
+    const { store, data, digest, ingest: a } = await startIngest('wait', 3000);
     let committed = false;
     const b = store.ingest({ digest, size: data.length }).then((ing) => ({ ing, committedFirst: committed }));
     await new Promise((r) => setTimeout(r, 100)); // let an ingest that does not wait resolve, if it would
