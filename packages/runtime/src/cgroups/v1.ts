@@ -1,8 +1,9 @@
 import path from 'node:path';
 import { BerthError } from '@berth/oci';
-import { CgroupFiles, backoff, checkCgroupId, checkCgroupParent, cpuQuota, nodeCgroupIo, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
+import { CgroupManagerBase, neededControllers, statsFrom } from './base.js';
+import { backoff, cpuQuota, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
 import { DEFAULT_DEVICE_RULES } from './devices.js';
-import type { CgroupIo, CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats } from './types.js';
+import type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats } from './types.js';
 
 /** The v1 hierarchies a container joins (those mounted under the root). */
 export const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'freezer', 'devices'] as const;
@@ -15,35 +16,16 @@ type Controller = (typeof V1_CONTROLLERS)[number];
  * cpu.cfs_period_us/cpu.cfs_quota_us, pids.max, the devices allow-list, and
  * the freezer for remove().
  */
-export class CgroupV1Manager implements CgroupManager {
+export class CgroupV1Manager extends CgroupManagerBase implements CgroupManager {
   readonly version = 1 as const;
-  private readonly root: string;
-  private readonly parent: string;
-  private readonly io: CgroupIo;
-  private readonly attempts: number;
-  private readonly files: CgroupFiles;
-  private boundId: string | undefined;
   private mounted: Controller[] | undefined;
 
   constructor(options: CgroupManagerOptions = {}) {
-    this.root = path.resolve(options.root ?? '/sys/fs/cgroup');
-    this.parent = checkCgroupParent(options.parent ?? 'berth');
-    this.io = options.io ?? nodeCgroupIo;
-    this.attempts = options.removeAttempts ?? 100;
-    this.files = new CgroupFiles(this.io, 'cgroup v1', this.attempts);
-  }
-
-  get id(): string | undefined {
-    return this.boundId;
-  }
-
-  open(id: string): void {
-    this.boundId = checkCgroupId(id);
+    super('cgroup v1', options);
   }
 
   private dir(controller: Controller): string {
-    if (this.boundId === undefined) throw new BerthError('ECGROUP', 'cgroup: no container bound (call create or open first)');
-    return path.join(this.root, controller, this.parent, this.boundId);
+    return path.join(this.root, controller, this.parent, this.bound());
   }
 
   /** Controllers mounted under the root (checked once). */
@@ -66,13 +48,8 @@ export class CgroupV1Manager implements CgroupManager {
   async create(id: string, resources: CgroupResources): Promise<void> {
     this.open(id);
     const have = await this.controllers();
-    const needed: Array<[boolean, Controller]> = [
-      [resources.memory !== undefined || resources.memorySwap !== undefined, 'memory'],
-      [resources.cpus !== undefined, 'cpu'],
-      [resources.pidsLimit !== undefined, 'pids'],
-    ];
-    for (const [wanted, c] of needed) {
-      if (wanted && !have.includes(c)) throw new BerthError('ECGROUP', `cgroup v1 create ${id}: the ${c} hierarchy is not mounted under ${this.root}`);
+    for (const c of neededControllers(resources)) {
+      if (!have.includes(c)) throw new BerthError('ECGROUP', `cgroup v1 create ${id}: the ${c} hierarchy is not mounted under ${this.root}`);
     }
     for (const c of have) {
       const dir = this.dir(c);
@@ -132,19 +109,15 @@ export class CgroupV1Manager implements CgroupManager {
       oomKilled = (oom['under_oom'] ?? 0) > 0 || (failcnt > 0 && (oom['oom_kill_disable'] ?? 0) === 0 && (await this.hitLimit()));
       oomKills = 0;
     }
-    const stats: CgroupStats = {
-      memory: { usage: (await num('memory', 'memory.usage_in_bytes')) ?? 0 },
+    return statsFrom({
+      usage: await num('memory', 'memory.usage_in_bytes'),
+      pids: await num('pids', 'pids.current'),
+      limit: await num('memory', 'memory.limit_in_bytes'),
+      peak: await num('memory', 'memory.max_usage_in_bytes'),
+      pidsLimit: await num('pids', 'pids.max'),
       oomKilled,
       oomKills,
-      pids: { current: (await num('pids', 'pids.current')) ?? 0 },
-    };
-    const limit = await num('memory', 'memory.limit_in_bytes');
-    if (limit !== undefined) stats.memory.limit = limit;
-    const peak = await num('memory', 'memory.max_usage_in_bytes');
-    if (peak !== undefined) stats.memory.peak = peak;
-    const pidsLimit = await num('pids', 'pids.max');
-    if (pidsLimit !== undefined) stats.pids.limit = pidsLimit;
-    return stats;
+    });
   }
 
   private async hitLimit(): Promise<boolean> {
@@ -187,11 +160,6 @@ export class CgroupV1Manager implements CgroupManager {
       for (const pid of left) this.io.kill(pid, 'SIGKILL');
       await sleep(backoff(attempt));
     }
-    throw new BerthError('ECGROUP', `cgroup v1 remove ${this.boundId ?? ''}: processes still running after SIGKILL`);
-  }
-
-  private async removeTree(dir: string): Promise<void> {
-    for (const child of await this.io.subdirs(dir)) await this.removeTree(path.join(dir, child));
-    await this.files.rmdir(dir);
+    throw new BerthError('ECGROUP', `cgroup v1 remove ${this.id ?? ''}: processes still running after SIGKILL`);
   }
 }

@@ -1,8 +1,9 @@
 import path from 'node:path';
 import { BerthError } from '@berth/oci';
-import { CgroupFiles, backoff, checkCgroupId, checkCgroupParent, cpuQuota, nodeCgroupIo, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
+import { CgroupManagerBase, neededControllers, statsFrom } from './base.js';
+import { backoff, cpuQuota, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
 import { DEFAULT_DEVICE_RULES } from './devices.js';
-import type { CgroupIo, CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats } from './types.js';
+import type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats } from './types.js';
 
 /** Controllers berth enables for containers, in the order written to cgroup.subtree_control. */
 const CONTROLLERS = ['cpu', 'memory', 'pids'] as const;
@@ -14,29 +15,11 @@ const CONTROLLERS = ['cpu', 'memory', 'pids'] as const;
  * "quota period", pids.max, and docker's device allow-list as an eBPF
  * program attached to the cgroup (v2 has no devices controller).
  */
-export class CgroupV2Manager implements CgroupManager {
+export class CgroupV2Manager extends CgroupManagerBase implements CgroupManager {
   readonly version = 2 as const;
-  private readonly root: string;
-  private readonly parent: string;
-  private readonly io: CgroupIo;
-  private readonly attempts: number;
-  private readonly files: CgroupFiles;
-  private boundId: string | undefined;
 
   constructor(options: CgroupManagerOptions = {}) {
-    this.root = path.resolve(options.root ?? '/sys/fs/cgroup');
-    this.parent = checkCgroupParent(options.parent ?? 'berth');
-    this.io = options.io ?? nodeCgroupIo;
-    this.attempts = options.removeAttempts ?? 100;
-    this.files = new CgroupFiles(this.io, 'cgroup v2', this.attempts);
-  }
-
-  get id(): string | undefined {
-    return this.boundId;
-  }
-
-  open(id: string): void {
-    this.boundId = checkCgroupId(id);
+    super('cgroup v2', options);
   }
 
   paths(): Record<string, string> {
@@ -44,8 +27,7 @@ export class CgroupV2Manager implements CgroupManager {
   }
 
   private dir(): string {
-    if (this.boundId === undefined) throw new BerthError('ECGROUP', 'cgroup: no container bound (call create or open first)');
-    return path.join(this.root, this.parent, this.boundId);
+    return path.join(this.root, this.parent, this.bound());
   }
 
 
@@ -58,13 +40,8 @@ export class CgroupV2Manager implements CgroupManager {
     } catch (err) {
       throw this.files.fail(`read ${path.join(this.root, 'cgroup.controllers')}`, err);
     }
-    const needed: Array<[boolean, string]> = [
-      [resources.memory !== undefined || resources.memorySwap !== undefined, 'memory'],
-      [resources.cpus !== undefined, 'cpu'],
-      [resources.pidsLimit !== undefined, 'pids'],
-    ];
-    for (const [wanted, controller] of needed) {
-      if (wanted && !available.has(controller)) {
+    for (const controller of neededControllers(resources)) {
+      if (!available.has(controller)) {
         throw new BerthError('ECGROUP', `cgroup v2 create ${id}: the ${controller} controller is not available in ${this.root}`);
       }
     }
@@ -122,32 +99,22 @@ export class CgroupV2Manager implements CgroupManager {
     };
     const events = parseKeyValues((await this.files.read(path.join(dir, 'memory.events'))) ?? '');
     const oomKills = events['oom_kill'] ?? 0;
-    const stats: CgroupStats = {
-      memory: { usage: (await num('memory.current')) ?? 0 },
+    return statsFrom({
+      usage: await num('memory.current'),
+      pids: await num('pids.current'),
+      limit: await num('memory.max'),
+      peak: await num('memory.peak'),
+      pidsLimit: await num('pids.max'),
       oomKilled: oomKills > 0,
       oomKills,
-      pids: { current: (await num('pids.current')) ?? 0 },
-    };
-    const limit = await num('memory.max');
-    if (limit !== undefined) stats.memory.limit = limit;
-    const peak = await num('memory.peak');
-    if (peak !== undefined) stats.memory.peak = peak;
-    const pidsLimit = await num('pids.max');
-    if (pidsLimit !== undefined) stats.pids.limit = pidsLimit;
-    return stats;
+    });
   }
 
   async remove(): Promise<void> {
     const dir = this.dir();
     if (!(await this.io.exists(dir))) return;
-    await this.removeTree(dir);
-  }
-
-  /** Children first (a container may have made sub-cgroups), then this one. */
-  private async removeTree(dir: string): Promise<void> {
-    for (const child of await this.io.subdirs(dir)) await this.removeTree(path.join(dir, child));
-    await this.killAll(dir);
-    await this.files.rmdir(dir);
+    // Children first (a container may have made sub-cgroups), each emptied of processes before its rmdir.
+    await this.removeTree(dir, (d) => this.killAll(d));
   }
 
   /** cgroup.kill where the kernel has it (5.14+), else freeze, SIGKILL each process, thaw; then wait until empty. */
