@@ -8,6 +8,7 @@ import { Runtime } from '@berth/runtime';
 import { build, type BuildOptions } from './build.js';
 import type { BuildEvent } from './events.js';
 import { haveSharedImages, isRoot, envBuildOptions, makeBuildEnv, type BuildEnv } from './test-support/env.js';
+import { REFERENCE_RECIPE } from './test-support/recipes.js';
 
 const canRun = isRoot && haveSharedImages;
 if (!canRun) console.warn('skipping build run-step tests: they need root (containers) and ../shared/images');
@@ -50,20 +51,6 @@ async function layerEntries(digest: string): Promise<string[]> {
   }
   return names;
 }
-
-const REFERENCE_RECIPE = `from: alpine:3.20
-args: {VERSION: "1.0"}
-steps:
-  - run: echo "$VERSION" > /version
-  - copy: {src: [app/, config.yml], dest: /srv/, chown: "1000:1000", chmod: "0644"}
-  - env: {PORT: "8080"}
-  - workdir: /srv
-  - user: "1000"
-  - label: {org.opencontainers.image.title: demo}
-  - expose: [8080]
-entrypoint: ["/srv/app/start.sh"]
-cmd: ["--port", "8080"]
-`;
 
 describe.skipIf(!canRun).each(['overlay', 'copy'] as const)('build with run steps (%s trees)', (treeMode) => {
   it('builds the reference recipe; a rebuild runs nothing; a changed file re-runs from its copy step', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isBerthError } from '@berth/oci';
+import { REFERENCE_RECIPE } from '../test-support/recipes.js';
 import { parseRecipe } from './parse.js';
 
 function err(text: string): string {
@@ -12,23 +13,9 @@ function err(text: string): string {
   throw new Error('expected the recipe to be refused');
 }
 
-const EXAMPLE = `from: alpine:3.20
-args: {VERSION: "1.0"}
-steps:
-  - run: echo "$VERSION" > /version
-  - copy: {src: [app/, config.yml], dest: /srv/, chown: "1000:1000", chmod: "0644"}
-  - env: {PORT: "8080"}
-  - workdir: /srv
-  - user: "1000"
-  - label: {org.opencontainers.image.title: demo}
-  - expose: [8080]
-entrypoint: ["/srv/app/start.sh"]
-cmd: ["--port", "8080"]
-`;
-
 describe('parseRecipe', () => {
   it('parses every step type of the reference recipe with locations', () => {
-    const r = parseRecipe(EXAMPLE);
+    const r = parseRecipe(REFERENCE_RECIPE);
     expect(r.final.from).toBe('alpine:3.20');
     expect(r.args).toEqual({ VERSION: '1.0' });
     expect(r.entrypoint).toEqual(['/srv/app/start.sh']);
