@@ -159,23 +159,33 @@ export class RegistryClient {
   }
 
   /**
+   * The manifest request of getManifest and headManifest: every manifest `Accept`
+   * type, pull scope, and no retries against a mirror (the next endpoint is the retry).
+   */
+  private sendManifestRequest(
+    ep: Endpoint,
+    req: { method: 'GET' | 'HEAD'; ref: Reference; doing: string; signal: AbortSignal | undefined },
+  ): Promise<HttpResponse> {
+    return this.transport.send(ep, {
+      method: req.method,
+      path: `/v2/${req.ref.repository}/manifests/${req.ref.identifier}`,
+      headers: { accept: MANIFEST_ACCEPT.join(', ') },
+      scopes: [pullScope(req.ref.repository)],
+      doing: req.doing,
+      signal: req.signal,
+      ...(ep.mirror ? { retries: 0 } : {}),
+    });
+  }
+
+  /**
    * GET a manifest or index by tag or digest with every manifest `Accept` type.
    * The body is bounded (4 MiB), hashed and checked against `Docker-Content-Digest`
    * and the reference's digest; schema 1 is refused.
    */
   async getManifest(ref: Reference, opts: { signal?: AbortSignal } = {}): Promise<ManifestResult> {
     const doing = `get manifest ${ref}`;
-    const path = `/v2/${ref.repository}/manifests/${ref.identifier}`;
     return this.withPullEndpoints(ref.registry, opts.signal, doing, async (ep) => {
-      const res = await this.transport.send(ep, {
-        method: 'GET',
-        path,
-        headers: { accept: MANIFEST_ACCEPT.join(', ') },
-        scopes: [pullScope(ref.repository)],
-        doing,
-        signal: opts.signal,
-        ...(ep.mirror ? { retries: 0 } : {}),
-      });
+      const res = await this.sendManifestRequest(ep, { method: 'GET', ref, doing, signal: opts.signal });
       if (res.status !== 200) throw await errorFromResponse(res, doing, 'manifest unknown');
       const declared = Number(header(res, 'content-length'));
       if (Number.isFinite(declared) && declared > MAX_MANIFEST_BYTES) {
@@ -200,17 +210,8 @@ export class RegistryClient {
    */
   async headManifest(ref: Reference, opts: { signal?: AbortSignal } = {}): Promise<Descriptor | undefined> {
     const doing = `head manifest ${ref}`;
-    const path = `/v2/${ref.repository}/manifests/${ref.identifier}`;
     const found = await this.withPullEndpoints(ref.registry, opts.signal, doing, async (ep) => {
-      const res = await this.transport.send(ep, {
-        method: 'HEAD',
-        path,
-        headers: { accept: MANIFEST_ACCEPT.join(', ') },
-        scopes: [pullScope(ref.repository)],
-        doing,
-        signal: opts.signal,
-        ...(ep.mirror ? { retries: 0 } : {}),
-      });
+      const res = await this.sendManifestRequest(ep, { method: 'HEAD', ref, doing, signal: opts.signal });
       await discard(res);
       if (res.status === 404) {
         if (ep.mirror) throw new BerthError('ENOT_FOUND', `${doing}: manifest unknown`);
