@@ -38,6 +38,11 @@ function readTar(tar: Buffer, opts: { chunk?: number; limits?: Partial<LayerLimi
   return { entries, reader };
 }
 
+/** A header (GNU long name 'L' or link 'K', PAX 'x') carrying `body`, padded to whole 512-byte blocks. */
+function withBody(header: { name: string; typeflag: string }, body: Buffer): Buffer {
+  return Buffer.concat([rawHeader({ ...header, size: body.length }), body, pad(body.length)]);
+}
+
 function expectLayerError(fn: () => unknown, code: string, message: RegExp): void {
   try {
     fn();
@@ -110,12 +115,8 @@ describe('TarReader', () => {
     const longTarget = `target/${'t'.repeat(150)}`;
     const gnuLink = Buffer.from(`${longTarget}\0`);
     const tar = Buffer.concat([
-      rawHeader({ name: '././@LongLink', typeflag: 'L', size: gnuName.length }),
-      gnuName,
-      pad(gnuName.length),
-      rawHeader({ name: '././@LongLink', typeflag: 'K', size: gnuLink.length }),
-      gnuLink,
-      pad(gnuLink.length),
+      withBody({ name: '././@LongLink', typeflag: 'L' }, gnuName),
+      withBody({ name: '././@LongLink', typeflag: 'K' }, gnuLink),
       rawHeader({ name: 'short', typeflag: '2', linkname: 'short-target' }),
       Buffer.alloc(1024),
     ]);
@@ -187,23 +188,15 @@ describe('TarReader', () => {
     const name = Buffer.from('gnu-name\0');
     const pax = paxData({ path: 'pax-name' });
     const both = Buffer.concat([
-      rawHeader({ name: '././@LongLink', typeflag: 'L', size: name.length }),
-      name,
-      pad(name.length),
-      rawHeader({ name: 'PaxHeader', typeflag: 'x', size: pax.length }),
-      pax,
-      pad(pax.length),
+      withBody({ name: '././@LongLink', typeflag: 'L' }, name),
+      withBody({ name: 'PaxHeader', typeflag: 'x' }, pax),
       rawHeader({ name: 'x', typeflag: '0' }),
       Buffer.alloc(1024),
     ]);
     expectLayerError(() => readTar(both), 'ELAYER', /both a PAX path and a GNU long name/);
     const twice = Buffer.concat([
-      rawHeader({ name: '././@LongLink', typeflag: 'L', size: name.length }),
-      name,
-      pad(name.length),
-      rawHeader({ name: '././@LongLink', typeflag: 'L', size: name.length }),
-      name,
-      pad(name.length),
+      withBody({ name: '././@LongLink', typeflag: 'L' }, name),
+      withBody({ name: '././@LongLink', typeflag: 'L' }, name),
       rawHeader({ name: 'x', typeflag: '0' }),
     ]);
     expectLayerError(() => readTar(twice), 'ELAYER', /two GNU long-name headers/);
@@ -211,11 +204,11 @@ describe('TarReader', () => {
 
   it('refuses malformed PAX records and duplicate keys', () => {
     for (const data of [Buffer.from('5 a=b\n'), Buffer.from('abc path=x\n'), Buffer.from('9 path=x'), Buffer.from('08 a=bc\n'), Buffer.from('6 =xy\n')]) {
-      const tar = Buffer.concat([rawHeader({ name: 'P', typeflag: 'x', size: data.length }), data, pad(data.length), rawHeader({ name: 'x', typeflag: '0' })]);
+      const tar = Buffer.concat([withBody({ name: 'P', typeflag: 'x' }, data), rawHeader({ name: 'x', typeflag: '0' })]);
       expectLayerError(() => readTar(tar), 'ELAYER', /PAX record/);
     }
     const dup = Buffer.concat([paxData({ path: 'a' }), paxData({ path: 'b' })]);
-    const tar = Buffer.concat([rawHeader({ name: 'P', typeflag: 'x', size: dup.length }), dup, pad(dup.length), rawHeader({ name: 'x', typeflag: '0' })]);
+    const tar = Buffer.concat([withBody({ name: 'P', typeflag: 'x' }, dup), rawHeader({ name: 'x', typeflag: '0' })]);
     expectLayerError(() => readTar(tar), 'ELAYER', /duplicate PAX record "path"/);
   });
 
@@ -239,7 +232,7 @@ describe('TarReader', () => {
     expectLayerError(() => readTar(full.subarray(0, 1200)), 'ELAYER', /entry "a": unexpected end of tar stream/);
     expectLayerError(() => readTar(full.subarray(0, 300)), 'ELAYER', /header at byte 0: unexpected end of tar stream/);
     const pax = paxData({ path: 'x' });
-    const dangling = Buffer.concat([rawHeader({ name: 'P', typeflag: 'x', size: pax.length }), pax, pad(pax.length)]);
+    const dangling = withBody({ name: 'P', typeflag: 'x' }, pax);
     expectLayerError(() => readTar(dangling), 'ELAYER', /unexpected end/);
     expectLayerError(() => readTar(Buffer.concat([dangling, Buffer.alloc(1024)])), 'ELAYER', /extended header not followed by an entry/);
   });
