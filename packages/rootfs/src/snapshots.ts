@@ -90,6 +90,20 @@ export function imageChainId(image: { manifest: Manifest; config: ImageConfig })
   return computeChainId(diffIds) ?? Digest.of('');
 }
 
+/**
+ * After a failed build into the temp tree `tmp` (a snapshot, or unpackImage's
+ * layers): remove it, and return the error to throw, `doing: what went wrong`
+ * (plus the removal's own failure, if any).
+ */
+export function discardFailedBuild(tmp: string, doing: string, err: unknown): BerthError {
+  try {
+    removeTreeSync(tmp);
+  } catch (cleanupErr) {
+    return new BerthError('EROOTFS', `${doing}: ${describeError(err)} (and removing ${tmp} failed: ${describeError(cleanupErr)})`, { cause: err });
+  }
+  return BerthError.wrap(doing, err, 'EROOTFS');
+}
+
 function toDigest(id: Digest | string, doing: string): Digest {
   if (typeof id !== 'string') return id;
   if (HEX_RE.test(id)) return Digest.parse(`${id.length === 64 ? 'sha256' : 'sha512'}:${id}`);
@@ -184,12 +198,7 @@ export class Snapshots {
         // Read-only only once in place: a read-only subvolume cannot move to another directory (EROFS).
         if (subvolume) this.seal(final);
       } catch (err) {
-        try {
-          removeTreeSync(tmp);
-        } catch (cleanupErr) {
-          throw new BerthError('EROOTFS', `${doing}: ${describeError(err)} (and removing ${tmp} failed: ${describeError(cleanupErr)})`, { cause: err });
-        }
-        throw BerthError.wrap(doing, err, 'EROOTFS');
+        throw discardFailedBuild(tmp, doing, err);
       }
       return { path: final, chainId: chain, created: true };
     } finally {

@@ -6,12 +6,11 @@
  */
 import { lstatSync, mkdtempSync, readdirSync, renameSync, rmdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { BerthError, describeError } from '@berth/oci';
+import { BerthError } from '@berth/oci';
 import type { Digest } from '@berth/oci';
 import type { Store, StoredImage } from '@berth/store';
 import { createRootfs } from './copy.js';
-import { removeTreeSync } from './remove.js';
-import { imageChainId, type SnapshotProgress, type Snapshots } from './snapshots.js';
+import { discardFailedBuild, imageChainId, type SnapshotProgress, type Snapshots } from './snapshots.js';
 
 export interface UnpackImageOptions {
   store: Store;
@@ -65,12 +64,7 @@ export async function unpackImage(opts: UnpackImageOptions): Promise<UnpackImage
     opts.log?.(`applied ${opts.image.manifest.layers.length} layers into ${dest}`);
     return { chainId: chain, snapshot: undefined, method: 'layers', files };
   } catch (err) {
-    try {
-      removeTreeSync(tmp);
-    } catch (cleanupErr) {
-      throw new BerthError('EROOTFS', `${doing}: ${describeError(err)} (and removing ${tmp} failed: ${describeError(cleanupErr)})`, { cause: err });
-    }
-    throw BerthError.wrap(doing, err, 'EROOTFS');
+    throw discardFailedBuild(tmp, doing, err);
   }
 }
 
