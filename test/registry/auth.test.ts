@@ -11,7 +11,6 @@ import {
   makeTempDir,
   runChecked,
   seedImage,
-  sharedImagesDir,
   startFaultProxy,
   startRegistry,
   startTokenServer,
@@ -19,11 +18,9 @@ import {
   type TempDir,
   type TokenServer,
 } from '@berth/testing';
-import { ALPINE, client, dockerConfig, toolsMissing, verifyStoreBlobs } from './helpers/setup.js';
+import { ALPINE, client, dockerConfig, sharedImagesSkip, verifyStoreBlobs } from './helpers/setup.js';
 
-const images = sharedImagesDir();
-const skip = toolsMissing ?? (images ? undefined : '../shared/images not found next to the repository');
-if (skip) console.warn(`skipping auth integration tests: ${skip}`);
+const { images, skip } = sharedImagesSkip('auth integration tests');
 const amd64 = parsePlatform('linux/amd64');
 
 let tmp: TempDir;

@@ -12,7 +12,6 @@ import {
   makeTempDir,
   runChecked,
   seedImage,
-  sharedImagesDir,
   startFaultProxy,
   startRegistry,
   type FaultProxy,
@@ -20,11 +19,9 @@ import {
   type TempDir,
 } from '@berth/testing';
 import { buildImage, pushLayout } from '../../fixtures/images/index.js';
-import { ALPINE, berthConfig, client, dockerConfig, skopeo, skopeoInspectRaw, toolsMissing, umoci, verifyStoreBlobs } from './helpers/setup.js';
+import { ALPINE, berthConfig, client, dockerConfig, sharedImagesSkip, skopeo, skopeoInspectRaw, umoci, verifyStoreBlobs } from './helpers/setup.js';
 
-const images = sharedImagesDir();
-const skip = toolsMissing ?? (images ? undefined : '../shared/images not found next to the repository');
-if (skip) console.warn(`skipping pull integration tests: ${skip}`);
+const { images, skip } = sharedImagesSkip('pull integration tests');
 
 describe.skipIf(!!skip)('pull through a mirror from a real registry', () => {
   let tmp: TempDir;

@@ -6,7 +6,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { DockerConfigCredentials, loadRegistryConfig, RegistryClient, type RegistryClientOptions, type RegistryConfig } from '@berth/registry';
-import { findBinary, registryToolsMissing, repoRoot, runChecked } from '@berth/testing';
+import { findBinary, registryToolsMissing, repoRoot, runChecked, sharedImagesDir } from '@berth/testing';
 
 export const ALPINE = {
   index: 'sha256:4fb1ae85431b2e9e7ac82264be8caf34c62375b29da4dac4e3aefbf736b54c19',
@@ -19,6 +19,17 @@ export const ALPINE = {
 
 /** Why these tests cannot run here (missing Debian packages), or undefined. */
 export const toolsMissing = registryToolsMissing(['docker-registry', 'skopeo', 'htpasswd', 'openssl']);
+
+/**
+ * For the tests that push and pull the real images: the ../shared/images directory, and why
+ * they cannot run here (registry tools or the images missing) or undefined; warns when skipping.
+ */
+export function sharedImagesSkip(what: string): { images: string | undefined; skip: string | undefined } {
+  const images = sharedImagesDir();
+  const skip = toolsMissing ?? (images ? undefined : '../shared/images not found next to the repository');
+  if (skip) console.warn(`skipping ${what}: ${skip}`);
+  return { images, skip };
+}
 
 /** The multi-process tests run the BUILT packages; they need `npm run build` first. */
 export function distMissing(): string | undefined {
