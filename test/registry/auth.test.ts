@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBerthError, parsePlatform, Reference } from '@berth/oci';
 import { login, logout, pullImage, pushImage, type RegistryClient } from '@berth/registry';
-import { Store } from '@berth/store';
+import type { Store } from '@berth/store';
 import {
   makeTempDir,
   runChecked,
@@ -18,7 +18,7 @@ import {
   type TempDir,
   type TokenServer,
 } from '@berth/testing';
-import { ALPINE, client, dockerConfig, sharedImagesSkip, verifyStoreBlobs } from './helpers/setup.js';
+import { ALPINE, client, dockerConfig, freshStore, sharedImagesSkip, verifyStoreBlobs } from './helpers/setup.js';
 
 const { images, skip } = sharedImagesSkip('auth integration tests');
 const amd64 = parsePlatform('linux/amd64');
@@ -30,12 +30,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await tmp?.cleanup();
 });
-
-async function freshStore(name: string): Promise<Store> {
-  const root = path.join(tmp.path, 'stores', name);
-  await mkdir(root, { recursive: true });
-  return Store.open({ root });
-}
 
 async function pullError(c: RegistryClient, store: Store, ref: string): Promise<Error & { code?: string }> {
   const err = await pullImage({ client: c, store, reference: Reference.parse(ref), platform: amd64 }).then(
@@ -62,7 +56,7 @@ describe.skipIf(!!skip)('Basic auth (htpasswd)', () => {
     const dir = await dockerConfig(path.join(tmp.path, 'basic-ok'), { [registry.host]: user });
     const c = client({ dockerConfigDir: dir });
     try {
-      const store = await freshStore('basic-ok');
+      const store = await freshStore(tmp, 'basic-ok');
       const result = await pullImage({ client: c, store, reference: Reference.parse(`${registry.host}/library/alpine`), platform: amd64 });
       expect(result.descriptor.digest).toBe(ALPINE.amd64);
       await verifyStoreBlobs(store.root);
@@ -74,7 +68,7 @@ describe.skipIf(!!skip)('Basic auth (htpasswd)', () => {
   it('without credentials: a one-line 401 naming the pull', async () => {
     const c = client({ dockerConfigDir: await dockerConfig(path.join(tmp.path, 'basic-none')) });
     try {
-      const store = await freshStore('basic-none');
+      const store = await freshStore(tmp, 'basic-none');
       const err = await pullError(c, store, `${registry.host}/library/alpine:latest`);
       expect(err.code).toBe('EUNAUTHORIZED');
       expect(err.message).toBe(`pull ${registry.host}/library/alpine:latest: unauthorized: authentication required`);
@@ -88,7 +82,7 @@ describe.skipIf(!!skip)('Basic auth (htpasswd)', () => {
     const dir = await dockerConfig(path.join(tmp.path, 'basic-wrong'), { [registry.host]: { username: 'alice', password: 'nope' } });
     const c = client({ dockerConfigDir: dir });
     try {
-      const store = await freshStore('basic-wrong');
+      const store = await freshStore(tmp, 'basic-wrong');
       const err = await pullError(c, store, `${registry.host}/library/alpine:latest`);
       expect(err.code).toBe('EUNAUTHORIZED');
       expect(err.message.split('\n')).toHaveLength(1);
@@ -110,7 +104,7 @@ describe.skipIf(!!skip)('Basic auth (htpasswd)', () => {
     }
     const c = client({ dockerConfigDir: configDir });
     try {
-      const result = await pullImage({ client: c, store: await freshStore('basic-login'), reference: Reference.parse(`${registry.host}/library/alpine`), platform: amd64 });
+      const result = await pullImage({ client: c, store: await freshStore(tmp, 'basic-login'), reference: Reference.parse(`${registry.host}/library/alpine`), platform: amd64 });
       expect(result.descriptor.digest).toBe(ALPINE.amd64);
     } finally {
       await c.close();
@@ -118,7 +112,7 @@ describe.skipIf(!!skip)('Basic auth (htpasswd)', () => {
     expect(await logout({ registry: registry.host, configDir })).toBe(true);
     const after = client({ dockerConfigDir: configDir });
     try {
-      const err = await pullError(after, await freshStore('basic-logout'), `${registry.host}/library/alpine:latest`);
+      const err = await pullError(after, await freshStore(tmp, 'basic-logout'), `${registry.host}/library/alpine:latest`);
       expect(err.code).toBe('EUNAUTHORIZED');
     } finally {
       await after.close();
@@ -155,14 +149,14 @@ describe.skipIf(!!skip)('Bearer token flow (auth: token)', () => {
     tokens.resetCounts();
     const c = client({ dockerConfigDir: await dockerConfig(path.join(tmp.path, 'tok-anon')) });
     try {
-      const store = await freshStore('tok-anon');
+      const store = await freshStore(tmp, 'tok-anon');
       const result = await pullImage({ client: c, store, reference: Reference.parse(`${registry.host}/library/alpine:latest`), platform: amd64 });
       expect(result.descriptor.digest).toBe(ALPINE.amd64);
       expect(tokens.issued).toEqual({ 'repository:library/alpine:pull': 1 });
       expect(tokens.requests[0]).toMatchObject({ method: 'GET', status: 200, access: [{ type: 'repository', name: 'library/alpine', actions: ['pull'] }] });
       expect(tokens.requests[0]?.user).toBeUndefined();
       // The same client pulling again reuses its token.
-      await pullImage({ client: c, store: await freshStore('tok-anon-2'), reference: Reference.parse(`${registry.host}/library/alpine:latest`), platform: parsePlatform('linux/arm64') });
+      await pullImage({ client: c, store: await freshStore(tmp, 'tok-anon-2'), reference: Reference.parse(`${registry.host}/library/alpine:latest`), platform: parsePlatform('linux/arm64') });
       expect(tokens.tokenCount()).toBe(1);
     } finally {
       await c.close();
@@ -174,7 +168,7 @@ describe.skipIf(!!skip)('Bearer token flow (auth: token)', () => {
     tokens.resetCounts();
     const anon = client({ dockerConfigDir: await dockerConfig(path.join(tmp.path, 'tok-denied')) });
     try {
-      const err = await pullError(anon, await freshStore('tok-denied'), `${registry.host}/library/alpine:latest`);
+      const err = await pullError(anon, await freshStore(tmp, 'tok-denied'), `${registry.host}/library/alpine:latest`);
       expect(err.code).toBe('EUNAUTHORIZED');
       expect(err.message).toMatch(new RegExp(`^pull ${registry.host.replace(/\./g, '\\.')}/library/alpine:latest: unauthorized: authentication required`));
       expect(err.message.split('\n')).toHaveLength(1);
@@ -186,7 +180,7 @@ describe.skipIf(!!skip)('Bearer token flow (auth: token)', () => {
     tokens.resetCounts();
     const c = client({ dockerConfigDir: await dockerConfig(path.join(tmp.path, 'tok-reader'), { [registry.host]: reader }) });
     try {
-      const store = await freshStore('tok-reader');
+      const store = await freshStore(tmp, 'tok-reader');
       const result = await pullImage({ client: c, store, reference: Reference.parse(`${registry.host}/library/alpine:latest`), platform: amd64 });
       expect(result.descriptor.digest).toBe(ALPINE.amd64);
       expect(tokens.issued).toEqual({ 'repository:library/alpine:pull': 1 });
@@ -200,7 +194,7 @@ describe.skipIf(!!skip)('Bearer token flow (auth: token)', () => {
   it('a wrong password at the token server fails with a one-line 401', async () => {
     const c = client({ dockerConfigDir: await dockerConfig(path.join(tmp.path, 'tok-wrong'), { [registry.host]: { username: 'reader', password: 'bad' } }) });
     try {
-      const err = await pullError(c, await freshStore('tok-wrong'), `${registry.host}/library/alpine:latest`);
+      const err = await pullError(c, await freshStore(tmp, 'tok-wrong'), `${registry.host}/library/alpine:latest`);
       expect(err.code).toBe('EUNAUTHORIZED');
       expect(err.message).toContain('incorrect username or password');
       expect(err.message.split('\n')).toHaveLength(1);
@@ -210,7 +204,7 @@ describe.skipIf(!!skip)('Bearer token flow (auth: token)', () => {
   });
 
   it('push asks for pull,push once; a reader cannot push; the pushed image is readable by skopeo', async () => {
-    const store = await freshStore('tok-push');
+    const store = await freshStore(tmp, 'tok-push');
     const source = Reference.parse(`${registry.host}/library/alpine:latest`);
     const puller = client({ dockerConfigDir: await dockerConfig(path.join(tmp.path, 'tok-push-pull')) });
     try {
@@ -266,11 +260,11 @@ describe.skipIf(!!skip)('error messages: 403 and 404', () => {
   it("an unknown repository and an unknown tag are 404s in the registry's own words", async () => {
     const c = client({ dockerConfigDir: await dockerConfig(path.join(tmp.path, 'e404')) });
     try {
-      const noRepo = await pullError(c, await freshStore('e404a'), `${registry.host}/library/nosuch:latest`);
+      const noRepo = await pullError(c, await freshStore(tmp, 'e404a'), `${registry.host}/library/nosuch:latest`);
       expect(noRepo.code).toBe('ENOT_FOUND');
       // distribution answers MANIFEST_UNKNOWN for a repository it has never seen.
       expect(noRepo.message).toBe(`pull ${registry.host}/library/nosuch:latest: manifest unknown`);
-      const noTag = await pullError(c, await freshStore('e404b'), `${registry.host}/library/alpine:nosuch`);
+      const noTag = await pullError(c, await freshStore(tmp, 'e404b'), `${registry.host}/library/alpine:nosuch`);
       expect(noTag.code).toBe('ENOT_FOUND');
       expect(noTag.message).toBe(`pull ${registry.host}/library/alpine:nosuch: manifest unknown`);
     } finally {
@@ -285,7 +279,7 @@ describe.skipIf(!!skip)('error messages: 403 and 404', () => {
     });
     const c = client({ dockerConfigDir: await dockerConfig(path.join(tmp.path, 'e403')) });
     try {
-      const err = await pullError(c, await freshStore('e403'), `${proxy.host}/library/alpine:latest`);
+      const err = await pullError(c, await freshStore(tmp, 'e403'), `${proxy.host}/library/alpine:latest`);
       expect(err.code).toBe('EDENIED');
       expect(err.message).toBe(`pull ${proxy.host}/library/alpine:latest: denied: requested access to the resource is denied`);
       // 403 is final: asked once, not retried.
@@ -303,7 +297,7 @@ describe.skipIf(!!skip)('error messages: 403 and 404', () => {
     });
     const c = client({ dockerConfigDir: await dockerConfig(path.join(tmp.path, 'e404blob')) });
     try {
-      const store = await freshStore('e404blob');
+      const store = await freshStore(tmp, 'e404blob');
       const err = await pullError(c, store, `${proxy.host}/library/alpine:latest`);
       expect(err.code).toBe('ENOT_FOUND');
       expect(err.message).toContain('blob unknown');

@@ -1,12 +1,12 @@
 // Pulling real images (../shared/images, seeded into a real `docker-registry`) through
 // a mirror configured in a BERTH_CONFIG file, so that `alpine` (docker.io/library/alpine)
 // is served by the loopback registry exactly as Docker Hub would serve it.
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Digest, isBerthError, parsePlatform, Reference } from '@berth/oci';
 import { INDEX_DIGEST_ANNOTATION, pullImage, type RegistryClient } from '@berth/registry';
-import { Store } from '@berth/store';
+import type { Store } from '@berth/store';
 import {
   freePort,
   makeTempDir,
@@ -19,7 +19,7 @@ import {
   type TempDir,
 } from '@berth/testing';
 import { buildImage, pushLayout } from '../../fixtures/images/index.js';
-import { ALPINE, berthConfig, client, dockerConfig, sharedImagesSkip, skopeo, skopeoInspectRaw, umoci, verifyStoreBlobs } from './helpers/setup.js';
+import { ALPINE, berthConfig, client, dockerConfig, freshStore, sharedImagesSkip, skopeo, skopeoInspectRaw, umoci, verifyStoreBlobs } from './helpers/setup.js';
 
 const { images, skip } = sharedImagesSkip('pull integration tests');
 
@@ -50,14 +50,8 @@ describe.skipIf(!!skip)('pull through a mirror from a real registry', () => {
     await tmp?.cleanup();
   });
 
-  async function freshStore(name: string): Promise<Store> {
-    const root = path.join(tmp.path, 'stores', name);
-    await mkdir(root, { recursive: true });
-    return Store.open({ root });
-  }
-
   it('`alpine` resolves to docker.io/library/alpine:latest and is served by the mirror', async () => {
-    const store = await freshStore('by-name');
+    const store = await freshStore(tmp, 'by-name');
     const reference = Reference.parse('alpine');
     expect(reference.toString()).toBe('docker.io/library/alpine:latest');
     const before = mirror.log.length;
@@ -95,14 +89,14 @@ describe.skipIf(!!skip)('pull through a mirror from a real registry', () => {
   });
 
   it('pulls by tag: 3.20.3 is the same index as latest', async () => {
-    const store = await freshStore('by-tag');
+    const store = await freshStore(tmp, 'by-tag');
     const result = await pullImage({ client: registryClient, store, reference: Reference.parse('alpine:3.20.3'), platform: parsePlatform('linux/amd64') });
     expect(result.indexDigest?.toString()).toBe(ALPINE.index);
     expect((await store.resolve(Reference.parse('docker.io/library/alpine:3.20.3')))?.digest).toBe(ALPINE.amd64);
   });
 
   it('pulls by index digest and by manifest digest, tagging the digest reference', async () => {
-    const store = await freshStore('by-digest');
+    const store = await freshStore(tmp, 'by-digest');
     const byIndex = Reference.parse(`alpine@${ALPINE.index}`);
     const r1 = await pullImage({ client: registryClient, store, reference: byIndex, platform: parsePlatform('linux/arm64') });
     expect(r1.descriptor.digest).toBe(ALPINE.arm64);
@@ -118,7 +112,7 @@ describe.skipIf(!!skip)('pull through a mirror from a real registry', () => {
 
   it('a digest the registry does not have is reported as unknown, not pulled', async () => {
     // Straight at the registry: through the docker.io mirror a 404 falls back to Docker Hub itself.
-    const store = await freshStore('digest-missing');
+    const store = await freshStore(tmp, 'digest-missing');
     const missing = Reference.parse(`${registry.host}/library/alpine@sha256:${'ab'.repeat(32)}`);
     const err = await pullImage({ client: registryClient, store, reference: missing }).catch((e: unknown) => e);
     expect(isBerthError(err, 'ENOT_FOUND')).toBe(true);
@@ -135,7 +129,7 @@ describe.skipIf(!!skip)('pull through a mirror from a real registry', () => {
       dockerConfigDir: path.join(tmp.path, 'docker'),
     });
     try {
-      const store = await freshStore('mirror-order');
+      const store = await freshStore(tmp, 'mirror-order');
       const before = mirror.log.length;
       const result = await pullImage({ client: mirrored, store, reference: Reference.parse(`${registry.host}/library/alpine:latest`), platform: parsePlatform('linux/amd64') });
       expect(result.descriptor.digest).toBe(ALPINE.amd64);
@@ -151,7 +145,7 @@ describe.skipIf(!!skip)('pull through a mirror from a real registry', () => {
   });
 
   it('chooses the platform: linux/arm64 gets the arm64/v8 manifest', async () => {
-    const store = await freshStore('arm64');
+    const store = await freshStore(tmp, 'arm64');
     for (const p of ['linux/arm64', 'linux/arm64/v8']) {
       const result = await pullImage({ client: registryClient, store, reference: Reference.parse('alpine'), platform: parsePlatform(p) });
       expect(result.descriptor.digest).toBe(ALPINE.arm64);
@@ -163,7 +157,7 @@ describe.skipIf(!!skip)('pull through a mirror from a real registry', () => {
   });
 
   it('a platform the index lacks fails listing the available ones (never the attestation)', async () => {
-    const store = await freshStore('bad-platform');
+    const store = await freshStore(tmp, 'bad-platform');
     for (const p of ['linux/s390x', 'unknown/unknown']) {
       const err = await pullImage({ client: registryClient, store, reference: Reference.parse('alpine'), platform: parsePlatform(p) }).catch((e: unknown) => e);
       expect(isBerthError(err, 'ENO_MATCHING_PLATFORM')).toBe(true);
@@ -180,7 +174,7 @@ describe.skipIf(!!skip)('pull through a mirror from a real registry', () => {
     const layout = path.join(tmp.path, 'att-first');
     const built = await buildImage({ layout, platforms: [{ os: 'linux', architecture: 'amd64' }], attestation: true, attestationPosition: 'first' });
     await pushLayout({ url: registry.url, repository: 'library/attfirst', layout });
-    const store = await freshStore('att-first');
+    const store = await freshStore(tmp, 'att-first');
     const result = await pullImage({ client: registryClient, store, reference: Reference.parse('attfirst'), platform: parsePlatform('linux/amd64') });
     expect(result.descriptor.digest).toBe(built.images[0]?.descriptor.digest);
     expect(await store.has(built.attestations[0]?.digest ?? '')).toBe(false);
@@ -198,7 +192,7 @@ describe.skipIf(!!skip)('pull through a mirror from a real registry', () => {
       layers: [{ randomBytes: 100_000 }, { compressibleBytes: 300_000 }],
     });
     await pushLayout({ url: registry.url, repository: 'library/dockerfmt', layout });
-    const store = await freshStore('docker-format');
+    const store = await freshStore(tmp, 'docker-format');
     const result = await pullImage({ client: registryClient, store, reference: Reference.parse('dockerfmt'), platform: parsePlatform('linux/arm/v7') });
     const arm = built.images[1];
     expect(result.descriptor.digest).toBe(arm?.descriptor.digest);
@@ -209,7 +203,7 @@ describe.skipIf(!!skip)('pull through a mirror from a real registry', () => {
   });
 
   it('busybox (a real Docker Official Image) pulls too', async () => {
-    const store = await freshStore('busybox');
+    const store = await freshStore(tmp, 'busybox');
     const result = await pullImage({ client: registryClient, store, reference: Reference.parse('busybox:1.38.0-musl'), platform: parsePlatform('linux/arm64') });
     expect(result.platform.architecture).toBe('arm64');
     expect(result.manifest.layers.length).toBeGreaterThan(0);
@@ -219,7 +213,7 @@ describe.skipIf(!!skip)('pull through a mirror from a real registry', () => {
   describe.skipIf(!skopeo)('the store is a layout other tools read', () => {
     let store: Store;
     beforeAll(async () => {
-      store = await freshStore('cross-check');
+      store = await freshStore(tmp, 'cross-check');
       await pullImage({ client: registryClient, store, reference: Reference.parse('alpine'), platform: parsePlatform('linux/amd64') });
     });
 

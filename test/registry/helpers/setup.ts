@@ -6,7 +6,8 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { DockerConfigCredentials, loadRegistryConfig, RegistryClient, type RegistryClientOptions, type RegistryConfig } from '@berth/registry';
-import { findBinary, registryToolsMissing, repoRoot, runChecked, sharedImagesDir } from '@berth/testing';
+import { Store } from '@berth/store';
+import { findBinary, registryToolsMissing, repoRoot, runChecked, sharedImagesDir, type TempDir } from '@berth/testing';
 
 export const ALPINE = {
   index: 'sha256:4fb1ae85431b2e9e7ac82264be8caf34c62375b29da4dac4e3aefbf736b54c19',
@@ -29,6 +30,13 @@ export function sharedImagesSkip(what: string): { images: string | undefined; sk
   const skip = toolsMissing ?? (images ? undefined : '../shared/images not found next to the repository');
   if (skip) console.warn(`skipping ${what}: ${skip}`);
   return { images, skip };
+}
+
+/** A new, empty store in `<tmp>/stores/<name>`. */
+export async function freshStore(tmp: TempDir, name: string): Promise<Store> {
+  const root = path.join(tmp.path, 'stores', name);
+  await mkdir(root, { recursive: true });
+  return Store.open({ root });
 }
 
 /** The multi-process tests run the BUILT packages; they need `npm run build` first. */
