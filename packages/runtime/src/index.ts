@@ -3,6 +3,7 @@
 // runtime core: lifecycle, init child, syscalls
 export { Runtime } from './runtime.js';
 export type { RuntimeOptions, RunOptions, RunResult, ContainerProcess } from './runtime.js';
+export type { ContainerIo } from './lifecycle/start.js';
 export { runCommand } from './command.js';
 export type { RunCommandOptions, RunCommandResult } from './command.js';
 export { newContainerId, isContainerId, canStart, canKill, canDelete, defaultStateRoot } from './lifecycle/state.js';

@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { BerthError } from '@berth/oci';
 import { sharedSpawner } from './launch/spawner.js';
 import type { Spawner } from './launch/spawner.js';
 import { attachHostTerminal } from './launch/stdio.js';
-import type { PtyConnection } from './launch/stdio.js';
 import { discardParked, parkInit } from './launch/init-process.js';
 import { formatTiming, takeProcessMarks } from './launch/timing.js';
 import { defaultCgroupProvider } from './lifecycle/cgroup.js';
@@ -17,7 +16,7 @@ import { killContainer, signalNumber, stopContainer } from './lifecycle/kill.js'
 import { listContainers } from './lifecycle/list.js';
 import { readLogs } from './lifecycle/logs.js';
 import { DEFAULT_NAMESPACE_FLAGS, startContainer } from './lifecycle/start.js';
-import type { ExitInfo } from './lifecycle/start.js';
+import type { ContainerIo, ExitInfo } from './lifecycle/start.js';
 import { StateStore, defaultStateRoot, describe } from './lifecycle/state.js';
 import type { ContainerInfo } from './lifecycle/state.js';
 import { waitContainer } from './lifecycle/wait.js';
@@ -85,16 +84,7 @@ export interface RunResult {
 }
 
 /** A foreground container started by launch(). */
-export interface ContainerProcess {
-  id: string;
-  /** Host pid of the container's PID 1. */
-  pid: number;
-  /** pipe mode: the container's stdin (only with `interactive`), stdout, stderr (null with a tty: all on stdout). */
-  stdin: Writable | null;
-  stdout: Readable | null;
-  stderr: Readable | null;
-  /** The terminal, with `tty`. */
-  pty: PtyConnection | null;
+export interface ContainerProcess extends ContainerIo {
   /** Resolves once the container stopped and its output ended (and it was removed, with `remove`). */
   wait(): Promise<RunResult>;
   kill(signal?: string | number): void;

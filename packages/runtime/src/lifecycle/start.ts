@@ -25,16 +25,22 @@ export interface ExitInfo {
   oomKilled: boolean;
 }
 
-export interface StartedContainer {
+/** A started container's id, PID 1 and I/O: what startContainer() returns and Runtime.launch() hands on. */
+export interface ContainerIo {
   id: string;
   /** Host pid of the container's PID 1. */
   pid: number;
-  /** pipe mode: the container's stdin (with `interactive`), stdout and stderr (the terminal's output with a tty). */
+  /** The container's stdin: in pipe mode only with `interactive`; with a tty, the terminal's input. Else null. */
   stdin: Writable | null;
+  /** The container's stdout in pipe mode; with a tty, the terminal's output (all the container writes). Else null. */
   stdout: Readable | null;
+  /** The container's stderr in pipe mode without a tty. Else null. */
   stderr: Readable | null;
   /** With a tty: the terminal (resize, raw streams). */
   pty: PtyConnection | null;
+}
+
+export interface StartedContainer extends ContainerIo {
   /** Resolves when PID 1 has exited and the state says `stopped`. */
   exited: Promise<ExitInfo>;
   /** Epoch-ms phase marks (launch → exec), for BERTH_DEBUG_TIMING. */
