@@ -174,6 +174,17 @@ describe('ingest', () => {
 describe('ingest across processes', () => {
   const why = childUnavailable();
 
+  /** Start two children waiting (READY) for the `go` file at once by creating it; both must exit 0. */
+  async function releaseTogether(go: string, a: Child, b: Child): Promise<[Awaited<Child['exited']>, Awaited<Child['exited']>]> {
+    children.push(a, b);
+    await Promise.all([a.waitLine(/^READY/), b.waitLine(/^READY/)]);
+    await writeFile(go, '');
+    const [ra, rb] = await Promise.all([a.exited, b.exited]);
+    expect(ra.code, ra.stderr).toBe(0);
+    expect(rb.code, rb.stderr).toBe(0);
+    return [ra, rb];
+  }
+
   it.skipIf(why !== undefined)('two processes ingesting the same blob both succeed and leave one copy', async () => {
     const size = 400_000;
     const data = makeData('race', size);
@@ -182,12 +193,7 @@ describe('ingest across processes', () => {
     await Store.open({ root });
     const a = spawnChild(['ingest', root, digest.toString(), String(size), 'race', go, '40']);
     const b = spawnChild(['ingest', root, digest.toString(), String(size), 'race', go, '40']);
-    children.push(a, b);
-    await Promise.all([a.waitLine(/^READY/), b.waitLine(/^READY/)]);
-    await writeFile(go, '');
-    const [ra, rb] = await Promise.all([a.exited, b.exited]);
-    expect(ra.code, ra.stderr).toBe(0);
-    expect(rb.code, rb.stderr).toBe(0);
+    const [ra, rb] = await releaseTogether(go, a, b);
     const results = [ra.stdout, rb.stdout].map((s) => (JSON.parse(s.trim().split('\n').at(-1) as string) as { result: string }).result).sort();
     expect(results).toEqual(['committed', 'exists']);
 
@@ -255,12 +261,7 @@ describe('ingest across processes', () => {
     const args = (prefix: string) => ['tag', root, go, prefix, String(count), m.digest.toString(), String(m.size), MediaType.OciManifest];
     const a = spawnChild(args('a'));
     const b = spawnChild(args('b'));
-    children.push(a, b);
-    await Promise.all([a.waitLine(/^READY/), b.waitLine(/^READY/)]);
-    await writeFile(go, '');
-    const [ra, rb] = await Promise.all([a.exited, b.exited]);
-    expect(ra.code, ra.stderr).toBe(0);
-    expect(rb.code, rb.stderr).toBe(0);
+    await releaseTogether(go, a, b);
     const names = (await store.listTags()).map((t) => t.reference.toString()).sort();
     const expected = ['a', 'b'].flatMap((p) => Array.from({ length: count }, (_, i) => `localhost/${p}:${i}`)).sort();
     expect(names).toEqual(expected);
