@@ -5,34 +5,40 @@ import type { Context } from '../context.js';
 import { ExitError } from '../output.js';
 import { ensureImage } from './ensure-image.js';
 
+/** The flags that reach the runtime's RunOverrides under the same name and type. */
+type SameAsOverrides =
+  | 'tty'
+  | 'env'
+  | 'envFile'
+  | 'workdir'
+  | 'user'
+  | 'hostname'
+  | 'entrypoint'
+  | 'capAdd'
+  | 'capDrop'
+  | 'privileged'
+  | 'securityOpt'
+  | 'memory'
+  | 'memorySwap'
+  | 'cpus'
+  | 'tmpfs'
+  | 'readOnly'
+  | 'init'
+  | 'ulimit';
+
 /** Flags of `berth run`, as commander hands them over. */
-export interface RunFlags {
+export interface RunFlags extends Pick<RunOverrides, SameAsOverrides> {
   interactive?: boolean;
-  tty?: boolean;
   detach?: boolean;
   rm?: boolean;
   name?: string;
-  env?: string[];
-  envFile?: string[];
-  workdir?: string;
-  user?: string;
-  hostname?: string;
-  entrypoint?: string;
-  capAdd?: string[];
-  capDrop?: string[];
-  privileged?: boolean;
-  securityOpt?: string[];
-  memory?: string;
-  memorySwap?: string;
-  cpus?: string;
+  /** Commander's string; RunOverrides also takes a number. */
   pidsLimit?: string;
+  /** `-v`, repeatable: RunOverrides' `volumes`. */
   volume?: string[];
-  tmpfs?: string[];
-  readOnly?: boolean;
+  /** Unchecked text: overridesFrom() accepts only "none" and "host". */
   network?: string;
-  init?: boolean;
   platform?: string;
-  ulimit?: string[];
   quiet?: boolean;
 }
 
