@@ -58,6 +58,10 @@ describe.skipIf(!images || !isRoot)('berth run, unpack and the container command
     expect(bad.stderr).toMatch(/^berth: .*--memory.*\n$/);
     const missingImage = await run(['-q', 'nosuchimage', 'true']);
     expect(missingImage.code).toBe(125);
+    // A bad flag is refused before the image is looked for or pulled (docker does the same).
+    const badFlagMissingImage = await run(['--memory', 'lots', 'nosuchimage', 'true']);
+    expect(badFlagMissingImage.code).toBe(125);
+    expect(badFlagMissingImage.stderr).toMatch(/^berth: .*--memory[^\n]*\n$/);
     // PID 1 ignores signals it has no handler for; under --init the shell is PID 2.
     expect((await run(['--init', 'alpine', 'sh', '-c', 'kill -TERM $$; sleep 1'])).code).toBe(143);
   });

@@ -18,8 +18,8 @@ export type { Syscalls, StatInfo, FileKind } from './sys/syscalls.js';
 export { errnoName, syscallError } from './sys/errors.js';
 
 // security, resources and spec
-export { buildSpec, mergeEnv, DEFAULT_PATH, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './spec/build.js';
-export type { BuildSpecOptions } from './spec/build.js';
+export { buildSpec, checkRunOverrides, mergeEnv, DEFAULT_PATH, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './spec/build.js';
+export type { BuildSpecOptions, CheckRunOverridesOptions } from './spec/build.js';
 export type {
   ContainerSpec,
   ProcessSpec,

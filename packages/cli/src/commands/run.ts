@@ -95,7 +95,9 @@ async function runContainer(ctx: Context, ref: string, cmd: string[], flags: Run
     throw new BerthError('ENOT_ROOT', 'run: berth runs containers as root (namespaces, mounts and cgroups need it); rootless containers are not supported');
   }
   const overrides = overridesFrom(flags, cmd);
-  const [{ Runtime, buildSpec, newContainerId }, rootfsPkg] = await Promise.all([import('@berth/runtime'), import('@berth/rootfs')]);
+  const [{ Runtime, buildSpec, checkRunOverrides, newContainerId }, rootfsPkg] = await Promise.all([import('@berth/runtime'), import('@berth/rootfs')]);
+  // Bad flags fail before anything is pulled, as with docker.
+  checkRunOverrides(overrides);
   const runtime = new Runtime({ stateDir: ctx.loc.state, removeRootfs: rootfsPkg.removeTreeSync });
   // The namespace worker takes tens of ms to start: overlap it with the rootfs copy.
   const warm = runtime.warm();

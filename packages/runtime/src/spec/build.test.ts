@@ -6,7 +6,7 @@ import { isBerthError } from '@berth/oci';
 import type { ImageConfig } from '@berth/oci';
 import { DEFAULT_CAPABILITIES } from '../security/capabilities.js';
 import { allowedSyscalls } from '../security/seccomp.js';
-import { DEFAULT_MASKED_PATHS, DEFAULT_PATH, DEFAULT_READONLY_PATHS, buildSpec, mergeEnv } from './build.js';
+import { DEFAULT_MASKED_PATHS, DEFAULT_PATH, DEFAULT_READONLY_PATHS, buildSpec, checkRunOverrides, mergeEnv } from './build.js';
 import type { BuildSpecOptions } from './build.js';
 import type { RunOverrides } from './types.js';
 
@@ -309,3 +309,38 @@ describe('buildSpec: resources, mounts, network, rlimits', () => {
     expect(JSON.parse(JSON.stringify(spec))).toEqual(spec);
   });
 });
+
+describe('checkRunOverrides: the flags that need no image, checked before a pull', () => {
+  const bad: Array<[RunOverrides, RegExp]> = [
+    [{ memory: 'lots' }, /--memory/],
+    [{ cpus: '0' }, /--cpus/],
+    [{ capAdd: ['NOPE'] }, /NOPE/],
+    [{ securityOpt: ['bogus=1'] }, /^invalid --security-opt "bogus=1"/],
+    [{ network: 'bridge' as RunOverrides['network'] }, /^invalid --network "bridge"/],
+    [{ volumes: ['relative:/x'] }, /-v|--volume/],
+    [{ ulimit: ['nosuch=1'] }, /ulimit/],
+    [{ hostname: 'bad host' }, /^invalid --hostname "bad host"/],
+  ];
+
+  it.each(bad)('refuses %j with the error buildSpec gives', (overrides, message) => {
+    let caught: unknown;
+    try {
+      checkRunOverrides(overrides, { arch: 'amd64', hostCpus: 2 });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isBerthError(caught, 'EINVAL_ARGUMENT'), String(caught)).toBe(true);
+    expect((caught as Error).message).toMatch(message);
+    expect(() => build(ALPINE, overrides)).toThrow((caught as Error).message);
+  });
+
+  it('accepts good flags, and leaves image-dependent ones (user, workdir, env files) to buildSpec', () => {
+    expect(() =>
+      checkRunOverrides(
+        { memory: '64m', cpus: '1.5', capAdd: ['NET_ADMIN'], volumes: ['/a:/b:ro'], ulimit: ['nofile=1024'], network: 'host', hostname: 'box', user: 'nosuch' },
+        { arch: 'amd64', hostCpus: 2 },
+      ),
+    ).not.toThrow();
+  });
+});
+

@@ -92,6 +92,7 @@ export function buildSpec(options: BuildSpecOptions): ContainerSpec {
   const o = options.overrides ?? {};
   const config = options.imageConfig.config ?? {};
   const hostEnv = options.hostEnv ?? process.env;
+  const { privileged, caps, sec, seccomp, network, mounts, resources, rlimits } = imageIndependentParts(o, options);
 
   const args = commandLine(config.Entrypoint ?? null, config.Cmd ?? null, o);
   const user = resolveUser({ rootfs: options.rootfs, user: o.user ?? config.User ?? '' });
@@ -106,16 +107,7 @@ export function buildSpec(options: BuildSpecOptions): ContainerSpec {
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
 
   const cwd = workingDir(o.workdir, config.WorkingDir);
-  const privileged = o.privileged === true;
-  const caps = resolveCapabilities({ capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [], privileged });
-  const sec = parseSecurityOpts(o.securityOpt ?? []);
-  const seccomp = seccompFor(sec, privileged, caps, options.arch);
   const confined = !privileged && !sec.systemPathsUnconfined;
-
-  const network = o.network ?? 'none';
-  if (network !== 'none' && network !== 'host') {
-    throw new BerthError('EINVAL_ARGUMENT', `invalid --network "${String(network)}": berth supports none and host`, { details: { flag: '--network' } });
-  }
   const namespaces: NamespaceKind[] = ['pid', 'mount', 'uts', 'ipc'];
   if (network === 'none') namespaces.push('network');
 
@@ -130,22 +122,64 @@ export function buildSpec(options: BuildSpecOptions): ContainerSpec {
       terminal: o.tty === true,
       noNewPrivileges: sec.noNewPrivileges,
       capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps], inheritable: [], ambient: [] },
-      rlimits: rlimitsOf(o.ulimit ?? []),
+      rlimits,
     },
     hostname,
-    mounts: mountsOf(o),
+    mounts,
     readonlyRootfs: o.readOnly === true,
     network,
     namespaces,
     maskedPaths: confined ? [...DEFAULT_MASKED_PATHS] : [],
     readonlyPaths: confined ? [...DEFAULT_READONLY_PATHS] : [],
     seccomp,
-    resources: resourcesOf(o, privileged, options.hostCpus),
+    resources,
     init: o.init === true,
     privileged,
   };
   if (config.StopSignal) spec.stopSignal = config.StopSignal;
   return spec;
+}
+
+/** Options of checkRunOverrides. */
+export interface CheckRunOverridesOptions {
+  /** GOARCH for seccomp's architecture conditions (default: this machine's). */
+  arch?: string;
+  /** CPUs on the host, the upper bound of --cpus (default: os.availableParallelism()). */
+  hostCpus?: number;
+}
+
+/**
+ * Checks the overrides that do not depend on the image (capabilities, security
+ * options and a seccomp file, network, mounts, resources, ulimits, hostname), as
+ * buildSpec would, and throws buildSpec's one-line EINVAL_ARGUMENT error naming
+ * the flag. For callers that want bad flags refused before an image is pulled,
+ * as docker does.
+ */
+export function checkRunOverrides(overrides: RunOverrides, options: CheckRunOverridesOptions = {}): void {
+  imageIndependentParts(overrides, options);
+  if (overrides.hostname !== undefined) checkHostname(overrides.hostname);
+}
+
+/** The parts of the spec that come from the overrides alone. */
+function imageIndependentParts(o: RunOverrides, options: CheckRunOverridesOptions) {
+  const privileged = o.privileged === true;
+  const caps = resolveCapabilities({ capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [], privileged });
+  const sec = parseSecurityOpts(o.securityOpt ?? []);
+  const seccomp = seccompFor(sec, privileged, caps, options.arch);
+  const network = o.network ?? 'none';
+  if (network !== 'none' && network !== 'host') {
+    throw new BerthError('EINVAL_ARGUMENT', `invalid --network "${String(network)}": berth supports none and host`, { details: { flag: '--network' } });
+  }
+  return {
+    privileged,
+    caps,
+    sec,
+    seccomp,
+    network,
+    mounts: mountsOf(o),
+    resources: resourcesOf(o, privileged, options.hostCpus),
+    rlimits: rlimitsOf(o.ulimit ?? []),
+  };
 }
 
 function commandLine(entrypoint: Array<string | null> | null, cmd: Array<string | null> | null, o: RunOverrides): string[] {
