@@ -1,15 +1,13 @@
 // Pulls through the fault-injecting proxy in front of a real registry: broken
 // connections, error statuses with Retry-After, corrupted and truncated bodies, and
 // redirects to a second origin.
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hostPlatform, Reference } from '@berth/oci';
 import { pullImage, type RegistryClient, type RetryEvent } from '@berth/registry';
-import { Store } from '@berth/store';
 import { makeTempDir, startFaultProxy, startRegistry, type FaultProxy, type FaultRule, type ProxyLogEntry, type RunningRegistry, type TempDir } from '@berth/testing';
 import { buildImage, pushLayout, type BuiltImage } from '../../fixtures/images/index.js';
-import { client, dockerConfig, toolsMissing, verifyStoreBlobs } from './helpers/setup.js';
+import { client, dockerConfig, freshStore, toolsMissing, verifyStoreBlobs } from './helpers/setup.js';
 
 if (toolsMissing) console.warn(`skipping fault integration tests: ${toolsMissing}`);
 
@@ -55,9 +53,7 @@ describe.skipIf(!!toolsMissing)('pull through faults', () => {
 
   async function pull(faults: FaultRule[], opts: { retries?: number; maxDelayMs?: number; onRetry?: (e: RetryEvent) => void } = {}) {
     proxy.setFaults(faults);
-    const root = path.join(tmp.path, 'stores', String(++storeCount));
-    await mkdir(root, { recursive: true });
-    const store = await Store.open({ root });
+    const store = await freshStore(tmp, String(++storeCount));
     const c: RegistryClient = client({
       dockerConfigDir: noCreds,
       retry: { retries: opts.retries ?? 3, minDelayMs: 1, maxDelayMs: opts.maxDelayMs ?? 50 },
@@ -206,9 +202,7 @@ describe.skipIf(!!toolsMissing)('redirects to a second origin', () => {
   it('follows the redirect and never sends Authorization to the other origin', async () => {
     const dir = await dockerConfig(path.join(tmp.path, 'docker'), { [proxy.host]: user });
     const c = client({ dockerConfigDir: dir });
-    const root = path.join(tmp.path, 'store');
-    await mkdir(root, { recursive: true });
-    const store = await Store.open({ root });
+    const store = await freshStore(tmp, 'redirect');
     try {
       const result = await pullImage({ client: c, store, reference: Reference.parse(`${proxy.host}/test/redirect:latest`), platform: hostPlatform() });
       expect(result.descriptor.digest).toBe(image.descriptor.digest);

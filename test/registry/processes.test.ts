@@ -1,14 +1,14 @@
 // Pulls in real, separate processes (test/registry/helpers/pull.mjs, against the built
 // packages: run `npm run build` first) sharing one store: two at once, and one killed
 // with SIGKILL in the middle of a blob.
-import { mkdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatPlatform, hostPlatform, Reference } from '@berth/oci';
 import { Store } from '@berth/store';
 import { makeTempDir, runChecked, startFaultProxy, startRegistry, type FaultProxy, type RunningRegistry, type TempDir } from '@berth/testing';
 import { buildImage, pushLayout, type BuiltImage } from '../../fixtures/images/index.js';
-import { distMissing, dockerConfig, pullProcess, skopeo, toolsMissing, until, verifyStoreBlobs } from './helpers/setup.js';
+import { distMissing, dockerConfig, freshStoreRoot, pullProcess, skopeo, toolsMissing, until, verifyStoreBlobs } from './helpers/setup.js';
 
 const skip = toolsMissing ?? distMissing();
 if (skip) console.warn(`skipping multi-process pull tests: ${skip}`);
@@ -40,11 +40,7 @@ describe.skipIf(!!skip)('pulls in separate processes', () => {
     await tmp?.cleanup();
   });
 
-  async function storeRoot(name: string): Promise<string> {
-    const root = path.join(tmp.path, 'stores', name);
-    await mkdir(root, { recursive: true });
-    return root;
-  }
+  const storeRoot = (name: string): Promise<string> => freshStoreRoot(tmp, name);
 
   it('two processes pulling the same image into one store both succeed, leaving one consistent copy', async () => {
     const root = await storeRoot('concurrent');

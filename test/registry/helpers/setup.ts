@@ -32,11 +32,16 @@ export function sharedImagesSkip(what: string): { images: string | undefined; sk
   return { images, skip };
 }
 
-/** A new, empty store in `<tmp>/stores/<name>`. */
-export async function freshStore(tmp: TempDir, name: string): Promise<Store> {
+/** A new, empty directory for a store: `<tmp>/stores/<name>` (for a store opened by another process). */
+export async function freshStoreRoot(tmp: TempDir, name: string): Promise<string> {
   const root = path.join(tmp.path, 'stores', name);
   await mkdir(root, { recursive: true });
-  return Store.open({ root });
+  return root;
+}
+
+/** A new, empty store in `<tmp>/stores/<name>`. */
+export async function freshStore(tmp: TempDir, name: string): Promise<Store> {
+  return Store.open({ root: await freshStoreRoot(tmp, name) });
 }
 
 /** The multi-process tests run the BUILT packages; they need `npm run build` first. */
