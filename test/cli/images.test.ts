@@ -54,6 +54,24 @@ describe.skipIf(!images)('berth pull, images, inspect, tag, rmi, prune (real reg
     expect(alpine?.size).toBeGreaterThan(3_000_000);
   });
 
+  it('pulls by the digest of a multi-platform index; images, inspect and rmi find NAME@<index digest>', async () => {
+    const json = await berth(['pull', '--format', 'json', 'alpine'], { env: box.env });
+    const index = (JSON.parse(json.stdout) as { indexDigest: string }).indexDigest;
+    expect(index).toMatch(/^sha256:[a-f0-9]{64}$/);
+    const byDigest = `alpine@${index}`;
+    const p = await berth(['pull', '-q', byDigest], { env: box.env });
+    expect(p.stderr).toBe('');
+    expect(p.stdout).toBe(`docker.io/library/${byDigest}\n`);
+    // The store keeps the platform manifest, not the index: every listing must still find it.
+    const list = await berth(['images'], { env: box.env });
+    expect(list.stderr).toBe('');
+    expect(list.stdout).toMatch(/^alpine\s+<none>\s+[a-f0-9]{12}\s+linux\/amd64\s/m);
+    const inspect = await berth(['inspect', byDigest], { env: box.env });
+    expect(inspect.code, inspect.stderr).toBe(0);
+    expect((JSON.parse(inspect.stdout) as Array<{ Config: { architecture: string } }>)[0]?.Config.architecture).toBe('amd64');
+    expect((await berth(['rmi', byDigest], { env: box.env })).code).toBe(0);
+  });
+
   it('inspect prints manifest and config', async () => {
     const r = await berth(['inspect', 'alpine'], { env: box.env });
     expect(r.code).toBe(0);

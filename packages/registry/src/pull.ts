@@ -17,14 +17,14 @@ import {
   type Platform,
   type Reference,
 } from '@berth/oci';
-import type { Store } from '@berth/store';
+import { INDEX_DIGEST_ANNOTATION, type Store } from '@berth/store';
 import type { ManifestResult, RegistryClient } from './client.js';
 import { reasonOf } from './errors.js';
 import { linkedController, runBounded } from './limit.js';
 import { abortError, isAbortError } from './retry.js';
 
-/** Annotation on a tag pulled through an index: the digest of that index. */
-export const INDEX_DIGEST_ANNOTATION = 'io.berth.index.digest';
+/** Annotation on a tag pulled through an index: the digest of that index (defined by @berth/store, which reads it). */
+export { INDEX_DIGEST_ANNOTATION };
 export const DEFAULT_MAX_CONCURRENT_DOWNLOADS = 3;
 
 export interface PullProgressEvent {

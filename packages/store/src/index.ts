@@ -1,4 +1,4 @@
-export { Store, REF_NAME_ANNOTATION, IMAGE_LAYOUT_VERSION } from './store.js';
+export { Store, REF_NAME_ANNOTATION, INDEX_DIGEST_ANNOTATION, IMAGE_LAYOUT_VERSION } from './store.js';
 export type {
   StoreOptions,
   PutBlobOptions,

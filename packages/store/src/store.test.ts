@@ -7,7 +7,7 @@ import { text } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Digest, MediaType, Reference, encodeJson, isBerthError } from '@berth/oci';
 import type { Descriptor, Platform } from '@berth/oci';
-import { Store, defaultRoot, storeDir, REF_NAME_ANNOTATION } from './index.js';
+import { Store, defaultRoot, storeDir, INDEX_DIGEST_ANNOTATION, REF_NAME_ANNOTATION } from './index.js';
 import { makeData } from './test-support/data.js';
 import { repoRoot } from './test-support/spawn.js';
 import { rejection } from './test-support/rejection.js';
@@ -308,6 +308,32 @@ describe('getImage', () => {
     const e = await rejection(store.getImage('alpine:3.20.3', { platform: { os: 'linux', architecture: 's390x' } }));
     expect(e.code).toBe('ENO_MATCHING_PLATFORM');
     expect(e.message).toBe('get image alpine:3.20.3: no manifest for linux/s390x (available: linux/amd64, linux/arm64/v8)');
+  });
+
+  it('finds NAME@<index digest> for platform manifests pulled through that index, whose index blob the store does not keep', async () => {
+    const store = await Store.open({ root });
+    const amd64 = await putImage(store, 'amd', { os: 'linux', architecture: 'amd64' });
+    const arm64 = await putImage(store, 'arm', { os: 'linux', architecture: 'arm64', variant: 'v8' });
+    const other = await putImage(store, 'other');
+    const indexDigest = Digest.of(Buffer.from('an index that was never stored')).toString();
+    const fromIndex = (d: Descriptor, p: Platform): Descriptor => ({ ...d, platform: p, annotations: { [INDEX_DIGEST_ANNOTATION]: indexDigest } });
+    // As pullImage tags them: one pulled by digest (tagged NAME@DIGEST), one by tag.
+    await store.setTag(`localhost/multi@${indexDigest}`, fromIndex(amd64.descriptor, { os: 'linux', architecture: 'amd64' }));
+    await store.setTag('localhost/multi:arm', fromIndex(arm64.descriptor, { os: 'linux', architecture: 'arm64', variant: 'v8' }));
+    // The same index digest on another repository's tag is not an image of localhost/multi.
+    await store.setTag('localhost/elsewhere:1', fromIndex(other.descriptor, { os: 'linux', architecture: 's390x' }));
+
+    expect((await store.getImage(`localhost/multi@${indexDigest}`)).descriptor.digest).toBe(amd64.descriptor.digest);
+    const arm = await store.getImage(Reference.parse(`localhost/multi@${indexDigest}`), { platform: { os: 'linux', architecture: 'arm64' } });
+    expect(arm.descriptor.digest).toBe(arm64.descriptor.digest);
+    // What `berth images` does: every tag's own name finds its image.
+    for (const t of await store.listTags()) expect((await store.getImage(t.reference)).descriptor.digest).toBe(t.descriptor.digest);
+
+    const unknown = Digest.of(Buffer.from('no such index')).toString();
+    const e = await rejection(store.getImage(`localhost/multi@${unknown}`));
+    expect(e.code).toBe('EIMAGE_UNKNOWN');
+    expect(e.message).toBe(`get image localhost/multi@${unknown}: ${unknown} is not in the store`);
+    expect((await rejection(store.getImage(`localhost/nothere@${indexDigest}`))).code).toBe('EIMAGE_UNKNOWN');
   });
 });
 

@@ -32,6 +32,12 @@ import { BlobReader, mapOpenError } from './reader.js';
 
 /** The annotation naming a tag in `index.json`; berth stores the full reference. */
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
+/**
+ * On a tag whose manifest was chosen from an image index (a multi-platform image), the
+ * index's digest: the store keeps the platform manifest, and `NAME@<index digest>` still
+ * finds it, as docker's RepoDigests do.
+ */
+export const INDEX_DIGEST_ANNOTATION = 'io.berth.index.digest';
 /** What berth writes to `oci-layout`. */
 export const IMAGE_LAYOUT_VERSION = '1.0.0';
 /** `index.json` of the store itself may list many tags; bounded all the same. */
@@ -558,16 +564,16 @@ export class Store {
     const what = `get image ${label}`;
     try {
       const wanted = opts.platform ? normalisePlatform(opts.platform) : hostPlatform();
-      const found = await this.findImage(refOrDigest, what);
+      const found = await this.findImage(refOrDigest, what, wanted);
       return await this.loadImage(found.descriptor, { reference: found.reference, wanted, explicit: opts.platform !== undefined, what }, 0);
     } catch (err) {
       throw wrapError(what, err);
     }
   }
 
-  private async findImage(input: Reference | string, what: string): Promise<{ descriptor: Descriptor; reference?: Reference }> {
+  private async findImage(input: Reference | string, what: string, wanted: Platform): Promise<{ descriptor: Descriptor; reference?: Reference }> {
     if (input instanceof Reference) {
-      if (input.digest) return { descriptor: await this.describeStored(input.digest, what), reference: input };
+      if (input.digest) return { descriptor: await this.findByDigestReference(input, input.digest, what, wanted), reference: input };
       const d = await this.resolve(input);
       if (!d) throw new BerthError('EIMAGE_UNKNOWN', `${what}: no such image in the store`);
       return { descriptor: d, reference: input };
@@ -577,7 +583,7 @@ export class Store {
     if (/^[a-f0-9]{64}$/.test(input)) return { descriptor: await this.describeStored(Digest.parse(`sha256:${input}`), what) };
     const ref = Reference.tryParse(input);
     if (ref) {
-      if (ref.digest) return { descriptor: await this.describeStored(ref.digest, what), reference: ref };
+      if (ref.digest) return { descriptor: await this.findByDigestReference(ref, ref.digest, what, wanted), reference: ref };
       const d = await this.resolve(ref);
       if (d) return { descriptor: d, reference: ref };
     }
@@ -588,6 +594,25 @@ export class Store {
     }
     const shown = ref ? ref.toString() : input;
     throw new BerthError('EIMAGE_UNKNOWN', `${what}: no such image in the store${shown !== input ? ` (${shown})` : ''}`);
+  }
+
+  /**
+   * `NAME@DIGEST`: the stored manifest or index of that digest; else the tags pulled from an
+   * index of that digest, whose platform manifests the store keeps but not the index (the tag
+   * `NAME@DIGEST` itself, and tags of NAME annotated with the index digest): the one for
+   * `wanted`, else the first.
+   */
+  private async findByDigestReference(ref: Reference, digest: Digest, what: string, wanted: Platform): Promise<Descriptor> {
+    if ((await this.size(digest)) !== undefined) return this.describeStored(digest, what);
+    const fullName = ref.toString();
+    const candidates = (await this.readIndexJson()).manifests.filter((m) => {
+      const tag = m.annotations?.[REF_NAME_ANNOTATION];
+      if (tag === undefined) return false;
+      return tag === fullName || (m.annotations?.[INDEX_DIGEST_ANNOTATION] === digest.toString() && Reference.tryParse(tag)?.name === ref.name);
+    });
+    const chosen = selectPlatform(candidates, wanted) ?? candidates[0];
+    if (chosen) return { ...chosen };
+    throw new BerthError('EIMAGE_UNKNOWN', `${what}: ${digest} is not in the store`);
   }
 
   /** A descriptor for a stored manifest or index found by digest; a config digest leads to its tagged manifest. */
