@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatPlatform, hostPlatform } from '@berth/oci';
 import { sharedImagesDir } from '@berth/testing';
 import { berth, mirrorSandbox, type MirrorSandbox } from './helpers.js';
 
@@ -64,6 +65,20 @@ describe.skipIf(!images || !isRoot)('berth run, unpack and the container command
     expect(badFlagMissingImage.stderr).toMatch(/^berth: .*--memory[^\n]*\n$/);
     // PID 1 ignores signals it has no handler for; under --init the shell is PID 2.
     expect((await run(['--init', 'alpine', 'sh', '-c', 'kill -TERM $$; sleep 1'])).code).toBe(143);
+  });
+
+  it("warns, as docker does, when the image is for another platform and none was asked for", async () => {
+    const ref = `${box.registry.host}/library/alpine:latest`;
+    // alpine has amd64 and arm64: take the one this host is not.
+    const other = hostPlatform().architecture === 'arm64' ? { flag: 'linux/amd64', shown: 'linux/amd64' } : { flag: 'linux/arm64', shown: 'linux/arm64/v8' };
+    expect((await berth(['pull', '-q', '--platform', other.flag, ref], { env: box.env })).code).toBe(0);
+    const r = await run([ref, 'true']);
+    // The process itself fails with "exec format error" (126) unless the host runs such binaries (binfmt).
+    expect(r.stderr.split('\n')[0]).toBe(
+      `WARNING: The requested image's platform (${other.shown}) does not match the detected host platform (${formatPlatform(hostPlatform())}) and no specific platform was requested`,
+    );
+    const asked = await run(['--platform', other.flag, ref, 'true']);
+    expect(asked.stderr).not.toContain('WARNING');
   });
 
   it('leaves nothing behind with --rm, and the host is untouched', async () => {

@@ -1,4 +1,4 @@
-import { isBerthError, parsePlatform, platformMatches, Reference, type Platform } from '@berth/oci';
+import { formatPlatform, hostPlatform, isBerthError, normalisePlatform, parsePlatform, platformMatches, Reference, type Platform } from '@berth/oci';
 import type { StoredImage } from '@berth/store';
 import type { Context } from '../context.js';
 
@@ -11,8 +11,7 @@ export async function ensureImage(ctx: Context, ref: string, opts: { platform?: 
   const platform: Platform | undefined = opts.platform ? parsePlatform(opts.platform) : undefined;
   try {
     const image = await store.getImage(ref, platform ? { platform } : {});
-    const actual = { os: image.config.os, architecture: image.config.architecture, ...(image.config.variant ? { variant: image.config.variant } : {}) };
-    if (!platform || platformMatches(platform, actual)) return image;
+    if (!platform || platformMatches(platform, imagePlatform(image))) return image;
   } catch (err) {
     if (!isBerthError(err, 'EIMAGE_UNKNOWN')) throw err;
   }
@@ -21,4 +20,20 @@ export async function ensureImage(ctx: Context, ref: string, opts: { platform?: 
   const { pullWithProgress } = await import('./pull.js');
   const pulled = await pullWithProgress(ctx, reference, { ...(platform ? { platform } : {}), quiet: Boolean(opts.quiet) });
   return store.getImage(pulled.reference, platform ? { platform } : {});
+}
+
+function imagePlatform(image: StoredImage): Platform {
+  const { os, architecture, variant } = image.config;
+  return { os, architecture, ...(variant ? { variant } : {}) };
+}
+
+/**
+ * docker's warning for `run` when no platform was asked for and the image is for another one
+ * (its process will likely fail with "exec format error"), or undefined.
+ */
+export function platformMismatchWarning(image: StoredImage): string | undefined {
+  const actual = imagePlatform(image);
+  const host = hostPlatform();
+  if (platformMatches(host, actual)) return undefined;
+  return `WARNING: The requested image's platform (${formatPlatform(normalisePlatform(actual))}) does not match the detected host platform (${formatPlatform(host)}) and no specific platform was requested`;
 }

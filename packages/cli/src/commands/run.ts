@@ -3,7 +3,7 @@ import { BerthError, describeError, isBerthError } from '@berth/oci';
 import type { RunOverrides } from '@berth/runtime';
 import type { Context } from '../context.js';
 import { ExitError } from '../output.js';
-import { ensureImage } from './ensure-image.js';
+import { ensureImage, platformMismatchWarning } from './ensure-image.js';
 
 /** The flags that reach the runtime's RunOverrides under the same name and type. */
 type SameAsOverrides =
@@ -102,6 +102,8 @@ async function runContainer(ctx: Context, ref: string, cmd: string[], flags: Run
   // The namespace worker takes tens of ms to start: overlap it with the rootfs copy.
   const warm = runtime.warm();
   const image = await ensureImage(ctx, ref, { ...(flags.platform ? { platform: flags.platform } : {}), quiet: Boolean(flags.quiet) });
+  const mismatch = flags.platform ? undefined : platformMismatchWarning(image);
+  if (mismatch) ctx.stderr.write(`${mismatch}\n`);
   const store = await ctx.store();
   const snapshots = new rootfsPkg.Snapshots({ root: ctx.snapshotsDir, store });
   const id = newContainerId();
