@@ -1,3 +1,4 @@
+import { Reference } from '@berth/oci';
 import type { ContainerInfo, LogEntry } from '@berth/runtime';
 import type { Context } from '../context.js';
 import { parseFormat, relativeTime, table, writeJson } from '../output.js';
@@ -13,6 +14,13 @@ function commandText(c: ContainerInfo): string {
   return JSON.stringify(text.length > 20 ? `${text.slice(0, 19)}…` : text);
 }
 
+/** The image as docker's ps shows it: the familiar reference (`alpine:latest`), else the digest. */
+function imageText(c: ContainerInfo): string {
+  const ref = c.image?.reference;
+  if (ref === undefined) return '';
+  return Reference.tryParse(ref)?.familiar() ?? ref;
+}
+
 /** `berth ps [-a] [-q] [--format json]` */
 export async function ps(ctx: Context, opts: { all?: boolean; quiet?: boolean; format?: string }): Promise<number> {
   const format = parseFormat(opts.format);
@@ -25,8 +33,8 @@ export async function ps(ctx: Context, opts: { all?: boolean; quiet?: boolean; f
   } else {
     ctx.stdout.write(
       table(
-        ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAME'],
-        list.map((c) => [c.shortId, c.image?.reference ?? '', commandText(c), relativeTime(c.createdAt), c.statusText, c.name]),
+        ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'],
+        list.map((c) => [c.shortId, imageText(c), commandText(c), relativeTime(c.createdAt), c.statusText, c.name]),
       ),
     );
   }
