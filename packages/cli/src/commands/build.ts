@@ -71,7 +71,7 @@ export async function build(ctx: Context, contextDir: string | undefined, flags:
         log(`[${e.stage ?? 'final'}] FROM ${e.from}`);
         break;
       case 'pull':
-        log(`pulling ${e.reference}`);
+        // ensureImage (below) says it, docker's way: "Unable to find image '…' locally", then the pull's progress.
         break;
       case 'step':
         log(`[${e.stage ?? 'final'} ${e.index + 1}/${e.of}] ${e.text}`);
