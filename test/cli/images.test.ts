@@ -112,6 +112,17 @@ describe.skipIf(!images)('berth pull, images, inspect, tag, rmi, prune (real reg
     const badMax = await berth(['pull', '--max-concurrent-downloads', '0', 'alpine'], { env: box.env });
     expect(badMax.code).toBe(2);
     expect(badMax.stderr).toMatch(/^berth: invalid --max-concurrent-downloads "0"/);
+    // Malformed option values are usage errors, with the hint commander gives for its own.
+    for (const args of [['pull', '--platform', 'nonsense', 'alpine'], ['unpack', '--platform', 'linux', 'alpine', '/nonexistent/dir'], ['image', 'prune', '--format', 'xml']]) {
+      const bad = await berth(args, { env: box.env });
+      expect(bad.code, args.join(' ')).toBe(2);
+      expect(bad.stderr).toMatch(/^berth: invalid (platform|--format) "[^"]*": [^\n]*\n\(run "berth --help" for usage\)\n$/);
+    }
+    // inspect, like docker's: what was found on stdout, a line per name that was not, exit 1.
+    const partial = await berth(['inspect', 'alpine', 'nosuch'], { env: box.env });
+    expect(partial.code).toBe(1);
+    expect((JSON.parse(partial.stdout) as unknown[]).length).toBe(1);
+    expect(partial.stderr).toBe('berth: get image nosuch: no such image in the store (docker.io/library/nosuch:latest)\n');
     const noArgs = await berth(['pull'], { env: box.env });
     expect(noArgs.code).toBe(2);
     const unknown = await berth(['frobnicate'], { env: box.env });

@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { Context } from './context.js';
-import { errorLine, ExitError } from './output.js';
+import { errorLine, ExitError, USAGE_EXIT } from './output.js';
+
+const USAGE_HINT = '(run "berth --help" for usage)';
 
 /** Repeatable options (`-e A=1 -e B=2`) collect into a list. */
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -17,7 +19,7 @@ export function program(run: (action: Action) => void): Command {
     .description('berth: pull, build, unpack and run OCI container images')
     .version('0.1.0', '-v, --version')
     .enablePositionalOptions()
-    .showHelpAfterError('(run "berth --help" for usage)')
+    .showHelpAfterError(USAGE_HINT)
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(`berth: ${s.replace(/^error: /, '')}`) });
 
@@ -204,6 +206,8 @@ export async function main(argv: string[], ctx: Context = new Context()): Promis
     return await pending;
   } catch (err) {
     ctx.stderr.write(`${errorLine(err)}\n`);
+    // A bad argument found by a command (usageError) gets the hint commander gives for its own.
+    if (err instanceof ExitError && err.exitCode === USAGE_EXIT) ctx.stderr.write(`${USAGE_HINT}\n`);
     if (ctx.env['BERTH_DEBUG'] && err instanceof Error) ctx.stderr.write(`${err.stack}\n`);
     return err instanceof ExitError ? err.exitCode : 1;
   }

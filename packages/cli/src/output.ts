@@ -1,4 +1,4 @@
-import { BerthError, describeError } from '@berth/oci';
+import { BerthError, describeError, parsePlatform, type Platform } from '@berth/oci';
 
 /** Thrown by a command to stop with a specific exit code after printing its message. */
 export class ExitError extends Error {
@@ -10,15 +10,28 @@ export class ExitError extends Error {
   }
 }
 
-/** Usage errors exit 2, like commander's own. */
+/** The exit code of a usage error, like commander's own. */
+export const USAGE_EXIT = 2;
+
+/** A bad argument: exits 2, and main() adds the usage hint. */
 export function usageError(message: string): ExitError {
-  return new ExitError(2, message);
+  return new ExitError(USAGE_EXIT, message);
 }
 
 /** The one line printed for a failure: `berth: pull docker.io/library/x:latest: manifest unknown`. */
 export function errorLine(err: unknown): string {
   const msg = err instanceof BerthError || err instanceof ExitError ? err.message : describeError(err);
   return `berth: ${msg.split('\n')[0]}`;
+}
+
+/** A `--platform` value (`os/arch[/variant]`); a malformed one is a usage error (exit 2). */
+export function platformFlag(value: string | undefined): Platform | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parsePlatform(value);
+  } catch (err) {
+    throw usageError(err instanceof BerthError ? err.message : describeError(err));
+  }
 }
 
 export type OutputFormat = 'table' | 'json';
@@ -72,4 +85,23 @@ export function relativeTime(date: Date | string | undefined, now = Date.now()):
 
 export function writeJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * docker's `inspect` of several names: a JSON array of those found, an error line on
+ * `stderr` for each one that was not, and exit 1 if any was not.
+ */
+export async function inspectEach<T>(stderr: NodeJS.WritableStream, names: readonly string[], find: (name: string) => Promise<T>): Promise<number> {
+  const found: T[] = [];
+  let failed = 0;
+  for (const name of names) {
+    try {
+      found.push(await find(name));
+    } catch (err) {
+      failed++;
+      stderr.write(`${errorLine(err)}\n`);
+    }
+  }
+  writeJson(found);
+  return failed > 0 ? 1 : 0;
 }

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
-import { BerthError, parsePlatform, Reference, type LayerCompression } from '@berth/oci';
+import { BerthError, Reference, type LayerCompression } from '@berth/oci';
 import type { BuildEvent } from '@berth/build';
 import type { Context } from '../context.js';
-import { parseFormat, writeJson } from '../output.js';
+import { parseFormat, platformFlag, writeJson } from '../output.js';
 
 export interface BuildFlags {
   file?: string;
@@ -53,7 +53,7 @@ export async function build(ctx: Context, contextDir: string | undefined, flags:
   }
   const tags = (flags.tag ?? []).map((t) => Reference.parse(t));
   const compression = parseCompression(flags.compression);
-  const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
+  const platform = platformFlag(flags.platform);
   const epoch = sourceDateEpoch(ctx.env);
   const [{ build: runBuild }, { Snapshots }, store] = await Promise.all([import('@berth/build'), import('@berth/rootfs'), ctx.store()]);
   // Loaded only when a step runs: a fully cached build never needs the runtime.

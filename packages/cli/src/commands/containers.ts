@@ -1,7 +1,7 @@
 import { Reference } from '@berth/oci';
 import type { ContainerInfo, LogEntry } from '@berth/runtime';
 import type { Context } from '../context.js';
-import { parseFormat, relativeTime, table, writeJson } from '../output.js';
+import { errorLine, inspectEach, parseFormat, relativeTime, table, usageError, writeJson } from '../output.js';
 
 /** The runtime; `removesRootfs` when the command deletes containers (their rootfs goes through @berth/rootfs). */
 async function runtime(ctx: Context, opts: { removesRootfs?: boolean } = {}) {
@@ -50,7 +50,6 @@ async function each(ctx: Context, ids: string[], op: (id: string) => Promise<voi
       ctx.stdout.write(`${id}\n`);
     } catch (err) {
       failed++;
-      const { errorLine } = await import('../output.js');
       ctx.stderr.write(`${errorLine(err)}\n`);
     }
   }
@@ -61,7 +60,6 @@ export async function stop(ctx: Context, ids: string[], opts: { time?: string })
   const rt = await runtime(ctx);
   const timeoutSec = opts.time === undefined ? 10 : Number(opts.time);
   if (!Number.isFinite(timeoutSec) || timeoutSec < 0) {
-    const { usageError } = await import('../output.js');
     throw usageError(`invalid --time ${JSON.stringify(opts.time)}: expected seconds`);
   }
   return each(ctx, ids, async (id) => {
@@ -97,8 +95,5 @@ export async function logs(ctx: Context, id: string, opts: { follow?: boolean })
 /** `berth inspect` for containers is not mixed with images: `berth container inspect ID`. */
 export async function inspectContainer(ctx: Context, ids: string[]): Promise<number> {
   const rt = await runtime(ctx);
-  const out: ContainerInfo[] = [];
-  for (const id of ids) out.push(await rt.inspect(id));
-  writeJson(out);
-  return 0;
+  return inspectEach(ctx.stderr, ids, (id) => rt.inspect(id));
 }

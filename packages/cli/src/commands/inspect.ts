@@ -1,13 +1,12 @@
 import type { Context } from '../context.js';
-import { writeJson } from '../output.js';
+import { inspectEach } from '../output.js';
 
 /** `berth inspect REF…`: manifest and config as JSON, one array entry per image (like docker). */
 export async function inspect(ctx: Context, refs: string[]): Promise<number> {
   const store = await ctx.store();
-  const out: unknown[] = [];
-  for (const ref of refs) {
+  return inspectEach(ctx.stderr, refs, async (ref) => {
     const image = await store.getImage(ref);
-    out.push({
+    return {
       Reference: image.reference?.toString(),
       Digest: image.descriptor.digest,
       MediaType: image.descriptor.mediaType,
@@ -15,8 +14,6 @@ export async function inspect(ctx: Context, refs: string[]): Promise<number> {
       Size: image.descriptor.size,
       Manifest: image.manifest,
       Config: image.config,
-    });
-  }
-  writeJson(out);
-  return 0;
+    };
+  });
 }

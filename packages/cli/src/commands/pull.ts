@@ -1,7 +1,7 @@
-import { formatPlatform, parsePlatform, Reference, type Platform } from '@berth/oci';
+import { formatPlatform, Reference, type Platform } from '@berth/oci';
 import type { PullResult } from '@berth/registry';
 import type { Context } from '../context.js';
-import { parseFormat, usageError, writeJson } from '../output.js';
+import { parseFormat, platformFlag, usageError, writeJson } from '../output.js';
 
 export interface PullOptions {
   platform?: string;
@@ -38,7 +38,7 @@ export async function pullWithProgress(ctx: Context, reference: Reference, opts:
 export async function pull(ctx: Context, ref: string, opts: PullOptions): Promise<number> {
   const format = parseFormat(opts.format);
   const reference = Reference.parse(ref);
-  const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
+  const platform = platformFlag(opts.platform);
   const max = opts.maxConcurrentDownloads === undefined ? undefined : Number(opts.maxConcurrentDownloads);
   if (max !== undefined && (!Number.isInteger(max) || max < 1 || max > 64)) {
     throw usageError(`invalid --max-concurrent-downloads ${JSON.stringify(opts.maxConcurrentDownloads)}: expected a whole number from 1 to 64`);

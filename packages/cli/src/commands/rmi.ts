@@ -1,6 +1,7 @@
 import { BerthError, Digest, Reference } from '@berth/oci';
 import type { Context } from '../context.js';
 import { usedImages } from '../containers.js';
+import { humanSize, parseFormat } from '../output.js';
 
 /**
  * Remove what no tag and no container uses: store blobs, then snapshots whose
@@ -50,12 +51,11 @@ export async function rmi(ctx: Context, refs: string[], opts: { force?: boolean 
 /** `berth image prune`: delete unreferenced blobs and snapshots. */
 export async function prune(ctx: Context, opts: { format?: string }): Promise<number> {
   const { blobs, bytes, snapshots } = await collectGarbage(ctx);
-  if (opts.format === 'json') {
+  if (parseFormat(opts.format) === 'json') {
     ctx.stdout.write(`${JSON.stringify({ deletedBlobs: blobs, deletedSnapshots: snapshots, reclaimedBytes: bytes })}\n`);
   } else {
     for (const d of blobs) ctx.stdout.write(`deleted: ${d}\n`);
     for (const s of snapshots) ctx.stdout.write(`deleted snapshot: ${s}\n`);
-    const { humanSize } = await import('../output.js');
     ctx.stdout.write(`Total reclaimed space: ${humanSize(bytes)}\n`);
   }
   return 0;

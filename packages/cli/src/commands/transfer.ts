@@ -1,5 +1,6 @@
 import { Reference } from '@berth/oci';
 import type { Context } from '../context.js';
+import { platformFlag, usageError } from '../output.js';
 import { TransferProgress, type TransferEvent } from '../progress.js';
 
 /** `berth push [-q] LOCAL [REMOTE]`: upload an image from the store to a registry. */
@@ -35,7 +36,6 @@ export async function save(ctx: Context, refs: string[], opts: { output?: string
   const { saveImages } = await import('@berth/build');
   const store = await ctx.store();
   if (!opts.output && ctx.stdout.isTTY) {
-    const { usageError } = await import('../output.js');
     throw usageError('save: refusing to write an archive to a terminal; use -o FILE or redirect stdout');
   }
   await saveImages({ store, references: refs, output: opts.output ?? ctx.stdout });
@@ -44,13 +44,14 @@ export async function save(ctx: Context, refs: string[], opts: { output?: string
 
 /** `berth load -i FILE|DIR` (or an archive on stdin). */
 export async function load(ctx: Context, opts: { input?: string; quiet?: boolean; repository?: string; platform?: string }): Promise<number> {
-  const [{ loadImages }, { parsePlatform }] = await Promise.all([import('@berth/build'), import('@berth/oci')]);
+  const platform = platformFlag(opts.platform);
+  const { loadImages } = await import('@berth/build');
   const store = await ctx.store();
   const loaded = await loadImages({
     store,
     input: opts.input ?? process.stdin,
     ...(opts.repository !== undefined ? { repository: opts.repository } : {}),
-    ...(opts.platform !== undefined ? { platform: parsePlatform(opts.platform) } : {}),
+    ...(platform ? { platform } : {}),
   });
   if (opts.quiet) return 0;
   for (const img of loaded) {

@@ -1,4 +1,5 @@
 import type { Context } from '../context.js';
+import { platformFlag } from '../output.js';
 import { ensureImage } from './ensure-image.js';
 
 /** `berth unpack [--platform P] REF DIR`: the image's root filesystem in DIR (pulled first if missing). */
@@ -6,6 +7,7 @@ export async function unpack(ctx: Context, ref: string, dir: string, opts: { pla
   // A short-lived process that streams a layer through zlib: keep freed buffers in the heap and
   // fault it in by huge pages (see tuneHeapForStreaming). alpine: page faults 7 800 -> 4 700.
   (await import('@berth/store')).tuneHeapForStreaming();
+  platformFlag(opts.platform); // a malformed value is a usage error before anything is looked up
   const image = await ensureImage(ctx, ref, opts);
   const [{ Snapshots, unpackImage }, store] = await Promise.all([import('@berth/rootfs'), ctx.store()]);
   const snapshots = new Snapshots({ root: ctx.snapshotsDir, store });
