@@ -4,10 +4,10 @@ import { ensureImage } from './ensure-image.js';
 
 /** `berth unpack [--platform P] REF DIR`: the image's root filesystem in DIR (pulled first if missing). */
 export async function unpack(ctx: Context, ref: string, dir: string, opts: { platform?: string; quiet?: boolean }): Promise<number> {
+  platformFlag(opts.platform); // a malformed value is a usage error before anything is looked up
   // A short-lived process that streams a layer through zlib: keep freed buffers in the heap and
   // fault it in by huge pages (see tuneHeapForStreaming). alpine: page faults 7 800 -> 4 700.
   (await import('@berth/store')).tuneHeapForStreaming();
-  platformFlag(opts.platform); // a malformed value is a usage error before anything is looked up
   const image = await ensureImage(ctx, ref, opts);
   const [{ Snapshots, unpackImage }, store] = await Promise.all([import('@berth/rootfs'), ctx.store()]);
   const snapshots = new Snapshots({ root: ctx.snapshotsDir, store });
