@@ -18,19 +18,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median, needFor, which } from './common.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'no-write': { type: 'boolean', default: false } } });
 const RUNS = Number(args.runs);
 const TARGETS = { cold: 1.5, cached: 0.5 };
 
-function need(cond, why) {
-  if (!cond) {
-    console.error(`bench/build: ${why}`);
-    process.exit(2);
-  }
-}
-const which = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).stdout.trim() || undefined;
+const need = needFor('build');
 need(process.getuid?.() === 0, 'run as root (containers, overlay mounts)');
 need(which('buildah'), 'buildah not found (Debian package buildah)');
 need(which('skopeo'), 'skopeo not found (Debian package skopeo)');
@@ -95,10 +90,6 @@ const buildah = (noCache) =>
 timed(process.execPath, [path.join(repo, 'bench/build.berth.mjs'), berthRoot, ctx, '-', '--load', alpine, 'docker.io/library/alpine']);
 spawnSync('skopeo', ['copy', '--quiet', `oci:${alpine}:3.20.3`, `containers-storage:[overlay@${bRoot}+${bRunRoot}]docker.io/library/alpine:3.20.3`], { stdio: 'inherit' });
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const results = {};
 try {
   for (const mode of ['cold', 'cached']) {

@@ -10,12 +10,13 @@
 // createRootfs is timed in-process (how `berth run` calls it) and, for
 // comparison with the CLIs' process start-up, also in its own node process.
 // --btrfs-only measures and rewrites only the "copy: reflink on btrfs" table.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRootfs, removeTree, Snapshots } from '@berth/rootfs';
 import { Store } from '@berth/store';
+import { loadavg } from './common.mjs';
 import {
   benchImages,
   compare,
@@ -35,7 +36,6 @@ import {
 const { values } = parseArgs({
   options: { runs: { type: 'string' }, 'btrfs-runs': { type: 'string' }, 'no-large': { type: 'boolean' }, 'btrfs-only': { type: 'boolean' } },
 });
-const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 requireBuilt();
 
 const work = mkdtempSync(join(tmpdir(), 'berth-bench-copy-'));

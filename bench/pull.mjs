@@ -20,6 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
+import { needFor, which } from './common.mjs';
 
 // The CLI's bin.js sets this V8 flag (packages/cli/scripts/bundle.mjs); the in-process pulls below
 // run with it too, so the warm column is the CLI's code path minus its start-up.
@@ -41,13 +42,7 @@ const { values: args } = parseArgs({
 
 const TARGETS = { alpine: 2.0, large: 1.0, rssMiB: 150 };
 
-function need(cond, why) {
-  if (!cond) {
-    console.error(`bench/pull: ${why}`);
-    process.exit(2);
-  }
-}
-const which = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).stdout.trim() || undefined;
+const need = needFor('pull');
 need(which('docker-registry'), 'docker-registry not found (Debian package docker-registry)');
 need(which('skopeo'), 'skopeo not found (Debian package skopeo)');
 need(existsSync(path.join(repo, 'packages/testing/dist/index.js')), 'packages are not built: run `npm run build` first');

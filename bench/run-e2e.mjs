@@ -28,6 +28,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { loadavg, median, needFor, which } from './common.mjs';
 import { PHASES } from './run-phases.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -80,13 +81,7 @@ const runs = Math.max(1, Number(opts.runs) || 15);
 const timingRuns = Math.max(1, Number(opts['timing-runs']) || 9);
 const TARGET = 1.5;
 
-function need(cond, why) {
-  if (!cond) {
-    console.error(`bench/run-e2e: ${why}`);
-    process.exit(2);
-  }
-}
-const which = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).stdout.trim() || undefined;
+const need = needFor('run-e2e');
 need(process.getuid?.() === 0, 'needs root (containers)');
 need(which('podman'), 'podman not found (Debian package podman)');
 need(which('runc'), 'runc not found (Debian package runc)');
@@ -96,13 +91,7 @@ need(fs.existsSync(path.join(images, 'alpine', 'index.json')), `no OCI layout at
 const cli = path.join(repo, 'packages/cli/dist/bin.js');
 need(fs.existsSync(cli), 'packages/cli/dist/bin.js is missing: run `npm run build` first');
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const f1 = (x) => x.toFixed(1);
-const loadavg = () => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-run-'));
 const env = {

@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median, needFor, which } from './common.mjs';
 import { PHASES } from './run-phases.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -29,22 +30,12 @@ const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1] ?? 15) || 15;
 const write = !args.includes('--no-write');
 
-function need(cond, msg) {
-  if (!cond) {
-    console.error(`bench/runtime: ${msg}`);
-    process.exit(2);
-  }
-}
+const need = needFor('runtime');
 need(process.getuid?.() === 0, 'needs root');
-for (const t of ['runc', 'skopeo', 'umoci']) need(spawnSync('sh', ['-c', `command -v ${t}`]).status === 0, `${t} is not installed`);
+for (const t of ['runc', 'skopeo', 'umoci']) need(which(t), `${t} is not installed`);
 need(fs.existsSync(path.join(images, 'alpine/index.json')), `no images at ${images}`);
 for (const f of ['index.js', 'init/main.cjs', 'tools/run.js']) need(fs.existsSync(path.join(runtimeDist, f)), `build @berth/runtime first (missing dist/${f})`);
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const ms = (x) => `${x.toFixed(1)} ms`;
 
 /** Runs a command under /usr/bin/time; returns wall ms (measured here), CPU ms (user+sys of the whole tree) and peak RSS (MiB, the largest process). */

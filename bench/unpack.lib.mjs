@@ -23,6 +23,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
+import { loadavg, median } from './common.mjs';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const sharedImages = resolve(repoRoot, '../shared/images');
@@ -45,11 +46,7 @@ export function machine() {
 
 // ---------------------------------------------------------------- timing
 
-export function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
+export { median };
 
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 let timeOut;
@@ -352,7 +349,7 @@ export function writeResults(title, body) {
   section = section.replace(/^## unpack and copy\n\n(?:(?:Date|Machine):[^\n]*\n)?/, `${intro}`);
   const sub = `### ${title}\n`;
   const s = section.indexOf(sub);
-  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const load = loadavg();
   const block = `${sub}\nMeasured ${new Date().toISOString().slice(0, 10)}; load average (1/5/15 min) when written: ${load}.\n\n${body.trimEnd()}\n`;
   if (s < 0) {
     section = `${section.trimEnd()}\n\n${block}`;
