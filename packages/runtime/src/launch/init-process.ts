@@ -284,17 +284,23 @@ export function parkInit(opts: InitSpawnOptions): void {
  */
 function forget(spawner: Spawner, init: SpawnedInit): void {
   if (parked.get(spawner) !== init) return;
+  unpark(spawner);
+  init.closePipes();
+}
+
+/** Takes the init parked for `spawner` off the books (it is the caller's now), if any. */
+function unpark(spawner: Spawner): SpawnedInit | undefined {
+  const init = parked.get(spawner);
+  if (init === undefined) return undefined;
   parked.delete(spawner);
   unclaimed.delete(init);
-  init.closePipes();
+  return init;
 }
 
 /** The parked init when it fits `opts` (it is then taken); a parked one that does not fit is discarded. */
 function takeParked(opts: InitSpawnOptions): SpawnedInit | undefined {
-  const init = parked.get(opts.spawner);
+  const init = unpark(opts.spawner);
   if (init === undefined) return undefined;
-  parked.delete(opts.spawner);
-  unclaimed.delete(init);
   if (init.matches(opts)) return init;
   init.discard();
   return undefined;
@@ -302,11 +308,7 @@ function takeParked(opts: InitSpawnOptions): SpawnedInit | undefined {
 
 /** Kills the init parked for `spawner`, if any (this process will not run a foreground container). */
 export function discardParked(spawner: Spawner): void {
-  const init = parked.get(spawner);
-  if (init === undefined) return;
-  parked.delete(spawner);
-  unclaimed.delete(init);
-  init.discard();
+  unpark(spawner)?.discard();
 }
 
 /**
