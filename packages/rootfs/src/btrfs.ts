@@ -82,6 +82,12 @@ export function onBtrfs(path: FsPath): boolean {
   }
 }
 
+/** Whether an lstatx result is a directory with the inode number of a subvolume root (the file system is not checked). */
+export function hasSubvolumeRootInode(stx: Buffer): boolean {
+  if ((stx.readUInt16LE(STX.mode) & 0o170000) !== 0o040000) return false;
+  return stx.readUInt32LE(STX.ino) === SUBVOL_ROOT_INO && stx.readUInt32LE(STX.ino + 4) === 0;
+}
+
 /** Whether `path` (not followed) is the root directory of a btrfs subvolume. */
 export function isSubvolumeRoot(path: FsPath): boolean {
   let stx: Buffer;
@@ -90,9 +96,7 @@ export function isSubvolumeRoot(path: FsPath): boolean {
   } catch {
     return false;
   }
-  if ((stx.readUInt16LE(STX.mode) & 0o170000) !== 0o040000) return false;
-  if (stx.readUInt32LE(STX.ino) !== SUBVOL_ROOT_INO || stx.readUInt32LE(STX.ino + 4) !== 0) return false;
-  return onBtrfs(path);
+  return hasSubvolumeRootInode(stx) && onBtrfs(path);
 }
 
 function nameArg(size: number, offset: number, name: FsPath, max: number): Buffer {

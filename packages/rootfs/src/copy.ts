@@ -30,7 +30,7 @@ import {
 import { basename, dirname, join, resolve } from 'node:path';
 import { lgetxattr, llistxattr, lsetxattr, lstatx, lutimensRaw, makedev, mknod, STX, timesFromStatx } from '@berth/layers';
 import { BerthError, describeError } from '@berth/oci';
-import { childSubvolumes, onBtrfs, snapshotSubvolume, SUBVOL_ROOT_INO, withDirFd } from './btrfs.js';
+import { childSubvolumes, hasSubvolumeRootInode, onBtrfs, snapshotSubvolume, withDirFd } from './btrfs.js';
 import { displayPath, joinPath, readNames, type FsPath } from './paths.js';
 import { emptyDirectorySync, removeTree } from './remove.js';
 
@@ -91,7 +91,7 @@ export async function createRootfs(opts: CreateRootfsOptions): Promise<CreateRoo
     throw BerthError.wrap(`${doing}: snapshot`, err, 'EROOTFS');
   }
   if ((stx.readUInt16LE(STX.mode) & S_IFMT) !== S_IFDIR) throw new BerthError('EROOTFS', `${doing}: the snapshot is not a directory`);
-  const subvolumeRoot = stx.readUInt32LE(STX.ino) === SUBVOL_ROOT_INO && stx.readUInt32LE(STX.ino + 4) === 0;
+  const subvolumeRoot = hasSubvolumeRootInode(stx);
   const rootMeta = metaOf(stx, Buffer.alloc(32));
   const realSnapshot = realpathSync(snapshot);
   const realDest = realpathOfFuture(dest);

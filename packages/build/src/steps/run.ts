@@ -70,7 +70,6 @@ export function mergeEnv(base: readonly string[], extra: readonly string[]): str
   return out;
 }
 
-
 function removeLeftovers(before: Map<string, Stats | undefined>, parents: Map<string, Stats | undefined>): void {
   let removed = false;
   for (const [host, st] of before) {
