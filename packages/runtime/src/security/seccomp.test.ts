@@ -49,10 +49,36 @@ describe('default seccomp profile (docker)', () => {
     expect(rulesFor(p, 'clone3')).toEqual([{ names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 }]);
   });
 
-  it('allows personality only with the harmless values and socket except AF_VSOCK', () => {
+  it('allows personality only with the harmless values and socket except AF_ALG and AF_VSOCK', () => {
     const p = amd64();
     expect(rulesFor(p, 'personality').map((r) => r.args?.[0]?.value)).toEqual([0, 8, 0x20000, 0x20008, 0xffffffff]);
-    expect(rulesFor(p, 'socket')).toEqual([{ names: ['socket'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 40, op: 'SCMP_CMP_NE' }] }]);
+    // Three ORed conditions on the family: < AF_ALG (38), == AF_NFC (39), > AF_VSOCK (40).
+    expect(rulesFor(p, 'socket')).toEqual([
+      { names: ['socket'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 38, op: 'SCMP_CMP_LT' }] },
+      { names: ['socket'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 39, op: 'SCMP_CMP_EQ' }] },
+      { names: ['socket'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 40, op: 'SCMP_CMP_GT' }] },
+    ]);
+  });
+
+  it('does not allow io_uring (docker >= 25), with any capability', () => {
+    const everything = [...DEFAULT_CAPABILITIES, 'CAP_SYS_ADMIN', 'CAP_SYS_PTRACE', 'CAP_SYS_NICE', 'CAP_BPF', 'CAP_PERFMON', 'CAP_SYS_RAWIO'];
+    for (const [arch, caps] of [['amd64', DEFAULT_CAPABILITIES], ['arm64', DEFAULT_CAPABILITIES], ['amd64', everything]] as const) {
+      const p = defaultSeccompProfile({ capabilities: caps, arch, kernelRelease: KERNEL });
+      for (const name of ['io_uring_setup', 'io_uring_enter', 'io_uring_register']) {
+        expect(rulesFor(p, name), `${name} on ${arch}`).toEqual([]);
+      }
+    }
+  });
+
+  it("follows moby's later additions: new syscalls allowed, lsm_* only with CAP_SYS_ADMIN", () => {
+    const allowed = allowedSyscalls(amd64());
+    for (const name of ['fchmodat2', 'cachestat', 'futex_wait', 'futex_wake', 'futex_requeue', 'map_shadow_stack', 'mseal', 'statmount', 'listmount', 'getxattrat', 'setxattrat', 'listxattrat', 'removexattrat', 'uretprobe']) {
+      expect(allowed.has(name), name).toBe(true);
+    }
+    for (const name of ['lsm_get_self_attr', 'lsm_set_self_attr', 'lsm_list_modules']) {
+      expect(allowed.has(name), name).toBe(false);
+      expect(allowedSyscalls(amd64([...DEFAULT_CAPABILITIES, 'CAP_SYS_ADMIN'])).has(name), `${name} with CAP_SYS_ADMIN`).toBe(true);
+    }
   });
 
   it('CAP_SYS_ADMIN unlocks mount/unshare/setns and unconditional clone/clone3', () => {
@@ -177,7 +203,10 @@ describe('compileSeccomp (libseccomp)', () => {
     expect(compiled.program.length % 8).toBe(0);
     expect(compiled.program.length / 8).toBeGreaterThan(100);
     expect(compiled.program.length / 8).toBeLessThanOrEqual(4096);
-    expect(compiled.unknownSyscalls).toEqual([]);
+    // Only syscalls newer than this libseccomp may be unknown (libseccomp 2.5.4
+    // predates fchmodat2 and later); runc skips them the same way.
+    const newerThanLibseccomp254 = ['cachestat', 'fchmodat2', 'futex_requeue', 'futex_wait', 'futex_wake', 'getxattrat', 'listmount', 'listxattrat', 'map_shadow_stack', 'mseal', 'removexattrat', 'riscv_hwprobe', 'setxattrat', 'statmount', 'uretprobe'];
+    for (const name of compiled.unknownSyscalls) expect(newerThanLibseccomp254, name).toContain(name);
     expect(compileSeccomp(structuredClone(profile))).toBe(compiled);
   });
 
