@@ -22,6 +22,7 @@ import {
 } from '../../../fixtures/layers/index.js';
 import { applyLayer, type ApplyLayerResult } from './apply.js';
 import type { LayerLimits } from './limits.js';
+import { lgetxattr, llistxattr } from './sys.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -368,16 +369,30 @@ describe('applyLayer entry types', () => {
     expect(statSync(at('bin/sh')).ino).toBe(statSync(at('bin/busybox')).ino);
   });
 
-  it('sets xattrs byte for byte (security.capability included), drops security.selinux', async () => {
+  it('sets xattrs byte for byte (security.capability included), drops security.selinux and trusted.*', async () => {
     await applyFixture('xattrs');
     const t = snapshotTree(box.root);
     expect(t.ping?.xattrs['security.capability']).toBe(CAPABILITY_XATTR.toString('hex'));
     expect(t.text?.xattrs).toEqual({ 'user.binary': '0001feff', 'user.comment': Buffer.from('hello').toString('hex') });
     expect(t.labelled?.xattrs['user.kept']).toBe(Buffer.from('k').toString('hex'));
     expect(t.labelled?.xattrs['security.selinux']).toBeUndefined();
-    if (isRoot) expect(t.trusted?.xattrs['trusted.berth']).toBe(Buffer.from('yes').toString('hex'));
+    expect(t.trusted?.xattrs).toEqual({});
     expect(t.xdir?.xattrs).toEqual({ 'user.dir': Buffer.from('d').toString('hex') });
     expect(t.ping?.mode).toBe('755');
+  });
+
+  // Root: only root could write trusted.* at all (unprivileged, EPERM skips them anyway).
+  it.skipIf(!isRoot)('never writes trusted.* (overlayfs opaque/redirect/whiteout markers included) and keeps user.* and security.capability', async () => {
+    await applyFixture('trustedXattrs');
+    const attrs = (rel: string): Record<string, string> =>
+      Object.fromEntries(llistxattr(at(rel)).sort().map((name) => [name, (lgetxattr(at(rel), name) ?? Buffer.alloc(0)).toString('hex')]));
+    expect(attrs('shown')).toEqual({ 'user.x': Buffer.from('dir').toString('hex') });
+    expect(attrs('redirected')).toEqual({});
+    expect(attrs('hider')).toEqual({});
+    expect(attrs('bin/ping')).toEqual({ 'security.capability': CAPABILITY_XATTR.toString('hex'), 'user.x': '00ff' });
+    // Nothing else was lost: the "opaque" directory still shows the lower layer's file.
+    expect(read('shown/lower')).toBe('lower');
+    expect(read('bin/ping')).toBe('ping');
   });
 
   it('handles long and unicode names', async () => {

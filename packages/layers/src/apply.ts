@@ -91,8 +91,25 @@ export interface ApplyLayerResult {
   skippedDevices: number;
 }
 
-/** xattrs that are host-specific and never applied (as umoci). */
+/** xattrs that are host-specific and never applied nor recorded (as umoci). */
 export const IGNORED_XATTRS: ReadonlySet<string> = new Set(['security.selinux', 'system.nfs4_acl']);
+
+/**
+ * xattr namespaces never applied nor recorded: `trusted.*` is the kernel's
+ * namespace for privileged processes, and overlayfs keeps its metadata there
+ * (`trusted.overlay.opaque`, `.redirect`, `.whiteout`, `.metacopy`, …). A
+ * snapshot is later an overlayfs lower layer (`berth build`), so a layer that
+ * could write them could make overlayfs hide or redirect lower content. As
+ * containerd (whose layer writer records only `security.capability` and whose
+ * copy-up skips `trusted.*`) and umoci (which escapes `trusted.overlay.*` when
+ * its tree is meant for overlayfs). `security.capability` and `user.*` are kept.
+ */
+export const IGNORED_XATTR_PREFIXES: readonly string[] = ['trusted.'];
+
+/** Is `name` an xattr applyLayer never sets (nor clears) and createLayer never records? */
+export function isIgnoredXattr(name: string): boolean {
+  return IGNORED_XATTRS.has(name) || IGNORED_XATTR_PREFIXES.some((prefix) => name.startsWith(prefix));
+}
 
 const O_CREATE_FILE = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
 const MAX_SYMLINKS = 255;
@@ -509,7 +526,7 @@ class Applier implements TarHandler {
 
   private setXattrs(target: string | number, xattrs: Array<[string, Buffer]>): void {
     for (const [name, value] of xattrs) {
-      if (IGNORED_XATTRS.has(name)) continue;
+      if (isIgnoredXattr(name)) continue;
       try {
         if (typeof target === 'number') fsetxattr(target, name, value);
         else lsetxattr(target, name, value);
@@ -524,7 +541,7 @@ class Applier implements TarHandler {
 
   private clearXattrs(abs: string): void {
     for (const name of llistxattr(abs)) {
-      if (!IGNORED_XATTRS.has(name)) lremovexattr(abs, name);
+      if (!isIgnoredXattr(name)) lremovexattr(abs, name);
     }
   }
 

@@ -40,7 +40,7 @@ import path from 'node:path';
 import { Readable, type Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BerthError, HashingStream, ociLayerMediaType, type Digest, type LayerCompression } from '@berth/oci';
-import { IGNORED_XATTRS } from './apply.js';
+import { isIgnoredXattr } from './apply.js';
 import { compressStream } from './compression.js';
 import { joinRel, parentRel, WHITEOUT_OPAQUE, WHITEOUT_PREFIX } from './paths.js';
 import { devMajor, devMinor, lgetxattr, llistxattr } from './sys.js';
@@ -203,7 +203,7 @@ class Differ {
       xattrs: [],
     };
     for (const name of llistxattr(abs).sort()) {
-      if (IGNORED_XATTRS.has(name)) continue;
+      if (isIgnoredXattr(name)) continue; // trusted.* too: see IGNORED_XATTR_PREFIXES
       const value = lgetxattr(abs, name);
       if (value !== undefined) n.xattrs.push([name, value]);
     }

@@ -1,4 +1,4 @@
-export { applyLayer, IGNORED_XATTRS } from './apply.js';
+export { applyLayer, IGNORED_XATTR_PREFIXES, IGNORED_XATTRS, isIgnoredXattr } from './apply.js';
 export type { ApplyLayerOptions, ApplyLayerResult } from './apply.js';
 export { createLayer } from './create.js';
 export type { CreateLayerOptions, CreateLayerResult } from './create.js';
