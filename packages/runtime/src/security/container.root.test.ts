@@ -23,7 +23,11 @@ function hostCapBnd(): string {
   return (line ?? '').split(/\s+/)[1] ?? '';
 }
 
-/** Calls io_uring_setup(4, &params) and says what it got: "io_uring_setup: fd" or "io_uring_setup: errno N". */
+/**
+ * Calls io_uring_setup(4, &params) and says what it got ("io_uring_setup: fd"
+ * or "io_uring_setup: errno N"), then syscall 1000, a number no kernel has yet
+ * ("syscall 1000: errno N").
+ */
 const IO_URING_PROBE = `#include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +39,8 @@ int main(void) {
   long fd = syscall(SYS_io_uring_setup, 4, params);
   if (fd >= 0) printf("io_uring_setup: fd\\n");
   else printf("io_uring_setup: errno %d\\n", errno);
+  long r = syscall(1000);
+  printf("syscall 1000: %s %d\\n", r < 0 ? "errno" : "returned", r < 0 ? errno : (int)r);
   return 0;
 }
 `;
@@ -122,7 +128,7 @@ describe.skipIf(unavailable !== undefined)('container security end to end (alpin
     expect(fine.oomKilled).toBe(false);
   });
 
-  it.skipIf(!haveGcc)('io_uring_setup is refused with EPERM by the default profile (docker >= 25) and works unconfined', async () => {
+  it.skipIf(!haveGcc)('io_uring_setup is refused with EPERM by the default profile (docker >= 25) and works unconfined; an unknown syscall gets ENOSYS', async () => {
     // A static C program, so it runs in alpine (musl) as it does on the host.
     const src = path.join(fx.dir, 'io-uring-probe.c');
     fs.writeFileSync(src, IO_URING_PROBE);
@@ -133,17 +139,19 @@ describe.skipIf(unavailable !== undefined)('container security end to end (alpin
 
     const filtered = await sh('io-uring-probe');
     expect(filtered.exitCode).toBe(0);
-    expect(filtered.out.trim()).toBe('io_uring_setup: errno 1'); // EPERM, the profile's defaultErrnoRet, as docker
+    const [uring, unknown] = filtered.out.trim().split('\n');
+    expect(uring).toBe('io_uring_setup: errno 1'); // EPERM, the profile's defaultErrnoRet, as docker
+    expect(unknown).toBe('syscall 1000: errno 38'); // ENOSYS from the stub in front of the filter, as runc
     const withAdmin = await sh('io-uring-probe', { capAdd: ['SYS_ADMIN'] });
-    expect(withAdmin.out.trim()).toBe('io_uring_setup: errno 1'); // no capability re-opens it
+    expect(withAdmin.out.trim().split('\n')[0]).toBe('io_uring_setup: errno 1'); // no capability re-opens it
 
     // Unconfined: an fd, unless this kernel itself refuses io_uring to the container.
     const sysctl = '/proc/sys/kernel/io_uring_disabled';
     const disabled = fs.existsSync(sysctl) ? fs.readFileSync(sysctl, 'utf8').trim() : '0';
-    const host = execFileSync(bin, { encoding: 'utf8' }).trim();
+    const host = execFileSync(bin, { encoding: 'utf8' }).trim().split('\n')[0];
     const unconfined = await sh('io-uring-probe', { securityOpt: ['seccomp=unconfined'] });
     if (host === 'io_uring_setup: fd' && disabled === '0') {
-      expect(unconfined.out.trim()).toBe('io_uring_setup: fd');
+      expect(unconfined.out.trim().split('\n')[0]).toBe('io_uring_setup: fd');
     } else {
       console.warn(`this kernel refuses io_uring itself (host probe: ${host}, kernel.io_uring_disabled=${disabled}); only the filtered case was checked`);
     }

@@ -2,6 +2,7 @@ import { closeSync, fstatSync, readSync } from 'node:fs';
 import koffi from 'koffi';
 import { BerthError } from '@berth/oci';
 import { errnoName } from '../sys/errors.js';
+import { AUDIT_ARCH_X86_64, enosysStub, type EnosysSection } from './enosys.js';
 import { toDatum } from './seccomp.js';
 import type { SeccompAction, SeccompArg, SeccompOperator, SeccompProfile } from './seccomp-types.js';
 
@@ -18,6 +19,7 @@ interface Lib {
   init: Fn;
   release: Fn;
   resolveName: Fn;
+  resolveNameArch: Fn;
   archResolve: Fn;
   archAdd: Fn;
   archNative: Fn;
@@ -49,6 +51,7 @@ function load(): Lib {
     init: so.func('void *seccomp_init(uint32_t def_action)'),
     release: so.func('void seccomp_release(void *ctx)'),
     resolveName: so.func('int seccomp_syscall_resolve_name(const char *name)'),
+    resolveNameArch: so.func('int seccomp_syscall_resolve_name_arch(uint32_t arch_token, const char *name)'),
     archResolve: so.func('uint32_t seccomp_arch_resolve_name(const char *name)'),
     archAdd: so.func('int seccomp_arch_add(void *ctx, uint32_t arch)'),
     archNative: so.func('uint32_t seccomp_arch_native()'),
@@ -124,7 +127,9 @@ const cache = new Map<string, CompiledSeccomp>();
  * skipped; a rule whose action equals the default action is skipped; several
  * conditions on the same argument become separate (ORed) rules. Foreign
  * architectures are killed (SCMP_FLTATR_ACT_BADARCH) as libseccomp does by
- * default. Results are cached per profile.
+ * default. Like runc, an -ENOSYS stub goes first (enosys.ts): syscalls above
+ * the highest number the profile names get ENOSYS, not the default errno.
+ * Results are cached per profile.
  */
 export function compileSeccomp(profile: SeccompProfile): CompiledSeccomp {
   const key = JSON.stringify(profile);
@@ -166,7 +171,7 @@ export function compileSeccomp(profile: SeccompProfile): CompiledSeccomp {
         }
       }
     }
-    const program = exportProgram(l, ctx);
+    const program = Buffer.concat([enosysStub(enosysSections(l, profile)), exportProgram(l, ctx)]);
     if (program.length / 8 > BPF_MAXINSNS) {
       throw new BerthError('EINVAL_ARGUMENT', `seccomp: compiled filter has ${program.length / 8} instructions, more than the kernel's ${BPF_MAXINSNS}`);
     }
@@ -176,6 +181,54 @@ export function compileSeccomp(profile: SeccompProfile): CompiledSeccomp {
   } finally {
     l.release(ctx);
   }
+}
+
+/** Architectures whose libseccomp token is their AUDIT_ARCH value (x32's is not: it shares x86_64's). */
+const AUDIT_ARCH_TOKENS: ReadonlySet<string> = new Set([
+  'SCMP_ARCH_X86_64',
+  'SCMP_ARCH_X86',
+  'SCMP_ARCH_AARCH64',
+  'SCMP_ARCH_ARM',
+  'SCMP_ARCH_RISCV64',
+  'SCMP_ARCH_PPC64LE',
+  'SCMP_ARCH_PPC64',
+]);
+const ENOSYS = 38;
+
+/**
+ * What the -ENOSYS stub (enosys.ts) checks, as runc: for the native
+ * architecture and each one of the profile's, the highest syscall number
+ * any rule names (whatever its action). None when the default action lets
+ * calls through (allow, log, trace) or already returns ENOSYS. s390(x) and the
+ * MIPS ABIs get no section (their calls go straight to the filter: EPERM).
+ */
+function enosysSections(l: Lib, profile: SeccompProfile): EnosysSection[] {
+  const { defaultAction } = profile;
+  if (defaultAction === 'SCMP_ACT_ALLOW' || defaultAction === 'SCMP_ACT_LOG' || defaultAction === 'SCMP_ACT_TRACE') return [];
+  if (defaultAction === 'SCMP_ACT_ERRNO' && profile.defaultErrnoRet === ENOSYS) return [];
+  const native = l.archNative() as number;
+  const tokens = new Set<number>([native]);
+  for (const arch of profile.architectures) tokens.add(archToken(l, arch));
+  const names = [...new Set(profile.syscalls.flatMap((r) => r.names))];
+  const last = (token: number): number => {
+    let max = -1;
+    for (const name of names) max = Math.max(max, l.resolveNameArch(token, name) as number); // < 0: not on this arch
+    return max;
+  };
+  const x32 = archToken(l, 'SCMP_ARCH_X32');
+  const sections: EnosysSection[] = [];
+  for (const name of AUDIT_ARCH_TOKENS) {
+    const token = archToken(l, name);
+    if (!tokens.has(token)) continue;
+    const section: EnosysSection = { auditArch: token, last: last(token) };
+    if (section.last < 0) continue;
+    if (token === AUDIT_ARCH_X86_64 && tokens.has(x32)) {
+      const lastX32 = last(x32);
+      if (lastX32 >= 0) section.lastX32 = lastX32;
+    }
+    sections.push(section);
+  }
+  return sections;
 }
 
 /** Conditions ANDed in one rule, unless one argument index repeats: then one rule per condition (ORed). */
