@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -40,6 +41,22 @@ describe('createContainer', () => {
     expect(cached).toHaveLength(1);
     expect(fs.readFileSync(path.join(c.store.root, '.cache/seccomp', cached[0] as string)).equals(program)).toBe(true);
     expect(c.store.resolve('one')).toBe(id);
+  });
+
+  it('does not reuse a filter cached under the key an older berth used (profile hash without the compiler version)', () => {
+    const c = ctx();
+    const spec = buildSpec({ imageConfig, rootfs, hostEnv: {}, overrides: { capAdd: ['SYS_NICE'] } });
+    // What the cache held before compileSeccomp put the -ENOSYS stub first: a program keyed by arch and profile only.
+    const oldKey = createHash('sha256').update(`${process.arch}\0${JSON.stringify(spec.seccomp)}`).digest('hex');
+    const stale = Buffer.alloc(8); // one `ret 0` instruction: kill
+    stale.writeUInt16LE(0x06, 0);
+    fs.mkdirSync(path.join(c.store.root, '.cache/seccomp'), { recursive: true });
+    fs.writeFileSync(path.join(c.store.root, '.cache/seccomp', `${oldKey}.bpf`), stale);
+    const id = newContainerId();
+    createContainer(c, { id, name: 'nice', rootfs, spec, tty: false, init: false, autoRemove: false, detached: false, ownsRootfs: false });
+    const program = Buffer.from(readInitConfig(c, id).seccompProgram as string, 'base64');
+    expect(program.equals(stale)).toBe(false);
+    expect(program.length / 8).toBeGreaterThan(100);
   });
 
   it('refuses a taken name and leaves nothing behind', () => {

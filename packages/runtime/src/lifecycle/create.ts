@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '@berth/oci';
 import type { InitConfig } from '../init/config.js';
-import { compileSeccomp } from '../security/libseccomp.js';
+import { compileSeccomp, SECCOMP_COMPILER_VERSION } from '../security/libseccomp.js';
 import type { ContainerSpec } from '../spec/types.js';
 import type { RuntimeContext } from './context.js';
 import { cgroupMountPlan, deviceNodes, etcFileContents, findInitBinary } from './host.js';
@@ -127,7 +127,8 @@ export function createContainer(ctx: RuntimeContext, req: CreateRequest): Contai
  */
 const seccompMemo = new Map<string, string>();
 function compiledSeccomp(stateRoot: string, profile: NonNullable<ContainerSpec['seccomp']>): string {
-  const key = createHash('sha256').update(`${process.arch}\0${JSON.stringify(profile)}`).digest('hex');
+  // The compiler's version too: a program compiled by an older berth (no -ENOSYS stub) is not reused.
+  const key = createHash('sha256').update(`${process.arch}\0${SECCOMP_COMPILER_VERSION}\0${JSON.stringify(profile)}`).digest('hex');
   const memo = seccompMemo.get(key);
   if (memo !== undefined) return memo;
   const dir = path.join(stateRoot, '.cache', 'seccomp');

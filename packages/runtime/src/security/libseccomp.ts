@@ -112,6 +112,13 @@ function archToken(l: Lib, name: string): number {
   return token;
 }
 
+/**
+ * What compileSeccomp's output looks like for a given profile; part of the key
+ * of every on-disk cache of compiled programs. Bump it when the same profile
+ * compiles to a different program (2: the -ENOSYS stub in front).
+ */
+export const SECCOMP_COMPILER_VERSION = 2;
+
 export interface CompiledSeccomp {
   /** struct sock_filter[]: 8 bytes per instruction, native endianness. */
   program: Buffer;
