@@ -15,7 +15,7 @@ import {
 } from '@berth/oci';
 import type { RegistryConfig } from './config.js';
 import { DockerConfigCredentials, type AuthCredentials, type CredentialProvider } from './credentials.js';
-import { oneLine, reasonOf } from './errors.js';
+import { isConnectFailure, oneLine, reasonOf } from './errors.js';
 import { abortError, isAbortError, isRetryable, resolveRetry, throwIfAborted, type RetryOptions } from './retry.js';
 import { Transport, discard, errorFromResponse, readLimited, type AttemptContext, type Endpoint, type HttpResponse, type RetryEvent } from './transport.js';
 
@@ -24,6 +24,12 @@ const debug = debuglog('berth');
 export const DEFAULT_USER_AGENT = 'berth/0.1';
 /** Blobs at least this large are pushed in chunks (PATCH) rather than one PUT. */
 export const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024;
+/**
+ * A mirror that could not be connected to at all, after its retries, is passed
+ * over for this long by later requests of the same client (they say what it
+ * answered): a pull does not pay the backoff again for every blob.
+ */
+const MIRROR_DOWN_MS = 60_000;
 
 export interface RegistryClientOptions {
   /** Mirrors, insecure hosts, CAs. Default: no per-registry settings (see loadRegistryConfig). */
@@ -109,6 +115,8 @@ function header(res: HttpResponse, name: string): string | undefined {
 export class RegistryClient {
   /** @internal the HTTP layer (exposed for diagnostics and tests). */
   readonly transport: Transport;
+  /** Mirrors that could not be connected to: their failure, and until when they are passed over. */
+  private readonly mirrorsDown = new Map<string, { err: unknown; until: number }>();
 
   constructor(opts: RegistryClientOptions = {}) {
     this.transport = new Transport({
@@ -147,12 +155,19 @@ export class RegistryClient {
     const failed: EndpointFailure[] = [];
     for (let i = 0; ; i++) {
       const ep = eps[i] as Endpoint;
+      const key = ep.candidates.join(' ');
+      const down = ep.mirror ? this.mirrorsDown.get(key) : undefined;
+      if (down && performance.now() < down.until) {
+        failed.push({ ep, err: down.err });
+        continue;
+      }
       try {
         return await this.transport.retrying(op, (ctx) => fn(ep, ctx));
       } catch (err) {
         if (isAbortError(err, op.signal)) throw err;
         if (i === eps.length - 1) throw withEndpointFailures(err, failed, ep, op.doing);
         debug('mirror %s for %s failed, trying the next endpoint: %s', ep.host, registry, (err as Error).message);
+        if (isConnectFailure(err)) this.mirrorsDown.set(key, { err, until: performance.now() + MIRROR_DOWN_MS });
         failed.push({ ep, err });
       }
     }
@@ -618,16 +633,18 @@ function answerOf(err: unknown): string {
  * When it could not be reached or kept failing (a connection error, or
  * 408/429/5xx after its retries), the error says what every endpoint
  * answered, on one line:
- * `…: mirror http://127.0.0.1:5000 answered 503 unavailable: service unavailable (4 attempts); registry-1.docker.io: cannot connect (getaddrinfo ENOTFOUND)`.
+ * `…: mirror http://127.0.0.1:5000 answered 503 unavailable: service unavailable (5 attempts); registry-1.docker.io: cannot connect (getaddrinfo ENOTFOUND)`
+ * or `…; 127.0.0.1:5000 answered 503 unavailable: service unavailable (5 attempts)`.
  */
 function withEndpointFailures(err: unknown, failed: readonly EndpointFailure[], ep: Endpoint, doing: string): unknown {
   if (failed.length === 0 || isAbortError(err)) return err;
   if (err instanceof BerthError && !isRetryable(err)) return err;
-  const parts = failed.map((f) => {
-    const answer = answerOf(f.err);
-    return `mirror ${f.ep.candidates[0] ?? f.ep.host}${answer.startsWith('answered ') ? ' ' : ': '}${answer}`;
-  });
-  const reason = oneLine(`${parts.join('; ')}; ${endpointHost(ep)}: ${reasonOf(err)}`, 1000);
+  const part = (name: string, e: unknown): string => {
+    const answer = answerOf(e);
+    return `${name}${answer.startsWith('answered ') ? ' ' : ': '}${answer}`;
+  };
+  const parts = failed.map((f) => part(`mirror ${f.ep.candidates[0] ?? f.ep.host}`, f.err));
+  const reason = oneLine(`${parts.join('; ')}; ${part(endpointHost(ep), err)}`, 1000);
   const details = err instanceof BerthError ? err.details : {};
   return new BerthError(err instanceof BerthError ? err.code : 'ENETWORK', `${doing}: ${reason}`, { cause: err, details: { ...details, reason } });
 }

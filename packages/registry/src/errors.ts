@@ -126,15 +126,21 @@ function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
-/** The first error in a cause chain that carries a string `code` (undici's and Node's errors). */
+/** The first error in a cause chain that carries a string `code` (undici's and Node's errors; a BerthError's own code is passed over). */
 function coded(err: unknown): { code: string; message: string; syscall?: string } | undefined {
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+  for (let e: unknown = err, depth = 0; e && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
     const o = e as { code?: unknown; syscall?: unknown };
-    if (typeof o.code === 'string') {
+    if (typeof o.code === 'string' && !(e instanceof BerthError)) {
       return { code: o.code, message: describeError(e), ...(typeof o.syscall === 'string' ? { syscall: o.syscall } : {}) };
     }
   }
   return undefined;
+}
+
+/** The failure is that no connection could be made at all (refused, unreachable, no such host, connect timeout). */
+export function isConnectFailure(err: unknown): boolean {
+  const c = coded(err);
+  return c !== undefined && (CANNOT_CONNECT.has(c.code) || c.code === 'UND_ERR_CONNECT_TIMEOUT' || (c.code === 'ETIMEDOUT' && c.syscall === 'connect'));
 }
 
 /**

@@ -324,6 +324,33 @@ describe('endpoints and mirrors', () => {
     expect(blobErr.message).toMatch(new RegExp(`^fetch blob abababababab of .*: mirror ${mirror.url.replace(/\./g, '\\.')} answered 404 blob unknown[^;]*; ${upstream.replace(/\./g, '\\.')}: cannot connect`));
   });
 
+  it('a mirror that cannot be connected to after its retries is passed over by the next requests, which still name it', async () => {
+    const upstream = await registry();
+    const img = addImage(upstream, 'library/app', ['v1']);
+    const dead = `http://127.0.0.1:${await deadPort()}`;
+    const events: RetryEvent[] = [];
+    const c = client({ config: { registries: { [upstream.host]: { mirrors: [dead] } } }, retry: { retries: 2, minDelayMs: 1, maxDelayMs: 2 }, onRetry: (e) => events.push(e) });
+    const ref = Reference.parse(`${upstream.host}/library/app:v1`);
+    expect((await c.getManifest(ref)).digest.toString()).toBe(img.manifest.digest);
+    // The first request gave the mirror its retries…
+    expect(events.filter((e) => e.url.startsWith(dead))).toHaveLength(2);
+    // …the next ones go straight to the registry.
+    expect((await c.headManifest(ref))?.digest).toBe(img.manifest.digest);
+    expect(events.filter((e) => e.url.startsWith(dead))).toHaveLength(2);
+    // And when the registry fails too, the mirror's failure is still in the one line.
+    const err = await failure(c.getManifest(Reference.parse(`${upstream.host}/library/nosuch:v1`)));
+    expect(err.message).toBe(`get manifest ${upstream.host}/library/nosuch:v1: manifest unknown`);
+    upstream.intercept = (req, res) => {
+      if (req.url === '/v2/') return false;
+      upstream.error(res, 503, 'UNAVAILABLE', 'service unavailable');
+      return true;
+    };
+    const down = await failure(c.getManifest(ref));
+    expect(down.message).toBe(
+      `get manifest ${ref}: mirror ${dead}: cannot connect (connect ECONNREFUSED) (3 attempts); ${upstream.host} answered 503 unavailable: service unavailable (3 attempts)`,
+    );
+  });
+
   it("an answer from the registry itself stands alone (the mirror's 404 is not added)", async () => {
     const upstream = await registry();
     const mirror = await registry();
