@@ -9,7 +9,7 @@ import { normaliseRegistryHost, type RegistryConfig, type RegistryHostConfig } f
 import { credentialsGeneration, type AuthCredentials, type CredentialProvider } from './credentials.js';
 import { httpError, networkError, oneLine, reasonOf, type BodyKind } from './errors.js';
 import { Agent, request } from './http.js';
-import { abortError, backoffDelay, isAbortError, isRetryable, sleep, throwIfAborted, type ResolvedRetry } from './retry.js';
+import { abortError, backoffDelay, isAbortError, isNetworkError, isRetryable, sleep, throwIfAborted, type ResolvedRetry } from './retry.js';
 
 const debug = debuglog('berth');
 
@@ -414,6 +414,7 @@ export class Transport {
         return await attempt(ctx);
       } catch (raw) {
         if (isAbortError(raw, op.signal)) throw abortError(op.doing, op.signal);
+        if (!(raw instanceof BerthError) && !isNetworkError(raw)) throw raw; // not the network's doing: no retry, no relabelling
         const err = raw instanceof BerthError ? raw : this.networkError(op.doing, raw);
         if (!isRetryable(err) || n >= policy.retries) throw n === 0 ? err : withAttempts(err, n + 1);
         const left = policy.totalMs - (performance.now() - since);
