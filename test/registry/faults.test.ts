@@ -1,6 +1,7 @@
 // Pulls through the fault-injecting proxy in front of a real registry: broken
 // connections, error statuses with Retry-After, corrupted and truncated bodies, and
 // redirects to a second origin.
+import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hostPlatform, Reference } from '@berth/oci';
@@ -51,15 +52,21 @@ describe.skipIf(!!toolsMissing)('pull through faults', () => {
   const logSince = (): ProxyLogEntry[] => proxy.log.slice(logStart);
   const blobLog = (digest: string) => logSince().filter((e) => e.path.endsWith(`/blobs/${digest}`));
 
-  async function pull(faults: FaultRule[], opts: { retries?: number; maxDelayMs?: number; onRetry?: (e: RetryEvent) => void } = {}) {
+  async function pull(
+    faults: FaultRule[],
+    opts: { retries?: number; maxDelayMs?: number; totalMs?: number; timeoutMs?: number; onRetry?: (e: RetryEvent) => void; upstream?: string } = {},
+  ) {
     proxy.setFaults(faults);
     const store = await freshStore(tmp, String(++storeCount));
     const c: RegistryClient = client({
       dockerConfigDir: noCreds,
-      retry: { retries: opts.retries ?? 3, minDelayMs: 1, maxDelayMs: opts.maxDelayMs ?? 50 },
+      retry: { retries: opts.retries ?? 3, minDelayMs: 1, maxDelayMs: opts.maxDelayMs ?? 50, ...(opts.totalMs ? { totalMs: opts.totalMs } : {}) },
+      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
       ...(opts.onRetry ? { onRetry: opts.onRetry } : {}),
+      // With `upstream`, the proxy is that registry's mirror.
+      ...(opts.upstream ? { config: { registries: { [opts.upstream]: { mirrors: [proxy.url] } } } } : {}),
     });
-    const reference = Reference.parse(`${proxy.host}/test/big:latest`);
+    const reference = Reference.parse(`${opts.upstream ?? proxy.host}/test/big:latest`);
     try {
       const result = await pullImage({ client: c, store, reference, platform: hostPlatform() }).then(
         (r) => ({ ok: true as const, r }),
@@ -164,6 +171,75 @@ describe.skipIf(!!toolsMissing)('pull through faults', () => {
     expect(blobLog(layer0)[0]?.range).toMatch(/^bytes=[1-9]\d*-$/);
     expect(await res.store.has(layer0)).toBe(true);
     await verifyStoreBlobs(res.store.root);
+  });
+
+  describe('through a mirror whose registry cannot be reached', () => {
+    /** The registry behind the mirror: a port that takes connections and resets them at once, counting them. */
+    let upstream: Server;
+    let upstreamHost = '';
+    let upstreamConnections = 0;
+    beforeAll(async () => {
+      upstream = createServer((socket) => {
+        upstreamConnections++;
+        socket.resetAndDestroy();
+      });
+      await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+      const addr = upstream.address();
+      upstreamHost = `127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    });
+    afterAll(async () => {
+      await new Promise((resolve) => upstream?.close(resolve));
+    });
+
+    it('one 503 from the mirror on a blob is retried at the mirror; the registry is never contacted', async () => {
+      upstreamConnections = 0;
+      const res = await pull([{ method: 'GET', path: new RegExp(`/blobs/${layer0}$`), nth: 1, action: { kind: 'status', status: 503 } }], { upstream: upstreamHost });
+      expect(res.ok ? undefined : res.error.message).toBeUndefined();
+      expect(blobLog(layer0).map((e) => e.status)).toEqual([503, 200]);
+      expect(upstreamConnections).toBe(0);
+      expect((await verifyStoreBlobs(res.store.root)).includes(layer0)).toBe(true);
+    });
+
+    it('a mirror that always answers 503: one line with its answer and attempts, then the registry\'s failure', async () => {
+      upstreamConnections = 0;
+      const res = await pull([{ method: 'GET', path: new RegExp(`/blobs/${layer0}$`), action: { kind: 'status', status: 503 } }], { upstream: upstreamHost, retries: 3 });
+      expect(res.ok).toBe(false);
+      if (res.ok) return;
+      // The mirror had the policy's 4 attempts, then the registry its own.
+      expect(blobLog(layer0).map((e) => e.status)).toEqual([503, 503, 503, 503]);
+      expect(upstreamConnections).toBeGreaterThan(0);
+      const q = (x: string): string => x.replace(/[.()[\]]/g, '\\$&');
+      expect(res.error.message).toMatch(
+        new RegExp(`^${q(`pull ${upstreamHost}/test/big:latest: layer ${layer0.slice(7, 19)}: mirror ${proxy.url} answered 503 `)}.*${q('(4 attempts); ')}${q(upstreamHost)}: (connection reset|cannot connect)`),
+      );
+      expect(res.error.message).not.toMatch(/UND_ERR_/);
+      expect(res.error.message.split('\n')).toHaveLength(1);
+    });
+  });
+
+  it('a manifest body that stalls is retried, and the second attempt is served', async () => {
+    const res = await pull([{ method: 'GET', path: /\/manifests\/latest$/, nth: 1, action: { kind: 'stall', afterBytes: 10 } }], { timeoutMs: 300 });
+    expect(res.ok ? undefined : res.error.message).toBeUndefined();
+    expect(logSince().filter((e) => e.path.endsWith('/manifests/latest')).map((e) => e.fault ?? e.status)).toEqual(['stall', 200]);
+  });
+
+  it('a manifest body that always stalls fails in words (no undici code), stopped by the total time budget', async () => {
+    // 100 retries allowed, but only 1 s in all: the budget, not the count, ends it.
+    const res = await pull([{ method: 'GET', path: /\/manifests\/latest$/, action: { kind: 'stall', afterBytes: 10 } }], { timeoutMs: 200, retries: 100, totalMs: 1000 });
+    expect(res.ok).toBe(false);
+    if (res.ok) return;
+    expect(res.error.code).toBe('ENETWORK');
+    expect(res.error.message).toMatch(new RegExp(`^pull ${proxy.host.replace(/\./g, '\\.')}/test/big:latest: .*the registry stopped sending the manifest body for 0\\.2 s`));
+    expect(res.error.message).not.toMatch(/UND_ERR/);
+    expect(res.error.message).toMatch(/\(\d+ attempts; the 1 s retry budget is used up\)$/);
+    // undici's own error stays in the cause chain.
+    const codes: unknown[] = [];
+    for (let e: unknown = res.error; e; e = (e as { cause?: unknown }).cause) codes.push((e as { code?: unknown }).code);
+    expect(codes).toContain('UND_ERR_BODY_TIMEOUT');
+    const attempts = logSince().filter((e) => e.path.endsWith('/manifests/latest')).length;
+    expect(attempts).toBeGreaterThan(1);
+    expect(attempts).toBeLessThan(100);
+    proxy.release();
   });
 
   it('a dropped connection (no answer at all) is retried', async () => {

@@ -15,15 +15,21 @@ import {
 } from '@berth/oci';
 import type { RegistryConfig } from './config.js';
 import { DockerConfigCredentials, type AuthCredentials, type CredentialProvider } from './credentials.js';
-import { networkError, oneLine, reasonOf } from './errors.js';
-import { abortError, backoffDelay, isAbortError, isNetworkError, isRetryableStatus, resolveRetry, sleep, throwIfAborted, type RetryOptions } from './retry.js';
-import { Transport, discard, errorFromResponse, readLimited, type Endpoint, type HttpResponse, type RetryEvent } from './transport.js';
+import { isConnectFailure, oneLine, reasonOf } from './errors.js';
+import { abortError, isAbortError, isRetryable, resolveRetry, throwIfAborted, type RetryOptions } from './retry.js';
+import { Transport, discard, errorFromResponse, readLimited, type AttemptContext, type Endpoint, type HttpResponse, type RetryEvent } from './transport.js';
 
 const debug = debuglog('berth');
 
 export const DEFAULT_USER_AGENT = 'berth/0.1';
 /** Blobs at least this large are pushed in chunks (PATCH) rather than one PUT. */
 export const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024;
+/**
+ * A mirror that could not be connected to at all, after its retries, is passed
+ * over for this long by later requests of the same client (they say what it
+ * answered): a pull does not pay the backoff again for every blob.
+ */
+const MIRROR_DOWN_MS = 60_000;
 
 export interface RegistryClientOptions {
   /** Mirrors, insecure hosts, CAs. Default: no per-registry settings (see loadRegistryConfig). */
@@ -32,9 +38,9 @@ export interface RegistryClientOptions {
   credentials?: CredentialProvider;
   userAgent?: string;
   retry?: RetryOptions;
-  /** Connect, headers and between-body-bytes timeout. Default 30 s. */
+  /** Connect, headers and between-body-bytes timeout of each attempt. Default 30 s. */
   timeoutMs?: number;
-  /** Called before each retry wait (connection errors, 408/429/5xx, broken blob streams). */
+  /** Called before each retry wait (connection errors, stalled or broken bodies, 408/429/5xx). */
   onRetry?: (e: RetryEvent) => void;
   /** Clock used for token expiry (ms since epoch). Default Date.now. */
   now?: () => number;
@@ -109,15 +115,15 @@ function header(res: HttpResponse, name: string): string | undefined {
 export class RegistryClient {
   /** @internal the HTTP layer (exposed for diagnostics and tests). */
   readonly transport: Transport;
-  private readonly retryOptions: ReturnType<typeof resolveRetry>;
+  /** Mirrors that could not be connected to: their failure, and until when they are passed over. */
+  private readonly mirrorsDown = new Map<string, { err: unknown; until: number }>();
 
   constructor(opts: RegistryClientOptions = {}) {
-    this.retryOptions = resolveRetry(opts.retry);
     this.transport = new Transport({
       config: opts.config ?? { registries: {} },
       credentials: opts.credentials ?? new DockerConfigCredentials(),
       userAgent: opts.userAgent ?? DEFAULT_USER_AGENT,
-      retry: this.retryOptions,
+      retry: resolveRetry(opts.retry),
       timeoutMs: opts.timeoutMs ?? 30_000,
       now: opts.now ?? Date.now,
       onRetry: opts.onRetry,
@@ -136,20 +142,33 @@ export class RegistryClient {
 
   /**
    * Run `fn` against the registry's pull endpoints in order: each mirror, then
-   * the registry. A failing mirror (any error but an abort) falls through to the next.
+   * the registry. Each endpoint gets the whole retry policy; an endpoint that
+   * still fails (any error but an abort: a 404 at once, a 5xx or a connection
+   * error once its retries are used up, bad content) falls through to the next.
    */
-  private async withPullEndpoints<T>(registry: string, signal: AbortSignal | undefined, doing: string, fn: (ep: Endpoint) => Promise<T>): Promise<T> {
+  private async withPullEndpoints<T>(
+    registry: string,
+    op: { doing: string; signal: AbortSignal | undefined; onRetry?: ((e: RetryEvent) => void) | undefined },
+    fn: (ep: Endpoint, ctx: AttemptContext) => Promise<T>,
+  ): Promise<T> {
     const eps = this.transport.endpoints(registry, 'pull');
-    const mirrors: MirrorFailure[] = [];
+    const failed: EndpointFailure[] = [];
     for (let i = 0; ; i++) {
       const ep = eps[i] as Endpoint;
+      const key = ep.candidates.join(' ');
+      const down = ep.mirror ? this.mirrorsDown.get(key) : undefined;
+      if (down && performance.now() < down.until) {
+        failed.push({ ep, err: down.err });
+        continue;
+      }
       try {
-        return await fn(ep);
+        return await this.transport.retrying(op, (ctx) => fn(ep, ctx));
       } catch (err) {
-        if (isAbortError(err, signal)) throw err;
-        if (i === eps.length - 1) throw withMirrorFailures(err, mirrors, ep, doing);
+        if (isAbortError(err, op.signal)) throw err;
+        if (i === eps.length - 1) throw withEndpointFailures(err, failed, ep, op.doing);
         debug('mirror %s for %s failed, trying the next endpoint: %s', ep.host, registry, (err as Error).message);
-        mirrors.push(mirrorFailure(ep, err));
+        if (isConnectFailure(err)) this.mirrorsDown.set(key, { err, until: performance.now() + MIRROR_DOWN_MS });
+        failed.push({ ep, err });
       }
     }
   }
@@ -158,10 +177,7 @@ export class RegistryClient {
     return this.transport.endpoints(registry, 'push').at(-1) as Endpoint;
   }
 
-  /**
-   * The manifest request of getManifest and headManifest: every manifest `Accept`
-   * type, pull scope, and no retries against a mirror (the next endpoint is the retry).
-   */
+  /** The manifest request of getManifest and headManifest: every manifest `Accept` type, pull scope. */
   private sendManifestRequest(
     ep: Endpoint,
     req: { method: 'GET' | 'HEAD'; ref: Reference; doing: string; signal: AbortSignal | undefined },
@@ -173,7 +189,6 @@ export class RegistryClient {
       scopes: [pullScope(req.ref.repository)],
       doing: req.doing,
       signal: req.signal,
-      ...(ep.mirror ? { retries: 0 } : {}),
     });
   }
 
@@ -184,7 +199,7 @@ export class RegistryClient {
    */
   async getManifest(ref: Reference, opts: { signal?: AbortSignal } = {}): Promise<ManifestResult> {
     const doing = `get manifest ${ref}`;
-    return this.withPullEndpoints(ref.registry, opts.signal, doing, async (ep) => {
+    return this.withPullEndpoints(ref.registry, { doing, signal: opts.signal }, async (ep) => {
       const res = await this.sendManifestRequest(ep, { method: 'GET', ref, doing, signal: opts.signal });
       if (res.status !== 200) throw await errorFromResponse(res, doing, 'manifest unknown');
       const declared = Number(header(res, 'content-length'));
@@ -197,7 +212,7 @@ export class RegistryClient {
         bytes = await readLimited(res.body, MAX_MANIFEST_BYTES, doing);
       } catch (err) {
         if (err instanceof BerthError || isAbortError(err, opts.signal)) throw err;
-        throw networkError(doing, err, res.url.href);
+        throw this.transport.networkError(doing, err, { url: res.url.href, body: 'manifest' });
       }
       return checkManifest({ ref, bytes, contentType: header(res, 'content-type'), headerDigest: header(res, 'docker-content-digest'), doing });
     });
@@ -210,11 +225,11 @@ export class RegistryClient {
    */
   async headManifest(ref: Reference, opts: { signal?: AbortSignal } = {}): Promise<Descriptor | undefined> {
     const doing = `head manifest ${ref}`;
-    const found = await this.withPullEndpoints(ref.registry, opts.signal, doing, async (ep) => {
+    const found = await this.withPullEndpoints(ref.registry, { doing, signal: opts.signal }, async (ep) => {
       const res = await this.sendManifestRequest(ep, { method: 'HEAD', ref, doing, signal: opts.signal });
       await discard(res);
       if (res.status === 404) {
-        if (ep.mirror) throw new BerthError('ENOT_FOUND', `${doing}: manifest unknown`);
+        if (ep.mirror) throw await errorFromResponse(res, doing, 'manifest unknown');
         return undefined;
       }
       if (res.status !== 200) throw await errorFromResponse(res, doing, 'manifest unknown');
@@ -261,142 +276,124 @@ export class RegistryClient {
     const digest = Digest.parse(descriptor.digest);
     const size = descriptor.size;
     const doing = `fetch blob ${digest.short()} of ${ref.name}`;
-    const path = `/v2/${ref.repository}/blobs/${digest}`;
-    const eps = this.transport.endpoints(ref.registry, 'pull');
-    const retry = this.retryOptions;
-    let offset = ingest.offset;
-    if (offset > size) {
+    // Where the next attempt starts: what the ingest holds, across attempts and endpoints.
+    const at = { offset: ingest.offset };
+    if (at.offset > size) {
       await ingest.reset();
-      offset = 0;
+      at.offset = 0;
     }
-    let epIndex = 0;
-    let failures = 0;
-    const mirrors: MirrorFailure[] = [];
     const report = (bytes: number): void => opts.onProgress?.(bytes, size);
-    const retryEvent = async (reason: string, url: string): Promise<void> => {
-      const delayMs = backoffDelay(failures, retry);
-      failures++;
-      const e = { attempt: failures, delayMs, reason, url };
-      opts.onRetry?.(e);
-      debug('fetch %s: retry %d in %d ms from byte %d: %s', digest, failures, delayMs, offset, reason);
-      await sleep(delayMs, signal, doing);
+    report(at.offset);
+    await this.withPullEndpoints(ref.registry, { doing, signal, onRetry: opts.onRetry }, (ep, ctx) =>
+      this.fetchAttempt({ ep, ctx, ref, digest, size, ingest, at, report, doing, signal }),
+    );
+  }
+
+  /**
+   * One attempt at a blob: a GET from `at.offset` (with `Range: bytes=N-` past 0)
+   * and the body into the ingest. A 416, a 200 to a Range request or a 206 that
+   * does not start at N reset the ingest and go on from 0 (at most once per
+   * attempt: a request from 0 has no Range). A body that breaks fails the
+   * attempt with ENETWORK, after `at.offset` has moved past what arrived.
+   */
+  private async fetchAttempt(o: {
+    ep: Endpoint;
+    ctx: AttemptContext;
+    ref: Reference;
+    digest: Digest;
+    size: number;
+    ingest: IngestTarget;
+    at: { offset: number };
+    report: (bytes: number) => void;
+    doing: string;
+    signal: AbortSignal | undefined;
+  }): Promise<void> {
+    const { ep, ingest, at, size, doing, report, signal } = o;
+    const restart = async (): Promise<void> => {
+      await ingest.reset();
+      at.offset = 0;
+      report(0);
     };
-    report(offset);
-    while (offset < size || size === 0) {
-      throwIfAborted(signal, doing);
-      const ep = eps[epIndex] as Endpoint;
-      let res: HttpResponse;
-      try {
-        res = await this.transport.send(ep, {
-          method: 'GET',
-          path,
-          headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
-          scopes: [pullScope(ref.repository)],
-          doing,
-          signal,
-          ...(ep.mirror ? { retries: 0 } : {}),
-        });
-        if (res.status === 416 && offset > 0) {
-          await discard(res);
-          await ingest.reset();
-          offset = 0;
-          report(offset);
-          continue;
-        }
-        if (res.status !== 200 && res.status !== 206) throw await errorFromResponse(res, doing, 'blob unknown');
-      } catch (err) {
-        if (isAbortError(err, signal)) throw abortError(doing, signal);
-        if (ep.mirror && epIndex < eps.length - 1) {
-          debug('fetch %s: mirror %s failed, next endpoint: %s', digest, ep.host, (err as Error).message);
-          mirrors.push(mirrorFailure(ep, err));
-          epIndex++;
-          failures = 0;
-          continue;
-        }
-        throw withMirrorFailures(err, mirrors, ep, doing);
+    let res: HttpResponse;
+    for (;;) {
+      const from = at.offset;
+      res = await this.transport.send(ep, {
+        method: 'GET',
+        path: `/v2/${o.ref.repository}/blobs/${o.digest}`,
+        headers: from > 0 ? { range: `bytes=${from}-` } : {},
+        scopes: [pullScope(o.ref.repository)],
+        doing,
+        signal,
+      });
+      if (res.status === 416 && from > 0) {
+        await discard(res);
+        await restart();
+        continue;
       }
-
-      // Decide where this body starts.
-      if (offset > 0) {
-        if (res.status === 206) {
-          const start = parseContentRangeStart(header(res, 'content-range'));
-          if (start !== offset) {
-            debug('fetch %s: asked for bytes %d-, got Content-Range %s: restarting', digest, offset, header(res, 'content-range'));
-            await discard(res);
-            await ingest.reset();
-            offset = 0;
-            report(offset);
-            continue;
-          }
-        } else {
-          // 200: the server ignored Range and sends the whole blob; start over with it.
-          await ingest.reset();
-          offset = 0;
-          report(offset);
-        }
-      } else if (res.status === 206) {
-        const start = parseContentRangeStart(header(res, 'content-range'));
-        if (start !== 0) {
-          await discard(res);
-          throw new BerthError('EREGISTRY', `${doing}: unrequested partial response (Content-Range ${header(res, 'content-range') ?? 'missing'})`);
-        }
+      if (res.status !== 200 && res.status !== 206) throw await errorFromResponse(res, doing, 'blob unknown');
+      if (from > 0 && res.status === 206 && parseContentRangeStart(header(res, 'content-range')) !== from) {
+        debug('fetch %s: asked for bytes %d-, got Content-Range %s: restarting', o.digest, from, header(res, 'content-range'));
+        await discard(res);
+        await restart();
+        continue;
       }
-      const declared = Number(header(res, 'content-length'));
-      if (Number.isFinite(declared) && offset + declared > size) {
-        res.body.destroy();
-        throw new BerthError('ESIZE_MISMATCH', `${doing}: registry sends ${offset + declared} bytes, expected ${size}`, { details: { expected: size } });
-      }
-
-      const { written, error } = await writeBody(res.body, ingest, offset, size, report, doing);
-      offset += written;
-      if (!error && offset === size) break;
-      if (error && (error instanceof BerthError || isAbortError(error, signal))) {
-        if (isAbortError(error, signal)) throw abortError(doing, signal);
-        throw error;
-      }
-      const reason = error ? (error as Error).message : `stream ended after ${offset} of ${size} bytes`;
-      if (failures >= retry.retries || (ep.mirror && epIndex < eps.length - 1 && failures >= 1)) {
-        const failed = error ? networkError(doing, error, res.url.href) : new BerthError('ENETWORK', `${doing}: ${reason}`, { details: { reason } });
-        if (ep.mirror && epIndex < eps.length - 1) {
-          mirrors.push(mirrorFailure(ep, failed));
-          epIndex++;
-          failures = 0;
-          continue;
-        }
-        throw withMirrorFailures(failed, mirrors, ep, doing);
-      }
-      await retryEvent(reason, res.url.href);
+      break;
     }
+    if (at.offset > 0 && res.status === 200) {
+      // The server ignored Range and sends the whole blob: start over with it.
+      await restart();
+    } else if (at.offset === 0 && res.status === 206 && parseContentRangeStart(header(res, 'content-range')) !== 0) {
+      await discard(res);
+      throw new BerthError('EREGISTRY', `${doing}: unrequested partial response (Content-Range ${header(res, 'content-range') ?? 'missing'})`);
+    }
+    const declared = Number(header(res, 'content-length'));
+    if (Number.isFinite(declared) && at.offset + declared > size) {
+      res.body.destroy();
+      throw new BerthError('ESIZE_MISMATCH', `${doing}: registry sends ${at.offset + declared} bytes, expected ${size}`, { details: { expected: size } });
+    }
+    const { written, error } = await writeBody(res.body, ingest, at.offset, size, report, doing);
+    at.offset += written;
+    if (written > 0) o.ctx.progressed();
+    if (error === undefined && at.offset === size) return;
+    if (error !== undefined && (error instanceof BerthError || isAbortError(error, signal))) throw error;
+    if (error !== undefined) throw this.transport.networkError(doing, error, { url: res.url.href, body: 'blob' });
+    const reason = `the blob body ended after ${at.offset} of ${size} bytes`;
+    throw new BerthError('ENETWORK', `${doing}: ${reason}`, { details: { reason, url: res.url.href } });
   }
 
   /** HEAD a blob in the registry itself (mirrors are not asked). */
   async blobExists(ref: Reference, digest: Digest | string, opts: { signal?: AbortSignal; forPush?: boolean } = {}): Promise<boolean> {
     const d = typeof digest === 'string' ? Digest.parse(digest) : digest;
     const doing = `check blob ${d.short()} in ${ref.name}`;
-    const res = await this.transport.send(this.pushEndpoint(ref.registry), {
-      method: 'HEAD',
-      path: `/v2/${ref.repository}/blobs/${d}`,
-      scopes: [opts.forPush ? pushScope(ref.repository) : pullScope(ref.repository)],
-      doing,
-      signal: opts.signal,
+    return this.transport.retrying({ doing, signal: opts.signal }, async () => {
+      const res = await this.transport.send(this.pushEndpoint(ref.registry), {
+        method: 'HEAD',
+        path: `/v2/${ref.repository}/blobs/${d}`,
+        scopes: [opts.forPush ? pushScope(ref.repository) : pullScope(ref.repository)],
+        doing,
+        signal: opts.signal,
+      });
+      await discard(res);
+      if (res.status === 200) return true;
+      if (res.status === 404) return false;
+      throw await errorFromResponse(res, doing, 'blob unknown');
     });
-    await discard(res);
-    if (res.status === 200) return true;
-    if (res.status === 404) return false;
-    throw await errorFromResponse(res, doing, 'blob unknown');
   }
 
-  /** Start an upload session, optionally as a cross-repository mount. */
-  private async startUpload(ref: Reference, d: Digest, mountFrom: string | undefined, signal: AbortSignal | undefined): Promise<{ mounted: true } | { mounted: false; location: URL }> {
+  /**
+   * One POST that opens an upload session, optionally as a cross-repository
+   * mount. A retried POST opens a new session; one that failed holds nothing.
+   */
+  private async openUpload(ref: Reference, d: Digest, mountFrom: string | undefined, signal: AbortSignal | undefined): Promise<{ mounted: true } | { mounted: false; location: URL }> {
     const ep = this.pushEndpoint(ref.registry);
-    const doing = mountFrom ? `mount blob ${d.short()} from ${mountFrom} into ${ref.name}` : `start upload of blob ${d.short()} to ${ref.name}`;
+    const doing = mountFrom ? mountDoing(ref, d, mountFrom) : `start upload of blob ${d.short()} to ${ref.name}`;
     let path = `/v2/${ref.repository}/blobs/uploads/`;
     const scopes = [pushScope(ref.repository)];
     if (mountFrom) {
       path += `?mount=${encodeURIComponent(d.toString())}&from=${encodeURIComponent(mountFrom)}`;
       scopes.push(pullScope(mountFrom));
     }
-    const res = await this.transport.send(ep, { method: 'POST', path, headers: { 'content-length': '0' }, scopes, doing, signal, retry: true });
+    const res = await this.transport.send(ep, { method: 'POST', path, headers: { 'content-length': '0' }, scopes, doing, signal });
     if (mountFrom && res.status === 201) {
       await discard(res);
       return { mounted: true };
@@ -414,22 +411,24 @@ export class RegistryClient {
    */
   async mountBlob(opts: { reference: Reference; digest: Digest | string; fromRepository: string; signal?: AbortSignal }): Promise<boolean> {
     const d = typeof opts.digest === 'string' ? Digest.parse(opts.digest) : opts.digest;
-    const r = await this.startUpload(opts.reference, d, opts.fromRepository, opts.signal);
+    const r = await this.mount(opts.reference, d, opts.fromRepository, opts.signal);
     if (r.mounted) return true;
     await this.cancelUpload(opts.reference, r.location, opts.signal);
     return false;
   }
 
+  /** The mount POST under the retry policy (a mount is idempotent; a 202 opens an upload the caller owns). */
+  private mount(ref: Reference, d: Digest, from: string, signal: AbortSignal | undefined): Promise<{ mounted: true } | { mounted: false; location: URL }> {
+    return this.transport.retrying({ doing: mountDoing(ref, d, from), signal }, () => this.openUpload(ref, d, from, signal));
+  }
+
   private async cancelUpload(ref: Reference, location: URL, signal: AbortSignal | undefined): Promise<void> {
+    const doing = `cancel upload to ${ref.name}`;
     try {
-      const res = await this.transport.send(this.pushEndpoint(ref.registry), {
-        method: 'DELETE',
-        path: location.href,
-        scopes: [pushScope(ref.repository)],
-        doing: `cancel upload to ${ref.name}`,
-        signal,
+      await this.transport.retrying({ doing, signal }, async () => {
+        const res = await this.transport.send(this.pushEndpoint(ref.registry), { method: 'DELETE', path: location.href, scopes: [pushScope(ref.repository)], doing, signal });
+        await discard(res);
       });
-      await discard(res);
     } catch (err) {
       if (isAbortError(err, signal)) throw err;
       debug('cancel upload %s: %s', location.href, (err as Error).message);
@@ -440,7 +439,10 @@ export class RegistryClient {
    * Push one blob: skip it if the registry has it, else try a mount (when
    * `mountFrom` is set), else upload: one PUT for blobs smaller than
    * `chunkSize`, PATCH chunks with `Content-Range` then a closing PUT for
-   * larger ones. Failed chunks resume from the offset the registry reports.
+   * larger ones. The upload is one operation under the retry policy: a failed
+   * monolithic PUT opens a new session (the old one may hold part of the body);
+   * a failed chunk asks the registry how much it holds and goes on from there,
+   * or opens a new session when the registry no longer knows the old one.
    */
   async uploadBlob(opts: UploadBlobOptions): Promise<UploadResult> {
     const { reference: ref, descriptor, signal } = opts;
@@ -450,23 +452,29 @@ export class RegistryClient {
     if (!(chunkSize > 0)) throw new BerthError('EINVAL_ARGUMENT', `upload blob: chunkSize must be positive, got ${chunkSize}`);
     const doing = `upload blob ${d.short()} to ${ref.name}`;
     if (await this.blobExists(ref, d, { forPush: true, ...(signal ? { signal } : {}) })) return 'exists';
-    const retry = this.retryOptions;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const first = await this.startUpload(ref, d, attempt === 0 ? opts.mountFrom : undefined, signal);
-        if (first.mounted) return 'mounted';
-        if (size < chunkSize) await this.putMonolithic(ref, d, size, first.location, opts, doing);
-        else await this.putChunked(ref, d, size, chunkSize, first.location, opts, doing);
-        return 'uploaded';
-      } catch (err) {
-        if (isAbortError(err, signal)) throw abortError(doing, signal);
-        const retryable = isNetworkError(err) || isRetryableHttpError(err);
-        if (!retryable || attempt >= retry.retries) throw err instanceof BerthError ? err : networkError(doing, err);
-        const delayMs = backoffDelay(attempt, retry);
-        debug('%s: retry %d in %d ms: %s', doing, attempt + 1, delayMs, (err as Error).message);
-        await sleep(delayMs, signal, doing);
-      }
+    // The session the next attempt uses; a mount that the registry refused opened the first one.
+    const session: UploadSession = {};
+    if (opts.mountFrom) {
+      const m = await this.mount(ref, d, opts.mountFrom, signal);
+      if (m.mounted) return 'mounted';
+      session.location = m.location;
     }
+    await this.transport.retrying({ doing, signal }, async (ctx) => {
+      if (size < chunkSize) {
+        const location = session.location ?? (await this.newSession(ref, d, signal));
+        session.location = undefined;
+        await this.putMonolithic(ref, d, size, location, opts, doing);
+      } else {
+        await this.putChunked({ ref, d, size, chunkSize, session, ctx, opts, doing });
+      }
+    });
+    return 'uploaded';
+  }
+
+  private async newSession(ref: Reference, d: Digest, signal: AbortSignal | undefined): Promise<URL> {
+    const r = await this.openUpload(ref, d, undefined, signal);
+    if (r.mounted) throw new BerthError('EREGISTRY', `start upload of blob ${d.short()} to ${ref.name}: the registry answered 201 to a plain upload`);
+    return r.location;
   }
 
   private async putMonolithic(ref: Reference, d: Digest, size: number, location: URL, opts: UploadBlobOptions, doing: string): Promise<void> {
@@ -486,65 +494,73 @@ export class RegistryClient {
     opts.onProgress?.(size, size);
   }
 
-  private async putChunked(ref: Reference, d: Digest, size: number, chunkSize: number, start: URL, opts: UploadBlobOptions, doing: string): Promise<void> {
+  /**
+   * One attempt at a chunked upload: from the start of a new session, or, after
+   * a failed attempt, from where the registry says the session is (`GET
+   * <Location>` → `Range`); then PATCH chunks and the closing PUT.
+   */
+  private async putChunked(o: {
+    ref: Reference;
+    d: Digest;
+    size: number;
+    chunkSize: number;
+    session: UploadSession;
+    ctx: AttemptContext;
+    opts: UploadBlobOptions;
+    doing: string;
+  }): Promise<void> {
+    const { ref, d, size, session, opts, doing } = o;
     const ep = this.pushEndpoint(ref.registry);
     const scopes = [pushScope(ref.repository)];
-    const retry = this.retryOptions;
-    let location = start;
     let offset = 0;
-    let failures = 0;
-    while (offset < size) {
-      throwIfAborted(opts.signal, doing);
-      const end = Math.min(offset + chunkSize, size);
-      const from = offset;
-      try {
-        const res = await this.transport.send(ep, {
-          method: 'PATCH',
-          path: location.href,
-          headers: {
-            'content-type': 'application/octet-stream',
-            'content-range': `${from}-${end - 1}`,
-            'content-length': String(end - from),
-          },
-          body: () => exactly(opts.open(from), end - from, doing),
-          scopes,
-          doing,
-          signal: opts.signal,
-        });
-        if (res.status !== 202) throw await errorFromResponse(res, doing, 'blob upload unknown');
-        await discard(res);
-        const loc = header(res, 'location');
-        if (loc) location = resolveLocation(loc, res.url, doing);
-        const stored = parseRangeEnd(header(res, 'range'));
-        offset = stored !== undefined ? stored + 1 : end;
-        if (offset <= from) throw new BerthError('EREGISTRY', `${doing}: registry did not accept bytes ${from}-${end - 1}`);
-        opts.onProgress?.(offset, size);
-        failures = 0;
-      } catch (err) {
-        if (isAbortError(err, opts.signal)) throw abortError(doing, opts.signal);
-        const retryable = isNetworkError(err) || isRetryableHttpError(err);
-        if (!retryable || failures >= retry.retries) throw err instanceof BerthError ? err : networkError(doing, err);
-        await sleep(backoffDelay(failures, retry), opts.signal, doing);
-        failures++;
-        // Ask the registry how much it holds, and go on from there.
-        const status = await this.transport.send(ep, { method: 'GET', path: location.href, scopes, doing: `${doing} (upload status)`, signal: opts.signal });
-        await discard(status);
-        if (status.status !== 204 && status.status !== 200) throw await errorFromResponse(status, `${doing} (upload status)`, 'blob upload unknown');
+    if (session.location && session.started) {
+      const status = await this.transport.send(ep, { method: 'GET', path: session.location.href, scopes, doing: `${doing} (upload status)`, signal: opts.signal });
+      await discard(status);
+      if (status.status === 204 || status.status === 200) {
         const loc = header(status, 'location');
-        if (loc) location = resolveLocation(loc, status.url, doing);
+        if (loc) session.location = resolveLocation(loc, status.url, doing);
         const stored = parseRangeEnd(header(status, 'range'));
         offset = stored !== undefined ? stored + 1 : 0;
         debug('%s: resuming at byte %d', doing, offset);
+      } else if (status.status === 404) {
+        debug('%s: the registry forgot the upload session: starting a new one', doing);
+        session.location = undefined;
+      } else {
+        throw await errorFromResponse(status, `${doing} (upload status)`, 'blob upload unknown');
       }
+    }
+    session.location ??= await this.newSession(ref, d, opts.signal);
+    session.started = true;
+    while (offset < size) {
+      throwIfAborted(opts.signal, doing);
+      const from = offset;
+      const end = Math.min(from + o.chunkSize, size);
+      const res = await this.transport.send(ep, {
+        method: 'PATCH',
+        path: session.location.href,
+        headers: { 'content-type': 'application/octet-stream', 'content-range': `${from}-${end - 1}`, 'content-length': String(end - from) },
+        body: () => exactly(opts.open(from), end - from, doing),
+        scopes,
+        doing,
+        signal: opts.signal,
+      });
+      if (res.status !== 202) throw await errorFromResponse(res, doing, 'blob upload unknown');
+      await discard(res);
+      const loc = header(res, 'location');
+      if (loc) session.location = resolveLocation(loc, res.url, doing);
+      const stored = parseRangeEnd(header(res, 'range'));
+      offset = stored !== undefined ? stored + 1 : end;
+      if (offset <= from) throw new BerthError('EREGISTRY', `${doing}: registry did not accept bytes ${from}-${end - 1}`);
+      o.ctx.progressed();
+      opts.onProgress?.(offset, size);
     }
     const res = await this.transport.send(ep, {
       method: 'PUT',
-      path: withDigest(location, d).href,
+      path: withDigest(session.location, d).href,
       headers: { 'content-type': 'application/octet-stream', 'content-length': '0' },
       scopes,
       doing,
       signal: opts.signal,
-      retry: true,
     });
     if (res.status !== 201) throw await errorFromResponse(res, doing, 'blob upload unknown');
     await discard(res);
@@ -560,61 +576,77 @@ export class RegistryClient {
     if (ref.digest && !ref.digest.equals(digest)) {
       throw new BerthError('EDIGEST_MISMATCH', `${doing}: content has digest ${digest}`, { details: { expected: ref.digest.toString(), actual: digest.toString() } });
     }
-    const res = await this.transport.send(this.pushEndpoint(ref.registry), {
-      method: 'PUT',
-      path: `/v2/${ref.repository}/manifests/${ref.identifier}`,
-      headers: { 'content-type': opts.mediaType, 'content-length': String(opts.bytes.length) },
-      body: opts.bytes,
-      scopes: [pushScope(ref.repository)],
-      doing,
-      signal: opts.signal,
-      retry: true, // idempotent: the same bytes under the same name
+    // Idempotent: the same bytes under the same name.
+    await this.transport.retrying({ doing, signal: opts.signal }, async () => {
+      const res = await this.transport.send(this.pushEndpoint(ref.registry), {
+        method: 'PUT',
+        path: `/v2/${ref.repository}/manifests/${ref.identifier}`,
+        headers: { 'content-type': opts.mediaType, 'content-length': String(opts.bytes.length) },
+        body: opts.bytes,
+        scopes: [pushScope(ref.repository)],
+        doing,
+        signal: opts.signal,
+      });
+      if (res.status !== 201 && res.status !== 200) throw await errorFromResponse(res, doing, 'manifest unknown');
+      await discard(res);
+      checkDigestHeader(header(res, 'docker-content-digest'), digest, doing);
     });
-    if (res.status !== 201 && res.status !== 200) throw await errorFromResponse(res, doing, 'manifest unknown');
-    await discard(res);
-    checkDigestHeader(header(res, 'docker-content-digest'), digest, doing);
     return digest;
   }
 }
 
-/** What a mirror answered before the client moved on to the next endpoint. */
-interface MirrorFailure {
-  origin: string;
-  reason: string;
+/** An upload session shared by the attempts of one `uploadBlob`. */
+interface UploadSession {
+  location?: URL | undefined;
+  /** An attempt used it: the next one asks the registry where it stands. */
+  started?: boolean;
 }
 
-function mirrorFailure(ep: Endpoint, err: unknown): MirrorFailure {
-  return { origin: ep.candidates[0] ?? ep.host, reason: reasonOf(err) };
+function mountDoing(ref: Reference, d: Digest, from: string): string {
+  return `mount blob ${d.short()} from ${from} into ${ref.name}`;
+}
+
+/** An endpoint that failed before the client moved on to the next one. */
+interface EndpointFailure {
+  ep: Endpoint;
+  err: unknown;
+}
+
+/** The host an endpoint's errors are named by (`registry-1.docker.io`, `127.0.0.1:5000`). */
+function endpointHost(ep: Endpoint): string {
+  try {
+    return new URL(ep.candidates[0] ?? `https://${ep.host}`).host;
+  } catch {
+    return ep.host;
+  }
+}
+
+/** What one endpoint answered: `answered 503 unavailable: … (4 attempts)`, or its connection failure in words. */
+function answerOf(err: unknown): string {
+  const status = err instanceof BerthError ? err.details['status'] : undefined;
+  return typeof status === 'number' ? `answered ${status} ${reasonOf(err)}` : reasonOf(err);
 }
 
 /**
- * The error of the last endpoint (the registry itself). When the registry
- * could not be reached at all, its connection error alone hides the answer
- * that matters, so the mirrors' answers come first, on the same line:
- * `get manifest docker.io/library/x:latest: manifest unknown (mirror http://127.0.0.1:5599); registry-1.docker.io: getaddrinfo ENOTFOUND`.
- * An answer from the registry (404, 401, …) is authoritative and stays as it is.
+ * The error of the last endpoint (the registry itself). An answer that is the
+ * registry's word on the matter (404, 401, 403, bad content) stands alone.
+ * When it could not be reached or kept failing (a connection error, or
+ * 408/429/5xx after its retries), the error says what every endpoint
+ * answered, on one line:
+ * `…: mirror http://127.0.0.1:5000 answered 503 unavailable: service unavailable (5 attempts); registry-1.docker.io: cannot connect (getaddrinfo ENOTFOUND)`
+ * or `…; 127.0.0.1:5000 answered 503 unavailable: service unavailable (5 attempts)`.
  */
-function withMirrorFailures(err: unknown, mirrors: readonly MirrorFailure[], ep: Endpoint, doing: string): unknown {
-  if (mirrors.length === 0 || isAbortError(err)) return err;
-  if (err instanceof BerthError && err.code !== 'ENETWORK') return err;
-  let host = ep.host;
-  try {
-    host = new URL(ep.candidates[0] ?? `https://${ep.host}`).host;
-  } catch {
-    // keep ep.host
-  }
-  let upstream = reasonOf(err);
-  const hostname = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  if (upstream.endsWith(` ${hostname}`)) upstream = upstream.slice(0, -hostname.length - 1);
-  const reason = oneLine(`${mirrors.map((m) => `${m.reason} (mirror ${m.origin})`).join('; ')}; ${host}: ${upstream}`, 1000);
+function withEndpointFailures(err: unknown, failed: readonly EndpointFailure[], ep: Endpoint, doing: string): unknown {
+  if (failed.length === 0 || isAbortError(err)) return err;
+  if (err instanceof BerthError && !isRetryable(err)) return err;
+  const part = (name: string, e: unknown): string => {
+    const answer = answerOf(e);
+    return `${name}${answer.startsWith('answered ') ? ' ' : ': '}${answer}`;
+  };
+  const parts = failed.map((f) => part(`mirror ${f.ep.candidates[0] ?? f.ep.host}`, f.err));
+  const reason = oneLine(`${parts.join('; ')}; ${part(endpointHost(ep), err)}`, 1000);
   const details = err instanceof BerthError ? err.details : {};
   return new BerthError(err instanceof BerthError ? err.code : 'ENETWORK', `${doing}: ${reason}`, { cause: err, details: { ...details, reason } });
-}
-
-/** An HTTP error whose status is worth another try (408, 429, 5xx). */
-function isRetryableHttpError(err: unknown): boolean {
-  const status = err instanceof BerthError ? err.details['status'] : undefined;
-  return typeof status === 'number' && isRetryableStatus(status);
 }
 
 function schema1Error(doing: string): BerthError {

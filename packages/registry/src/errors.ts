@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { BerthError, describeError, type ErrorCode } from '@berth/oci';
+import { parseRetryAfter } from './retry.js';
 
 /** A registry's error body: `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}`, or a token server's `{"details":…}`. */
 export interface RegistryErrorInfo {
@@ -103,17 +104,92 @@ export function httpError(opts: {
 }): BerthError {
   const info = parseRegistryErrorBody(opts.bodyText);
   const reason = errorReason(opts.status, info, opts.notFound);
+  const retryAfterMs = parseRetryAfter(opts.headers?.['retry-after']);
   return new BerthError(codeForStatus(opts.status, info.registryCode), `${opts.doing}: ${reason}`, {
-    details: { status: opts.status, url: opts.url, reason, ...(info.registryCode ? { registryCode: info.registryCode } : {}) },
+    details: {
+      status: opts.status,
+      url: opts.url,
+      reason,
+      ...(info.registryCode ? { registryCode: info.registryCode } : {}),
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    },
   });
 }
 
-/** A connection-level failure, as ENETWORK. */
-export function networkError(doing: string, err: unknown, url?: string): BerthError {
-  const code = (err as { code?: unknown }).code;
-  let why = describeError(err);
-  if (typeof code === 'string' && !why.includes(code)) why = `${code}: ${why}`;
-  return new BerthError('ENETWORK', `${doing}: ${oneLine(why)}`, { cause: err, details: { reason: oneLine(why), ...(url ? { url } : {}) } });
+/** What the body being read is, for "the registry stopped sending the manifest body". */
+export type BodyKind = 'manifest' | 'blob' | 'token' | 'response';
+
+const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$|HOSTNAME_MISMATCH$|ERR_OSSL_)/;
+const CANNOT_CONNECT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'ENETUNREACH', 'ENETDOWN', 'EHOSTUNREACH', 'EHOSTDOWN', 'EADDRNOTAVAIL']);
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
+}
+
+/** The first error in a cause chain that carries a string `code` (undici's and Node's errors; a BerthError's own code is passed over). */
+function coded(err: unknown): { code: string; message: string; syscall?: string } | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    const o = e as { code?: unknown; syscall?: unknown };
+    if (typeof o.code === 'string' && !(e instanceof BerthError)) {
+      return { code: o.code, message: describeError(e), ...(typeof o.syscall === 'string' ? { syscall: o.syscall } : {}) };
+    }
+  }
+  return undefined;
+}
+
+/** The failure is that no connection could be made at all (refused, unreachable, no such host, connect timeout). */
+export function isConnectFailure(err: unknown): boolean {
+  const c = coded(err);
+  return c !== undefined && (CANNOT_CONNECT.has(c.code) || c.code === 'UND_ERR_CONNECT_TIMEOUT' || (c.code === 'ETIMEDOUT' && c.syscall === 'connect'));
+}
+
+/**
+ * A connection-level failure in words, never undici's code:
+ * "cannot connect (connect ECONNREFUSED)", "connection reset",
+ * "the registry stopped sending the manifest body for 30 s", "TLS handshake failed: …".
+ */
+export function describeNetworkError(err: unknown, ctx: { timeoutMs: number; body?: BodyKind }): string {
+  const c = coded(err);
+  const body = ctx.body ?? 'response';
+  if (!c) return (err as { name?: unknown }).name === 'SocketError' ? 'the connection closed early' : oneLine(describeError(err));
+  switch (c.code) {
+    case 'UND_ERR_BODY_TIMEOUT':
+      return `the registry stopped sending the ${body} body for ${seconds(ctx.timeoutMs)}`;
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return `the registry did not answer within ${seconds(ctx.timeoutMs)}`;
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return `cannot connect (no connection within ${seconds(ctx.timeoutMs)})`;
+    case 'ETIMEDOUT':
+      return c.syscall === 'connect' ? 'cannot connect (connection timed out)' : 'connection timed out';
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'ECONNABORTED':
+      return 'connection reset';
+    case 'UND_ERR_SOCKET':
+      return 'connection closed by the registry';
+    case 'UND_ERR_CLOSED':
+      return 'connection closed';
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+      return `the ${body} body did not match its Content-Length`;
+    case 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH':
+      return 'the request body did not match its Content-Length';
+    case 'ERR_STREAM_PREMATURE_CLOSE':
+      return `the connection closed before the end of the ${body} body`;
+    default:
+      break;
+  }
+  // "connect ECONNREFUSED 127.0.0.1:5000" → "cannot connect (connect ECONNREFUSED)": the address is said elsewhere.
+  if (CANNOT_CONNECT.has(c.code)) return `cannot connect (${c.syscall ? `${c.syscall} ${c.code}` : c.code})`;
+  if (TLS_CODES.test(c.code)) return `TLS handshake failed: ${oneLine(c.message)}`;
+  // Any other undici error: its message, without its code.
+  if (c.code.startsWith('UND_ERR_')) return oneLine(c.message);
+  return oneLine(c.message.includes(c.code) ? c.message : `${c.code}: ${c.message}`);
+}
+
+/** A connection-level failure, as ENETWORK: its words in the message, the original error as the cause. */
+export function networkError(doing: string, err: unknown, opts: { url?: string; timeoutMs: number; body?: BodyKind }): BerthError {
+  const why = describeNetworkError(err, opts);
+  return new BerthError('ENETWORK', `${doing}: ${why}`, { cause: err, details: { reason: why, ...(opts.url ? { url: opts.url } : {}) } });
 }
 
 /** The short reason of a BerthError (the registry's words) when it has one, else its message. */

@@ -207,7 +207,7 @@ describe('pullImage', () => {
     expect(err.message).toBe(`pull ${reg.host}/nosuch:latest: manifest unknown`);
   });
 
-  it("a mirror's 404 with the registry unreachable: both on one line", async () => {
+  it("a mirror's 404 with the registry unreachable: what each endpoint answered, on one line", async () => {
     const mirror = await FakeRegistry.start();
     const gone = await FakeRegistry.start();
     const upstream = gone.host; // closed below: nothing listens there any more
@@ -217,8 +217,7 @@ describe('pullImage', () => {
     cleanups.push(cleanup, () => mirror.close(), () => client.close());
     const err = await failure(pullImage({ client, store, reference: Reference.parse(`${upstream}/library/nosuch:latest`) }));
     expect(err.code).toBe('ENETWORK');
-    const q = (x: string): string => x.replace(/[.()]/g, '\\$&');
-    expect(err.message).toMatch(new RegExp(`^${q(`pull ${upstream}/library/nosuch:latest: manifest unknown (mirror ${mirror.url}); ${upstream}: `)}.*ECONNREFUSED`));
+    expect(err.message).toBe(`pull ${upstream}/library/nosuch:latest: mirror ${mirror.url} answered 404 manifest unknown; ${upstream}: cannot connect (connect ECONNREFUSED)`);
     expect(await store.listTags()).toEqual([]);
   });
 

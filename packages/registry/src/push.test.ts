@@ -8,6 +8,7 @@ import { StaticCredentials } from './credentials.js';
 import { pushImage, type PushProgressEvent } from './push.js';
 import { FakeRegistry, sha256 } from './test-support/fake-registry.js';
 import { tempStore } from './test-support/images.js';
+import { failure } from './test-support/failure.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -217,6 +218,40 @@ describe('uploadBlob and mountBlob', () => {
     expect(reg.uploads.size).toBe(0);
     expect(await client.mountBlob({ reference: ref('dst:v1'), digest: d, fromRepository: 'elsewhere' })).toBe(true);
     expect(reg.hasBlob('dst', d)).toBe(true);
+  });
+
+  it('retries: 4 against a registry that always answers 503 to POST sends exactly 5 POSTs', async () => {
+    const { reg, ref } = await setup();
+    const client = new RegistryClient({ credentials: new StaticCredentials({}), retry: { retries: 4, minDelayMs: 1, maxDelayMs: 2 } });
+    cleanups.push(() => client.close());
+    reg.intercept = (req, res) => {
+      if (req.method !== 'POST') return false;
+      reg.error(res, 503, 'UNAVAILABLE', 'service unavailable');
+      return true;
+    };
+    const data = randomBytes(1000);
+    const err = await failure(client.uploadBlob({ reference: ref('app'), descriptor: { mediaType: 'x', digest: sha256(data), size: data.length }, open: () => Readable.from([data]) }));
+    expect(reg.requests.filter((q) => q.method === 'POST')).toHaveLength(5);
+    expect(err.code).toBe('EREGISTRY');
+    expect(err.message).toMatch(/: unavailable: service unavailable \(5 attempts\)$/);
+  });
+
+  it('a PATCH that fails twice resumes from the registry\'s Range within one retry budget', async () => {
+    const { reg, client, ref } = await setup();
+    const data = randomBytes(150 * 1024);
+    let patches = 0;
+    reg.intercept = (req, res) => {
+      if (req.method !== 'PATCH' || ![2, 3].includes(++patches)) return false;
+      reg.error(res, 503, 'UNAVAILABLE', 'try again');
+      return true;
+    };
+    const digest = sha256(data);
+    const result = await client.uploadBlob({ reference: ref('big'), descriptor: { mediaType: 'x', digest, size: data.length }, chunkSize: 64 * 1024, open: (o) => Readable.from([data.subarray(o)]) });
+    expect(result).toBe('uploaded');
+    expect(reg.blobs.get(digest)?.equals(data)).toBe(true);
+    // One session: no second POST; each failure asked for the upload's status once.
+    expect(reg.requests.filter((q) => q.method === 'POST')).toHaveLength(1);
+    expect(reg.requests.filter((q) => q.method === 'GET' && q.url.includes('/blobs/uploads/'))).toHaveLength(2);
   });
 
   it('local content shorter than the descriptor fails the upload instead of sending garbage', async () => {

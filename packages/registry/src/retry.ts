@@ -1,5 +1,10 @@
 import { BerthError } from '@berth/oci';
 
+/**
+ * The one retry policy of the client. Every request (manifest GET/HEAD, blob GET
+ * and its Range resumes, upload POST/PATCH/PUT, mounts, token requests) runs
+ * under it exactly once, in `Transport.retrying`.
+ */
 export interface RetryOptions {
   /** Attempts after the first one. Default 4. */
   retries?: number;
@@ -7,22 +12,32 @@ export interface RetryOptions {
   minDelayMs?: number;
   /** Cap for one delay, including a server's `Retry-After`. Default 10 s. */
   maxDelayMs?: number;
+  /**
+   * Total time budget: no retry starts later than this after the operation's
+   * first attempt (or the last time it made progress: bytes downloaded or
+   * accepted by the registry), and a wait is cut to end by then. Default 120 s.
+   */
+  totalMs?: number;
 }
 
 export interface ResolvedRetry {
   retries: number;
   minDelayMs: number;
   maxDelayMs: number;
+  totalMs: number;
 }
 
+export const DEFAULT_RETRY: Readonly<ResolvedRetry> = { retries: 4, minDelayMs: 200, maxDelayMs: 10_000, totalMs: 120_000 };
+
 export function resolveRetry(opts: RetryOptions | undefined): ResolvedRetry {
-  const retries = opts?.retries ?? 4;
-  const minDelayMs = opts?.minDelayMs ?? 200;
-  const maxDelayMs = opts?.maxDelayMs ?? 10_000;
-  for (const [k, v] of Object.entries({ retries, minDelayMs, maxDelayMs })) {
+  const retries = opts?.retries ?? DEFAULT_RETRY.retries;
+  const minDelayMs = opts?.minDelayMs ?? DEFAULT_RETRY.minDelayMs;
+  const maxDelayMs = opts?.maxDelayMs ?? DEFAULT_RETRY.maxDelayMs;
+  const totalMs = opts?.totalMs ?? DEFAULT_RETRY.totalMs;
+  for (const [k, v] of Object.entries({ retries, minDelayMs, maxDelayMs, totalMs })) {
     if (!Number.isFinite(v) || v < 0) throw new BerthError('EINVAL_ARGUMENT', `retry.${k}: must be a non-negative number, got ${v}`);
   }
-  return { retries: Math.floor(retries), minDelayMs, maxDelayMs: Math.max(minDelayMs, maxDelayMs) };
+  return { retries: Math.floor(retries), minDelayMs, maxDelayMs: Math.max(minDelayMs, maxDelayMs), totalMs };
 }
 
 /** Capped exponential backoff with full jitter: a uniform delay in [0, min(max, min·2^attempt)]. */
@@ -78,6 +93,23 @@ export function isNetworkError(err: unknown): boolean {
     if (e instanceof Error && e.name === 'SocketError') return true;
   }
   return false;
+}
+
+/**
+ * Whether a failed attempt is worth another: a connection-level failure
+ * (refused, reset, timed out, body stalled or cut short), or an HTTP answer
+ * 408/429/5xx (except 501/505). Never 401/403/404 and other 4xx (401 has its
+ * own one re-authentication in the transport), bad content or an abort.
+ */
+export function isRetryable(err: unknown): boolean {
+  if (isAbortError(err)) return false;
+  if (err instanceof BerthError) {
+    const status = err.details['status'];
+    if (typeof status === 'number') return isRetryableStatus(status);
+    // An ENETWORK of our own (a body that ended short) is; one wrapping a lower error is if that error is.
+    return err.code === 'ENETWORK' && (err.cause === undefined || isNetworkError(err.cause));
+  }
+  return isNetworkError(err);
 }
 
 export function isAbortError(err: unknown, signal?: AbortSignal): boolean {

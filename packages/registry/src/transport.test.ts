@@ -141,7 +141,8 @@ describe('retries', () => {
     };
     const err = await failure(client({ retry: { retries: 2, minDelayMs: 1, maxDelayMs: 2 } }).getManifest(Reference.parse(`${reg.host}/app:v1`)));
     expect(err.code).toBe('EREGISTRY');
-    expect(err.message).toBe(`get manifest ${reg.host}/app:v1: unavailable: service unavailable`);
+    expect(err.message).toBe(`get manifest ${reg.host}/app:v1: unavailable: service unavailable (3 attempts)`);
+    expect(err.details['attempts']).toBe(3);
     expect(reg.hits('GET', '/v2/app/manifests/v1')).toHaveLength(3);
   });
 
@@ -275,7 +276,7 @@ describe('endpoints and mirrors', () => {
     expect(c.transport.endpoints('quay.io', 'pull')[0]?.candidates).toEqual(['https://quay.io']);
   });
 
-  it('tries mirrors in order, falling back on connection errors, 404 and 5xx, then upstream', async () => {
+  it('tries mirrors in order, each with the retry policy, falling back on connection errors and 5xx after it, on 404 at once', async () => {
     const upstream = await registry();
     const img = addImage(upstream, 'library/app', ['v1']);
     const m404 = await registry();
@@ -292,9 +293,9 @@ describe('endpoints and mirrors', () => {
     });
     const r = await c.getManifest(Reference.parse(`${upstream.host}/library/app:v1`));
     expect(r.digest.toString()).toBe(img.manifest.digest);
+    // A 404 falls through at once; a 500 is retried (2 retries) before it does.
     expect(m404.hits('GET', '/v2/library/app/manifests/v1')).toHaveLength(1);
-    // Mirrors are not retried: the next endpoint is the retry.
-    expect(m500.hits('GET', '/v2/library/app/manifests/v1')).toHaveLength(1);
+    expect(m500.hits('GET', '/v2/library/app/manifests/v1')).toHaveLength(3);
     expect(upstream.hits('GET', '/v2/library/app/manifests/v1')).toHaveLength(1);
   });
 
@@ -307,12 +308,12 @@ describe('endpoints and mirrors', () => {
     const err = await failure(c.getManifest(ref));
     expect(err.code).toBe('ENETWORK');
     expect(err.message).toMatch(
-      new RegExp(`^get manifest ${upstream.replace(/\./g, '\\.')}/library/nosuch:latest: manifest unknown \\(mirror ${mirror.url.replace(/\./g, '\\.')}\\); ${upstream.replace(/\./g, '\\.')}: .*ECONNREFUSED`),
+      new RegExp(`^get manifest ${upstream.replace(/\./g, '\\.')}/library/nosuch:latest: mirror ${mirror.url.replace(/\./g, '\\.')} answered 404 manifest unknown; ${upstream.replace(/\./g, '\\.')}: cannot connect \\(connect ECONNREFUSED\\) \\(2 attempts\\)$`),
     );
     expect(err.details['reason']).toBe(err.message.slice(`get manifest ${ref}: `.length));
     // HEAD goes the same way.
     const head = await failure(c.headManifest(ref));
-    expect(head.message).toContain(`manifest unknown (mirror ${mirror.url}); ${upstream}: `);
+    expect(head.message).toContain(`mirror ${mirror.url} answered 404 manifest unknown; ${upstream}: `);
     // A blob too.
     const { store, cleanup } = await tempStore();
     cleanups.push(cleanup);
@@ -320,7 +321,34 @@ describe('endpoints and mirrors', () => {
     const ingest = await store.ingest({ digest, size: 10 });
     const blobErr = await failure(c.fetchBlob({ reference: ref, descriptor: { mediaType: 'x', digest, size: 10 }, ingest }));
     expect(blobErr.code).toBe('ENETWORK');
-    expect(blobErr.message).toMatch(new RegExp(`^fetch blob abababababab of .*: blob unknown[^(]* \\(mirror ${mirror.url.replace(/\./g, '\\.')}\\); ${upstream.replace(/\./g, '\\.')}: `));
+    expect(blobErr.message).toMatch(new RegExp(`^fetch blob abababababab of .*: mirror ${mirror.url.replace(/\./g, '\\.')} answered 404 blob unknown[^;]*; ${upstream.replace(/\./g, '\\.')}: cannot connect`));
+  });
+
+  it('a mirror that cannot be connected to after its retries is passed over by the next requests, which still name it', async () => {
+    const upstream = await registry();
+    const img = addImage(upstream, 'library/app', ['v1']);
+    const dead = `http://127.0.0.1:${await deadPort()}`;
+    const events: RetryEvent[] = [];
+    const c = client({ config: { registries: { [upstream.host]: { mirrors: [dead] } } }, retry: { retries: 2, minDelayMs: 1, maxDelayMs: 2 }, onRetry: (e) => events.push(e) });
+    const ref = Reference.parse(`${upstream.host}/library/app:v1`);
+    expect((await c.getManifest(ref)).digest.toString()).toBe(img.manifest.digest);
+    // The first request gave the mirror its retries…
+    expect(events.filter((e) => e.url.startsWith(dead))).toHaveLength(2);
+    // …the next ones go straight to the registry.
+    expect((await c.headManifest(ref))?.digest).toBe(img.manifest.digest);
+    expect(events.filter((e) => e.url.startsWith(dead))).toHaveLength(2);
+    // And when the registry fails too, the mirror's failure is still in the one line.
+    const err = await failure(c.getManifest(Reference.parse(`${upstream.host}/library/nosuch:v1`)));
+    expect(err.message).toBe(`get manifest ${upstream.host}/library/nosuch:v1: manifest unknown`);
+    upstream.intercept = (req, res) => {
+      if (req.url === '/v2/') return false;
+      upstream.error(res, 503, 'UNAVAILABLE', 'service unavailable');
+      return true;
+    };
+    const down = await failure(c.getManifest(ref));
+    expect(down.message).toBe(
+      `get manifest ${ref}: mirror ${dead}: cannot connect (connect ECONNREFUSED) (3 attempts); ${upstream.host} answered 503 unavailable: service unavailable (3 attempts)`,
+    );
   });
 
   it("an answer from the registry itself stands alone (the mirror's 404 is not added)", async () => {

@@ -7,19 +7,9 @@ import { BerthError, describeError } from '@berth/oci';
 import { parseWwwAuthenticate, pickChallenge, type AuthChallenge } from './challenge.js';
 import { normaliseRegistryHost, type RegistryConfig, type RegistryHostConfig } from './config.js';
 import { credentialsGeneration, type AuthCredentials, type CredentialProvider } from './credentials.js';
-import { httpError, networkError, oneLine } from './errors.js';
+import { httpError, networkError, oneLine, reasonOf, type BodyKind } from './errors.js';
 import { Agent, request } from './http.js';
-import {
-  abortError,
-  backoffDelay,
-  isAbortError,
-  isNetworkError,
-  isRetryableStatus,
-  parseRetryAfter,
-  sleep,
-  throwIfAborted,
-  type ResolvedRetry,
-} from './retry.js';
+import { abortError, backoffDelay, isAbortError, isNetworkError, isRetryable, sleep, throwIfAborted, type ResolvedRetry } from './retry.js';
 
 const debug = debuglog('berth');
 
@@ -69,10 +59,23 @@ export interface HttpRequest {
   /** What is being done, for errors ("get manifest docker.io/library/alpine:latest"). */
   doing: string;
   signal?: AbortSignal | undefined;
-  /** Retry connection errors and 408/429/5xx (default: true for GET/HEAD, false otherwise). */
-  retry?: boolean;
-  /** Override the retry count for this request. */
-  retries?: number;
+}
+
+/** One operation run under the retry policy (`Transport.retrying`). */
+export interface RetryOperation {
+  /** What is being done, for errors and retry events. */
+  doing: string;
+  signal?: AbortSignal | undefined;
+  /** Called before each wait, besides the client's own `onRetry`. */
+  onRetry?: ((e: RetryEvent) => void) | undefined;
+}
+
+/** What an attempt learns from `Transport.retrying`. */
+export interface AttemptContext {
+  /** 0 for the first attempt. */
+  readonly attempt: number;
+  /** Bytes moved: the time budget starts again from now (the attempt count does not). */
+  progressed(): void;
 }
 
 export interface HttpResponse {
@@ -343,35 +346,26 @@ export class Transport {
     this.tokenRequests++;
     let status = 0;
     let text = '';
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const res = await request(url, {
-          method,
-          headers,
-          body,
-          dispatcher: this.dispatcherFor(url),
-          signal: o.signal,
-          headersTimeout: this.opts.timeoutMs,
-          bodyTimeout: this.opts.timeoutMs,
-        });
-        status = res.statusCode;
-        text = (await readLimited(res.body, TOKEN_BODY_LIMIT, doing)).toString('utf8');
-      } catch (err) {
-        if (isAbortError(err, o.signal)) throw abortError(doing, o.signal);
-        if (err instanceof BerthError) throw err;
-        if (isNetworkError(err) && attempt < this.opts.retry.retries) {
-          await this.retryWait(attempt, undefined, describeError(err), url.href, o.signal, doing);
-          continue;
-        }
-        throw networkError(doing, err, url.href);
-      }
-      if (isRetryableStatus(status) && attempt < this.opts.retry.retries) {
-        await this.retryWait(attempt, undefined, `HTTP ${status}`, url.href, o.signal, doing);
-        continue;
-      }
-      break;
+    let resHeaders: IncomingHttpHeaders = {};
+    try {
+      const res = await request(url, {
+        method,
+        headers,
+        body,
+        dispatcher: this.dispatcherFor(url),
+        signal: o.signal,
+        headersTimeout: this.opts.timeoutMs,
+        bodyTimeout: this.opts.timeoutMs,
+      });
+      status = res.statusCode;
+      resHeaders = res.headers;
+      text = (await readLimited(res.body, TOKEN_BODY_LIMIT, doing)).toString('utf8');
+    } catch (err) {
+      if (isAbortError(err, o.signal)) throw abortError(doing, o.signal);
+      if (err instanceof BerthError) throw err;
+      throw this.networkError(doing, err, { url: url.href, body: 'token' });
     }
-    if (status !== 200) throw httpError({ doing, status, bodyText: text, url: url.href });
+    if (status !== 200) throw httpError({ doing, status, bodyText: text, url: url.href, headers: resHeaders });
     let json: Record<string, unknown>;
     try {
       const v: unknown = JSON.parse(text);
@@ -390,46 +384,71 @@ export class Transport {
     return { token, expiresAt: this.opts.now() + (seconds - margin) * 1000 };
   }
 
-  private async retryWait(attempt: number, retryAfterMs: number | undefined, reason: string, url: string, signal: AbortSignal | undefined, doing: string): Promise<void> {
-    const r = this.opts.retry;
-    const delayMs = retryAfterMs !== undefined ? Math.min(retryAfterMs, r.maxDelayMs) : backoffDelay(attempt, r);
-    debug('retry %d of %s in %d ms: %s', attempt + 1, url, delayMs, reason);
-    this.opts.onRetry?.({ attempt: attempt + 1, delayMs, reason, url });
-    await sleep(delayMs, signal, doing);
+  /** ENETWORK for a connection-level failure, in words (the timeouts are this client's). */
+  networkError(doing: string, err: unknown, opts: { url?: string; body?: BodyKind } = {}): BerthError {
+    return networkError(doing, err, { ...opts, timeoutMs: this.opts.timeoutMs });
   }
 
   /**
-   * Send a request to an endpoint: ping first, authorize, follow up to 5
-   * redirects by hand (Authorization only ever goes to the endpoint's own
-   * origin), re-authenticate once on 401, and retry connection errors and
-   * 408/429/5xx with backoff (honouring Retry-After). Any status is returned;
-   * the caller owns the body.
+   * Run `attempt` under the client's retry policy: the one place where anything
+   * is retried. A retryable failure (`isRetryable`: connection errors, stalled
+   * or short bodies, 408/429/5xx) is retried after a capped, jittered backoff
+   * (or the server's `Retry-After`, capped at `maxDelayMs`), at most `retries`
+   * times, and no retry starts after `totalMs` from the first attempt or the
+   * last `progressed()`. The error that ends it says how many attempts were made.
+   * `attempt` must make one attempt: it must not call `retrying` itself.
+   */
+  async retrying<T>(op: RetryOperation, attempt: (ctx: AttemptContext) => Promise<T>): Promise<T> {
+    const policy = this.opts.retry;
+    let since = performance.now();
+    const ctx = {
+      attempt: 0,
+      progressed: (): void => {
+        since = performance.now();
+      },
+    };
+    for (let n = 0; ; n++) {
+      throwIfAborted(op.signal, op.doing);
+      ctx.attempt = n;
+      try {
+        return await attempt(ctx);
+      } catch (raw) {
+        if (isAbortError(raw, op.signal)) throw abortError(op.doing, op.signal);
+        if (!(raw instanceof BerthError) && !isNetworkError(raw)) throw raw; // not the network's doing: no retry, no relabelling
+        const err = raw instanceof BerthError ? raw : this.networkError(op.doing, raw);
+        if (!isRetryable(err) || n >= policy.retries) throw n === 0 ? err : withAttempts(err, n + 1);
+        const left = policy.totalMs - (performance.now() - since);
+        if (left <= 0) throw withAttempts(err, n + 1, policy.totalMs);
+        const retryAfter = err.details['retryAfterMs'];
+        const wanted = typeof retryAfter === 'number' ? Math.min(retryAfter, policy.maxDelayMs) : backoffDelay(n, policy);
+        const delayMs = Math.max(0, Math.min(wanted, Math.floor(left)));
+        const status = err.details['status'];
+        const url = typeof err.details['url'] === 'string' ? err.details['url'] : '';
+        const event: RetryEvent = { attempt: n + 1, delayMs, reason: typeof status === 'number' ? `HTTP ${status}` : reasonOf(err), url };
+        debug('%s: retry %d in %d ms: %s', op.doing, n + 1, delayMs, event.reason);
+        op.onRetry?.(event);
+        this.opts.onRetry?.(event);
+        await sleep(delayMs, op.signal, op.doing);
+      }
+    }
+  }
+
+  /**
+   * Make one attempt at a request to an endpoint: ping first, authorize,
+   * follow up to 5 redirects by hand (Authorization only ever goes to the
+   * endpoint's own origin), and re-authenticate once on a 401. Any status is
+   * returned; the caller owns the body. A connection-level failure is ENETWORK
+   * in words. Retries are the caller's, through `retrying`.
    */
   async send(ep: Endpoint, req: HttpRequest): Promise<HttpResponse> {
-    const retryAllowed = req.retry ?? (req.method === 'GET' || req.method === 'HEAD');
-    const retries = retryAllowed ? (req.retries ?? this.opts.retry.retries) : 0;
-    for (let attempt = 0; ; attempt++) {
-      throwIfAborted(req.signal, req.doing);
-      let res: HttpResponse;
-      try {
-        res = await this.sendOnce(ep, req);
-      } catch (err) {
-        if (isAbortError(err, req.signal)) throw abortError(req.doing, req.signal);
-        if (err instanceof BerthError) throw err;
-        const url = this.describeUrl(ep, req.path);
-        if (isNetworkError(err) && attempt < retries) {
-          await this.retryWait(attempt, undefined, describeError(err), url, req.signal, req.doing);
-          continue;
-        }
-        throw networkError(`${req.doing} (${url})`, err, url);
-      }
-      if (isRetryableStatus(res.status) && attempt < retries) {
-        const retryAfter = parseRetryAfter(res.headers['retry-after'], Date.now());
-        await res.body.dump({ limit: ERROR_BODY_LIMIT }).catch(() => undefined);
-        await this.retryWait(attempt, retryAfter, `HTTP ${res.status}`, res.url.href, req.signal, req.doing);
-        continue;
-      }
-      return res;
+    throwIfAborted(req.signal, req.doing);
+    try {
+      return await this.sendOnce(ep, req);
+    } catch (err) {
+      if (isAbortError(err, req.signal)) throw abortError(req.doing, req.signal);
+      if (err instanceof BerthError) throw err;
+      const url = this.describeUrl(ep, req.path);
+      throw this.networkError(`${req.doing} (${url})`, err, { url });
     }
   }
 
@@ -524,12 +543,16 @@ export class Transport {
   async verifyCredentials(registry: string, creds: AuthCredentials, signal?: AbortSignal): Promise<void> {
     const ep = this.endpoints(registry, 'push').at(-1) as Endpoint;
     const doing = `log in to ${ep.host}`;
+    await this.retrying({ doing, signal }, () => this.verifyOnce(ep, creds, doing, signal));
+  }
+
+  private async verifyOnce(ep: Endpoint, creds: AuthCredentials, doing: string, signal: AbortSignal | undefined): Promise<void> {
     try {
       await this.ensurePinged(ep, signal);
     } catch (err) {
       if (isAbortError(err, signal)) throw abortError(doing, signal);
       if (err instanceof BerthError) throw BerthError.wrap(doing, err);
-      throw networkError(doing, err);
+      throw this.networkError(doing, err);
     }
     const s = this.state(ep);
     const ch = s.challenge;
@@ -540,7 +563,7 @@ export class Transport {
       try {
         await this.fetchToken({ ep, realm, service: ch.params['service'], scopes: [], creds, signal });
       } catch (err) {
-        throw BerthError.wrap(doing, err, 'EUNAUTHORIZED');
+        throw BerthError.wrap(doing, err, 'EUNAUTHORIZED'); // keeps a BerthError's code and details (a 503 stays retryable)
       }
       return;
     }
@@ -548,6 +571,7 @@ export class Transport {
       if (creds.username === undefined || creds.password === undefined) throw new BerthError('EUNAUTHORIZED', `${doing}: the registry needs a username and password`);
       const url = new URL('/v2/', s.origin);
       let res: Dispatcher.ResponseData;
+      let text: string;
       try {
         res = await request(url, {
           method: 'GET',
@@ -557,15 +581,31 @@ export class Transport {
           headersTimeout: this.opts.timeoutMs,
           bodyTimeout: this.opts.timeoutMs,
         });
+        text = (await readLimited(res.body, ERROR_BODY_LIMIT, doing)).toString('utf8');
       } catch (err) {
-        throw networkError(doing, err, url.href);
+        if (isAbortError(err, signal)) throw abortError(doing, signal);
+        if (err instanceof BerthError) throw err;
+        throw this.networkError(doing, err, { url: url.href });
       }
-      const text = (await readLimited(res.body, ERROR_BODY_LIMIT, doing).catch(() => Buffer.alloc(0))).toString('utf8');
       if (res.statusCode === 200) return;
-      throw httpError({ doing, status: res.statusCode, bodyText: text, url: url.href });
+      throw httpError({ doing, status: res.statusCode, bodyText: text, url: url.href, headers: res.headers });
     }
     throw new BerthError('EUNSUPPORTED', `${doing}: unsupported auth scheme ${JSON.stringify(ch.scheme)}`);
   }
+}
+
+/**
+ * The error that ended a retried operation, saying how many attempts were made
+ * (and that the time budget ran out, when it did), in the message and in `details.reason`.
+ */
+function withAttempts(err: BerthError, attempts: number, budgetMs?: number): BerthError {
+  const count = `${attempts} attempt${attempts === 1 ? '' : 's'}`;
+  const note = budgetMs === undefined ? `(${count})` : `(${count}; the ${Number((budgetMs / 1000).toFixed(1))} s retry budget is used up)`;
+  const reason = typeof err.details['reason'] === 'string' ? `${err.details['reason']} ${note}` : undefined;
+  return new BerthError(err.code, `${err.message} ${note}`, {
+    cause: err.cause ?? err,
+    details: { ...err.details, attempts, ...(reason ? { reason } : {}) },
+  });
 }
 
 function basicHeader(username: string, password: string): string {

@@ -263,7 +263,7 @@ describe('startFaultProxy', () => {
     );
   });
 
-  it('a stalled request whose client goes away frees its slot', async () => {
+  it('a stalled request whose client goes away frees its slot, and is logged once', async () => {
     await withProxy(
       async (proxy) => {
         const req = http.get(`${proxy.url}${blobPath}`, { agent: false }, (res) => res.resume());
@@ -271,6 +271,9 @@ describe('startFaultProxy', () => {
         await until(() => proxy.held() === 1);
         req.destroy();
         await until(() => proxy.held() === 0);
+        // Let the abandoned body's pipeline fail, then look at the log.
+        await new Promise<void>((resolve) => http.get(`${proxy.url}/v2/`, { agent: false }, (res) => res.resume().on('end', resolve)));
+        expect(proxy.log.filter((e) => e.path === blobPath).map((e) => e.fault)).toEqual(['stall']);
       },
       [{ path: blobPath, action: { kind: 'stall', afterBytes: 10 } }],
     );

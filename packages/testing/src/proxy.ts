@@ -186,7 +186,12 @@ export async function startFaultProxy(opts: StartFaultProxyOptions): Promise<Fau
     if (req.headers.range) entry.range = req.headers.range;
     const action = pickFault(method, reqPath, req.headers.range !== undefined);
     if (action) entry.fault = action.kind;
+    // Once per request: a body that fails after the headers went out (a client that
+    // gave up on a stall) reaches the catch below after finish() already ran.
+    let finished = false;
     const finish = (status: number) => {
+      if (finished) return;
+      finished = true;
       entry.status = status;
       record(entry);
     };
