@@ -177,16 +177,27 @@ describe('the store is private to its owner', () => {
     for (const p of [berthRoot, path.dirname(snapshot), snapshot, path.dirname(cacheEntry)]) chmodSync(p, 0o755);
     chmodSync(cacheEntry, 0o644);
 
-    expect(await securePrivateRoot(berthRoot, { dirs: ['snapshots', 'containers'], trees: ['buildcache'] })).toEqual({ repaired: true });
+    expect(await securePrivateRoot(berthRoot, { dirs: ['snapshots', 'containers'], trees: ['buildcache'] })).toEqual({ repaired: true, foreign: [] });
     expect(lstatSync(berthRoot).mode & 0o7777).toBe(0o700);
     expect(lstatSync(path.dirname(snapshot)).mode & 0o7777).toBe(0o700);
     expect(lstatSync(snapshot).mode & 0o7777).toBe(0o755); // an image's root directory keeps the image's mode
     expect(lstatSync(path.dirname(cacheEntry)).mode & 0o7777).toBe(0o700);
     expect(lstatSync(cacheEntry).mode & 0o7777).toBe(0o600);
-    expect(await securePrivateRoot(berthRoot, { dirs: ['snapshots', 'containers'], trees: ['buildcache'] })).toEqual({ repaired: false });
+    expect(await securePrivateRoot(berthRoot, { dirs: ['snapshots', 'containers'], trees: ['buildcache'] })).toEqual({ repaired: false, foreign: [] });
     const fresh = path.join(dir, 'new', 'berth');
     await securePrivateRoot(fresh);
     expect(lstatSync(fresh).mode & 0o7777).toBe(0o700);
+  });
+
+  it('securePrivateRoot leaves the mode of a root that holds other things than berth\'s (BERTH_ROOT=/tmp), securing only berth\'s directories', async () => {
+    const shared = path.join(dir, 'shared');
+    await mkdir(path.join(shared, 'snapshots'), { recursive: true });
+    writeFileSync(path.join(shared, 'someone-elses.txt'), '');
+    chmodSync(shared, 0o1777);
+    chmodSync(path.join(shared, 'snapshots'), 0o755);
+    expect(await securePrivateRoot(shared, { dirs: ['snapshots'], known: ['store'] })).toEqual({ repaired: true, foreign: ['someone-elses.txt'] });
+    expect(lstatSync(shared).mode & 0o7777).toBe(0o1777);
+    expect(lstatSync(path.join(shared, 'snapshots')).mode & 0o7777).toBe(0o700);
   });
 
   it.skipIf(!isRoot)('another user (nobody) can neither read a blob nor open a lock file to hold it', async () => {

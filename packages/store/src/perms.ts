@@ -79,6 +79,8 @@ export interface SecureRootOptions {
   dirs?: readonly string[];
   /** Top-level directories whose whole contents are made private (makeTreePrivate) when the root itself had to be repaired. */
   trees?: readonly string[];
+  /** Other names berth keeps in the root (e.g. `store`, which Store.open secures itself). */
+  known?: readonly string[];
 }
 
 /**
@@ -88,18 +90,26 @@ export interface SecureRootOptions {
  * parents are what keep other users out). When the root's own mode was wrong
  * (a root made by an older berth) the `trees` are walked too, once: the root's
  * mode, fixed last, is the mark. Missing parents of `root` get the usual modes.
+ * A root that holds anything but `dirs`, `trees` and `known` is not berth's alone
+ * (say `BERTH_ROOT=/tmp`): its own mode is left as it is, and its names are
+ * returned as `foreign` (the named directories are still made 0700).
  * Returns whether anything had to be changed.
  */
-export async function securePrivateRoot(root: string, opts: SecureRootOptions = {}): Promise<{ repaired: boolean }> {
+export async function securePrivateRoot(root: string, opts: SecureRootOptions = {}): Promise<{ repaired: boolean; foreign: string[] }> {
   const abs = path.resolve(root);
   await mkdir(path.dirname(abs), { recursive: true });
   await mkdir(abs, { recursive: true, mode: PRIVATE_DIR_MODE });
   const rootWrong = (await modeOf(abs)) !== PRIVATE_DIR_MODE;
   let repaired = false;
+  let foreign: string[] = [];
   if (rootWrong) {
+    const known = new Set([...(opts.dirs ?? []), ...(opts.trees ?? []), ...(opts.known ?? [])]);
+    foreign = (await readdir(abs)).filter((n) => !known.has(n)).sort();
     for (const d of opts.trees ?? []) if ((await makeTreePrivate(path.join(abs, d), { missingOk: true })) > 0) repaired = true;
   }
-  for (const p of [...(opts.dirs ?? []).map((d) => path.join(abs, d)), abs]) {
+  const targets = (opts.dirs ?? []).map((d) => path.join(abs, d));
+  if (foreign.length === 0) targets.push(abs);
+  for (const p of targets) {
     const st = await stat(p).catch((err: unknown) => {
       if (errnoCode(err) === 'ENOENT') return undefined;
       throw err;
@@ -108,5 +118,5 @@ export async function securePrivateRoot(root: string, opts: SecureRootOptions = 
     await chmod(p, PRIVATE_DIR_MODE);
     repaired = true;
   }
-  return { repaired };
+  return { repaired, foreign };
 }
