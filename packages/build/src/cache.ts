@@ -63,7 +63,7 @@ export class BuildCache {
     if (entry.layer) value.layer = { mediaType: entry.layer.mediaType, digest: entry.layer.digest, size: entry.layer.size };
     if (entry.diffId) value.diffId = entry.diffId;
     try {
-      await writeFile(tmp, JSON.stringify(value));
+      await writeFile(tmp, JSON.stringify(value), { mode: 0o600 });
       await rename(tmp, target);
     } finally {
       await rm(tmp, { force: true });

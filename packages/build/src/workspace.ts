@@ -66,7 +66,7 @@ export class Workspace {
       }
     }
     if (dir === undefined) throw new BerthError('EBUILD', `create a build directory in ${root}: too many concurrent builds`);
-    await writeFile(path.join(dir, 'pid'), `${process.pid}\n`);
+    await writeFile(path.join(dir, 'pid'), `${process.pid}\n`, { mode: 0o600 });
     const wanted = opts.mode ?? 'auto';
     const mode = wanted === 'copy' || !(opts.lowerDirs ?? []).every(overlaySafe) ? 'copy' : await probeOverlay(dir);
     if (wanted === 'overlay' && mode !== 'overlay') {

@@ -33,7 +33,11 @@ export class Context {
   }
 
   store(): Promise<Store> {
-    this.storePromise ??= import('@berth/store').then(({ Store }) => Store.open({ root: this.storeDir }));
+    // $BERTH_ROOT is owner-only (0700, like /var/lib/docker); one made by an older berth is repaired here.
+    this.storePromise ??= import('@berth/store').then(async ({ Store, securePrivateRoot }) => {
+      await securePrivateRoot(this.loc.root, { dirs: ['snapshots', 'containers', 'builds'], trees: ['buildcache'], known: ['store'] });
+      return Store.open({ root: this.storeDir });
+    });
     return this.storePromise;
   }
 

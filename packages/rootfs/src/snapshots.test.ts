@@ -250,6 +250,31 @@ process.stdout.write(JSON.stringify({ created: r.created, path: r.path, layers }
   });
 });
 
+describe('snapshot locks', () => {
+  it('a wait for a snapshot lock another process holds ends in ELOCKED naming the lock file and its pid', async () => {
+    const snaps = new Snapshots({ root: join(base, 'l1'), store, lockTimeoutMs: 100 });
+    const image = await putImage([lower]);
+    const chain = imageChainId(image);
+    mkdirSync(join(base, 'l1', '.locks'), { recursive: true });
+    const lockFile = join(base, 'l1', '.locks', `${chain.hex}.lock`);
+    // flock(1) holds it (-o: not its sleep), in its own process group so both are killed together.
+    const holder = spawn('flock', ['-x', '-o', lockFile, '-c', 'echo HELD; exec sleep 600'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    try {
+      await new Promise<void>((res, rej) => {
+        holder.stdout?.on('data', (b: Buffer) => (b.toString().includes('HELD') ? res() : undefined));
+        holder.on('exit', (code) => rej(new Error(`flock exited ${code}`)));
+      });
+      const err = await snaps.ensure({ image }).catch((e: unknown) => e);
+      expect(isBerthError(err, 'ELOCKED')).toBe(true);
+      expect((err as Error).message).toContain(lockFile);
+      expect((err as Error).message).toContain(`(pid ${holder.pid})`);
+      expect(await snaps.has(chain)).toBe(false);
+    } finally {
+      process.kill(-(holder.pid as number), 'SIGKILL');
+    }
+  });
+});
+
 describe('unpackImage', () => {
   it('refuses a non-empty destination, applies layers straight into DIR without a snapshot, and copies a snapshot when one exists', async () => {
     const snaps = fresh('u1');

@@ -33,7 +33,16 @@ export interface SnapshotsOptions {
   store: Store;
   /** Notes on how snapshots are made (a btrfs subvolume or a plain directory, and why). */
   log?: (msg: string) => void;
+  /**
+   * Give up waiting for a snapshot's lock after this long, with ELOCKED naming the
+   * lock file and the pid holding it. Default DEFAULT_SNAPSHOT_LOCK_TIMEOUT_MS
+   * (10 minutes: the holder may be building or copying a big image); Infinity waits for ever.
+   */
+  lockTimeoutMs?: number;
 }
+
+/** How long a snapshot's lock is waited for by default. */
+export const DEFAULT_SNAPSHOT_LOCK_TIMEOUT_MS = 10 * 60_000;
 
 export interface SnapshotProgress {
   /** 1-based index of the layer being applied. */
@@ -118,11 +127,13 @@ export class Snapshots {
   readonly root: string;
   readonly store: Store;
   private readonly log: ((msg: string) => void) | undefined;
+  private readonly lockTimeoutMs: number;
 
   constructor(opts: SnapshotsOptions) {
     this.root = resolve(opts.root);
     this.store = opts.store;
     this.log = opts.log;
+    this.lockTimeoutMs = opts.lockTimeoutMs ?? DEFAULT_SNAPSHOT_LOCK_TIMEOUT_MS;
   }
 
   /** Where the snapshot of `chainId` lives (whether or not it exists). */
@@ -163,10 +174,10 @@ export class Snapshots {
     return join(this.root, LOCKS, `${chain.hex}.lock`);
   }
 
-  /** Wait for the chain's lock; `stop` ends the wait early (returns undefined). */
+  /** Wait for the chain's lock (ELOCKED after `lockTimeoutMs`); `stop` ends the wait early (returns undefined). */
   async lock(chain: Digest, mode: LockMode, stop?: () => boolean): Promise<FileLock | undefined> {
     this.prepare();
-    return FileLock.acquire(this.lockPath(chain), { ...LOCK_FILE, mode, what: `lock snapshot ${chain}`, stop: stop ?? never });
+    return FileLock.acquire(this.lockPath(chain), { ...LOCK_FILE, mode, what: `lock snapshot ${chain}`, stop: stop ?? never, timeoutMs: this.lockTimeoutMs });
   }
 
   /**

@@ -21,11 +21,12 @@ export function tempName(dir: string, prefix: string): string {
 /**
  * Replace `target` atomically with `data`: write a temp file in `tmpDir` (same
  * filesystem), fsync it, rename over the target, fsync the target's directory.
- * A crash leaves either the old or the new content, never a mix.
+ * A crash leaves either the old or the new content, never a mix. The file is
+ * made with `mode` (the store's are 0600).
  */
-export async function writeFileAtomic(target: string, data: Uint8Array, tmpDir: string): Promise<void> {
+export async function writeFileAtomic(target: string, data: Uint8Array, tmpDir: string, mode: number): Promise<void> {
   const tmp = tempName(tmpDir, path.basename(target));
-  const fh = await open(tmp, 'wx', 0o644);
+  const fh = await open(tmp, 'wx', mode);
   try {
     try {
       await fh.writeFile(data);

@@ -1,11 +1,12 @@
 import { createHash, type Hash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { BerthError, Digest } from '@berth/oci';
 import { errnoCode, fsyncDir, wrapError as wrap, writevFully } from './fsutil.js';
 import type { FileLock } from './lock.js';
+import { mkdirPrivate, PRIVATE_FILE_MODE } from './perms.js';
 
 /**
  * A resumable write of one blob whose digest is known in advance (a download).
@@ -176,7 +177,7 @@ export class Ingest implements BlobIngest {
         });
       }
       const dir = path.dirname(this.init.blobPath);
-      await mkdir(dir, { recursive: true });
+      await mkdirPrivate(dir);
       await rename(this.init.partialPath, this.init.blobPath);
       await fsyncDir(dir);
       result = { digest: this.digest, size };
@@ -205,8 +206,8 @@ export class Ingest implements BlobIngest {
   /** Open the partial file and make sure the running hash covers all of it. */
   private async prepare(): Promise<void> {
     if (!this.fh) {
-      await mkdir(path.dirname(this.init.partialPath), { recursive: true });
-      this.fh = await open(this.init.partialPath, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644);
+      await mkdirPrivate(path.dirname(this.init.partialPath));
+      this.fh = await open(this.init.partialPath, fsConstants.O_RDWR | fsConstants.O_CREAT, PRIVATE_FILE_MODE);
     }
     const { size } = await this.fh.stat();
     if (!this.hash || this.hashed !== size) {

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { closeSync, constants as fsConstants, fstatSync, openSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import koffi from 'koffi';
@@ -23,6 +23,10 @@ import { libc } from './libc.js';
  * flock is always called with LOCK_NB (it never blocks the event loop); waiting
  * is a poll with capped backoff. Locks are per open file description, so two
  * acquirers in one process exclude each other just as two processes do.
+ *
+ * A wait with `timeoutMs` ends in ELOCKED naming the lock file and the pid(s)
+ * /proc/locks says hold it. `progress` lets a caller keep waiting while the
+ * holder visibly works (the store's per-digest ingest lock: the partial grows).
  */
 
 export type LockMode = 'shared' | 'exclusive';
@@ -48,14 +52,19 @@ function flock(): FlockFn {
 export interface LockFileOptions {
   /** Code of the errors opening, locking or removing the lock file (default ESTORE). */
   errorCode?: ErrorCode | undefined;
-  /** Permission bits of a lock file this call creates (default 0o644). */
+  /** Permission bits of a lock file this call creates (default 0o600: another user who can open a lock file can hold it). */
   fileMode?: number | undefined;
 }
 
 export interface AcquireOptions extends LockFileOptions {
   mode: LockMode;
-  /** Give up with ELOCKED after this long; undefined waits for ever. */
+  /** Give up with ELOCKED after this long; undefined (or Infinity) waits for ever. */
   timeoutMs?: number | undefined;
+  /**
+   * Sampled after each attempt that found the lock held: while its value changes
+   * (compared with `!==`), the holder is making progress and the timeout restarts.
+   */
+  progress?: (() => unknown) | undefined;
   /** Named in errors, e.g. `lock index.json of /var/lib/berth/store`. */
   what: string;
 }
@@ -82,7 +91,7 @@ export class FileLock {
     for (;;) {
       let fd: number;
       try {
-        fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_CREAT, options.fileMode ?? 0o644);
+        fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_CREAT, options.fileMode ?? 0o600);
       } catch (err) {
         throw new BerthError(code, `${what}: open ${path}: ${describeError(err)}`, { cause: err });
       }
@@ -119,14 +128,26 @@ export class FileLock {
   static acquire(path: string, options: StoppableAcquireOptions): Promise<FileLock | undefined>;
   static acquire(path: string, options: AcquireOptions): Promise<FileLock>;
   static async acquire(path: string, options: AcquireOptions & { stop?: () => boolean }): Promise<FileLock | undefined> {
-    const started = Date.now();
+    let since = Date.now();
+    let seen = options.progress?.();
     let delay = 2;
     for (;;) {
       const lock = await FileLock.tryAcquire(path, options.mode, options.what, options);
       if (lock) return lock;
       if (options.stop?.()) return undefined;
-      if (options.timeoutMs !== undefined && Date.now() - started >= options.timeoutMs) {
-        throw new BerthError('ELOCKED', `${options.what}: still held by another process after ${options.timeoutMs} ms`, { details: { path } });
+      if (options.progress) {
+        const now = options.progress();
+        if (now !== seen) {
+          seen = now;
+          since = Date.now();
+        }
+      }
+      if (options.timeoutMs !== undefined && Date.now() - since >= options.timeoutMs) {
+        const pids = lockHolders(path);
+        const holder = pids.length === 0 ? 'pid unknown' : `pid ${pids.join(', ')}`;
+        throw new BerthError('ELOCKED', `${options.what}: gave up after ${formatWait(options.timeoutMs)}: ${path} is held by another process (${holder})`, {
+          details: { path, pids },
+        });
       }
       await sleep(delay + Math.random() * delay);
       delay = Math.min(delay * 2, 100);
@@ -149,6 +170,43 @@ export class FileLock {
       closeSync(this.fd);
     }
   }
+}
+
+function formatWait(ms: number): string {
+  return ms >= 1000 && ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/**
+ * The pids that /proc/locks lists as holding a lock on the file at `path`
+ * (sorted, without duplicates; empty when none is found or /proc is not there).
+ * A line is `N: FLOCK  ADVISORY  WRITE <pid> <major>:<minor>:<inode> 0 EOF`
+ * (major and minor in hex); waiters (`N: -> ...`) are skipped. The device is
+ * matched when it can be: stat's st_dev differs from the superblock's on btrfs
+ * subvolumes and overlayfs, so then the inode alone identifies the file. A pid
+ * the kernel cannot show in this pid namespace is 0 (or -1 for OFD locks): not listed.
+ */
+export function lockHolders(path: string): number[] {
+  let st;
+  let table: string;
+  try {
+    st = statSync(path, { bigint: true });
+    table = readFileSync('/proc/locks', 'utf8');
+  } catch {
+    return [];
+  }
+  const major = ((st.dev >> 8n) & 0xfffn) | ((st.dev >> 32n) & ~0xfffn);
+  const minor = (st.dev & 0xffn) | ((st.dev >> 12n) & ~0xffn);
+  const exact = new Set<number>();
+  const byInode = new Set<number>();
+  for (const line of table.split('\n')) {
+    const m = /^\d+:\s+(?!->)\S+\s+\S+\s+\S+\s+(-?\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s/.exec(line);
+    if (!m || BigInt(m[4] as string) !== st.ino) continue;
+    const pid = Number(m[1]);
+    if (pid <= 0) continue;
+    byInode.add(pid);
+    if (BigInt(`0x${m[2] as string}`) === major && BigInt(`0x${m[3] as string}`) === minor) exact.add(pid);
+  }
+  return [...(exact.size > 0 ? exact : byInode)].sort((a, b) => a - b);
 }
 
 function statOrUndefined(path: string): Stats | undefined {

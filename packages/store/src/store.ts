@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { link, lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { link, lstat, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -28,6 +29,7 @@ import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '@berth/
 import { errnoCode, fsyncDir, tempName, wrapError, writeFileAtomic, writeFully } from './fsutil.js';
 import { Ingest, type BlobIngest } from './ingest.js';
 import { FileLock, heldMode, withFileLock } from './lock.js';
+import { makeTreePrivate, mkdirPrivate, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './perms.js';
 import { BlobReader, mapOpenError } from './reader.js';
 
 /** The annotation naming a tag in `index.json`; berth stores the full reference. */
@@ -44,6 +46,8 @@ export const IMAGE_LAYOUT_VERSION = '1.0.0';
 const MAX_INDEX_JSON_BYTES = 64 * 1024 * 1024;
 /** Names a fresh layout may already contain (from an interrupted creation). */
 const OWN_ENTRIES = new Set(['blobs', 'index.json', 'tmp', 'ingest', 'locks']);
+/** How long a store lock is waited for by default (index, leases, gc, a stalled ingest). */
+export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
 const LEASE_LOCK = 'gc';
 const INDEX_LOCK = 'index';
 const LOCK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -53,7 +57,12 @@ const PARTIAL_RE = /^(sha256|sha512)-([a-f0-9]+)$/;
 export interface StoreOptions {
   /** The layout directory, e.g. `storeDir(defaultRoot())`. Created if missing. */
   root: string;
-  /** Give up waiting for any store lock after this long (ELOCKED). Default: wait. */
+  /**
+   * Give up waiting for a store lock after this long, with ELOCKED naming the lock
+   * file and the pid holding it. Default 60 000 (DEFAULT_LOCK_TIMEOUT_MS);
+   * `Infinity` waits for ever. The per-digest ingest lock counts only the time in
+   * which the holder's partial download did not grow.
+   */
   lockTimeoutMs?: number;
 }
 
@@ -129,7 +138,7 @@ export class Store {
   private readonly tmpDir: string;
   private readonly ingestDir: string;
   private readonly locksDir: string;
-  private readonly lockTimeoutMs: number | undefined;
+  private readonly lockTimeoutMs: number;
 
   private constructor(root: string, options: StoreOptions) {
     this.root = root;
@@ -137,7 +146,7 @@ export class Store {
     this.tmpDir = path.join(root, 'tmp');
     this.ingestDir = path.join(root, 'ingest');
     this.locksDir = path.join(root, 'locks');
-    this.lockTimeoutMs = options.lockTimeoutMs;
+    this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
   }
 
   /** Open the layout at `opts.root`, creating it if missing; an existing `oci-layout` must say version 1.x. */
@@ -145,13 +154,16 @@ export class Store {
     if (!opts || typeof opts.root !== 'string' || opts.root.length === 0) {
       throw new BerthError('EINVAL_ARGUMENT', 'open store: root must be a non-empty path');
     }
-    if (opts.lockTimeoutMs !== undefined && !(Number.isFinite(opts.lockTimeoutMs) && opts.lockTimeoutMs >= 0)) {
+    if (opts.lockTimeoutMs !== undefined && !(typeof opts.lockTimeoutMs === 'number' && opts.lockTimeoutMs >= 0)) {
       throw new BerthError('EINVAL_ARGUMENT', `open store: lockTimeoutMs must be a non-negative number, got ${String(opts.lockTimeoutMs)}`);
     }
     const root = path.resolve(opts.root);
     const what = `open store ${root}`;
     try {
-      await mkdir(root, { recursive: true });
+      await mkdirPrivate(root);
+      // A layout made by berth before 0.x (0755 directories, 0644 files) is made
+      // owner-only once: the layout directory's own mode, fixed last, is the mark.
+      const repair = ((await stat(root)).mode & 0o7777) !== PRIVATE_DIR_MODE;
       const existing = await readSmallFile(path.join(root, 'oci-layout'));
       if (existing === undefined) {
         const foreign = (await readdir(root)).filter((e) => !OWN_ENTRIES.has(e));
@@ -163,6 +175,7 @@ export class Store {
       }
       const store = new Store(root, opts);
       await store.ensureLayout(existing === undefined);
+      if (repair) await makeTreePrivate(root);
       return store;
     } catch (err) {
       throw wrapError(what, err);
@@ -171,7 +184,7 @@ export class Store {
 
   private async ensureLayout(createLayoutFile: boolean): Promise<void> {
     for (const dir of [path.join(this.blobsDir, 'sha256'), this.tmpDir, this.ingestDir, this.locksDir]) {
-      await mkdir(dir, { recursive: true });
+      await mkdirPrivate(dir);
     }
     if (createLayoutFile) {
       await this.withLease(async () => {
@@ -307,9 +320,9 @@ export class Store {
     const { what, size, expected } = opts;
     try {
       return await this.withLease(async () => {
-        await mkdir(this.tmpDir, { recursive: true });
+        await mkdirPrivate(this.tmpDir);
         const tmp = tempName(this.tmpDir, 'blob');
-        const fh = await open(tmp, 'wx', 0o644);
+        const fh = await open(tmp, 'wx', PRIVATE_FILE_MODE);
         let renamed = false;
         try {
           const hash = createHash(opts.algorithm);
@@ -332,7 +345,7 @@ export class Store {
             throw new BerthError('EDIGEST_MISMATCH', `${what}: content hashes to ${digest}`, { details: { expected: expected.toString(), actual: digest.toString() } });
           }
           const target = this.blobPath(digest);
-          await mkdir(path.dirname(target), { recursive: true });
+          await mkdirPrivate(path.dirname(target));
           await rename(tmp, target);
           renamed = true;
           await fsyncDir(path.dirname(target));
@@ -356,11 +369,19 @@ export class Store {
     const digest = toDigest(opts?.digest, 'ingest blob');
     const what = `ingest blob ${digest}`;
     const size = checkSize(opts.size, what);
-    await mkdir(this.ingestDir, { recursive: true });
+    await mkdirPrivate(this.ingestDir);
     const leaseLock = await FileLock.acquire(this.lockPath(LEASE_LOCK), { mode: 'shared', timeoutMs: this.lockTimeoutMs, what: `${what}: lock the store against gc` });
     let digestLock: FileLock;
     try {
-      digestLock = await FileLock.acquire(this.blobLockPath(digest), { mode: 'exclusive', timeoutMs: this.lockTimeoutMs, what: `${what}: lock the digest` });
+      // Another process downloading the same blob may take long: wait while its
+      // partial grows, and give up only once it has stalled for the timeout.
+      const partial = this.partialPath(digest);
+      digestLock = await FileLock.acquire(this.blobLockPath(digest), {
+        mode: 'exclusive',
+        timeoutMs: this.lockTimeoutMs,
+        progress: () => sizeOrUndefined(partial),
+        what: `${what}: lock the digest`,
+      });
     } catch (err) {
       await leaseLock.release();
       throw err;
@@ -513,7 +534,7 @@ export class Store {
   }
 
   private async writeIndexJson(index: Index): Promise<void> {
-    await writeFileAtomic(path.join(this.root, 'index.json'), Buffer.from(`${JSON.stringify(index, null, 2)}\n`), this.tmpDir);
+    await writeFileAtomic(path.join(this.root, 'index.json'), Buffer.from(`${JSON.stringify(index, null, 2)}\n`), this.tmpDir, PRIVATE_FILE_MODE);
   }
 
   // ---------------------------------------------------------------- reading images
@@ -924,7 +945,7 @@ async function readSmallFile(p: string): Promise<Buffer | undefined> {
 
 /** Create `target` with `data` unless it exists: temp file, fsync, link (fails if present), fsync dir. */
 async function writeFileAtomicNoReplace(tmp: string, target: string, data: Uint8Array): Promise<void> {
-  const fh = await open(tmp, 'wx', 0o644);
+  const fh = await open(tmp, 'wx', PRIVATE_FILE_MODE);
   try {
     await fh.writeFile(data);
     await fh.sync();
@@ -939,6 +960,14 @@ async function writeFileAtomicNoReplace(tmp: string, target: string, data: Uint8
     await rm(tmp, { force: true });
   }
   await fsyncDir(path.dirname(target));
+}
+
+function sizeOrUndefined(p: string): number | undefined {
+  try {
+    return statSync(p).size;
+  } catch {
+    return undefined;
+  }
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -181,7 +181,7 @@ export async function loadRecipe(file: string, options: LoadRecipeOptions = {}):
   try {
     await mkdir(options.cacheDir, { recursive: true, mode: 0o700 });
     const tmp = `${cached}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(tmp, JSON.stringify(recipe));
+    await writeFile(tmp, JSON.stringify(recipe), { mode: 0o600 });
     await rename(tmp, cached).catch(async (err: unknown) => {
       await rm(tmp, { force: true });
       throw err;
