@@ -5,12 +5,16 @@
 # loopback registry seeded from ../shared/images serves as docker.io's mirror, the way
 # docker's registry-mirrors work. It listens on a port the kernel picked as free, and
 # whatever happens (a failure, Ctrl-C) it is stopped and its temp dir removed on exit.
+# BERTH_DEMO_NO_BUILD=1 skips `npm ci`/`npm run build` (the tests run it after `npm test` built:
+# a rebuild rewrites dist/ under the other tests' feet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup-system.sh
-[ -d node_modules ] || npm ci --no-audit --no-fund
-npm run build --silent >/dev/null
+if [ "${BERTH_DEMO_NO_BUILD:-}" != 1 ]; then
+  [ -d node_modules ] || npm ci --no-audit --no-fund
+  npm run build --silent >/dev/null
+fi
 
 berth() { node packages/cli/dist/bin.js "$@"; }
 fail() { echo "demo: $*" >&2; exit 1; }

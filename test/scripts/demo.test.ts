@@ -3,7 +3,7 @@
 // path it writes in a temp dir: it must pick a free port, and leave nothing behind
 // whether it succeeds or fails.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,7 +15,9 @@ const skip = !isRoot
   ? 'needs root (the demo runs a container)'
   : !sharedImagesDir()
     ? '../shared/images not found next to the repository'
-    : toolsMissing(['docker-registry', 'skopeo', 'curl']);
+    : !existsSync(path.join(repoRoot(), 'packages/cli/dist/bin.js'))
+      ? 'the CLI is not built (`npm run build`; `npm test` does it)'
+      : toolsMissing(['docker-registry', 'skopeo', 'curl']);
 if (skip) console.warn(`skipping the demo tests: ${skip}`);
 
 interface DemoRun {
@@ -63,6 +65,7 @@ describe.skipIf(!!skip)('scripts/demo.sh', () => {
       PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
       TMPDIR: tmp,
       BERTH_DEMO_LOCAL: '1',
+      BERTH_DEMO_NO_BUILD: '1', // built already; a rebuild would rewrite dist/ under concurrent tests
       BERTH_ROOT: path.join(dir, 'root'),
       BERTH_STATE: path.join(dir, 'state'),
       DOCKER_CONFIG: path.join(dir, 'docker'),
