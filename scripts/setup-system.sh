@@ -17,10 +17,11 @@ mapfile -t packages < <(sed -e 's/#.*//' "$list" | awk 'NF { print $1 }')
 [ "${#packages[@]}" -gt 0 ] || fail "no packages listed in $list"
 
 command -v dpkg-query >/dev/null || fail "dpkg-query not found: this set-up needs Debian (or Ubuntu); install these packages yourself: ${packages[*]}"
+# One dpkg-query for the whole list (unknown packages only print to stderr).
+installed=" $(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${packages[@]}" 2>/dev/null | awk '$2 == "installed" { printf "%s ", $1 }')"
 missing=()
 for p in "${packages[@]}"; do
-  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) || status=
-  [ "$status" = installed ] || missing+=("$p")
+  [[ "$installed" == *" $p "* ]] || missing+=("$p")
 done
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
@@ -29,7 +30,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "setup: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-log=$(mktemp /tmp/berth-setup.XXXXXX)
+log=$(mktemp "${TMPDIR:-/tmp}/berth-setup.XXXXXX")
 trap 'rm -f "$log"' EXIT
 if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
   why=$(grep -E '^E:' "$log" | tail -n 1)
