@@ -21,6 +21,14 @@ export const sharedImages = path.resolve(repoRoot, '../shared/images');
 
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
+/**
+ * True when `name` is on PATH. A missing tool is a skip outside `npm test` and a failure
+ * under it (see toolsMissing in @berth/testing, which says why: use it for the message).
+ */
+export function haveTool(name: string): boolean {
+  return toolsMissing([name]) === undefined;
+}
+
 /** Why end-to-end tests cannot run here, or undefined when they can. */
 export function e2eUnavailable(): string | undefined {
   if (!isRoot) return 'needs root (namespaces, mounts, cgroups)';
