@@ -14,7 +14,7 @@ import { Reference } from '@berth/oci';
 import { Snapshots, removeTree } from '@berth/rootfs';
 import { Runtime } from '@berth/runtime';
 import { Store, storeDir } from '@berth/store';
-import { registryToolsMissing, seedImage, startRegistry, type RunningRegistry } from '@berth/testing';
+import { seedImage, startRegistry, toolsMissing, type RunningRegistry } from '@berth/testing';
 import { buildHello } from './programs/build-image.js';
 import { listImageFiles } from './programs/list-files.js';
 import { runAndCapture } from './programs/run-command.js';
@@ -95,7 +95,7 @@ describe.skipIf(!ok)('programs', () => {
     expect(byCmd.stdout).toBe('howdy from 3.20.3\n');
   });
 
-  describe.skipIf(registryToolsMissing() !== undefined)('with a registry', () => {
+  describe.skipIf(toolsMissing(['docker-registry', 'skopeo']) !== undefined)('with a registry', () => {
     let registry: RunningRegistry;
     beforeAll(async () => {
       registry = await startRegistry();

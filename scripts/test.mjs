@@ -1,15 +1,33 @@
 #!/usr/bin/env node
-// Runs the whole vitest suite once and ends with the plain summary line
+// The README's test command (`npm test`, arguments after `--` go to vitest): installs the
+// Debian packages the tests need (scripts/setup-system.sh, a no-op when all are there),
+// builds, runs the whole vitest suite once, and ends with the plain summary line
 // "tests: N passed, N failed, N skipped" that CI reads.
+// The set-up ran, so the tests run with BERTH_TEST_REQUIRE_TOOLS=1: a test needing a
+// tool the set-up installs fails instead of skipping when the tool is missing.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Runs a set-up step; on failure ends the run with its exit status (its own message is on stderr). */
+function step(what, cmd, args) {
+  const res = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  if (res.status === 0) return;
+  console.error(`tests: not run: ${what} failed${res.error ? `: ${res.error.message}` : ''}`);
+  process.exit(res.status || 1);
+}
+
+step('the system set-up (scripts/setup-system.sh)', 'bash', [join(root, 'scripts/setup-system.sh')]);
+step('the build (npm run build)', 'npm', ['run', 'build', '--silent']);
 
 const dir = mkdtempSync(join(tmpdir(), 'berth-test-'));
 const report = join(dir, 'report.json');
 const args = ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)];
-const res = spawnSync('npx', args, { stdio: 'inherit' });
+const res = spawnSync('npx', args, { cwd: root, stdio: 'inherit', env: { ...process.env, BERTH_TEST_REQUIRE_TOOLS: '1' } });
 
 let summary;
 try {
@@ -24,11 +42,16 @@ if (!summary) {
   process.exit(res.status || 1);
 }
 const passed = summary.numPassedTests ?? 0;
-const failed = summary.numFailedTests ?? 0;
+// A file that failed outside any test (an import or a module-level check threw, a hook
+// failed) has no failed test of its own: count it, so the line never says 0 failed then.
+const fileErrors = (summary.testResults ?? []).filter(
+  (f) => f.status === 'failed' && !(f.assertionResults ?? []).some((t) => t.status === 'failed'),
+).length;
+const failed = (summary.numFailedTests ?? 0) + fileErrors;
 const skipped = (summary.numPendingTests ?? 0) + (summary.numTodoTests ?? 0);
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 if (passed === 0 && failed === 0) {
   console.error('tests: no test ran');
   process.exit(1);
 }
-process.exit(res.status ?? 1);
+process.exit(failed > 0 ? res.status || 1 : (res.status ?? 1));

@@ -14,14 +14,14 @@ import { RegistryClient, pullImage, pushImage } from '@berth/registry';
 import { Snapshots, createRootfs, removeTree } from '@berth/rootfs';
 import { Runtime, buildSpec } from '@berth/runtime';
 import { Store } from '@berth/store';
-import { findBinary, registryToolsMissing, seedImage, sharedImagesDir, startRegistry, type RunningRegistry } from '@berth/testing';
+import { seedImage, sharedImagesDir, startRegistry, toolsMissing, type RunningRegistry } from '@berth/testing';
 
 const run = promisify(execFile);
 const images = sharedImagesDir();
 const skip =
   process.getuid?.() !== 0
     ? 'needs root (containers)'
-    : (registryToolsMissing(['docker-registry', 'skopeo', 'umoci']) ?? (images ? undefined : '../shared/images not found next to the repository'));
+    : (toolsMissing(['docker-registry', 'skopeo', 'umoci']) ?? (images ? undefined : '../shared/images not found next to the repository'));
 if (skip) console.warn(`skipping build round-trip tests: ${skip}`);
 
 let dir: string;
@@ -120,7 +120,7 @@ describe.skipIf(!!skip)('build round trip through a registry', () => {
     const layout = path.join(dir, 'layout');
     await run('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${dest}`, `oci:${layout}:rt`]);
     const bundle = path.join(dir, 'bundle');
-    await run(findBinary('umoci') as string, ['unpack', '--image', `${layout}:rt`, bundle]);
+    await run('umoci', ['unpack', '--image', `${layout}:rt`, bundle]);
     const rootfsU = path.join(bundle, 'rootfs');
     await expect(lstat(path.join(rootfsU, 'etc/motd'))).rejects.toThrow(/ENOENT/);
     await expect(lstat(path.join(rootfsU, 'etc/issue'))).rejects.toThrow(/ENOENT/);

@@ -4,10 +4,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { seedImage, startRegistry, type RunningRegistry } from '@berth/testing';
+import { seedImage, startRegistry, toolsMissing, type RunningRegistry } from '@berth/testing';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const berthBin = path.join(repo, 'packages/cli/dist/bin.js');
+
+/** Why a mirrorSandbox (a real registry seeded with skopeo) cannot run here, or undefined. */
+export const mirrorToolsSkip = toolsMissing(['docker-registry', 'skopeo']);
+if (mirrorToolsSkip) console.warn(`skipping the CLI tests against a registry mirror: ${mirrorToolsSkip}`);
 
 export interface BerthResult {
   code: number;

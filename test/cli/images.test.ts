@@ -2,11 +2,11 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { berth, mirrorSandbox, type MirrorSandbox } from './helpers.js';
+import { berth, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from './helpers.js';
 
 const images = sharedImagesDir();
 
-describe.skipIf(!images)('berth pull, images, inspect, tag, rmi, prune (real registry as a docker.io mirror)', () => {
+describe.skipIf(!!mirrorToolsSkip || !images)('berth pull, images, inspect, tag, rmi, prune (real registry as a docker.io mirror)', () => {
   let box: MirrorSandbox;
 
   beforeAll(async () => {

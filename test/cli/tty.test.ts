@@ -2,14 +2,15 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findBinary, sharedImagesDir } from '@berth/testing';
-import { berthBin, mirrorSandbox, type MirrorSandbox } from './helpers.js';
+import { sharedImagesDir, toolsMissing } from '@berth/testing';
+import { berthBin, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from './helpers.js';
 
 const images = sharedImagesDir();
-const tmux = findBinary('tmux');
+const tmuxSkip = toolsMissing(['tmux']);
+if (tmuxSkip) console.warn(`skipping berth on a terminal: ${tmuxSkip}`);
 
 /** Drive berth on a real terminal (tmux), as a person would. */
-describe.skipIf(!images || !tmux)('berth on a terminal', () => {
+describe.skipIf(!!mirrorToolsSkip || !images || !!tmuxSkip)('berth on a terminal', () => {
   let box: MirrorSandbox;
   const session = `berth-tty-${process.pid}`;
 

@@ -8,13 +8,13 @@ import { hostPlatform, Reference } from '@berth/oci';
 import { pullImage, type RegistryClient, type RetryEvent } from '@berth/registry';
 import { makeTempDir, startFaultProxy, startRegistry, type FaultProxy, type FaultRule, type ProxyLogEntry, type RunningRegistry, type TempDir } from '@berth/testing';
 import { buildImage, pushLayout, type BuiltImage } from '../../fixtures/images/index.js';
-import { client, dockerConfig, freshStore, toolsMissing, verifyStoreBlobs } from './helpers/setup.js';
+import { client, dockerConfig, freshStore, toolsSkip, verifyStoreBlobs } from './helpers/setup.js';
 
-if (toolsMissing) console.warn(`skipping fault integration tests: ${toolsMissing}`);
+if (toolsSkip) console.warn(`skipping fault integration tests: ${toolsSkip}`);
 
 const LAYER_BYTES = 2_000_000;
 
-describe.skipIf(!!toolsMissing)('pull through faults', () => {
+describe.skipIf(!!toolsSkip)('pull through faults', () => {
   let tmp: TempDir;
   let registry: RunningRegistry;
   let proxy: FaultProxy;
@@ -249,7 +249,7 @@ describe.skipIf(!!toolsMissing)('pull through faults', () => {
   });
 });
 
-describe.skipIf(!!toolsMissing)('redirects to a second origin', () => {
+describe.skipIf(!!toolsSkip)('redirects to a second origin', () => {
   let tmp: TempDir;
   let registry: RunningRegistry;
   let proxy: FaultProxy;

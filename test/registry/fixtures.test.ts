@@ -9,12 +9,13 @@ import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MANIFEST_ACCEPT } from '@berth/oci';
-import { findBinary, makeTempDir, registryToolsMissing, runChecked, seedImage, startRegistry, type RunningRegistry, type TempDir } from '@berth/testing';
+import { makeTempDir, runChecked, seedImage, startRegistry, type RunningRegistry, type TempDir, toolsMissing } from '@berth/testing';
 import { buildImage, FixtureMediaType, makeLargeImage, pushLayout, textChunks } from '../../fixtures/images/index.js';
 
-const missing = registryToolsMissing(['docker-registry', 'skopeo']);
+const missing = toolsMissing(['docker-registry', 'skopeo']);
 if (missing) console.warn(`skipping fixture checks against a real registry: ${missing}`);
-const umoci = findBinary('umoci');
+const skopeoSkip = toolsMissing(['skopeo']);
+const umociSkip = toolsMissing(['umoci']);
 
 let tmp: TempDir;
 beforeAll(async () => {
@@ -75,7 +76,7 @@ describe('buildImage', () => {
     expect(big.get('data/text-1.txt')?.length).toBe(50_000);
   });
 
-  it.skipIf(!findBinary('skopeo'))('skopeo reads an OCI-format layout; the docker format uses docker media types throughout', async () => {
+  it.skipIf(!!skopeoSkip)('skopeo reads an OCI-format layout; the docker format uses docker media types throughout', async () => {
     const layout = path.join(tmp.path, 'formats');
     const oci = await buildImage({ layout, tag: 'oci' });
     const docker = await buildImage({ layout, tag: 'docker', format: 'docker' });
@@ -90,7 +91,7 @@ describe('buildImage', () => {
     expect(manifest.layers[0].mediaType).toBe(FixtureMediaType.docker.layerGzip);
   });
 
-  it.skipIf(!umoci)('umoci unpacks a generated image and finds the files', async () => {
+  it.skipIf(!!umociSkip)('umoci unpacks a generated image and finds the files', async () => {
     const layout = path.join(tmp.path, 'umoci');
     await buildImage({ layout, tag: 't', layers: [{ files: [{ path: 'a/b.txt', content: 'one' }] }, { files: [{ path: 'a/c.txt', content: 'two' }] }] });
     const bundle = path.join(tmp.path, 'bundle');

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mknod } from '@berth/layers';
 import { isBerthError } from '@berth/oci';
+import { toolsMissing } from '@berth/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { removeTree } from './remove.js';
 import { asNobody, isRoot } from './testutil.js';
@@ -91,6 +92,8 @@ describe('removeTree', () => {
 
   it('clears immutable and append-only flags (where the file system has them)', async (ctx) => {
     if (!isRoot()) ctx.skip('chattr +i needs root (CAP_LINUX_IMMUTABLE)');
+    const chattrSkip = toolsMissing(['chattr']);
+    if (chattrSkip) ctx.skip(chattrSkip);
     const root = join(base, 't2');
     mkdirSync(join(root, 'appendonly'), { recursive: true });
     mkdirSync(join(root, 'frozen'));

@@ -20,6 +20,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { toolsMissing } from '@berth/testing';
 import { lgetxattr, llistxattr, lsetxattr, lutimens, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO, S_IFSOCK, type Timespec } from '@berth/layers';
 import { joinPath, readNames, type FsPath } from './paths.js';
 
@@ -258,6 +259,9 @@ export interface LoopMount {
  */
 export function loopMount(fsType: 'btrfs' | 'xfs', sizeMiB = 320): LoopMount | string {
   if (!isRoot()) return 'loop mounts need root';
+  // The tools are the set-up's job (a failure after it); a kernel without the file system is a skip.
+  const toolsSkip = toolsMissing([fsType === 'btrfs' ? 'mkfs.btrfs' : 'mkfs.xfs', 'mount', 'losetup']);
+  if (toolsSkip) return toolsSkip;
   const base = mkdtempSync(join(tmpdir(), `berth-rootfs-${fsType}-`));
   const image = join(base, 'fs.img');
   const dir = join(base, 'mnt');

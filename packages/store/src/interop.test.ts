@@ -9,15 +9,15 @@ import { text } from 'node:stream/consumers';
 import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Digest, MediaType, encodeJson } from '@berth/oci';
+import { toolsMissing } from '@berth/testing';
 import { Store } from './index.js';
 import { makeData } from './test-support/data.js';
 import { repoRoot } from './test-support/spawn.js';
 
 const run = promisify(execFile);
 
-function onPath(bin: string): boolean {
-  return (process.env['PATH'] ?? '').split(':').some((d) => d && existsSync(path.join(d, bin)));
-}
+const skopeoSkip = toolsMissing(['skopeo']);
+const umociSkip = toolsMissing(['umoci']);
 
 let dir: string;
 let root: string;
@@ -62,7 +62,7 @@ async function writeTestImage(store: Store): Promise<{ manifest: Digest; layer: 
 }
 
 describe('interoperability with skopeo and umoci', () => {
-  it.skipIf(!onPath('skopeo'))('skopeo inspects and copies an image the store wrote', async () => {
+  it.skipIf(!!skopeoSkip)('skopeo inspects and copies an image the store wrote', async () => {
     const store = await Store.open({ root });
     const img = await writeTestImage(store);
     const { stdout } = await run('skopeo', ['inspect', `oci:${root}:localhost/test:1`]);
@@ -75,7 +75,7 @@ describe('interoperability with skopeo and umoci', () => {
     expect(existsSync(path.join(dir, 'copy', 'blobs', 'sha256', img.layer.hex))).toBe(true);
   });
 
-  it.skipIf(!onPath('umoci'))('umoci lists, stats and unpacks an image the store wrote', async () => {
+  it.skipIf(!!umociSkip)('umoci lists, stats and unpacks an image the store wrote', async () => {
     const store = await Store.open({ root });
     const img = await writeTestImage(store);
     const ls = await run('umoci', ['ls', '--layout', root]);
@@ -88,7 +88,7 @@ describe('interoperability with skopeo and umoci', () => {
     expect(await readFile(path.join(bundle, 'rootfs', 'hello.txt'), 'utf8')).toBe(img.hello);
   });
 
-  it.skipIf(!onPath('skopeo'))('reads an image skopeo copied into the store (real busybox)', async (ctx) => {
+  it.skipIf(!!skopeoSkip)('reads an image skopeo copied into the store (real busybox)', async (ctx) => {
     const busybox = path.resolve(repoRoot, '../shared/images/busybox');
     if (!existsSync(path.join(busybox, 'index.json'))) {
       ctx.skip(`shared images not found at ${busybox}`);

@@ -6,5 +6,7 @@ export { startTokenServer, generateKeyPair, parseScope } from './token.js';
 export type { AccessEntry, AnonymousPolicy, StartTokenServerOptions, TokenRequestRecord, TokenServer, TokenUser } from './token.js';
 export { startFaultProxy } from './proxy.js';
 export type { FaultAction, FaultProxy, FaultRule, ProxyLogEntry, StartFaultProxyOptions } from './proxy.js';
-export { freePort, makeTempDir, findBinary, registryToolsMissing, repoRoot, sharedImagesDir, isLoopbackHost, runChecked } from './util.js';
+export { freePort, makeTempDir, findBinary, repoRoot, sharedImagesDir, isLoopbackHost, runChecked } from './util.js';
+export { toolsMissing, registryToolsMissing, debianPackages, systemPackagesFile, REQUIRE_TOOLS_ENV } from './tools.js';
+export type { ToolCheckOptions } from './tools.js';
 export type { TempDir } from './util.js';

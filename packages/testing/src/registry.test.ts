@@ -7,9 +7,10 @@ import { MANIFEST_ACCEPT } from '@berth/oci';
 import { startRegistry, type RunningRegistry } from './registry.js';
 import { seedImage } from './seed.js';
 import { parseScope, startTokenServer, type TokenServer } from './token.js';
-import { registryToolsMissing, sharedImagesDir } from './util.js';
+import { toolsMissing } from './tools.js';
+import { sharedImagesDir } from './util.js';
 
-const missing = registryToolsMissing(['docker-registry', 'skopeo', 'htpasswd', 'openssl']);
+const missing = toolsMissing(['docker-registry', 'skopeo', 'htpasswd', 'openssl']);
 const images = sharedImagesDir();
 if (missing) console.warn(`skipping real-registry harness tests: ${missing}`);
 if (!images) console.warn('skipping seeding tests: ../shared/images not found next to the repository');

@@ -50,24 +50,15 @@ export async function makeTempDir(prefix = 'berth-test-'): Promise<TempDir> {
   };
 }
 
-/** Absolute path of an executable on PATH, or undefined. */
-export function findBinary(name: string): string | undefined {
+/** Absolute path of an executable on `searchPath` (default PATH), or undefined. */
+export function findBinary(name: string, searchPath: string | undefined = process.env.PATH): string | undefined {
   if (name.includes('/')) return existsSync(name) ? name : undefined;
-  for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
+  for (const dir of (searchPath ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
     if (!dir) continue;
     const candidate = path.join(dir, name);
     if (existsSync(candidate)) return candidate;
   }
   return undefined;
-}
-
-/**
- * Why the real-registry tests cannot run here, or undefined when they can:
- * they need `docker-registry` and `skopeo` (Debian packages of the same names).
- */
-export function registryToolsMissing(tools: readonly string[] = ['docker-registry', 'skopeo']): string | undefined {
-  const missing = tools.filter((t) => !findBinary(t));
-  return missing.length ? `missing ${missing.join(', ')} (install the Debian package${missing.length > 1 ? 's' : ''} ${missing.join(' ')})` : undefined;
 }
 
 // Children that must not outlive the test process (registries). Killed on exit even

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { expect } from 'vitest';
 import { DockerConfigCredentials, loadRegistryConfig, RegistryClient, type RegistryClientOptions, type RegistryConfig } from '@berth/registry';
 import { Store } from '@berth/store';
-import { findBinary, registryToolsMissing, repoRoot, runChecked, sharedImagesDir, type TempDir } from '@berth/testing';
+import { repoRoot, runChecked, sharedImagesDir, toolsMissing, type TempDir } from '@berth/testing';
 
 export const ALPINE = {
   index: 'sha256:4fb1ae85431b2e9e7ac82264be8caf34c62375b29da4dac4e3aefbf736b54c19',
@@ -18,8 +18,8 @@ export const ALPINE = {
   arm64Layer: 'sha256:041fa34a81788242df9e78fa69b97ab45b8ec47ddbf88864755610414a7bf3de',
 };
 
-/** Why these tests cannot run here (missing Debian packages), or undefined. */
-export const toolsMissing = registryToolsMissing(['docker-registry', 'skopeo', 'htpasswd', 'openssl']);
+/** Why these tests cannot run here (missing Debian packages), or undefined; throws after the set-up (see @berth/testing toolsMissing). */
+export const toolsSkip = toolsMissing(['docker-registry', 'skopeo', 'htpasswd', 'openssl']);
 
 /**
  * For the tests that push and pull the real images: the ../shared/images directory, and why
@@ -27,7 +27,7 @@ export const toolsMissing = registryToolsMissing(['docker-registry', 'skopeo', '
  */
 export function sharedImagesSkip(what: string): { images: string | undefined; skip: string | undefined } {
   const images = sharedImagesDir();
-  const skip = toolsMissing ?? (images ? undefined : '../shared/images not found next to the repository');
+  const skip = toolsSkip ?? (images ? undefined : '../shared/images not found next to the repository');
   if (skip) console.warn(`skipping ${what}: ${skip}`);
   return { images, skip };
 }
@@ -107,8 +107,8 @@ export async function verifyStoreBlobs(storeRoot: string): Promise<string[]> {
   return names.map((n) => `sha256:${n}`);
 }
 
-export const skopeo = findBinary('skopeo');
-export const umoci = findBinary('umoci');
+/** Why the umoci cross-checks cannot run here, or undefined. */
+export const umociSkip = toolsMissing(['umoci']);
 
 /** `skopeo inspect --raw oci:<store>:<ref>`: the manifest bytes as skopeo reads them. */
 export async function skopeoInspectRaw(storeRoot: string, ref: string): Promise<Buffer> {

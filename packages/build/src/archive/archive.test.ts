@@ -11,6 +11,7 @@ import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Reference, isBerthError } from '@berth/oci';
 import { Store } from '@berth/store';
+import { toolsMissing } from '@berth/testing';
 import { loadImages } from './load.js';
 import { saveImages } from './save.js';
 
@@ -18,8 +19,8 @@ const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
 const images = path.resolve(repoRoot, '../shared/images');
 const haveImages = existsSync(path.join(images, 'alpine', 'index.json'));
-const haveSkopeo = existsSync('/usr/bin/skopeo');
-const haveUmoci = existsSync('/usr/bin/umoci');
+const skopeoSkip = toolsMissing(['skopeo']);
+const umociSkip = toolsMissing(['umoci']);
 if (!haveImages) console.warn(`skipping archive tests that need ${images} (shared images not present)`);
 
 let tmp: string;
@@ -136,7 +137,7 @@ describe.skipIf(!haveImages)('save and load', () => {
     await expect(loadImages({ store: target, input: path.join(tmp, 'nothing.tar') })).rejects.toThrow(/ENOENT/);
   });
 
-  describe.skipIf(!haveSkopeo)('skopeo interoperability', () => {
+  describe.skipIf(!!skopeoSkip)('skopeo interoperability', () => {
     it('skopeo reads the archive as docker-archive and as oci-archive', async () => {
       const file = path.join(tmp, 'one.tar');
       await saveImages({ store, references: [alpine], output: file });
@@ -162,7 +163,7 @@ describe.skipIf(!haveImages)('save and load', () => {
     });
   });
 
-  describe.skipIf(!haveUmoci)('umoci', () => {
+  describe.skipIf(!!umociSkip)('umoci', () => {
     it('umoci reads the extracted OCI view', async () => {
       const file = path.join(tmp, 'one.tar');
       await saveImages({ store, references: [alpine], output: file });

@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toolsMissing } from '@berth/testing';
 import { Runtime } from '../runtime.js';
 import { isAlive } from '../lifecycle/state.js';
 import { containerFixture, e2eUnavailable, packageRoot, until } from '../testing/fixtures.js';
@@ -16,6 +17,8 @@ import { findInitBinary } from '../lifecycle/host.js';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`skipping signal tests: ${unavailable}`);
+// --init runs BERTH_INIT_BINARY, else tini from the Debian package tini.
+const initSkip = findInitBinary() === null ? (toolsMissing(['/usr/bin/tini-static']) ?? 'no init binary for --init (BERTH_INIT_BINARY, /usr/bin/tini-static, /usr/bin/tini)') : undefined;
 
 describe.skipIf(unavailable !== undefined)('signals and ownership (runtime in its own process)', () => {
   let fx: ContainerFixture;
@@ -111,7 +114,7 @@ describe.skipIf(unavailable !== undefined)('signals and ownership (runtime in it
     await r.exit;
   });
 
-  it.skipIf(findInitBinary() === null)('with --init, tini is PID 1: orphans are reaped and SIGTERM reaches a plain `sleep` (143)', async () => {
+  it.skipIf(initSkip !== undefined)('with --init, tini is PID 1: orphans are reaped and SIGTERM reaches a plain `sleep` (143)', async () => {
     const name = `init-${process.pid}`;
     const r = await runner(['--rm', '--init', '--name', name], orphanMaker);
     const pid = (await running(name)).pid as number;

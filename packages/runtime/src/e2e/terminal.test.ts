@@ -6,10 +6,11 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toolsMissing } from '@berth/testing';
 import { Runtime } from '../runtime.js';
-import { e2eUnavailable, ensureEntrypoints, haveTool, packageRoot, removeAllContainers, tempDir, unpackImage, until } from '../testing/fixtures.js';
+import { e2eUnavailable, ensureEntrypoints, packageRoot, removeAllContainers, tempDir, unpackImage, until } from '../testing/fixtures.js';
 
-const unavailable = e2eUnavailable() ?? (haveTool('tmux') ? undefined : 'tmux is not installed');
+const unavailable = e2eUnavailable() ?? toolsMissing(['tmux']);
 if (unavailable) console.warn(`skipping terminal tests: ${unavailable}`);
 
 describe.skipIf(unavailable !== undefined)('container terminal (-t -i) through tmux', () => {

@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ImageConfig } from '@berth/oci';
+import { toolsMissing } from '@berth/testing';
 import { buildSpec } from '../spec/build.js';
 import type { ContainerSpec, RunOverrides } from '../spec/types.js';
 import { Runtime } from '../runtime.js';
@@ -20,21 +21,19 @@ export const sharedImages = path.resolve(repoRoot, '../shared/images');
 
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
+/**
+ * True when `name` is on PATH. A missing tool is a skip outside `npm test` and a failure
+ * under it (see toolsMissing in @berth/testing, which says why: use it for the message).
+ */
 export function haveTool(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
+  return toolsMissing([name]) === undefined;
 }
 
 /** Why end-to-end tests cannot run here, or undefined when they can. */
 export function e2eUnavailable(): string | undefined {
   if (!isRoot) return 'needs root (namespaces, mounts, cgroups)';
   if (!fs.existsSync(path.join(sharedImages, 'alpine', 'index.json'))) return `no shared images at ${sharedImages}`;
-  for (const t of ['skopeo', 'umoci']) if (!haveTool(t)) return `${t} is not installed`;
-  return undefined;
+  return toolsMissing(['skopeo', 'umoci']);
 }
 
 /** Rebuilds dist/{init,shim,tools} bundles from the sources when any source is newer. */
