@@ -5,7 +5,7 @@
  * linked) with this as its interpreter, so /proc/self/exe here is the init's executable.
  *
  * Stage 1 (as node's interpreter): clears the parent-death signal (so the container
- * outlives the runtime), tries /proc/self/exe read-write, keeps an O_PATH fd to it as
+ * outlives the runtime), tries /proc/self/exe read-write (and writing), keeps an O_PATH fd to it as
  * fd 9, and execs itself as stage 2 (no longer running node: no ETXTBSY from us).
  * Stage 2: creates /out/ready, waits for /out/go (the test writes it once every
  * process running the runtime's binary has exited), then opens /proc/self/fd/9
@@ -98,6 +98,12 @@ static void stage1(void) {
   put(buf, &at, "exe ");
   putnum(buf, &at, rw);
   put(buf, &at, "\n");
+  if (rw >= 0) {
+    long w = sys3(SYS_write, rw, "PWNED", 5);
+    put(buf, &at, "exe-write ");
+    putnum(buf, &at, w);
+    put(buf, &at, "\n");
+  }
   line_link(buf, &at, "exe-link ", "/proc/self/exe");
   long fd = sys3(SYS_open, "/proc/self/exe", O_PATH, 0);
   put(buf, &at, "opath ");
@@ -133,7 +139,7 @@ static void stage2(void) {
   put(buf, &at, "\n");
   if (rw >= 0) {
     long w = sys3(SYS_write, rw, "PWNED", 5);
-    put(buf, &at, "write ");
+    put(buf, &at, "fd-write ");
     putnum(buf, &at, w);
     put(buf, &at, "\n");
   }

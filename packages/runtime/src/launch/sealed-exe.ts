@@ -73,14 +73,22 @@ export function sealedExecutable(sys: Syscalls, binary?: string): SealedExecutab
   }
   let s = bySys.get(file);
   if (s === undefined) {
-    s = sealExecutable(sys, file);
+    // The copy comes from /proc/self/exe itself: it still reads when the file was replaced meanwhile.
+    s = sealExecutable(sys, file, binary === undefined ? { copyFrom: '/proc/self/exe' } : {});
     bySys.set(file, s);
   }
   return s;
 }
 
+export interface SealOptions {
+  /** Skip the overlay (tests of the fallback). */
+  memfdOnly?: boolean;
+  /** What the memfd fallback copies (default: `file`). */
+  copyFrom?: string;
+}
+
 /** Makes a sealed executable for `file`: through a read-only overlayfs, else a sealed memfd copy. */
-export function sealExecutable(sys: Syscalls, file: string, opts: { memfdOnly?: boolean } = {}): SealedExecutable {
+export function sealExecutable(sys: Syscalls, file: string, opts: SealOptions = {}): SealedExecutable {
   let overlayError: unknown;
   if (opts.memfdOnly !== true) {
     try {
@@ -90,7 +98,7 @@ export function sealExecutable(sys: Syscalls, file: string, opts: { memfdOnly?: 
     }
   }
   try {
-    return withHighFd(sys, sealedMemfdCopy(sys, file), 'memfd');
+    return withHighFd(sys, sealedMemfdCopy(sys, opts.copyFrom ?? file), 'memfd');
   } catch (err) {
     const why = overlayError === undefined ? '' : ` (read-only overlay: ${describeError(overlayError)})`;
     throw BerthError.wrap(`seal the runtime binary ${file} for the container init${why}`, err, 'ERUNTIME');
