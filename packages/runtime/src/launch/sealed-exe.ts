@@ -60,22 +60,21 @@ export interface SealedExecutable {
 /** fds below this can be a spawned child's stdio slots (dup2'd over before its exec). */
 const MIN_FD = 16;
 
-/** Per Syscalls (one per runtime context in practice; a fake one in unit tests never mixes with libc's) and binary. */
-const sealed = new WeakMap<Syscalls, Map<string, SealedExecutable>>();
+/**
+ * Per binary, for the whole process: every Runtime (runCommand makes one per build step)
+ * shares it. The first caller's Syscalls makes it (a unit test with a fake Syscalls must
+ * not get here: its fd would be fake).
+ */
+const sealed = new Map<string, SealedExecutable>();
 
 /** The sealed executable for `binary` (default: this process's own, /proc/self/exe), made on first use. */
 export function sealedExecutable(sys: Syscalls, binary?: string): SealedExecutable {
   const file = binary ?? fs.readlinkSync('/proc/self/exe');
-  let bySys = sealed.get(sys);
-  if (bySys === undefined) {
-    bySys = new Map();
-    sealed.set(sys, bySys);
-  }
-  let s = bySys.get(file);
+  let s = sealed.get(file);
   if (s === undefined) {
     // The copy comes from /proc/self/exe itself: it still reads when the file was replaced meanwhile.
     s = sealExecutable(sys, file, binary === undefined ? { copyFrom: '/proc/self/exe' } : {});
-    bySys.set(file, s);
+    sealed.set(file, s);
   }
   return s;
 }
