@@ -1,6 +1,6 @@
 /**
  * The sealed executable the inits run from (CVE-2019-5736), against the real kernel: a
- * small binary copied into a temp dir stands in for node. The end-to-end attack through a
+ * small binary (ls) copied into a temp dir stands in for node. The end-to-end attack through a
  * container is in e2e/exe.test.ts.
  */
 import { spawnSync } from 'node:child_process';
@@ -42,7 +42,7 @@ describe.skipIf(!isRoot)('the sealed init executable', () => {
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-sealed-exe-'));
     bin = path.join(dir, 'prog');
-    fs.copyFileSync('/bin/true', bin);
+    fs.copyFileSync('/bin/ls', bin);
     original = fs.readFileSync(bin);
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -53,7 +53,11 @@ describe.skipIf(!isRoot)('the sealed init executable', () => {
       expect(s.how).toBe('overlay');
       expect(s.fd).toBeGreaterThanOrEqual(16);
       expect(s.path).toBe(`/proc/self/fd/${s.fd}`);
-      expect(spawnSync(s.path, [], { stdio: 'ignore' }).status).toBe(0);
+      // The child runs it, and does not hold the fd (close-on-exec): its open fds are its own.
+      const ls = spawnSync(s.path, ['-l', '/proc/self/fd/'], { encoding: 'utf8' });
+      expect(ls.status).toBe(0);
+      expect(fs.readlinkSync(s.path)).toBe('/prog');
+      expect(ls.stdout).not.toContain('/prog');
       expect(tryWrite(s.path)).toBe('EROFS');
       expect(fs.readFileSync(bin).equals(original)).toBe(true);
       // The file itself is untouched and writable as before: only the path to it is read-only.
@@ -72,7 +76,9 @@ describe.skipIf(!isRoot)('the sealed init executable', () => {
       const seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
       expect(sys.fcntl(s.fd, F_GET_SEALS, 0) & seals).toBe(seals);
       expect(fs.readFileSync(s.path).equals(original)).toBe(true);
-      expect(spawnSync(s.path, [], { stdio: 'ignore' }).status).toBe(0);
+      const ls = spawnSync(s.path, ['-l', '/proc/self/fd/'], { encoding: 'utf8' });
+      expect(ls.status).toBe(0);
+      expect(ls.stdout).not.toContain('memfd:');
       expect(tryWrite(s.path)).toBe('opened, write EPERM');
     } finally {
       sys.close(s.fd);
