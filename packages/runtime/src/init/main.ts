@@ -15,10 +15,9 @@ import { readFileSync } from 'node:fs';
 import { applyProcessSecurity } from '../security/apply.js';
 import { LibcSyscalls } from '../sys/libc.js';
 import { errnoOf } from '../sys/errors.js';
-import { PR_SET_PDEATHSIG, SIGKILL } from '../sys/syscalls.js';
 import { REPORT_FD, SYNC_FD } from './config.js';
 import type { InitConfig, InitMessage, InitStart } from './config.js';
-import { ExecFailure, runInit } from './sequence.js';
+import { ExecFailure, protectInit, runInit } from './sequence.js';
 import type { InitChannel } from './sequence.js';
 
 const now = (): number => performance.timeOrigin + performance.now();
@@ -94,9 +93,8 @@ function fail(err: unknown): never {
 }
 
 try {
-  // A parked init must not outlive the runtime that parked it (the sync pipe's EOF covers
-  // a runtime that died before this line).
-  sys.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  // Non-dumpable, and dies with the runtime.
+  protectInit(sys);
   sys.prepare();
   marks.push(['init-loaded', now()]);
   const start = readStart();

@@ -22,6 +22,7 @@ import {
   MS_SLAVE,
   O_CLOEXEC,
   O_RDWR,
+  PR_SET_DUMPABLE,
   PR_SET_PDEATHSIG,
   SIG_SETMASK,
   SIOCSIFFLAGS,
@@ -29,7 +30,7 @@ import {
 } from '../sys/syscalls.js';
 import { DEFAULT_DEVICES } from './config.js';
 import type { InitConfig, InitMessage } from './config.js';
-import { ExecFailure, lookPath, runInit } from './sequence.js';
+import { ExecFailure, lookPath, protectInit, runInit } from './sequence.js';
 import type { InitChannel, ProcessSecurity, RunInitOptions } from './sequence.js';
 
 const ROOT = '/var/lib/berth/containers/c1/rootfs';
@@ -403,6 +404,23 @@ describe('runInit over RecordingSyscalls', () => {
     expect(isBerthError(error, 'ESYSCALL')).toBe(true);
     expect((error as Error).message).toBe(`mount ${ROOT}/proc: EPERM`);
     expect(sys.names()).not.toContain('pivotRoot');
+  });
+});
+
+describe('protectInit', () => {
+  it('makes the init non-dumpable (CVE-2019-5736) and sets its parent-death signal, and nothing else', () => {
+    const sys = new RecordingSyscalls();
+    protectInit(sys);
+    expect(sys.calls).toEqual([
+      { name: 'prctl', args: [PR_SET_DUMPABLE, 0, 0, 0, 0] },
+      { name: 'prctl', args: [PR_SET_PDEATHSIG, 9, 0, 0, 0] },
+    ]);
+  });
+
+  it('is not undone before execve: the setup never makes the init dumpable again', () => {
+    const { sys, error } = run(spec({}, { user: { uid: 1000, gid: 1000, additionalGids: [] } }), { init: { stdinNull: true } });
+    expect(error).toBeInstanceOf(ExecveReached);
+    expect(sys.callsOf('prctl').filter((a) => a[0] === PR_SET_DUMPABLE)).toEqual([]);
   });
 });
 

@@ -22,6 +22,7 @@ import {
   O_CLOEXEC,
   O_NOCTTY,
   O_RDWR,
+  PR_SET_DUMPABLE,
   PR_SET_PDEATHSIG,
   SIGKILL,
   SIG_SETMASK,
@@ -77,6 +78,21 @@ class Marks {
   mark(name: string): void {
     if (this.enabled) this.marks.push([name, performance.timeOrigin + performance.now()]);
   }
+}
+
+/**
+ * The init's first system calls, as soon as it can make any (before it waits for its start
+ * line, parked or not):
+ * - non-dumpable until execve, which resets it for the container's program: no process
+ *   without CAP_SYS_PTRACE over this one may open /proc/<pid>/exe, /proc/<pid>/fd/* or
+ *   /proc/<pid>/mem, or ptrace it, while it holds the runtime's binary and fds
+ *   (CVE-2019-5736; see launch/sealed-exe.ts for the binary itself);
+ * - a parked init must not outlive the runtime that parked it (the sync pipe's EOF covers
+ *   a runtime that died before this).
+ */
+export function protectInit(sys: Syscalls): void {
+  sys.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  sys.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 }
 
 export interface RunInitOptions {

@@ -3,6 +3,7 @@ import { BerthError, describeError } from '@berth/oci';
 import type { InitMessage, InitStart } from '../init/config.js';
 import { CLONE_NEWPID, O_CLOEXEC, SIGNALS } from '../sys/syscalls.js';
 import type { Syscalls } from '../sys/syscalls.js';
+import { sealedExecutable } from './sealed-exe.js';
 import type { ChildExit, SpawnedChild, Spawner } from './spawner.js';
 
 /** How an init child is spawned (and what a parked one must match to be used). */
@@ -159,6 +160,8 @@ class SpawnedInit {
   static spawn(opts: InitSpawnOptions, keepAlive: boolean, label: string): SpawnedInit {
     const { sys } = opts;
     const marks: Array<[string, number]> = [[label, now()]];
+    // Node, as a file the container cannot write (CVE-2019-5736): see sealed-exe.ts.
+    const exe = sealedExecutable(sys);
     const [reportR, reportW] = sys.pipe2(O_CLOEXEC);
     let syncR: number;
     let syncW: number;
@@ -173,7 +176,7 @@ class SpawnedInit {
     const child = opts.spawner.spawn(
       {
         newPidNamespace: (opts.flags & CLONE_NEWPID) !== 0,
-        file: process.execPath,
+        file: exe.path,
         args: [...(opts.argsPrefix ?? []), opts.initScript],
         env: opts.env ?? {},
         fds: [...opts.stdio, reportW, syncR],

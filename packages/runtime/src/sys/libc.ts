@@ -11,8 +11,8 @@ import type { CapabilityState, RlimitValue } from '../security/syscalls.js';
 type CFunc = (...args: any[]) => any;
 
 const SYSCALL_NUMBERS: Record<string, Record<string, number>> = {
-  x64: { pivot_root: 155, close_range: 436, pidfd_open: 434, pidfd_getfd: 438 },
-  arm64: { pivot_root: 41, close_range: 436, pidfd_open: 434, pidfd_getfd: 438 },
+  x64: { pivot_root: 155, close_range: 436, pidfd_open: 434, pidfd_getfd: 438, fsopen: 430, fsconfig: 431, fsmount: 432 },
+  arm64: { pivot_root: 41, close_range: 436, pidfd_open: 434, pidfd_getfd: 438, fsopen: 430, fsconfig: 431, fsmount: 432 },
 };
 
 export type LibcSyscallsOptions = LibcSecurityOptions;
@@ -55,6 +55,9 @@ const PROTOTYPES = {
   getpid: 'int getpid()',
   _exit: 'void _exit(int status)',
   pipe2: 'int pipe2(_Out_ int *fds, int flags)',
+  memfd_create: 'int memfd_create(const char *name, unsigned int flags)',
+  fchmod: 'int fchmod(int fd, unsigned int mode)',
+  sendfile: 'long sendfile(int out_fd, int in_fd, void *offset, size_t count)',
 } as const;
 type FunctionKey = keyof typeof PROTOTYPES;
 
@@ -158,6 +161,21 @@ export class LibcSyscalls implements Syscalls {
   pivotRoot(newRoot: string, putOld: string): void {
     const f = fn('syscall');
     check(f(sysno('pivot_root'), 'const char *', newRoot, 'const char *', putOld), 'pivot_root');
+  }
+
+  fsopen(fsName: string, flags: number): number {
+    const f = fn('syscall');
+    return check(f(sysno('fsopen'), 'const char *', fsName, 'unsigned int', flags), 'fsopen', fsName);
+  }
+
+  fsconfig(fd: number, cmd: number, key: string | null, value: string | null): void {
+    const f = fn('syscall');
+    check(f(sysno('fsconfig'), 'int', fd, 'unsigned int', cmd, 'const char *', key, 'const char *', value, 'int', 0), 'fsconfig', key ?? undefined);
+  }
+
+  fsmount(fd: number, flags: number, attrFlags: number): number {
+    const f = fn('syscall');
+    return check(f(sysno('fsmount'), 'int', fd, 'unsigned int', flags, 'unsigned int', attrFlags), 'fsmount');
   }
 
   chdir(path: string): void {
@@ -334,6 +352,18 @@ export class LibcSyscalls implements Syscalls {
     const fds = new Int32Array(2);
     check(fn('pipe2')(fds, flags), 'pipe2');
     return [fds[0] ?? -1, fds[1] ?? -1];
+  }
+
+  memfdCreate(name: string, flags: number): number {
+    return check(fn('memfd_create')(name, flags), 'memfd_create', name);
+  }
+
+  fchmod(fd: number, mode: number): void {
+    check(fn('fchmod')(fd, mode), 'fchmod');
+  }
+
+  sendfile(outFd: number, inFd: number, count: number): number {
+    return check(fn('sendfile')(outFd, inFd, null, count), 'sendfile');
   }
 
   // ---- security engineer section (implemented in security/libc.ts) ----

@@ -306,6 +306,28 @@ export class RecordingSyscalls implements Syscalls {
     this.record('pipe2', [flags]);
     return [this.fd(), this.fd()];
   }
+  memfdCreate(name: string, flags: number): number {
+    this.record('memfdCreate', [name, flags], name);
+    return this.fd();
+  }
+  fchmod(fd: number, mode: number): void {
+    this.record('fchmod', [fd, mode]);
+  }
+  sendfile(outFd: number, inFd: number, count: number): number {
+    this.record('sendfile', [outFd, inFd, count]);
+    return 0;
+  }
+  fsopen(fsName: string, flags: number): number {
+    this.record('fsopen', [fsName, flags], fsName);
+    return this.fd();
+  }
+  fsconfig(fd: number, cmd: number, key: string | null, value: string | null): void {
+    this.record('fsconfig', [fd, cmd, key, value], key ?? undefined);
+  }
+  fsmount(fd: number, flags: number, attrFlags: number): number {
+    this.record('fsmount', [fd, flags, attrFlags]);
+    return this.fd();
+  }
 
   // ---- security engineer section: records the call; capget/getrlimit return the scripted state ----
   prctl(option: number, arg2 = 0, arg3 = 0, arg4 = 0, arg5 = 0): number {

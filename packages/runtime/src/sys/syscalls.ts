@@ -44,6 +44,12 @@ export interface Syscalls extends SecuritySyscalls {
   umount2(target: string, flags: number): void;
   /** syscall(SYS_pivot_root, newRoot, putOld). */
   pivotRoot(newRoot: string, putOld: string): void;
+  /** fsopen(2): a new filesystem context (an fd; FSOPEN_CLOEXEC in flags). */
+  fsopen(fsName: string, flags: number): number;
+  /** fsconfig(2) with a string value (FSCONFIG_SET_STRING) or none (FSCONFIG_CMD_CREATE: key and value null). */
+  fsconfig(fd: number, cmd: number, key: string | null, value: string | null): void;
+  /** fsmount(2): a detached mount of the created filesystem (an fd of its root). */
+  fsmount(fd: number, flags: number, attrFlags: number): number;
 
   // ---- files and directories ------------------------------------------------
   chdir(path: string): void;
@@ -98,6 +104,12 @@ export interface Syscalls extends SecuritySyscalls {
   pidfdGetfd(pidfd: number, targetfd: number, flags: number): number;
   /** pipe2(2); returns [readEnd, writeEnd]. */
   pipe2(flags: number): [number, number];
+  /** memfd_create(2). */
+  memfdCreate(name: string, flags: number): number;
+  /** fchmod(2). */
+  fchmod(fd: number, mode: number): void;
+  /** sendfile(2) from the current offset of `inFd`: up to `count` bytes; 0 at its end. */
+  sendfile(outFd: number, inFd: number, count: number): number;
 
 }
 
@@ -161,12 +173,34 @@ export const O_PATH = 0o10000000;
 export const F_GETFD = 1;
 export const F_SETFD = 2;
 export const FD_CLOEXEC = 1;
+export const F_DUPFD_CLOEXEC = 1030;
+export const F_ADD_SEALS = 1033;
+export const F_GET_SEALS = 1034;
+export const F_SEAL_SEAL = 0x1;
+export const F_SEAL_SHRINK = 0x2;
+export const F_SEAL_GROW = 0x4;
+export const F_SEAL_WRITE = 0x8;
+
+export const MFD_CLOEXEC = 0x1;
+export const MFD_ALLOW_SEALING = 0x2;
+/** Linux 6.3: an executable memfd even when vm.memfd_noexec asks for noexec by default. */
+export const MFD_EXEC = 0x10;
+
+export const FSOPEN_CLOEXEC = 0x1;
+export const FSCONFIG_SET_STRING = 1;
+export const FSCONFIG_CMD_CREATE = 6;
+export const FSMOUNT_CLOEXEC = 0x1;
+export const MOUNT_ATTR_RDONLY = 0x1;
+export const MOUNT_ATTR_NOSUID = 0x2;
+export const MOUNT_ATTR_NODEV = 0x4;
 
 export const CLOSE_RANGE_CLOEXEC = 1 << 2;
 
 export const S_IFCHR = 0o020000;
 
 export const PR_SET_PDEATHSIG = 1;
+export const PR_GET_DUMPABLE = 3;
+export const PR_SET_DUMPABLE = 4;
 export const SIGKILL = 9;
 
 export const SIG_SETMASK = 2;

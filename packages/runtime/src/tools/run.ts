@@ -4,7 +4,7 @@
  *
  *   node dist/tools/run.js --rootfs DIR [--state DIR] [-t] [-i] [--init] [--rm]
  *     [--name N] [--hostname H] [-u USER] [-w DIR] [-e K=V]... [--network host]
- *     [--read-only] [--image-config FILE] -- CMD [ARG...]
+ *     [--read-only] [-v HOST:CONTAINER[:ro]]... [--image-config FILE] -- CMD [ARG...]
  *
  * Exits with the container's status; a container that cannot start prints
  * `berth: <message>` and exits 125, 126 or 127.
@@ -19,7 +19,7 @@ import { newContainerId } from '../lifecycle/state.js';
 
 function parse(argv: string[]): { flags: Map<string, string[]>; cmd: string[] } {
   const flags = new Map<string, string[]>();
-  const valued = new Set(['--rootfs', '--state', '--name', '--hostname', '-u', '-w', '-e', '--network', '--image-config']);
+  const valued = new Set(['--rootfs', '--state', '--name', '--hostname', '-u', '-w', '-e', '--network', '--image-config', '-v']);
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -55,6 +55,7 @@ async function main(): Promise<number> {
   if (one('-u')) overrides.user = one('-u') as string;
   if (one('-w')) overrides.workdir = one('-w') as string;
   if (flags.has('-e')) overrides.env = flags.get('-e') as string[];
+  if (flags.has('-v')) overrides.volumes = flags.get('-v') as string[];
   if (one('--network') === 'host') overrides.network = 'host';
   const id = newContainerId();
   const spec = buildSpec({ imageConfig, rootfs, overrides, containerId: id });
