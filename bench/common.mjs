@@ -1,6 +1,6 @@
 // Helpers shared by the benchmark scripts.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 /** The median of a list of numbers (the mean of the middle two for an even count). */
 export function median(xs) {
@@ -23,4 +23,21 @@ export function needFor(name) {
       process.exit(2);
     }
   };
+}
+
+/**
+ * Replaces section `## <title>` of bench/RESULTS.md with `section` (its text, heading
+ * included), or appends it when there is none; every other section is left alone.
+ */
+export function writeResultsSection(title, section) {
+  const file = new URL('./RESULTS.md', import.meta.url);
+  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
+  const start = text.indexOf(`## ${title}`);
+  if (start >= 0) {
+    const next = text.indexOf('\n## ', start + 1);
+    text = text.slice(0, start) + section + (next >= 0 ? text.slice(next + 1) : '');
+  } else {
+    text = `${text.trimEnd()}\n\n${section}`;
+  }
+  writeFileSync(file, text);
 }

@@ -28,7 +28,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadavg, median, needFor, which } from './common.mjs';
+import { loadavg, median, needFor, which, writeResultsSection } from './common.mjs';
 import { PHASES } from './run-phases.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -262,16 +262,7 @@ try {
   console.log(`\n${section}`);
 
   if (!opts['no-write']) {
-    const file = path.join(repo, 'bench/RESULTS.md');
-    let text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmark results\n';
-    const start = text.indexOf('## run end to end');
-    if (start >= 0) {
-      const next = text.indexOf('\n## ', start + 1);
-      text = text.slice(0, start) + section + (next >= 0 ? text.slice(next + 1) : '');
-    } else {
-      text = `${text.trimEnd()}\n\n${section}`;
-    }
-    fs.writeFileSync(file, text);
+    writeResultsSection('run end to end', section);
     console.log('bench/run-e2e: wrote bench/RESULTS.md, section "run end to end"');
   }
 } finally {

@@ -21,7 +21,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadavg, median, needFor, which } from './common.mjs';
+import { loadavg, median, needFor, which, writeResultsSection } from './common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
@@ -134,16 +134,7 @@ try {
   const section = `${lines.join('\n')}\n`;
   console.log(`\n${section}`);
   if (!opts['no-write']) {
-    const out = path.join(repo, 'bench/RESULTS.md');
-    let text = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '# Benchmark results\n';
-    const start = text.indexOf('## stdio relay');
-    if (start >= 0) {
-      const next = text.indexOf('\n## ', start + 1);
-      text = text.slice(0, start) + section + (next >= 0 ? text.slice(next + 1) : '');
-    } else {
-      text = `${text.trimEnd()}\n\n${section}`;
-    }
-    fs.writeFileSync(out, text);
+    writeResultsSection('stdio relay', section);
     console.log('bench/stdio: wrote bench/RESULTS.md, section "stdio relay"');
   }
 } finally {
