@@ -4,16 +4,18 @@
  * container cannot reopen the host file berth's output was redirected to (or its
  * input came from) through /proc/self/fd, nor reach the host's terminal.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sharedImagesDir } from '@berth/testing';
+import { findBinary, sharedImagesDir } from '@berth/testing';
 import { berth, berthBin, mirrorSandbox, type MirrorSandbox } from './helpers.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;
+const tmux = findBinary('tmux');
 
 interface Ran {
   code: number | null;
@@ -132,5 +134,43 @@ describe.skipIf(!images || !isRoot)("berth run's standard streams (as root)", ()
     const underTini = await pipeline('--init alpine yes');
     expect(underTini.out).toBe('y\n');
     expect(underTini.err).toBe('berth exited 141\n');
+  });
+});
+
+/** On a real terminal (tmux): without -t the container cannot reach it. */
+describe.skipIf(!images || !isRoot || !tmux)("berth run's standard streams on a terminal (as root)", () => {
+  let box: MirrorSandbox;
+  const session = `berth-stdio-${process.pid}`;
+
+  beforeAll(async () => {
+    box = await mirrorSandbox({ images: images as string, names: ['alpine'] });
+  });
+
+  afterAll(async () => {
+    spawnSync('tmux', ['kill-session', '-t', session]);
+    await box?.cleanup();
+  });
+
+  it('a container run without -t cannot change the host terminal\'s modes (tcsetattr through its fd 1)', async () => {
+    const env = Object.entries(box.env).map(([k, v]) => `${k}=${v}`);
+    // Node puts its stdio's terminal modes back when it exits, so the host terminal is looked at
+    // while the container runs: it changes the modes of whatever its fd 1 is (`stty … <&1`),
+    // says so through a shared directory, and waits until the host shell has looked.
+    const shared = fs.mkdtempSync(path.join(box.dir, 'tty-'));
+    const inContainer = 'stty -icanon -echo <&1; readlink /proc/self/fd/1; touch /shared/changed; while [ ! -e /shared/seen ]; do sleep 0.1; done';
+    const run = ['env', '-u', 'CI', ...env, 'TERM=xterm', process.execPath, berthBin, 'run', '--rm', '-v', `${shared}:/shared`, 'alpine', 'sh', '-c', inContainer]
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const host = `while [ ! -e ${shared}/changed ]; do sleep 0.1; done; echo "during: $(stty -a | grep -o -- '-\\?icanon')"; touch ${shared}/seen`;
+    execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '120', '-y', '30', `${run} & ${host}; wait; echo "exit=$?"; sleep 60`]);
+    let screen = '';
+    for (let i = 0; i < 1200 && !/^exit=\d+/m.test(screen); i++) {
+      await sleep(100);
+      screen = execFileSync('tmux', ['capture-pane', '-p', '-t', session], { encoding: 'utf8' });
+    }
+    expect(screen).toMatch(/^exit=0\s*$/m);
+    // The host terminal stayed canonical: the container's stty met a pipe, not the terminal.
+    expect(screen).toMatch(/^during: icanon\s*$/m);
+    expect(screen).toMatch(/^pipe:\[\d+\]\s*$/m);
   });
 });
