@@ -30,10 +30,6 @@ export interface StdioStreams {
   stderr: Readable | null;
 }
 
-/** Pipe capacity for the container's output (the kernel's default is 64 KiB): fewer wake-ups when it writes a lot. */
-const OUTPUT_PIPE_BYTES = 1 << 20;
-const F_SETPIPE_SZ = 1031;
-
 /**
  * Makes the container's stdio: a pipe per stream, then fitted to the container
  * (fitStdio). Without `fit`, all three stay open (an init parked by
@@ -50,13 +46,6 @@ export function prepareStdio(sys: Syscalls, fit?: { interactive: boolean; termin
     const [inR, inW] = pipe();
     const [outR, outW] = pipe();
     const [errR, errW] = pipe();
-    for (const fd of [outR, errR]) {
-      try {
-        sys.fcntl(fd, F_SETPIPE_SZ, OUTPUT_PIPE_BYTES);
-      } catch {
-        // Over fs/pipe-max-size or the user's pipe quota: the default size works too.
-      }
-    }
     const p: PreparedStdio = { childFds: [inR, outW, errW], stdinNull: false, parent: { stdin: inW, stdout: outR, stderr: errR } };
     return fit === undefined ? p : fitStdio(sys, p, fit);
   } catch (err) {
