@@ -21,7 +21,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadavg, median, needFor, which, writeResultsSection } from './common.mjs';
+import { loadAlpineForBoth, loadavg, median, needPodmanPeer, writeResultsSection } from './common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
@@ -37,15 +37,7 @@ const runs = Math.max(1, Number(opts.runs) || 7);
 const mib = Math.max(1, Number(opts.mib) || 256);
 const TARGET = 1.5;
 
-const need = needFor('stdio');
-need(process.getuid?.() === 0, 'needs root (containers)');
-need(which('podman'), 'podman not found (Debian package podman)');
-need(which('runc'), 'runc not found (Debian package runc)');
-need(which('skopeo'), 'skopeo not found (Debian package skopeo)');
-const images = path.resolve(repo, '../shared/images');
-need(fs.existsSync(path.join(images, 'alpine', 'index.json')), `no OCI layout at ${images}/alpine`);
-const cli = path.join(repo, 'packages/cli/dist/bin.js');
-need(fs.existsSync(cli), 'packages/cli/dist/bin.js is missing: run `npm run build` first');
+const { images, cli } = needPodmanPeer('stdio');
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-stdio-'));
 const env = {
@@ -87,10 +79,7 @@ try {
   const chunk = Buffer.alloc(1 << 20);
   for (let i = 0; i < mib; i++) fs.writeSync(fd, randomFillSync(chunk));
   fs.closeSync(fd);
-  execFileSync(process.execPath, [cli, 'load', '-q', '-i', path.join(images, 'alpine'), '--repository', 'docker.io/library/alpine'], { env, stdio: 'inherit' });
-  if (spawnSync('podman', ['image', 'exists', 'docker.io/library/alpine:latest']).status !== 0) {
-    execFileSync('skopeo', ['copy', '--quiet', `oci:${path.join(images, 'alpine')}:latest`, 'containers-storage:docker.io/library/alpine:latest'], { stdio: 'inherit' });
-  }
+  loadAlpineForBoth({ cli, images, env });
   // Warm-up: berth's snapshot, the page cache (the file, both tools' binaries).
   for (const who of ['berth', 'podman']) {
     timePipeline(tools[who].relay, size);
