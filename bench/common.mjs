@@ -1,6 +1,8 @@
 // Helpers shared by the benchmark scripts.
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** The median of a list of numbers (the mean of the middle two for an even count). */
 export function median(xs) {
@@ -23,4 +25,47 @@ export function needFor(name) {
       process.exit(2);
     }
   };
+}
+
+/**
+ * Replaces section `## <title>` of bench/RESULTS.md with `section` (its text, heading
+ * included), or appends it when there is none; every other section is left alone.
+ */
+export function writeResultsSection(title, section) {
+  const file = new URL('./RESULTS.md', import.meta.url);
+  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
+  const start = text.indexOf(`## ${title}`);
+  if (start >= 0) {
+    const next = text.indexOf('\n## ', start + 1);
+    text = text.slice(0, start) + section + (next >= 0 ? text.slice(next + 1) : '');
+  } else {
+    text = `${text.trimEnd()}\n\n${section}`;
+  }
+  writeFileSync(file, text);
+}
+
+/**
+ * For scripts that time berth's CLI against podman: root, podman, runc, skopeo, the shared
+ * alpine layout and a built CLI, or `bench/<name>: <what is missing>` and exit 2.
+ * Returns the alpine layouts' directory and the CLI's path.
+ */
+export function needPodmanPeer(name) {
+  const need = needFor(name);
+  need(process.getuid?.() === 0, 'needs root (containers)');
+  need(which('podman'), 'podman not found (Debian package podman)');
+  need(which('runc'), 'runc not found (Debian package runc)');
+  need(which('skopeo'), 'skopeo not found (Debian package skopeo)');
+  const images = fileURLToPath(new URL('../../shared/images', import.meta.url));
+  need(existsSync(join(images, 'alpine', 'index.json')), `no OCI layout at ${images}/alpine`);
+  const cli = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
+  need(existsSync(cli), 'packages/cli/dist/bin.js is missing: run `npm run build` first');
+  return { images, cli };
+}
+
+/** Loads alpine into the BERTH_ROOT of `env` (`berth load`) and, when it is missing there, into podman's storage (skopeo). */
+export function loadAlpineForBoth({ cli, images, env }) {
+  execFileSync(process.execPath, [cli, 'load', '-q', '-i', join(images, 'alpine'), '--repository', 'docker.io/library/alpine'], { env, stdio: 'inherit' });
+  if (spawnSync('podman', ['image', 'exists', 'docker.io/library/alpine:latest']).status !== 0) {
+    execFileSync('skopeo', ['copy', '--quiet', `oci:${join(images, 'alpine')}:latest`, 'containers-storage:docker.io/library/alpine:latest'], { stdio: 'inherit' });
+  }
 }

@@ -28,7 +28,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadavg, median, needFor, which } from './common.mjs';
+import { loadAlpineForBoth, loadavg, median, needPodmanPeer, writeResultsSection } from './common.mjs';
 import { PHASES } from './run-phases.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -81,15 +81,7 @@ const runs = Math.max(1, Number(opts.runs) || 15);
 const timingRuns = Math.max(1, Number(opts['timing-runs']) || 9);
 const TARGET = 1.5;
 
-const need = needFor('run-e2e');
-need(process.getuid?.() === 0, 'needs root (containers)');
-need(which('podman'), 'podman not found (Debian package podman)');
-need(which('runc'), 'runc not found (Debian package runc)');
-need(which('skopeo'), 'skopeo not found (Debian package skopeo)');
-const images = path.resolve(repo, '../shared/images');
-need(fs.existsSync(path.join(images, 'alpine', 'index.json')), `no OCI layout at ${images}/alpine`);
-const cli = path.join(repo, 'packages/cli/dist/bin.js');
-need(fs.existsSync(cli), 'packages/cli/dist/bin.js is missing: run `npm run build` first');
+const { images, cli } = needPodmanPeer('run-e2e');
 
 const f1 = (x) => x.toFixed(1);
 
@@ -186,10 +178,7 @@ function phaseMedians(all) {
 
 try {
   console.log('bench/run-e2e: loading alpine into a temp BERTH_ROOT and (if missing) into podman');
-  execFileSync(process.execPath, [cli, 'load', '-q', '-i', path.join(images, 'alpine'), '--repository', 'docker.io/library/alpine'], { env, stdio: 'inherit' });
-  if (spawnSync('podman', ['image', 'exists', 'docker.io/library/alpine:latest']).status !== 0) {
-    execFileSync('skopeo', ['copy', '--quiet', `oci:${path.join(images, 'alpine')}:latest`, 'containers-storage:docker.io/library/alpine:latest'], { stdio: 'inherit' });
-  }
+  loadAlpineForBoth({ cli, images, env });
   // Warm-up: berth's snapshot is built, caches (seccomp program, page cache) filled, both ways.
   for (let i = 0; i < 2; i++) {
     measure(BERTH);
@@ -262,16 +251,7 @@ try {
   console.log(`\n${section}`);
 
   if (!opts['no-write']) {
-    const file = path.join(repo, 'bench/RESULTS.md');
-    let text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmark results\n';
-    const start = text.indexOf('## run end to end');
-    if (start >= 0) {
-      const next = text.indexOf('\n## ', start + 1);
-      text = text.slice(0, start) + section + (next >= 0 ? text.slice(next + 1) : '');
-    } else {
-      text = `${text.trimEnd()}\n\n${section}`;
-    }
-    fs.writeFileSync(file, text);
+    writeResultsSection('run end to end', section);
     console.log('bench/run-e2e: wrote bench/RESULTS.md, section "run end to end"');
   }
 } finally {

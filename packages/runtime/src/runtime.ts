@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { BerthError } from '@berth/oci';
 import { sharedSpawner } from './launch/spawner.js';
 import type { Spawner } from './launch/spawner.js';
-import { attachHostTerminal } from './launch/stdio.js';
+import { attachHostStreams, attachHostTerminal, prepareStdio } from './launch/stdio.js';
 import { discardParked, parkInit } from './launch/init-process.js';
 import { formatTiming, takeProcessMarks } from './launch/timing.js';
 import { defaultCgroupProvider } from './lifecycle/cgroup.js';
@@ -51,11 +51,16 @@ export interface RunOptions {
   rootfs: string;
   /** From buildSpec(). */
   spec: ContainerSpec;
-  /** inherit: the container uses this process's stdio; pipe: streams on the returned handle; detached: start() only. */
+  /**
+   * The container's fds 0-2 are always pipes (or its own pty with `tty`), never
+   * this process's. inherit: run() relays them to and from this process's stdio;
+   * pipe: run() collects the output; launch() hands the streams over either way;
+   * detached: start() only (the shim logs them).
+   */
   stdio: 'inherit' | 'pipe' | 'detached';
   /** `-t`: a pseudo-terminal inside the container. */
   tty?: boolean;
-  /** `-i`: keep stdin open (otherwise /dev/null). */
+  /** `-i`: the container's stdin is a pipe (inherit: fed from this process's stdin); otherwise /dev/null. */
   interactive?: boolean;
   /** `--init`: tini as PID 1 (forwards signals, reaps zombies). */
   init?: boolean;
@@ -192,17 +197,18 @@ export class Runtime {
   /**
    * Gets ready for a container while the caller prepares its rootfs: starts the
    * namespace worker (resolves once it is ready) and, as root and unless `init` is
-   * false, parks an init child for the next foreground container (stdio 'inherit',
-   * docker's default namespaces), so that the init's Node start-up overlaps the
-   * caller's work instead of following it. The parked init does not keep this
-   * process alive and dies with it; a container it does not fit (pipe stdio,
-   * `--network host`) discards it and gets a fresh one.
+   * false, parks an init child for the next foreground container (run or launch,
+   * any stdio: it is spawned with pipes of its own, which that container's start
+   * takes), so that the init's Node start-up overlaps the caller's work instead of
+   * following it. The parked init does not keep this process alive and dies with
+   * it; a start it does not fit discards it and gets a fresh one.
    */
   warm(opts: { init?: boolean } = {}): Promise<void> {
     const ready = this.ctx.spawner.warm();
     if (opts.init !== false && (typeof process.getuid !== 'function' || process.getuid() === 0)) {
       try {
-        parkInit({ sys: this.ctx.sys, spawner: this.ctx.spawner, initScript: bundledScript('init/main.cjs'), flags: DEFAULT_NAMESPACE_FLAGS, stdio: [0, 1, 2] });
+        const sys = this.ctx.sys;
+        parkInit({ sys, spawner: this.ctx.spawner, initScript: bundledScript('init/main.cjs'), flags: DEFAULT_NAMESPACE_FLAGS, stdio: () => prepareStdio(sys) });
       } catch {
         // Not built, or no pipes left: the launch spawns (and reports) as usual.
       }
@@ -212,10 +218,12 @@ export class Runtime {
 
   /**
    * Runs a container in the foreground and resolves with its exit status.
-   * stdio 'inherit': the container uses this process's terminal/stdio (with
-   * `tty`, a pty in raw mode, resized with the host terminal), and signals to
-   * this process are forwarded to PID 1. stdio 'pipe': output is collected
-   * into the result. A container that cannot start rejects with a BerthError
+   * stdio 'inherit': the container's pipes are relayed to and from this
+   * process's stdio (attachHostStreams: stdout and stderr apart, stdin only
+   * with `interactive`), all output written on before run() resolves; with
+   * `tty`, its pty is attached to this process's terminal (raw mode, resized
+   * with it). Signals to this process are forwarded to PID 1. stdio 'pipe':
+   * output is collected into the result. A container that cannot start rejects with a BerthError
    * whose details.exitCode is 125 (setup), 126 (cannot execute) or 127 (not found).
    */
   async run(opts: RunOptions): Promise<RunResult> {
@@ -234,15 +242,20 @@ export class Runtime {
     }
     forwarder?.attach(proc.pid);
     const collected: { stdout: Buffer[]; stderr: Buffer[] } = { stdout: [], stderr: [] };
-    let restoreTerminal: (() => void) | undefined;
-    if (opts.stdio === 'inherit' && proc.pty !== null) {
+    let detachHost: (() => void) | undefined;
+    let flushed: Promise<void> | undefined;
+    if (opts.stdio === 'inherit' && proc.pty === null) {
+      const relay = attachHostStreams(proc, { interactive: opts.interactive === true });
+      flushed = relay.flushed;
+      detachHost = relay.detach;
+    } else if (opts.stdio === 'inherit' && proc.pty !== null) {
       const pty = proc.pty;
       const detach = attachHostTerminal(pty, opts.interactive === true);
       // SIGHUP: the host terminal is gone; hang up the container's terminal as well (its
       // shell reads EOF and exits even as PID 1, which ignores an unhandled SIGHUP).
       const hangup = (): void => pty.close();
       process.on('SIGHUP', hangup);
-      restoreTerminal = () => {
+      detachHost = () => {
         process.off('SIGHUP', hangup);
         detach();
       };
@@ -253,6 +266,7 @@ export class Runtime {
     }
     try {
       const result = await proc.wait();
+      await flushed;
       if (opts.stdio === 'pipe') {
         result.stdout = Buffer.concat(collected.stdout);
         result.stderr = Buffer.concat(collected.stderr);
@@ -260,14 +274,15 @@ export class Runtime {
       return result;
     } finally {
       forwarder?.dispose();
-      restoreTerminal?.();
+      detachHost?.();
     }
   }
 
   /**
    * Starts a container in the foreground and returns a handle: its pid, its
-   * streams (stdio 'pipe'), its terminal (tty), wait() and kill(). The caller
-   * must consume stdout/stderr in pipe mode.
+   * streams (pipes, whatever `stdio` says; run() is what relays 'inherit'), its
+   * terminal (tty), wait() and kill(). The caller must consume stdout/stderr:
+   * a container whose pipe is full waits for it.
    */
   async launch(opts: RunOptions): Promise<ContainerProcess> {
     if (opts.stdio === 'detached') throw new BerthError('EINVAL_ARGUMENT', 'launch container: use start() for detached containers');
@@ -283,7 +298,6 @@ export class Runtime {
     try {
       const out = process.stdout;
       started = await startContainer(ctx, id, {
-        mode: opts.stdio,
         interactive: opts.interactive === true,
         ...(out.isTTY ? { size: { columns: out.columns, rows: out.rows } } : {}),
       });
@@ -347,7 +361,7 @@ export class Runtime {
   async start(opts: RunOptions): Promise<ContainerInfo> {
     requireRoot('start container');
     const ctx = this.context(opts.stateDir);
-    // The shim spawns the container's init: one parked by warm() would only hold our stdio.
+    // The shim spawns the container's init: one parked by warm() here would not be used.
     discardParked(ctx.spawner);
     const state = createContainer(ctx, createOptions(opts, { detached: true }));
     const id = state.id;

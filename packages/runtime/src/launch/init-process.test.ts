@@ -11,8 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LibcSyscalls } from '../sys/libc.js';
 import { CLONE_NEWPID } from '../sys/syscalls.js';
-import { discardParked, launchInit, parkInit } from './init-process.js';
+import { discardParked, launchInit, parkInit, takeParkedStdio } from './init-process.js';
 import type { ChildExit, SpawnRequest, SpawnedChild, Spawner } from './spawner.js';
+import { prepareStdio, releaseStdio } from './stdio.js';
+import type { PreparedStdio } from './stdio.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sys = new LibcSyscalls();
@@ -88,20 +90,64 @@ afterEach(() => {
 });
 
 function options(spawner: FakeSpawner) {
-  return { sys, spawner: spawner as unknown as Spawner, initScript: '/nonexistent/init.cjs', flags: CLONE_NEWPID, stdio: [0, 1, 2] as [number, number, number] };
+  return { sys, spawner: spawner as unknown as Spawner, initScript: '/nonexistent/init.cjs', flags: CLONE_NEWPID };
+}
+
+/** Stdio made by a test (released after it). */
+const made: PreparedStdio[] = [];
+afterEach(() => {
+  for (const p of made.splice(0)) releaseStdio(sys, p);
+});
+const newStdio = (): PreparedStdio => {
+  const p = prepareStdio(sys);
+  made.push(p);
+  return p;
+};
+
+/** Parks an init (with pipes of its own) for `spawner`. */
+function park(spawner: FakeSpawner): void {
+  parkInit({ ...options(spawner), stdio: () => prepareStdio(sys) });
+}
+
+/** The parked init's stdio, taken as startContainer takes it: its fds are what fits that init. */
+function takeStdio(spawner: FakeSpawner): [number, number, number] {
+  const p = takeParkedStdio(spawner as unknown as Spawner);
+  if (p === undefined) throw new Error('no parked stdio');
+  made.push(p);
+  return p.childFds;
+}
+
+/** The pipes (`pipe:[inode]`) behind `fds`. */
+const pipesOf = (fds: number[]): string[] => fds.map((fd) => fs.readlinkSync(`/proc/self/fd/${fd}`));
+
+/** Which of `pipes` this process still holds an end of (fd numbers are reused at once: the inode tells). */
+function stillHeld(pipes: string[]): string[] {
+  const held = new Set<string>();
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      held.add(fs.readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      // The directory's own fd, gone.
+    }
+  }
+  return pipes.filter((p) => held.has(p));
 }
 
 describe('launchInit with a parked init', () => {
   it('takes the parked init, sends the start line and go, and succeeds even when the exit is seen before the end of the report pipe', async () => {
     const spawner = new FakeSpawner();
     spawners.push(spawner);
-    parkInit(options(spawner));
+    park(spawner);
     expect(spawner.inits).toHaveLength(1);
     const init = spawner.inits[0] as FakeInit;
     // Parked: it does not keep the process alive, and nothing was written to it yet.
     expect(init.keptAlive).toEqual([false]);
+    // Its fds 0-2 are pipes of its own, which the launch takes.
+    const stdio = takeStdio(spawner);
+    expect(init.req.fds.slice(0, 3)).toEqual(stdio);
+    expect(takeParkedStdio(spawner as unknown as Spawner)).toBeUndefined();
 
-    const launched = launchInit({ ...options(spawner), configPath: '/state/c1/config.json', stdinNull: true });
+    const launched = launchInit({ ...options(spawner), stdio, configPath: '/state/c1/config.json', stdinNull: true });
     expect(await init.readSync()).toBe(`${JSON.stringify({ config: '/state/c1/config.json', stdinNull: true })}\ng`);
     expect(init.keptAlive).toEqual([false, true]);
     // The container runs `true`: the exec report, then the exit is reported before the pipe's EOF.
@@ -119,9 +165,9 @@ describe('launchInit with a parked init', () => {
   it('reports the init\'s error (126) when execve fails after the exec report', async () => {
     const spawner = new FakeSpawner();
     spawners.push(spawner);
-    parkInit(options(spawner));
+    park(spawner);
     const init = spawner.inits[0] as FakeInit;
-    const launched = launchInit({ ...options(spawner), configPath: '/c.json' });
+    const launched = launchInit({ ...options(spawner), stdio: takeStdio(spawner), configPath: '/c.json' });
     await init.readSync();
     init.say({ type: 'exec', marks: [] });
     init.say({ type: 'error', code: 'ERUNTIME', message: 'exec "/etc/passwd": permission denied', exitCode: 126, details: {} });
@@ -130,12 +176,17 @@ describe('launchInit with a parked init', () => {
     await expect(launched).rejects.toMatchObject({ message: 'exec "/etc/passwd": permission denied', details: { exitCode: 126 } });
   });
 
-  it('a launch that does not fit the parked init (other stdio) discards it and spawns its own', async () => {
+  it('a launch that does not fit the parked init (other stdio) discards it, and its pipes, and spawns its own', async () => {
     const spawner = new FakeSpawner();
     spawners.push(spawner);
-    parkInit(options(spawner));
+    park(spawner);
     const parked = spawner.inits[0] as FakeInit;
-    const launched = launchInit({ ...options(spawner), stdio: [0, 1, 1], configPath: '/c.json' });
+    const parkedPipes = pipesOf(parked.req.fds.slice(0, 3) as number[]);
+    expect(parkedPipes).toHaveLength(3);
+    expect(stillHeld(parkedPipes)).toEqual(parkedPipes);
+    const launched = launchInit({ ...options(spawner), stdio: newStdio().childFds, configPath: '/c.json' });
+    // Nobody took the parked init's stdio: it is closed with it (both ends of each pipe).
+    expect(stillHeld(parkedPipes)).toEqual([]);
     expect(spawner.inits).toHaveLength(2);
     // The parked one's sync pipe was closed by the runtime: it reads EOF (and would exit).
     expect(await parked.readSync()).toBe('');
@@ -153,12 +204,15 @@ describe('discardParked', () => {
   it('kills the parked init and closes its pipes', async () => {
     const spawner = new FakeSpawner();
     spawners.push(spawner);
-    parkInit(options(spawner));
+    park(spawner);
+    const parkedPipes = pipesOf((spawner.inits[0] as FakeInit).req.fds.slice(0, 3) as number[]);
     discardParked(spawner as unknown as Spawner);
-    // EOF on its sync pipe: the runtime's end is closed.
+    // EOF on its sync pipe: the runtime's end is closed; so are its stdio pipes.
     expect(await (spawner.inits[0] as FakeInit).readSync()).toBe('');
+    expect(stillHeld(parkedPipes)).toEqual([]);
+    expect(takeParkedStdio(spawner as unknown as Spawner)).toBeUndefined();
     // A later launch spawns a fresh init.
-    const launched = launchInit({ ...options(spawner), configPath: '/c.json' });
+    const launched = launchInit({ ...options(spawner), stdio: newStdio().childFds, configPath: '/c.json' });
     await new Promise((r) => setImmediate(r));
     expect(spawner.inits).toHaveLength(2);
     const fresh = spawner.inits[1] as FakeInit;
@@ -179,6 +233,7 @@ describe('a parked init nobody took', () => {
       entry,
       [
         `export { parkInit } from ${JSON.stringify(path.join(here, 'init-process.ts'))};`,
+        `export { prepareStdio } from ${JSON.stringify(path.join(here, 'stdio.ts'))};`,
         `export { Spawner } from ${JSON.stringify(path.join(here, 'spawner.ts'))};`,
         `export { LibcSyscalls } from ${JSON.stringify(path.join(here, '..', 'sys', 'libc.ts'))};`,
       ].join('\n'),
@@ -194,20 +249,21 @@ describe('a parked init nobody took', () => {
       alias: { '@berth/oci': path.join(here, '..', '..', '..', 'oci', 'src', 'errors.ts') },
       logLevel: 'warning',
     });
-    // The stand-in for the init: it would live 30 s, holding the process's stdout and stderr.
+    // The stand-in for the init: it would live 30 s.
     fs.writeFileSync(path.join(dir, 'init.cjs'), `require('node:fs').writeFileSync(${JSON.stringify(path.join(dir, 'pid'))}, String(process.pid)); setTimeout(() => {}, 30000);`);
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('dies when the process that parked it exits (its stdout is not held open)', async () => {
+  it('dies when the process that parked it exits', async () => {
     const main = `
       const m = require(${JSON.stringify(path.join(dir, 'init-process.cjs'))});
-      m.parkInit({ sys: new m.LibcSyscalls(), spawner: new m.Spawner(), initScript: ${JSON.stringify(path.join(dir, 'init.cjs'))}, flags: 0, stdio: [0, 1, 2] });
+      const sys = new m.LibcSyscalls();
+      m.parkInit({ sys, spawner: new m.Spawner(), initScript: ${JSON.stringify(path.join(dir, 'init.cjs'))}, flags: 0, stdio: () => m.prepareStdio(sys) });
       setTimeout(() => { process.stdout.write('bye\\n'); process.exitCode = 4; }, 500);
     `;
     const r = spawnSync(process.execPath, ['-e', main], {
       encoding: 'utf8',
-      // Without the exit hook, stdout stays open for 30 s (the stand-in holds it).
+      // The stand-in no longer holds this stdout (its fds 0-2 are pipes of its own): this returns at its exit.
       timeout: 20_000,
       env: { ...process.env, NODE_PATH: path.join(here, '..', '..', '..', '..', 'node_modules'), NODE_OPTIONS: '' },
     });

@@ -5,6 +5,8 @@ import { CLONE_NEWPID, O_CLOEXEC, SIGNALS } from '../sys/syscalls.js';
 import type { Syscalls } from '../sys/syscalls.js';
 import { sealedExecutable } from './sealed-exe.js';
 import type { ChildExit, SpawnedChild, Spawner } from './spawner.js';
+import { releaseStdio } from './stdio.js';
+import type { PreparedStdio } from './stdio.js';
 
 /** How an init child is spawned (and what a parked one must match to be used). */
 export interface InitSpawnOptions {
@@ -18,7 +20,7 @@ export interface InitSpawnOptions {
    * it has its start line and is in its cgroup.
    */
   flags: number;
-  /** The child's fds 0-2 (O_CLOEXEC here, or this process's own 0-2; the caller closes its copies afterwards). */
+  /** The child's fds 0-2: the container's pipes (PreparedStdio.childFds, O_CLOEXEC here; the caller closes its copies afterwards). */
   stdio: [number, number, number];
   /** Extra environment for the init (BERTH_DEBUG_TIMING...). Nothing is inherited: NODE_OPTIONS could inject code. */
   env?: Record<string, string>;
@@ -29,7 +31,7 @@ export interface InitSpawnOptions {
 export interface InitLaunchOptions extends InitSpawnOptions {
   /** The InitConfig JSON file. */
   configPath: string;
-  /** The init replaces fd 0 with /dev/null (it got this process's stdin; the container is not interactive). */
+  /** The init replaces fd 0 with the container's /dev/null (the container is not interactive). */
   stdinNull?: boolean;
   /** Runs with the init's pid before the init may start its setup: join the cgroup here. */
   beforeSetup?: (pid: number) => void | Promise<void>;
@@ -131,6 +133,8 @@ class SpawnedInit {
   dead = false;
   /** The child's pid, once spawned. */
   private pid: number | undefined;
+  /** Parked: the stdio it was spawned with, until a launch takes it (takeParkedStdio). */
+  stdio: PreparedStdio | undefined;
   private closed = false;
 
   private constructor(
@@ -212,6 +216,12 @@ class SpawnedInit {
     );
   }
 
+  /** Stdio made for this parked init that no launch took. */
+  releaseStdio(): void {
+    if (this.stdio !== undefined) releaseStdio(this.opts.sys, this.stdio);
+    this.stdio = undefined;
+  }
+
   /** This process's ends of the pipes. */
   closePipes(): void {
     if (this.closed) return;
@@ -229,6 +239,7 @@ class SpawnedInit {
     const wasDead = this.dead;
     this.dead = true;
     this.closePipes();
+    this.releaseStdio();
     const kill = (pid: number): void => {
       try {
         this.opts.sys.kill(pid, SIGNALS['SIGKILL'] as number);
@@ -248,24 +259,41 @@ const parked = new WeakMap<Spawner, SpawnedInit>();
 const unclaimed = new Set<SpawnedInit>();
 let exitHook = false;
 
+export interface ParkOptions extends Omit<InitSpawnOptions, 'stdio'> {
+  /**
+   * Makes the stdio the parked init is spawned with (called only when one is
+   * parked): prepareStdio() without fitting, all three pipes open.
+   */
+  stdio: () => PreparedStdio;
+}
+
 /**
  * Starts an init child now, before its container exists, so that Node's start-up
  * and loading koffi overlap whatever the caller does meanwhile (pulling, copying the
- * rootfs). It waits, parked, for the next launchInit with the same stdio; it does
- * not keep this process alive, and dies with it (EOF on its sync pipe, and
- * PR_SET_PDEATHSIG). A launch with other options discards it. No-op when one is parked.
+ * rootfs). It is spawned with pipes of its own for fds 0-2 and waits, parked, for
+ * the next launch: that one takes the pipes (takeParkedStdio) and so the init
+ * (launchInit with the same stdio). It does not keep this process alive, and dies
+ * with it (EOF on its sync pipe, and PR_SET_PDEATHSIG). A launch with other options
+ * discards it (and its pipes). No-op when one is parked.
  */
-export function parkInit(opts: InitSpawnOptions): void {
+export function parkInit(opts: ParkOptions): void {
   const current = parked.get(opts.spawner);
   if (current !== undefined && !current.dead) return;
-  const init = SpawnedInit.spawn(opts, false, 'park');
+  const stdio = opts.stdio();
+  let init: SpawnedInit;
+  try {
+    init = SpawnedInit.spawn({ ...opts, stdio: stdio.childFds }, false, 'park');
+  } catch (err) {
+    releaseStdio(opts.sys, stdio);
+    throw err;
+  }
+  init.stdio = stdio;
   parked.set(opts.spawner, init);
   unclaimed.add(init);
   if (!exitHook) {
     exitHook = true;
     // An init nobody took dies with this process at once, rather than once it has booted
-    // and read EOF: it holds this process's stdout and stderr, and `$(berth …)` reads until
-    // every holder has closed them.
+    // and read EOF on its sync pipe (a Node start-up's worth of CPU for nothing).
     process.once('exit', () => {
       for (const i of unclaimed) i.discard();
     });
@@ -289,6 +317,20 @@ function forget(spawner: Spawner, init: SpawnedInit): void {
   if (parked.get(spawner) !== init) return;
   unpark(spawner);
   init.closePipes();
+  init.releaseStdio();
+}
+
+/**
+ * The stdio of the init parked for `spawner` (the caller's from now on, to fit
+ * and to pass to launchInit, which then takes that init), or undefined when
+ * none is parked or its stdio was taken already.
+ */
+export function takeParkedStdio(spawner: Spawner): PreparedStdio | undefined {
+  const init = parked.get(spawner);
+  if (init === undefined || init.dead) return undefined;
+  const stdio = init.stdio;
+  init.stdio = undefined;
+  return stdio;
 }
 
 /** Takes the init parked for `spawner` off the books (it is the caller's now), if any. */

@@ -1,90 +1,111 @@
 import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import * as tty from 'node:tty';
-import { O_CLOEXEC, O_RDWR, TIOCSWINSZ } from '../sys/syscalls.js';
+import { O_CLOEXEC, TIOCSWINSZ } from '../sys/syscalls.js';
 import type { Syscalls } from '../sys/syscalls.js';
 
-export type StdioMode = 'inherit' | 'pipe';
-
-/** The container's fds 0-2 and this process's ends of them. */
+/**
+ * The container's fds 0-2: always three pipes made here, never this process's
+ * own fds (a container given the runtime's stdout could truncate the file it
+ * was redirected to, or tcsetattr() its terminal). The runtime relays them
+ * (Runtime.run with stdio 'inherit' copies them to and from its own stdio).
+ */
 export interface PreparedStdio {
-  /** What the init child gets as fds 0, 1, 2. */
+  /** What the init child gets as fds 0, 1, 2 (the pipes' child ends; this process's copies, O_CLOEXEC). */
   childFds: [number, number, number];
-  /** The init replaces fd 0 with /dev/null (it gets this process's stdin, and the container is not interactive). */
+  /** The init replaces fd 0 with the container's /dev/null (it is not interactive). */
   stdinNull: boolean;
-  /** This process's copies of the child's ends: close them once the child has its own. */
-  childSide: number[];
+  /**
+   * This process's ends, as raw fds until openStreams() wraps them (a raw fd does
+   * not keep the process alive: an init parked with these does not either): the
+   * write end of stdin, the read ends of stdout and stderr; null when not wanted.
+   */
+  parent: { stdin: number | null; stdout: number | null; stderr: number | null };
+}
+
+/** This process's ends of the container's stdio, as streams. */
+export interface StdioStreams {
   stdin: Writable | null;
   stdout: Readable | null;
   stderr: Readable | null;
 }
 
 /**
- * Prepares the container's stdio:
- * - inherit: this process's 0-2, always (so an init parked by Runtime.warm fits
- *   any foreground container); without `interactive` the init itself replaces
- *   stdin with /dev/null (`stdinNull`), and with a terminal it replaces all three;
- * - pipe: a pipe per stream (stdin only with `interactive`), wrapped in sockets here;
- * - pipe with a terminal: /dev/null for all three, since the init puts the slave of
- *   its own pty there (the master comes back through onPty, see PtyConnection).
+ * Makes the container's stdio: a pipe per stream, then fitted to the container
+ * (fitStdio). Without `fit`, all three stay open (an init parked by
+ * Runtime.warm, before anyone knows whether the container is interactive).
  */
-export function prepareStdio(sys: Syscalls, mode: StdioMode, interactive: boolean, terminal: boolean): PreparedStdio {
+export function prepareStdio(sys: Syscalls, fit?: { interactive: boolean; terminal: boolean }): PreparedStdio {
   const opened: number[] = [];
-  const devNull = (): number => {
-    const fd = sys.open('/dev/null', O_RDWR | O_CLOEXEC);
-    opened.push(fd);
-    return fd;
-  };
   try {
-    if (mode === 'inherit') {
-      return { childFds: [0, 1, 2], stdinNull: !interactive && !terminal, childSide: [], stdin: null, stdout: null, stderr: null };
-    }
-    if (terminal) {
-      const n = devNull();
-      return { childFds: [n, n, n], stdinNull: false, childSide: [n], stdin: null, stdout: null, stderr: null };
-    }
     const pipe = (): [number, number] => {
       const p = sys.pipe2(O_CLOEXEC);
       opened.push(...p);
       return p;
     };
-    let stdinFd: number;
-    let stdin: Writable | null = null;
-    const childSide: number[] = [];
-    if (interactive) {
-      const [r, w] = pipe();
-      stdinFd = r;
-      stdin = new Socket({ fd: w, readable: false, writable: true });
-    } else {
-      stdinFd = devNull();
-    }
-    childSide.push(stdinFd);
+    const [inR, inW] = pipe();
     const [outR, outW] = pipe();
     const [errR, errW] = pipe();
-    childSide.push(outW, errW);
-    const stdout = new Socket({ fd: outR, readable: true, writable: false });
-    const stderr = new Socket({ fd: errR, readable: true, writable: false });
-    return { childFds: [stdinFd, outW, errW], stdinNull: false, childSide, stdin, stdout, stderr };
+    const p: PreparedStdio = { childFds: [inR, outW, errW], stdinNull: false, parent: { stdin: inW, stdout: outR, stderr: errR } };
+    return fit === undefined ? p : fitStdio(sys, p, fit);
   } catch (err) {
-    for (const fd of opened) {
-      try {
-        sys.close(fd);
-      } catch {
-        // Best effort.
-      }
-    }
+    for (const fd of opened) closeQuietly(sys, fd);
     throw err;
   }
 }
 
-/** Closes this process's copies of the child's stdio ends. */
+/**
+ * Fits prepared stdio to the container: without `interactive` the init puts the
+ * container's /dev/null on fd 0 (docker's empty stdin) and the stdin pipe's
+ * write end is closed; with a terminal the init puts the pty slave on 0-2 (the
+ * master comes back through onPty, see PtyConnection), so none of the pipes is read.
+ */
+export function fitStdio(sys: Syscalls, p: PreparedStdio, fit: { interactive: boolean; terminal: boolean }): PreparedStdio {
+  const drop = (k: keyof PreparedStdio['parent']): void => {
+    const fd = p.parent[k];
+    if (fd !== null) closeQuietly(sys, fd);
+    p.parent[k] = null;
+  };
+  if (fit.terminal) {
+    drop('stdin');
+    drop('stdout');
+    drop('stderr');
+    p.stdinNull = false;
+  } else if (!fit.interactive) {
+    drop('stdin');
+    p.stdinNull = true;
+  }
+  return p;
+}
+
+/** Wraps this process's ends in streams (they are the streams' from now on; reading starts at once). */
+export function openStreams(p: PreparedStdio): StdioStreams {
+  const { stdin, stdout, stderr } = p.parent;
+  p.parent = { stdin: null, stdout: null, stderr: null };
+  return {
+    stdin: stdin === null ? null : new Socket({ fd: stdin, readable: false, writable: true }),
+    stdout: stdout === null ? null : new Socket({ fd: stdout, readable: true, writable: false }),
+    stderr: stderr === null ? null : new Socket({ fd: stderr, readable: true, writable: false }),
+  };
+}
+
+/** Closes this process's copies of the child's ends (once the init has its own, or never will). */
 export function closeChildSide(sys: Syscalls, p: PreparedStdio): void {
-  for (const fd of new Set(p.childSide)) {
-    try {
-      sys.close(fd);
-    } catch {
-      // Closed already.
-    }
+  for (const fd of new Set(p.childFds)) closeQuietly(sys, fd);
+}
+
+/** Closes everything of `p` still held as raw fds (stdio nobody will use). */
+export function releaseStdio(sys: Syscalls, p: PreparedStdio): void {
+  closeChildSide(sys, p);
+  for (const fd of Object.values(p.parent)) if (fd !== null) closeQuietly(sys, fd);
+  p.parent = { stdin: null, stdout: null, stderr: null };
+}
+
+function closeQuietly(sys: Syscalls, fd: number): void {
+  try {
+    sys.close(fd);
+  } catch {
+    // Closed already.
   }
 }
 
@@ -167,4 +188,115 @@ export function attachHostTerminal(pty: PtyConnection, interactive: boolean): ()
     }
     if (raw) stdin.setRawMode(false);
   };
+}
+
+/**
+ * Copies `src` to `dst` with backpressure (src pauses while dst's buffer is
+ * full). `done` resolves once src has ended and everything was written, or
+ * dst failed (then `failed` runs: the caller decides what becomes of src), or
+ * stop() was called. `end`: dst.end() after src's end.
+ */
+function relay(src: Readable, dst: Writable, opts: { end: boolean; failed: () => void }): { done: Promise<void>; stop(): void } {
+  let pending = 0;
+  let ended = false;
+  let over = false;
+  let resolve!: () => void;
+  const done = new Promise<void>((r) => (resolve = r));
+  const finish = (): void => {
+    if (over) return;
+    over = true;
+    src.off('data', onData);
+    src.off('end', onEnd);
+    src.off('close', onEnd);
+    src.off('error', onEnd);
+    dst.off('drain', onDrain);
+    resolve();
+  };
+  const fail = (): void => {
+    if (over) return;
+    finish();
+    opts.failed();
+  };
+  const check = (): void => {
+    if (!ended || pending > 0 || over) return;
+    if (opts.end) dst.end();
+    finish();
+  };
+  const written = (err?: Error | null): void => {
+    pending--;
+    if (err) fail();
+    else check();
+  };
+  function onData(chunk: Buffer): void {
+    pending++;
+    let ok: boolean;
+    try {
+      ok = dst.write(chunk, written);
+    } catch {
+      // A synchronous stream (a file) that throws: as failed as an EPIPE.
+      pending--;
+      fail();
+      return;
+    }
+    if (!ok) src.pause();
+  }
+  function onDrain(): void {
+    if (!over) src.resume();
+  }
+  function onEnd(): void {
+    ended = true;
+    check();
+  }
+  src.on('data', onData);
+  src.once('end', onEnd);
+  src.once('close', onEnd);
+  src.once('error', onEnd);
+  dst.on('drain', onDrain);
+  // Stays on: a failed write's 'error' comes after its callback, and unheard it would crash the process.
+  dst.on('error', fail);
+  return { done, stop: finish };
+}
+
+/**
+ * Attaches a container's piped stdio to this process's own (Runtime.run with
+ * stdio 'inherit' and no terminal): its stdout to `stdout`, its stderr to
+ * `stderr` (kept apart), and with `interactive` `stdin` to its stdin (an EOF
+ * is passed on); defaults: process.stdout, process.stderr, process.stdin.
+ * Without `interactive` this process's stdin is not touched.
+ *
+ * Writes keep their order, with backpressure: a slow reader of berth's stdout
+ * slows the container down, as in a shell pipeline. When `stdout` or `stderr`
+ * fails (EPIPE: `berth run … | head -1`), that output pipe is closed, so the
+ * container's next write to it fails as it would in the pipeline itself
+ * (SIGPIPE, or EPIPE where it is ignored); berth itself carries on. When the
+ * container stops reading its stdin, reading this process's stdin stops.
+ *
+ * `flushed` resolves once both output pipes have ended and all they carried
+ * was written on (or could not be). detach() stops reading stdin; call it once
+ * the container has exited, so that an open stdin does not keep berth alive.
+ */
+export function attachHostStreams(
+  io: StdioStreams,
+  opts: { interactive: boolean; stdin?: Readable; stdout?: Writable; stderr?: Writable },
+): { flushed: Promise<void>; detach(): void } {
+  const outputs: Array<Promise<void>> = [];
+  for (const [src, dst] of [
+    [io.stdout, opts.stdout ?? process.stdout],
+    [io.stderr, opts.stderr ?? process.stderr],
+  ] as const) {
+    if (src === null) continue;
+    outputs.push(relay(src, dst, { end: false, failed: () => src.destroy() }).done);
+  }
+  let detach = (): void => {};
+  if (opts.interactive && io.stdin !== null) {
+    const host = opts.stdin ?? process.stdin;
+    const input = relay(host, io.stdin, { end: true, failed: () => host.pause() });
+    detach = () => {
+      input.stop();
+      host.pause();
+    };
+  } else {
+    io.stdin?.end();
+  }
+  return { flushed: Promise.all(outputs).then(() => undefined), detach };
 }

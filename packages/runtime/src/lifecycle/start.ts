@@ -1,8 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { BerthError } from '@berth/oci';
-import { exitStatus, launchInit } from '../launch/init-process.js';
-import { PtyConnection, closeChildSide, prepareStdio } from '../launch/stdio.js';
-import type { StdioMode } from '../launch/stdio.js';
+import { exitStatus, launchInit, takeParkedStdio } from '../launch/init-process.js';
+import { PtyConnection, closeChildSide, fitStdio, openStreams, prepareStdio, releaseStdio } from '../launch/stdio.js';
 import type { NamespaceKind } from '../spec/types.js';
 import { CLONE_NEWCGROUP, CLONE_NEWPID, namespaceFlags } from '../sys/syscalls.js';
 import type { ContainerCgroup, RuntimeContext } from './context.js';
@@ -10,9 +9,9 @@ import { readInitConfig } from './create.js';
 import { bundledScript } from './host.js';
 import { canStart, processStartTime } from './state.js';
 
+/** The container's fds 0-2 are always pipes made by this process (or, with a tty, its own pty): never this process's fds. */
 export interface StartIO {
-  mode: StdioMode;
-  /** Keep stdin open (`-i`); otherwise the container's stdin is /dev/null. */
+  /** Keep stdin open (`-i`): a pipe; otherwise the container's stdin is /dev/null. */
   interactive: boolean;
   /** Initial terminal size (tty only; default 80x24). */
   size?: { columns: number; rows: number };
@@ -30,11 +29,11 @@ export interface ContainerIo {
   id: string;
   /** Host pid of the container's PID 1. */
   pid: number;
-  /** The container's stdin: in pipe mode only with `interactive`; with a tty, the terminal's input. Else null. */
+  /** The container's stdin: a pipe only with `interactive`; with a tty, the terminal's input. Else null. */
   stdin: Writable | null;
-  /** The container's stdout in pipe mode; with a tty, the terminal's output (all the container writes). Else null. */
+  /** The container's stdout (a pipe); with a tty, the terminal's output (all the container writes). */
   stdout: Readable | null;
-  /** The container's stderr in pipe mode without a tty. Else null. */
+  /** The container's stderr (a pipe) without a tty. Else null. */
   stderr: Readable | null;
   /** With a tty: the terminal (resize, raw streams). */
   pty: PtyConnection | null;
@@ -73,7 +72,10 @@ export async function startContainer(ctx: RuntimeContext, id: string, io: StartI
 
   let cgroup: ContainerCgroup | undefined;
   let pty: PtyConnection | null = null;
-  const stdio = prepareStdio(sys, io.mode, io.interactive, cfg.tty);
+  // The pipes of the init parked by Runtime.warm(), if any: launchInit then takes that init.
+  const fit = { interactive: io.interactive, terminal: cfg.tty };
+  const parkedStdio = takeParkedStdio(ctx.spawner);
+  const stdio = parkedStdio === undefined ? prepareStdio(sys, fit) : fitStdio(sys, parkedStdio, fit);
   let launched;
   try {
     // state.json says `cgroup: true` from the start (createContainer), so a start that dies
@@ -95,8 +97,7 @@ export async function startContainer(ctx: RuntimeContext, id: string, io: StartI
       },
     });
   } catch (err) {
-    closeChildSide(sys, stdio);
-    for (const s of [stdio.stdin, stdio.stdout, stdio.stderr]) s?.destroy();
+    releaseStdio(sys, stdio);
     (pty as PtyConnection | null)?.close();
     const e = err instanceof BerthError ? err : BerthError.wrap(`start container ${id.slice(0, 12)}`, err);
     const exitCode = typeof e.details['exitCode'] === 'number' ? e.details['exitCode'] : 125;
@@ -111,6 +112,7 @@ export async function startContainer(ctx: RuntimeContext, id: string, io: StartI
   }
   // The init has its own copies now.
   closeChildSide(sys, stdio);
+  const streams = openStreams(stdio);
 
   const pid = launched.pid;
   const now = new Date().toISOString();
@@ -151,9 +153,9 @@ export async function startContainer(ctx: RuntimeContext, id: string, io: StartI
   return {
     id,
     pid,
-    stdin: p ? p.input : stdio.stdin,
-    stdout: p ? p.output : stdio.stdout,
-    stderr: stdio.stderr,
+    stdin: p ? p.input : streams.stdin,
+    stdout: p ? p.output : streams.stdout,
+    stderr: streams.stderr,
     pty: p,
     exited,
     marks: launched.timing.marks,

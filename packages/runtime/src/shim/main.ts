@@ -37,7 +37,7 @@ async function main(): Promise<number> {
   const state = ctx.store.read(id);
   let started;
   try {
-    started = await startContainer(ctx, id, { mode: 'pipe', interactive: false });
+    started = await startContainer(ctx, id, { interactive: false });
   } catch (err) {
     const e = err as { code?: string; message?: string; details?: Record<string, unknown> };
     tell({ ok: false, error: { code: e.code ?? 'ERUNTIME', message: e.message ?? String(err), details: e.details ?? {} } });
