@@ -9,7 +9,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { build, type BuildEvent, type BuildResult } from '@berth/build';
+import { build, type BuildEvent, type BuildResult, type RecipeInput } from '@berth/build';
 import { Reference } from '@berth/oci';
 import { Snapshots } from '@berth/rootfs';
 import { Runtime } from '@berth/runtime';
@@ -34,17 +34,18 @@ export async function buildHello(opts: BuildHelloOptions): Promise<BuildResult> 
   const context = await mkdtemp(path.join(tmpdir(), 'berth-example-'));
   try {
     await writeFile(path.join(context, 'hello.sh'), '#!/bin/sh\necho "$GREETING from $(cat /etc/alpine-release)"\n', { mode: 0o755 });
-    // The recipe is plain YAML text; parseRecipe() would give the same object.
-    const recipe = [
-      'from: alpine:3.20',
-      'args: {GREETING: hello}',
-      'steps:',
-      '  - copy: {src: hello.sh, dest: /usr/local/bin/hello, chmod: "0755"}',
-      '  - env: {GREETING: $GREETING}',
-      '  - run: hello > /greeting.txt',
-      'cmd: ["hello"]',
-      '',
-    ].join('\n');
+    // The recipe written in code: the keys and values of berth.yaml, type-checked as RecipeInput
+    // and validated by build() like recipe text (YAML text works here too).
+    const recipe: RecipeInput = {
+      from: 'alpine:3.20',
+      args: { GREETING: 'hello' },
+      steps: [
+        { copy: { src: 'hello.sh', dest: '/usr/local/bin/hello', chmod: '0755' } },
+        { env: { GREETING: '$GREETING' } },
+        { run: 'hello > /greeting.txt' },
+      ],
+      cmd: ['hello'],
+    };
     return await build({
       store,
       snapshots,
