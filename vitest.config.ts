@@ -5,7 +5,9 @@ const pkgs = ['oci', 'registry', 'store', 'layers', 'rootfs', 'runtime', 'build'
 
 export default defineConfig({
   resolve: {
-    // Tests run against the TypeScript sources, not dist/.
+    // Test code imports @berth/* from the TypeScript sources, not dist/. What tests spawn runs
+    // the build (`npm run build` first): the CLI (packages/cli/dist/bin.js), the runtime's
+    // init and shim bundles, and the example programs (vite-node resolves @berth/* to dist/).
     alias: Object.fromEntries(
       pkgs.map((p) => [`@berth/${p}`, fileURLToPath(new URL(`./packages/${p}/src/index.ts`, import.meta.url))]),
     ),

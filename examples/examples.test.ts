@@ -3,8 +3,9 @@
  * alpine and busybox layouts in ../shared/images) and the three programs
  * (list-files pulls from a real loopback registry).
  */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,9 +16,9 @@ import { Snapshots, removeTree } from '@berth/rootfs';
 import { Runtime } from '@berth/runtime';
 import { Store, storeDir } from '@berth/store';
 import { seedImage, startRegistry, toolsMissing, type RunningRegistry } from '@berth/testing';
-import { buildHello } from './programs/build-image.js';
-import { listImageFiles } from './programs/list-files.js';
-import { runAndCapture } from './programs/run-command.js';
+import { buildHello } from './programs/lib/build-image.js';
+import { listImageFiles } from './programs/lib/list-files.js';
+import { runAndCapture } from './programs/lib/run-command.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const images = path.resolve(here, '../../shared/images');
@@ -44,6 +45,33 @@ beforeAll(async () => {
 afterAll(async () => {
   if (root) await removeTree(root).catch(() => rm(root, { recursive: true, force: true }));
 });
+
+interface ProgramRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `npx vite-node examples/programs/<name>.ts -- ARGS` from the repository
+ * root, as examples/README.md tells a reader to (as root, so without sudo):
+ * the built packages (dist/), BERTH_ROOT and BERTH_STATE pointing into this
+ * test's root, BERTH_CONFIG at an empty registry config.
+ */
+async function runProgramAsReadmeSays(name: string, args: string[]): Promise<ProgramRun> {
+  const script = `examples/programs/${name}.ts`;
+  const readme = await readFile(path.join(here, 'README.md'), 'utf8');
+  expect(readme).toContain(`npx vite-node ${script} -- `);
+  const config = path.join(root, 'config.yaml');
+  await writeFile(config, 'registries: {}\n');
+  const env = { ...process.env, BERTH_ROOT: root, BERTH_STATE: stateDir(), BERTH_CONFIG: config };
+  return new Promise((resolve) => {
+    execFile('npx', ['vite-node', script, '--', ...args], { cwd: path.resolve(here, '..'), env }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
 
 async function buildExample(name: string, tag: string): Promise<Awaited<ReturnType<typeof build>>> {
   return build({
@@ -95,6 +123,22 @@ describe.skipIf(!ok)('programs', () => {
     expect(byCmd.stdout).toBe('howdy from 3.20.3\n');
   });
 
+  it('build-image and run-command run as examples/README.md says (npx vite-node FILE -- ARGS) and do their work', async () => {
+    const built = await runProgramAsReadmeSays('build-image', ['localhost/examples/readme-hello:1']);
+    expect(built.stderr).toBe('');
+    expect(built.code).toBe(0);
+    const image = await store.getImage(Reference.parse('localhost/examples/readme-hello:1'));
+    expect(built.stdout.trim().split('\n').at(-1)).toBe(`localhost/examples/readme-hello:1 ${image.descriptor.digest}`);
+    expect(built.stdout).toContain('hello > /greeting.txt');
+
+    const ran = await runProgramAsReadmeSays('run-command', ['localhost/examples/readme-hello:1', 'cat', '/greeting.txt']);
+    expect(ran).toEqual({ code: 0, stdout: 'hello from 3.20.3\n', stderr: '' });
+    const failed = await runProgramAsReadmeSays('run-command', ['localhost/examples/readme-hello:1', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    expect(failed).toEqual({ code: 3, stdout: 'out\n', stderr: 'err\n' });
+    const usage = await runProgramAsReadmeSays('run-command', ['localhost/examples/readme-hello:1']);
+    expect(usage).toEqual({ code: 2, stdout: '', stderr: 'usage: run-command.ts IMAGE COMMAND [ARG...]\n' });
+  });
+
   describe.skipIf(toolsMissing(['docker-registry', 'skopeo']) !== undefined)('with a registry', () => {
     let registry: RunningRegistry;
     beforeAll(async () => {
@@ -112,6 +156,16 @@ describe.skipIf(!ok)('programs', () => {
       expect(byPath.get('/bin/sh')).toMatchObject({ type: 'symlink', target: '/bin/busybox' });
       expect(byPath.get('/etc')?.type).toBe('dir');
       expect(files.length).toBeGreaterThan(400);
+    });
+
+    it('list-files runs as examples/README.md says (npx vite-node FILE -- IMAGE) and prints the files', async () => {
+      const got = await runProgramAsReadmeSays('list-files', [`${registry.host}/library/alpine:3.20.3`]);
+      expect(got.stderr).toBe('');
+      expect(got.code).toBe(0);
+      const lines = got.stdout.split('\n');
+      expect(lines).toContain('symlink 0777         0 /bin/sh -> /bin/busybox');
+      expect(lines).toContain('dir     0755         0 /etc');
+      expect(lines.length).toBeGreaterThan(400);
     });
   });
 });

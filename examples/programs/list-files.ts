@@ -1,68 +1,16 @@
 /**
- * Pull an image and list its files: registry → store → snapshot (layers
- * applied once, whiteouts honoured) → a walk of the resulting tree.
+ * Pull an image and list its files (the work is in lib/list-files.ts):
  *
  *   npm run build && npx vite-node examples/programs/list-files.ts -- alpine:3.20
  *
  * Uses $BERTH_ROOT (default /var/lib/berth as root) and the registry config
  * (BERTH_CONFIG / /etc/berth/config.yaml: mirrors, insecure hosts).
  */
-import { lstat, readdir, readlink } from 'node:fs/promises';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Reference } from '@berth/oci';
-import { RegistryClient, loadRegistryConfig, pullImage } from '@berth/registry';
-import { Snapshots } from '@berth/rootfs';
-import { Store, defaultRoot, storeDir } from '@berth/store';
+import { listImageFiles } from './lib/list-files.js';
+import { programArgs, runProgram } from './lib/program.js';
 
-export interface FileEntry {
-  /** Absolute path in the image, e.g. `/bin/busybox`. */
-  path: string;
-  type: 'file' | 'dir' | 'symlink' | 'other';
-  mode: number;
-  size: number;
-  target?: string;
-}
-
-export interface ListFilesOptions {
-  reference: string;
-  /** BERTH_ROOT to use (store + snapshots); default defaultRoot(). */
-  root?: string;
-  /** Registry config; default loadRegistryConfig(). */
-  config?: Awaited<ReturnType<typeof loadRegistryConfig>>;
-}
-
-export async function listImageFiles(opts: ListFilesOptions): Promise<FileEntry[]> {
-  const root = opts.root ?? defaultRoot();
-  const store = await Store.open({ root: storeDir(root) });
-  const snapshots = new Snapshots({ root: path.join(root, 'snapshots'), store });
-  const reference = Reference.parse(opts.reference);
-  const client = new RegistryClient({ config: opts.config ?? (await loadRegistryConfig()) });
-  await pullImage({ client, store, reference });
-  const image = await store.getImage(reference);
-  const { path: tree } = await snapshots.ensure({ image });
-  const out: FileEntry[] = [];
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const name of (await readdir(dir)).sort()) {
-      const host = path.join(dir, name);
-      const st = await lstat(host);
-      const entry: FileEntry = {
-        path: `${rel}/${name}`,
-        type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other',
-        mode: st.mode & 0o7777,
-        size: st.isFile() ? st.size : 0,
-      };
-      if (st.isSymbolicLink()) entry.target = await readlink(host);
-      out.push(entry);
-      if (st.isDirectory()) await walk(host, entry.path);
-    }
-  };
-  await walk(tree, '');
-  return out;
-}
-
-async function cli(): Promise<void> {
-  const ref = process.argv.slice(2).find((a) => a !== '--');
+runProgram('list-files', async () => {
+  const [ref] = programArgs();
   if (!ref) {
     process.stderr.write('usage: list-files.ts IMAGE\n');
     process.exit(2);
@@ -71,11 +19,4 @@ async function cli(): Promise<void> {
     const mode = f.mode.toString(8).padStart(4, '0');
     process.stdout.write(`${f.type.padEnd(7)} ${mode} ${String(f.size).padStart(9)} ${f.path}${f.target ? ` -> ${f.target}` : ''}\n`);
   }
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  cli().catch((err: unknown) => {
-    process.stderr.write(`list-files: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
-}
+});

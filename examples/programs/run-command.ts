@@ -1,63 +1,14 @@
 /**
- * Run a command in a container and capture its output: the image's snapshot
- * (layers applied once) → a fresh per-container copy → a container with the
- * image's config and the given command → exit code and output → cleanup.
- * Needs root.
+ * Run a command in a container and print what it wrote; exits with its exit
+ * code (the work is in lib/run-command.ts). Needs root.
  *
  *   npm run build && sudo npx vite-node examples/programs/run-command.ts -- alpine:3.20 cat /etc/os-release
  */
-import { mkdir, mkdtemp } from 'node:fs/promises';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Reference } from '@berth/oci';
-import { Snapshots, createRootfs, removeTree } from '@berth/rootfs';
-import { Runtime, buildSpec } from '@berth/runtime';
-import { Store, defaultRoot, storeDir } from '@berth/store';
+import { runAndCapture } from './lib/run-command.js';
+import { programArgs, runProgram } from './lib/program.js';
 
-export interface CaptureOptions {
-  image: string;
-  /** Replaces the image's Cmd (the Entrypoint, if any, stays unless `entrypoint` is given). */
-  command: string[];
-  /** Replaces the image's Entrypoint (docker's --entrypoint; '' clears it). */
-  entrypoint?: string;
-  root?: string;
-  stateDir?: string;
-}
-
-export interface Captured {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
-
-export async function runAndCapture(opts: CaptureOptions): Promise<Captured> {
-  const root = opts.root ?? defaultRoot();
-  const store = await Store.open({ root: storeDir(root) });
-  const snapshots = new Snapshots({ root: path.join(root, 'snapshots'), store });
-  const image = await store.getImage(Reference.parse(opts.image));
-  const snapshot = await snapshots.ensure({ image });
-  const containers = path.join(root, 'containers');
-  await mkdir(containers, { recursive: true, mode: 0o700 });
-  const dir = await mkdtemp(path.join(containers, 'example-'));
-  const rootfs = path.join(dir, 'rootfs');
-  try {
-    await createRootfs({ snapshot: snapshot.path, dest: rootfs });
-    const spec = buildSpec({
-      imageConfig: image.config,
-      rootfs,
-      overrides: { cmd: opts.command, ...(opts.entrypoint !== undefined ? { entrypoint: opts.entrypoint } : {}) },
-    });
-    const runtime = new Runtime(opts.stateDir ? { stateDir: opts.stateDir } : {});
-    const r = await runtime.run({ rootfs, spec, stdio: 'pipe', remove: true });
-    return { exitCode: r.exitCode, stdout: r.stdout?.toString() ?? '', stderr: r.stderr?.toString() ?? '' };
-  } finally {
-    await removeTree(dir);
-  }
-}
-
-async function cli(): Promise<void> {
-  const args = process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--'));
-  const [image, ...command] = args;
+runProgram('run-command', async () => {
+  const [image, ...command] = programArgs();
   if (!image || command.length === 0) {
     process.stderr.write('usage: run-command.ts IMAGE COMMAND [ARG...]\n');
     process.exit(2);
@@ -66,11 +17,4 @@ async function cli(): Promise<void> {
   process.stdout.write(r.stdout);
   process.stderr.write(r.stderr);
   process.exitCode = r.exitCode;
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  cli().catch((err: unknown) => {
-    process.stderr.write(`run-command: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
-}
+});

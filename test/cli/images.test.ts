@@ -99,6 +99,29 @@ describe.skipIf(!!mirrorToolsSkip || !images)('berth pull, images, inspect, tag,
     expect(JSON.parse(prune.stdout).deletedBlobs).toEqual([]);
   });
 
+  it('a bare 64-hex name is refused as docker does, and the full image ID works in inspect, tag and rmi', async () => {
+    expect((await berth(['pull', '-q', 'busybox'], { env: box.env })).code).toBe(0);
+    const [img] = JSON.parse((await berth(['inspect', 'busybox'], { env: box.env })).stdout) as Array<{ Digest: string }>;
+    const id = (img?.Digest ?? '').replace(/^sha256:/, '');
+    expect(id).toMatch(/^[a-f0-9]{64}$/);
+    const bad = await berth(['tag', 'busybox', '1a3f'.repeat(16)], { env: box.env });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe(`berth: invalid reference "${'1a3f'.repeat(16)}": cannot specify 64-byte hexadecimal strings (that is an image ID, not a repository name)\n`);
+    const pullHex = await berth(['pull', '1a3f'.repeat(16)], { env: box.env });
+    expect(pullHex.code).toBe(1);
+    expect(pullHex.stderr).toMatch(/cannot specify 64-byte hexadecimal strings/);
+    expect((await berth(['images', '--format', 'json'], { env: box.env })).stdout).not.toContain('1a3f1a3f');
+    // The ID itself names the image wherever an image is looked up.
+    const byId = await berth(['inspect', id], { env: box.env });
+    expect(byId.code, byId.stderr).toBe(0);
+    expect((JSON.parse(byId.stdout) as Array<{ Digest: string }>)[0]?.Digest).toBe(`sha256:${id}`);
+    expect((await berth(['tag', id, 'mine/busybox:byid'], { env: box.env })).code).toBe(0);
+    const rm = await berth(['rmi', id], { env: box.env });
+    expect(rm.stderr).toBe('');
+    expect(rm.code).toBe(0);
+    expect(rm.stdout).toMatch(/^Untagged: busybox:latest\nUntagged: mine\/busybox:byid\n(Deleted: sha256:[a-f0-9]{64}\n)+$/);
+  });
+
   it('fails with one line naming what failed', async () => {
     const missing = await berth(['pull', `${box.registry.host}/library/nosuch`], { env: box.env });
     expect(missing.code).toBe(1);

@@ -1,9 +1,10 @@
 import { mkdir, readFile, writeFile, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Reference } from '@berth/oci';
+import { Reference, type BerthError } from '@berth/oci';
 import { build, type BuildOptions } from './build.js';
 import type { BuildEvent } from './events.js';
+import type { RecipeInput } from './recipe/schema.js';
 import { haveSharedImages, envBuildOptions, makeBuildEnv, type BuildEnv } from './test-support/env.js';
 
 let env: BuildEnv;
@@ -93,6 +94,46 @@ stopsignal: SIGQUIT
     await expect(build(opts('from: alpine:3.20\nsteps:\n  - copy: {src: notes.log, dest: /x}\n'))).rejects.toThrow('excluded by .berthignore');
     await expect(build(opts('from: alpine:3.20\nsteps:\n  - env: {A: $NOPE}\n'))).rejects.toThrow(/^berth\.yaml:3:10: steps\[0\]\.env: \$NOPE is not defined/);
     await expect(build(opts('from: nosuch:1\n'))).rejects.toThrow('berth.yaml:1:7: from: docker.io/library/nosuch:1: not in the store (pull it first)');
+  });
+
+  it('a recipe object (RecipeInput) builds the image its YAML builds; a bad one fails like the YAML, less the position', async () => {
+    const text = `from: alpine:3.20
+args: {TITLE: demo}
+steps:
+  - copy: {src: site/, dest: /srv/, chmod: "0640"}
+  - env: {GREETING: "hello $TITLE"}
+  - expose: [8080]
+entrypoint: ["/bin/httpd", "-f"]
+`;
+    const recipe: RecipeInput = {
+      from: 'alpine:3.20',
+      args: { TITLE: 'demo' },
+      steps: [{ copy: { src: 'site/', dest: '/srv/', chmod: '0640' } }, { env: { GREETING: 'hello $TITLE' } }, { expose: [8080] }],
+      entrypoint: ['/bin/httpd', '-f'],
+    };
+    const fromText = await build(opts(text, { sourceDateEpoch: 1700000000 }));
+    const fromObject = await build(opts('', { recipe, noCache: true, sourceDateEpoch: 1700000000, tags: [Reference.parse('localhost/test/copy:object')] }));
+    expect(fromObject.steps.some((s) => s.cached)).toBe(false);
+    expect(fromObject.digest.toString()).toBe(fromText.digest.toString());
+    const withEvents = opts('', { recipe });
+    await build(withEvents);
+    expect(withEvents.events.find((e) => e.type === 'step')).toMatchObject({ path: 'steps[0].copy', location: { file: 'recipe' } });
+
+    // What plain JavaScript may pass: schema errors, and errors of a step, read like the YAML's.
+    const cases: Array<[string, unknown]> = [
+      ['from: alpine:3.20\nsteps:\n  - copy: {dest: /x, src: 3}\n', { from: 'alpine:3.20', steps: [{ copy: { dest: '/x', src: 3 } }] }],
+      ['from: alpine:3.20\nsteps:\n  - copy: {src: nope.txt, dest: /x}\n', { from: 'alpine:3.20', steps: [{ copy: { src: 'nope.txt', dest: '/x' } }] }],
+      ['from: alpine:3.20\nsteps:\n  - env: {A: $NOPE}\n', { from: 'alpine:3.20', steps: [{ env: { A: '$NOPE' } }] }],
+      ['from: nosuch:1\n', { from: 'nosuch:1' }],
+      ['from: alpine:3.20\nstages: [a]\n', { from: 'alpine:3.20', stages: ['a'] }],
+    ];
+    for (const [yaml, object] of cases) {
+      const textError = await build(opts(yaml)).then(() => undefined, (e: unknown) => e as BerthError);
+      const objectError = await build(opts('', { recipe: object as RecipeInput })).then(() => undefined, (e: unknown) => e as BerthError);
+      expect(textError?.message, yaml).toMatch(/^berth\.yaml:\d+:\d+: /);
+      expect(objectError?.code, yaml).toBe(textError?.code);
+      expect(objectError?.message, yaml).toBe(textError?.message.replace(/^berth\.yaml:\d+:\d+: /, 'recipe: '));
+    }
   });
 
   it('builds from scratch and multi-stage: only the final stage reaches the image', async () => {

@@ -32,7 +32,19 @@ import type { BuildEvent } from './events.js';
 import { applyCopy } from './fsutil/copy.js';
 import { resolveOwner } from './fsutil/owner.js';
 import { expand, ExpandError, type Vars } from './recipe/expand.js';
-import { loadRecipe, parseRecipe, type CopyStep, type Recipe, type RecipeStage, type RecipeStep, type RunStep, type SourceLocation } from './recipe/parse.js';
+import {
+  formatLocation,
+  loadRecipe,
+  parseRecipe,
+  validateRecipe,
+  type CopyStep,
+  type Recipe,
+  type RecipeStage,
+  type RecipeStep,
+  type RunStep,
+  type SourceLocation,
+} from './recipe/parse.js';
+import type { RecipeInput } from './recipe/schema.js';
 import { runInContainer, type StepRuntime } from './steps/run.js';
 import type { TreeStack, Workspace } from './workspace.js';
 
@@ -49,8 +61,12 @@ export interface BuildOptions {
   context: string;
   /** The recipe file; default `<context>/berth.yaml`. Relative paths are relative to the working directory. */
   file?: string;
-  /** A recipe given directly (YAML text or a parsed Recipe) instead of a file. */
-  recipe?: string | Recipe;
+  /**
+   * A recipe given directly instead of a file: YAML text, a `RecipeInput` object (what the YAML
+   * holds, written in code; validated like text, errors name the path: `recipe: steps[0].run: …`),
+   * or a `Recipe` from `parseRecipe`/`validateRecipe`.
+   */
+  recipe?: string | RecipeInput | Recipe;
   /** Tags for the result (`-t`, several allowed). */
   tags: Reference[];
   /** `--build-arg NAME=VALUE`: overrides the recipe's `args` defaults. */
@@ -133,7 +149,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const cacheDir = opts.cacheDir ?? path.join(varRoot, 'buildcache');
   let recipe: Recipe;
   if (typeof opts.recipe === 'string') recipe = parseRecipe(opts.recipe, { file: opts.file ?? 'berth.yaml' });
-  else if (opts.recipe) recipe = opts.recipe;
+  else if (isParsedRecipe(opts.recipe)) recipe = opts.recipe;
+  else if (opts.recipe !== undefined && opts.recipe !== null) recipe = validateRecipe(opts.recipe, { file: opts.file ?? 'recipe' });
   else recipe = await loadRecipe(opts.file ? path.resolve(opts.file) : path.join(context, 'berth.yaml'), { cacheDir: path.join(cacheDir, 'recipes') });
   if (opts.sourceDateEpoch !== undefined && (!Number.isSafeInteger(opts.sourceDateEpoch) || opts.sourceDateEpoch < 0)) {
     throw new BerthError('EINVAL_ARGUMENT', `build: SOURCE_DATE_EPOCH must be a non-negative integer, got ${opts.sourceDateEpoch}`);
@@ -757,14 +774,24 @@ export function describeStep(step: RecipeStep): string {
   }
 }
 
-/** An error at a recipe location: `berth.yaml:5:5: steps[0].run: exited with 3`. */
+/**
+ * A `Recipe` already parsed (by `parseRecipe` or `validateRecipe`), as opposed to a `RecipeInput`:
+ * it has the `final` stage and a list of `stages`, which a recipe input never has (they would be
+ * an unknown key and a map).
+ */
+function isParsedRecipe(r: BuildOptions['recipe']): r is Recipe {
+  return typeof r === 'object' && r !== null && 'final' in r && typeof r.final === 'object' && r.final !== null && Array.isArray(r.stages);
+}
+
+/** An error at a recipe location: `berth.yaml:5:5: steps[0].run: exited with 3` (`recipe: steps[0].run: …` for an object). */
 function located(loc: SourceLocation, where: string, err: unknown, fallback: 'EBUILD' | 'ERECIPE' | 'EIMAGE_UNKNOWN'): BerthError {
-  const prefix = `${loc.file}:${loc.line}:${loc.column}: ${where}: `;
+  const prefix = `${formatLocation(loc)}: ${where}: `;
+  const details = { file: loc.file, ...(loc.line === undefined ? {} : { line: loc.line, column: loc.column }), path: where };
   if (err instanceof BerthError) {
     if (err.message.startsWith(`${loc.file}:`)) return err;
-    return new BerthError(err.code, `${prefix}${err.message}`, { cause: err, details: { ...err.details, file: loc.file, line: loc.line, column: loc.column, path: where } });
+    return new BerthError(err.code, `${prefix}${err.message}`, { cause: err, details: { ...err.details, ...details } });
   }
   const code = err instanceof ExpandError ? 'ERECIPE' : fallback;
-  return new BerthError(code, `${prefix}${describeError(err)}`, { cause: err, details: { file: loc.file, line: loc.line, column: loc.column, path: where } });
+  return new BerthError(code, `${prefix}${describeError(err)}`, { cause: err, details });
 }
 

@@ -1,8 +1,8 @@
 export { build, describeStep } from './build.js';
 export type { BuildOptions, BuildResult, StepResult } from './build.js';
 export type { BuildEvent, BuildEventHandler } from './events.js';
-export { parseRecipe, loadRecipe, MAX_RECIPE_BYTES } from './recipe/parse.js';
-export type { LoadRecipeOptions } from './recipe/parse.js';
+export { parseRecipe, validateRecipe, loadRecipe, formatLocation, MAX_RECIPE_BYTES } from './recipe/parse.js';
+export type { LoadRecipeOptions, ValidateRecipeOptions } from './recipe/parse.js';
 export type {
   Recipe,
   RecipeStage,
@@ -19,7 +19,21 @@ export type {
   ParseRecipeOptions,
 } from './recipe/parse.js';
 export { RecipeSchema, recipeJsonSchema, STEP_KINDS } from './recipe/schema.js';
-export type { StepKind } from './recipe/schema.js';
+export type {
+  StepKind,
+  RecipeInput,
+  StageInput,
+  StepInput,
+  RunStepInput,
+  CopyStepInput,
+  EnvStepInput,
+  WorkdirStepInput,
+  UserStepInput,
+  LabelStepInput,
+  ExposeStepInput,
+  VolumeStepInput,
+  RecipeScalar,
+} from './recipe/schema.js';
 export { BuildCache, CACHE_VERSION } from './cache.js';
 export type { StepRuntime } from './steps/run.js';
 export { saveImages, loadImages } from './archive/index.js';

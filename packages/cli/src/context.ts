@@ -49,7 +49,7 @@ export class Context {
     return this.registryPromise;
   }
 
-  /** Is stdout an interactive terminal (progress bars) or a pipe (plain lines)? */
+  /** Is stderr, where progress is drawn, an interactive terminal (progress lines) rather than a pipe or TERM=dumb (none)? */
   get interactive(): boolean {
     return Boolean(this.stderr.isTTY) && this.env['TERM'] !== 'dumb';
   }

@@ -5,7 +5,11 @@ import { join } from 'node:path';
 export interface Locations {
   /** BERTH_ROOT: store and snapshots. */
   root: string;
-  /** BERTH_STATE: container runtime state. */
+  /**
+   * BERTH_STATE: container runtime state. Default `/run/berth` as root, else `$XDG_RUNTIME_DIR/berth`
+   * (`$XDG_DATA_HOME/berth-run/berth` without it). The runtime's own default (`/run/berth` for
+   * anyone) does not apply: commands always pass this to `Runtime`.
+   */
   state: string;
   /** BERTH_CONFIG, when set explicitly. */
   config: string | undefined;

@@ -17,6 +17,11 @@ describe('Reference.parse', () => {
     [`app:tag@${D}`, `docker.io/library/app:tag@${D}`, `app:tag@${D}`],
     ['[::1]:5000/app:v1', '[::1]:5000/app:v1', '[::1]:5000/app:v1'],
     ['a/b__c/d-e.f', 'docker.io/a/b__c/d-e.f:latest', 'a/b__c/d-e.f:latest'],
+    // Only the bare 64-hex string is an ID (docker's anchoredIdentifierRegexp); with a tag, a
+    // registry or one more character it is a name, as in docker.
+    [`${'1a3f'.repeat(16)}:v1`, `docker.io/library/${'1a3f'.repeat(16)}:v1`, `${'1a3f'.repeat(16)}:v1`],
+    [`localhost/${'1a3f'.repeat(16)}`, `localhost/${'1a3f'.repeat(16)}:latest`, `localhost/${'1a3f'.repeat(16)}:latest`],
+    [`${'1a3f'.repeat(16)}0`, `docker.io/library/${'1a3f'.repeat(16)}0:latest`, `${'1a3f'.repeat(16)}0:latest`],
   ])('%s → %s', (input, full, familiar) => {
     const r = Reference.parse(input);
     expect(r.toString()).toBe(full);
@@ -45,6 +50,7 @@ describe('Reference.parse', () => {
     ['app-', /bad repository/],
     ['has space', /whitespace/],
     [`${'a'.repeat(250)}/${'b'.repeat(10)}`, /longer than 255/],
+    ['1a3f'.repeat(16), /cannot specify 64-byte hexadecimal strings/],
   ])('rejects %j with a reason', (input, why) => {
     expect(() => Reference.parse(input)).toThrow(why);
     expect(() => Reference.parse(input)).toThrow(/invalid reference/);

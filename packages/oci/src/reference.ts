@@ -21,6 +21,8 @@ const TAG = '[\\w][\\w.-]{0,127}';
 const DOMAIN_RE = new RegExp(`^${DOMAIN}$`);
 const PATH_RE = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
 const TAG_RE = new RegExp(`^${TAG}$`);
+/** distribution/reference's anchoredIdentifierRegexp: an image ID, never a name. */
+const IDENTIFIER_RE = /^[a-f0-9]{64}$/;
 
 /**
  * A fully-qualified image reference: `registry/repository[:tag][@digest]`.
@@ -39,6 +41,10 @@ export class Reference {
   /**
    * Parse a reference as docker does. A name with no tag and no digest gets `:latest`.
    * Throws EINVAL_REFERENCE with the reason (uppercase, bad tag, bad digest...).
+   * The whole input being 64 hex characters is refused, as docker's
+   * ParseNormalizedNamed does: that is an image ID (which `Store.getImage`
+   * takes), and registries refuse it as a repository name. Only the bare form:
+   * `<64 hex>:tag` and `localhost/<64 hex>` are names, as in docker.
    */
   static parse(input: string): Reference {
     const fail = (why: string): never => {
@@ -46,6 +52,7 @@ export class Reference {
     };
     if (input.length === 0) fail('empty');
     if (/\s/.test(input)) fail('contains whitespace');
+    if (IDENTIFIER_RE.test(input)) fail('cannot specify 64-byte hexadecimal strings (that is an image ID, not a repository name)');
 
     let rest = input;
     let digest: Digest | undefined;

@@ -275,6 +275,21 @@ describe('getImage', () => {
     expect(e2.code).toBe('ENO_MATCHING_PLATFORM');
   });
 
+  it('takes 64 hex characters as an image ID (of the manifest or the config), never as a name to tag', async () => {
+    const store = await Store.open({ root });
+    const a = await putImage(store, 'one');
+    await store.setTag('localhost/one:1', a.descriptor);
+    const manifestId = Digest.parse(a.descriptor.digest).hex;
+    const configId = Digest.parse(a.config).hex;
+    expect((await store.getImage(manifestId)).descriptor.digest).toBe(a.descriptor.digest);
+    expect((await store.getImage(configId)).descriptor.digest).toBe(a.descriptor.digest);
+    // docker refuses such a name (distribution would too, and `rmi` of it would find no tag).
+    const e = await rejection(store.setTag(configId, a.descriptor));
+    expect(e.code).toBe('EINVAL_REFERENCE');
+    expect(e.message).toMatch(/cannot specify 64-byte hexadecimal strings/);
+    expect((await store.listTags()).map((t) => t.reference.toString())).toEqual(['localhost/one:1']);
+  });
+
   it('chooses the platform from an index (the real alpine image) and lists the choices when none matches', async (ctx) => {
     const images = path.resolve(repoRoot, '../shared/images/alpine');
     if (!existsSync(path.join(images, 'index.json'))) {

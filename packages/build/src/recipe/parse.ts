@@ -5,7 +5,7 @@ import path from 'node:path';
 import { BerthError } from '@berth/oci';
 import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
-import { RecipeSchema, STEP_KINDS, type RecipeDocument, type StepDocument, type StepKind } from './schema.js';
+import { RecipeSchema, STEP_KINDS, type RecipeDocument, type RecipeInput, type StepDocument, type StepKind } from './schema.js';
 
 /** Recipes larger than this are refused before parsing. */
 export const MAX_RECIPE_BYTES = 1024 * 1024;
@@ -22,11 +22,20 @@ function yaml(): YamlModule {
   return yamlModule;
 }
 
-/** Where something is in a recipe file (1-based line and column). */
+/**
+ * Where something is in a recipe: the file (or, for a recipe given as an
+ * object, its label) and, for recipe text, the 1-based line and column.
+ */
 export interface SourceLocation {
   file: string;
-  line: number;
-  column: number;
+  /** Absent for a recipe given as an object (it has no text to point into). */
+  line?: number;
+  column?: number;
+}
+
+/** `berth.yaml:7:5` for text, the label alone (`recipe`) for an object. */
+export function formatLocation(loc: SourceLocation): string {
+  return loc.line === undefined ? loc.file : `${loc.file}:${loc.line}:${loc.column ?? 1}`;
 }
 
 interface StepBase {
@@ -126,7 +135,7 @@ export function parseRecipe(text: string, options: ParseRecipeOptions = {}): Rec
     const msg = (firstError.message.split('\n')[0] ?? 'invalid YAML').replace(/ at line \d+, column \d+:?$/, '');
     throw new BerthError('ERECIPE', `${file}:${start.line}:${start.col}: ${msg}`, { details: { file, line: start.line, column: start.col } });
   }
-  const loc = new Locator(doc, lineCounter, file);
+  const loc = new YamlLocator(doc, lineCounter, file);
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: 50 });
@@ -134,8 +143,26 @@ export function parseRecipe(text: string, options: ParseRecipeOptions = {}): Rec
     throw new BerthError('ERECIPE', `${file}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
   if (value === null || value === undefined) throw new BerthError('ERECIPE', `${file}:1:1: the recipe is empty`);
-  if (typeof value !== 'object' || Array.isArray(value)) throw loc.error([], 'expected a map with at least `from`');
+  return validate(value, loc);
+}
 
+export interface ValidateRecipeOptions {
+  /** Names the recipe in errors; default `recipe`. */
+  file?: string;
+}
+
+/**
+ * Validate a recipe given as an object (`RecipeInput`: what berth.yaml holds,
+ * written in code) through the same schema and checks as `parseRecipe`. Errors
+ * are the same ERECIPE lines without a position, which an object does not
+ * have: `recipe: steps[2].copy.src: expected a string or a list`.
+ */
+export function validateRecipe(input: RecipeInput, options: ValidateRecipeOptions = {}): Recipe {
+  return validate(input, new PathLocator(options.file ?? 'recipe'));
+}
+
+function validate(value: unknown, loc: Locator): Recipe {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw loc.error([], 'expected a map with at least `from`');
   const result = RecipeSchema.safeParse(value);
   if (!result.success) {
     const { issuePath, message, atKey } = pickIssue(result.error.issues, value, []);
@@ -277,8 +304,38 @@ export function formatPath(p: readonly PathElem[]): string {
   return out;
 }
 
-/** Maps recipe paths to source positions. */
-class Locator {
+/** Maps recipe paths to where they are, for steps' locations and errors. */
+interface Locator {
+  readonly file: string;
+  /** The location of the value at `p` (or of its key with `atKey`). */
+  at(p: readonly PathElem[], atKey?: boolean): SourceLocation;
+  error(p: readonly PathElem[], message: string, atKey?: boolean): BerthError;
+}
+
+/** ERECIPE `LOCATION: PATH: message`. */
+function locatedError(l: SourceLocation, p: readonly PathElem[], message: string): BerthError {
+  const where = formatPath(p);
+  const position = l.line === undefined ? {} : { line: l.line, column: l.column };
+  return new BerthError('ERECIPE', `${formatLocation(l)}: ${where ? `${where}: ` : ''}${message}`, {
+    details: { file: l.file, ...position, path: where },
+  });
+}
+
+/** A recipe given as an object: paths only. */
+class PathLocator implements Locator {
+  constructor(readonly file: string) {}
+
+  at(): SourceLocation {
+    return { file: this.file };
+  }
+
+  error(p: readonly PathElem[], message: string): BerthError {
+    return locatedError(this.at(), p, message);
+  }
+}
+
+/** Maps recipe paths to source positions in the YAML text. */
+class YamlLocator implements Locator {
   constructor(
     private readonly doc: Document,
     private readonly lines: LineCounter,
@@ -310,11 +367,7 @@ class Locator {
   }
 
   error(p: readonly PathElem[], message: string, atKey = false): BerthError {
-    const l = this.at(p, atKey);
-    const where = formatPath(p);
-    return new BerthError('ERECIPE', `${l.file}:${l.line}:${l.column}: ${where ? `${where}: ` : ''}${message}`, {
-      details: { file: l.file, line: l.line, column: l.column, path: where },
-    });
+    return locatedError(this.at(p, atKey), p, message);
   }
 }
 

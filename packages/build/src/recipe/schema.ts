@@ -108,7 +108,82 @@ export const RecipeSchema = z
   })
   .describe('A berth build recipe (berth.yaml).');
 
-export type RecipeInput = z.input<typeof RecipeSchema>;
+/** A value berth.yaml may give where a string is meant: `8080`, `true` and `"x"` all become strings. */
+export type RecipeScalar = string | number | boolean;
+
+/** `run:` a shell string (`/bin/sh -c`) or an argv list; `env:` for this step only. */
+export interface RunStepInput {
+  run: string | string[];
+  env?: Record<string, RecipeScalar>;
+}
+/** `copy:` from the build context (or from the stage named by `from`) into the image. */
+export interface CopyStepInput {
+  copy: {
+    src: string | string[];
+    dest: string;
+    /** `"user[:group]"` or a uid. */
+    chown?: string | number;
+    /** An octal mode string such as `"0644"`. */
+    chmod?: string;
+    from?: string;
+  };
+}
+export interface EnvStepInput {
+  env: Record<string, RecipeScalar>;
+}
+export interface WorkdirStepInput {
+  workdir: string;
+}
+export interface UserStepInput {
+  user: string | number;
+}
+export interface LabelStepInput {
+  label: Record<string, RecipeScalar>;
+}
+export interface ExposeStepInput {
+  /** `8080`, `"53/udp"`, or a list of them. */
+  expose: number | string | Array<number | string>;
+}
+export interface VolumeStepInput {
+  volume: string | string[];
+}
+export type StepInput =
+  | RunStepInput
+  | CopyStepInput
+  | EnvStepInput
+  | WorkdirStepInput
+  | UserStepInput
+  | LabelStepInput
+  | ExposeStepInput
+  | VolumeStepInput;
+
+export interface StageInput {
+  from: string;
+  args?: Record<string, RecipeScalar>;
+  steps?: StepInput[];
+}
+
+/**
+ * A recipe written in code: the same keys and values as berth.yaml. `build({ recipe })`
+ * and `validateRecipe` check it against `RecipeSchema` like recipe text.
+ */
+export interface RecipeInput {
+  /** Base image reference, the name of a stage, or `scratch`. */
+  from: string;
+  args?: Record<string, RecipeScalar>;
+  stages?: Record<string, StageInput>;
+  steps?: StepInput[];
+  /** A list is used as is; a string runs with `/bin/sh -c`. */
+  entrypoint?: string | string[];
+  cmd?: string | string[];
+  /** `SIGTERM`, `TERM` or a number. */
+  stopsignal?: string | number;
+}
+
+// RecipeInput is written out for readers and editors; this fails to compile if it and the schema drift apart.
+type Both<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type MustBeTrue<T extends true> = T;
+export type RecipeInputMatchesSchema = MustBeTrue<Both<RecipeInput, z.input<typeof RecipeSchema>>>;
 export type RecipeDocument = z.output<typeof RecipeSchema>;
 export type StepDocument = z.output<typeof StepSchema>;
 export type StageDocument = z.output<typeof StageSchema>;

@@ -80,7 +80,10 @@ export function checkName(name: string): string {
   return name;
 }
 
-/** Default state root: BERTH_STATE, else /run/berth. */
+/**
+ * State root of a Runtime given no `stateDir`: BERTH_STATE if set, else /run/berth, whoever runs it.
+ * (The CLI passes its own, which for non-root users defaults to `$XDG_RUNTIME_DIR/berth`: cli/src/env.ts.)
+ */
 export function defaultStateRoot(): string {
   return process.env['BERTH_STATE'] ?? '/run/berth';
 }
