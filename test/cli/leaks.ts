@@ -51,8 +51,12 @@ export function cgroupDirs(id: string): string[] {
   return out;
 }
 
-/** Processes whose root or working directory is under `root`, or whose cgroup is one of `ids`'. */
-export function processesOf(root: string, ids: string[]): string[] {
+/**
+ * Processes whose root or working directory is under `root`, whose cgroup is one of `ids`',
+ * or that carry `marker` (e.g. `BERTH_STATE=<this sandbox's>`) in their environment: a berth
+ * process or helper (parked init, shim, namespace worker) of this sandbox still alive.
+ */
+export function processesOf(root: string, ids: string[], marker?: string): string[] {
   const out: string[] = [];
   for (const pid of names('/proc').filter((p) => /^\d+$/.test(p))) {
     if (Number(pid) === process.pid) continue;
@@ -71,6 +75,13 @@ export function processesOf(root: string, ids: string[]): string[] {
     } catch {
       // Gone.
     }
+    if (marker !== undefined) {
+      try {
+        if (`\0${readFileSync(`/proc/${pid}/environ`, 'latin1')}`.includes(`\0${marker}\0`)) where.push(`environment ${marker}`);
+      } catch {
+        // Gone.
+      }
+    }
     if (where.length > 0) out.push(`process ${pid}: ${where.join(', ')}`);
   }
   return out;
@@ -80,9 +91,10 @@ export function processesOf(root: string, ids: string[]): string[] {
  * Everything left that `listed` (the ids `berth ps -aq --no-trunc`-style listing
  * shows) does not account for: mounts under BERTH_ROOT, state directories
  * (including staging and half-deleted ones), rootfs copies, cgroups and processes
- * of `seen` ids that are not listed.
+ * of `seen` ids that are not listed; with `noBerthProcesses` (no container is meant to
+ * run), any process of this sandbox's berth.
  */
-export function leaks(env: NodeJS.ProcessEnv, opts: { listed: string[]; seen: string[] }): string[] {
+export function leaks(env: NodeJS.ProcessEnv, opts: { listed: string[]; seen: string[]; noBerthProcesses?: boolean }): string[] {
   const root = env['BERTH_ROOT'] as string;
   const state = env['BERTH_STATE'] as string;
   const listed = new Set(opts.listed);
@@ -99,7 +111,7 @@ export function leaks(env: NodeJS.ProcessEnv, opts: { listed: string[]; seen: st
   for (const e of names(path.join(root, 'builds'))) out.push(`build tree ${e}`);
   const unlisted = opts.seen.filter((id) => !listed.has(id));
   for (const id of unlisted) for (const d of cgroupDirs(id)) out.push(`cgroup ${d}`);
-  out.push(...processesOf(root, unlisted));
+  out.push(...processesOf(root, unlisted, opts.noBerthProcesses ? `BERTH_STATE=${state}` : undefined));
   return out;
 }
 

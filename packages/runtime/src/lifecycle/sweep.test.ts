@@ -150,10 +150,19 @@ describe('sweepContainers', () => {
     const liveRm = mk(true, { ...self });
     // A reused pid: alive, but not the process that started the container.
     const reused = mk(true, { monitorPid: process.pid, monitorStartTime: (self.monitorStartTime ?? 0) + 1 }, dead.monitorPid);
+    // Stopped --rm: its owner was killed while removing it (gone), or is removing it now (kept).
+    const stop = (s: ContainerState): void => {
+      ctx.store.update(s.id, (st) => Object.assign(st, { status: 'stopped', exitCode: 0 }));
+    };
+    const stoppedOrphan = mk(true, dead);
+    stop(stoppedOrphan);
+    const stoppedOwned = mk(true, { ...self }, dead.monitorPid);
+    stop(stoppedOwned);
     const r = await sweepContainers(ctx, {});
-    expect(r.removed.sort()).toEqual([deadRm.id, reused.id].sort());
-    expect(removedCgroups.sort()).toEqual([deadRm.id, reused.id].sort());
-    for (const gone of [deadRm, reused]) {
+    expect(r.removed.sort()).toEqual([deadRm.id, reused.id, stoppedOrphan.id].sort());
+    expect(removedCgroups.sort()).toEqual([deadRm.id, reused.id, stoppedOrphan.id].sort());
+    expect(r.remaining.map((c) => c.id)).toContain(stoppedOwned.id);
+    for (const gone of [deadRm, reused, stoppedOrphan]) {
       expect(fs.existsSync(gone.rootfs)).toBe(false);
       expect(fs.existsSync(ctx.store.dir(gone.id))).toBe(false);
     }

@@ -4,7 +4,7 @@ import { BerthError, describeError } from '@berth/oci';
 import type { RuntimeContext } from './context.js';
 import { ROOTFS_OWNER_FILE } from './create.js';
 import { deleteContainer } from './delete.js';
-import { GONE_PREFIX, STAGING_PREFIX, describe, isAlive, isContainerId, monitorDead } from './state.js';
+import { GONE_PREFIX, STAGING_PREFIX, describe, isAlive, isContainerId } from './state.js';
 import type { ContainerInfo, ContainerState } from './state.js';
 
 export interface SweepOptions {
@@ -40,9 +40,10 @@ export interface SweepResult {
  * Cheap when there is nothing to do: one readdir of the state root and one
  * read of each state.json (what list() reads anyway).
  *
- * - A dead container (its monitor, checked by pid and start time, is gone) is
- *   removed completely (cgroup, owned rootfs, state, name) when it was `--rm`,
- *   or when it never started (its creator died while preparing it: nobody was
+ * - A container whose monitor (checked by pid and start time) is gone is
+ *   removed completely (cgroup, owned rootfs, state, name) when it was `--rm`
+ *   (running when the monitor died, or stopped and being removed by it), or when
+ *   it never started (its creator died while preparing it: nobody was
  *   ever told its id). A dead container without `--rm` stays, listed as
  *   "Exited (unknown)", for `rm` or `container prune`.
  * - Half-written (`.new-<pid>-…` of a dead pid) and half-deleted (`.gone-…`)
@@ -102,7 +103,7 @@ export async function sweepContainers(ctx: RuntimeContext, opts: SweepOptions = 
     }
     named.add(entry);
     if (state.ownsRootfs) named.add(path.resolve(state.rootfs));
-    if (monitorDead(state) && (state.autoRemove || state.status === 'created') && !isAlive(state.pid, state.pidStartTime)) dead.push(state);
+    if (abandoned(state)) dead.push(state);
     else result.remaining.push(describe(state));
   }
   const orphans = opts.containersDir === undefined ? [] : orphanRootfsCopies(ctx, opts.containersDir, { named, staging });
@@ -131,6 +132,16 @@ export async function sweepContainers(ctx: RuntimeContext, opts: SweepOptions = 
   }
   result.remaining.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   return result;
+}
+
+/**
+ * A container the sweep removes: its owner (monitor) is gone and will never finish with it,
+ * its PID 1 is not running, and it was `--rm` (stopped or not: the owner may have been
+ * killed while it removed the container) or never started.
+ */
+function abandoned(s: ContainerState): boolean {
+  if (!(s.autoRemove || s.status === 'created')) return false;
+  return !isAlive(s.monitorPid, s.monitorStartTime) && !isAlive(s.pid, s.pidStartTime);
 }
 
 /** `<containersDir>/<id>` copies that no container of this state root names (none unless the directory is this state root's). */
