@@ -179,6 +179,19 @@ describe.skipIf(!images || !isRoot)('nothing leaks when berth is killed (as root
       expect((await berth(['rm', '-f', 'live'], { env: box.env })).code).toBe(0);
     });
 
+    it('container prune --filter until=TIME keeps containers created after TIME; a bad filter is a usage error', async () => {
+      expect((await berth(['run', '--name', 'recent', 'alpine', 'true'], { env: box.env })).code).toBe(0);
+      const kept = await berth(['container', 'prune', '-f', '--filter', 'until=1h'], { env: box.env });
+      expect(kept.stdout).toBe('Total reclaimed space: 0B\n');
+      expect((await berth(['ps', '-aq'], { env: box.env })).stdout.split('\n').filter(Boolean)).toHaveLength(1);
+      const bad = await berth(['container', 'prune', '-f', '--filter', 'label=x'], { env: box.env });
+      expect(bad.code).toBe(2);
+      expect(bad.stderr.split('\n')[0]).toBe('berth: invalid --filter "label=x": only until=TIME is supported');
+      const gone = await berth(['container', 'prune', '-f', '--filter', `until=${Math.ceil(Date.now() / 1000) + 1}`], { env: box.env });
+      expect(gone.stdout).toMatch(/^Deleted Containers:\n[0-9a-f]{64}\n\nTotal reclaimed space: /);
+      expect(await listed()).toEqual([]);
+    });
+
     it('system prune -a -f removes stopped containers, images no container uses, build cache and dead build trees', async () => {
       const tagged = await berth(['tag', 'alpine', 'spare:1'], { env: box.env });
       expect(tagged.code, tagged.stderr).toBe(0);

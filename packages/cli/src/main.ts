@@ -143,7 +143,8 @@ export function program(run: (action: Action) => void): Command {
     .command('prune')
     .description('Remove all stopped containers')
     .option('-f, --force', 'do not prompt for confirmation')
-    .action((o: { force?: boolean }) => run(async (ctx) => (await import('./commands/prune.js')).containerPrune(ctx, o)));
+    .option('--filter <until=TIME>', 'only containers created before TIME (10m, 24h, Unix seconds, a date)', collect)
+    .action((o: { force?: boolean; filter?: string[] }) => run(async (ctx) => (await import('./commands/prune.js')).containerPrune(ctx, o)));
 
   prog
     .command('system')

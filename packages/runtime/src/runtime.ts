@@ -447,10 +447,10 @@ export class Runtime {
     return sweepContainers(this.ctx, opts);
   }
 
-  /** `container prune`: removes every stopped container; resolves with their ids and the bytes their rootfs copies held. */
-  async prune(): Promise<PruneResult> {
+  /** `container prune`: removes every stopped container (`until`: created before it); resolves with their ids and the bytes their rootfs copies held. */
+  async prune(opts: { until?: Date } = {}): Promise<PruneResult> {
     requireRoot('prune containers');
-    return pruneContainers(this.ctx);
+    return pruneContainers(this.ctx, opts);
   }
 
   async list(): Promise<ContainerInfo[]> {

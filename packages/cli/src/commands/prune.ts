@@ -2,7 +2,7 @@ import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Context } from '../context.js';
 import { readdirOrEmpty, sweep, usedImages } from '../containers.js';
-import { humanSize } from '../output.js';
+import { humanSize, usageError } from '../output.js';
 import { collectGarbage } from './rmi.js';
 
 /**
@@ -43,11 +43,11 @@ async function runtime(ctx: Context) {
   return new Runtime({ stateDir: ctx.loc.state, removeRootfs: removeTreeSync });
 }
 
-/** Removes every stopped container; prints docker's "Deleted Containers:" block. Resolves with the bytes freed. */
-async function pruneContainers(ctx: Context): Promise<number> {
+/** Removes every stopped container (created before `until`); prints docker's "Deleted Containers:" block. Resolves with the bytes freed. */
+async function pruneContainers(ctx: Context, until?: Date): Promise<number> {
   const rt = await runtime(ctx);
   await sweep(ctx, rt);
-  const r = await rt.prune();
+  const r = await rt.prune(until === undefined ? {} : { until });
   if (r.removed.length > 0) ctx.stdout.write(`Deleted Containers:\n${r.removed.map((id) => `${id}\n`).join('')}\n`);
   for (const e of r.errors) ctx.stderr.write(`berth: ${e}\n`);
   return r.reclaimedBytes;
@@ -56,12 +56,44 @@ async function pruneContainers(ctx: Context): Promise<number> {
 export interface PruneFlags {
   force?: boolean;
   all?: boolean;
+  /** `--filter KEY=VALUE`, repeatable; only `until` is known. */
+  filter?: string[];
 }
 
-/** `berth container prune [-f]`: remove all stopped containers. */
+const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * docker's `until` value: a Go duration before now (`10m`, `1h30m`), Unix seconds
+ * (`1700000000`, `1700000000.5`) or a date (`2024-01-02`, RFC 3339).
+ */
+export function parseUntil(value: string, now = Date.now()): Date {
+  if (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(value)) {
+    let ms = 0;
+    for (const m of value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * (DURATION_UNITS[m[2] as string] ?? 0);
+    return new Date(now - ms);
+  }
+  if (/^\d+(\.\d+)?$/.test(value)) return new Date(Number(value) * 1000);
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw usageError(`invalid --filter until=${JSON.stringify(value)}: expected a duration (10m, 24h), Unix seconds or a date`);
+  return new Date(t);
+}
+
+function untilFilter(filters: string[] | undefined): Date | undefined {
+  let until: Date | undefined;
+  for (const f of filters ?? []) {
+    const eq = f.indexOf('=');
+    const key = eq < 0 ? f : f.slice(0, eq);
+    if (key !== 'until' || eq < 0) throw usageError(`invalid --filter ${JSON.stringify(f)}: only until=TIME is supported`);
+    until = parseUntil(f.slice(eq + 1));
+  }
+  return until;
+}
+
+/** `berth container prune [-f] [--filter until=TIME]`: remove all stopped containers (created before TIME). */
 export async function containerPrune(ctx: Context, flags: PruneFlags, stdin: NodeJS.ReadableStream = process.stdin): Promise<number> {
+  const until = untilFilter(flags.filter);
   if (!flags.force && !(await confirm(ctx, 'WARNING! This will remove all stopped containers.', stdin))) return 0;
-  const bytes = await pruneContainers(ctx);
+  const bytes = await pruneContainers(ctx, until);
   ctx.stdout.write(`Total reclaimed space: ${humanSize(bytes)}\n`);
   return 0;
 }

@@ -174,10 +174,11 @@ export interface PruneResult {
 
 /**
  * `container prune`: removes every stopped container (exited, or dead: "Exited
- * (unknown)"), counting the space its owned rootfs copy held. Created containers
+ * (unknown)"), counting the space its owned rootfs copy held; with `until`, only those
+ * created before it (docker's `--filter until=`). Created containers
  * whose creator is alive and running ones are left alone.
  */
-export async function pruneContainers(ctx: RuntimeContext): Promise<PruneResult> {
+export async function pruneContainers(ctx: RuntimeContext, opts: { until?: Date } = {}): Promise<PruneResult> {
   const out: PruneResult = { removed: [], reclaimedBytes: 0, errors: [] };
   for (const id of ctx.store.ids()) {
     let state: ContainerState | undefined;
@@ -188,6 +189,7 @@ export async function pruneContainers(ctx: RuntimeContext): Promise<PruneResult>
       continue;
     }
     if (state === undefined || describe(state).status !== 'stopped' || isAlive(state.pid, state.pidStartTime)) continue;
+    if (opts.until !== undefined && !(Date.parse(state.createdAt) < opts.until.getTime())) continue;
     const bytes = state.ownsRootfs ? treeBytes(state.rootfs) : 0;
     try {
       await deleteContainer(ctx, id);
