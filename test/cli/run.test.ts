@@ -92,7 +92,8 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('berth run, unpack and 
     expect(r.code).toBe(0);
     expect(existsSync('/written-in-container')).toBe(false);
     const containers = path.join(box.env['BERTH_ROOT'] as string, 'containers');
-    expect(existsSync(containers) ? readdirSync(containers) : []).toEqual([]);
+    // `.berth-state` names the state root that owns the copies (what the sweep checks), not a copy.
+    expect(existsSync(containers) ? readdirSync(containers).filter((e) => e !== '.berth-state') : []).toEqual([]);
     expect((await berth(['ps', '-aq'], { env: box.env })).stdout).toBe('');
   });
 

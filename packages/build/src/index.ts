@@ -35,6 +35,7 @@ export type {
   RecipeScalar,
 } from './recipe/schema.js';
 export { BuildCache, CACHE_VERSION } from './cache.js';
+export { sweepBuildTrees } from './sweep.js';
 export type { StepRuntime } from './steps/run.js';
 export { saveImages, loadImages } from './archive/index.js';
 export type { SaveImagesOptions, SaveImagesResult } from './archive/save.js';

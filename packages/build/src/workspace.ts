@@ -2,6 +2,7 @@ import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, describeError } from '@berth/oci';
 import { createRootfs, removeTree } from '@berth/rootfs';
+import { processExists } from './sweep.js';
 
 const MNT_DETACH = 2;
 
@@ -54,7 +55,7 @@ export class Workspace {
    */
   static async create(root: string, opts: { lowerDirs?: string[]; mode?: WorkspaceMode | 'auto' } = {}): Promise<Workspace> {
     await mkdir(root, { recursive: true, mode: 0o700 });
-    await clearStale(root);
+    await sweepBuildTrees(root);
     let dir: string | undefined;
     for (let i = 0; i < 1000 && dir === undefined; i++) {
       const candidate = path.join(root, `build-${process.pid}-${i}`);
@@ -276,35 +277,36 @@ export function overlaySafe(p: string): boolean {
   return !UNSAFE_FOR_OPTIONS.test(p);
 }
 
-/** Remove `build-<pid>-*` directories of processes that no longer exist (unmounting what they left mounted). */
-async function clearStale(root: string): Promise<void> {
+/**
+ * Remove `build-<pid>-*` directories of processes that no longer exist (unmounting what
+ * they left mounted); with `own`, this process's too (an interrupted build cleaning up
+ * after itself). Resolves with the directories removed.
+ */
+export async function sweepBuildTrees(root: string, opts: { own?: boolean } = {}): Promise<string[]> {
   let names: string[];
   try {
     names = await readdir(root);
   } catch {
-    return;
+    return [];
   }
+  const removed: string[] = [];
   for (const name of names) {
     const m = /^build-(\d+)-\d+$/.exec(name);
     if (!m) continue;
     const pid = Number(m[1]);
-    if (pid === process.pid || alive(pid)) continue;
+    if (pid === process.pid ? !opts.own : processExists(pid)) continue;
     const dir = path.join(root, name);
     const recorded = await readFile(path.join(dir, 'pid'), 'utf8').catch(() => '');
     if (recorded.trim() !== '' && Number(recorded.trim()) !== pid) continue;
     await unmountBelow(dir);
-    await removeTree(dir).catch(() => undefined);
+    await removeTree(dir).then(
+      () => removed.push(dir),
+      () => undefined,
+    );
   }
+  return removed;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Unmount (lazily, deepest first) every mount point at or below `dir`. */
 async function unmountBelow(dir: string): Promise<void> {

@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Context } from './context.js';
 
 export interface ImageUse {
@@ -16,4 +18,41 @@ export async function usedImages(ctx: Context): Promise<ImageUse[]> {
     if (c.image?.digest) out.push({ id: c.id, digest: c.image.digest });
   }
   return out;
+}
+
+/** The part of a Runtime the sweep uses (a Runtime from @berth/runtime). */
+interface Sweeper {
+  sweep(opts: import('@berth/runtime').SweepOptions): Promise<import('@berth/runtime').SweepResult>;
+}
+
+/**
+ * What a killed berth left behind, removed before a command looks at containers
+ * (the runtime's sweep: dead `--rm` and never-started containers, half-written
+ * state, rootfs copies no container names; then build trees of dead builds, with
+ * their mounts). Root only: nothing of it is reachable otherwise. Resolves with the
+ * containers left (as list() shows them), or undefined when nothing was swept.
+ */
+export async function sweep(ctx: Context, runtime: Sweeper): Promise<import('@berth/runtime').ContainerInfo[] | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const r = await runtime.sweep({
+    containersDir: ctx.containersDir,
+    // Rootfs copies go through @berth/rootfs (inode flags, btrfs subvolumes), loaded only when one is removed.
+    rootfsRemover: async () => (await import('@berth/rootfs')).removeTreeSync,
+  });
+  const builds = join(ctx.loc.root, 'builds');
+  // @berth/build is loaded only when some build tree exists (a live or a dead build).
+  if (readdirOrEmpty(builds).some((n) => n.startsWith('build-'))) {
+    const { sweepBuildTrees } = await import('@berth/build');
+    await sweepBuildTrees(builds);
+  }
+  if (ctx.env['BERTH_DEBUG']) for (const e of r.errors) ctx.stderr.write(`debug: cleanup: ${e}\n`);
+  return r.remaining;
+}
+
+export function readdirOrEmpty(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }

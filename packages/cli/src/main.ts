@@ -139,6 +139,21 @@ export function program(run: (action: Action) => void): Command {
   const container = prog.command('container').description('Manage containers');
   defineContainerCommands(container, 'ls');
   container.command('inspect').description('Show container state as JSON').argument('<container...>').action(inspectContainer);
+  container
+    .command('prune')
+    .description('Remove all stopped containers')
+    .option('-f, --force', 'do not prompt for confirmation')
+    .option('--filter <until=TIME>', 'only containers created before TIME (10m, 24h, Unix seconds, a date)', collect)
+    .action((o: { force?: boolean; filter?: string[] }) => run(async (ctx) => (await import('./commands/prune.js')).containerPrune(ctx, o)));
+
+  prog
+    .command('system')
+    .description('Manage berth')
+    .command('prune')
+    .description('Remove stopped containers, dangling images, build cache and dead build trees')
+    .option('-a, --all', 'remove all images not used by a container, not just dangling ones')
+    .option('-f, --force', 'do not prompt for confirmation')
+    .action((o: { force?: boolean; all?: boolean }) => run(async (ctx) => (await import('./commands/prune.js')).systemPrune(ctx, o)));
 
   prog
     .command('build')

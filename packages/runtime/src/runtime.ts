@@ -9,15 +9,17 @@ import { discardParked, parkInit } from './launch/init-process.js';
 import { formatTiming, takeProcessMarks } from './launch/timing.js';
 import { defaultCgroupProvider } from './lifecycle/cgroup.js';
 import type { CgroupProvider, RuntimeContext } from './lifecycle/context.js';
-import { createContainer } from './lifecycle/create.js';
-import type { CreateRequest } from './lifecycle/create.js';
+import { createContainer, prepareContainer } from './lifecycle/create.js';
+import type { CreateRequest, PrepareRequest } from './lifecycle/create.js';
 import { deleteContainer, removeTree } from './lifecycle/delete.js';
 import { killContainer, signalNumber, stopContainer } from './lifecycle/kill.js';
 import { listContainers } from './lifecycle/list.js';
 import { readLogs } from './lifecycle/logs.js';
 import { DEFAULT_NAMESPACE_FLAGS, startContainer } from './lifecycle/start.js';
 import type { ContainerIo, ExitInfo } from './lifecycle/start.js';
-import { StateStore, defaultStateRoot, describe } from './lifecycle/state.js';
+import { StateStore, defaultStateRoot, describe, processStartTime } from './lifecycle/state.js';
+import { pruneContainers, sweepContainers } from './lifecycle/sweep.js';
+import type { PruneResult, SweepOptions, SweepResult } from './lifecycle/sweep.js';
 import type { ContainerInfo } from './lifecycle/state.js';
 import { waitContainer } from './lifecycle/wait.js';
 import { bundledScript } from './lifecycle/host.js';
@@ -382,6 +384,17 @@ export class Runtime {
     } finally {
       fs.closeSync(shimLog);
     }
+    // The shim owns the container from now on: if this process is killed while the shim
+    // starts it, the container is not dead (a sweep would remove it under the shim).
+    const shimPid = child.pid;
+    if (shimPid !== undefined) {
+      ctx.store.update(id, (s) => {
+        s.monitorPid = shimPid;
+        const st = processStartTime(shimPid);
+        if (st === undefined) delete s.monitorStartTime;
+        else s.monitorStartTime = st;
+      });
+    }
     const ready = child.stdio[3] as Readable;
     const line = await new Promise<string>((resolve) => {
       let buf = '';
@@ -424,6 +437,34 @@ export class Runtime {
     const s = ctx.store.read(id);
     if (s === undefined) throw new BerthError('ECONTAINER_UNKNOWN', `inspect container ${idOrName}: no such container`);
     return describe(s);
+  }
+
+  /**
+   * Records a container before its rootfs exists (prepareContainer): the name is reserved
+   * (a bad or taken name fails here) and state.json names the rootfs, `--rm` and this
+   * process as its owner, so a kill while the caller copies the rootfs leaves a container
+   * that the next sweep() removes. Pass the same `id` and `rootfs` to run()/start().
+   */
+  prepare(opts: PrepareRequest): ContainerInfo {
+    requireRoot('create container');
+    return describe(prepareContainer(this.ctx, opts));
+  }
+
+  /**
+   * Removes what killed berth processes left behind (sweepContainers): dead `--rm`
+   * containers and never-started ones completely, half-written state directories, and with
+   * `containersDir` rootfs copies no container names. Never touches a live container.
+   * Resolves with what it removed and the containers left.
+   */
+  async sweep(opts: SweepOptions = {}): Promise<SweepResult> {
+    requireRoot('sweep containers');
+    return sweepContainers(this.ctx, opts);
+  }
+
+  /** `container prune`: removes every stopped container (`until`: created before it); resolves with their ids and the bytes their rootfs copies held. */
+  async prune(opts: { until?: Date } = {}): Promise<PruneResult> {
+    requireRoot('prune containers');
+    return pruneContainers(this.ctx, opts);
   }
 
   async list(): Promise<ContainerInfo[]> {

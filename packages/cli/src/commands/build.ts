@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { BerthError, Reference, type LayerCompression } from '@berth/oci';
 import type { BuildEvent } from '@berth/build';
 import type { Context } from '../context.js';
@@ -61,6 +61,7 @@ export async function build(ctx: Context, contextDir: string | undefined, flags:
     const { Runtime } = await import('@berth/runtime');
     return new Runtime({ stateDir: ctx.loc.state });
   };
+  const interrupted = onInterrupt(ctx, runtime);
   const quiet = Boolean(flags.quiet) || format === 'json';
   const log = (line: string) => {
     if (!quiet) ctx.stderr.write(`${line}\n`);
@@ -93,7 +94,7 @@ export async function build(ctx: Context, contextDir: string | undefined, flags:
     const { ensureImage } = await import('./ensure-image.js');
     return ensureImage(ctx, ref.toString(), { ...(flags.platform ? { platform: flags.platform } : {}), quiet });
   };
-  const result = await runBuild({
+  const building = runBuild({
     store,
     snapshots: new Snapshots({ root: ctx.snapshotsDir, store }),
     runtime,
@@ -109,6 +110,15 @@ export async function build(ctx: Context, contextDir: string | undefined, flags:
     pull,
     onEvent,
   });
+  let result: Awaited<typeof building>;
+  try {
+    result = await Promise.race([building, interrupted.signalled]);
+  } catch (err) {
+    if (interrupted.status() === undefined) throw err;
+    result = await interrupted.signalled;
+  } finally {
+    if (interrupted.status() === undefined) interrupted.dispose();
+  }
   if (format === 'json') {
     writeJson({ digest: result.digest.toString(), tags: tags.map((t) => t.toString()), steps: result.steps });
     return 0;
@@ -120,4 +130,43 @@ export async function build(ctx: Context, contextDir: string | undefined, flags:
   }
   ctx.stdout.write(`${result.digest}\n`);
   return 0;
+}
+
+/** Docker's exit status for a command ended by Ctrl-C. */
+const EXIT_INTERRUPTED = 130;
+
+/**
+ * Ctrl-C (SIGINT) or SIGTERM during a build: one line on stderr, this build's step
+ * containers killed and removed, its build trees unmounted and removed, exit 130.
+ * `signalled` never resolves (the process exits); `status()` says whether a signal came.
+ */
+function onInterrupt(ctx: Context, runtime: () => Promise<import('@berth/runtime').Runtime>) {
+  let got: NodeJS.Signals | undefined;
+  let never: Promise<never> | undefined;
+  const handler = (sig: NodeJS.Signals): void => {
+    if (got !== undefined) return;
+    got = sig;
+    ctx.stderr.write('berth: build interrupted\n');
+    void cleanUp().finally(() => process.exit(EXIT_INTERRUPTED));
+  };
+  const cleanUp = async (): Promise<void> => {
+    try {
+      const rt = await runtime();
+      const mine = (await rt.list()).filter((c) => c.monitorPid === process.pid);
+      for (const c of mine) await rt.remove(c.id, { force: true }).catch(() => undefined);
+      const { sweepBuildTrees } = await import('@berth/build');
+      await sweepBuildTrees(join(ctx.loc.root, 'builds'), { own: true });
+    } catch (err) {
+      ctx.stderr.write(`berth: clean up the interrupted build: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  for (const s of signals) process.on(s, handler);
+  return {
+    signalled: (never ??= new Promise<never>(() => undefined)),
+    status: () => got,
+    dispose: () => {
+      for (const s of signals) process.off(s, handler);
+    },
+  };
 }

@@ -1,6 +1,7 @@
 import { Reference } from '@berth/oci';
 import type { ContainerInfo, LogEntry } from '@berth/runtime';
 import type { Context } from '../context.js';
+import { sweep } from '../containers.js';
 import { errorLine, inspectEach, parseFormat, relativeTime, table, usageError, writeJson } from '../output.js';
 
 /** The runtime; `removesRootfs` when the command deletes containers (their rootfs goes through @berth/rootfs). */
@@ -24,7 +25,8 @@ function imageText(c: ContainerInfo): string {
 /** `berth ps [-a] [-q] [--format json]` */
 export async function ps(ctx: Context, opts: { all?: boolean; quiet?: boolean; format?: string }): Promise<number> {
   const format = parseFormat(opts.format);
-  const list = (await (await runtime(ctx)).list()).filter((c) => opts.all || c.status === 'running');
+  const rt = await runtime(ctx);
+  const list = ((await sweep(ctx, rt)) ?? (await rt.list())).filter((c) => opts.all || c.status === 'running');
   list.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   if (format === 'json') {
     writeJson(list);
@@ -74,6 +76,7 @@ export async function kill(ctx: Context, ids: string[], opts: { signal?: string 
 
 export async function rm(ctx: Context, ids: string[], opts: { force?: boolean }): Promise<number> {
   const rt = await runtime(ctx, { removesRootfs: true });
+  await sweep(ctx, rt);
   return each(ctx, ids, (id) => rt.remove(id, { force: Boolean(opts.force) }));
 }
 

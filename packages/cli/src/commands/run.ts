@@ -3,6 +3,7 @@ import { BerthError, describeError, isBerthError } from '@berth/oci';
 import type { RunOverrides } from '@berth/runtime';
 import type { Context } from '../context.js';
 import { ExitError } from '../output.js';
+import { sweep } from '../containers.js';
 import { ensureImage, platformMismatchWarning } from './ensure-image.js';
 
 /** The flags that reach the runtime's RunOverrides under the same name and type. */
@@ -95,12 +96,14 @@ async function runContainer(ctx: Context, ref: string, cmd: string[], flags: Run
     throw new BerthError('ENOT_ROOT', 'run: berth runs containers as root (namespaces, mounts and cgroups need it); rootless containers are not supported');
   }
   const overrides = overridesFrom(flags, cmd);
-  const [{ Runtime, buildSpec, checkRunOverrides, newContainerId }, rootfsPkg] = await Promise.all([import('@berth/runtime'), import('@berth/rootfs')]);
-  // Bad flags fail before anything is pulled, as with docker.
+  const [{ Runtime, buildSpec, checkName, checkRunOverrides, newContainerId }, rootfsPkg] = await Promise.all([import('@berth/runtime'), import('@berth/rootfs')]);
+  // Bad flags and a bad name fail before anything is pulled or copied, as with docker.
   checkRunOverrides(overrides);
+  if (flags.name !== undefined) checkName(flags.name);
   const runtime = new Runtime({ stateDir: ctx.loc.state, removeRootfs: rootfsPkg.removeTreeSync });
   // The namespace worker takes tens of ms to start: overlap it with the rootfs copy.
   const warm = runtime.warm();
+  await sweep(ctx, runtime);
   const image = await ensureImage(ctx, ref, { ...(flags.platform ? { platform: flags.platform } : {}), quiet: Boolean(flags.quiet) });
   const mismatch = flags.platform ? undefined : platformMismatchWarning(image);
   if (mismatch) ctx.stderr.write(`${mismatch}\n`);
@@ -109,6 +112,20 @@ async function runContainer(ctx: Context, ref: string, cmd: string[], flags: Run
   const id = newContainerId();
   // The runtime deletes the rootfs with the container (`ownsRootfs`), so it is the whole per-container directory.
   const rootfs = join(ctx.containersDir, id);
+  const reference = image.reference?.toString() ?? image.descriptor.digest;
+  const recorded = {
+    id,
+    rootfs,
+    ownsRootfs: true,
+    ...(flags.name !== undefined ? { name: flags.name } : {}),
+    tty: Boolean(flags.tty),
+    detached: Boolean(flags.detach),
+    image: { reference, digest: image.descriptor.digest },
+  };
+  // The container is recorded (name reserved, rootfs path, --rm) before its rootfs is copied:
+  // a taken name fails here with nothing copied, and a kill during the copy leaves a state that
+  // the next berth command's sweep removes with the partial copy.
+  runtime.prepare({ ...recorded, autoRemove: Boolean(flags.rm) });
   let handedOver = false;
   try {
     const snapshot = await snapshots.ensure({ image });
@@ -116,18 +133,12 @@ async function runContainer(ctx: Context, ref: string, cmd: string[], flags: Run
     await rootfsPkg.createRootfs({ snapshot: snapshot.path, dest: rootfs, ...(debug ? { log: debug } : {}) });
     const spec = buildSpec({ imageConfig: image.config, rootfs, overrides, containerId: id });
     await warm;
-    const reference = image.reference?.toString() ?? image.descriptor.digest;
     const common = {
-      id,
-      rootfs,
+      ...recorded,
       spec,
-      ownsRootfs: true,
-      ...(flags.name !== undefined ? { name: flags.name } : {}),
-      tty: Boolean(flags.tty),
       interactive: Boolean(flags.interactive),
       init: Boolean(flags.init),
       remove: Boolean(flags.rm),
-      image: { reference, digest: image.descriptor.digest },
     };
     if (flags.detach) {
       handedOver = true;
@@ -140,7 +151,7 @@ async function runContainer(ctx: Context, ref: string, cmd: string[], flags: Run
     if (result.oomKilled) ctx.stderr.write(`berth: container ${id.slice(0, 12)} was killed: out of memory (--memory ${flags.memory ?? 'limit'})\n`);
     return result.exitCode;
   } finally {
-    // Until the runtime owns the rootfs, it is ours to clean up.
-    if (!handedOver) await rootfsPkg.removeTree(rootfs).catch(() => undefined);
+    // Until the runtime has the container, it is ours to remove (its rootfs with it).
+    if (!handedOver) await runtime.remove(id, { force: true }).catch(() => undefined);
   }
 }

@@ -7,7 +7,7 @@ import { compileSeccomp, SECCOMP_COMPILER_VERSION } from '../security/libseccomp
 import type { ContainerSpec } from '../spec/types.js';
 import type { RuntimeContext } from './context.js';
 import { cgroupMountPlan, deviceNodes, etcFileContents, findInitBinary } from './host.js';
-import { isContainerId, newContainerId, writeFileAtomic } from './state.js';
+import { STAGING_PREFIX, StateStore, checkName, isContainerId, newContainerId, writeFileAtomic } from './state.js';
 import type { ContainerState } from './state.js';
 
 export interface CreateRequest {
@@ -23,16 +23,123 @@ export interface CreateRequest {
   image?: { reference: string; digest: string };
 }
 
+/** What prepareContainer() records before the caller makes the rootfs. */
+export interface PrepareRequest {
+  id?: string;
+  name?: string;
+  rootfs: string;
+  autoRemove: boolean;
+  detached: boolean;
+  tty: boolean;
+  ownsRootfs: boolean;
+  image?: { reference: string; digest: string };
+}
+
+/** The file in a directory of per-container rootfs copies that names the state root owning them (see sweep.ts). */
+export const ROOTFS_OWNER_FILE = '.berth-state';
+
 /**
- * `create`: reserves the id and name, and writes everything `start` needs into
+ * `prepare`: records a container before anything irreversible is done for it
+ * (the rootfs copy): reserves the name (a taken or invalid one fails here, before
+ * a byte is copied) and writes state.json (status `created`, `preparing`, this
+ * process as the monitor, the rootfs path and --rm). The state directory appears
+ * whole (written under a staging name, then renamed), so a kill at any moment
+ * leaves either nothing or a state that names every resource; a later berth
+ * command removes it once this process is gone (sweepContainers). createContainer()
+ * completes it.
+ */
+export function prepareContainer(ctx: RuntimeContext, req: PrepareRequest): ContainerState {
+  const id = req.id ?? newContainerId();
+  if (!isContainerId(id)) throw new BerthError('EINVAL_ARGUMENT', `create container: id ${id} is not 64 hex characters`);
+  if (req.name !== undefined) checkName(req.name);
+  const store = ctx.store;
+  const name = req.name ?? `berth-${id.slice(0, 12)}`;
+  const rootfs = path.resolve(req.rootfs);
+  store.ensureRoot();
+  if (req.ownsRootfs) markRootfsOwner(path.dirname(rootfs), store.root);
+  store.reserveName(name, id);
+  const state: ContainerState = {
+    version: 1,
+    id,
+    name,
+    status: 'created',
+    createdAt: new Date().toISOString(),
+    ...StateStore.self(),
+    rootfs,
+    ownsRootfs: req.ownsRootfs,
+    command: [],
+    detached: req.detached,
+    tty: req.tty,
+    autoRemove: req.autoRemove,
+    cgroup: false,
+    preparing: true,
+  };
+  if (req.image !== undefined) state.image = { ...req.image };
+  const staging = path.join(store.root, `${STAGING_PREFIX}${process.pid}-${id}`);
+  try {
+    fs.mkdirSync(staging, { mode: 0o711 });
+    writeFileAtomic(path.join(staging, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+    fs.renameSync(staging, store.dir(id));
+  } catch (err) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    store.releaseName(name, id);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTEMPTY') throw new BerthError('EIN_USE', `create container: id ${id.slice(0, 12)} exists`);
+    throw BerthError.wrap('create container', err);
+  }
+  return state;
+}
+
+/** Records which state root owns the rootfs copies in `dir` (once; a copy directory used by another state root keeps its first owner). */
+function markRootfsOwner(dir: string, stateRoot: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
+    fs.writeFileSync(path.join(dir, ROOTFS_OWNER_FILE), `${path.resolve(stateRoot)}\n`, { flag: 'wx', mode: 0o644 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw BerthError.wrap(`create container: record the owner of ${dir}`, err);
+  }
+}
+
+/**
+ * `create`: reserves the id and name (or takes over a container prepareContainer()
+ * recorded), and writes everything `start` needs into
  * `$BERTH_STATE/<id>/`: the etc files the container gets bind-mounted
  * (hostname, hosts, resolv.conf, as docker does), the init's config (spec +
  * host-side plan: devices, cgroup mounts, compiled seccomp filter) and
- * state.json (status `created`). No process runs yet.
+ * state.json (status `created`, this process as the monitor). No process runs yet.
+ * A prepared container that cannot be completed is removed whole (its rootfs too,
+ * when it owns it).
  */
 export function createContainer(ctx: RuntimeContext, req: CreateRequest): ContainerState {
   const id = req.id ?? newContainerId();
   if (!isContainerId(id)) throw new BerthError('EINVAL_ARGUMENT', `create container: id ${id} is not 64 hex characters`);
+  const store = ctx.store;
+  const prepared = req.id === undefined ? undefined : store.read(id);
+  if (prepared !== undefined && !(prepared.preparing && prepared.monitorPid === process.pid)) {
+    throw new BerthError('EIN_USE', `create container: id ${id.slice(0, 12)} exists`);
+  }
+  const discardPrepared = (): void => {
+    if (prepared === undefined) return;
+    if (prepared.ownsRootfs) {
+      try {
+        ctx.removeRootfs(prepared.rootfs);
+      } catch {
+        // Keep the state, which names the rootfs: a later sweep retries once this process is gone.
+        return;
+      }
+    }
+    store.remove(id);
+    store.releaseName(prepared.name, id);
+  };
+  try {
+    return writeContainer(ctx, id, req, prepared);
+  } catch (err) {
+    discardPrepared();
+    throw err;
+  }
+}
+
+function writeContainer(ctx: RuntimeContext, id: string, req: CreateRequest, prepared: ContainerState | undefined): ContainerState {
   const rootfs = path.resolve(req.rootfs);
   let st: fs.Stats;
   try {
@@ -41,6 +148,9 @@ export function createContainer(ctx: RuntimeContext, req: CreateRequest): Contai
     throw BerthError.wrap(`create container: rootfs ${rootfs}`, err, 'EROOTFS');
   }
   if (!st.isDirectory()) throw new BerthError('EROOTFS', `create container: rootfs ${rootfs} is not a directory`);
+  if (prepared !== undefined && prepared.rootfs !== rootfs) {
+    throw new BerthError('EINVAL_ARGUMENT', `create container: rootfs ${rootfs} is not the one prepared (${prepared.rootfs})`);
+  }
 
   const initBinary = req.init || req.spec.init ? findInitBinary() : null;
   if ((req.init || req.spec.init) && initBinary === null) {
@@ -55,16 +165,18 @@ export function createContainer(ctx: RuntimeContext, req: CreateRequest): Contai
   };
 
   const store = ctx.store;
-  const name = req.name ?? `berth-${id.slice(0, 12)}`;
-  store.ensureRoot();
-  store.reserveName(name, id);
+  const name = prepared?.name ?? req.name ?? `berth-${id.slice(0, 12)}`;
   const dir = store.dir(id);
-  try {
-    fs.mkdirSync(dir, { mode: 0o711 });
-  } catch (err) {
-    store.releaseName(name, id);
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new BerthError('EIN_USE', `create container: id ${id.slice(0, 12)} exists`);
-    throw BerthError.wrap('create container', err);
+  if (prepared === undefined) {
+    store.ensureRoot();
+    store.reserveName(name, id);
+    try {
+      fs.mkdirSync(dir, { mode: 0o711 });
+    } catch (err) {
+      store.releaseName(name, id);
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new BerthError('EIN_USE', `create container: id ${id.slice(0, 12)} exists`);
+      throw BerthError.wrap('create container', err);
+    }
   }
 
   try {
@@ -99,7 +211,9 @@ export function createContainer(ctx: RuntimeContext, req: CreateRequest): Contai
       id,
       name,
       status: 'created',
-      createdAt: new Date().toISOString(),
+      createdAt: prepared?.createdAt ?? new Date().toISOString(),
+      // The creator owns the container until start() hands it to the runtime's process or the shim.
+      ...StateStore.self(),
       rootfs,
       ownsRootfs: req.ownsRootfs,
       command: [...spec.process.args],
@@ -114,11 +228,14 @@ export function createContainer(ctx: RuntimeContext, req: CreateRequest): Contai
     store.write(state);
     return state;
   } catch (err) {
-    fs.rmSync(dir, { recursive: true, force: true });
-    store.releaseName(name, id);
+    if (prepared === undefined) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      store.releaseName(name, id);
+    }
     throw err instanceof BerthError ? err : BerthError.wrap('create container', err);
   }
 }
+
 
 /**
  * The seccomp filter for a profile, base64. Compiling (libseccomp) costs tens of

@@ -128,6 +128,6 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, opts: { f
     ctx.removeRootfs(state.rootfs);
     mark('rootfs-removed');
   }
-  fs.rmSync(ctx.store.dir(id), { recursive: true, force: true });
+  ctx.store.remove(id);
   ctx.store.releaseName(state.name, id);
 }

@@ -19,7 +19,11 @@ export interface ContainerState {
   pid?: number;
   /** Start time of `pid` (field 22 of /proc/<pid>/stat): tells a live process from a reused pid. */
   pidStartTime?: number;
-  /** The process that owns the container (foreground: the runtime's process; detached: the shim). */
+  /**
+   * The process that owns the container: from creation on, the process creating it (the CLI);
+   * once started, the runtime's process (foreground) or the shim (detached). When it is gone
+   * the container is dead, whatever its status says (see describe()).
+   */
   monitorPid?: number;
   monitorStartTime?: number;
   /** Exit status (128+N for signal N); null when unknown (the monitor died). */
@@ -40,6 +44,11 @@ export interface ContainerState {
   autoRemove: boolean;
   /** The container has (or may have: set before start creates it) a cgroup, removed with it. */
   cgroup: boolean;
+  /**
+   * Set by prepareContainer(): the state was written before the rootfs was made (it names the
+   * rootfs so a kill during the copy leaves nothing unnamed); createContainer() completes it.
+   */
+  preparing?: boolean;
 }
 
 /** The public view of a container: its state, with the status checked against the live processes. */
@@ -133,6 +142,11 @@ export function isAlive(pid: number | undefined, startTime: number | undefined):
   return now !== undefined && (startTime === undefined || now === startTime);
 }
 
+/** State directories being written by prepareContainer(): `.new-<pid>-<id>`, renamed to `<id>` once whole. */
+export const STAGING_PREFIX = '.new-';
+/** State directories being deleted: `.gone-<id>-<pid>` (StateStore.remove). */
+export const GONE_PREFIX = '.gone-';
+
 /** The container directories under one state root, and the name reservations. */
 export class StateStore {
   constructor(readonly root: string) {}
@@ -200,6 +214,22 @@ export class StateStore {
     writeFileAtomic(this.file(state.id, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
   }
 
+  /**
+   * Removes a container's state directory, atomically as far as readers go: it is renamed
+   * to `.gone-<id>-<pid>` first (a kill from here on leaves no half state that a list would
+   * show or skip), then deleted. sweepContainers() deletes `.gone-` leftovers.
+   */
+  remove(id: string): void {
+    const gone = path.join(this.root, `${GONE_PREFIX}${id}-${process.pid}`);
+    try {
+      fs.renameSync(this.dir(id), gone);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw BerthError.wrap(`remove state of container ${id.slice(0, 12)}`, err, 'ERUNTIME');
+    }
+    fs.rmSync(gone, { recursive: true, force: true });
+  }
+
   /** Applies `change` to the stored state (if the container still exists) and writes it back. */
   update(id: string, change: (s: ContainerState) => void): ContainerState | undefined {
     const s = this.read(id);
@@ -213,6 +243,12 @@ export class StateStore {
       throw err;
     }
     return s;
+  }
+
+  /** This process as a container's monitor: its pid and start time. */
+  static self(): { monitorPid: number; monitorStartTime?: number } {
+    const st = processStartTime(process.pid);
+    return st === undefined ? { monitorPid: process.pid } : { monitorPid: process.pid, monitorStartTime: st };
   }
 
   ids(): string[] {
@@ -246,10 +282,22 @@ export class StateStore {
   }
 }
 
+/**
+ * True when a created or running container has lost its owner: its monitor (the process that
+ * created it, then the runtime's process or the shim) is gone, checked by pid and start time.
+ * A container without a recorded monitor (state from before monitors were recorded at
+ * creation) counts as dead only once it ran.
+ */
+export function monitorDead(s: Pick<ContainerState, 'status' | 'monitorPid' | 'monitorStartTime'>): boolean {
+  if (s.status === 'stopped') return false;
+  if (s.monitorPid === undefined) return s.status === 'running';
+  return !isAlive(s.monitorPid, s.monitorStartTime);
+}
+
 /** The public view: the stored state with a dead monitor turned into "stopped, exit unknown". */
 export function describe(state: ContainerState): ContainerInfo {
   const s: ContainerState = { ...state };
-  if (s.status === 'running' && !isAlive(s.monitorPid, s.monitorStartTime)) {
+  if (monitorDead(s)) {
     s.status = 'stopped';
     s.exitCode = null;
   }
