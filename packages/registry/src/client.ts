@@ -6,9 +6,9 @@ import {
   Digest,
   MANIFEST_ACCEPT,
   MAX_MANIFEST_BYTES,
-  MediaType,
-  isIndexMediaType,
-  isManifestMediaType,
+  contentTypeMediaType,
+  detectMediaType,
+  isImageMediaType,
   isSchema1MediaType,
   type Descriptor,
   type Reference,
@@ -233,11 +233,11 @@ export class RegistryClient {
         return undefined;
       }
       if (res.status !== 200) throw await errorFromResponse(res, doing, 'manifest unknown');
-      const mediaType = (header(res, 'content-type') ?? '').split(';')[0]?.trim() ?? '';
+      const mediaType = contentTypeMediaType(header(res, 'content-type'));
       const digest = header(res, 'docker-content-digest');
       const size = Number(header(res, 'content-length'));
       if (isSchema1MediaType(mediaType)) throw schema1Error(doing);
-      if (!digest || !Digest.isValid(digest) || !Number.isSafeInteger(size) || size < 0 || !(isIndexMediaType(mediaType) || isManifestMediaType(mediaType))) {
+      if (!digest || !Digest.isValid(digest) || !Number.isSafeInteger(size) || size < 0 || !isImageMediaType(mediaType)) {
         return 'get' as const;
       }
       if (ref.digest && !ref.digest.equals(digest)) {
@@ -655,7 +655,7 @@ function schema1Error(doing: string): BerthError {
 
 /** Validate manifest bytes from a registry: media type, schema 1, digests. */
 export function checkManifest(o: { ref: Reference; bytes: Buffer; contentType: string | undefined; headerDigest: string | undefined; doing: string }): ManifestResult {
-  const ct = (o.contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  const ct = contentTypeMediaType(o.contentType);
   let json: unknown;
   try {
     json = JSON.parse(o.bytes.toString('utf8'));
@@ -663,19 +663,14 @@ export function checkManifest(o: { ref: Reference; bytes: Buffer; contentType: s
     if (isSchema1MediaType(ct)) throw schema1Error(o.doing);
     throw new BerthError('EINVAL_MANIFEST', `${o.doing}: invalid JSON: ${(err as Error).message}`);
   }
-  const obj = json && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
-  if (isSchema1MediaType(ct) || obj['schemaVersion'] === 1) throw schema1Error(o.doing);
-  const declared = typeof obj['mediaType'] === 'string' ? obj['mediaType'] : undefined;
-  let mediaType: string | undefined;
-  if (declared && (isIndexMediaType(declared) || isManifestMediaType(declared))) mediaType = declared;
-  else if (isIndexMediaType(ct) || isManifestMediaType(ct)) mediaType = ct;
-  else if (!declared && Array.isArray(obj['manifests'])) mediaType = MediaType.OciIndex;
-  else if (!declared && obj['config'] && typeof obj['config'] === 'object') mediaType = MediaType.OciManifest;
-  if (!mediaType) {
-    throw new BerthError('EUNSUPPORTED', `${o.doing}: unsupported manifest media type ${JSON.stringify(declared ?? ct)}`);
-  }
-  if (declared && (isIndexMediaType(ct) || isManifestMediaType(ct)) && declared !== ct) {
+  const mediaType = detectMediaType(json, { contentType: ct });
+  if (isSchema1MediaType(mediaType)) throw schema1Error(o.doing);
+  const declared = json && typeof json === 'object' && typeof (json as { mediaType?: unknown }).mediaType === 'string' ? (json as { mediaType: string }).mediaType : undefined;
+  if (declared && isImageMediaType(ct) && declared !== ct) {
     throw new BerthError('EINVAL_MANIFEST', `${o.doing}: Content-Type ${ct} disagrees with mediaType ${declared} in the body`);
+  }
+  if (!mediaType) {
+    throw new BerthError('EUNSUPPORTED', `${o.doing}: unsupported manifest media type ${JSON.stringify(declared || ct)}`);
   }
   let digest: Digest;
   if (o.ref.digest) {
