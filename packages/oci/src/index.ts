@@ -8,6 +8,9 @@ export {
   isIndexMediaType,
   isManifestMediaType,
   isSchema1MediaType,
+  isImageMediaType,
+  contentTypeMediaType,
+  detectMediaType,
   layerMediaInfo,
   ociLayerMediaType,
 } from './mediatypes.js';

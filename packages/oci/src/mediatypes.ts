@@ -41,6 +41,56 @@ export function isSchema1MediaType(mt: string | undefined): boolean {
   return mt === MediaType.DockerManifestV1 || mt === MediaType.DockerManifestV1Signed;
 }
 
+/** An OCI index, Docker manifest list, OCI manifest or Docker v2 manifest: a document a registry serves as a manifest. */
+export function isImageMediaType(mt: string | undefined): boolean {
+  return isIndexMediaType(mt) || isManifestMediaType(mt);
+}
+
+/** `application/vnd.oci.image.manifest.v1+json; charset=utf-8` → the media type alone, lower case ('' when absent). */
+export function contentTypeMediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+/**
+ * The media type of a manifest or index document: the one place berth decides
+ * what a document is (the registry client, push and the store use it). `doc`
+ * is the bytes (JSON that does not parse is nothing) or the parsed value;
+ * `contentType` is what a registry said about it (`Content-Type`), if any.
+ *
+ * 1. Schema 1 (a schema 1 `Content-Type` or `mediaType`, or `schemaVersion: 1`):
+ *    that schema 1 type (`DockerManifestV1Signed` when only the version says so).
+ * 2. A (non-empty) `mediaType` in the document decides: an index or manifest type is the
+ *    answer, any other type means it is neither (undefined).
+ * 3. Else a `Content-Type` that is an index or manifest type.
+ * 4. Else the shape: `manifests: []` is an OCI index, `config: {}` with
+ *    `layers: []` an OCI manifest.
+ *
+ * Otherwise undefined. No I/O and no zod: `isImageMediaType` and
+ * `isSchema1MediaType` sort the answer.
+ */
+export function detectMediaType(doc: unknown, opts: { contentType?: string | undefined } = {}): string | undefined {
+  const ct = contentTypeMediaType(opts.contentType);
+  let value = doc;
+  if (doc instanceof Uint8Array) {
+    try {
+      value = JSON.parse(new TextDecoder().decode(doc));
+    } catch {
+      return isSchema1MediaType(ct) ? ct : undefined;
+    }
+  }
+  const obj = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  const declared = typeof obj['mediaType'] === 'string' && obj['mediaType'] !== '' ? obj['mediaType'] : undefined;
+  if (isSchema1MediaType(ct)) return ct;
+  if (isSchema1MediaType(declared)) return declared;
+  if (obj['schemaVersion'] === 1) return MediaType.DockerManifestV1Signed;
+  if (declared !== undefined) return isImageMediaType(declared) ? declared : undefined;
+  if (isImageMediaType(ct)) return ct;
+  if (Array.isArray(obj['manifests'])) return MediaType.OciIndex;
+  const config = obj['config'];
+  if (config !== null && typeof config === 'object' && Array.isArray(obj['layers'])) return MediaType.OciManifest;
+  return undefined;
+}
+
 export type LayerCompression = 'none' | 'gzip' | 'zstd';
 
 export interface LayerMediaInfo {

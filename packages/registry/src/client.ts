@@ -1,36 +1,32 @@
-import { finished } from 'node:stream/promises';
-import { Readable, finished as eos, type Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { debuglog } from 'node:util';
 import {
   BerthError,
   Digest,
   MANIFEST_ACCEPT,
   MAX_MANIFEST_BYTES,
-  MediaType,
-  isIndexMediaType,
-  isManifestMediaType,
+  contentTypeMediaType,
+  detectMediaType,
+  isImageMediaType,
   isSchema1MediaType,
   type Descriptor,
   type Reference,
 } from '@berth/oci';
 import type { RegistryConfig } from './config.js';
 import { DockerConfigCredentials, type AuthCredentials, type CredentialProvider } from './credentials.js';
-import { isConnectFailure, oneLine, reasonOf } from './errors.js';
-import { abortError, isAbortError, isRetryable, resolveRetry, throwIfAborted, type RetryOptions } from './retry.js';
-import { Transport, discard, errorFromResponse, readLimited, type AttemptContext, type Endpoint, type HttpResponse, type RetryEvent } from './transport.js';
+import type { Endpoint } from './endpoints.js';
+import { ResumableBody, type IngestTarget } from './resumable.js';
+import { header } from './response.js';
+import { isAbortError, resolveRetry, throwIfAborted, type RetryOptions } from './retry.js';
+import { Transport, discard, errorFromResponse, readLimited, type AttemptContext, type HttpResponse, type RetryEvent } from './transport.js';
+
+export type { IngestTarget } from './resumable.js';
 
 const debug = debuglog('berth');
 
 export const DEFAULT_USER_AGENT = 'berth/0.1';
 /** Blobs at least this large are pushed in chunks (PATCH) rather than one PUT. */
 export const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024;
-/**
- * A mirror that could not be connected to at all, after its retries, is passed
- * over for this long by later requests of the same client (they say what it
- * answered): a pull does not pay the backoff again for every blob.
- */
-const MIRROR_DOWN_MS = 60_000;
-
 export interface RegistryClientOptions {
   /** Mirrors, insecure hosts, CAs. Default: no per-registry settings (see loadRegistryConfig). */
   config?: RegistryConfig;
@@ -44,22 +40,6 @@ export interface RegistryClientOptions {
   onRetry?: (e: RetryEvent) => void;
   /** Clock used for token expiry (ms since epoch). Default Date.now. */
   now?: () => number;
-}
-
-/** The writable side of a store ingest (`@berth/store`'s `BlobIngest`): what fetchBlob needs. */
-export interface IngestTarget {
-  /** The blob is already in the store: nothing to fetch. */
-  readonly exists: boolean;
-  /** Bytes already held from an earlier, interrupted fetch. */
-  readonly offset: number;
-  /** Appends at the current offset. */
-  createWriteStream(): Writable;
-  /** Drop the partial content; the next write stream starts at 0. */
-  reset(): Promise<void>;
-  /** Verify digest and size, then make the blob visible (only releases the lock when `exists`). */
-  commit(): Promise<unknown>;
-  /** Give up; `keepPartial` keeps the bytes for a later resume. */
-  abort(opts?: { keepPartial?: boolean }): Promise<void>;
 }
 
 export interface ManifestResult {
@@ -102,11 +82,6 @@ function pushScope(repository: string): string {
   return `repository:${repository}:pull,push`;
 }
 
-function header(res: HttpResponse, name: string): string | undefined {
-  const v = res.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
 /**
  * An OCI distribution client. One instance caches, per registry endpoint, the
  * scheme that worked, the auth challenge and one token per scope set; create
@@ -115,8 +90,6 @@ function header(res: HttpResponse, name: string): string | undefined {
 export class RegistryClient {
   /** @internal the HTTP layer (exposed for diagnostics and tests). */
   readonly transport: Transport;
-  /** Mirrors that could not be connected to: their failure, and until when they are passed over. */
-  private readonly mirrorsDown = new Map<string, { err: unknown; until: number }>();
 
   constructor(opts: RegistryClientOptions = {}) {
     this.transport = new Transport({
@@ -141,36 +114,15 @@ export class RegistryClient {
   }
 
   /**
-   * Run `fn` against the registry's pull endpoints in order: each mirror, then
-   * the registry. Each endpoint gets the whole retry policy; an endpoint that
-   * still fails (any error but an abort: a 404 at once, a 5xx or a connection
-   * error once its retries are used up, bad content) falls through to the next.
+   * Run `fn` against the registry's pull endpoints (each mirror, then the
+   * registry) through the mirror-fallback layer, each under the retry policy.
    */
-  private async withPullEndpoints<T>(
+  private withPullEndpoints<T>(
     registry: string,
     op: { doing: string; signal: AbortSignal | undefined; onRetry?: ((e: RetryEvent) => void) | undefined },
     fn: (ep: Endpoint, ctx: AttemptContext) => Promise<T>,
   ): Promise<T> {
-    const eps = this.transport.endpoints(registry, 'pull');
-    const failed: EndpointFailure[] = [];
-    for (let i = 0; ; i++) {
-      const ep = eps[i] as Endpoint;
-      const key = ep.candidates.join(' ');
-      const down = ep.mirror ? this.mirrorsDown.get(key) : undefined;
-      if (down && performance.now() < down.until) {
-        failed.push({ ep, err: down.err });
-        continue;
-      }
-      try {
-        return await this.transport.retrying(op, (ctx) => fn(ep, ctx));
-      } catch (err) {
-        if (isAbortError(err, op.signal)) throw err;
-        if (i === eps.length - 1) throw withEndpointFailures(err, failed, ep, op.doing);
-        debug('mirror %s for %s failed, trying the next endpoint: %s', ep.host, registry, (err as Error).message);
-        if (isConnectFailure(err)) this.mirrorsDown.set(key, { err, until: performance.now() + MIRROR_DOWN_MS });
-        failed.push({ ep, err });
-      }
-    }
+    return this.transport.mirrors.run(this.transport.endpoints(registry, 'pull'), op, fn);
   }
 
   private pushEndpoint(registry: string): Endpoint {
@@ -233,11 +185,11 @@ export class RegistryClient {
         return undefined;
       }
       if (res.status !== 200) throw await errorFromResponse(res, doing, 'manifest unknown');
-      const mediaType = (header(res, 'content-type') ?? '').split(';')[0]?.trim() ?? '';
+      const mediaType = contentTypeMediaType(header(res, 'content-type'));
       const digest = header(res, 'docker-content-digest');
       const size = Number(header(res, 'content-length'));
       if (isSchema1MediaType(mediaType)) throw schema1Error(doing);
-      if (!digest || !Digest.isValid(digest) || !Number.isSafeInteger(size) || size < 0 || !(isIndexMediaType(mediaType) || isManifestMediaType(mediaType))) {
+      if (!digest || !Digest.isValid(digest) || !Number.isSafeInteger(size) || size < 0 || !isImageMediaType(mediaType)) {
         return 'get' as const;
       }
       if (ref.digest && !ref.digest.equals(digest)) {
@@ -276,89 +228,29 @@ export class RegistryClient {
     const digest = Digest.parse(descriptor.digest);
     const size = descriptor.size;
     const doing = `fetch blob ${digest.short()} of ${ref.name}`;
-    // Where the next attempt starts: what the ingest holds, across attempts and endpoints.
-    const at = { offset: ingest.offset };
-    if (at.offset > size) {
-      await ingest.reset();
-      at.offset = 0;
-    }
-    const report = (bytes: number): void => opts.onProgress?.(bytes, size);
-    report(at.offset);
+    const body = new ResumableBody({
+      ingest,
+      size,
+      doing,
+      report: (bytes) => opts.onProgress?.(bytes, size),
+      signal,
+      networkError: (d, err, o) => this.transport.networkError(d, err, o),
+    });
+    await body.start();
     await this.withPullEndpoints(ref.registry, { doing, signal, onRetry: opts.onRetry }, (ep, ctx) =>
-      this.fetchAttempt({ ep, ctx, ref, digest, size, ingest, at, report, doing, signal }),
+      body.attempt(
+        (headers) =>
+          this.transport.send(ep, {
+            method: 'GET',
+            path: `/v2/${ref.repository}/blobs/${digest}`,
+            headers,
+            scopes: [pullScope(ref.repository)],
+            doing,
+            signal,
+          }),
+        ctx,
+      ),
     );
-  }
-
-  /**
-   * One attempt at a blob: a GET from `at.offset` (with `Range: bytes=N-` past 0)
-   * and the body into the ingest. A 416, a 200 to a Range request or a 206 that
-   * does not start at N reset the ingest and go on from 0 (at most once per
-   * attempt: a request from 0 has no Range). A body that breaks fails the
-   * attempt with ENETWORK, after `at.offset` has moved past what arrived.
-   */
-  private async fetchAttempt(o: {
-    ep: Endpoint;
-    ctx: AttemptContext;
-    ref: Reference;
-    digest: Digest;
-    size: number;
-    ingest: IngestTarget;
-    at: { offset: number };
-    report: (bytes: number) => void;
-    doing: string;
-    signal: AbortSignal | undefined;
-  }): Promise<void> {
-    const { ep, ingest, at, size, doing, report, signal } = o;
-    const restart = async (): Promise<void> => {
-      await ingest.reset();
-      at.offset = 0;
-      report(0);
-    };
-    let res: HttpResponse;
-    for (;;) {
-      const from = at.offset;
-      res = await this.transport.send(ep, {
-        method: 'GET',
-        path: `/v2/${o.ref.repository}/blobs/${o.digest}`,
-        headers: from > 0 ? { range: `bytes=${from}-` } : {},
-        scopes: [pullScope(o.ref.repository)],
-        doing,
-        signal,
-      });
-      if (res.status === 416 && from > 0) {
-        await discard(res);
-        await restart();
-        continue;
-      }
-      if (res.status !== 200 && res.status !== 206) throw await errorFromResponse(res, doing, 'blob unknown');
-      if (from > 0 && res.status === 206 && parseContentRangeStart(header(res, 'content-range')) !== from) {
-        debug('fetch %s: asked for bytes %d-, got Content-Range %s: restarting', o.digest, from, header(res, 'content-range'));
-        await discard(res);
-        await restart();
-        continue;
-      }
-      break;
-    }
-    if (at.offset > 0 && res.status === 200) {
-      // The server ignored Range and sends the whole blob: start over with it.
-      await restart();
-    } else if (at.offset === 0 && res.status === 206 && parseContentRangeStart(header(res, 'content-range')) !== 0) {
-      await discard(res);
-      throw new BerthError('EREGISTRY', `${doing}: unrequested partial response (Content-Range ${header(res, 'content-range') ?? 'missing'})`);
-    }
-    const declared = Number(header(res, 'content-length'));
-    if (Number.isFinite(declared) && at.offset + declared > size) {
-      res.body.destroy();
-      throw new BerthError('ESIZE_MISMATCH', `${doing}: registry sends ${at.offset + declared} bytes, expected ${size}`, { details: { expected: size } });
-    }
-    const { written, error } = await writeBody(res.body, ingest, at.offset, size, report, doing);
-    at.offset += written;
-    if (written > 0) o.ctx.progressed();
-    if (error === undefined && at.offset === size) return;
-    if (error !== undefined && (error instanceof BerthError || isAbortError(error, signal))) throw error;
-    if (error !== undefined) throw this.transport.networkError(doing, error, { url: res.url.href, body: 'blob' });
-    const reason = `the blob body ended after ${at.offset} of ${size} bytes`;
-    throw new BerthError('ENETWORK', `${doing}: ${reason}`, { details: { reason, url: res.url.href } });
   }
 
   /** HEAD a blob in the registry itself (mirrors are not asked). */
@@ -606,56 +498,13 @@ function mountDoing(ref: Reference, d: Digest, from: string): string {
   return `mount blob ${d.short()} from ${from} into ${ref.name}`;
 }
 
-/** An endpoint that failed before the client moved on to the next one. */
-interface EndpointFailure {
-  ep: Endpoint;
-  err: unknown;
-}
-
-/** The host an endpoint's errors are named by (`registry-1.docker.io`, `127.0.0.1:5000`). */
-function endpointHost(ep: Endpoint): string {
-  try {
-    return new URL(ep.candidates[0] ?? `https://${ep.host}`).host;
-  } catch {
-    return ep.host;
-  }
-}
-
-/** What one endpoint answered: `answered 503 unavailable: … (4 attempts)`, or its connection failure in words. */
-function answerOf(err: unknown): string {
-  const status = err instanceof BerthError ? err.details['status'] : undefined;
-  return typeof status === 'number' ? `answered ${status} ${reasonOf(err)}` : reasonOf(err);
-}
-
-/**
- * The error of the last endpoint (the registry itself). An answer that is the
- * registry's word on the matter (404, 401, 403, bad content) stands alone.
- * When it could not be reached or kept failing (a connection error, or
- * 408/429/5xx after its retries), the error says what every endpoint
- * answered, on one line:
- * `…: mirror http://127.0.0.1:5000 answered 503 unavailable: service unavailable (5 attempts); registry-1.docker.io: cannot connect (getaddrinfo ENOTFOUND)`
- * or `…; 127.0.0.1:5000 answered 503 unavailable: service unavailable (5 attempts)`.
- */
-function withEndpointFailures(err: unknown, failed: readonly EndpointFailure[], ep: Endpoint, doing: string): unknown {
-  if (failed.length === 0 || isAbortError(err)) return err;
-  if (err instanceof BerthError && !isRetryable(err)) return err;
-  const part = (name: string, e: unknown): string => {
-    const answer = answerOf(e);
-    return `${name}${answer.startsWith('answered ') ? ' ' : ': '}${answer}`;
-  };
-  const parts = failed.map((f) => part(`mirror ${f.ep.candidates[0] ?? f.ep.host}`, f.err));
-  const reason = oneLine(`${parts.join('; ')}; ${part(endpointHost(ep), err)}`, 1000);
-  const details = err instanceof BerthError ? err.details : {};
-  return new BerthError(err instanceof BerthError ? err.code : 'ENETWORK', `${doing}: ${reason}`, { cause: err, details: { ...details, reason } });
-}
-
 function schema1Error(doing: string): BerthError {
   return new BerthError('EUNSUPPORTED', `${doing}: schema 1 manifests are not supported; push the image again with a current client (schema 2 or OCI)`);
 }
 
 /** Validate manifest bytes from a registry: media type, schema 1, digests. */
 export function checkManifest(o: { ref: Reference; bytes: Buffer; contentType: string | undefined; headerDigest: string | undefined; doing: string }): ManifestResult {
-  const ct = (o.contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  const ct = contentTypeMediaType(o.contentType);
   let json: unknown;
   try {
     json = JSON.parse(o.bytes.toString('utf8'));
@@ -663,19 +512,14 @@ export function checkManifest(o: { ref: Reference; bytes: Buffer; contentType: s
     if (isSchema1MediaType(ct)) throw schema1Error(o.doing);
     throw new BerthError('EINVAL_MANIFEST', `${o.doing}: invalid JSON: ${(err as Error).message}`);
   }
-  const obj = json && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
-  if (isSchema1MediaType(ct) || obj['schemaVersion'] === 1) throw schema1Error(o.doing);
-  const declared = typeof obj['mediaType'] === 'string' ? obj['mediaType'] : undefined;
-  let mediaType: string | undefined;
-  if (declared && (isIndexMediaType(declared) || isManifestMediaType(declared))) mediaType = declared;
-  else if (isIndexMediaType(ct) || isManifestMediaType(ct)) mediaType = ct;
-  else if (!declared && Array.isArray(obj['manifests'])) mediaType = MediaType.OciIndex;
-  else if (!declared && obj['config'] && typeof obj['config'] === 'object') mediaType = MediaType.OciManifest;
-  if (!mediaType) {
-    throw new BerthError('EUNSUPPORTED', `${o.doing}: unsupported manifest media type ${JSON.stringify(declared ?? ct)}`);
-  }
-  if (declared && (isIndexMediaType(ct) || isManifestMediaType(ct)) && declared !== ct) {
+  const mediaType = detectMediaType(json, { contentType: ct });
+  if (isSchema1MediaType(mediaType)) throw schema1Error(o.doing);
+  const declared = json && typeof json === 'object' && typeof (json as { mediaType?: unknown }).mediaType === 'string' ? (json as { mediaType: string }).mediaType : undefined;
+  if (declared && isImageMediaType(ct) && declared !== ct) {
     throw new BerthError('EINVAL_MANIFEST', `${o.doing}: Content-Type ${ct} disagrees with mediaType ${declared} in the body`);
+  }
+  if (!mediaType) {
+    throw new BerthError('EUNSUPPORTED', `${o.doing}: unsupported manifest media type ${JSON.stringify(declared || ct)}`);
   }
   let digest: Digest;
   if (o.ref.digest) {
@@ -706,12 +550,6 @@ function checkDigestHeader(value: string | undefined, expected: Digest, doing: s
   if (value && Digest.isValid(value) && Digest.parse(value).algorithm === expected.algorithm && !expected.equals(value)) {
     throw new BerthError('EDIGEST_MISMATCH', `${doing}: registry stored it as ${value}`, { details: { expected: expected.toString(), actual: value } });
   }
-}
-
-/** `bytes 100-199/1000` → 100 (undefined if absent or malformed). */
-export function parseContentRangeStart(v: string | undefined): number | undefined {
-  const m = v ? /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/i.exec(v.trim()) : null;
-  return m ? Number(m[1]) : undefined;
 }
 
 /** An upload `Range: 0-1023` (or `bytes=0-1023`) → 1023. */
@@ -759,79 +597,4 @@ function exactly(src: Readable, length: number, doing: string): Readable {
     })(),
     { objectMode: false },
   );
-}
-
-/**
- * Copy a response body into a fresh ingest write stream, counting what was
- * written. A broken body is not thrown: it is returned with the count so the
- * caller can resume. Writing beyond `size` destroys the body (ESIZE_MISMATCH).
- */
-async function writeBody(
-  body: Readable,
-  ingest: IngestTarget,
-  offset: number,
-  size: number,
-  report: (n: number) => void,
-  doing: string,
-): Promise<{ written: number; error?: unknown }> {
-  const ws = ingest.createWriteStream();
-  let written = 0;
-  let wsError: unknown;
-  ws.on('error', (e) => {
-    wsError ??= e;
-  });
-  // 'data' events, paused while the store catches up: each chunk goes on as it
-  // came (an async iterator would concatenate what queued up, one more copy of
-  // most bytes), and there is no promise per chunk.
-  const error = await new Promise<unknown>((resolve) => {
-    let settled = false;
-    const settle = (err?: unknown): void => {
-      if (settled) return;
-      settled = true;
-      body.off('data', onData);
-      ws.off('drain', onDrain);
-      ws.off('error', onWsError);
-      stopWatching();
-      // A body destroyed here (too long, store failed) still emits its AbortError: not ours to report.
-      body.on('error', () => undefined);
-      resolve(err);
-    };
-    const onData = (chunk: Buffer): void => {
-      if (offset + written + chunk.length > size) {
-        body.destroy();
-        settle(new BerthError('ESIZE_MISMATCH', `${doing}: registry sent more than the expected ${size} bytes`, { details: { expected: size } }));
-        return;
-      }
-      written += chunk.length;
-      report(offset + written);
-      if (!ws.write(chunk)) body.pause();
-    };
-    const onDrain = (): void => {
-      body.resume();
-    };
-    const onWsError = (err: unknown): void => {
-      body.destroy();
-      settle(err);
-    };
-    // Ended, errored, or closed early (an error such as ERR_STREAM_PREMATURE_CLOSE), even before we looked.
-    const stopWatching = eos(body, (err) => settle(err ?? undefined));
-    ws.on('drain', onDrain);
-    ws.on('error', onWsError);
-    body.on('data', onData);
-  });
-  // Let what was written reach the file before anyone resumes from `offset + written`.
-  if (!wsError) {
-    ws.end();
-    try {
-      await finished(ws);
-    } catch (err) {
-      wsError ??= err;
-    }
-  } else {
-    ws.destroy();
-  }
-  if (wsError) {
-    throw BerthError.wrap(`${doing}: write to the store`, wsError, 'ESTORE');
-  }
-  return error === undefined ? { written } : { written, error };
 }

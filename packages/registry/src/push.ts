@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { BerthError, Digest, isIndexMediaType, isManifestMediaType, MediaType, type Descriptor, type Reference } from '@berth/oci';
+import { BerthError, Digest, detectMediaType, isImageMediaType, isIndexMediaType, type Descriptor, type Reference } from '@berth/oci';
 import type { Store } from '@berth/store';
 import type { RegistryClient, UploadResult } from './client.js';
 import { reasonOf } from './errors.js';
@@ -48,7 +48,7 @@ export async function pushImage(opts: PushOptions): Promise<{ digest: Digest; si
     if (isIndexMediaType(top.mediaType)) {
       const index = await opts.store.readIndex(top);
       for (const child of index.manifests) {
-        if (!isManifestMediaType(child.mediaType) && !isIndexMediaType(child.mediaType)) continue;
+        if (!isImageMediaType(child.mediaType)) continue;
         if (!(await opts.store.has(child.digest))) {
           throw new BerthError('EIMAGE_UNKNOWN', `${doing}: manifest ${child.digest} of index ${top.digest} is not in the store (pull every platform first)`);
         }
@@ -80,16 +80,8 @@ async function describeSource(store: Store, source: Reference, doing: string): P
     const size = await store.size(source.digest);
     if (size !== undefined) {
       const bytes = await store.readBlob(source.digest, { size });
-      let mediaType: string | undefined;
-      try {
-        const v = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
-        if (typeof v['mediaType'] === 'string') mediaType = v['mediaType'];
-        else if (Array.isArray(v['manifests'])) mediaType = MediaType.OciIndex;
-        else if (v['config'] && Array.isArray(v['layers'])) mediaType = MediaType.OciManifest;
-      } catch {
-        /* not JSON: not a manifest */
-      }
-      if (mediaType && (isIndexMediaType(mediaType) || isManifestMediaType(mediaType))) return { mediaType, digest: source.digest.toString(), size };
+      const mediaType = detectMediaType(bytes);
+      if (mediaType && isImageMediaType(mediaType)) return { mediaType, digest: source.digest.toString(), size };
     }
   }
   throw new BerthError('EIMAGE_UNKNOWN', `${doing}: no such image in the store: ${source}`);

@@ -14,6 +14,8 @@ import {
   encodeJson,
   formatPlatform,
   hostPlatform,
+  detectMediaType,
+  isImageMediaType,
   isIndexMediaType,
   isManifestMediaType,
   isUnknownPlatform,
@@ -663,10 +665,8 @@ export class Store {
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return {};
     const obj = value as Record<string, unknown>;
-    const mt = typeof obj['mediaType'] === 'string' ? obj['mediaType'] : undefined;
-    if (mt && (isIndexMediaType(mt) || isManifestMediaType(mt))) return { mediaType: mt };
-    if (Array.isArray(obj['manifests'])) return { mediaType: MediaType.OciIndex };
-    if (typeof obj['config'] === 'object' && Array.isArray(obj['layers'])) return { mediaType: MediaType.OciManifest };
+    const mt = detectMediaType(obj);
+    if (mt && isImageMediaType(mt)) return { mediaType: mt };
     if (typeof obj['rootfs'] === 'object' && typeof obj['architecture'] === 'string') return { config: true };
     return {};
   }
