@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BerthError } from '@berth/oci';
+import { expectedFailure } from './test-support/failure.js';
 import { endpointsFor, type Endpoint } from './endpoints.js';
 import { networkError } from './errors.js';
 import { MIRROR_DOWN_MS, MirrorFallback } from './mirrors.js';
@@ -42,7 +43,7 @@ describe('mirror-fallback layer', () => {
         if (ep.mirror) throw ep.host.endsWith('5001') ? status(503, 'service unavailable') : status(404, 'manifest unknown');
         throw refused();
       })
-      .catch((e: unknown) => e as BerthError);
+      .then(expectedFailure, (e: unknown) => e as BerthError);
     expect(err.message).toBe(
       'get x: mirror http://127.0.0.1:5001 answered 503 service unavailable (2 attempts); mirror http://127.0.0.1:5002 answered 404 manifest unknown; registry-1.docker.io: cannot connect (connect ECONNREFUSED) (2 attempts)',
     );
@@ -77,7 +78,7 @@ describe('mirror-fallback layer', () => {
         if (ep.mirror) return attempt(ep);
         throw refused();
       })
-      .catch((e: unknown) => e as BerthError);
+      .then(expectedFailure, (e: unknown) => e as BerthError);
     expect(named.message).toBe(
       'get x: mirror http://127.0.0.1:5001: cannot connect (connect ECONNREFUSED) (2 attempts); mirror http://127.0.0.1:5002 answered 503 service unavailable (2 attempts); registry-1.docker.io: cannot connect (connect ECONNREFUSED) (2 attempts)',
     );
@@ -97,7 +98,7 @@ describe('mirror-fallback layer', () => {
         ac.abort();
         throw status(503, 'service unavailable');
       })
-      .catch((e: unknown) => e as BerthError);
+      .then(expectedFailure, (e: unknown) => e as BerthError);
     expect(err.code).toBe('EABORTED');
     expect(calls).toEqual(['127.0.0.1:5001']);
   });

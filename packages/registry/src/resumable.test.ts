@@ -1,6 +1,7 @@
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { BerthError } from '@berth/oci';
+import { expectedFailure } from './test-support/failure.js';
 import { networkError } from './errors.js';
 import { ResumableBody, parseContentRangeStart, type IngestTarget } from './resumable.js';
 import type { BodyReadable, HttpResponse } from './response.js';
@@ -122,7 +123,7 @@ describe('resumable-body layer', () => {
     s.write(blob.subarray(0, 12));
     await new Promise((r) => setImmediate(r));
     s.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
-    const err = await p.catch((e: unknown) => e as BerthError);
+    const err = await p.then(expectedFailure, (e: unknown) => e as BerthError);
     expect(err.code).toBe('ENETWORK');
     expect(err.message).toBe('fetch blob x: connection reset');
     expect(body.offset).toBe(12);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BerthError } from '@berth/oci';
+import { expectedFailure } from './test-support/failure.js';
 import { networkError } from './errors.js';
 import { resolveRetry } from './retry.js';
 import { retrying, type RetryEvent, type RetryLayer } from './retrying.js';
@@ -34,7 +35,7 @@ describe('retry layer', () => {
     const err = await retrying(l, { doing: 'get x' }, async () => {
       n++;
       throw http503();
-    }).catch((e: unknown) => e as BerthError);
+    }).then(expectedFailure, (e: unknown) => e as BerthError);
     expect(n).toBe(4);
     expect(err.code).toBe('EREGISTRY');
     expect(err.message).toBe('get x: service unavailable (4 attempts)');
@@ -60,7 +61,7 @@ describe('retry layer', () => {
     const l2 = layer({ retries: 0 });
     const err = await retrying(l2, { doing: 'get x' }, async () => {
       throw reset();
-    }).catch((e: unknown) => e as BerthError);
+    }).then(expectedFailure, (e: unknown) => e as BerthError);
     expect(err).toBeInstanceOf(BerthError);
     expect(err.code).toBe('ENETWORK');
     expect(err.message).toBe('get x: connection reset');
@@ -100,7 +101,7 @@ describe('retry layer', () => {
       n++;
       l.now.t += 4_000; // each attempt takes 4 s
       throw http503();
-    }).catch((e: unknown) => e as BerthError);
+    }).then(expectedFailure, (e: unknown) => e as BerthError);
     expect(err.message).toMatch(/^get x: service unavailable \(\d attempts; the 10 s retry budget is used up\)$/);
     expect(n).toBeLessThanOrEqual(3);
 
@@ -111,7 +112,7 @@ describe('retry layer', () => {
       l2.now.t += 4_000;
       ctx.progressed(); // bytes came: the budget starts again
       throw reset();
-    }).catch((e: unknown) => e as BerthError);
+    }).then(expectedFailure, (e: unknown) => e as BerthError);
     expect(m).toBe(7); // bounded by the attempt count instead
     expect(err2.message).toBe('get x: connection reset (7 attempts)');
   });
@@ -124,7 +125,7 @@ describe('retry layer', () => {
     };
     const err = await retrying(l, { doing: 'get x', signal: ac.signal }, async () => {
       throw http503();
-    }).catch((e: unknown) => e as BerthError);
+    }).then(expectedFailure, (e: unknown) => e as BerthError);
     expect(err.code).toBe('EABORTED');
   });
 });

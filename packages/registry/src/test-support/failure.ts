@@ -15,3 +15,8 @@ export async function failure(p: Promise<unknown>): Promise<BerthError> {
   }
   throw new Error('expected a failure');
 }
+
+/** For `p.then(expectedFailure, (e) => e as BerthError)`: a promise that resolved fails the test. */
+export function expectedFailure(): never {
+  throw new Error('expected a failure');
+}
