@@ -50,6 +50,18 @@ describe('mirror-fallback layer', () => {
     expect(err.details['reason']).toBe(err.message.slice('get x: '.length));
   });
 
+  it('a registry whose name does not resolve (not retried) still gets the mirrors\' answers in front of its own failure', async () => {
+    const { mirrors } = fallback();
+    const err = await mirrors
+      .run(eps, { doing: 'get x' }, async (ep) => {
+        throw ep.mirror ? status(503, 'service unavailable') : cannotConnect('ENOTFOUND', 'getaddrinfo');
+      })
+      .then(expectedFailure, (e: unknown) => e as BerthError);
+    expect(err.message).toBe(
+      'get x: mirror http://127.0.0.1:5001 answered 503 service unavailable (2 attempts); mirror http://127.0.0.1:5002 answered 503 service unavailable (2 attempts); registry-1.docker.io: cannot connect (getaddrinfo ENOTFOUND)',
+    );
+  });
+
   it("the registry's own answer that is not retryable stands alone", async () => {
     const { mirrors } = fallback();
     const notFound = status(404, 'manifest unknown');

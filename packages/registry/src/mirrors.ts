@@ -87,7 +87,9 @@ function answerOf(err: unknown): string {
  */
 function withEndpointFailures(err: unknown, failed: readonly EndpointFailure[], ep: Endpoint, doing: string): unknown {
   if (failed.length === 0 || isAbortError(err)) return err;
-  if (err instanceof BerthError && !isRetryable(err)) return err;
+  // The registry's own answer stands alone; a registry that cannot be reached at all (even a DNS failure, which
+  // is not retried) has no answer of its own, so the mirrors' answers are what the user needs to see.
+  if (err instanceof BerthError && !isRetryable(err) && !isConnectFailure(err)) return err;
   const part = (name: string, e: unknown): string => {
     const answer = answerOf(e);
     return `${name}${answer.startsWith('answered ') ? ' ' : ': '}${answer}`;
