@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toolsMissing } from '@berth/testing';
 import { lgetxattr, llistxattr, lsetxattr, lutimens, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO, S_IFSOCK, type Timespec } from '@berth/layers';
-import { joinPath, readNames, type FsPath } from './paths.js';
+import { joinPath, readNames, type FsPath } from '../paths.js';
 
 export interface EntryInfo {
   type: string;
@@ -153,6 +153,29 @@ function lutimesNs(path: string, atimeNs: bigint, mtimeNs: bigint): void {
   lutimens(path, ts(atimeNs), ts(mtimeNs));
 }
 
+
+/**
+ * A tree with everything awkward to delete that needs no special file system: read-only and
+ * mode-0 directories, a hard link, links out of the tree (to `canary`, which removing must
+ * never follow), a non-UTF-8 name, a fifo; the root itself read-only.
+ */
+export function awkwardTree(root: string, canary: string): void {
+  mkdirSync(join(root, 'a/b/c'), { recursive: true });
+  writeFileSync(join(root, 'a/b/c/file'), 'x');
+  chmodSync(join(root, 'a/b/c/file'), 0o000);
+  chmodSync(join(root, 'a/b/c'), 0o000);
+  chmodSync(join(root, 'a/b'), 0o555);
+  writeFileSync(join(root, 'a/ro'), 'y', { mode: 0o444 });
+  linkSync(join(root, 'a/ro'), join(root, 'hard'));
+  symlinkSync(canary, join(root, 'to-canary'));
+  symlinkSync(join(canary, 'keep'), join(root, 'a/to-keep'));
+  writeFileSync(Buffer.concat([Buffer.from(`${root}/`), Buffer.from([0x6e, 0xff, 0x80])]), 'non-utf8 name');
+  mkdirSync(join(root, 'ro-dir'));
+  writeFileSync(join(root, 'ro-dir/f'), 'z');
+  chmodSync(join(root, 'ro-dir'), 0o500);
+  mknod(join(root, 'fifo'), S_IFIFO | 0o600, 0);
+  chmodSync(root, 0o555);
+}
 
 /** Everything createRootfs promises to preserve, in one tree. */
 export function buildFixture(root: string): void {
