@@ -1,17 +1,14 @@
-import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, createReadStream, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BerthError, Digest } from '@berth/oci';
-import { buildLayer, CAPABILITY_XATTR, LAYER_MEDIA_TYPE, layerFixtures, snapshotTree, type LayerFixtureName } from '../../../fixtures/layers/index.js';
+import { buildLayer, LAYER_MEDIA_TYPE, layerFixtures, snapshotTree, type LayerFixtureName } from '../../../fixtures/layers/index.js';
 import { applyLayer } from './apply.js';
 import { createLayer, type CreateLayerResult } from './create.js';
-import { decompressStream } from './compression.js';
-import { lsetxattr, mknod } from './sys.js';
+import { mknod } from './sys.js';
 import { copyTree, listTar } from './test-support/tar.js';
 
 const isRoot = process.getuid?.() === 0; // only to check owners more closely; root-only tests: create.root.test.ts

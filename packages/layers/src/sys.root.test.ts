@@ -1,26 +1,16 @@
 // The filesystem primitives (@berth/layers' libc bindings) that need root: a tmpfs mount,
 // device nodes, inode flags. The rest is in sys.test.ts.
 import { execFileSync } from 'node:child_process';
-import { closeSync, lstatSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, lstatSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as layers from './index.js';
+import { tempDirEach } from './test-support/tmp.js';
 
 const isRoot = process.getuid?.() === 0;
-let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'berth-sys-'));
-});
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function file(name: string | Buffer, content = ''): string | Buffer {
-  const p = typeof name === 'string' ? path.join(dir, name) : Buffer.concat([Buffer.from(`${dir}/`), name]);
-  writeFileSync(p, content);
-  return p;
-}
+const tmp = tempDirEach('berth-sys-');
+const file = tmp.file;
 
 describe('xattrs larger than the scratch buffers (tmpfs)', () => {
   let mnt: string | undefined;
@@ -56,7 +46,7 @@ describe('xattrs larger than the scratch buffers (tmpfs)', () => {
 
 describe('devices and inode flags as root', () => {
   it.skipIf(!isRoot)('mknod makes a device with the high dev_t bits', () => {
-    const dev = path.join(dir, 'dev');
+    const dev = path.join(tmp.path, 'dev');
     layers.mknod(dev, layers.S_IFCHR | 0o600, layers.makedev(259, 200_000));
     const st = lstatSync(dev, { bigint: true });
     expect(st.isCharacterDevice()).toBe(true);

@@ -1,23 +1,12 @@
 // The filesystem primitives (@berth/layers' libc bindings), against the real kernel.
-import { closeSync, lstatSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, lstatSync, openSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as layers from './index.js';
+import { tempDirEach } from './test-support/tmp.js';
 
-let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'berth-sys-'));
-});
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function file(name: string | Buffer, content = ''): string | Buffer {
-  const p = typeof name === 'string' ? path.join(dir, name) : Buffer.concat([Buffer.from(`${dir}/`), name]);
-  writeFileSync(p, content);
-  return p;
-}
+const tmp = tempDirEach('berth-sys-');
+const file = tmp.file;
 
 describe('xattrs', () => {
   it('set, list, get and remove, byte for byte, without following a symlink', () => {
@@ -43,7 +32,7 @@ describe('xattrs', () => {
     layers.lremovexattr(p, 'user.empty');
     expect(layers.llistxattr(p).sort()).toEqual(['user.binary', 'user.byfd']);
     // the link itself, not its target (user.* cannot be set on a symlink: EPERM)
-    const link = path.join(dir, 'link');
+    const link = path.join(tmp.path, 'link');
     symlinkSync(p, link);
     expect(layers.llistxattr(link)).toEqual([]);
     const err = (() => {
@@ -67,12 +56,12 @@ describe('xattrs', () => {
   });
 
   it('errors name the call, the attribute and the path, like fs errors', () => {
-    const missing = path.join(dir, 'nope');
+    const missing = path.join(tmp.path, 'nope');
     const calls: Array<[() => unknown, string, string]> = [
       [() => layers.lsetxattr(missing, 'user.a', Buffer.from('1')), 'lsetxattr', `ENOENT: lsetxattr user.a '${missing}'`],
       [() => layers.lgetxattr(missing, 'user.a'), 'lgetxattr', `ENOENT: lgetxattr user.a '${missing}'`],
       [() => layers.llistxattr(missing), 'llistxattr', `ENOENT: llistxattr '${missing}'`],
-      [() => layers.lremovexattr(file('g') as string, 'user.none'), 'lremovexattr', `ENODATA: lremovexattr user.none '${path.join(dir, 'g')}'`],
+      [() => layers.lremovexattr(file('g') as string, 'user.none'), 'lremovexattr', `ENODATA: lremovexattr user.none '${path.join(tmp.path, 'g')}'`],
       [() => layers.lstatx(missing), 'statx', `ENOENT: statx '${missing}'`],
       [() => layers.futimens(-1, { sec: 0, nsec: 0 }, { sec: 0, nsec: 0 }), 'futimens', 'EBADF: futimens fd -1'],
     ];
@@ -119,7 +108,7 @@ describe('times and statx', () => {
 
   it('sets a symlink’s own times, not its target’s', () => {
     const p = file('target') as string;
-    const link = path.join(dir, 'l');
+    const link = path.join(tmp.path, 'l');
     symlinkSync(p, link);
     const before = lstatSync(p, { bigint: true }).mtimeNs;
     layers.lutimens(link, { sec: 10, nsec: 1 }, { sec: 20, nsec: 2 });
@@ -144,7 +133,7 @@ describe('devices and inode flags', () => {
   });
 
   it('mknod makes a fifo (a device as root: sys.root.test.ts)', () => {
-    const fifo = path.join(dir, 'fifo');
+    const fifo = path.join(tmp.path, 'fifo');
     layers.mknod(fifo, layers.S_IFIFO | 0o600, 0);
     expect(lstatSync(fifo).isFIFO()).toBe(true);
     let err: layers.SysError | undefined;

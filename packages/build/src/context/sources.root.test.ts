@@ -1,49 +1,27 @@
 // applyCopy of context files chowns them to 0:0 (as docker does), so these run as root; the rest is in sources.test.ts.
-import { mkdir, mkdtemp, readFile, readlink, rm, stat, lstat, symlink, writeFile, chmod, readdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readlink, stat, lstat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyCopy } from '../fsutil/copy.js';
 import { resolveInRoot } from '../fsutil/root.js';
-import { IgnoreMatcher } from './pattern.js';
-import { hashPlan, planCopy, type CopySource } from './sources.js';
+import { planCopy, type CopySource } from './sources.js';
+import { listTree, makeContextFixture, type ContextFixture } from '../test-support/context.js';
 
+let fx: ContextFixture;
 let tmp: string;
 let ctx: string;
 let root: string;
 
 beforeEach(async () => {
-  tmp = await mkdtemp(path.join(tmpdir(), 'berth-build-src-'));
-  ctx = path.join(tmp, 'ctx');
-  root = path.join(tmp, 'root');
-  await mkdir(path.join(ctx, 'app', 'lib'), { recursive: true });
-  await mkdir(root);
-  await writeFile(path.join(ctx, 'app', 'start.sh'), '#!/bin/sh\necho hi\n');
-  await chmod(path.join(ctx, 'app', 'start.sh'), 0o755);
-  await writeFile(path.join(ctx, 'app', 'lib', 'a.js'), 'a');
-  await writeFile(path.join(ctx, 'app', 'lib', 'b.log'), 'log');
-  await writeFile(path.join(ctx, 'config.yml'), 'x: 1\n');
-  await writeFile(path.join(tmp, 'outside.txt'), 'SECRET');
-  await mkdir(path.join(tmp, 'outdir'));
-  await writeFile(path.join(tmp, 'outdir', 'f'), 'SECRET');
+  fx = await makeContextFixture();
+  ({ tmp, ctx, root } = fx);
 });
 afterEach(async () => {
-  await rm(tmp, { recursive: true, force: true });
+  await fx.remove();
 });
 
-const context = (ignore = ''): CopySource => ({ root: ctx, kind: 'context', ignore: new IgnoreMatcher(ignore) });
-
-async function tree(dir: string, rel = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const name of (await readdir(path.join(dir, rel))).sort()) {
-    const r = rel ? `${rel}/${name}` : name;
-    const st = await lstat(path.join(dir, r));
-    out.push(st.isDirectory() ? `${r}/` : st.isSymbolicLink() ? `${r} -> ${await readlink(path.join(dir, r))}` : r);
-    if (st.isDirectory()) out.push(...(await tree(dir, r)));
-  }
-  return out;
-}
-
+const context = (ignore = ''): CopySource => fx.context(ignore);
+const tree = listTree;
 
 describe('planCopy + applyCopy into a root-owned tree (as root: context files become 0:0)', () => {
   it('copies directories under their own name into a dest ending in / (cp -r semantics)', async () => {
