@@ -12,6 +12,7 @@ const pkgs = ['oci', 'registry', 'store', 'layers', 'rootfs', 'runtime', 'build'
  *                <name>.int.test.ts (needs a host tool, a real registry or the built dist/),
  *                packages/<pkg>/src/e2e/, test/registry/, test/build/.
  *   cli          the built CLI and scripts: test/cli/, test/scripts/, examples/.
+ *   kill         SIGKILL at random moments, then check nothing leaked: test/kill/ (slow).
  */
 const UNIT = ['packages/*/src/**/*.test.ts'];
 const INTEGRATION_BY_NAME = [
@@ -30,17 +31,20 @@ const INTEGRATION_NOT_YET_SPLIT = [
   'packages/layers/src/apply.test.ts', // chown / trusted.* xattrs as root
   'packages/layers/src/umoci.test.ts', // umoci, as root
   'packages/registry/src/transport.test.ts', // openssl
+  'packages/runtime/src/launch/sealed-exe.test.ts', // the sealed init executable, as root (on main)
   'packages/runtime/src/launch/spawner.test.ts', // pid namespaces as root
   'packages/store/src/ingest.test.ts', // child processes SIGKILLed mid-ingest (tens of seconds)
   'packages/store/src/interop.test.ts', // skopeo, umoci
   'packages/store/src/perms.test.ts', // another user (nobody), as root
 ];
 const CLI = ['test/cli/**/*.test.ts', 'test/scripts/**/*.test.ts', 'examples/**/*.test.ts'];
+const KILL = ['test/kill/**/*.test.ts'];
 
 export const testProjects = {
   unit: { include: UNIT, exclude: [...INTEGRATION_BY_NAME, ...INTEGRATION_NOT_YET_SPLIT] },
   integration: { include: [...INTEGRATION_BY_NAME, ...INTEGRATION_NOT_YET_SPLIT], exclude: [] as string[] },
   cli: { include: CLI, exclude: [] as string[] },
+  kill: { include: KILL, exclude: [] as string[] },
 };
 
 export default defineConfig({
