@@ -1,54 +1,27 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
-  chmodSync,
   existsSync,
   lchownSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
-  rmSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isBerthError } from '@berth/oci';
 import { toolsMissing } from '@berth/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { removeTree } from './remove.js';
-import { asNobody, awkwardTree, isRoot } from './test-support/trees.js';
+import { asNobody, awkwardTree, isRoot, removalBase } from './test-support/trees.js';
 
-let base: string;
-let canary: string;
-
-beforeAll(() => {
-  base = mkdtempSync(join(tmpdir(), 'berth-rootfs-remove-'));
-  chmodSync(base, 0o755); // the unprivileged test walks in here as nobody
-  canary = join(base, 'canary');
-  mkdirSync(canary);
-  writeFileSync(join(canary, 'keep'), 'must survive');
-});
-
-afterAll(() => {
-  // whatever a failed test left: clear flags and remove
-  try {
-    execFileSync('chattr', ['-R', '-i', '-a', base], { stdio: 'pipe' });
-  } catch {
-    // no chattr or nothing flagged
-  }
-  rmSync(base, { recursive: true, force: true });
-});
-
-afterEach(() => {
-  expect(readFileSync(join(canary, 'keep'), 'utf8')).toBe('must survive');
-});
+const dirs = removalBase({ openToOthers: true, clearFlags: true });
 
 describe('removeTree as root', () => {
   it('clears immutable and append-only flags (where the file system has them)', async (ctx) => {
     if (!isRoot()) ctx.skip('chattr +i needs root (CAP_LINUX_IMMUTABLE)');
     const chattrSkip = toolsMissing(['chattr']);
     if (chattrSkip) ctx.skip(chattrSkip);
-    const root = join(base, 't2');
+    const root = join(dirs.base, 't2');
     mkdirSync(join(root, 'appendonly'), { recursive: true });
     mkdirSync(join(root, 'frozen'));
     writeFileSync(join(root, 'appendonly/log'), 'l');
@@ -68,12 +41,12 @@ describe('removeTree as root', () => {
 
   it('as an unprivileged user, opens up read-only and mode-0 directories it owns', async (ctx) => {
     if (!isRoot()) ctx.skip('needs root to switch to an unprivileged euid');
-    const home = join(base, 'nobody');
+    const home = join(dirs.base, 'nobody');
     const root = join(home, 't3');
     mkdirSync(root, { recursive: true });
-    awkwardTree(root, canary);
+    awkwardTree(root, dirs.canary);
     execFileSync('chown', ['-R', '-h', '65534:65534', home]);
-    // a symlink to the canary owned by nobody, and the canary's own dir stays root-owned
+    // a symlink to the dirs.canary owned by nobody, and the canary's own dir stays root-owned
     lchownSync(join(root, 'to-canary'), 65534, 65534);
     await asNobody(() => removeTree(root));
     expect(existsSync(root)).toBe(false);
@@ -81,7 +54,7 @@ describe('removeTree as root', () => {
 
   it('refuses to remove a tree with a mount point inside, before deleting anything', async (ctx) => {
     if (!isRoot()) ctx.skip('mounting needs root');
-    const root = join(base, 't4');
+    const root = join(dirs.base, 't4');
     const mnt = join(root, 'proc-like/mnt');
     mkdirSync(mnt, { recursive: true });
     writeFileSync(join(root, 'before'), 'b');

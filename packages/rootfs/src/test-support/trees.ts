@@ -21,6 +21,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toolsMissing } from '@berth/testing';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { lgetxattr, llistxattr, lsetxattr, lutimens, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO, S_IFSOCK, type Timespec } from '@berth/layers';
 import { joinPath, readNames, type FsPath } from '../paths.js';
 
@@ -153,6 +154,45 @@ function lutimesNs(path: string, atimeNs: bigint, mtimeNs: bigint): void {
   lutimens(path, ts(atimeNs), ts(mtimeNs));
 }
 
+
+/** The dirs of a removeTree test file, made once for the file by `removalBase()`. */
+export interface RemovalBase {
+  /** A temp dir for the file's trees. */
+  readonly base: string;
+  /** A dir beside the trees holding `keep` ("must survive"): links point at it, nothing may delete it. */
+  readonly canary: string;
+}
+
+/**
+ * Registers the hooks of a removeTree test file: a temp base with a canary made before all
+ * tests, the canary checked after each, and the base removed after all (first clearing
+ * inode flags a failed test left, with `chattr`, when `clearFlags`). `openToOthers` makes
+ * the base 0755, for a test that walks in as nobody.
+ */
+export function removalBase(opts: { openToOthers?: boolean; clearFlags?: boolean } = {}): RemovalBase {
+  const dirs = { base: '', canary: '' };
+  beforeAll(() => {
+    dirs.base = mkdtempSync(join(tmpdir(), 'berth-rootfs-remove-'));
+    if (opts.openToOthers) chmodSync(dirs.base, 0o755);
+    dirs.canary = join(dirs.base, 'canary');
+    mkdirSync(dirs.canary);
+    writeFileSync(join(dirs.canary, 'keep'), 'must survive');
+  });
+  afterAll(() => {
+    if (opts.clearFlags) {
+      try {
+        execFileSync('chattr', ['-R', '-i', '-a', dirs.base], { stdio: 'pipe' });
+      } catch {
+        // no chattr or nothing flagged
+      }
+    }
+    rmSync(dirs.base, { recursive: true, force: true });
+  });
+  afterEach(() => {
+    expect(readFileSync(join(dirs.canary, 'keep'), 'utf8')).toBe('must survive');
+  });
+  return dirs;
+}
 
 /**
  * A tree with everything awkward to delete that needs no special file system: read-only and
