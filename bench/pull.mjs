@@ -104,7 +104,7 @@ function measure(cmd, argv, env) {
 function berthPull(ref, root, work) {
   const env = { BERTH_ROOT: root, BERTH_CONFIG: path.join(work, 'no-config.yaml'), DOCKER_CONFIG: path.join(work, 'docker'), NODE_ENV: 'production' };
   if (berthMode === 'cli') return measure(process.execPath, [cliBin, 'pull', '-q', '--platform', platform, ref], env);
-  const helper = path.join(repo, 'test/registry/helpers/pull.mjs');
+  const helper = path.join(repo, 'test/helpers/pull.mjs');
   return measure(process.execPath, [helper, '--store', path.join(root, 'store'), '--ref', ref, '--platform', platform, '--docker-config', path.join(work, 'docker')], env);
 }
 
@@ -322,7 +322,7 @@ if (!args['no-write'] && rows.length) {
   const section = [
     '## pull',
     '',
-    `Date: ${args.date ?? machine.date.slice(0, 10)} (machine clock at the end: ${machine.date}). Measured by \`node bench/pull.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\` (berth via ${berthMode === 'cli' ? '`node packages/cli/dist/bin.js pull`' : 'test/registry/helpers/pull.mjs (pullImage)'}; skopeo via \`skopeo copy docker://… oci:…\`), same loopback \`docker-registry\`, platform ${platform}.`,
+    `Date: ${args.date ?? machine.date.slice(0, 10)} (machine clock at the end: ${machine.date}). Measured by \`node bench/pull.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\` (berth via ${berthMode === 'cli' ? '`node packages/cli/dist/bin.js pull`' : 'test/helpers/pull.mjs (pullImage)'}; skopeo via \`skopeo copy docker://… oci:…\`), same loopback \`docker-registry\`, platform ${platform}.`,
     `Machine: ${machine.nproc} CPUs (\`nproc\`), Linux ${machine.kernel}, Node ${machine.node}, ${machine.skopeo}, ${machine.registry}; 1-minute load average during the run ${machine.loadDuring ? `${fmt(machine.loadDuring.min)} to ${fmt(machine.loadDuring.max)} (median ${fmt(machine.loadDuring.median)}, sampled before each timed run)` : 'n/a'}, at the end ${machine.load} (the machine is shared with other jobs: expect noise; CPU time is the steadier number).`,
     'Each run is cold (a fresh store / layout directory), the tools alternate, one warm-up each is not counted; wall time and CPU time (user+sys) are medians, peak RSS the maximum over runs, minor page faults the median (`/usr/bin/time -f "%M %U %S %R"`).',
     'The last column is `pullImage` called inside the already-running, warmed-up benchmark process (fresh store each time, the CLI\'s `--liftoff-only` and `tuneHeapForStreaming()`): no node start-up, no module loading. Not what a user runs; it shows how much of the difference is start-up.',

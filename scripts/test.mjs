@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The README's test command (`npm test`, arguments after `--` go to vitest): installs the
 // Debian packages the tests need (scripts/setup-system.sh, a no-op when all are there),
-// builds, runs the whole vitest suite once, and ends with the plain summary line
+// checks that every test file is in exactly one vitest project (scripts/check-test-projects.mjs),
+// builds, runs the whole vitest suite once (all projects: unit, integration, cli), and ends with the plain summary line
 // "tests: N passed, N failed, N skipped" that CI reads.
 // The set-up ran, so the tests run with BERTH_TEST_REQUIRE_TOOLS=1: a test needing a
 // tool the set-up installs fails instead of skipping when the tool is missing.
@@ -22,6 +23,7 @@ function step(what, cmd, args) {
 }
 
 step('the system set-up (scripts/setup-system.sh)', 'bash', [join(root, 'scripts/setup-system.sh')]);
+step('the test project check (scripts/check-test-projects.mjs)', process.execPath, [join(root, 'scripts/check-test-projects.mjs')]);
 step('the build (npm run build)', 'npm', ['run', 'build', '--silent']);
 
 const dir = mkdtempSync(join(tmpdir(), 'berth-test-'));

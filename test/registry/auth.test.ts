@@ -18,7 +18,7 @@ import {
   type TempDir,
   type TokenServer,
 } from '@berth/testing';
-import { ALPINE, client, dockerConfig, freshStore, sharedImagesSkip, verifyStoreBlobs } from './helpers/setup.js';
+import { ALPINE, client, dockerConfig, freshStore, sharedImagesSkip, verifyStoreBlobs } from '../helpers/registry.js';
 
 const { images, skip } = sharedImagesSkip('auth integration tests');
 const amd64 = parsePlatform('linux/amd64');

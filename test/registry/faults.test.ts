@@ -8,7 +8,7 @@ import { hostPlatform, Reference } from '@berth/oci';
 import { pullImage, type RegistryClient, type RetryEvent } from '@berth/registry';
 import { makeTempDir, startFaultProxy, startRegistry, type FaultProxy, type FaultRule, type ProxyLogEntry, type RunningRegistry, type TempDir } from '@berth/testing';
 import { buildImage, pushLayout, type BuiltImage } from '../../fixtures/images/index.js';
-import { client, dockerConfig, freshStore, toolsSkip, verifyStoreBlobs } from './helpers/setup.js';
+import { client, dockerConfig, freshStore, toolsSkip, verifyStoreBlobs } from '../helpers/registry.js';
 
 if (toolsSkip) console.warn(`skipping fault integration tests: ${toolsSkip}`);
 

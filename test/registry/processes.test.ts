@@ -1,4 +1,4 @@
-// Pulls in real, separate processes (test/registry/helpers/pull.mjs, against the built
+// Pulls in real, separate processes (test/helpers/pull.mjs, against the built
 // packages: run `npm run build` first) sharing one store: two at once, and one killed
 // with SIGKILL in the middle of a blob.
 import { stat } from 'node:fs/promises';
@@ -8,7 +8,7 @@ import { formatPlatform, hostPlatform, Reference } from '@berth/oci';
 import { Store } from '@berth/store';
 import { makeTempDir, runChecked, startFaultProxy, startRegistry, type FaultProxy, type RunningRegistry, type TempDir } from '@berth/testing';
 import { buildImage, pushLayout, type BuiltImage } from '../../fixtures/images/index.js';
-import { distMissing, dockerConfig, freshStoreRoot, pullProcess, toolsSkip, until, verifyStoreBlobs } from './helpers/setup.js';
+import { distMissing, dockerConfig, freshStoreRoot, pullProcess, toolsSkip, until, verifyStoreBlobs } from '../helpers/registry.js';
 
 const skip = toolsSkip ?? distMissing();
 if (skip) console.warn(`skipping multi-process pull tests: ${skip}`);

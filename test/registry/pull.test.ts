@@ -19,7 +19,7 @@ import {
   type TempDir,
 } from '@berth/testing';
 import { buildImage, pushLayout } from '../../fixtures/images/index.js';
-import { ALPINE, berthConfig, client, dockerConfig, freshStore, sharedImagesSkip, skopeoInspectRaw, umociSkip, verifyStoreBlobs } from './helpers/setup.js';
+import { ALPINE, berthConfig, client, dockerConfig, freshStore, sharedImagesSkip, skopeoInspectRaw, umociSkip, verifyStoreBlobs } from '../helpers/registry.js';
 
 const { images, skip } = sharedImagesSkip('pull integration tests');
 

@@ -1,19 +1,17 @@
-import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, createReadStream, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BerthError, Digest } from '@berth/oci';
-import { buildLayer, CAPABILITY_XATTR, LAYER_MEDIA_TYPE, layerFixtures, snapshotTree, type LayerFixtureName } from '../../../fixtures/layers/index.js';
+import { buildLayer, LAYER_MEDIA_TYPE, layerFixtures, snapshotTree, type LayerFixtureName } from '../../../fixtures/layers/index.js';
 import { applyLayer } from './apply.js';
 import { createLayer, type CreateLayerResult } from './create.js';
-import { decompressStream } from './compression.js';
-import { lsetxattr, mknod } from './sys.js';
+import { mknod } from './sys.js';
+import { copyTree, listTar } from './test-support/tar.js';
 
-const isRoot = process.getuid?.() === 0;
+const isRoot = process.getuid?.() === 0; // only to check owners more closely; root-only tests: create.root.test.ts
 let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'berth-create-'));
@@ -30,32 +28,8 @@ async function treeFromFixture(name: LayerFixtureName, into: string): Promise<vo
   }
 }
 
-function copyTree(from: string, to: string): void {
-  const res = spawnSync('cp', ['-a', '--', from, to]);
-  if (res.status !== 0) throw new Error(`cp -a failed: ${res.stderr.toString()}`);
-}
-
 async function applyBlob(root: string, blobPath: string, res: CreateLayerResult): Promise<void> {
   await applyLayer({ root, source: createReadStream(blobPath), mediaType: res.mediaType, digest: res.digest, diffId: res.diffId });
-}
-
-/** The uncompressed tar entries of a layer blob, read by tar-stream (an independent reader). */
-async function listTar(blob: Buffer, compression: 'gzip' | 'zstd' | 'none'): Promise<Array<tar.Header & { data: string }>> {
-  const dec = decompressStream(compression);
-  const out = new PassThrough();
-  dec.pipe(out);
-  dec.end(blob);
-  const chunks: Buffer[] = [];
-  for await (const c of out) chunks.push(c as Buffer);
-  const extract = tar.extract();
-  const entries: Array<tar.Header & { data: string }> = [];
-  extract.end(Buffer.concat(chunks));
-  for await (const entry of extract) {
-    const parts: Buffer[] = [];
-    for await (const c of entry) parts.push(c as Buffer);
-    entries.push({ ...entry.header, data: Buffer.concat(parts).toString() });
-  }
-  return entries;
 }
 
 describe('createLayer', () => {
@@ -160,36 +134,6 @@ describe('createLayer', () => {
     copyTree(base, applied);
     await applyBlob(applied, out, res);
     expect(snapshotTree(applied, { dirMtimes: true })).toEqual(snapshotTree(target, { dirMtimes: true, secondsOnly: true }));
-  });
-
-  // Root: trusted.* can only be set by root. An overlayfs upper directory carries
-  // trusted.overlay.opaque on a replaced directory; the layer says so with
-  // .wh..wh..opq (found from the names), never with the xattr.
-  it.skipIf(!isRoot)('records no trusted.* xattr (an upper dir\'s trusted.overlay.opaque included); the opaque marker still comes from the names', async () => {
-    const base = path.join(dir, 'base');
-    mkdirSync(path.join(base, 'd'), { recursive: true });
-    writeFileSync(path.join(base, 'd', 'old'), 'old');
-    const target = path.join(dir, 'target');
-    copyTree(base, target);
-    unlinkSync(path.join(target, 'd', 'old'));
-    writeFileSync(path.join(target, 'd', 'new'), 'new');
-    lsetxattr(path.join(target, 'd'), 'trusted.overlay.opaque', Buffer.from('y'));
-    writeFileSync(path.join(target, 'ping'), 'ping');
-    for (const [name, value] of [['trusted.foo', 'bar'], ['user.x', 'x'], ['security.capability', CAPABILITY_XATTR]] as const) {
-      lsetxattr(path.join(target, 'ping'), name, Buffer.from(value));
-    }
-    const sink = new PassThrough();
-    const chunks: Buffer[] = [];
-    sink.on('data', (c: Buffer) => chunks.push(c));
-    await createLayer({ base, target, output: sink, compression: 'none' });
-    const entries = await listTar(Buffer.concat(chunks), 'none');
-    expect(entries.map((e) => e.name)).toEqual(['d/', 'd/.wh..wh..opq', 'd/new', 'ping']);
-    const xattrNames = (name: string): string[] =>
-      Object.keys(entries.find((e) => e.name === name)?.pax ?? {})
-        .filter((k) => k.startsWith('SCHILY.xattr.'))
-        .sort();
-    expect(xattrNames('d/')).toEqual([]);
-    expect(xattrNames('ping')).toEqual(['SCHILY.xattr.security.capability', 'SCHILY.xattr.user.x']);
   });
 
   it('is empty when nothing changed, and the empty layer still applies', async () => {

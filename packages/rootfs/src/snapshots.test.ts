@@ -3,13 +3,14 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chainId, Digest, encodeJson, isBerthError, MediaType } from '@berth/oci';
+import { chainId, Digest, isBerthError } from '@berth/oci';
 import { Store, type StoredImage } from '@berth/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildLayer, buildTar, type EntrySpec } from '../../../fixtures/layers/index.js';
+import type { EntrySpec } from '../../../fixtures/layers/index.js';
+import { lower, putImage as putImageIn, upper } from './test-support/images.js';
 import { createRootfs } from './copy.js';
 import { Snapshots, imageChainId } from './snapshots.js';
-import { compareTrees, isRoot } from './testutil.js';
+import { compareTrees, isRoot } from './test-support/trees.js';
 import { unpackImage } from './unpack.js';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
@@ -32,41 +33,7 @@ async function importLayout(name: string): Promise<string> {
   return latest.digest;
 }
 
-/** A synthetic image from layer descriptions; `corruptDiffId` makes the config lie about one layer. */
-async function putImage(layers: EntrySpec[][], opts: { corruptDiffId?: number } = {}): Promise<StoredImage> {
-  const descriptors = [];
-  const diffIds: string[] = [];
-  for (const [i, entries] of layers.entries()) {
-    const tar = await buildTar(entries);
-    const blob = await buildLayer(entries, { compression: 'gzip' });
-    const { digest, size } = await store.putBlob(blob);
-    descriptors.push({ mediaType: MediaType.OciLayerGzip, digest: digest.toString(), size });
-    diffIds.push(opts.corruptDiffId === i ? Digest.of(`not ${i}`).toString() : Digest.of(tar).toString());
-  }
-  const config = encodeJson({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: diffIds } });
-  const c = await store.putBlob(config);
-  const manifest = encodeJson({
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    config: { mediaType: MediaType.OciConfig, digest: c.digest.toString(), size: c.size },
-    layers: descriptors,
-  });
-  const m = await store.putBlob(manifest);
-  return store.getImage(m.digest.toString());
-}
-
-const lower: EntrySpec[] = [
-  { path: 'etc/', type: 'dir', mode: 0o755 },
-  { path: 'etc/os-release', content: 'ID=berth\n' },
-  { path: 'etc/gone', content: 'whited out above' },
-  { path: 'bin/', type: 'dir' },
-  { path: 'bin/tool', content: 'v1', mode: 0o755 },
-];
-const upper: EntrySpec[] = [
-  { path: 'etc/.wh.gone', content: '' },
-  { path: 'bin/tool', content: 'v2', mode: 0o755 },
-  { path: 'bin/link', type: 'symlink', linkname: 'tool' },
-];
+const putImage = (layers: EntrySpec[][], opts: { corruptDiffId?: number } = {}): Promise<StoredImage> => putImageIn(store, layers, opts);
 
 beforeAll(async () => {
   base = mkdtempSync(join(tmpdir(), 'berth-rootfs-snap-'));
@@ -134,39 +101,6 @@ describe('Snapshots', () => {
     expect(results.filter((r) => r.created)).toHaveLength(1);
     expect(new Set(results.map((r) => r.path)).size).toBe(1);
     expect(layersApplied).toBe(3);
-  });
-
-  it('two processes ensuring the same image: one builds, the other waits and reuses', async (ctx) => {
-    const dists = ['rootfs', 'store'].map((p) => join(repoRoot, 'packages', p, 'dist', 'index.js'));
-    if (!dists.every((d) => existsSync(d))) return ctx.skip('needs the built packages (npm run build) to run child processes');
-    const image = await putImage([lower, upper, [{ path: 'big', content: Buffer.alloc(8 << 20, 9) }]]);
-    const root = join(base, 's4');
-    const script = join(base, 'ensure-child.mjs');
-    writeFileSync(
-      script,
-      `import { Snapshots } from ${JSON.stringify(dists[0])};
-import { Store } from ${JSON.stringify(dists[1])};
-const store = await Store.open({ root: process.argv[2] });
-const snaps = new Snapshots({ root: process.argv[3], store });
-const image = await store.getImage(process.argv[4]);
-let layers = 0;
-const r = await snaps.ensure({ image, onProgress: () => layers++ });
-process.stdout.write(JSON.stringify({ created: r.created, path: r.path, layers }));
-`,
-    );
-    const run = (): Promise<{ created: boolean; path: string; layers: number }> =>
-      new Promise((done, fail) => {
-        const child = spawn(process.execPath, [script, store.root, root, imageDigest(image)], { stdio: ['ignore', 'pipe', 'pipe'] });
-        let out = '';
-        let err = '';
-        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-        child.on('close', (code) => (code === 0 ? done(JSON.parse(out)) : fail(new Error(`child exited ${code}: ${err}`))));
-      });
-    const results = await Promise.all([run(), run(), run()]);
-    expect(results.filter((r) => r.created)).toHaveLength(1);
-    expect(results.reduce((n, r) => n + r.layers, 0)).toBe(3);
-    expect(new Set(results.map((r) => r.path)).size).toBe(1);
   });
 
   it('a failed build leaves nothing, and a crashed builder\'s leftovers are cleared by the next build', async () => {
@@ -314,7 +248,3 @@ describe('unpackImage', () => {
     expect(readdirSync(base).filter((n) => n.includes('berth-unpack'))).toEqual([]);
   });
 });
-
-function imageDigest(image: StoredImage): string {
-  return image.descriptor.digest;
-}

@@ -1,7 +1,7 @@
 /**
  * The reference recipe (every single-stage step type), one text for two tests:
  * recipe/parse.test.ts checks each step it parses to, with the line and column of the
- * first two (the `run` step is line 4, column 10), and build-run.test.ts builds it with a
+ * first two (the `run` step is line 4, column 10), and build-run.root.test.ts builds it with a
  * context holding `app/start.sh` and `config.yml`.
  */
 export const REFERENCE_RECIPE = `from: alpine:3.20

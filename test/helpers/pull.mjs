@@ -3,7 +3,7 @@
 // kill -9 mid-blob). Runs against the BUILT packages (`npm run build` first): the
 // imports resolve through node_modules/@berth/* to packages/*/dist.
 //
-//   node test/registry/helpers/pull.mjs --store DIR --ref REF [--platform os/arch[/variant]]
+//   node test/helpers/pull.mjs --store DIR --ref REF [--platform os/arch[/variant]]
 //        [--config BERTH_CONFIG_FILE] [--docker-config DIR] [--retries N]
 //
 // Prints one JSON line: {"ok":true,"digest":…,"layersDownloaded":…,"layersExisting":…}

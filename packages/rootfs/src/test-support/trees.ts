@@ -21,8 +21,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toolsMissing } from '@berth/testing';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { lgetxattr, llistxattr, lsetxattr, lutimens, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO, S_IFSOCK, type Timespec } from '@berth/layers';
-import { joinPath, readNames, type FsPath } from './paths.js';
+import { joinPath, readNames, type FsPath } from '../paths.js';
 
 export interface EntryInfo {
   type: string;
@@ -153,6 +154,68 @@ function lutimesNs(path: string, atimeNs: bigint, mtimeNs: bigint): void {
   lutimens(path, ts(atimeNs), ts(mtimeNs));
 }
 
+
+/** The dirs of a removeTree test file, made once for the file by `removalBase()`. */
+export interface RemovalBase {
+  /** A temp dir for the file's trees. */
+  readonly base: string;
+  /** A dir beside the trees holding `keep` ("must survive"): links point at it, nothing may delete it. */
+  readonly canary: string;
+}
+
+/**
+ * Registers the hooks of a removeTree test file: a temp base with a canary made before all
+ * tests, the canary checked after each, and the base removed after all (first clearing
+ * inode flags a failed test left, with `chattr`, when `clearFlags`). `openToOthers` makes
+ * the base 0755, for a test that walks in as nobody.
+ */
+export function removalBase(opts: { openToOthers?: boolean; clearFlags?: boolean } = {}): RemovalBase {
+  const dirs = { base: '', canary: '' };
+  beforeAll(() => {
+    dirs.base = mkdtempSync(join(tmpdir(), 'berth-rootfs-remove-'));
+    if (opts.openToOthers) chmodSync(dirs.base, 0o755);
+    dirs.canary = join(dirs.base, 'canary');
+    mkdirSync(dirs.canary);
+    writeFileSync(join(dirs.canary, 'keep'), 'must survive');
+  });
+  afterAll(() => {
+    if (opts.clearFlags) {
+      try {
+        execFileSync('chattr', ['-R', '-i', '-a', dirs.base], { stdio: 'pipe' });
+      } catch {
+        // no chattr or nothing flagged
+      }
+    }
+    rmSync(dirs.base, { recursive: true, force: true });
+  });
+  afterEach(() => {
+    expect(readFileSync(join(dirs.canary, 'keep'), 'utf8')).toBe('must survive');
+  });
+  return dirs;
+}
+
+/**
+ * A tree with everything awkward to delete that needs no special file system: read-only and
+ * mode-0 directories, a hard link, links out of the tree (to `canary`, which removing must
+ * never follow), a non-UTF-8 name, a fifo; the root itself read-only.
+ */
+export function awkwardTree(root: string, canary: string): void {
+  mkdirSync(join(root, 'a/b/c'), { recursive: true });
+  writeFileSync(join(root, 'a/b/c/file'), 'x');
+  chmodSync(join(root, 'a/b/c/file'), 0o000);
+  chmodSync(join(root, 'a/b/c'), 0o000);
+  chmodSync(join(root, 'a/b'), 0o555);
+  writeFileSync(join(root, 'a/ro'), 'y', { mode: 0o444 });
+  linkSync(join(root, 'a/ro'), join(root, 'hard'));
+  symlinkSync(canary, join(root, 'to-canary'));
+  symlinkSync(join(canary, 'keep'), join(root, 'a/to-keep'));
+  writeFileSync(Buffer.concat([Buffer.from(`${root}/`), Buffer.from([0x6e, 0xff, 0x80])]), 'non-utf8 name');
+  mkdirSync(join(root, 'ro-dir'));
+  writeFileSync(join(root, 'ro-dir/f'), 'z');
+  chmodSync(join(root, 'ro-dir'), 0o500);
+  mknod(join(root, 'fifo'), S_IFIFO | 0o600, 0);
+  chmodSync(root, 0o555);
+}
 
 /** Everything createRootfs promises to preserve, in one tree. */
 export function buildFixture(root: string): void {

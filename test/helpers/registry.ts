@@ -50,7 +50,7 @@ export function distMissing(): string | undefined {
   return need.length ? `packages ${need.join(', ')} are not built (run \`npm run build\` first; \`npm test\` does)` : undefined;
 }
 
-export const PULL_HELPER = path.join(repoRoot(), 'test', 'registry', 'helpers', 'pull.mjs');
+export const PULL_HELPER = path.join(repoRoot(), 'test', 'helpers', 'pull.mjs');
 
 /** A berth config file (BERTH_CONFIG) with per-registry settings, loaded the way the CLI loads it. */
 export async function berthConfig(dir: string, registries: Record<string, { mirrors?: string[]; insecure?: boolean }>): Promise<{ file: string; config: RegistryConfig }> {
@@ -122,7 +122,7 @@ export interface PullProcess {
   done: Promise<{ status: number | null; signal: NodeJS.Signals | null; lines: Array<Record<string, unknown>>; stderr: string }>;
 }
 
-/** Run test/registry/helpers/pull.mjs (against the built packages) in a child process. */
+/** Run test/helpers/pull.mjs (against the built packages) in a child process. */
 export function pullProcess(opts: { store: string; ref: string; platform?: string; configFile?: string; dockerConfigDir: string; events?: boolean }): PullProcess {
   const args = [PULL_HELPER, '--store', opts.store, '--ref', opts.ref, '--docker-config', opts.dockerConfigDir];
   if (opts.platform) args.push('--platform', opts.platform);

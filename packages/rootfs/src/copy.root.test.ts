@@ -1,3 +1,4 @@
+// createRootfs: the fixture has unreadable files and dirs, owners and devices, so the whole suite runs as root.
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -7,7 +8,7 @@ import { lgetxattr } from '@berth/layers';
 import { isBerthError } from '@berth/oci';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRootfs } from './copy.js';
-import { T1, T2, buildFixture, capabilityValue, compareTrees, describeTree, isRoot } from './testutil.js';
+import { T1, T2, buildFixture, capabilityValue, compareTrees, describeTree, isRoot } from './test-support/trees.js';
 
 let base: string;
 let src: string;

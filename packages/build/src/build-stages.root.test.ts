@@ -5,7 +5,7 @@ import { Reference, parsePlatform } from '@berth/oci';
 import { build, type BuildOptions } from './build.js';
 import type { BuildEvent } from './events.js';
 import { resolveOwner } from './fsutil/owner.js';
-import { haveSharedImages, isRoot, envBuildOptions, makeBuildEnv, type BuildEnv } from './test-support/env.js';
+import { haveSharedImages, envBuildOptions, makeBuildEnv, type BuildEnv } from './test-support/env.js';
 
 let env: BuildEnv;
 let ctx: string;
@@ -113,28 +113,5 @@ describe('resolveOwner', () => {
     await symlink('/../../etc/passwd', path.join(loop, 'etc/passwd'));
     expect(() => resolveOwner(loop, 'root')).toThrow('too many levels of symbolic links');
     expect(await readFile('/etc/passwd', 'utf8')).toContain('root:');
-  });
-});
-
-describe.skipIf(!isRoot)('workspace', () => {
-  it('clears build directories (and their overlay mounts) left by a dead build process', async () => {
-    const { Workspace } = await import('./workspace.js');
-    const root = path.join(env.dir, 'ws');
-    const probe = await Workspace.create(root);
-    if (probe.mode !== 'overlay') return void (await probe.dispose());
-    // simulate a crashed build: a dir named for a pid that no longer exists, with an overlay still mounted
-    const deadPid = 2 ** 22 - 7;
-    const stale = path.join(root, `build-${deadPid}-0`);
-    for (const d of ['lower', 'upper', 'work', 'merged']) await mkdir(path.join(stale, d), { recursive: true });
-    await writeFile(path.join(stale, 'pid'), `${deadPid}\n`);
-    const { execFileSync } = await import('node:child_process');
-    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${stale}/lower,upperdir=${stale}/upper,workdir=${stale}/work`, `${stale}/merged`]);
-    await probe.dispose();
-    const ws = await Workspace.create(root);
-    const { existsSync } = await import('node:fs');
-    expect(existsSync(stale)).toBe(false);
-    expect((await readFile('/proc/self/mountinfo', 'utf8')).includes(stale)).toBe(false);
-    await ws.dispose();
-    expect(existsSync(ws.dir)).toBe(false);
   });
 });

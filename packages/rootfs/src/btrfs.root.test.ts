@@ -44,7 +44,7 @@ import {
 import { createRootfs } from './copy.js';
 import { removeTree } from './remove.js';
 import { Snapshots } from './snapshots.js';
-import { asNobody, buildFixture, compareTrees, isRoot, loopMount, type LoopMount } from './testutil.js';
+import { asNobody, buildFixture, compareTrees, isRoot, loopMount, type LoopMount } from './test-support/trees.js';
 import { unpackImage } from './unpack.js';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));

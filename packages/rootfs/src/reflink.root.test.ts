@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRootfs } from './copy.js';
-import { buildFixture, compareTrees, loopMount, type LoopMount } from './testutil.js';
+import { buildFixture, compareTrees, loopMount, type LoopMount } from './test-support/trees.js';
 
 /** Whether `filefrag -v` reports the file's extents as shared (FIEMAP_EXTENT_SHARED); undefined if it cannot tell. */
 function extentsShared(file: string): boolean | undefined {
