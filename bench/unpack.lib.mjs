@@ -31,7 +31,7 @@ export const outDir = join(repoRoot, 'bench', 'out');
 const REF_NAME = 'org.opencontainers.image.ref.name';
 
 export function requireBuilt() {
-  for (const p of ['oci', 'store', 'layers', 'rootfs']) {
+  for (const p of ['oci', 'fs-root', 'store', 'layers', 'rootfs']) {
     if (!existsSync(join(repoRoot, 'packages', p, 'dist', 'index.js'))) {
       console.error(`packages/${p} is not built: run \`npm run build\` first`);
       process.exit(2);

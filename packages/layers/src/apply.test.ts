@@ -209,6 +209,13 @@ describe('applyLayer containment', () => {
     expect(read('made/by/layer/x')).toBe('x');
   });
 
+  it('makes no directory that a symlink target leaves again with ..', async () => {
+    await apply([{ path: 'l', type: 'symlink', linkname: 'nope/../d' }]);
+    await apply([{ path: 'l/f', content: 'f' }]);
+    expect(read('d/f')).toBe('f');
+    expect(readdirSync(box.root).sort()).toEqual(['d', 'l']);
+  });
+
   it('refuses a path that needs a file as a directory', async () => {
     await apply([{ path: 'plain', content: 'f' }]);
     const err = await apply([{ path: 'plain/child', content: 'c' }]).catch((e: unknown) => e);

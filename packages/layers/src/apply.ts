@@ -2,10 +2,12 @@
  * applyLayer: stream an OCI layer blob onto a directory, contained in it.
  *
  * Containment: every entry path is cleaned lexically (leading "/" stripped,
- * ".." clamped at the root), then its parent directory is resolved one
- * component at a time with lstat/readlink relative to the root, a
- * securejoin-style walk: an absolute symlink target restarts at the root, ".."
- * never climbs above it, at most 255 links are followed. The final component
+ * ".." clamped at the root), then its parent directory is resolved with
+ * @berth/fs-root's resolveInRoot (securejoin semantics: one component at a
+ * time with lstat/readlink, an absolute symlink target restarts at the root,
+ * ".." never climbs above it, at most 255 links are followed), creating
+ * missing directories where the walk puts them; resolved parents are cached
+ * per layer until a directory or symlink is removed. The final component
  * is never followed: files are created with O_CREAT|O_EXCL|O_NOFOLLOW after
  * removing whatever was there, and every metadata call is an l*- or f*-call
  * (lchown, lsetxattr, utimensat(AT_SYMLINK_NOFOLLOW), fchmod); chmod is only
@@ -32,7 +34,6 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
-  readlinkSync,
   realpathSync,
   rmSync,
   symlinkSync,
@@ -42,10 +43,11 @@ import {
 } from 'node:fs';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { resolveInRoot, type CreateOptions, type ExistingDirectoryOptions } from '@berth/fs-root';
 import { BerthError, Digest, layerMediaInfo } from '@berth/oci';
 import { decompressStream } from './compression.js';
 import { resolveLimits, type LayerLimits } from './limits.js';
-import { cleanComponents, joinRel, whiteoutKind } from './paths.js';
+import { cleanComponents, joinRel, parentRel, whiteoutKind } from './paths.js';
 import {
   fsetxattr,
   futimens,
@@ -112,7 +114,8 @@ export function isIgnoredXattr(name: string): boolean {
 }
 
 const O_CREATE_FILE = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
-const MAX_SYMLINKS = 255;
+/** resolveInRoot's options for a directory that must already exist (whiteouts, hardlink targets). */
+const EXISTING_DIR: ExistingDirectoryOptions = { missing: 'undefined' };
 
 interface DirMeta {
   mode: number;
@@ -167,6 +170,15 @@ class Applier implements TarHandler {
   private fd = -1;
   private current: TarEntry | undefined;
   skippedDevices = 0;
+  /** resolveInRoot's options for an entry's parent: missing directories are made (0755), saving their parent's times first. */
+  private readonly createDirs: CreateOptions = {
+    missing: 'create',
+    mkdir: (host, rel) => {
+      this.saveTimes(parentRel(rel));
+      mkdirSync(host, 0o755);
+    },
+    notDirectory: (rel) => new BerthError('ELAYER', `parent ${quote(rel)} is not a directory`),
+  };
 
   constructor(
     private readonly root: string,
@@ -343,46 +355,9 @@ class Applier implements TarHandler {
     const key = count === comps.length ? comps.join('/') : comps.slice(0, count).join('/');
     const hit = this.dirCache.get(key);
     if (hit !== undefined) return hit;
-
-    let resolved: string[] = [];
-    // Pending components, last element next.
-    const queue: string[] = [];
-    for (let i = count - 1; i >= 0; i--) queue.push(comps[i] as string);
-    let links = 0;
-    while (queue.length > 0) {
-      const c = queue.pop() as string;
-      if (c === '' || c === '.') continue;
-      if (c === '..') {
-        resolved.pop();
-        continue;
-      }
-      const rel = resolved.length === 0 ? c : `${resolved.join('/')}/${c}`;
-      const abs = `${this.root}/${rel}`;
-      const st = lstatSync(abs, { throwIfNoEntry: false });
-      if (!st) {
-        if (!create) return undefined;
-        this.saveTimes(resolved.join('/'));
-        mkdirSync(abs, 0o755);
-        resolved.push(c);
-        continue;
-      }
-      if (st.isSymbolicLink()) {
-        if (++links > MAX_SYMLINKS) {
-          throw new BerthError('EUNSAFE_PATH', `too many levels of symbolic links (ELOOP) resolving ${quote(key)}`);
-        }
-        const target = readlinkSync(abs);
-        if (target.startsWith('/')) resolved = [];
-        const parts = target.split('/');
-        for (let i = parts.length - 1; i >= 0; i--) queue.push(parts[i] as string);
-        continue;
-      }
-      if (!st.isDirectory()) {
-        if (!create) return undefined;
-        throw new BerthError('ELAYER', `parent ${quote(rel)} is not a directory`);
-      }
-      resolved.push(c);
-    }
-    const out = resolved.join('/');
+    const host = resolveInRoot(this.root, key, create ? this.createDirs : EXISTING_DIR);
+    if (host === undefined) return undefined;
+    const out = host.length === this.root.length ? '' : host.slice(this.root === '/' ? 1 : this.root.length + 1);
     this.dirCache.set(key, out);
     return out;
   }

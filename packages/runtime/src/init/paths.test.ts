@@ -40,6 +40,9 @@ describe('resolveInRoot (real directories)', () => {
   it('refuses symlink loops', () => {
     expect(() => resolveInRoot(sys, root, '/loop1/x')).toThrow(/too many levels of symbolic links/);
   });
+  it('goes on walking after a missing component, as securejoin: a later symlink is still resolved in the root', () => {
+    expect(resolveInRoot(sys, root, '/missing/../abs/passwd')).toBe(path.join(root, 'etc/passwd'));
+  });
   it('insideRoot maps host paths back', () => {
     expect(insideRoot(root, path.join(root, 'a/b'))).toBe('/a/b');
     expect(insideRoot(root, root)).toBe('/');
@@ -58,6 +61,13 @@ describe('mkdirAllInRoot / ensureMountPoint', () => {
     const p = ensureMountPoint(sys, root, '/abs/hostname', true);
     expect(p).toBe(path.join(root, 'etc/hostname'));
     expect(fs.statSync(p).isFile()).toBe(true);
+  });
+  it('creates through a symlink named after a missing component and its ..', () => {
+    const made = mkdirAllInRoot(sys, root, '/missing/../host/made2');
+    expect(made).toBe(path.join(root, outside.slice(1), 'made2'));
+    expect(fs.statSync(made).isDirectory()).toBe(true);
+    expect(fs.existsSync(path.join(root, 'missing'))).toBe(false);
+    expect(fs.existsSync(path.join(outside, 'made2'))).toBe(false);
   });
   it('refuses to create a directory below a file', () => {
     expect(() => mkdirAllInRoot(sys, root, '/file/sub')).toThrow(/is not a directory/);

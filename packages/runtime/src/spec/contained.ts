@@ -1,56 +1,24 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
-import { BerthError } from '@berth/oci';
-
-/** Symlinks followed before giving up (as securejoin and the kernel's 40 are both arbitrary; this is securejoin's). */
-const MAX_SYMLINKS = 255;
+import { resolveInRoot as resolveInRootWalk } from '@berth/fs-root';
+import { BerthError, isBerthError } from '@berth/oci';
 
 /**
  * Resolve `unsafePath` inside `root` the way the container would see it,
- * without ever leaving `root` (a securejoin-style walk): each component is
- * looked up with lstat; a symlink's target is spliced in and, when absolute,
- * restarts from `root`; `..` never climbs above `root`. Components that do not
- * exist are kept as they are. Returns an absolute host path under `root`.
+ * without ever leaving `root`: @berth/fs-root's walk (securejoin semantics,
+ * missing components kept lexically). An error other than ELOOP (EACCES on a
+ * component) is wrapped as EUNSAFE_PATH.
  *
  * This is a lexical guarantee at the time of the call: use it on a root no
  * untrusted process is changing (berth calls it before the container starts).
  */
 export function resolveInRoot(root: string, unsafePath: string): string {
-  const base = path.resolve(root);
-  const current: string[] = [];
-  let pending = splitPath(unsafePath);
-  let links = 0;
-  while (pending.length > 0) {
-    const part = pending.shift() as string;
-    if (part === '.' || part === '') continue;
-    if (part === '..') {
-      current.pop();
-      continue;
-    }
-    const candidate = path.join(base, ...current, part);
-    let isLink = false;
-    try {
-      isLink = lstatSync(candidate).isSymbolicLink();
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw BerthError.wrap(`resolve ${unsafePath} in ${base}`, err, 'EUNSAFE_PATH');
-    }
-    if (!isLink) {
-      current.push(part);
-      continue;
-    }
-    if (++links > MAX_SYMLINKS) {
-      throw new BerthError('EUNSAFE_PATH', `resolve ${unsafePath} in ${base}: too many levels of symbolic links`);
-    }
-    const target = readlinkSync(candidate);
-    if (target.startsWith('/')) current.length = 0;
-    pending = [...splitPath(target), ...pending];
+  try {
+    return resolveInRootWalk(root, unsafePath);
+  } catch (err) {
+    if (isBerthError(err)) throw err;
+    throw BerthError.wrap(`resolve ${unsafePath} in ${path.resolve(root)}`, err, 'EUNSAFE_PATH');
   }
-  return current.length === 0 ? base : path.join(base, ...current);
-}
-
-function splitPath(p: string): string[] {
-  return p.split('/').filter((s) => s !== '' && s !== '.');
 }
 
 export interface ReadContainedOptions {
