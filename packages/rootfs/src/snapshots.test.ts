@@ -182,7 +182,8 @@ process.stdout.write(JSON.stringify({ created: r.created, path: r.path, layers }
 
     // a stored layer blob whose bytes rotted on disk (same size): caught by the digest check
     const rotten = await putImage([lower, [{ path: 'rot', content: 'x'.repeat(5000) }]]);
-    const blob = store.blobPath(rotten.manifest.layers[1]?.digest as string);
+    // the blob's file in the store's OCI layout (blobs/<alg>/<hex>): the store hands no paths out
+    const blob = join(store.root, 'blobs', ...(rotten.manifest.layers[1]?.digest as string).split(':'));
     const bytes = readFileSync(blob);
     bytes[bytes.length - 20] = (bytes[bytes.length - 20] ?? 0) ^ 0xff;
     chmodSync(blob, 0o644);

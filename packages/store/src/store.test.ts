@@ -9,6 +9,7 @@ import { Digest, MediaType, Reference, encodeJson, isBerthError } from '@berth/o
 import type { Descriptor, Platform } from '@berth/oci';
 import { Store, defaultRoot, storeDir, INDEX_DIGEST_ANNOTATION, REF_NAME_ANNOTATION } from './index.js';
 import { makeData } from './test-support/data.js';
+import { blobFile } from './test-support/layout.js';
 import { repoRoot } from './test-support/spawn.js';
 import { rejection } from './test-support/rejection.js';
 
@@ -76,9 +77,9 @@ describe('blobs', () => {
   it('validates digests before using them in paths', async () => {
     const store = await Store.open({ root });
     const hex = 'a'.repeat(64);
-    expect(store.blobPath(`sha256:${hex}`)).toBe(path.join(root, 'blobs', 'sha256', hex));
+    expect(blobFile(store, `sha256:${hex}`)).toBe(path.join(root, 'blobs', 'sha256', hex));
     for (const bad of ['sha256:../../../etc/passwd', `sha256:${hex}/x`, 'md5:abc', `SHA256:${hex}`, '']) {
-      expect(() => store.blobPath(bad)).toThrow(expect.objectContaining({ code: 'EINVAL_DIGEST' }));
+      expect(() => blobFile(store, bad)).toThrow(expect.objectContaining({ code: 'EINVAL_DIGEST' }));
     }
     await expect(store.has('sha256:..')).rejects.toMatchObject({ code: 'EINVAL_DIGEST' });
     await expect(store.ingest({ digest: 'sha256:../x' })).rejects.toMatchObject({ code: 'EINVAL_DIGEST' });
@@ -106,7 +107,7 @@ describe('blobs', () => {
     const store = await Store.open({ root });
     const data = makeData('idem', 5000);
     const a = await store.putBlob(data);
-    const inode = (await stat(store.blobPath(a.digest))).ino;
+    const inode = (await stat(blobFile(store, a.digest))).ino;
     const b = await store.putBlob(data);
     expect(b).toEqual(a);
     // The caller's stream is read to its end (not destroyed mid-way), so a tar
@@ -119,7 +120,7 @@ describe('blobs', () => {
     expect(c).toEqual(a);
     expect(ended).toBe(true);
     expect(read).toBe(data.length);
-    expect((await stat(store.blobPath(a.digest))).ino).toBe(inode);
+    expect((await stat(blobFile(store, a.digest))).ino).toBe(inode);
     expect(await blobNames(root)).toEqual([a.digest.hex]);
   });
 
@@ -156,7 +157,7 @@ describe('blobs', () => {
     const store = await Store.open({ root });
     const data = makeData('corrupt', 70_000);
     const { digest } = await store.putBlob(data);
-    const file = store.blobPath(digest);
+    const file = blobFile(store, digest);
     const bad = Buffer.from(data);
     bad[12345] = (bad[12345] as number) ^ 0xff;
     await writeFile(file, bad);
@@ -185,7 +186,7 @@ describe('blobs', () => {
   it('detects a corrupted manifest when reading an image', async () => {
     const store = await Store.open({ root });
     const img = await putImage(store, 'x');
-    const file = store.blobPath(img.descriptor.digest);
+    const file = blobFile(store, img.descriptor.digest);
     const bytes = await readFile(file);
     await writeFile(file, Buffer.from(bytes.toString().replace('"schemaVersion":2', '"schemaVersion":3')));
     await expect(store.readManifest(img.descriptor)).rejects.toMatchObject({ code: 'EDIGEST_MISMATCH' });
@@ -395,12 +396,12 @@ describe('gc', () => {
     const store = await Store.open({ root });
     const img = await putImage(store, 'c');
     await store.setTag('localhost/c:1', img.descriptor);
-    await writeFile(store.blobPath(img.descriptor.digest), '{"schemaVersion":2}');
+    await writeFile(blobFile(store, img.descriptor.digest), '{"schemaVersion":2}');
     const e = await rejection(store.gc());
     expect(e.code).toBe('ESIZE_MISMATCH');
     expect(e.message).toMatch(/^gc: read blob sha256:[a-f0-9]{64}: stored blob has 19 bytes, expected \d+$/);
     expect(await store.has(img.layer)).toBe(true);
-    await writeFile(store.blobPath(img.descriptor.digest), Buffer.alloc(img.descriptor.size, 0x20));
+    await writeFile(blobFile(store, img.descriptor.digest), Buffer.alloc(img.descriptor.size, 0x20));
     expect((await rejection(store.gc())).code).toBe('EDIGEST_MISMATCH');
     expect(await store.has(img.config)).toBe(true);
   });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError, encodeJson } from '@berth/oci';
 import type { Descriptor, Digest, ImageConfig, Index, Manifest, Reference } from '@berth/oci';
-import { blobFile, BlobStore, type IngestOptions, type OpenBlobOptions, type PutBlobOptions, type ReadBlobOptions } from './blobs.js';
+import { BlobStore, type IngestOptions, type OpenBlobOptions, type PutBlobOptions, type ReadBlobOptions } from './blobs.js';
 import type { DescriptorLike } from './check.js';
 import { errnoCode, fsyncDir, tempName, wrapError } from './fsutil.js';
 import { Collector, type GcOptions, type GcResult } from './gc.js';
@@ -108,11 +108,6 @@ export class Store {
   }
 
   // ---------------------------------------------------------------- blobs (blobs.ts)
-
-  /** `<root>/blobs/<alg>/<hex>`; the digest is validated first (EINVAL_DIGEST). */
-  blobPath(digest: Digest | string): string {
-    return blobFile(this.layout, digest);
-  }
 
   has(digest: Digest | string): Promise<boolean> {
     return this.blobs.has(digest);
