@@ -1,25 +1,20 @@
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer, text } from 'node:stream/consumers';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { Digest } from '@berth/oci';
 import { Store } from './index.js';
 import { makeData } from './test-support/data.js';
 import { blobFile } from './test-support/layout.js';
-import { blobNames, putImage, tempStoreRoot } from './test-support/images.js';
+import { blobNames, putImage, useTempStoreRoot } from './test-support/images.js';
 import { rejection } from './test-support/rejection.js';
 
-let dir: string;
 let root: string;
 let store: Store;
-
+useTempStoreRoot((t) => ({ root } = t));
 beforeEach(async () => {
-  ({ dir, root } = await tempStoreRoot());
   store = await Store.open({ root });
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 describe('BlobStore', () => {

@@ -1,22 +1,15 @@
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Digest, MediaType, encodeJson } from '@berth/oci';
 import { Store } from './index.js';
 import { makeData } from './test-support/data.js';
 import { blobFile } from './test-support/layout.js';
-import { putImage, tempStoreRoot } from './test-support/images.js';
+import { putImage, useTempStoreRoot } from './test-support/images.js';
 import { rejection } from './test-support/rejection.js';
 
-let dir: string;
 let root: string;
-
-beforeEach(async () => {
-  ({ dir, root } = await tempStoreRoot());
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+useTempStoreRoot((t) => ({ root } = t));
 
 describe('gc', () => {
   it('keeps what tags and roots reach; removes other blobs, stale partials and temp files', async () => {

@@ -1,18 +1,10 @@
-import { rm } from 'node:fs/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Store } from './index.js';
-import { tempStoreRoot } from './test-support/images.js';
+import { useTempStoreRoot } from './test-support/images.js';
 import { rejection } from './test-support/rejection.js';
 
-let dir: string;
 let root: string;
-
-beforeEach(async () => {
-  ({ dir, root } = await tempStoreRoot());
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+useTempStoreRoot((t) => ({ root } = t));
 
 describe('locks', () => {
   it('serialises withLock holders, is reentrant, and validates names', async () => {

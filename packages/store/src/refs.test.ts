@@ -1,21 +1,14 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Digest, MediaType, Reference } from '@berth/oci';
 import type { Descriptor } from '@berth/oci';
 import { Store, REF_NAME_ANNOTATION } from './index.js';
-import { putImage, tempStoreRoot } from './test-support/images.js';
+import { putImage, useTempStoreRoot } from './test-support/images.js';
 import { rejection } from './test-support/rejection.js';
 
-let dir: string;
 let root: string;
-
-beforeEach(async () => {
-  ({ dir, root } = await tempStoreRoot());
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+useTempStoreRoot((t) => ({ root } = t));
 
 describe('tags', () => {
   it('adds, resolves, replaces, lists and removes tags with the full reference as ref.name', async () => {

@@ -1,23 +1,16 @@
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createReadStream, existsSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Digest, Reference, isBerthError } from '@berth/oci';
 import type { Descriptor, Platform } from '@berth/oci';
 import { Store, INDEX_DIGEST_ANNOTATION, REF_NAME_ANNOTATION } from './index.js';
-import { putImage, tempStoreRoot } from './test-support/images.js';
+import { putImage, useTempStoreRoot } from './test-support/images.js';
 import { repoRoot } from './test-support/spawn.js';
 import { rejection } from './test-support/rejection.js';
 
-let dir: string;
 let root: string;
-
-beforeEach(async () => {
-  ({ dir, root } = await tempStoreRoot());
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+useTempStoreRoot((t) => ({ root } = t));
 
 describe('getImage', () => {
   it('finds a tagged single-platform image by tag, digest and short ID', async () => {

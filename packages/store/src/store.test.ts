@@ -1,20 +1,14 @@
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Store, defaultRoot, storeDir } from './index.js';
-import { tempStoreRoot } from './test-support/images.js';
+import { useTempStoreRoot } from './test-support/images.js';
 import { rejection } from './test-support/rejection.js';
 
 let dir: string;
 let root: string;
-
-beforeEach(async () => {
-  ({ dir, root } = await tempStoreRoot());
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+useTempStoreRoot((t) => ({ dir, root } = t));
 
 describe('Store.open', () => {
   it('creates an OCI layout and reopens it', async () => {

@@ -1,6 +1,7 @@
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterEach, beforeEach } from 'vitest';
 import { MediaType, encodeJson } from '@berth/oci';
 import type { Descriptor, Platform } from '@berth/oci';
 import type { Store } from '../index.js';
@@ -10,6 +11,22 @@ import { makeData } from './data.js';
 export async function tempStoreRoot(): Promise<{ dir: string; root: string }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'berth-store-'));
   return { dir, root: path.join(dir, 'store') };
+}
+
+/**
+ * Registers hooks that give each test a fresh temp directory (`dir`) with a store path
+ * in it (`root`, not yet created), passed to `set`, and remove the directory afterwards.
+ */
+export function useTempStoreRoot(set: (t: { dir: string; root: string }) => void): void {
+  let dir: string | undefined;
+  beforeEach(async () => {
+    const t = await tempStoreRoot();
+    dir = t.dir;
+    set(t);
+  });
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
 }
 
 /** The names in a store's `blobs/sha256/`. */
