@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { createReadStream, existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Digest, Reference, isBerthError } from '@berth/oci';
+import { Digest, MediaType, Reference, isBerthError } from '@berth/oci';
 import type { Descriptor, Platform } from '@berth/oci';
 import { Store, INDEX_DIGEST_ANNOTATION, REF_NAME_ANNOTATION } from './index.js';
 import { putImage, useTempStoreRoot } from './test-support/images.js';
@@ -46,6 +46,35 @@ describe('getImage', () => {
     // A platform that does not match the image's config is refused when asked for explicitly.
     const e2 = await rejection(store.getImage('localhost/one:1', { platform: { os: 'linux', architecture: 'arm64' } }));
     expect(e2.code).toBe('ENO_MATCHING_PLATFORM');
+  });
+
+  it('finds an untagged image by short ID among the stored blobs, and refuses an ambiguous prefix', async () => {
+    const store = await Store.open({ root });
+    // Untagged images (kept by GC roots, or not collected yet): no tag leads to them, the blobs do.
+    const images = [];
+    const byFirst = new Map<string, string[]>();
+    let shared: string[] | undefined;
+    for (let i = 0; !shared; i++) {
+      const img = await putImage(store, `untagged-${i}`);
+      images.push(img);
+      const hex = Digest.parse(img.descriptor.digest).hex;
+      const same = [...(byFirst.get(hex.slice(0, 1)) ?? []), img.descriptor.digest];
+      byFirst.set(hex.slice(0, 1), same);
+      if (same.length === 2) shared = same;
+    }
+    const a = images[0] as (typeof images)[number];
+    const aHex = Digest.parse(a.descriptor.digest).hex;
+    const found = await store.getImage(aHex.slice(0, 16));
+    expect(found.descriptor).toEqual({ mediaType: MediaType.OciManifest, digest: a.descriptor.digest, size: a.descriptor.size });
+    expect(found.reference).toBeUndefined();
+    // A prefix that names only a layer is no image.
+    expect((await rejection(store.getImage(Digest.parse(a.layer).hex.slice(0, 16)))).code).toBe('EIMAGE_UNKNOWN');
+    // Two untagged manifests under one prefix: ambiguous, both named.
+    const first = Digest.parse(shared[0] as string).hex.slice(0, 1);
+    const e = await rejection(store.getImage(first));
+    expect(e.code).toBe('EINVAL_ARGUMENT');
+    expect(e.message).toMatch(new RegExp(`^get image ${first}: ambiguous image ID prefix, matches `));
+    for (const d of shared) expect(e.message).toContain(d);
   });
 
   it('chooses the platform from an index (the real alpine image) and lists the choices when none matches', async (ctx) => {
