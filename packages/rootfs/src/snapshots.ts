@@ -263,15 +263,22 @@ export class Snapshots {
     let entries = 0;
     for (const [i, layer] of manifest.layers.entries()) {
       opts.onProgress?.({ layer: i + 1, of: manifest.layers.length, digest: layer.digest });
-      const applied = await applyLayer({
-        root: opts.dir,
-        source: await this.openLayer(layer.digest, layer.size),
-        mediaType: layer.mediaType,
-        digest: layer.digest,
-        diffId: diffIds[i] as string,
-        name: `${i + 1}/${manifest.layers.length} ${layer.digest}`,
-      });
-      entries += applied.entries;
+      const source = await this.openLayer(layer.digest, layer.size);
+      try {
+        const applied = await applyLayer({
+          root: opts.dir,
+          source,
+          mediaType: layer.mediaType,
+          digest: layer.digest,
+          diffId: diffIds[i] as string,
+          name: `${i + 1}/${manifest.layers.length} ${layer.digest}`,
+        });
+        entries += applied.entries;
+      } finally {
+        // applyLayer may refuse the layer before it reads the stream (a media type it
+        // does not know): close the blob's file here, not at garbage collection.
+        await closeStream(source);
+      }
     }
     return entries;
   }
@@ -405,4 +412,12 @@ export class Snapshots {
     }
     return result;
   }
+}
+
+/** Destroy `stream` unless it is closed, and wait until its file is closed. */
+async function closeStream(stream: Readable): Promise<void> {
+  if (stream.closed) return;
+  const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
+  stream.destroy();
+  await closed;
 }
