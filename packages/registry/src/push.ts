@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { BerthError, Digest, detectMediaType, isImageMediaType, isIndexMediaType, type Descriptor, type Reference } from '@berth/oci';
 import type { Store } from '@berth/store';
@@ -87,9 +86,9 @@ async function describeSource(store: Store, source: Reference, doing: string): P
   throw new BerthError('EIMAGE_UNKNOWN', `${doing}: no such image in the store: ${source}`);
 }
 
-/** A fresh stream of a stored blob from `offset` (verified end to end when from 0). */
+/** A fresh stream of a stored blob from `offset`, verified over the whole blob (the bytes before `offset` are hashed, not sent). */
 function openStored(store: Store, d: Descriptor): (offset: number) => Readable {
-  return (offset) => (offset === 0 ? store.openBlob(d.digest, { size: d.size }) : createReadStream(store.blobPath(d.digest), { start: offset }));
+  return (offset) => store.openBlob(d.digest, { size: d.size, start: offset });
 }
 
 async function pushManifest(opts: PushOptions, desc: Descriptor, dest: Reference, doing: string): Promise<{ digest: Digest; size: number }> {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -116,7 +116,8 @@ describe('Snapshots', () => {
 
     // a stored layer blob whose bytes rotted on disk (same size): caught by the digest check
     const rotten = await putImage([lower, [{ path: 'rot', content: 'x'.repeat(5000) }]]);
-    const blob = store.blobPath(rotten.manifest.layers[1]?.digest as string);
+    // the blob's file in the store's OCI layout (blobs/<alg>/<hex>): the store hands no paths out
+    const blob = join(store.root, 'blobs', ...(rotten.manifest.layers[1]?.digest as string).split(':'));
     const bytes = readFileSync(blob);
     bytes[bytes.length - 20] = (bytes[bytes.length - 20] ?? 0) ^ 0xff;
     chmodSync(blob, 0o644);
@@ -142,6 +143,27 @@ describe('Snapshots', () => {
     const ok = await snaps.ensure({ image: good });
     expect(ok.created).toBe(true);
     expect(readdirSync(join(base, 's5', '.tmp'))).toEqual([]);
+  });
+
+  it('closes the layer blob it opened when the layer cannot be applied', async () => {
+    const snaps = fresh('s-fd');
+    const img = await putImage([lower]);
+    const layer = img.manifest.layers[0] as (typeof img.manifest.layers)[number];
+    // applyLayer refuses the media type before it reads a byte of the stream it was given
+    const image = { ...img, manifest: { ...img.manifest, layers: [{ ...layer, mediaType: 'application/x-not-a-layer' }] } };
+    const dir = mkdtempSync(join(base, 'apply-'));
+    const blob = join(store.root, 'blobs', ...layer.digest.split(':'));
+    const fdsOnBlob = (): string[] =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === blob;
+        } catch {
+          return false;
+        }
+      });
+    const err = await snaps.applyImage({ image, dir }).catch((e: unknown) => e);
+    expect(isBerthError(err, 'EUNSUPPORTED')).toBe(true);
+    expect(fdsOnBlob()).toEqual([]);
   });
 
   it('path/has/remove validate chain IDs; remove is idempotent', async () => {

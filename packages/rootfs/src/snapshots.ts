@@ -16,11 +16,11 @@
  * beside a snapshot (locks, temp dirs) lives outside it.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, createReadStream, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { join, resolve } from 'node:path';
 import { applyLayer } from '@berth/layers';
-import { BerthError, chainId as computeChainId, Digest, describeError } from '@berth/oci';
+import { BerthError, chainId as computeChainId, Digest, describeError, isBerthError } from '@berth/oci';
 import type { ImageConfig, Manifest } from '@berth/oci';
 import { FileLock, type LockMode, type Store, type StoredImage } from '@berth/store';
 import { createSubvolume, destroySubvolume, isSubvolumeRoot, onBtrfs, setReadOnly, withDirFd } from './btrfs.js';
@@ -263,41 +263,53 @@ export class Snapshots {
     let entries = 0;
     for (const [i, layer] of manifest.layers.entries()) {
       opts.onProgress?.({ layer: i + 1, of: manifest.layers.length, digest: layer.digest });
-      const applied = await applyLayer({
-        root: opts.dir,
-        source: this.openLayer(layer.digest, layer.size),
-        mediaType: layer.mediaType,
-        digest: layer.digest,
-        diffId: diffIds[i] as string,
-        name: `${i + 1}/${manifest.layers.length} ${layer.digest}`,
-      });
-      entries += applied.entries;
+      const source = await this.openLayer(layer.digest, layer.size);
+      try {
+        const applied = await applyLayer({
+          root: opts.dir,
+          source,
+          mediaType: layer.mediaType,
+          digest: layer.digest,
+          diffId: diffIds[i] as string,
+          name: `${i + 1}/${manifest.layers.length} ${layer.digest}`,
+        });
+        entries += applied.entries;
+      } finally {
+        // applyLayer may refuse the layer before it reads the stream (a media type it
+        // does not know): close the blob's file here, not at garbage collection.
+        await closeStream(source);
+      }
     }
     return entries;
   }
 
   /**
-   * The stored layer blob as a plain file stream: applyLayer verifies its digest
-   * (and the diff ID) once the stream is drained, before the snapshot is renamed
-   * into place, so a second hash pass in the store's verifying reader would only
-   * cost time. Presence and size are checked here, for a clear early error.
+   * The stored layer blob as a plain file stream, opened by digest with the
+   * store's unverified `openFile` (the caller verifies): applyLayer verifies its
+   * digest (and the diff ID) once the stream is drained, before the snapshot is
+   * renamed into place, so a second hash pass in the store's verifying reader
+   * would only cost time. Presence and size are checked here, for a clear early error.
    */
-  private openLayer(digest: string, size: number): Readable {
-    const path = this.store.blobPath(digest);
-    let st;
+  private async openLayer(digest: string, size: number): Promise<Readable> {
+    let fh;
     try {
-      st = statSync(path);
+      fh = await this.store.blobs.openFile(digest);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BerthError('ENOT_FOUND', `layer ${digest} is not in the store`, { cause: err });
+      if (isBerthError(err, 'ENOT_FOUND')) throw new BerthError('ENOT_FOUND', `layer ${digest} is not in the store`, { cause: err });
       throw BerthError.wrap(`read layer ${digest}`, err, 'ESTORE');
     }
-    if (!st.isFile()) throw new BerthError('ESTORE', `read layer ${digest}: ${path} is not a regular file`);
-    if (st.size !== size) {
-      throw new BerthError('ESIZE_MISMATCH', `read layer ${digest}: stored blob has ${st.size} bytes, the manifest says ${size}`, {
-        details: { expected: size, actual: st.size },
-      });
+    try {
+      const st = await fh.stat();
+      if (st.size !== size) {
+        throw new BerthError('ESIZE_MISMATCH', `read layer ${digest}: stored blob has ${st.size} bytes, the manifest says ${size}`, {
+          details: { expected: size, actual: st.size },
+        });
+      }
+    } catch (err) {
+      await fh.close();
+      throw isBerthError(err) ? err : BerthError.wrap(`read layer ${digest}`, err, 'ESTORE');
     }
-    return createReadStream(path, { highWaterMark: 1 << 20 });
+    return fh.createReadStream({ highWaterMark: 1 << 20 });
   }
 
   /** Temp dirs of `hex` from builders that died (we hold its lock, so none is live). */
@@ -400,4 +412,12 @@ export class Snapshots {
     }
     return result;
   }
+}
+
+/** Destroy `stream` unless it is closed, and wait until its file is closed. */
+async function closeStream(stream: Readable): Promise<void> {
+  if (stream.closed) return;
+  const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
+  stream.destroy();
+  await closed;
 }

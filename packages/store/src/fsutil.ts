@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, describeError, type ErrorCode } from '@berth/oci';
 
@@ -90,4 +90,24 @@ export function errnoCode(err: unknown): string | undefined {
 export function wrapError(doing: string, err: unknown, fallback: ErrorCode = 'ESTORE'): BerthError {
   if (err instanceof BerthError) return err.message.startsWith(doing) ? err : BerthError.wrap(doing, err, fallback);
   return new BerthError(fallback, `${doing}: ${describeError(err)}`, { cause: err });
+}
+
+/** The names in `dir`, or none when it does not exist. */
+export async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return false;
+    throw err;
+  }
 }

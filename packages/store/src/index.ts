@@ -1,15 +1,14 @@
-export { Store, DEFAULT_LOCK_TIMEOUT_MS, REF_NAME_ANNOTATION, INDEX_DIGEST_ANNOTATION, IMAGE_LAYOUT_VERSION } from './store.js';
-export type {
-  StoreOptions,
-  PutBlobOptions,
-  IngestOptions,
-  ReadBlobOptions,
-  GetImageOptions,
-  StoredImage,
-  GcOptions,
-  GcResult,
-  TagEntry,
-} from './store.js';
+export { Store } from './store.js';
+export type { StoreOptions } from './store.js';
+export { BlobStore } from './blobs.js';
+export type { PutBlobOptions, IngestOptions, ReadBlobOptions, OpenBlobOptions, BlobInfo, BlobListOptions } from './blobs.js';
+export { RefStore, REF_NAME_ANNOTATION, INDEX_DIGEST_ANNOTATION } from './refs.js';
+export type { TagEntry } from './refs.js';
+export { ImageResolver } from './resolve.js';
+export type { GetImageOptions, StoredImage } from './resolve.js';
+export type { GcOptions, GcResult } from './gc.js';
+export { DEFAULT_LOCK_TIMEOUT_MS } from './locks.js';
+export { IMAGE_LAYOUT_VERSION } from './layout.js';
 export type { BlobIngest } from './ingest.js';
 export { defaultRoot, storeDir } from './paths.js';
 export { FileLock, withFileLock, lockHolders } from './lock.js';

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Digest, MediaType, type BerthError } from '@berth/oci';
 import { Store, type BlobIngest } from './index.js';
 import { makeData } from './test-support/data.js';
+import { blobFile } from './test-support/layout.js';
 import { childUnavailable, spawnChild, type Child } from './test-support/spawn.js';
 import { rejection } from './test-support/rejection.js';
 
@@ -228,7 +229,7 @@ describe('ingest across processes', () => {
     await writeAll(ing.createWriteStream(), data.subarray(ing.offset));
     expect(await ing.commit()).toEqual({ digest, size });
     expect((await store.readBlob(digest)).equals(data)).toBe(true);
-    expect((await stat(store.blobPath(digest))).size).toBe(size);
+    expect((await stat(blobFile(store, digest))).size).toBe(size);
   });
 
   it.skipIf(why !== undefined)('a child SIGKILLed mid-putBlob leaves only a temp file, which gc removes', async () => {

@@ -11,6 +11,11 @@ export interface BlobReaderOptions {
   digest: Digest;
   /** Expected size; checked up front against the file and again at EOF. */
   size?: number | undefined;
+  /**
+   * Emit from this byte on (a resumed upload). The bytes before it are read and
+   * hashed, not emitted, so the digest is still checked over the whole blob.
+   */
+  start?: number | undefined;
 }
 
 /**
@@ -42,11 +47,24 @@ export class BlobReader extends Readable {
             details: { expected: this.opts.size, actual: st.size },
           });
         }
+        const start = this.opts.start ?? 0;
+        if (start > st.size) throw new BerthError('EINVAL_ARGUMENT', `${this.what}: start ${start} is past the end of the ${st.size}-byte blob`);
+        await this.hashPrefix(fh, start);
       })
       .then(
         () => callback(),
         (err: unknown) => callback(mapOpenError(this.what, err)),
       );
+  }
+
+  private async hashPrefix(fh: FileHandle, start: number): Promise<void> {
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK * 4, Math.max(start, 1)));
+    while (this.position < start) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, start - this.position), this.position);
+      if (bytesRead === 0) throw new BerthError('ESTORE', `${this.what}: the blob shrank while it was read`);
+      this.hash.update(buf.subarray(0, bytesRead));
+      this.position += bytesRead;
+    }
   }
 
   override _read(size: number): void {
