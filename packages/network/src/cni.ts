@@ -291,56 +291,59 @@ export async function listCachedAttachments(cacheDir: string, containerId?: stri
   return out;
 }
 
-async function runList(command: 'ADD' | 'DEL' | 'CHECK', list: NetworkConfList, rt: CniRuntimeConf, opts: CniOptions, prev: CniResult | undefined): Promise<CniResult | undefined> {
-  const plugins = command === 'DEL' ? [...list.plugins].reverse() : list.plugins;
-  let result = prev;
+function invokeFor(command: 'ADD' | 'DEL' | 'CHECK', list: NetworkConfList, plugin: CniPluginConf, rt: CniRuntimeConf, opts: CniOptions, prevResult: CniResult | undefined): Promise<unknown> {
+  return invokePlugin({
+    command,
+    type: plugin.type,
+    config: pluginConfig(list, plugin, prevResult, rt.capabilityArgs),
+    runtime: rt,
+    ...(opts.pluginDirs ? { pluginDirs: opts.pluginDirs } : {}),
+    ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+  });
+}
+
+/** DEL every plugin in reverse order, all of them even when one fails (a leaked rule is worse than a second error); the first error is thrown at the end. */
+async function delList(list: NetworkConfList, rt: CniRuntimeConf, opts: CniOptions, prevResult: CniResult | undefined): Promise<void> {
   let firstError: unknown;
-  for (const plugin of plugins) {
+  for (const plugin of [...list.plugins].reverse()) {
     try {
-      const out = await invokePlugin({
-        command,
-        type: plugin.type,
-        config: pluginConfig(list, plugin, command === 'ADD' ? result : prev, rt.capabilityArgs),
-        runtime: rt,
-        ...(opts.pluginDirs ? { pluginDirs: opts.pluginDirs } : {}),
-        ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
-      });
-      if (command === 'ADD') {
-        try {
-          result = parseCniResult(out);
-        } catch (err) {
-          throw BerthError.wrap(`CNI ADD ${plugin.type} for ${rt.containerId}`, err, 'ENETWORK_PLUGIN');
-        }
-      }
+      await invokeFor('DEL', list, plugin, rt, opts, prevResult);
     } catch (err) {
-      // DEL goes on through every plugin (a leaked rule is worse than a second error); ADD and CHECK stop.
-      if (command !== 'DEL') throw err;
       firstError ??= err;
     }
   }
   if (firstError !== undefined) throw firstError;
-  return result;
 }
 
 /**
  * ADD the container to the network: every plugin in order, each with the previous result.
  * The attachment is cached first (without result) and then with the final result, which is
- * returned. When a plugin fails, the plugins are DELeted again in reverse order (so a failed
- * ADD leaves no veth, rule or lease), the cache entry is removed, and the ADD's error is thrown.
+ * returned. When a plugin fails, the plugins are DELeted again in reverse order with the last
+ * result a plugin returned as prevResult (so a failed ADD leaves no veth, rule or lease), the cache entry is removed, and the ADD's error is thrown.
  */
 export async function addNetwork(list: NetworkConfList, rt: CniRuntimeConf, opts: CniOptions): Promise<CniResult> {
   validateConfList(list);
   validateRuntime(rt);
+  // Every plugin is there before the first one runs: a missing one could not be DELeted either.
+  for (const plugin of list.plugins) findPlugin(plugin.type, opts.pluginDirs);
   const entry: CachedAttachment = { kind: 'berth-cni-attachment/v1', containerId: rt.containerId, ifName: rt.ifName, netns: rt.netns, networkName: list.name, config: list };
   if (rt.capabilityArgs) entry.capabilityArgs = rt.capabilityArgs;
   await writeCache(opts.cacheDir, entry);
   let result: CniResult | undefined;
   try {
-    result = await runList('ADD', list, rt, opts, undefined);
+    for (const plugin of list.plugins) {
+      const out = await invokeFor('ADD', list, plugin, rt, opts, result);
+      try {
+        result = parseCniResult(out);
+      } catch (err) {
+        throw BerthError.wrap(`CNI ADD ${plugin.type} for ${rt.containerId}`, err, 'ENETWORK_PLUGIN');
+      }
+    }
     if (!result) throw new BerthError('ENETWORK_PLUGIN', `CNI ADD ${list.name} for ${rt.containerId}: no plugin returned a result`);
   } catch (err) {
     try {
-      await runList('DEL', list, rt, opts, undefined);
+      // With the last result a plugin gave: the firewall plugin, for one, finds the rules to remove through prevResult.
+      await delList(list, rt, opts, result);
       await rm(cacheFile(opts.cacheDir, list.name, rt.containerId, rt.ifName), { force: true });
     } catch {
       // The cache entry stays; the sweep retries the DEL. The ADD's error is the one to report.
@@ -370,7 +373,7 @@ export async function delNetwork(rt: Pick<CniRuntimeConf, 'containerId' | 'ifNam
   };
   const caps = rt.capabilityArgs ?? cached?.capabilityArgs;
   if (caps) full.capabilityArgs = caps;
-  await runList('DEL', conf, full, opts, cached?.result);
+  await delList(conf, full, opts, cached?.result);
   await rm(cacheFile(opts.cacheDir, conf.name, rt.containerId, rt.ifName), { force: true });
 }
 
@@ -383,5 +386,5 @@ export async function checkNetwork(rt: Pick<CniRuntimeConf, 'containerId' | 'ifN
   if (cached.config.disableCheck) return;
   const full: CniRuntimeConf = { containerId: cached.containerId, ifName: cached.ifName, netns: cached.netns };
   if (cached.capabilityArgs) full.capabilityArgs = cached.capabilityArgs;
-  await runList('CHECK', cached.config, full, opts, cached.result);
+  for (const plugin of cached.config.plugins) await invokeFor('CHECK', cached.config, plugin, full, opts, cached.result);
 }
