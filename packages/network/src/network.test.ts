@@ -292,6 +292,26 @@ describe.skipIf(missing !== undefined)(`@berth/network with the real CNI plugins
     expect(testRules()).toEqual([]);
   });
 
+  it('--internal: an address on the bridge, but no default route and no NAT rule', async () => {
+    const internal = await store.create({ name: `i${unique}`, bridge: `bi${unique}`, internal: true });
+    const id = `c7${unique}`;
+    try {
+      const cn = await setupContainerNetwork({ root, state, store, containerId: id, networks: [{ network: internal.name }], hostname: 'c7' });
+      const ip = cn.attachments[0]?.addresses[0]?.split('/')[0] ?? '';
+      expect(ip.startsWith(internal.subnet.replace(/0\/24$/, ''))).toBe(true);
+      const routes = JSON.parse(execFileSync('nsenter', [`--net=${cn.netns}`, 'ip', '-j', 'route'], { encoding: 'utf8' })) as Array<{ dst: string }>;
+      expect(routes.map((r) => r.dst)).not.toContain('default');
+      const rules = iptablesRules().filter((l) => l.includes(id));
+      expect(rules.filter((l) => l.includes('MASQUERADE') || l.includes('-j CNI-'))).toEqual([]);
+      await expect(setupContainerNetwork({ root, state, store, containerId: `c8${unique}`, networks: [{ network: internal.name }], ports: [parsePublishSpec('80')], hostname: 'c8' })).rejects.toThrow('is internal');
+      await teardownContainerNetwork({ root, state, containerId: id });
+    } finally {
+      await sweepContainerNetworks({ root, state, alive: () => false });
+      await store.remove(internal.name);
+    }
+    expect(links()).not.toContain(`bi${unique}`);
+  });
+
   it('a subnet overlapping the test network (now a host route via its bridge) is refused', async () => {
     // The bridge exists after the ADDs above: its route is one of the host's.
     expect((await hostRoutes()).some((r) => r.prefix === 24 && `${r.base >>> 24}.${(r.base >>> 16) & 255}.${(r.base >>> 8) & 255}.0/24` === net.subnet)).toBe(true);
