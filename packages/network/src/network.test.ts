@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -182,6 +182,8 @@ describe.skipIf(missing !== undefined)(`@berth/network with the real CNI plugins
       // The host reaches the container's address over the bridge, and 127.0.0.1:hostPort through portmap.
       expect(await get(`http://${ip}:8080/index.html`)).toBe(`hello from ${unique}\n`);
       expect(await get(`http://127.0.0.1:${hostPort}/index.html`)).toBe(`hello from ${unique}\n`);
+      // What makes 127.0.0.1 work: portmap (snat) lets the bridge route loopback-sourced packets.
+      expect(readFileSync(`/proc/sys/net/ipv4/conf/${BRIDGE}/route_localnet`, 'utf8').trim()).toBe('1');
       // (No CHECK here: Debian's portmap 1.1.1 fails CHECK of IPv4-only mappings, containernetworking/plugins#819.)
 
       const hostVeth = att?.result.interfaces?.find((i) => !i.sandbox && i.name !== BRIDGE)?.name ?? '';
