@@ -294,6 +294,49 @@ describe.skipIf(missing !== undefined)(`@berth/network with the real CNI plugins
     expect(testRules()).toEqual([]);
   });
 
+  it('berth SIGKILLed in the middle of an ADD: the attachment recorded before the first plugin ran is DELeted by the sweep', async () => {
+    // A plugin directory with one extra plugin after the real ones: on ADD it records its pid
+    // and blocks, so berth can be killed at a known point (the bridge's ADD done); DEL succeeds.
+    const pluginDir = path.join(root, 'plugins');
+    await mkdir(pluginDir, { recursive: true });
+    const marker = path.join(root, 'hang.pid');
+    await writeFile(path.join(pluginDir, 'berth-test-hang'), `#!/bin/sh\nif [ "$CNI_COMMAND" = ADD ]; then echo $$ > ${marker}; exec sleep 600; fi\nexit 0\n`, { mode: 0o755 });
+    const pluginDirs = [pluginDir, '/usr/lib/cni'];
+    const id = `c9${unique}`;
+    const netns = await createNetns({ stateDir: state, id });
+    const good = store.confList(net);
+    const list: NetworkConfList = { ...good, plugins: [good.plugins[0] as NetworkConfList['plugins'][number], { type: 'berth-test-hang' }] };
+    const script = path.join(root, 'add.ts');
+    await writeFile(
+      script,
+      `import { addNetwork } from '@berth/network';\nawait addNetwork(${JSON.stringify(list)}, ${JSON.stringify({ containerId: id, netns, ifName: 'eth0' })}, ${JSON.stringify({ cacheDir: cniCacheDir(root), pluginDirs })});\n`,
+    );
+    const repo = path.resolve(import.meta.dirname, '../../..');
+    const child = spawn(path.join(repo, 'node_modules/.bin/vite-node'), ['--config', path.join(repo, 'vitest.config.ts'), script], { cwd: repo, stdio: 'ignore' });
+    let hangPid = 0;
+    try {
+      for (let i = 0; i < 600 && !existsSync(marker); i++) await new Promise((r) => setTimeout(r, 100));
+      hangPid = Number(readFileSync(marker, 'utf8').trim());
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    } finally {
+      child.kill('SIGKILL');
+      if (hangPid) process.kill(hangPid, 'SIGKILL');
+    }
+    // What the killed berth left: the pending record, the veth and the lease.
+    const [pending] = await listCachedAttachments(cniCacheDir(root), id);
+    expect(pending?.result).toBeUndefined();
+    expect(await leases(net.name)).toHaveLength(1);
+    const inside = nsAddrs(netns).map((i) => i.ifname);
+    expect(inside).toContain('eth0');
+
+    expect(await sweepContainerNetworks({ root, state, pluginDirs, alive: (x) => x !== id })).toEqual([id]);
+    expect(await leases(net.name)).toEqual([]);
+    expect(await listCachedAttachments(cniCacheDir(root), id)).toEqual([]);
+    expect(existsSync(netns)).toBe(false);
+    expect(testRules()).toEqual([]);
+  });
+
   it('--internal: an address on the bridge, but no default route and no NAT rule', async () => {
     const internal = await store.create({ name: `i${unique}`, bridge: `bi${unique}`, internal: true });
     const id = `c7${unique}`;
