@@ -34,9 +34,10 @@ let store: NetworkStore;
 let net: NetworkDef;
 let www: string;
 
-/** 10.234.N.0/24 for the test's networks (never 10.88/16 of a real berth0). */
+/** 10.234.N.0/24 for the test's networks (never 10.88/16 of a real berth0), from a random N so two runs at once rarely pick the same. */
+const poolStart = randomBytes(1)[0] ?? 0;
 function* testPool(): Generator<Subnet> {
-  for (let n = 0; n < 256; n++) yield { base: ((10 << 24) | (234 << 16) | (n << 8)) >>> 0, prefix: 24 };
+  for (let i = 0; i < 256; i++) yield { base: ((10 << 24) | (234 << 16) | (((poolStart + i) & 255) << 8)) >>> 0, prefix: 24 };
 }
 
 /** iptables-save without comments and counters. */
