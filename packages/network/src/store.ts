@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -266,8 +267,9 @@ export class NetworkStore {
   }
 }
 
-/** `ip link del DEV`, no error when it does not exist. */
+/** `ip link del DEV`, no error (and no process) when it does not exist. */
 export async function deleteLink(dev: string): Promise<void> {
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(dev) || !existsSync(path.join('/sys/class/net', dev))) return;
   try {
     await execFileP('ip', ['link', 'del', dev]);
   } catch (err) {
