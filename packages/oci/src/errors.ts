@@ -41,6 +41,11 @@ export type ErrorCode =
   | 'ECONTAINER_STATE'
   | 'ECGROUP'
   | 'ENOT_ROOT'
+  // container networking (@berth/network)
+  /** A CNI plugin failed or returned a result that does not validate; the message carries the plugin's own msg/details. */
+  | 'ENETWORK_PLUGIN'
+  /** A network definition clashes with another one or with the host (overlapping subnet, port already bound). */
+  | 'ENETWORK_CONFLICT'
   // build
   | 'ERECIPE'
   | 'EBUILD_STEP'

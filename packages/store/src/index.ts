@@ -11,6 +11,7 @@ export { DEFAULT_LOCK_TIMEOUT_MS } from './locks.js';
 export { IMAGE_LAYOUT_VERSION } from './layout.js';
 export type { BlobIngest } from './ingest.js';
 export { defaultRoot, storeDir } from './paths.js';
+export { writeFileAtomic } from './fsutil.js';
 export { FileLock, withFileLock, lockHolders } from './lock.js';
 export { securePrivateRoot, makeTreePrivate, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './perms.js';
 export type { SecureRootOptions } from './perms.js';

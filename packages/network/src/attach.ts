@@ -1,0 +1,181 @@
+/**
+ * A container's whole network, the API `berth run`/`rm` and the cleanup of dead containers
+ * call: make the namespace, bring up loopback, ADD each network, publish ports, produce
+ * resolv.conf and hosts; and take all of it down again with CNI DEL, from the cache alone.
+ */
+import path from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { BerthError } from '@berth/oci';
+import { withFileLock } from '@berth/store';
+import { addNetwork, delNetwork, listCachedAttachments, type CniOptions } from './cni.js';
+import { containerHosts, containerResolvConf, readHostResolvConf } from './dns.js';
+import { createNetns, netnsPath, removeNetns, sweepNetns } from './netns.js';
+import { resolvePortMappings, type PortMapping, type PortSpec } from './ports.js';
+import { containerAddresses, type CniResult } from './result.js';
+import { cniCacheDir, loopbackConfList, mappingsOf, type NetworkDef, type NetworkStore } from './store.js';
+
+export interface NetworkPaths {
+  /** $BERTH_ROOT: network definitions, IPAM leases, the CNI cache. */
+  root: string;
+  /** $BERTH_STATE: the namespaces (`netns/<id>`). */
+  state: string;
+  /** CNI plugin directories (default /usr/lib/cni). */
+  pluginDirs?: readonly string[];
+}
+
+export interface AttachRequest {
+  /** Network name. */
+  network: string;
+  /** `--network-alias` names (for the resolver hook and /etc/hosts). */
+  aliases?: string[];
+}
+
+export interface SetupOptions extends NetworkPaths {
+  store: NetworkStore;
+  containerId: string;
+  /** In order: the first becomes eth0 and carries the published ports. */
+  networks: AttachRequest[];
+  /** `-p`/`-P` specs, resolved to host ports and checked for conflicts under a lock. */
+  ports?: PortSpec[];
+  hostname: string;
+  /** `--name`, put in /etc/hosts next to the hostname. */
+  name?: string;
+  /** `--dns` (or an embedded resolver's address): replaces the host's nameservers. */
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  extraHosts?: Array<{ name: string; ip: string }>;
+  /** resolv.conf to start from (default /etc/resolv.conf). */
+  hostResolvConf?: string;
+}
+
+export interface Attachment {
+  network: string;
+  ifName: string;
+  result: CniResult;
+  /** Container addresses, CIDR. */
+  addresses: string[];
+  aliases: string[];
+}
+
+export interface ContainerNetwork {
+  /** The namespace file for the container's setns / CNI_NETNS. */
+  netns: string;
+  attachments: Attachment[];
+  ports: PortMapping[];
+  /** The texts to write as the container's /etc/resolv.conf and /etc/hosts. */
+  resolvConf: string;
+  hosts: string;
+}
+
+function cniOptions(p: NetworkPaths): CniOptions {
+  return { cacheDir: cniCacheDir(p.root), ...(p.pluginDirs ? { pluginDirs: p.pluginDirs } : {}) };
+}
+
+/** Every host port the cache says a container other than `except` publishes. */
+export async function publishedPorts(p: Pick<NetworkPaths, 'root'>, except?: string): Promise<PortMapping[]> {
+  return (await listCachedAttachments(cniCacheDir(p.root))).filter((a) => a.containerId !== except).flatMap((a) => mappingsOf(a.capabilityArgs));
+}
+
+/**
+ * Set up a container's network. On any failure everything done so far is undone (CNI DEL of
+ * each attachment, the namespace removed) before the error is thrown, so a failed setup
+ * leaves no veth, rule, lease or namespace; port conflicts are found before any plugin runs.
+ */
+export async function setupContainerNetwork(opts: SetupOptions): Promise<ContainerNetwork> {
+  if (opts.networks.length === 0) throw new BerthError('EINVAL_ARGUMENT', `set up the network of ${opts.containerId}: no network given`);
+  const defs: NetworkDef[] = [];
+  for (const req of opts.networks) defs.push(await opts.store.inspect(req.network));
+  const cni = cniOptions(opts);
+  const netns = await createNetns({ stateDir: opts.state, id: opts.containerId });
+  const attachments: Attachment[] = [];
+  let ports: PortMapping[] = [];
+  try {
+    await addNetwork(loopbackConfList(), { containerId: opts.containerId, netns, ifName: 'lo' }, cni);
+    const attachAll = async (): Promise<void> => {
+      if (opts.ports && opts.ports.length > 0) {
+        if (defs[0]?.internal) throw new BerthError('EINVAL_ARGUMENT', `publish ports of ${opts.containerId}: network ${defs[0].name} is internal`);
+        ports = await resolvePortMappings(opts.ports, { inUse: await publishedPorts(opts, opts.containerId) });
+      }
+      for (const [i, def] of defs.entries()) {
+        const ifName = `eth${i}`;
+        const result = await addNetwork(opts.store.confList(def), { containerId: opts.containerId, netns, ifName, ...(i === 0 && ports.length > 0 ? { capabilityArgs: { portMappings: ports } } : {}) }, cni);
+        attachments.push({ network: def.name, ifName, result, addresses: containerAddresses(result), aliases: opts.networks[i]?.aliases ?? [] });
+      }
+    };
+    if (opts.ports && opts.ports.length > 0) {
+      // The check and the ADD that publishes are one step for other containers starting now.
+      await mkdir(path.join(opts.root, 'cni'), { recursive: true, mode: 0o700 });
+      await withFileLock(path.join(opts.root, 'cni', 'ports.lock'), { mode: 'exclusive', what: 'publish ports: lock', errorCode: 'ENETWORK_CONFLICT' }, attachAll);
+    } else {
+      await attachAll();
+    }
+  } catch (err) {
+    await teardownContainerNetwork({ ...opts, containerId: opts.containerId }).catch(() => undefined);
+    throw err;
+  }
+  const hostConf = await readHostResolvConf(opts.hostResolvConf);
+  const resolvConf = containerResolvConf({
+    host: hostConf,
+    ...(opts.dns ? { nameservers: opts.dns } : {}),
+    ...(opts.dnsSearch ? { search: opts.dnsSearch } : {}),
+    ...(opts.dnsOptions ? { options: opts.dnsOptions } : {}),
+  });
+  const hosts = containerHosts({
+    hostname: opts.hostname,
+    addresses: attachments.flatMap((a) => a.addresses),
+    aliases: [...(opts.name ? [opts.name] : []), ...attachments.flatMap((a) => a.aliases)],
+    ...(opts.extraHosts ? { extraHosts: opts.extraHosts } : {}),
+  });
+  return { netns, attachments, ports, resolvConf, hosts };
+}
+
+/**
+ * Take a container off every network it is on (CNI DEL of each cached attachment, the
+ * loopback last) and remove its namespace. Idempotent; needs nothing but the cache, so it
+ * works for a container whose network was changed or whose berth was killed. Every
+ * attachment is tried; the first error is thrown after all were.
+ */
+export async function teardownContainerNetwork(opts: NetworkPaths & { containerId: string }): Promise<void> {
+  const cni = cniOptions(opts);
+  const all = await listCachedAttachments(cni.cacheDir, opts.containerId);
+  const ordered = [...all.filter((a) => a.ifName !== 'lo'), ...all.filter((a) => a.ifName === 'lo')];
+  let first: unknown;
+  for (const a of ordered) {
+    try {
+      await delNetwork({ networkName: a.networkName, containerId: a.containerId, ifName: a.ifName }, cni);
+    } catch (err) {
+      first ??= err;
+    }
+  }
+  try {
+    await removeNetns(netnsPath(opts.state, opts.containerId));
+  } catch (err) {
+    first ??= err;
+  }
+  if (first !== undefined) throw BerthError.wrap(`tear down the network of ${opts.containerId}`, first, 'ENETWORK_PLUGIN');
+}
+
+/**
+ * The cleanup for dead containers (and `berth network prune`'s first half): tear down every
+ * container the cache or the netns directory knows and `alive(id)` says is gone. Returns the
+ * container IDs cleaned up.
+ */
+export async function sweepContainerNetworks(opts: NetworkPaths & { alive: (id: string) => boolean | Promise<boolean> }): Promise<string[]> {
+  const cni = cniOptions(opts);
+  const ids = new Set((await listCachedAttachments(cni.cacheDir)).map((a) => a.containerId));
+  const swept: string[] = [];
+  let first: unknown;
+  for (const id of [...ids].sort()) {
+    if (await opts.alive(id)) continue;
+    try {
+      await teardownContainerNetwork({ ...opts, containerId: id });
+      swept.push(id);
+    } catch (err) {
+      first ??= err;
+    }
+  }
+  for (const id of await sweepNetns({ stateDir: opts.state, alive: opts.alive })) if (!swept.includes(id)) swept.push(id);
+  if (first !== undefined) throw BerthError.wrap('sweep the networks of dead containers', first, 'ENETWORK_PLUGIN');
+  return swept;
+}
