@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-const pkgs = ['oci', 'registry', 'store', 'layers', 'rootfs', 'runtime', 'build', 'cli', 'testing'];
+const pkgs = ['oci', 'sys', 'registry', 'store', 'layers', 'rootfs', 'runtime', 'build', 'cli', 'testing'];
 
 export default defineConfig({
   resolve: {

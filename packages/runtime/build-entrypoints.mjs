@@ -2,7 +2,8 @@
 // Bundles the runtime's executables with esbuild, after `tsc` has built dist/. The runtime
 // uses nothing from '@berth/oci' at run time but its errors, so every bundle maps
 // '@berth/oci' to packages/oci/src/errors.ts (the full package loads zod: ~100 ms); a new
-// import of anything else from it fails the bundle loudly.
+// import of anything else from it fails the bundle loudly. '@berth/sys' is bundled from its
+// sources (its package.json says sideEffects: false, so only the modules used are kept).
 //   dist/init/main.cjs the init child (every `berth run` pays its start-up): only koffi
 //                      stays external.
 //   dist/shim/main.js  the detached container monitor (`berth run -d`).
@@ -15,14 +16,16 @@ import * as esbuild from 'esbuild';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ociSrc = join(here, '..', 'oci', 'src');
+const sysSrc = join(here, '..', 'sys', 'src');
+const ALIAS = { '@berth/oci': join(ociSrc, 'errors.ts'), '@berth/sys': join(sysSrc, 'index.ts') };
 
 // The init is CommonJS (main.cjs): Node loads a CommonJS entry with fewer steps than an
 // ES module one (no async loader), which is measurable at this size (~30 ms CPU here).
 const ENTRIES = [
-  { name: 'init/main', ext: 'cjs', format: 'cjs', alias: { '@berth/oci': join(ociSrc, 'errors.ts') } },
-  { name: 'shim/main', alias: { '@berth/oci': join(ociSrc, 'errors.ts') } },
+  { name: 'init/main', ext: 'cjs', format: 'cjs', alias: ALIAS },
+  { name: 'shim/main', alias: ALIAS },
   // A minimal foreground runner for the runtime's own tests and benchmarks.
-  { name: 'tools/run', alias: { '@berth/oci': join(ociSrc, 'errors.ts') } },
+  { name: 'tools/run', alias: ALIAS },
 ];
 
 function newestMtime(dir) {
@@ -37,7 +40,7 @@ function newestMtime(dir) {
 
 /** True when a bundle is missing or older than any source it may include. */
 export function entrypointsStale(outdir = join(here, 'dist')) {
-  const newest = Math.max(newestMtime(join(here, 'src')), newestMtime(ociSrc));
+  const newest = Math.max(newestMtime(join(here, 'src')), newestMtime(ociSrc), newestMtime(sysSrc));
   return ENTRIES.some((e) => {
     try {
       return statSync(join(outdir, `${e.name}.${e.ext ?? 'js'}`)).mtimeMs < newest;

@@ -11,7 +11,7 @@ import { buildLayer, CAPABILITY_XATTR, LAYER_MEDIA_TYPE, layerFixtures, snapshot
 import { applyLayer } from './apply.js';
 import { createLayer, type CreateLayerResult } from './create.js';
 import { decompressStream } from './compression.js';
-import { lsetxattr, mknod } from './sys.js';
+import { lsetxattr, mknod } from '@berth/sys';
 
 const isRoot = process.getuid?.() === 0;
 let dir: string;

@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mknod } from '@berth/layers';
+import { mknod } from '@berth/sys';
 import { isBerthError } from '@berth/oci';
 import { toolsMissing } from '@berth/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';

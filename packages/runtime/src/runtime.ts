@@ -22,8 +22,8 @@ import type { ContainerInfo } from './lifecycle/state.js';
 import { waitContainer } from './lifecycle/wait.js';
 import { bundledScript } from './lifecycle/host.js';
 import type { ContainerSpec } from './spec/types.js';
-import { LibcSyscalls } from './sys/libc.js';
-import type { Syscalls } from './sys/syscalls.js';
+import { LibcSyscalls } from '@berth/sys';
+import type { Syscalls } from '@berth/sys';
 
 export interface RuntimeOptions {
   /** Where container state lives (default: BERTH_STATE, else /run/berth). */

@@ -1,6 +1,6 @@
 import { BerthError } from '@berth/oci';
-import { errnoOf } from '../sys/errors.js';
-import type { Syscalls } from '../sys/syscalls.js';
+import { errnoOf } from '@berth/sys';
+import type { Syscalls } from '@berth/sys';
 
 const MAX_SYMLINKS = 255;
 

@@ -1,10 +1,11 @@
-// The filesystem primitives (@berth/layers' libc bindings), against the real kernel.
+// The filesystem primitives (@berth/sys's fs.ts, re-exported by @berth/layers), against the real kernel.
 import { execFileSync } from 'node:child_process';
 import { closeSync, lstatSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import * as layers from './index.js';
+import type { ErrnoError } from './index.js';
 
 const isRoot = process.getuid?.() === 0;
 let dir: string;
@@ -52,7 +53,7 @@ describe('xattrs', () => {
       try {
         layers.lsetxattr(link, 'user.x', Buffer.from('1'));
       } catch (e) {
-        return e as layers.SysError;
+        return e as ErrnoError;
       }
       return undefined;
     })();
@@ -79,11 +80,11 @@ describe('xattrs', () => {
       [() => layers.futimens(-1, { sec: 0, nsec: 0 }, { sec: 0, nsec: 0 }), 'futimens', 'EBADF: futimens fd -1'],
     ];
     for (const [call, syscall, message] of calls) {
-      let err: layers.SysError | undefined;
+      let err: ErrnoError | undefined;
       try {
         call();
       } catch (e) {
-        err = e as layers.SysError;
+        err = e as ErrnoError;
       }
       expect(err?.message).toBe(message);
       expect(err?.syscall).toBe(syscall);
@@ -188,11 +189,11 @@ describe('devices and inode flags', () => {
       expect(st.isCharacterDevice()).toBe(true);
       expect([layers.devMajor(st.rdev), layers.devMinor(st.rdev)]).toEqual([259, 200_000]);
     }
-    let err: layers.SysError | undefined;
+    let err: ErrnoError | undefined;
     try {
       layers.mknod(fifo, layers.S_IFIFO | 0o600, 0n);
     } catch (e) {
-      err = e as layers.SysError;
+      err = e as ErrnoError;
     }
     expect(err?.message).toBe(`EEXIST: mknod '${fifo}'`);
     expect(err?.path).toBe(fifo);
@@ -214,11 +215,11 @@ describe('devices and inode flags', () => {
     } finally {
       closeSync(fd);
     }
-    let err: layers.SysError | undefined;
+    let err: ErrnoError | undefined;
     try {
       layers.getInodeFlags(-1, '/named/in/errors');
     } catch (e) {
-      err = e as layers.SysError;
+      err = e as ErrnoError;
     }
     expect(err?.message).toBe(`EBADF: ioctl FS_IOC_GETFLAGS '/named/in/errors'`);
   });
