@@ -28,7 +28,7 @@ import type { Syscalls } from '@berth/sys';
 export interface RuntimeOptions {
   /** Where container state lives (default: BERTH_STATE, else /run/berth). */
   stateDir?: string;
-  /** The system-call layer (default: libc through koffi). */
+  /** The system-call layer (default: @berth/sys's LibcSyscalls, libc through koffi). */
   syscalls?: Syscalls;
   /** Print per-phase timings to stderr (default: BERTH_DEBUG_TIMING=1). */
   debugTiming?: boolean;
