@@ -353,7 +353,7 @@ export class LibcSyscalls implements Syscalls {
     return check(fn('sendfile')(outFd, inFd, null, count), 'sendfile');
   }
 
-  // ---- security engineer section (implemented in security/libc.ts) ----
+  // ---- security engineer section (implemented in libc-security.ts) ----
 
   prctl(option: number, arg2?: number, arg3?: number, arg4?: number, arg5?: number): number {
     return this.security.prctl(option, arg2, arg3, arg4, arg5);

@@ -13,8 +13,9 @@ import { BerthError } from '@berth/oci';
  * each caller decides whether that is fatal (locks, the runtime) or means
  * "skip it" (the malloc tuning).
  *
- * koffi is imported as an ES module everywhere: a `require('koffi')` next to an
- * `import` would load its CommonJS build too, a second copy (~15 ms).
+ * This is the one module of berth that imports koffi, as an ES module: a
+ * `require('koffi')` next to an `import` would load its CommonJS build too, a
+ * second copy (~15 ms).
  */
 
 /**

@@ -33,7 +33,7 @@ export interface StatInfo {
   rdev: number;
 }
 
-/** The security section (credentials, capabilities, prctl, rlimits, seccomp) is SecuritySyscalls, documented in security/syscalls.ts. */
+/** The security section (credentials, capabilities, prctl, rlimits, seccomp) is SecuritySyscalls, documented in security.ts. */
 export interface Syscalls extends SecuritySyscalls {
   // ---- namespaces -----------------------------------------------------------
   unshare(flags: number): void;
