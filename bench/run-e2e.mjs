@@ -36,11 +36,11 @@ const repo = path.resolve(here, '..');
 
 // ---- the measuring helper: `node run-e2e.mjs --measure CMD ARG...` ----
 if (process.argv[2] === '--measure') {
-  const { default: koffi } = await import('koffi');
-  const libc = koffi.load('libc.so.6');
-  const prctl = libc.func('int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)');
-  const waitpid = libc.func('int waitpid(int pid, _Out_ int *status, int options)');
-  const getrusage = libc.func('int getrusage(int who, _Out_ void *usage)');
+  // libc through @berth/sys (built: packages/sys/dist), the one package that loads koffi.
+  const { cfunc } = await import('@berth/sys');
+  const prctl = cfunc('int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)');
+  const waitpid = cfunc('int waitpid(int pid, _Out_ int *status, int options)');
+  const getrusage = cfunc('int getrusage(int who, _Out_ void *usage)');
   const PR_SET_CHILD_SUBREAPER = 36;
   const WNOHANG = 1;
   const RUSAGE_CHILDREN = -1;

@@ -3,8 +3,9 @@
 // uses nothing from '@berth/oci' at run time but its errors, so every bundle maps
 // '@berth/oci' to packages/oci/src/errors.ts (the full package loads zod: ~100 ms); a new
 // import of anything else from it fails the bundle loudly. '@berth/fs-root' (the containment
-// walk, node:fs and node:path only) is bundled from its sources too, so the bundles never
-// depend on its dist/ being built first.
+// walk, node:fs and node:path only) and '@berth/sys' (its package.json says sideEffects: false,
+// so only the modules used are kept) are bundled from their sources too, so the bundles never
+// depend on their dist/ being built first.
 //   dist/init/main.cjs the init child (every `berth run` pays its start-up): only koffi
 //                      stays external.
 //   dist/shim/main.js  the detached container monitor (`berth run -d`).
@@ -18,7 +19,8 @@ import * as esbuild from 'esbuild';
 const here = dirname(fileURLToPath(import.meta.url));
 const ociSrc = join(here, '..', 'oci', 'src');
 const fsRootSrc = join(here, '..', 'fs-root', 'src');
-const ALIAS = { '@berth/oci': join(ociSrc, 'errors.ts'), '@berth/fs-root': join(fsRootSrc, 'index.ts') };
+const sysSrc = join(here, '..', 'sys', 'src');
+const ALIAS = { '@berth/oci': join(ociSrc, 'errors.ts'), '@berth/fs-root': join(fsRootSrc, 'index.ts'), '@berth/sys': join(sysSrc, 'index.ts') };
 
 // The init is CommonJS (main.cjs): Node loads a CommonJS entry with fewer steps than an
 // ES module one (no async loader), which is measurable at this size (~30 ms CPU here).
@@ -41,7 +43,7 @@ function newestMtime(dir) {
 
 /** True when a bundle is missing or older than any source it may include. */
 export function entrypointsStale(outdir = join(here, 'dist')) {
-  const newest = Math.max(newestMtime(join(here, 'src')), newestMtime(ociSrc), newestMtime(fsRootSrc));
+  const newest = Math.max(newestMtime(join(here, 'src')), newestMtime(ociSrc), newestMtime(fsRootSrc), newestMtime(sysSrc));
   return ENTRIES.some((e) => {
     try {
       return statSync(join(outdir, `${e.name}.${e.ext ?? 'js'}`)).mtimeMs < newest;

@@ -3,20 +3,12 @@ import path from 'node:path';
 import { BerthError, describeError } from '@berth/oci';
 import { createRootfs, removeTree } from '@berth/rootfs';
 import { processExists } from './sweep.js';
+import { LibcSyscalls, MNT_DETACH } from '@berth/sys';
 
-const MNT_DETACH = 2;
-
-/** mount(2)/umount2(2) through the runtime's libc bindings (a `mount` process per call cost ~100× more). */
-interface MountCalls {
-  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
-  umount2(target: string, flags: number): void;
-}
-let calls: MountCalls | undefined;
-async function sys(): Promise<MountCalls> {
-  if (!calls) {
-    const { LibcSyscalls } = await import('@berth/runtime');
-    calls = new LibcSyscalls();
-  }
+/** mount(2)/umount2(2) through @berth/sys (a `mount` process per call cost ~100× more). */
+let calls: LibcSyscalls | undefined;
+async function sys(): Promise<LibcSyscalls> {
+  calls ??= new LibcSyscalls();
   return calls;
 }
 

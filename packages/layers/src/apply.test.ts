@@ -22,7 +22,7 @@ import {
 } from '../../../fixtures/layers/index.js';
 import { applyLayer, type ApplyLayerResult } from './apply.js';
 import type { LayerLimits } from './limits.js';
-import { lgetxattr, llistxattr } from './sys.js';
+import { lgetxattr, llistxattr } from '@berth/sys';
 
 const isRoot = process.getuid?.() === 0;
 

@@ -61,7 +61,7 @@ import {
   S_IFCHR,
   S_IFIFO,
   type Timespec,
-} from './sys.js';
+} from '@berth/sys';
 import { quote, TarReader, type TarEntry, type TarHandler } from './tar-reader.js';
 
 export interface ApplyLayerOptions {

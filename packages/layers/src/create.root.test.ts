@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CAPABILITY_XATTR } from '../../../fixtures/layers/index.js';
 import { createLayer } from './create.js';
-import { lsetxattr } from './sys.js';
+import { lsetxattr } from '@berth/sys';
 import { copyTree, listTar } from './test-support/tar.js';
 
 const isRoot = process.getuid?.() === 0;

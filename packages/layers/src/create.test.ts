@@ -8,7 +8,8 @@ import { BerthError, Digest } from '@berth/oci';
 import { buildLayer, LAYER_MEDIA_TYPE, layerFixtures, snapshotTree, type LayerFixtureName } from '../../../fixtures/layers/index.js';
 import { applyLayer } from './apply.js';
 import { createLayer, type CreateLayerResult } from './create.js';
-import { mknod } from './sys.js';
+import { lsetxattr, mknod } from '@berth/sys';
+import { decompressStream } from './compression.js';
 import { copyTree, listTar } from './test-support/tar.js';
 
 const isRoot = process.getuid?.() === 0; // only to check owners more closely; root-only tests: create.root.test.ts

@@ -43,7 +43,7 @@ import { BerthError, HashingStream, ociLayerMediaType, type Digest, type LayerCo
 import { isIgnoredXattr } from './apply.js';
 import { compressStream } from './compression.js';
 import { joinRel, parentRel, WHITEOUT_OPAQUE, WHITEOUT_PREFIX } from './paths.js';
-import { devMajor, devMinor, lgetxattr, llistxattr } from './sys.js';
+import { devMajor, devMinor, lgetxattr, llistxattr } from '@berth/sys';
 import type { EntryType } from './tar-reader.js';
 import { quote } from './tar-reader.js';
 import { encodeHeader, END_OF_ARCHIVE, padding } from './tar-writer.js';

@@ -6,6 +6,7 @@ export { compressStream, decompressStream } from './compression.js';
 export type { CompressOptions } from './compression.js';
 export { DEFAULT_LAYER_LIMITS } from './limits.js';
 export type { LayerLimits } from './limits.js';
+// The file-system primitives live in @berth/sys; re-exported here for the callers that took them from layers.
 export {
   devMajor,
   devMinor,
@@ -31,5 +32,6 @@ export {
   setInodeFlags,
   STX,
   timesFromStatx,
-} from './sys.js';
-export type { SysError, SysPath, Timespec } from './sys.js';
+} from '@berth/sys';
+/** SysError here is @berth/sys's ErrnoError (Node-style `code`), the error these primitives throw. */
+export type { ErrnoError as SysError, SysPath, Timespec } from '@berth/sys';

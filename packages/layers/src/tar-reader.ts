@@ -22,7 +22,7 @@
  */
 import { BerthError } from '@berth/oci';
 import type { LayerLimits } from './limits.js';
-import type { Timespec } from './sys.js';
+import type { Timespec } from '@berth/sys';
 
 export type EntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'directory' | 'fifo';
 

@@ -1,6 +1,6 @@
 /**
  * btrfs subvolumes: the few ioctls the rootfs composer uses (linux/btrfs.h),
- * through @berth/layers' libc binding (`ioctlBuffer`; libc is loaded once).
+ * through @berth/sys (`ioctlBuffer`; libc is loaded once).
  *
  * - createSubvolume: BTRFS_IOC_SUBVOL_CREATE (an empty subvolume where mkdir would make a directory)
  * - snapshotSubvolume: BTRFS_IOC_SNAP_CREATE_V2 (a writable copy-on-write copy of a whole subvolume)
@@ -12,7 +12,7 @@
  * one (fault injection) and check that callers fall back.
  */
 import { closeSync, constants as fsConstants, openSync, statfsSync } from 'node:fs';
-import { ioctlBuffer, lstatx, STX } from '@berth/layers';
+import { ioctlBuffer, lstatx, STX } from '@berth/sys';
 import type { FsPath } from './paths.js';
 
 /** statfs f_type of btrfs (BTRFS_SUPER_MAGIC). */

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lgetxattr } from '@berth/layers';
+import { lgetxattr } from '@berth/sys';
 import { isBerthError } from '@berth/oci';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRootfs } from './copy.js';

@@ -28,7 +28,7 @@ import {
   symlinkSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { lgetxattr, llistxattr, lsetxattr, lstatx, lutimensRaw, makedev, mknod, STX, timesFromStatx } from '@berth/layers';
+import { lgetxattr, llistxattr, lsetxattr, lstatx, lutimensRaw, makedev, mknod, STX, timesFromStatx } from '@berth/sys';
 import { BerthError, describeError } from '@berth/oci';
 import { childSubvolumes, hasSubvolumeRootInode, onBtrfs, snapshotSubvolume, withDirFd } from './btrfs.js';
 import { displayPath, joinPath, readNames, type FsPath } from './paths.js';

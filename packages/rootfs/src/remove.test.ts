@@ -6,6 +6,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { mknod } from '@berth/sys';
 import { isBerthError } from '@berth/oci';
 import { describe, expect, it } from 'vitest';
 import { removeTree } from './remove.js';

@@ -20,7 +20,7 @@
  */
 import { chmodSync, closeSync, constants as fsConstants, lstatSync, openSync, readFileSync, realpathSync, rmdirSync, unlinkSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { FS_APPEND_FL, FS_IMMUTABLE_FL, getInodeFlags, setInodeFlags } from '@berth/layers';
+import { FS_APPEND_FL, FS_IMMUTABLE_FL, getInodeFlags, setInodeFlags } from '@berth/sys';
 import { BerthError, describeError } from '@berth/oci';
 import { destroySubvolume, isReadOnly, onBtrfs, setReadOnly, SUBVOL_ROOT_INO, withDirFd } from './btrfs.js';
 import { displayPath, joinPath, readEntries, type FsPath } from './paths.js';

@@ -13,11 +13,11 @@ export type { PrepareRequest } from './lifecycle/create.js';
 export type { SweepOptions, SweepResult, PruneResult } from './lifecycle/sweep.js';
 export { signalNumber } from './lifecycle/kill.js';
 export { startFailureExitCode } from './lifecycle/errors.js';
-export { LibcSyscalls } from './sys/libc.js';
-export { RecordingSyscalls, ExecveReached, ExitReached } from './sys/recording.js';
-export type { RecordedCall, RecordingOptions, ScriptedFailure, FakeEntry } from './sys/recording.js';
-export type { Syscalls, StatInfo, FileKind } from './sys/syscalls.js';
-export { errnoName, syscallError } from './sys/errors.js';
+export { LibcSyscalls } from '@berth/sys';
+export { RecordingSyscalls, ExecveReached, ExitReached } from '@berth/sys';
+export type { RecordedCall, RecordingOptions, ScriptedFailure, FakeEntry } from '@berth/sys';
+export type { Syscalls, StatInfo, FileKind } from '@berth/sys';
+export { errnoName, syscallError } from '@berth/sys';
 
 // security, resources and spec
 export { buildSpec, checkRunOverrides, mergeEnv, DEFAULT_PATH, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './spec/build.js';
@@ -68,8 +68,8 @@ export type { SeccompProfile, SeccompRule, SeccompArg, SeccompAction, SeccompOpe
 export { compileSeccomp } from './security/libseccomp.js';
 export type { CompiledSeccomp } from './security/libseccomp.js';
 export { RLIMITS, parseUlimit } from './security/rlimits.js';
-export { LibcSecuritySyscalls } from './security/libc.js';
-export type { SecuritySyscalls, CapabilityState, RlimitValue } from './security/syscalls.js';
+export { LibcSecuritySyscalls } from '@berth/sys';
+export type { SecuritySyscalls, CapabilityState, RlimitValue } from '@berth/sys';
 export { createCgroupManager } from './cgroups/manager.js';
 export { detectCgroupVersion } from './cgroups/io.js';
 export { CgroupV1Manager } from './cgroups/v1.js';

@@ -24,13 +24,13 @@ import type { ContainerInfo } from './lifecycle/state.js';
 import { waitContainer } from './lifecycle/wait.js';
 import { bundledScript } from './lifecycle/host.js';
 import type { ContainerSpec } from './spec/types.js';
-import { LibcSyscalls } from './sys/libc.js';
-import type { Syscalls } from './sys/syscalls.js';
+import { LibcSyscalls } from '@berth/sys';
+import type { Syscalls } from '@berth/sys';
 
 export interface RuntimeOptions {
   /** Where container state lives (default: BERTH_STATE, else /run/berth). */
   stateDir?: string;
-  /** The system-call layer (default: libc through koffi). */
+  /** The system-call layer (default: @berth/sys's LibcSyscalls, libc through koffi). */
   syscalls?: Syscalls;
   /** Print per-phase timings to stderr (default: BERTH_DEBUG_TIMING=1). */
   debugTiming?: boolean;

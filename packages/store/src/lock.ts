@@ -1,11 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, statSync, unlinkSync, type Stats } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import koffi from 'koffi';
 import { BerthError, describeError, type ErrorCode } from '@berth/oci';
 import { errnoCode } from './fsutil.js';
-import { libc } from './libc.js';
+import { LOCK_EX, LOCK_SH, loadFlock, tryFlock as flockNonBlocking } from '@berth/sys';
 
 /**
  * Cross-process locks with flock(2) on lock files (the store's are under
@@ -31,21 +29,17 @@ import { libc } from './libc.js';
 
 export type LockMode = 'shared' | 'exclusive';
 
-const LOCK_SH = 1;
-const LOCK_EX = 2;
-const LOCK_NB = 4;
+let flockLoaded = false;
 
-type FlockFn = (fd: number, operation: number) => number;
-let flockFn: FlockFn | undefined;
-
-function flock(): FlockFn {
-  if (flockFn) return flockFn;
+/** Loads flock from libc (@berth/sys) once; a libc without it is EUNSUPPORTED. */
+function ensureFlock(): void {
+  if (flockLoaded) return;
   try {
-    flockFn = libc().func('int flock(int fd, int operation)') as FlockFn;
+    loadFlock();
   } catch (err) {
     throw new BerthError('EUNSUPPORTED', `load flock from libc: ${describeError(err)}`, { cause: err });
   }
-  return flockFn;
+  flockLoaded = true;
 }
 
 /** How a lock file is made, and the code of the errors about it. */
@@ -219,14 +213,8 @@ function statOrUndefined(path: string): Stats | undefined {
 }
 
 function tryFlock(fd: number, op: number): boolean {
-  const fn = flock();
-  for (;;) {
-    if (fn(fd, op | LOCK_NB) === 0) return true;
-    const errno = koffi.errno();
-    if (errno === osConstants.errno.EINTR) continue;
-    if (errno === osConstants.errno.EWOULDBLOCK || errno === osConstants.errno.EAGAIN) return false;
-    throw new Error(`flock: errno ${errno}`);
-  }
+  ensureFlock();
+  return flockNonBlocking(fd, op);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { BerthError } from '@berth/oci';
-import { libc as loadLibc } from './libc.js';
+import { M_MMAP_MAX, M_TOP_PAD, M_TRIM_THRESHOLD, MADV_HUGEPAGE, mallocControls, type MallocControls } from '@berth/sys';
 
 /**
  * glibc malloc tuning for a short-lived process that streams large blobs (`berth pull`).
@@ -39,32 +39,17 @@ export interface HeapTuning {
   hugePageBytes: number;
 }
 
-const M_TRIM_THRESHOLD = -1;
-const M_TOP_PAD = -2;
-const M_MMAP_MAX = -4;
 /** glibc's default M_MMAP_MAX (DEFAULT_MMAP_MAX), restored after the reserve is allocated. */
 const DEFAULT_MMAP_MAX = 65536;
-const MADV_HUGEPAGE = 14;
 const HUGE_PAGE = 2n * 1024n * 1024n;
 
-interface Libc {
-  mallopt: (param: number, value: number) => number;
-  malloc: (size: number) => number | bigint;
-  free: (p: number | bigint) => void;
-  madvise: (addr: bigint, len: bigint, advice: number) => number;
-}
+type Libc = MallocControls;
 let libc: Libc | null | undefined;
 
 function load(): Libc | null {
   if (libc !== undefined) return libc;
   try {
-    const lib = loadLibc();
-    libc = {
-      mallopt: lib.func('int mallopt(int param, int value)') as Libc['mallopt'],
-      malloc: lib.func('uintptr_t malloc(size_t size)') as Libc['malloc'],
-      free: lib.func('void free(uintptr_t p)') as Libc['free'],
-      madvise: lib.func('int madvise(uintptr_t addr, size_t length, int advice)') as Libc['madvise'],
-    };
+    libc = mallocControls();
   } catch {
     libc = null;
   }
@@ -102,7 +87,7 @@ function hugePageReserve(c: Libc, bytes: number): number {
   if (c.mallopt(M_MMAP_MAX, 0) !== 1) return 0;
   let p: bigint;
   try {
-    p = BigInt(c.malloc(bytes));
+    p = c.malloc(bytes);
   } finally {
     c.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX);
   }

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toolsMissing } from '@berth/testing';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
-import { lgetxattr, llistxattr, lsetxattr, lutimens, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO, S_IFSOCK, type Timespec } from '@berth/layers';
+import { lgetxattr, llistxattr, lsetxattr, lutimens, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO, S_IFSOCK, type Timespec } from '@berth/sys';
 import { joinPath, readNames, type FsPath } from '../paths.js';
 
 export interface EntryInfo {

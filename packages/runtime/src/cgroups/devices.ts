@@ -1,7 +1,6 @@
 import { closeSync, openSync } from 'node:fs';
-import koffi from 'koffi';
 import { BerthError } from '@berth/oci';
-import { errnoName } from '../sys/errors.js';
+import { BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI, BPF_PROG_TYPE_CGROUP_DEVICE, bpfProgAttach, bpfProgLoad, SysError } from '@berth/sys';
 
 /*
  * cgroup v2 has no devices controller: device access is decided by an eBPF
@@ -132,31 +131,17 @@ export function buildDeviceProgram(rules: readonly string[]): Buffer {
   return buf;
 }
 
-const BPF_PROG_LOAD = 5;
-const BPF_PROG_ATTACH = 8;
-const BPF_PROG_TYPE_CGROUP_DEVICE = 15;
-const BPF_CGROUP_DEVICE = 6;
-const BPF_F_ALLOW_MULTI = 2;
-const SYS_BPF: Record<string, number> = { x64: 321, arm64: 280 };
-
-type CFunc = (...args: unknown[]) => unknown;
-let sysBpf: CFunc | undefined;
-let closeFd: CFunc | undefined;
-
-function bpf(cmd: number, attr: Buffer, what: string): number {
-  const nr = SYS_BPF[process.arch];
-  if (nr === undefined) throw new BerthError('EUNSUPPORTED', `cgroup: bpf(2) on ${process.arch} is not supported`);
-  if (!sysBpf) {
-    const libc = koffi.load('libc.so.6');
-    sysBpf = libc.func('long syscall(long number, int cmd, void *attr, unsigned int size)') as CFunc;
-    closeFd = libc.func('int close(int fd)') as CFunc;
+/** A bpf(2) step; a failure is ECGROUP `cgroup: <what>: <ERRNO>` (details: syscall, errno). */
+function bpfStep<T>(what: string, step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    if (err instanceof SysError) {
+      throw new BerthError('ECGROUP', `cgroup: ${what}: ${err.errno}`, { details: { syscall: 'bpf', errno: err.errno }, cause: err });
+    }
+    if (err instanceof BerthError) throw new BerthError(err.code, `cgroup: ${err.message}`, { cause: err });
+    throw err;
   }
-  const r = Number(sysBpf(nr, cmd, attr, attr.length) as number | bigint);
-  if (r < 0) {
-    const errno = errnoName(koffi.errno());
-    throw new BerthError('ECGROUP', `cgroup: ${what}: ${errno}`, { details: { syscall: 'bpf', errno } });
-  }
-  return r;
 }
 
 /**
@@ -165,26 +150,19 @@ function bpf(cmd: number, attr: Buffer, what: string): number {
  * must allow). The attachment lives as long as the cgroup; no fd is kept.
  */
 export function attachDeviceFilter(dir: string, rules: readonly string[]): void {
-  const program = buildDeviceProgram(rules);
-  const license = Buffer.from('Apache-2.0\0');
-  const load = Buffer.alloc(128);
-  load.writeUInt32LE(BPF_PROG_TYPE_CGROUP_DEVICE, 0);
-  load.writeUInt32LE(program.length / 8, 4);
-  load.writeBigUInt64LE(koffi.address(program), 8);
-  load.writeBigUInt64LE(koffi.address(license), 16);
-  load.write('berth_devices', 48, 'latin1'); // prog_name (16 bytes, NUL-padded by alloc)
-  const progFd = bpf(BPF_PROG_LOAD, load, `load the device program for ${dir}`);
+  const instructions = buildDeviceProgram(rules);
+  const progFd = bpfStep(`load the device program for ${dir}`, () =>
+    bpfProgLoad({ type: BPF_PROG_TYPE_CGROUP_DEVICE, instructions, license: 'Apache-2.0', name: 'berth_devices' }),
+  );
   let cgroupFd: number | undefined;
   try {
     cgroupFd = openSync(dir, 'r');
-    const attach = Buffer.alloc(32);
-    attach.writeUInt32LE(cgroupFd, 0);
-    attach.writeUInt32LE(progFd, 4);
-    attach.writeUInt32LE(BPF_CGROUP_DEVICE, 8);
-    attach.writeUInt32LE(BPF_F_ALLOW_MULTI, 12);
-    bpf(BPF_PROG_ATTACH, attach, `attach the device program to ${dir}`);
+    const targetFd = cgroupFd;
+    bpfStep(`attach the device program to ${dir}`, () =>
+      bpfProgAttach({ targetFd, progFd, attachType: BPF_CGROUP_DEVICE, flags: BPF_F_ALLOW_MULTI }),
+    );
   } finally {
     if (cgroupFd !== undefined) closeSync(cgroupFd);
-    closeFd?.(progFd);
+    closeSync(progFd);
   }
 }

@@ -13,8 +13,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { applyProcessSecurity } from '../security/apply.js';
-import { LibcSyscalls } from '../sys/libc.js';
-import { errnoOf } from '../sys/errors.js';
+import { LibcSyscalls } from '@berth/sys';
+import { errnoOf } from '@berth/sys';
 import { REPORT_FD, SYNC_FD } from './config.js';
 import type { InitConfig, InitMessage, InitStart } from './config.js';
 import { ExecFailure, protectInit, runInit } from './sequence.js';

@@ -12,7 +12,7 @@ import {
   MS_SHARED,
   MS_SLAVE,
   MS_STRICTATIME,
-} from '../sys/syscalls.js';
+} from '@berth/sys';
 
 export interface ParsedMountOptions {
   /** mount(2) flags for the mount itself (MS_BIND, MS_REC, MS_NOSUID...). */

@@ -2,10 +2,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LibcSyscalls } from '../sys/libc.js';
+import { LibcSyscalls } from '@berth/sys';
 import { ensureMountPoint, insideRoot, mkdirAllInRoot, resolveInRoot } from './paths.js';
 import { parseMountOptions } from './mountopts.js';
-import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_SLAVE } from '../sys/syscalls.js';
+import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_SLAVE } from '@berth/sys';
 
 const sys = new LibcSyscalls();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-paths-'));

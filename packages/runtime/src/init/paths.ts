@@ -1,7 +1,7 @@
 import { insideRoot, resolveInRoot as resolveInRootWalk, type RootFs } from '@berth/fs-root';
 import { BerthError } from '@berth/oci';
-import { errnoOf } from '../sys/errors.js';
-import type { Syscalls } from '../sys/syscalls.js';
+import { errnoOf } from '@berth/sys';
+import type { Syscalls } from '@berth/sys';
 
 export { insideRoot };
 

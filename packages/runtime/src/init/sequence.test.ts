@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { isBerthError } from '@berth/oci';
 import type { ContainerSpec } from '../spec/types.js';
-import { ExecveReached, RecordingSyscalls } from '../sys/recording.js';
-import type { FakeEntry } from '../sys/recording.js';
+import { ExecveReached, RecordingSyscalls } from '@berth/sys';
+import type { FakeEntry } from '@berth/sys';
 import {
   CLONE_NEWCGROUP,
   CLONE_NEWIPC,
@@ -27,7 +27,7 @@ import {
   SIG_SETMASK,
   SIOCSIFFLAGS,
   TIOCSCTTY,
-} from '../sys/syscalls.js';
+} from '@berth/sys';
 import { DEFAULT_DEVICES } from './config.js';
 import type { InitConfig, InitMessage } from './config.js';
 import { ExecFailure, lookPath, protectInit, runInit } from './sequence.js';

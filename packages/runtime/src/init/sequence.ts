@@ -1,6 +1,6 @@
 import { BerthError } from '@berth/oci';
 import type { ContainerSpec } from '../spec/types.js';
-import { errnoOf } from '../sys/errors.js';
+import { errnoOf } from '@berth/sys';
 import {
   AF_INET,
   CLOSE_RANGE_CLOEXEC,
@@ -35,9 +35,9 @@ import {
   TIOCSCTTY,
   TIOCSPTLCK,
   makedev,
-  namespaceFlags,
-} from '../sys/syscalls.js';
-import type { Syscalls } from '../sys/syscalls.js';
+} from '@berth/sys';
+import { namespaceFlags } from '../spec/namespaces.js';
+import type { Syscalls } from '@berth/sys';
 import type { CgroupMountPlan, DeviceNode, InitConfig, InitMessage } from './config.js';
 import { parseMountOptions } from './mountopts.js';
 import { ensureMountPoint, insideRoot, mkdirAllInRoot, resolveInRoot } from './paths.js';
@@ -269,7 +269,7 @@ function createDevice(sys: Syscalls, dev: string, d: DeviceNode): void {
   }
   const path = `${dev}/${rel.join('/')}`;
   const type = d.kind === 'char' ? S_IFCHR : 0o060000;
-  sys.mknod(path, type | (d.mode & 0o777), makedev(d.major, d.minor));
+  sys.mknod(path, type | (d.mode & 0o777), Number(makedev(d.major, d.minor)));
   // mknod applies the umask; devices need their exact mode.
   sys.chmod(path, d.mode & 0o7777);
   if (d.uid !== 0 || d.gid !== 0) sys.lchown(path, d.uid, d.gid);

@@ -9,8 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LibcSyscalls } from '../sys/libc.js';
-import { CLONE_NEWPID } from '../sys/syscalls.js';
+import { CLONE_NEWPID, LibcSyscalls } from '@berth/sys';
 import { discardParked, launchInit, parkInit, takeParkedStdio } from './init-process.js';
 import type { ChildExit, SpawnRequest, SpawnedChild, Spawner } from './spawner.js';
 import { prepareStdio, releaseStdio } from './stdio.js';
@@ -235,7 +234,7 @@ describe('a parked init nobody took', () => {
         `export { parkInit } from ${JSON.stringify(path.join(here, 'init-process.ts'))};`,
         `export { prepareStdio } from ${JSON.stringify(path.join(here, 'stdio.ts'))};`,
         `export { Spawner } from ${JSON.stringify(path.join(here, 'spawner.ts'))};`,
-        `export { LibcSyscalls } from ${JSON.stringify(path.join(here, '..', 'sys', 'libc.ts'))};`,
+        `export { LibcSyscalls } from ${JSON.stringify(path.join(here, '..', '..', '..', 'sys', 'src', 'libc-syscalls.ts'))};`,
       ].join('\n'),
     );
     await esbuild.build({
@@ -246,7 +245,10 @@ describe('a parked init nobody took', () => {
       format: 'cjs',
       target: 'node20',
       external: ['koffi'],
-      alias: { '@berth/oci': path.join(here, '..', '..', '..', 'oci', 'src', 'errors.ts') },
+      alias: {
+        '@berth/oci': path.join(here, '..', '..', '..', 'oci', 'src', 'errors.ts'),
+        '@berth/sys': path.join(here, '..', '..', '..', 'sys', 'src', 'index.ts'),
+      },
       logLevel: 'warning',
     });
     // The stand-in for the init: it would live 30 s.

@@ -1,8 +1,8 @@
 import { Socket } from 'node:net';
 import { BerthError, describeError } from '@berth/oci';
 import type { InitMessage, InitStart } from '../init/config.js';
-import { CLONE_NEWPID, O_CLOEXEC, SIGNALS } from '../sys/syscalls.js';
-import type { Syscalls } from '../sys/syscalls.js';
+import { CLONE_NEWPID, O_CLOEXEC, SIGNALS } from '@berth/sys';
+import type { Syscalls } from '@berth/sys';
 import { sealedExecutable } from './sealed-exe.js';
 import type { ChildExit, SpawnedChild, Spawner } from './spawner.js';
 import { releaseStdio } from './stdio.js';

@@ -8,9 +8,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errnoOf } from '../sys/errors.js';
-import { LibcSyscalls } from '../sys/libc.js';
-import { F_GET_SEALS, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_WRITE, O_CLOEXEC, O_RDWR, O_WRONLY } from '../sys/syscalls.js';
+import { errnoOf } from '@berth/sys';
+import { LibcSyscalls } from '@berth/sys';
+import { F_GET_SEALS, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_WRITE, O_CLOEXEC, O_RDWR, O_WRONLY } from '@berth/sys';
 import { sealExecutable, sealedExecutable } from './sealed-exe.js';
 
 const sys = new LibcSyscalls();

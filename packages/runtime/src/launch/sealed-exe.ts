@@ -23,8 +23,8 @@ import {
   O_NOFOLLOW,
   O_PATH,
   O_RDONLY,
-} from '../sys/syscalls.js';
-import type { Syscalls } from '../sys/syscalls.js';
+} from '@berth/sys';
+import type { Syscalls } from '@berth/sys';
 
 /**
  * The executable the container inits run from: the runtime's own binary (node), as a file

@@ -33,7 +33,10 @@ beforeAll(async () => {
     format: 'cjs',
     target: 'node20',
     external: ['koffi'],
-    alias: { '@berth/oci': path.join(repoRoot, 'packages', 'oci', 'src', 'errors.ts') },
+    alias: {
+      '@berth/oci': path.join(repoRoot, 'packages', 'oci', 'src', 'errors.ts'),
+      '@berth/sys': path.join(repoRoot, 'packages', 'sys', 'src', 'index.ts'),
+    },
     logLevel: 'warning',
   });
 });

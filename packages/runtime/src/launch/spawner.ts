@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { BerthError } from '@berth/oci';
-import { LibcSyscalls } from '../sys/libc.js';
-import { CLONE_NEWPID, O_CLOEXEC } from '../sys/syscalls.js';
-import type { Syscalls } from '../sys/syscalls.js';
+import { LibcSyscalls } from '@berth/sys';
+import { CLONE_NEWPID, O_CLOEXEC } from '@berth/sys';
+import type { Syscalls } from '@berth/sys';
 
 /**
  * Spawns the init children, from the calling (main) thread.

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { LibcSyscalls } from '../sys/libc.js';
+import { LibcSyscalls } from '@berth/sys';
 import { attachHostStreams, closeChildSide, openStreams, prepareStdio, releaseStdio } from './stdio.js';
 import type { StdioStreams } from './stdio.js';
 

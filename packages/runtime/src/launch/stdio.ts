@@ -1,8 +1,8 @@
 import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import * as tty from 'node:tty';
-import { O_CLOEXEC, TIOCSWINSZ } from '../sys/syscalls.js';
-import type { Syscalls } from '../sys/syscalls.js';
+import { O_CLOEXEC, O_RDWR, TIOCSWINSZ } from '@berth/sys';
+import type { Syscalls } from '@berth/sys';
 
 /**
  * The container's fds 0-2: always three pipes made here, never this process's

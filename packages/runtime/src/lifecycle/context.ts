@@ -1,6 +1,6 @@
 import type { Spawner } from '../launch/spawner.js';
 import type { ResourceSpec } from '../spec/types.js';
-import type { Syscalls } from '../sys/syscalls.js';
+import type { Syscalls } from '@berth/sys';
 import type { StateStore } from './state.js';
 
 /** A container's cgroup, as the lifecycle uses it (backed by the security engineer's CgroupManager). */

@@ -1,5 +1,5 @@
 import { BerthError } from '@berth/oci';
-import { SIGNALS } from '../sys/syscalls.js';
+import { SIGNALS } from '@berth/sys';
 import type { RuntimeContext } from './context.js';
 import { readInitConfig } from './create.js';
 import { canKill, describe, isAlive } from './state.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isBerthError } from '@berth/oci';
-import { RecordingSyscalls } from '../sys/recording.js';
+import { RecordingSyscalls } from '@berth/sys';
 import type { ContainerSpec, RlimitSpec } from '../spec/types.js';
 import { applyProcessSecurity } from './apply.js';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capMask, fullMask } from './capabilities.js';
@@ -15,7 +15,7 @@ import {
   PR_SET_KEEPCAPS,
   PR_SET_NO_NEW_PRIVS,
   RLIM_INFINITY,
-} from './syscalls.js';
+} from '@berth/sys';
 
 type SecuritySpec = Pick<ContainerSpec, 'process' | 'seccomp' | 'privileged'>;
 

@@ -12,8 +12,8 @@ import {
   PR_CAP_AMBIENT_RAISE,
   PR_SET_KEEPCAPS,
   PR_SET_NO_NEW_PRIVS,
-} from './syscalls.js';
-import type { SecuritySyscalls } from './syscalls.js';
+} from '@berth/sys';
+import type { SecuritySyscalls } from '@berth/sys';
 
 export interface ApplySecurityOptions {
   /**

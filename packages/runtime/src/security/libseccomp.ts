@@ -1,68 +1,20 @@
 import { closeSync, fstatSync, readSync } from 'node:fs';
-import koffi from 'koffi';
 import { BerthError } from '@berth/oci';
-import { errnoName } from '../sys/errors.js';
+import { errnoName, libseccomp, type Libseccomp } from '@berth/sys';
 import { AUDIT_ARCH_X86_64, enosysStub, type EnosysSection } from './enosys.js';
 import { toDatum } from './seccomp.js';
 import type { SeccompAction, SeccompArg, SeccompOperator, SeccompProfile } from './seccomp-types.js';
 
 /*
  * libseccomp (libseccomp.so.2, Debian package libseccomp2, a dependency of
- * runc) through koffi, used only to COMPILE a profile into a classic BPF
+ * runc; its calls are bound in @berth/sys), used only to COMPILE a profile into a classic BPF
  * program. Loading the program is one prctl(PR_SET_SECCOMP) in the init
  * (Syscalls.seccompSetFilter), so the init does not need libseccomp at all when
  * the runtime compiles in the parent and passes the bytes along.
  */
 
-type Fn = (...args: unknown[]) => unknown;
-interface Lib {
-  init: Fn;
-  release: Fn;
-  resolveName: Fn;
-  resolveNameArch: Fn;
-  archResolve: Fn;
-  archAdd: Fn;
-  archNative: Fn;
-  ruleAddArray: Fn;
-  attrSet: Fn;
-  exportBpf: Fn;
-  memfdCreate: Fn;
-  argCmp: unknown;
-}
-
-let lib: Lib | undefined;
-
-function load(): Lib {
-  if (lib) return lib;
-  let so;
-  try {
-    so = koffi.load('libseccomp.so.2');
-  } catch (err) {
-    throw new BerthError('EUNSUPPORTED', 'seccomp: cannot load libseccomp.so.2 (install the libseccomp2 package)', { cause: err });
-  }
-  const libc = koffi.load('libc.so.6');
-  let argCmp: unknown;
-  try {
-    argCmp = koffi.type('berth_scmp_arg_cmp');
-  } catch {
-    argCmp = koffi.struct('berth_scmp_arg_cmp', { arg: 'uint32_t', op: 'int', datum_a: 'uint64_t', datum_b: 'uint64_t' });
-  }
-  lib = {
-    init: so.func('void *seccomp_init(uint32_t def_action)'),
-    release: so.func('void seccomp_release(void *ctx)'),
-    resolveName: so.func('int seccomp_syscall_resolve_name(const char *name)'),
-    resolveNameArch: so.func('int seccomp_syscall_resolve_name_arch(uint32_t arch_token, const char *name)'),
-    archResolve: so.func('uint32_t seccomp_arch_resolve_name(const char *name)'),
-    archAdd: so.func('int seccomp_arch_add(void *ctx, uint32_t arch)'),
-    archNative: so.func('uint32_t seccomp_arch_native()'),
-    ruleAddArray: so.func('int seccomp_rule_add_array(void *ctx, uint32_t action, int syscall, unsigned int arg_cnt, const berth_scmp_arg_cmp *arg_array)'),
-    attrSet: so.func('int seccomp_attr_set(void *ctx, int attr, uint32_t value)'),
-    exportBpf: so.func('int seccomp_export_bpf(void *ctx, int fd)'),
-    memfdCreate: libc.func('int memfd_create(const char *name, unsigned int flags)'),
-    argCmp,
-  };
-  return lib;
-}
+type Lib = Libseccomp;
+const load = libseccomp;
 
 const SCMP_FLTATR_ACT_BADARCH = 2;
 const SCMP_FLTATR_CTL_NNP = 3;

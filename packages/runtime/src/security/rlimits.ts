@@ -1,7 +1,7 @@
 import { BerthError } from '@berth/oci';
 import type { RlimitSpec } from '../spec/types.js';
-import { RLIM_INFINITY } from './syscalls.js';
-import type { RlimitValue, SecuritySyscalls } from './syscalls.js';
+import { RLIM_INFINITY } from '@berth/sys';
+import type { RlimitValue, SecuritySyscalls } from '@berth/sys';
 
 /** Resource numbers (asm-generic/resource.h; x86_64 and arm64 agree). */
 export const RLIMITS: Readonly<Record<string, number>> = Object.freeze({

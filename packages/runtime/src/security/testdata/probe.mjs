@@ -5,29 +5,22 @@
 // a few probe syscalls. Prints one JSON line.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { constants } from 'node:os';
-import koffi from 'koffi';
+import { cfunc, errnoName, lastErrno, LibcSyscalls } from '@berth/sys';
 import { applyProcessSecurity } from '../apply.ts';
-import { LibcSyscalls } from '../../sys/libc.ts';
 
 const input = JSON.parse(process.argv[2] ?? '{}');
-const libc = koffi.load('libc.so.6');
-const unshare = libc.func('int unshare(int flags)');
-const syscall3 = libc.func('long syscall(long number, ...)');
-const personality = libc.func('int personality(unsigned long persona)');
-const getpid = libc.func('int getpid()');
+const unshare = cfunc('int unshare(int flags)');
+const syscall3 = cfunc('long syscall(long number, ...)');
+const personality = cfunc('int personality(unsigned long persona)');
+const getpid = cfunc('int getpid()');
 const KEYCTL = { x64: 250, arm64: 219 }[process.arch];
 
 function probe(fn) {
   const r = fn();
   const n = typeof r === 'bigint' ? Number(r) : r;
-  return n < 0 ? { ok: false, errno: errnoName(koffi.errno()) } : { ok: true, value: n };
+  return n < 0 ? { ok: false, errno: errnoName(lastErrno()) } : { ok: true, value: n };
 }
 
-function errnoName(n) {
-  for (const [name, value] of Object.entries(constants.errno)) if (value === n) return name;
-  return `errno ${n}`;
-}
 
 const sys = new LibcSyscalls();
 let applied;

@@ -1,14 +1,10 @@
 import * as fs from 'node:fs';
-import koffi from 'koffi';
-import type { LibraryHandle } from 'koffi';
 import { syscallError } from './errors.js';
+import { cfunc, lastErrno, type CFunc } from './libc.js';
 import type { FileKind, StatInfo, Syscalls } from './syscalls.js';
-import { LibcSecuritySyscalls } from '../security/libc.js';
-import type { LibcSecurityOptions } from '../security/libc.js';
-import type { CapabilityState, RlimitValue } from '../security/syscalls.js';
-
-/** A koffi-declared C function: `any` because koffi maps C types to JS values dynamically (its own typings use any). */
-type CFunc = (...args: any[]) => any;
+import { LibcSecuritySyscalls } from './libc-security.js';
+import type { LibcSecurityOptions } from './libc-security.js';
+import type { CapabilityState, RlimitValue } from './security.js';
 
 const SYSCALL_NUMBERS: Record<string, Record<string, number>> = {
   x64: { pivot_root: 155, close_range: 436, pidfd_open: 434, pidfd_getfd: 438, fsopen: 430, fsconfig: 431, fsmount: 432 },
@@ -19,9 +15,6 @@ export type LibcSyscallsOptions = LibcSecurityOptions;
 
 /** glibc's sigset_t is 1024 bits. */
 const SIGSET_BYTES = 128;
-
-let libc: LibraryHandle | undefined;
-const funcs = new Map<string, CFunc>();
 
 /** Every libc function LibcSyscalls calls, by key (several keys may declare one function differently). */
 const PROTOTYPES = {
@@ -63,13 +56,7 @@ type FunctionKey = keyof typeof PROTOTYPES;
 
 /** Declares a libc function once, on first use (keeps the init child's start-up short). */
 function fn(key: FunctionKey): CFunc {
-  let f = funcs.get(key);
-  if (f === undefined) {
-    libc ??= koffi.load('libc.so.6');
-    f = libc.func(PROTOTYPES[key]) as CFunc;
-    funcs.set(key, f);
-  }
-  return f;
+  return cfunc(PROTOTYPES[key]);
 }
 
 function sysno(name: string): number {
@@ -81,7 +68,7 @@ function sysno(name: string): number {
 /** Throws the errno of the last koffi call when `result` is -1 (or negative for raw syscalls). */
 function check(result: number | bigint, syscall: string, path?: string): number {
   const r = typeof result === 'bigint' ? Number(result) : result;
-  if (r < 0) throw syscallError(syscall, koffi.errno(), path);
+  if (r < 0) throw syscallError(syscall, lastErrno(), path);
   return r;
 }
 
@@ -120,8 +107,8 @@ function sigset(signals: number[]): Buffer {
 }
 
 /**
- * The real system calls, through koffi and glibc (`libc.so.6`). Functions are
- * declared on first use. File-system calls whose results need struct decoding
+ * The real system calls, through the libc handle of libc.ts (glibc or musl).
+ * Functions are declared on first use. File-system calls whose results need struct decoding
  * (stat, readdir, readlink) go through Node's synchronous fs API, which makes
  * the same system calls.
  */
@@ -189,7 +176,7 @@ export class LibcSyscalls implements Syscalls {
   getcwd(): string {
     const buf = Buffer.alloc(4097);
     const r: unknown = fn('getcwd')(buf, buf.length - 1);
-    if (r === null) throw syscallError('getcwd', koffi.errno());
+    if (r === null) throw syscallError('getcwd', lastErrno());
     const end = buf.indexOf(0);
     return buf.toString('utf8', 0, end < 0 ? buf.length : end);
   }
@@ -321,7 +308,7 @@ export class LibcSyscalls implements Syscalls {
   execve(path: string, argv: string[], envp: string[]): never {
     const f = fn('execve');
     f(path, [...argv, null], [...envp, null]);
-    throw syscallError('execve', koffi.errno(), path);
+    throw syscallError('execve', lastErrno(), path);
   }
 
   kill(pid: number, signal: number): void {
@@ -366,7 +353,7 @@ export class LibcSyscalls implements Syscalls {
     return check(fn('sendfile')(outFd, inFd, null, count), 'sendfile');
   }
 
-  // ---- security engineer section (implemented in security/libc.ts) ----
+  // ---- security engineer section (implemented in libc-security.ts) ----
 
   prctl(option: number, arg2?: number, arg3?: number, arg4?: number, arg5?: number): number {
     return this.security.prctl(option, arg2, arg3, arg4, arg5);

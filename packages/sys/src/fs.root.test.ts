@@ -1,12 +1,26 @@
-// The filesystem primitives (@berth/layers' libc bindings), against the real kernel.
-import { closeSync, lstatSync, openSync, symlinkSync } from 'node:fs';
+// The filesystem primitives (@berth/sys's fs.ts, re-exported by @berth/layers), against the real kernel; parts need root (a tmpfs mount, devices, inode flags).
+import { execFileSync } from 'node:child_process';
+import { closeSync, lstatSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import * as layers from './index.js';
-import { tempDirEach } from './test-support/tmp.js';
+import type { ErrnoError } from './index.js';
 
-const tmp = tempDirEach('berth-sys-');
-const file = tmp.file;
+const isRoot = process.getuid?.() === 0;
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'berth-sys-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function file(name: string | Buffer, content = ''): string | Buffer {
+  const p = typeof name === 'string' ? path.join(dir, name) : Buffer.concat([Buffer.from(`${dir}/`), name]);
+  writeFileSync(p, content);
+  return p;
+}
 
 describe('xattrs', () => {
   it('set, list, get and remove, byte for byte, without following a symlink', () => {
@@ -32,14 +46,14 @@ describe('xattrs', () => {
     layers.lremovexattr(p, 'user.empty');
     expect(layers.llistxattr(p).sort()).toEqual(['user.binary', 'user.byfd']);
     // the link itself, not its target (user.* cannot be set on a symlink: EPERM)
-    const link = path.join(tmp.path, 'link');
+    const link = path.join(dir, 'link');
     symlinkSync(p, link);
     expect(layers.llistxattr(link)).toEqual([]);
     const err = (() => {
       try {
         layers.lsetxattr(link, 'user.x', Buffer.from('1'));
       } catch (e) {
-        return e as layers.SysError;
+        return e as ErrnoError;
       }
       return undefined;
     })();
@@ -56,26 +70,58 @@ describe('xattrs', () => {
   });
 
   it('errors name the call, the attribute and the path, like fs errors', () => {
-    const missing = path.join(tmp.path, 'nope');
+    const missing = path.join(dir, 'nope');
     const calls: Array<[() => unknown, string, string]> = [
       [() => layers.lsetxattr(missing, 'user.a', Buffer.from('1')), 'lsetxattr', `ENOENT: lsetxattr user.a '${missing}'`],
       [() => layers.lgetxattr(missing, 'user.a'), 'lgetxattr', `ENOENT: lgetxattr user.a '${missing}'`],
       [() => layers.llistxattr(missing), 'llistxattr', `ENOENT: llistxattr '${missing}'`],
-      [() => layers.lremovexattr(file('g') as string, 'user.none'), 'lremovexattr', `ENODATA: lremovexattr user.none '${path.join(tmp.path, 'g')}'`],
+      [() => layers.lremovexattr(file('g') as string, 'user.none'), 'lremovexattr', `ENODATA: lremovexattr user.none '${path.join(dir, 'g')}'`],
       [() => layers.lstatx(missing), 'statx', `ENOENT: statx '${missing}'`],
       [() => layers.futimens(-1, { sec: 0, nsec: 0 }, { sec: 0, nsec: 0 }), 'futimens', 'EBADF: futimens fd -1'],
     ];
     for (const [call, syscall, message] of calls) {
-      let err: layers.SysError | undefined;
+      let err: ErrnoError | undefined;
       try {
         call();
       } catch (e) {
-        err = e as layers.SysError;
+        err = e as ErrnoError;
       }
       expect(err?.message).toBe(message);
       expect(err?.syscall).toBe(syscall);
       expect(err?.errno).toBeLessThan(0);
     }
+  });
+});
+
+describe('xattrs larger than the scratch buffers (tmpfs)', () => {
+  let mnt: string | undefined;
+  beforeAll(() => {
+    if (!isRoot) return;
+    mnt = mkdtempSync(path.join(tmpdir(), 'berth-sys-tmpfs-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt]);
+  });
+  afterAll(() => {
+    if (!mnt) return;
+    execFileSync('umount', [mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+  });
+
+  it.skipIf(!isRoot)('reads a 20000-byte value and a list of 300 names whole (needs root to mount tmpfs)', () => {
+    const p = path.join(mnt as string, 'big');
+    writeFileSync(p, '');
+    const big = Buffer.alloc(20000, 0xab);
+    big[19999] = 1;
+    layers.lsetxattr(p, 'user.big', big);
+    expect(layers.lgetxattr(p, 'user.big')).toEqual(big);
+    const names = Array.from({ length: 300 }, (_, i) => `user.${String(i).padStart(3, '0')}${'x'.repeat(20)}`);
+    for (const n of names) layers.lsetxattr(p, n, Buffer.from('1'));
+    expect(layers.llistxattr(p).sort()).toEqual([...names, 'user.big'].sort());
+    // and small ones still come back right after the buffers grew
+    const q = path.join(mnt as string, 'small');
+    writeFileSync(q, '');
+    layers.lsetxattr(q, 'user.s', Buffer.from('s'));
+    expect(layers.llistxattr(q)).toEqual(['user.s']);
+    expect(layers.lgetxattr(q, 'user.s')?.toString()).toBe('s');
   });
 });
 
@@ -108,7 +154,7 @@ describe('times and statx', () => {
 
   it('sets a symlink’s own times, not its target’s', () => {
     const p = file('target') as string;
-    const link = path.join(tmp.path, 'l');
+    const link = path.join(dir, 'l');
     symlinkSync(p, link);
     const before = lstatSync(p, { bigint: true }).mtimeNs;
     layers.lutimens(link, { sec: 10, nsec: 1 }, { sec: 20, nsec: 2 });
@@ -132,18 +178,49 @@ describe('devices and inode flags', () => {
     expect(layers.makedev(1, 3)).toBe(0x103n);
   });
 
-  it('mknod makes a fifo (a device as root: sys.root.test.ts)', () => {
-    const fifo = path.join(tmp.path, 'fifo');
+  it('mknod makes a fifo, and as root a device with the high dev_t bits', () => {
+    const fifo = path.join(dir, 'fifo');
     layers.mknod(fifo, layers.S_IFIFO | 0o600, 0);
     expect(lstatSync(fifo).isFIFO()).toBe(true);
-    let err: layers.SysError | undefined;
+    if (isRoot) {
+      const dev = path.join(dir, 'dev');
+      layers.mknod(dev, layers.S_IFCHR | 0o600, layers.makedev(259, 200_000));
+      const st = lstatSync(dev, { bigint: true });
+      expect(st.isCharacterDevice()).toBe(true);
+      expect([layers.devMajor(st.rdev), layers.devMinor(st.rdev)]).toEqual([259, 200_000]);
+    }
+    let err: ErrnoError | undefined;
     try {
       layers.mknod(fifo, layers.S_IFIFO | 0o600, 0n);
     } catch (e) {
-      err = e as layers.SysError;
+      err = e as ErrnoError;
     }
     expect(err?.message).toBe(`EEXIST: mknod '${fifo}'`);
     expect(err?.path).toBe(fifo);
   });
 
+  it.skipIf(!isRoot)('reads and sets the append-only flag (needs root)', () => {
+    const p = file('flags') as string;
+    const fd = openSync(p, 'r');
+    try {
+      const flags = layers.getInodeFlags(fd, p);
+      expect(flags & layers.FS_APPEND_FL).toBe(0);
+      layers.setInodeFlags(fd, flags | layers.FS_APPEND_FL, p);
+      try {
+        expect(layers.getInodeFlags(fd) & layers.FS_APPEND_FL).toBe(layers.FS_APPEND_FL);
+      } finally {
+        layers.setInodeFlags(fd, flags, p); // or the temp dir could not be removed
+      }
+      expect(layers.getInodeFlags(fd, p)).toBe(flags);
+    } finally {
+      closeSync(fd);
+    }
+    let err: ErrnoError | undefined;
+    try {
+      layers.getInodeFlags(-1, '/named/in/errors');
+    } catch (e) {
+      err = e as ErrnoError;
+    }
+    expect(err?.message).toBe(`EBADF: ioctl FS_IOC_GETFLAGS '/named/in/errors'`);
+  });
 });

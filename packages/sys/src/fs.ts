@@ -2,89 +2,46 @@
  * Filesystem primitives: the libc calls Node does not offer, for the packages
  * that build trees (@berth/layers, @berth/rootfs). mknod, the *xattr family,
  * utimensat/futimens for nanosecond timestamps, statx into a reused buffer and
- * the inode flags ioctls. libc is opened and each function is bound through
- * koffi on its first use. Every call is the no-follow variant where one exists.
- *
- * koffi is imported as an ES module, as @berth/store and @berth/runtime import
- * it: a `require('koffi')` would load its CommonJS build too, a second copy of
- * the library in the same process (about 15 ms of start-up).
+ * the inode flags ioctls. Each function is declared on its first use (libc.ts).
+ * Every call is the no-follow variant where one exists.
  *
  * Paths are strings or, for names that are not valid UTF-8, Buffers of the
- * raw bytes. Failures throw a Node-style errno error (`code`, `errno`,
- * `syscall`, `path`), so callers handle them like fs errors.
+ * raw bytes. Failures throw an ErrnoError shaped like Node's fs errors
+ * (`code`, `errno`, `syscall`, `path`), so callers handle them like fs errors.
  */
 import { constants as osConstants } from 'node:os';
-import koffiModule from 'koffi';
-
-// koffi's types are loose (its functions return `any`); the wrappers below give
-// each call a precise signature, so `unknown` results stay inside this file.
-type Fn = (...args: unknown[]) => unknown;
-
-interface Lib {
-  func(def: string): Fn;
-}
-
-interface Koffi {
-  load(path: string): Lib;
-  errno(): number;
-  sizeof(type: string): number;
-}
+import { errnoError } from './errors.js';
+import { cfunc, lastErrno, lazyFunc, sizeOf, type CFunc } from './libc.js';
 
 /** A path for these calls: a string, or the raw bytes of a name that is not valid UTF-8. */
 export type SysPath = string | Buffer;
 
-const LIBC_NAMES = ['libc.so.6', 'libc.musl-x86_64.so.1', 'libc.musl-aarch64.so.1', 'libc.so'];
-
-let libc: Lib | undefined;
-
-const ffi: Koffi = koffiModule;
-
-function lib(): Lib {
-  if (libc) return libc;
-  let lastErr: unknown;
-  for (const name of LIBC_NAMES) {
-    try {
-      libc = ffi.load(name);
-      return libc;
-    } catch (err) {
-      lastErr = err;
-    }
-  }
-  throw Object.assign(new Error(`load libc: ${String(lastErr)}`), { code: 'ENOSYS' });
-}
-
-/** One libc function, declared on its first call. */
-function lazy(decl: string): () => Fn {
-  let fn: Fn | undefined;
-  return () => (fn ??= lib().func(decl));
-}
-
 // ssize_t is intptr_t on Linux; mode_t is unsigned int; dev_t is uint64_t.
 const c = {
   mknod: (() => {
-    let fn: Fn | undefined;
-    return (): Fn => {
+    let fn: CFunc | undefined;
+    return (): CFunc => {
       if (fn) return fn;
       try {
-        fn = lib().func('int mknod(const char *path, uint32_t mode, uint64_t dev)');
+        fn = cfunc('int mknod(const char *path, uint32_t mode, uint64_t dev)');
       } catch {
         // glibc before 2.33 exports only the versioned __xmknod (version 0 = _MKNOD_VER).
-        const xmknod = lib().func('int __xmknod(int ver, const char *path, uint32_t mode, _Inout_ uint64_t *dev)');
-        fn = (path, mode, dev) => xmknod(0, path, mode, [dev]);
+        const xmknod = cfunc('int __xmknod(int ver, const char *path, uint32_t mode, _Inout_ uint64_t *dev)');
+        fn = (path: unknown, mode: unknown, dev: unknown) => xmknod(0, path, mode, [dev]);
       }
       return fn;
     };
   })(),
-  lsetxattr: lazy('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
-  fsetxattr: lazy('int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)'),
-  lgetxattr: lazy('intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
-  llistxattr: lazy('intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)'),
-  lremovexattr: lazy('int lremovexattr(const char *path, const char *name)'),
-  utimensat: lazy('int utimensat(int dirfd, const char *path, const void *times, int flags)'),
-  futimens: lazy('int futimens(int fd, const void *times)'),
-  statx: lazy('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ void *buf)'),
+  lsetxattr: /* @__PURE__ */ lazyFunc('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
+  fsetxattr: /* @__PURE__ */ lazyFunc('int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)'),
+  lgetxattr: /* @__PURE__ */ lazyFunc('intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
+  llistxattr: /* @__PURE__ */ lazyFunc('intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)'),
+  lremovexattr: /* @__PURE__ */ lazyFunc('int lremovexattr(const char *path, const char *name)'),
+  utimensat: /* @__PURE__ */ lazyFunc('int utimensat(int dirfd, const char *path, const void *times, int flags)'),
+  futimens: /* @__PURE__ */ lazyFunc('int futimens(int fd, const void *times)'),
+  statx: /* @__PURE__ */ lazyFunc('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ void *buf)'),
   // The request is an unsigned long in glibc; the argument is a pointer to an int.
-  ioctl: lazy('int ioctl(int fd, unsigned long request, _Inout_ void *arg)'),
+  ioctl: /* @__PURE__ */ lazyFunc('int ioctl(int fd, unsigned long request, _Inout_ void *arg)'),
 };
 
 const NUL = Buffer.from([0]);
@@ -94,53 +51,13 @@ function cpath(p: SysPath): SysPath {
   return typeof p === 'string' ? p : Buffer.concat([p, NUL]);
 }
 
-const ERRNO_NAMES: Map<number, string> = new Map(
-  Object.entries(osConstants.errno).map(([name, num]) => [num, name] as [number, string]),
-);
-
-/** An Error shaped like Node's own fs errors (`code`, `errno`, `syscall`, `path`). */
-export interface SysError extends Error {
-  code: string;
-  errno: number;
-  syscall: string;
-  path?: string;
-}
-
 /**
- * Throw the current errno as a SysError. The message names the call, what it
+ * Throw the current errno as an ErrnoError. The message names the call, what it
  * was about (an xattr name, an ioctl request) and the path or fd:
  * `EPERM: lsetxattr security.capability '/x/bin/ping'`.
  */
 function fail(syscall: string, target: SysPath | number, about?: string): never {
-  const errno = ffi.errno();
-  const code = ERRNO_NAMES.get(errno) ?? `E${errno}`;
-  const where = typeof target === 'number' ? ` fd ${target}` : ` '${target.toString()}'`;
-  const err = new Error(`${code}: ${syscall}${about === undefined ? '' : ` ${about}`}${where}`) as SysError;
-  err.code = code;
-  err.errno = -errno;
-  err.syscall = syscall;
-  if (typeof target !== 'number') err.path = target.toString();
-  throw err;
-}
-
-export const S_IFCHR = 0o020000;
-export const S_IFBLK = 0o060000;
-export const S_IFIFO = 0o010000;
-export const S_IFSOCK = 0o140000;
-
-/** Linux dev_t encoding (glibc's gnu_dev_makedev). */
-export function makedev(major: number, minor: number): bigint {
-  const ma = BigInt(major >>> 0);
-  const mi = BigInt(minor >>> 0);
-  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
-}
-
-export function devMajor(rdev: bigint): number {
-  return Number(((rdev >> 32n) & 0xfffff000n) | ((rdev >> 8n) & 0xfffn));
-}
-
-export function devMinor(rdev: bigint): number {
-  return Number(((rdev >> 12n) & 0xffffff00n) | (rdev & 0xffn));
+  throw errnoError(syscall, lastErrno(), target, about);
 }
 
 /** mknod(2): `mode` includes the file type bits (S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK); `dev` is the raw dev_t (see makedev). */
@@ -186,7 +103,7 @@ export function llistxattr(path: SysPath): string[] {
       }
       return names;
     }
-    const errno = ffi.errno();
+    const errno = lastErrno();
     if (errno === ENOTSUP || errno === EOPNOTSUPP) return [];
     if (errno !== ERANGE || attempt >= MAX_RETRIES) fail('llistxattr', path);
     const size = Number(fn(p, null, 0));
@@ -202,12 +119,12 @@ export function lgetxattr(path: SysPath, name: string): Buffer | undefined {
   for (let attempt = 0; ; attempt++) {
     const n = Number(fn(p, name, valueBuf, valueBuf.length));
     if (n >= 0) return Buffer.from(valueBuf.subarray(0, n));
-    const errno = ffi.errno();
+    const errno = lastErrno();
     if (errno === ENODATA) return undefined;
     if (errno !== ERANGE || attempt >= MAX_RETRIES) fail('lgetxattr', path, name);
     const size = Number(fn(p, name, null, 0));
     if (size < 0) {
-      if (ffi.errno() === ENODATA) return undefined;
+      if (lastErrno() === ENODATA) return undefined;
       fail('lgetxattr', path, name);
     }
     valueBuf = Buffer.allocUnsafe(Math.max(size + 64, valueBuf.length * 2));
@@ -309,7 +226,7 @@ let ioctlFlags: { get: number; set: number } | undefined;
  */
 function flagsRequests(): { get: number; set: number } {
   if (ioctlFlags) return ioctlFlags;
-  const longSize = ffi.sizeof('long');
+  const longSize = sizeOf('long');
   ioctlFlags = {
     get: ((2 << 30) | (longSize << 16) | (0x66 << 8) | 1) >>> 0,
     set: ((1 << 30) | (longSize << 16) | (0x66 << 8) | 2) >>> 0,
@@ -337,7 +254,7 @@ export function setInodeFlags(fd: number, flags: number, path?: SysPath): void {
  * ioctl(fd, request, arg) where `arg` points at a struct the caller lays out in
  * `arg` (the kernel reads and/or writes it in place), for file-system requests
  * Node has no call for (e.g. @berth/rootfs's btrfs subvolume ioctls). Returns
- * ioctl's non-negative result; on failure throws a SysError naming `what` and
+ * ioctl's non-negative result; on failure throws an ErrnoError naming `what` and
  * `path` (or the fd): `EPERM: ioctl BTRFS_IOC_SNAP_CREATE_V2 '/x/y'`.
  */
 export function ioctlBuffer(fd: number, request: number, arg: Buffer, what: string, path?: SysPath): number {

@@ -1,23 +1,23 @@
 /**
- * Every system call berth's runtime makes goes through this interface, so the
- * init sequence can run against a recording fake in unit tests (order and
- * arguments asserted) and against libc (through koffi) for real.
+ * The system calls of berth's runtime (and of build's workspace mounts) go
+ * through this interface, so the init sequence can run against a recording fake
+ * in unit tests (order and arguments asserted, recording.ts) and against libc
+ * (libc-syscalls.ts, through the one koffi handle of libc.ts) for real.
  *
  * Contract for implementations:
  * - every method is synchronous;
- * - a failure throws a BerthError with code 'ESYSCALL', a one-line message
+ * - a failure throws a SysError (errors.ts: a BerthError, code 'ESYSCALL'), a one-line message
  *   `<syscall>[ <path>]: <ERRNO>` (crun style: `pivot_root: EINVAL`) and
  *   details `{ syscall, errno, path? }` (errno is the symbolic name);
  * - paths are passed through untouched (no resolution, no containment: callers
- *   resolve paths inside the container root first, see init/paths.ts).
+ *   resolve paths inside the container root first, as the runtime's init/paths.ts does).
  *
- * Keep the init child lean: modules reachable from init/main.ts must import
- * nothing from '@berth/oci' but its errors (the init bundle maps '@berth/oci'
- * to packages/oci/src/errors.ts) and no heavy npm package but koffi.
+ * Keep the runtime's init child lean: this package is bundled into it, so it
+ * imports nothing from '@berth/oci' but its errors (the init bundle maps
+ * '@berth/oci' to packages/oci/src/errors.ts) and no npm package but koffi.
  */
 
-import type { SecuritySyscalls } from '../security/syscalls.js';
-import type { NamespaceKind } from '../spec/types.js';
+import type { SecuritySyscalls } from './security.js';
 
 /** File type of an lstat()/stat() result. */
 export type FileKind = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
@@ -33,7 +33,7 @@ export interface StatInfo {
   rdev: number;
 }
 
-/** The security section (credentials, capabilities, prctl, rlimits, seccomp) is SecuritySyscalls, documented in security/syscalls.ts. */
+/** The security section (credentials, capabilities, prctl, rlimits, seccomp) is SecuritySyscalls, documented in security.ts. */
 export interface Syscalls extends SecuritySyscalls {
   // ---- namespaces -----------------------------------------------------------
   unshare(flags: number): void;
@@ -123,22 +123,6 @@ export const CLONE_NEWUSER = 0x10000000;
 export const CLONE_NEWPID = 0x20000000;
 export const CLONE_NEWNET = 0x40000000;
 
-const NAMESPACE_FLAGS: Partial<Record<NamespaceKind, number>> = {
-  pid: CLONE_NEWPID,
-  mount: CLONE_NEWNS,
-  uts: CLONE_NEWUTS,
-  ipc: CLONE_NEWIPC,
-  network: CLONE_NEWNET,
-  cgroup: CLONE_NEWCGROUP,
-};
-
-/** The CLONE_NEW* flags of a spec's namespaces. */
-export function namespaceFlags(namespaces: readonly NamespaceKind[]): number {
-  let flags = 0;
-  for (const ns of namespaces) flags |= NAMESPACE_FLAGS[ns] ?? 0;
-  return flags;
-}
-
 export const MS_RDONLY = 0x1;
 export const MS_NOSUID = 0x2;
 export const MS_NODEV = 0x4;
@@ -196,9 +180,27 @@ export const MOUNT_ATTR_NODEV = 0x4;
 
 export const CLOSE_RANGE_CLOEXEC = 1 << 2;
 
+/** File type bits of st_mode / mknod's mode. */
 export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+export const S_IFIFO = 0o010000;
+export const S_IFSOCK = 0o140000;
 
-export const PR_SET_PDEATHSIG = 1;
+/** Linux dev_t encoding (glibc's gnu_dev_makedev). */
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major >>> 0);
+  const mi = BigInt(minor >>> 0);
+  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
+}
+
+export function devMajor(rdev: bigint): number {
+  return Number(((rdev >> 32n) & 0xfffff000n) | ((rdev >> 8n) & 0xfffn));
+}
+
+export function devMinor(rdev: bigint): number {
+  return Number(((rdev >> 12n) & 0xffffff00n) | (rdev & 0xffn));
+}
+
 export const PR_GET_DUMPABLE = 3;
 export const PR_SET_DUMPABLE = 4;
 export const SIGKILL = 9;
@@ -220,18 +222,6 @@ export const IFF_UP = 0x1;
 export const AF_INET = 2;
 export const SOCK_DGRAM = 2;
 export const SOCK_CLOEXEC = 0o2000000;
-
-/** makedev() as glibc encodes it. */
-export function makedev(major: number, minor: number): number {
-  return (
-    Number(
-      ((BigInt(major) & 0xfffff000n) << 32n) |
-        ((BigInt(major) & 0xfffn) << 8n) |
-        ((BigInt(minor) & 0xffffff00n) << 12n) |
-        (BigInt(minor) & 0xffn),
-    )
-  );
-}
 
 /** Signal names to numbers (x86_64/arm64 numbering). */
 export const SIGNALS: Readonly<Record<string, number>> = Object.freeze({

@@ -1,26 +1,10 @@
-import koffi from 'koffi';
-import type { LibraryHandle } from 'koffi';
 import { BerthError } from '@berth/oci';
-import { syscallError } from '../sys/errors.js';
-import { LINUX_CAPABILITY_VERSION_3, PR_SET_SECCOMP, SECCOMP_MODE_FILTER } from './syscalls.js';
-import type { CapabilityState, RlimitValue, SecuritySyscalls } from './syscalls.js';
+import { syscallError } from './errors.js';
+import { cfunc, lastErrno, structType } from './libc.js';
+import { LINUX_CAPABILITY_VERSION_3, PR_SET_SECCOMP, SECCOMP_MODE_FILTER } from './security.js';
+import type { CapabilityState, RlimitValue, SecuritySyscalls } from './security.js';
 
-/** A koffi-declared C function (koffi types its functions loosely). */
-// `any`: koffi functions take and return untyped values.
-type CFunc = (...args: any[]) => any;
-
-let libc: LibraryHandle | undefined;
-const funcs = new Map<string, CFunc>();
-
-function fn(prototype: string): CFunc {
-  let f = funcs.get(prototype);
-  if (f === undefined) {
-    libc ??= koffi.load('libc.so.6');
-    f = libc.func(prototype) as CFunc;
-    funcs.set(prototype, f);
-  }
-  return f;
-}
+const fn = cfunc;
 
 /** Raw system call numbers of the per-thread credential calls (glibc's wrappers broadcast to every thread). */
 const CREDENTIAL_SYSCALLS: Record<string, { setgroups: number; setresgid: number; setresuid: number }> = {
@@ -50,21 +34,17 @@ export interface LibcSecurityOptions {
 
 /** Declares struct sock_fprog once per process (koffi type names are global). */
 function declareSockFprog(): void {
-  try {
-    koffi.type('berth_sock_fprog');
-  } catch {
-    koffi.struct('berth_sock_fprog', { len: 'uint16_t', filter: 'void *' });
-  }
+  structType('berth_sock_fprog', { len: 'uint16_t', filter: 'void *' });
 }
 
-/** Throws the errno of the last koffi call (`capset: EPERM`) when `result` is negative. */
+/** Throws the errno of the last C call (`capset: EPERM`) when `result` is negative. */
 function check(result: number, syscall: string): number {
-  if (result < 0) throw syscallError(syscall, koffi.errno());
+  if (result < 0) throw syscallError(syscall, lastErrno());
   return result;
 }
 
 /**
- * The security system calls through glibc and koffi. LibcSyscalls (src/sys)
+ * The security system calls through libc (libc.ts). LibcSyscalls (libc-syscalls.ts)
  * delegates its security section here. Credentials go through glibc's wrappers,
  * which apply them to every thread of the (multi-threaded) Node process, or
  * with `credentials: 'thread'` (the init) through the raw per-thread system

@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { syscallError } from './errors.js';
 import type { FileKind, StatInfo, Syscalls } from './syscalls.js';
-import type { CapabilityState, RlimitValue } from '../security/syscalls.js';
+import type { CapabilityState, RlimitValue } from './security.js';
 
 /** One recorded call: the Syscalls method name and its arguments. */
 export interface RecordedCall {

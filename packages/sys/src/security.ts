@@ -1,7 +1,7 @@
 /**
- * The system calls the security steps make. `Syscalls` (src/sys/syscalls.ts)
+ * The system calls the security steps make. `Syscalls` (syscalls.ts)
  * carries the same methods in its security section, so every Syscalls
- * implementation is a SecuritySyscalls; `applyProcessSecurity()` asks only for
+ * implementation is a SecuritySyscalls; the runtime's `applyProcessSecurity()` asks only for
  * this subset. Same contract as Syscalls: synchronous, failures throw
  * BerthError 'ESYSCALL' `<syscall>: <ERRNO>`.
  */

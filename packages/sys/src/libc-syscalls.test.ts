@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isBerthError } from '@berth/oci';
-import { LibcSyscalls } from './libc.js';
+import { LibcSyscalls } from './libc-syscalls.js';
 import { FD_CLOEXEC, F_GETFD, F_SETFD, O_CLOEXEC, O_RDONLY, O_RDWR, O_NOCTTY, TIOCGPTN, TIOCGWINSZ, TIOCSPTLCK, TIOCSWINSZ } from './syscalls.js';
 
 const sys = new LibcSyscalls();
