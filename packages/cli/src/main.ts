@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { Context } from './context.js';
+import { Context, type CommandContext } from './context.js';
 import { errorLine, ExitError, USAGE_EXIT } from './output.js';
 
 const USAGE_HINT = '(run "berth --help" for usage)';
@@ -8,7 +8,7 @@ const USAGE_HINT = '(run "berth --help" for usage)';
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 /** A command's action: returns the exit code. */
-type Action = (ctx: Context) => Promise<number>;
+type Action = (ctx: CommandContext) => Promise<number>;
 
 /**
  * Build the `berth` program. Each action imports its command module lazily so
@@ -31,25 +31,25 @@ export function program(run: (action: Action) => void): Command {
     .option('-q, --quiet', 'print only the image reference')
     .option('--format <format>', 'output format: table or json')
     .option('--max-concurrent-downloads <n>', 'layers downloaded at once', '3')
-    .action((ref: string, o) => run(async (ctx) => (await import('./commands/pull.js')).pull(ctx, ref, o)));
+    .action((ref: string, o) => run(async (ctx) => (await import('./actions/pull.js')).pull(ctx, ref, o)));
 
-  const listImages = (o: { format?: string; quiet?: boolean }) => run(async (ctx) => (await import('./commands/images.js')).images(ctx, o));
+  const listImages = (o: { format?: string; quiet?: boolean }) => run(async (ctx) => (await import('./actions/images.js')).images(ctx, o));
   prog.command('images').description('List images in the store').option('--format <format>', 'table or json').option('-q, --quiet', 'only digests').action(listImages);
 
   prog
     .command('inspect')
     .description('Show an image manifest and config as JSON')
     .argument('<reference...>')
-    .action((refs: string[]) => run(async (ctx) => (await import('./commands/inspect.js')).inspect(ctx, refs)));
+    .action((refs: string[]) => run(async (ctx) => (await import('./actions/inspect.js')).inspect(ctx, refs)));
 
   prog
     .command('tag')
     .description('Give an image another name')
     .argument('<source>')
     .argument('<target>')
-    .action((s: string, t: string) => run(async (ctx) => (await import('./commands/tag.js')).tag(ctx, s, t)));
+    .action((s: string, t: string) => run(async (ctx) => (await import('./actions/tag.js')).tag(ctx, s, t)));
 
-  const rmi = (refs: string[], o: { force?: boolean }) => run(async (ctx) => (await import('./commands/rmi.js')).rmi(ctx, refs, o));
+  const rmi = (refs: string[], o: { force?: boolean }) => run(async (ctx) => (await import('./actions/rmi.js')).rmi(ctx, refs, o));
   prog.command('rmi').description('Remove images').argument('<reference...>').option('-f, --force', 'remove even if a container uses it').action(rmi);
 
   const image = prog.command('image').description('Manage images');
@@ -59,7 +59,7 @@ export function program(run: (action: Action) => void): Command {
     .command('prune')
     .description('Remove unused blobs and snapshots')
     .option('--format <format>', 'table or json')
-    .action((o: { format?: string }) => run(async (ctx) => (await import('./commands/rmi.js')).prune(ctx, o)));
+    .action((o: { format?: string }) => run(async (ctx) => (await import('./actions/rmi.js')).prune(ctx, o)));
 
   prog
     .command('login')
@@ -68,13 +68,13 @@ export function program(run: (action: Action) => void): Command {
     .option('-u, --username <user>')
     .option('-p, --password <password>', 'password (prefer --password-stdin)')
     .option('--password-stdin', 'read the password from stdin')
-    .action((reg: string, o) => run(async (ctx) => (await import('./commands/login.js')).login(ctx, reg, o)));
+    .action((reg: string, o) => run(async (ctx) => (await import('./actions/login.js')).login(ctx, reg, o)));
 
   prog
     .command('logout')
     .description('Log out from a registry')
     .argument('[registry]', 'registry host', 'docker.io')
-    .action((reg: string) => run(async (ctx) => (await import('./commands/login.js')).logout(ctx, reg)));
+    .action((reg: string) => run(async (ctx) => (await import('./actions/login.js')).logout(ctx, reg)));
 
   prog
     .command('unpack')
@@ -83,7 +83,7 @@ export function program(run: (action: Action) => void): Command {
     .argument('<dir>', 'absent or empty directory')
     .option('--platform <os/arch[/variant]>', 'platform of the image')
     .option('-q, --quiet', 'print nothing on success')
-    .action((ref: string, dir: string, o) => run(async (ctx) => (await import('./commands/unpack.js')).unpack(ctx, ref, dir, o)));
+    .action((ref: string, dir: string, o) => run(async (ctx) => (await import('./actions/unpack.js')).unpack(ctx, ref, dir, o)));
 
   prog
     .command('run')
@@ -120,14 +120,14 @@ export function program(run: (action: Action) => void): Command {
     .option('--ulimit <name=soft[:hard]>', 'resource limit (repeatable)', collect)
     .option('--platform <os/arch[/variant]>', 'platform of the image')
     .option('-q, --quiet', 'no pull progress')
-    .action((image: string, command: string[], o) => run(async (ctx) => (await import('./commands/run.js')).run(ctx, image, command, o)));
+    .action((image: string, command: string[], o) => run(async (ctx) => (await import('./actions/run.js')).run(ctx, image, command, o)));
 
-  const ps = (o: { all?: boolean; quiet?: boolean; format?: string }) => run(async (ctx) => (await import('./commands/containers.js')).ps(ctx, o));
-  const stop = (ids: string[], o: { time?: string }) => run(async (ctx) => (await import('./commands/containers.js')).stop(ctx, ids, o));
-  const kill = (ids: string[], o: { signal?: string }) => run(async (ctx) => (await import('./commands/containers.js')).kill(ctx, ids, o));
-  const rm = (ids: string[], o: { force?: boolean }) => run(async (ctx) => (await import('./commands/containers.js')).rm(ctx, ids, o));
-  const logs = (id: string, o: { follow?: boolean }) => run(async (ctx) => (await import('./commands/containers.js')).logs(ctx, id, o));
-  const inspectContainer = (ids: string[]) => run(async (ctx) => (await import('./commands/containers.js')).inspectContainer(ctx, ids));
+  const ps = (o: { all?: boolean; quiet?: boolean; format?: string }) => run(async (ctx) => (await import('./actions/containers.js')).ps(ctx, o));
+  const stop = (ids: string[], o: { time?: string }) => run(async (ctx) => (await import('./actions/containers.js')).stop(ctx, ids, o));
+  const kill = (ids: string[], o: { signal?: string }) => run(async (ctx) => (await import('./actions/containers.js')).kill(ctx, ids, o));
+  const rm = (ids: string[], o: { force?: boolean }) => run(async (ctx) => (await import('./actions/containers.js')).rm(ctx, ids, o));
+  const logs = (id: string, o: { follow?: boolean }) => run(async (ctx) => (await import('./actions/containers.js')).logs(ctx, id, o));
+  const inspectContainer = (ids: string[]) => run(async (ctx) => (await import('./actions/containers.js')).inspectContainer(ctx, ids));
   const defineContainerCommands = (parent: Command, psName: string) => {
     parent.command(psName).description('List containers').option('-a, --all', 'include stopped containers').option('-q, --quiet', 'only IDs').option('--format <format>', 'table or json').action(ps);
     parent.command('stop').description('Stop containers (SIGTERM, then SIGKILL)').argument('<container...>').option('-t, --time <seconds>', 'seconds to wait before SIGKILL', '10').action(stop);
@@ -144,7 +144,7 @@ export function program(run: (action: Action) => void): Command {
     .description('Remove all stopped containers')
     .option('-f, --force', 'do not prompt for confirmation')
     .option('--filter <until=TIME>', 'only containers created before TIME (10m, 24h, Unix seconds, a date)', collect)
-    .action((o: { force?: boolean; filter?: string[] }) => run(async (ctx) => (await import('./commands/prune.js')).containerPrune(ctx, o)));
+    .action((o: { force?: boolean; filter?: string[] }) => run(async (ctx) => (await import('./actions/prune.js')).containerPrune(ctx, o)));
 
   prog
     .command('system')
@@ -153,7 +153,7 @@ export function program(run: (action: Action) => void): Command {
     .description('Remove stopped containers, dangling images, build cache and dead build trees')
     .option('-a, --all', 'remove all images not used by a container, not just dangling ones')
     .option('-f, --force', 'do not prompt for confirmation')
-    .action((o: { force?: boolean; all?: boolean }) => run(async (ctx) => (await import('./commands/prune.js')).systemPrune(ctx, o)));
+    .action((o: { force?: boolean; all?: boolean }) => run(async (ctx) => (await import('./actions/prune.js')).systemPrune(ctx, o)));
 
   prog
     .command('build')
@@ -169,7 +169,7 @@ export function program(run: (action: Action) => void): Command {
     .option('-q, --quiet', 'print only the image digest')
     .option('--format <format>', 'table or json')
     .action((dir: string, o: { cache?: boolean } & Record<string, unknown>) =>
-      run(async (ctx) => (await import('./commands/build.js')).build(ctx, dir, { ...o, noCache: o.cache === false })),
+      run(async (ctx) => (await import('./actions/build.js')).build(ctx, dir, { ...o, noCache: o.cache === false })),
     );
 
   prog
@@ -178,14 +178,14 @@ export function program(run: (action: Action) => void): Command {
     .argument('<local>', 'image in the store')
     .argument('[remote]', 'destination reference (default: the same name)')
     .option('-q, --quiet', 'print only the pushed reference')
-    .action((l: string, r: string | undefined, o) => run(async (ctx) => (await import('./commands/transfer.js')).push(ctx, l, r, o)));
+    .action((l: string, r: string | undefined, o) => run(async (ctx) => (await import('./actions/transfer.js')).push(ctx, l, r, o)));
 
   prog
     .command('save')
     .description('Write images to a tar archive (docker-archive and OCI layout in one)')
     .argument('<reference...>')
     .option('-o, --output <file>', 'archive file (default: stdout)')
-    .action((refs: string[], o) => run(async (ctx) => (await import('./commands/transfer.js')).save(ctx, refs, o)));
+    .action((refs: string[], o) => run(async (ctx) => (await import('./actions/transfer.js')).save(ctx, refs, o)));
 
   prog
     .command('load')
@@ -194,13 +194,13 @@ export function program(run: (action: Action) => void): Command {
     .option('--repository <name>', 'repository for OCI entries named by a bare tag (e.g. 3.20), as skopeo and umoci write them')
     .option('--platform <os/arch[/variant]>', 'platform to keep from multi-platform images (default: this host)')
     .option('-q, --quiet', 'no output')
-    .action((o) => run(async (ctx) => (await import('./commands/transfer.js')).load(ctx, o)));
+    .action((o) => run(async (ctx) => (await import('./actions/transfer.js')).load(ctx, o)));
 
   return prog;
 }
 
 /** Run berth with these arguments; resolves to the exit code. */
-export async function main(argv: string[], ctx: Context = new Context()): Promise<number> {
+export async function main(argv: string[], ctx: CommandContext = new Context()): Promise<number> {
   let pending: Promise<number> | undefined;
   const prog = program((action) => {
     pending = action(ctx);

@@ -1,8 +1,8 @@
 import { BerthError, Reference } from '@berth/oci';
-import type { Context } from '../context.js';
+import type { CommandContext } from '../context.js';
 
 /** `berth tag SRC DST`: a new name for an image already in the store. */
-export async function tag(ctx: Context, source: string, target: string): Promise<number> {
+export async function tag(ctx: CommandContext, source: string, target: string): Promise<number> {
   const store = await ctx.store();
   const image = await store.getImage(source);
   const dst = Reference.parse(target);

@@ -1,5 +1,5 @@
 import { BerthError, Digest, Reference } from '@berth/oci';
-import type { Context } from '../context.js';
+import type { CommandContext } from '../context.js';
 import { usedImages } from '../containers.js';
 import { humanSize, parseFormat } from '../output.js';
 
@@ -7,7 +7,7 @@ import { humanSize, parseFormat } from '../output.js';
  * Remove what no tag and no container uses: store blobs, then snapshots whose
  * chain ID no remaining image has. Shared by `rmi` and `image prune`.
  */
-export async function collectGarbage(ctx: Context): Promise<{ blobs: string[]; bytes: number; snapshots: string[] }> {
+export async function collectGarbage(ctx: CommandContext): Promise<{ blobs: string[]; bytes: number; snapshots: string[] }> {
   const store = await ctx.store();
   const inUse = await usedImages(ctx);
   const { removed, bytes } = await store.gc({ roots: inUse.map((u) => u.digest) });
@@ -24,7 +24,7 @@ export async function collectGarbage(ctx: Context): Promise<{ blobs: string[]; b
 }
 
 /** `berth rmi [-f] REF…`: untag, then delete what is no longer referenced. */
-export async function rmi(ctx: Context, refs: string[], opts: { force?: boolean }): Promise<number> {
+export async function rmi(ctx: CommandContext, refs: string[], opts: { force?: boolean }): Promise<number> {
   const store = await ctx.store();
   const inUse = await usedImages(ctx);
   for (const ref of refs) {
@@ -49,7 +49,7 @@ export async function rmi(ctx: Context, refs: string[], opts: { force?: boolean 
 }
 
 /** `berth image prune`: delete unreferenced blobs and snapshots. */
-export async function prune(ctx: Context, opts: { format?: string }): Promise<number> {
+export async function prune(ctx: CommandContext, opts: { format?: string }): Promise<number> {
   const { blobs, bytes, snapshots } = await collectGarbage(ctx);
   if (parseFormat(opts.format) === 'json') {
     ctx.stdout.write(`${JSON.stringify({ deletedBlobs: blobs, deletedSnapshots: snapshots, reclaimedBytes: bytes })}\n`);

@@ -1,9 +1,9 @@
-import type { Context } from '../context.js';
+import type { CommandContext } from '../context.js';
 import { platformFlag } from '../output.js';
 import { ensureImage } from './ensure-image.js';
 
 /** `berth unpack [--platform P] REF DIR`: the image's root filesystem in DIR (pulled first if missing). */
-export async function unpack(ctx: Context, ref: string, dir: string, opts: { platform?: string; quiet?: boolean }): Promise<number> {
+export async function unpack(ctx: CommandContext, ref: string, dir: string, opts: { platform?: string; quiet?: boolean }): Promise<number> {
   platformFlag(opts.platform); // a malformed value is a usage error before anything is looked up
   // A short-lived process that streams a layer through zlib: keep freed buffers in the heap and
   // fault it in by huge pages (see tuneHeapForStreaming). alpine: page faults 7 800 -> 4 700.

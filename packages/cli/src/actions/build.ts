@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { BerthError, Reference, type LayerCompression } from '@berth/oci';
 import type { BuildEvent } from '@berth/build';
-import type { Context } from '../context.js';
+import type { CommandContext } from '../context.js';
 import { parseFormat, platformFlag, writeJson } from '../output.js';
 
 export interface BuildFlags {
@@ -46,7 +46,7 @@ function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
 }
 
 /** `berth build [-f recipe.yaml] [-t NAME[:TAG]]… [--build-arg K=V]… [--no-cache] [CONTEXT]` */
-export async function build(ctx: Context, contextDir: string | undefined, flags: BuildFlags): Promise<number> {
+export async function build(ctx: CommandContext, contextDir: string | undefined, flags: BuildFlags): Promise<number> {
   const format = parseFormat(flags.format);
   if (flags.network !== undefined && flags.network !== 'none' && flags.network !== 'host') {
     throw new BerthError('EINVAL_ARGUMENT', `invalid --network ${JSON.stringify(flags.network)}: expected "none" or "host"`);
@@ -120,7 +120,7 @@ export async function build(ctx: Context, contextDir: string | undefined, flags:
     if (interrupted.status() === undefined) interrupted.dispose();
   }
   if (format === 'json') {
-    writeJson({ digest: result.digest.toString(), tags: tags.map((t) => t.toString()), steps: result.steps });
+    writeJson(ctx.stdout, { digest: result.digest.toString(), tags: tags.map((t) => t.toString()), steps: result.steps });
     return 0;
   }
   if (!flags.quiet) {
@@ -140,7 +140,7 @@ const EXIT_INTERRUPTED = 130;
  * containers killed and removed, its build trees unmounted and removed, exit 130.
  * `signalled` never resolves (the process exits); `status()` says whether a signal came.
  */
-function onInterrupt(ctx: Context, runtime: () => Promise<import('@berth/runtime').Runtime>) {
+function onInterrupt(ctx: CommandContext, runtime: () => Promise<import('@berth/runtime').Runtime>) {
   let got: NodeJS.Signals | undefined;
   let never: Promise<never> | undefined;
   const handler = (sig: NodeJS.Signals): void => {

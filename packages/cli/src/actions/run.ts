@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { BerthError, describeError, isBerthError } from '@berth/oci';
 import type { RunOverrides } from '@berth/runtime';
-import type { Context } from '../context.js';
+import type { CommandContext } from '../context.js';
 import { ExitError } from '../output.js';
 import { sweep } from '../containers.js';
 import { ensureImage, platformMismatchWarning } from './ensure-image.js';
@@ -81,7 +81,7 @@ function overridesFrom(flags: RunFlags, cmd: string[]): RunOverrides {
  * snapshot into a fresh rootfs, and run the image's process as PID 1.
  * Resolves to the container's exit status (docker's codes for failures).
  */
-export async function run(ctx: Context, image: string, cmd: string[], flags: RunFlags): Promise<number> {
+export async function run(ctx: CommandContext, image: string, cmd: string[], flags: RunFlags): Promise<number> {
   try {
     return await runContainer(ctx, image, cmd, flags);
   } catch (err) {
@@ -91,7 +91,7 @@ export async function run(ctx: Context, image: string, cmd: string[], flags: Run
   }
 }
 
-async function runContainer(ctx: Context, ref: string, cmd: string[], flags: RunFlags): Promise<number> {
+async function runContainer(ctx: CommandContext, ref: string, cmd: string[], flags: RunFlags): Promise<number> {
   if (process.getuid?.() !== 0) {
     throw new BerthError('ENOT_ROOT', 'run: berth runs containers as root (namespaces, mounts and cgroups need it); rootless containers are not supported');
   }

@@ -1,10 +1,10 @@
-import type { Context } from '../context.js';
+import type { CommandContext } from '../context.js';
 import { inspectEach } from '../output.js';
 
 /** `berth inspect REF…`: manifest and config as JSON, one array entry per image (like docker). */
-export async function inspect(ctx: Context, refs: string[]): Promise<number> {
+export async function inspect(ctx: CommandContext, refs: string[]): Promise<number> {
   const store = await ctx.store();
-  return inspectEach(ctx.stderr, refs, async (ref) => {
+  return inspectEach(ctx, refs, async (ref) => {
     const image = await store.getImage(ref);
     return {
       Reference: image.reference?.toString(),

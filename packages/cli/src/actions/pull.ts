@@ -1,6 +1,6 @@
 import { formatPlatform, Reference, type Platform } from '@berth/oci';
 import type { PullResult } from '@berth/registry';
-import type { Context } from '../context.js';
+import type { CommandContext } from '../context.js';
 import { parseFormat, platformFlag, usageError, writeJson } from '../output.js';
 
 export interface PullOptions {
@@ -11,7 +11,7 @@ export interface PullOptions {
 }
 
 /** Pull with docker-like progress; shared by `pull`, `run` and `unpack` when an image is missing. */
-export async function pullWithProgress(ctx: Context, reference: Reference, opts: { platform?: Platform; quiet: boolean; maxConcurrentDownloads?: number }): Promise<PullResult> {
+export async function pullWithProgress(ctx: CommandContext, reference: Reference, opts: { platform?: Platform; quiet: boolean; maxConcurrentDownloads?: number }): Promise<PullResult> {
   const { pullImage } = await import('@berth/registry');
   const [store, client] = await Promise.all([ctx.store(), ctx.registry()]);
   const showProgress = ctx.interactive && !opts.quiet;
@@ -35,7 +35,7 @@ export async function pullWithProgress(ctx: Context, reference: Reference, opts:
   }
 }
 
-export async function pull(ctx: Context, ref: string, opts: PullOptions): Promise<number> {
+export async function pull(ctx: CommandContext, ref: string, opts: PullOptions): Promise<number> {
   const format = parseFormat(opts.format);
   const reference = Reference.parse(ref);
   const platform = platformFlag(opts.platform);
@@ -54,7 +54,7 @@ export async function pull(ctx: Context, ref: string, opts: PullOptions): Promis
   });
   const upToDate = result.layersDownloaded === 0;
   if (format === 'json') {
-    writeJson({
+    writeJson(ctx.stdout, {
       reference: result.reference.toString(),
       digest: result.descriptor.digest,
       indexDigest: result.indexDigest?.toString(),

@@ -1,5 +1,5 @@
 import { formatPlatform, type Platform } from '@berth/oci';
-import type { Context } from '../context.js';
+import type { CommandContext } from '../context.js';
 import { humanSize, parseFormat, relativeTime, table, writeJson } from '../output.js';
 
 export interface ImageRow {
@@ -13,7 +13,7 @@ export interface ImageRow {
 }
 
 /** Every tagged image in the store, with its platform, size and creation time. */
-export async function listImages(ctx: Context): Promise<ImageRow[]> {
+export async function listImages(ctx: CommandContext): Promise<ImageRow[]> {
   const store = await ctx.store();
   const rows: ImageRow[] = [];
   for (const { reference, descriptor } of await store.listTags()) {
@@ -34,11 +34,11 @@ export async function listImages(ctx: Context): Promise<ImageRow[]> {
   return rows;
 }
 
-export async function images(ctx: Context, opts: { format?: string; quiet?: boolean }): Promise<number> {
+export async function images(ctx: CommandContext, opts: { format?: string; quiet?: boolean }): Promise<number> {
   const format = parseFormat(opts.format);
   const rows = await listImages(ctx);
   if (format === 'json') {
-    writeJson(rows);
+    writeJson(ctx.stdout, rows);
   } else if (opts.quiet) {
     ctx.stdout.write([...new Set(rows.map((r) => r.digest))].map((d) => `${d}\n`).join(''));
   } else {
