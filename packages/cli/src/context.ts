@@ -5,7 +5,7 @@ import type { Store } from '@berth/store';
 import { locations, type Locations } from './env.js';
 
 /** Where a command writes: the process's stdout or stderr, or a capturing stream in unit tests. */
-export type OutputStream = Writable & { readonly isTTY?: boolean };
+export type OutputStream = Writable & { readonly isTTY?: boolean; readonly columns?: number };
 
 /**
  * What a command's declaration and handler get (docker's `command.Cli`): the environment, the

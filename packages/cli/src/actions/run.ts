@@ -1,78 +1,63 @@
 import { join } from 'node:path';
 import { BerthError, describeError, isBerthError } from '@berth/oci';
 import type { RunOverrides } from '@berth/runtime';
+import type { RunOptions } from '../commands/run.js';
 import type { CommandContext } from '../context.js';
 import { ExitError } from '../output.js';
 import { sweep } from '../containers.js';
 import { ensureImage, platformMismatchWarning } from './ensure-image.js';
 
-/** The flags that reach the runtime's RunOverrides under the same name and type. */
-type SameAsOverrides =
-  | 'tty'
-  | 'env'
-  | 'envFile'
-  | 'workdir'
-  | 'user'
-  | 'hostname'
-  | 'entrypoint'
-  | 'capAdd'
-  | 'capDrop'
-  | 'privileged'
-  | 'securityOpt'
-  | 'memory'
-  | 'memorySwap'
-  | 'cpus'
-  | 'tmpfs'
-  | 'readOnly'
-  | 'init'
-  | 'ulimit';
+/** The flags of `berth run` that are the CLI's own, not the container's: they never reach RunOverrides. */
+type CliOnly = 'interactive' | 'detach' | 'rm' | 'name' | 'platform' | 'quiet' | 'network';
 
-/** Flags of `berth run`, as commander hands them over. */
-export interface RunFlags extends Pick<RunOverrides, SameAsOverrides> {
-  interactive?: boolean;
-  detach?: boolean;
-  rm?: boolean;
-  name?: string;
-  /** Commander's string; RunOverrides also takes a number. */
-  pidsLimit?: string;
-  /** `-v`, repeatable: RunOverrides' `volumes`. */
-  volume?: string[];
-  /** Unchecked text: overridesFrom() accepts only "none" and "host". */
-  network?: string;
-  platform?: string;
-  quiet?: boolean;
-}
+/** The RunOverrides fields a flag's value (without undefined) fits. */
+type FieldsFor<V> = { [K in keyof RunOverrides]-?: [NonNullable<V>] extends [NonNullable<RunOverrides[K]>] ? K : never }[keyof RunOverrides];
+
+/**
+ * Which RunOverrides field each container flag sets (`-v` is `volumes`, the rest keep their
+ * name). The type demands every flag of the declaration that is not CliOnly, and a field its
+ * value fits: a new flag, or a field whose type changes, fails to compile here.
+ */
+const OVERRIDE_FIELDS = {
+  entrypoint: 'entrypoint',
+  env: 'env',
+  envFile: 'envFile',
+  workdir: 'workdir',
+  user: 'user',
+  hostname: 'hostname',
+  capAdd: 'capAdd',
+  capDrop: 'capDrop',
+  privileged: 'privileged',
+  securityOpt: 'securityOpt',
+  memory: 'memory',
+  memorySwap: 'memorySwap',
+  cpus: 'cpus',
+  pidsLimit: 'pidsLimit',
+  volume: 'volumes',
+  tmpfs: 'tmpfs',
+  readOnly: 'readOnly',
+  init: 'init',
+  tty: 'tty',
+  ulimit: 'ulimit',
+} as const satisfies { [F in Exclude<keyof RunOptions, CliOnly>]-?: FieldsFor<RunOptions[F]> };
 
 /** Docker's exit codes for `run`: 125 berth failed, 126 cannot execute, 127 not found. */
 const EXIT_BERTH = 125;
 
-function overridesFrom(flags: RunFlags, cmd: string[]): RunOverrides {
+/** The runtime's overrides from the parsed flags and the command after the image. */
+export function overridesFrom(flags: RunOptions, cmd: string[]): RunOverrides {
   if (flags.network !== undefined && flags.network !== 'none' && flags.network !== 'host') {
     throw new BerthError('EINVAL_ARGUMENT', `invalid --network ${JSON.stringify(flags.network)}: expected "none" or "host"`);
   }
   const o: RunOverrides = {};
   if (cmd.length > 0) o.cmd = cmd;
-  if (flags.entrypoint !== undefined) o.entrypoint = flags.entrypoint;
-  if (flags.env) o.env = flags.env;
-  if (flags.envFile) o.envFile = flags.envFile;
-  if (flags.workdir !== undefined) o.workdir = flags.workdir;
-  if (flags.user !== undefined) o.user = flags.user;
-  if (flags.hostname !== undefined) o.hostname = flags.hostname;
-  if (flags.capAdd) o.capAdd = flags.capAdd;
-  if (flags.capDrop) o.capDrop = flags.capDrop;
-  if (flags.privileged) o.privileged = true;
-  if (flags.securityOpt) o.securityOpt = flags.securityOpt;
-  if (flags.memory !== undefined) o.memory = flags.memory;
-  if (flags.memorySwap !== undefined) o.memorySwap = flags.memorySwap;
-  if (flags.cpus !== undefined) o.cpus = flags.cpus;
-  if (flags.pidsLimit !== undefined) o.pidsLimit = flags.pidsLimit;
-  if (flags.volume) o.volumes = flags.volume;
-  if (flags.tmpfs) o.tmpfs = flags.tmpfs;
-  if (flags.readOnly) o.readOnly = true;
-  if (flags.network === 'host' || flags.network === 'none') o.network = flags.network;
-  if (flags.init) o.init = true;
-  if (flags.tty) o.tty = true;
-  if (flags.ulimit) o.ulimit = flags.ulimit;
+  if (flags.network !== undefined) o.network = flags.network;
+  for (const [flag, field] of Object.entries(OVERRIDE_FIELDS) as [keyof typeof OVERRIDE_FIELDS, keyof RunOverrides][]) {
+    // Commander leaves an absent flag undefined; a given one is true, a string or a non-empty list.
+    const value = flags[flag];
+    // The map's type checked that this value fits this field.
+    if (value !== undefined) (o as Record<keyof RunOverrides, unknown>)[field] = value;
+  }
   return o;
 }
 
@@ -81,7 +66,7 @@ function overridesFrom(flags: RunFlags, cmd: string[]): RunOverrides {
  * snapshot into a fresh rootfs, and run the image's process as PID 1.
  * Resolves to the container's exit status (docker's codes for failures).
  */
-export async function run(ctx: CommandContext, image: string, cmd: string[], flags: RunFlags): Promise<number> {
+export async function run(ctx: CommandContext, image: string, cmd: string[], flags: RunOptions): Promise<number> {
   try {
     return await runContainer(ctx, image, cmd, flags);
   } catch (err) {
@@ -91,7 +76,7 @@ export async function run(ctx: CommandContext, image: string, cmd: string[], fla
   }
 }
 
-async function runContainer(ctx: CommandContext, ref: string, cmd: string[], flags: RunFlags): Promise<number> {
+async function runContainer(ctx: CommandContext, ref: string, cmd: string[], flags: RunOptions): Promise<number> {
   if (process.getuid?.() !== 0) {
     throw new BerthError('ENOT_ROOT', 'run: berth runs containers as root (namespaces, mounts and cgroups need it); rootless containers are not supported');
   }

@@ -1,0 +1,12 @@
+import type { CommandContext } from '../context.js';
+import { berthCommand } from './command.js';
+
+/** `berth inspect REF…` */
+export function inspectCommand(ctx: CommandContext) {
+  return berthCommand(ctx, 'inspect')
+    .description('Show an image manifest and config as JSON')
+    .argument('<reference...>')
+    .action(async (refs) => {
+      ctx.exitCode = await (await import('../actions/inspect.js')).inspect(ctx, refs);
+    });
+}

@@ -1,0 +1,46 @@
+import type { CommandContext } from '../context.js';
+import { berthCommand, collect } from './command.js';
+
+/** `berth run [flags] IMAGE [COMMAND [ARG…]]`; flags after IMAGE belong to the command. */
+export function runCommand(ctx: CommandContext) {
+  return berthCommand(ctx, 'run')
+    .description('Run a command in a new container (the image is pulled if missing)')
+    .helpOption('--help', 'display help for command')
+    .usage('[options] IMAGE [COMMAND [ARG...]]')
+    .argument('<image>')
+    .argument('[command...]')
+    .passThroughOptions()
+    .option('-i, --interactive', 'keep stdin open')
+    .option('-t, --tty', 'allocate a pseudo-terminal')
+    .option('-d, --detach', 'run in the background and print the container ID')
+    .option('--rm', 'remove the container when it exits')
+    .option('--name <name>', 'container name')
+    .option('-e, --env <KEY[=VALUE]>', 'set an environment variable (repeatable)', collect)
+    .option('--env-file <file>', 'read environment variables from a file (repeatable)', collect)
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user[:group]>', 'user name or uid, optionally with group')
+    .option('-h, --hostname <name>', 'container hostname')
+    .option('--entrypoint <command>', "override the image's entrypoint")
+    .option('--cap-add <cap>', 'add a capability (repeatable)', collect)
+    .option('--cap-drop <cap>', 'drop a capability (repeatable)', collect)
+    .option('--privileged', 'all capabilities, no seccomp, no masked paths')
+    .option('--security-opt <opt>', 'seccomp=unconfined|PROFILE.json, no-new-privileges (repeatable)', collect)
+    .option('-m, --memory <bytes>', 'memory limit, e.g. 512m')
+    .option('--memory-swap <bytes>', 'memory plus swap limit; -1 for unlimited')
+    .option('--cpus <n>', 'CPU limit, e.g. 1.5')
+    .option('--pids-limit <n>', 'process limit')
+    .option('-v, --volume <host:container[:ro]>', 'bind mount (repeatable)', collect)
+    .option('--tmpfs <path[:opts]>', 'mount a tmpfs (repeatable)', collect)
+    .option('--read-only', 'mount the root filesystem read-only')
+    .option('--network <mode>', 'none (default) or host')
+    .option('--init', 'run a minimal init as PID 1 that forwards signals and reaps zombies')
+    .option('--ulimit <name=soft[:hard]>', 'resource limit (repeatable)', collect)
+    .option('--platform <os/arch[/variant]>', 'platform of the image')
+    .option('-q, --quiet', 'no pull progress')
+    .action(async (image, command, opts) => {
+      ctx.exitCode = await (await import('../actions/run.js')).run(ctx, image, command, opts);
+    });
+}
+
+/** The parsed flags of `berth run`, as its declaration above types them. */
+export type RunOptions = ReturnType<ReturnType<typeof runCommand>['opts']>;
