@@ -1,20 +1,9 @@
 import { join, resolve } from 'node:path';
 import { BerthError, Reference, type LayerCompression } from '@berth/oci';
 import type { BuildEvent } from '@berth/build';
+import type { BuildFlags } from '../commands/build.js';
 import type { CommandContext } from '../context.js';
 import { parseFormat, platformFlag, writeJson } from '../output.js';
-
-export interface BuildFlags {
-  file?: string;
-  tag?: string[];
-  buildArg?: string[];
-  noCache?: boolean;
-  network?: string;
-  compression?: string;
-  platform?: string;
-  quiet?: boolean;
-  format?: string;
-}
 
 function parseBuildArgs(list: string[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};

@@ -1,5 +1,8 @@
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type { OptionsOf } from '../commands/command.js';
+import type { containerPruneCommand } from '../commands/container-prune.js';
+import type { systemPruneCommand } from '../commands/system-prune.js';
 import type { CommandContext } from '../context.js';
 import { readdirOrEmpty, sweep, usedImages } from '../containers.js';
 import { humanSize, usageError } from '../output.js';
@@ -54,13 +57,6 @@ async function pruneContainers(ctx: CommandContext, until?: Date): Promise<numbe
   return r.reclaimedBytes;
 }
 
-export interface PruneFlags {
-  force?: boolean;
-  all?: boolean;
-  /** `--filter KEY=VALUE`, repeatable; only `until` is known. */
-  filter?: string[];
-}
-
 const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /**
@@ -91,7 +87,7 @@ function untilFilter(filters: string[] | undefined): Date | undefined {
 }
 
 /** `berth container prune [-f] [--filter until=TIME]`: remove all stopped containers (created before TIME). */
-export async function containerPrune(ctx: CommandContext, flags: PruneFlags): Promise<number> {
+export async function containerPrune(ctx: CommandContext, flags: OptionsOf<typeof containerPruneCommand>): Promise<number> {
   const until = untilFilter(flags.filter);
   if (!flags.force && !(await confirm(ctx, 'WARNING! This will remove all stopped containers.'))) return 0;
   const bytes = await pruneContainers(ctx, until);
@@ -103,7 +99,7 @@ export async function containerPrune(ctx: CommandContext, flags: PruneFlags): Pr
  * `berth system prune [-f] [-a]`: stopped containers, dangling images (with -a every
  * image no container uses), the build cache, and build trees of dead builds.
  */
-export async function systemPrune(ctx: CommandContext, flags: PruneFlags): Promise<number> {
+export async function systemPrune(ctx: CommandContext, flags: OptionsOf<typeof systemPruneCommand>): Promise<number> {
   const warning = [
     'WARNING! This will remove:',
     '  - all stopped containers',

@@ -1,14 +1,8 @@
 import { formatPlatform, Reference, type Platform } from '@berth/oci';
 import type { PullResult } from '@berth/registry';
+import type { PullOptions } from '../commands/pull.js';
 import type { CommandContext } from '../context.js';
 import { parseFormat, platformFlag, usageError, writeJson } from '../output.js';
-
-export interface PullOptions {
-  platform?: string;
-  quiet?: boolean;
-  format?: string;
-  maxConcurrentDownloads?: string;
-}
 
 /** Pull with docker-like progress; shared by `pull`, `run` and `unpack` when an image is missing. */
 export async function pullWithProgress(ctx: CommandContext, reference: Reference, opts: { platform?: Platform; quiet: boolean; maxConcurrentDownloads?: number }): Promise<PullResult> {

@@ -1,5 +1,5 @@
 import type { CommandContext } from '../context.js';
-import { berthCommand, collect } from './command.js';
+import { berthCommand, collect, type OptionsOf } from './command.js';
 
 /** `berth build [-f RECIPE] [-t NAME]… [--build-arg K=V]… [--no-cache] [CONTEXT]` */
 export function buildCommand(ctx: CommandContext) {
@@ -19,3 +19,6 @@ export function buildCommand(ctx: CommandContext) {
       ctx.exitCode = await (await import('../actions/build.js')).build(ctx, dir, { ...opts, noCache: !cache });
     });
 }
+
+/** The flags of `berth build` as its handler takes them: `--no-cache` as `noCache`. */
+export type BuildFlags = Omit<OptionsOf<typeof buildCommand>, 'cache'> & { noCache: boolean };

@@ -23,6 +23,9 @@ export function berthCommand(ctx: CommandContext, name: string): Command {
     });
 }
 
+/** The parsed options of a command module's command, as its declaration types them (for its handler). */
+export type OptionsOf<F extends (ctx: CommandContext) => CommandUnknownOpts> = ReturnType<ReturnType<F>['opts']>;
+
 /** Repeatable options (`-e A=1 -e B=2`) collect into a list. */
 export const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 

@@ -1,5 +1,5 @@
 import type { CommandContext } from '../context.js';
-import { berthCommand } from './command.js';
+import { berthCommand, type OptionsOf } from './command.js';
 
 /** `berth pull [--platform P] [-q] [--format json] [--max-concurrent-downloads N] REF` */
 export function pullCommand(ctx: CommandContext) {
@@ -14,3 +14,6 @@ export function pullCommand(ctx: CommandContext) {
       ctx.exitCode = await (await import('../actions/pull.js')).pull(ctx, ref, opts);
     });
 }
+
+/** The parsed flags of `berth pull`. */
+export type PullOptions = OptionsOf<typeof pullCommand>;

@@ -1,5 +1,5 @@
 import type { CommandContext } from '../context.js';
-import { berthCommand, collect } from './command.js';
+import { berthCommand, collect, type OptionsOf } from './command.js';
 
 /** `berth run [flags] IMAGE [COMMAND [ARG…]]`; flags after IMAGE belong to the command. */
 export function runCommand(ctx: CommandContext) {
@@ -43,4 +43,4 @@ export function runCommand(ctx: CommandContext) {
 }
 
 /** The parsed flags of `berth run`, as its declaration above types them. */
-export type RunOptions = ReturnType<ReturnType<typeof runCommand>['opts']>;
+export type RunOptions = OptionsOf<typeof runCommand>;
