@@ -112,7 +112,7 @@ const PODMAN = ['podman', '--runtime', 'runc', 'run', '--rm', '--network', 'none
 
 /** The instrumented CLI (see the header); undefined when it cannot be built. */
 async function instrumentedCli() {
-  const src = path.join(repo, 'packages/cli/src/commands/run.ts');
+  const src = path.join(repo, 'packages/cli/src/actions/run.ts');
   const marks = [
     ['  const overrides = overridesFrom(flags, cmd);', 'cli-main', 'before'],
     ['  const runtime = new Runtime(', 'imports', 'before'],
@@ -124,7 +124,7 @@ async function instrumentedCli() {
   const text = fs.readFileSync(src, 'utf8');
   const missing = marks.filter(([anchor]) => !text.includes(anchor));
   if (missing.length > 0) {
-    console.warn(`bench/run-e2e: CLI phases skipped: packages/cli/src/commands/run.ts changed (no ${JSON.stringify(missing[0][0])})`);
+    console.warn(`bench/run-e2e: CLI phases skipped: packages/cli/src/actions/run.ts changed (no ${JSON.stringify(missing[0][0])})`);
     return undefined;
   }
   const esbuild = await import(pathToFileURL(path.join(repo, 'node_modules/esbuild/lib/main.js')).href);
@@ -137,7 +137,7 @@ async function instrumentedCli() {
   const plugin = {
     name: 'berth-bench-marks',
     setup(b) {
-      b.onLoad({ filter: /packages[\\/]cli[\\/]src[\\/]commands[\\/]run\.ts$/ }, () => {
+      b.onLoad({ filter: /packages[\\/]cli[\\/]src[\\/]actions[\\/]run\.ts$/ }, () => {
         let s = text;
         for (const [anchor, name] of marks) s = s.replace(anchor, `performance.mark('berth:${name}');\n${anchor}`);
         return { contents: s, loader: 'ts' };

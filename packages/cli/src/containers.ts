@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Context } from './context.js';
+import type { CommandContext } from './context.js';
 
 export interface ImageUse {
   /** Container ID. */
@@ -10,7 +10,7 @@ export interface ImageUse {
 }
 
 /** Images used by containers (any state): roots for garbage collection. */
-export async function usedImages(ctx: Context): Promise<ImageUse[]> {
+export async function usedImages(ctx: CommandContext): Promise<ImageUse[]> {
   const { Runtime } = await import('@berth/runtime');
   const runtime = new Runtime({ stateDir: ctx.loc.state });
   const out: ImageUse[] = [];
@@ -32,7 +32,7 @@ interface Sweeper {
  * their mounts). Root only: nothing of it is reachable otherwise. Resolves with the
  * containers left (as list() shows them), or undefined when nothing was swept.
  */
-export async function sweep(ctx: Context, runtime: Sweeper): Promise<import('@berth/runtime').ContainerInfo[] | undefined> {
+export async function sweep(ctx: CommandContext, runtime: Sweeper): Promise<import('@berth/runtime').ContainerInfo[] | undefined> {
   if (process.getuid?.() !== 0) return undefined;
   const r = await runtime.sweep({
     containersDir: ctx.containersDir,

@@ -1,23 +1,61 @@
 import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import type { RegistryClient } from '@berth/registry';
 import type { Store } from '@berth/store';
 import { locations, type Locations } from './env.js';
 
+/** Where a command writes: the process's stdout or stderr, or a capturing stream in unit tests. */
+export type OutputStream = Writable & { readonly isTTY?: boolean; readonly columns?: number };
+
 /**
- * What a command needs, opened lazily so a command pays only for what it uses
- * (`berth ps` never loads the registry client).
+ * What a command's declaration and handler get (docker's `command.Cli`): the environment, the
+ * three standard streams, the locations, and the store and registry client, opened on demand.
+ * Every byte a command prints goes through `stdout`/`stderr` here, so a fake context captures it.
  */
-export class Context {
+export interface CommandContext {
+  readonly env: NodeJS.ProcessEnv;
+  readonly stdin: Readable & { readonly isTTY?: boolean };
+  readonly stdout: OutputStream;
+  readonly stderr: OutputStream;
   readonly loc: Locations;
+  readonly storeDir: string;
+  readonly snapshotsDir: string;
+  readonly containersDir: string;
+  /** Is stderr, where progress is drawn, an interactive terminal (progress lines) rather than a pipe or TERM=dumb (none)? */
+  readonly interactive: boolean;
+  store(): Promise<Store>;
+  registry(): Promise<RegistryClient>;
+  /** The exit code of the command that ran, set by its action when it returns; main() returns it. */
+  exitCode: number | undefined;
+}
+
+export interface ContextOptions {
+  env?: NodeJS.ProcessEnv;
+  stdin?: CommandContext['stdin'];
+  stdout?: OutputStream;
+  stderr?: OutputStream;
+}
+
+/**
+ * The process's CommandContext: what a command needs, opened lazily so a command pays only for
+ * what it uses (`berth ps` never loads the registry client).
+ */
+export class Context implements CommandContext {
+  readonly env: NodeJS.ProcessEnv;
+  readonly stdin: CommandContext['stdin'];
+  readonly stdout: OutputStream;
+  readonly stderr: OutputStream;
+  readonly loc: Locations;
+  exitCode: number | undefined;
   private storePromise: Promise<Store> | undefined;
   private registryPromise: Promise<RegistryClient> | undefined;
 
-  constructor(
-    readonly env: NodeJS.ProcessEnv = process.env,
-    readonly stdout: NodeJS.WriteStream = process.stdout,
-    readonly stderr: NodeJS.WriteStream = process.stderr,
-  ) {
-    this.loc = locations(env);
+  constructor(opts: ContextOptions = {}) {
+    this.env = opts.env ?? process.env;
+    this.stdin = opts.stdin ?? process.stdin;
+    this.stdout = opts.stdout ?? process.stdout;
+    this.stderr = opts.stderr ?? process.stderr;
+    this.loc = locations(this.env);
   }
 
   get storeDir(): string {
@@ -49,7 +87,6 @@ export class Context {
     return this.registryPromise;
   }
 
-  /** Is stderr, where progress is drawn, an interactive terminal (progress lines) rather than a pipe or TERM=dumb (none)? */
   get interactive(): boolean {
     return Boolean(this.stderr.isTTY) && this.env['TERM'] !== 'dumb';
   }

@@ -1,4 +1,5 @@
 import { BerthError, describeError, parsePlatform, type Platform } from '@berth/oci';
+import type { CommandContext, OutputStream } from './context.js';
 
 /** Thrown by a command to stop with a specific exit code after printing its message. */
 export class ExitError extends Error {
@@ -83,15 +84,16 @@ export function relativeTime(date: Date | string | undefined, now = Date.now()):
   return plural(Math.floor(s / (86400 * 365)), 'year');
 }
 
-export function writeJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+/** One JSON document, indented, on the command's stdout (`--format json`, `inspect`). */
+export function writeJson(out: OutputStream, value: unknown): void {
+  out.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 /**
- * docker's `inspect` of several names: a JSON array of those found, an error line on
- * `stderr` for each one that was not, and exit 1 if any was not.
+ * docker's `inspect` of several names: a JSON array of those found on stdout, an error line on
+ * stderr for each one that was not, and exit 1 if any was not.
  */
-export async function inspectEach<T>(stderr: NodeJS.WritableStream, names: readonly string[], find: (name: string) => Promise<T>): Promise<number> {
+export async function inspectEach<T>(ctx: Pick<CommandContext, 'stdout' | 'stderr'>, names: readonly string[], find: (name: string) => Promise<T>): Promise<number> {
   const found: T[] = [];
   let failed = 0;
   for (const name of names) {
@@ -99,9 +101,9 @@ export async function inspectEach<T>(stderr: NodeJS.WritableStream, names: reado
       found.push(await find(name));
     } catch (err) {
       failed++;
-      stderr.write(`${errorLine(err)}\n`);
+      ctx.stderr.write(`${errorLine(err)}\n`);
     }
   }
-  writeJson(found);
+  writeJson(ctx.stdout, found);
   return failed > 0 ? 1 : 0;
 }

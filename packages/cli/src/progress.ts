@@ -41,7 +41,7 @@ export class TransferProgress {
   private readonly multi: cliProgress.MultiBar | undefined;
   private readonly bars = new Map<string, cliProgress.SingleBar>();
 
-  constructor(opts: { stream: NodeJS.WriteStream; enabled: boolean; doneLabel?: string }) {
+  constructor(opts: { stream: NodeJS.WritableStream; enabled: boolean; doneLabel?: string }) {
     const doneLabel = opts.doneLabel ?? LABEL.done;
     this.doneLabel = doneLabel;
     if (!opts.enabled) return;

@@ -1,19 +1,12 @@
-import type { Context } from '../context.js';
-import { inspectEach } from '../output.js';
+import type { CommandContext } from '../context.js';
+import { berthCommand } from './command.js';
 
-/** `berth inspect REF…`: manifest and config as JSON, one array entry per image (like docker). */
-export async function inspect(ctx: Context, refs: string[]): Promise<number> {
-  const store = await ctx.store();
-  return inspectEach(ctx.stderr, refs, async (ref) => {
-    const image = await store.getImage(ref);
-    return {
-      Reference: image.reference?.toString(),
-      Digest: image.descriptor.digest,
-      MediaType: image.descriptor.mediaType,
-      Platform: image.descriptor.platform,
-      Size: image.descriptor.size,
-      Manifest: image.manifest,
-      Config: image.config,
-    };
-  });
+/** `berth inspect REF…` */
+export function inspectCommand(ctx: CommandContext) {
+  return berthCommand(ctx, 'inspect')
+    .description('Show an image manifest and config as JSON')
+    .argument('<reference...>')
+    .action(async (refs) => {
+      ctx.exitCode = await (await import('../actions/inspect.js')).inspect(ctx, refs);
+    });
 }

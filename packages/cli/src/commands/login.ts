@@ -1,30 +1,15 @@
-import { BerthError } from '@berth/oci';
-import type { Context } from '../context.js';
+import type { CommandContext } from '../context.js';
+import { berthCommand } from './command.js';
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-}
-
-/** `berth login [-u USER] [--password-stdin | -p PASS] [REGISTRY]` (default docker.io). */
-export async function login(ctx: Context, registry: string | undefined, opts: { username?: string; password?: string; passwordStdin?: boolean }): Promise<number> {
-  const host = registry ?? 'docker.io';
-  if (!opts.username) throw new BerthError('EINVAL_ARGUMENT', `login ${host}: --username is required`);
-  if (opts.password !== undefined && opts.passwordStdin) throw new BerthError('EINVAL_ARGUMENT', 'login: --password and --password-stdin are mutually exclusive');
-  const password = opts.passwordStdin ? await readStdin() : opts.password;
-  if (!password) throw new BerthError('EINVAL_ARGUMENT', `login ${host}: a password is required (--password-stdin)`);
-  const { login: doLogin } = await import('@berth/registry');
-  await doLogin({ registry: host, username: opts.username, password, verify: await ctx.registry() });
-  ctx.stdout.write('Login Succeeded\n');
-  return 0;
-}
-
-/** `berth logout [REGISTRY]` */
-export async function logout(ctx: Context, registry: string | undefined): Promise<number> {
-  const host = registry ?? 'docker.io';
-  const { logout: doLogout } = await import('@berth/registry');
-  const removed = await doLogout({ registry: host });
-  ctx.stdout.write(removed ? `Removing login credentials for ${host}\n` : `Not logged in to ${host}\n`);
-  return 0;
+/** `berth login [-u USER] [--password-stdin | -p PASS] [REGISTRY]` */
+export function loginCommand(ctx: CommandContext) {
+  return berthCommand(ctx, 'login')
+    .description('Log in to a registry')
+    .argument('[registry]', 'registry host', 'docker.io')
+    .option('-u, --username <user>')
+    .option('-p, --password <password>', 'password (prefer --password-stdin)')
+    .option('--password-stdin', 'read the password from stdin')
+    .action(async (registry, opts) => {
+      ctx.exitCode = await (await import('../actions/login.js')).login(ctx, registry, opts);
+    });
 }

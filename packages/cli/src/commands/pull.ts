@@ -1,75 +1,19 @@
-import { formatPlatform, Reference, type Platform } from '@berth/oci';
-import type { PullResult } from '@berth/registry';
-import type { Context } from '../context.js';
-import { parseFormat, platformFlag, usageError, writeJson } from '../output.js';
+import type { CommandContext } from '../context.js';
+import { berthCommand, type OptionsOf } from './command.js';
 
-export interface PullOptions {
-  platform?: string;
-  quiet?: boolean;
-  format?: string;
-  maxConcurrentDownloads?: string;
-}
-
-/** Pull with docker-like progress; shared by `pull`, `run` and `unpack` when an image is missing. */
-export async function pullWithProgress(ctx: Context, reference: Reference, opts: { platform?: Platform; quiet: boolean; maxConcurrentDownloads?: number }): Promise<PullResult> {
-  const { pullImage } = await import('@berth/registry');
-  const [store, client] = await Promise.all([ctx.store(), ctx.registry()]);
-  const showProgress = ctx.interactive && !opts.quiet;
-  // cli-progress loads only when there is a terminal to draw on.
-  const progress = showProgress ? new (await import('../progress.js')).TransferProgress({ stream: ctx.stderr, enabled: true }) : undefined;
-  const tagOrDigest = reference.digest ? reference.digest.toString() : (reference.tag ?? 'latest');
-  if (showProgress) ctx.stderr.write(`${tagOrDigest}: Pulling from ${reference.repository}\n`);
-  try {
-    return await pullImage({
-      client,
-      store,
-      reference,
-      ...(opts.platform ? { platform: opts.platform } : {}),
-      ...(opts.maxConcurrentDownloads ? { maxConcurrentDownloads: opts.maxConcurrentDownloads } : {}),
-      onProgress: (e) => {
-        if (e.kind === 'layer') progress?.update(e);
-      },
+/** `berth pull [--platform P] [-q] [--format json] [--max-concurrent-downloads N] REF` */
+export function pullCommand(ctx: CommandContext) {
+  return berthCommand(ctx, 'pull')
+    .description('Download an image from a registry')
+    .argument('<reference>', 'image reference, e.g. alpine:3.20 or host:5000/app@sha256:…')
+    .option('--platform <os/arch[/variant]>', 'platform to pull (default: this host)')
+    .option('-q, --quiet', 'print only the image reference')
+    .option('--format <format>', 'output format: table or json')
+    .option('--max-concurrent-downloads <n>', 'layers downloaded at once', '3')
+    .action(async (ref, opts) => {
+      ctx.exitCode = await (await import('../actions/pull.js')).pull(ctx, ref, opts);
     });
-  } finally {
-    progress?.stop();
-  }
 }
 
-export async function pull(ctx: Context, ref: string, opts: PullOptions): Promise<number> {
-  const format = parseFormat(opts.format);
-  const reference = Reference.parse(ref);
-  const platform = platformFlag(opts.platform);
-  const max = opts.maxConcurrentDownloads === undefined ? undefined : Number(opts.maxConcurrentDownloads);
-  if (max !== undefined && (!Number.isInteger(max) || max < 1 || max > 64)) {
-    throw usageError(`invalid --max-concurrent-downloads ${JSON.stringify(opts.maxConcurrentDownloads)}: expected a whole number from 1 to 64`);
-  }
-  const quiet = Boolean(opts.quiet) || format === 'json';
-  // `berth pull` exits when the pull is done: socket buffers may reuse freed heap memory (faulted in
-  // by huge pages) instead of going back to the kernel. Not for `run`, whose process may live on.
-  (await import('@berth/store')).tuneHeapForStreaming();
-  const result = await pullWithProgress(ctx, reference, {
-    ...(platform ? { platform } : {}),
-    quiet,
-    ...(max !== undefined ? { maxConcurrentDownloads: max } : {}),
-  });
-  const upToDate = result.layersDownloaded === 0;
-  if (format === 'json') {
-    writeJson({
-      reference: result.reference.toString(),
-      digest: result.descriptor.digest,
-      indexDigest: result.indexDigest?.toString(),
-      platform: formatPlatform(result.platform),
-      layers: result.manifest.layers.length,
-      layersDownloaded: result.layersDownloaded,
-      layersExisting: result.layersExisting,
-      status: upToDate ? 'up-to-date' : 'downloaded',
-    });
-    return 0;
-  }
-  if (!opts.quiet) {
-    ctx.stdout.write(`Digest: ${result.indexDigest ?? result.descriptor.digest}\n`);
-    ctx.stdout.write(upToDate ? `Status: Image is up to date for ${reference.familiar()}\n` : `Status: Downloaded newer image for ${reference.familiar()}\n`);
-  }
-  ctx.stdout.write(`${reference.toString()}\n`);
-  return 0;
-}
+/** The parsed flags of `berth pull`. */
+export type PullOptions = OptionsOf<typeof pullCommand>;

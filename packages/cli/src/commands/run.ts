@@ -1,157 +1,46 @@
-import { join } from 'node:path';
-import { BerthError, describeError, isBerthError } from '@berth/oci';
-import type { RunOverrides } from '@berth/runtime';
-import type { Context } from '../context.js';
-import { ExitError } from '../output.js';
-import { sweep } from '../containers.js';
-import { ensureImage, platformMismatchWarning } from './ensure-image.js';
+import type { CommandContext } from '../context.js';
+import { berthCommand, collect, type OptionsOf } from './command.js';
 
-/** The flags that reach the runtime's RunOverrides under the same name and type. */
-type SameAsOverrides =
-  | 'tty'
-  | 'env'
-  | 'envFile'
-  | 'workdir'
-  | 'user'
-  | 'hostname'
-  | 'entrypoint'
-  | 'capAdd'
-  | 'capDrop'
-  | 'privileged'
-  | 'securityOpt'
-  | 'memory'
-  | 'memorySwap'
-  | 'cpus'
-  | 'tmpfs'
-  | 'readOnly'
-  | 'init'
-  | 'ulimit';
-
-/** Flags of `berth run`, as commander hands them over. */
-export interface RunFlags extends Pick<RunOverrides, SameAsOverrides> {
-  interactive?: boolean;
-  detach?: boolean;
-  rm?: boolean;
-  name?: string;
-  /** Commander's string; RunOverrides also takes a number. */
-  pidsLimit?: string;
-  /** `-v`, repeatable: RunOverrides' `volumes`. */
-  volume?: string[];
-  /** Unchecked text: overridesFrom() accepts only "none" and "host". */
-  network?: string;
-  platform?: string;
-  quiet?: boolean;
+/** `berth run [flags] IMAGE [COMMAND [ARG…]]`; flags after IMAGE belong to the command. */
+export function runCommand(ctx: CommandContext) {
+  return berthCommand(ctx, 'run')
+    .description('Run a command in a new container (the image is pulled if missing)')
+    .helpOption('--help', 'display help for command')
+    .usage('[options] IMAGE [COMMAND [ARG...]]')
+    .argument('<image>')
+    .argument('[command...]')
+    .passThroughOptions()
+    .option('-i, --interactive', 'keep stdin open')
+    .option('-t, --tty', 'allocate a pseudo-terminal')
+    .option('-d, --detach', 'run in the background and print the container ID')
+    .option('--rm', 'remove the container when it exits')
+    .option('--name <name>', 'container name')
+    .option('-e, --env <KEY[=VALUE]>', 'set an environment variable (repeatable)', collect)
+    .option('--env-file <file>', 'read environment variables from a file (repeatable)', collect)
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user[:group]>', 'user name or uid, optionally with group')
+    .option('-h, --hostname <name>', 'container hostname')
+    .option('--entrypoint <command>', "override the image's entrypoint")
+    .option('--cap-add <cap>', 'add a capability (repeatable)', collect)
+    .option('--cap-drop <cap>', 'drop a capability (repeatable)', collect)
+    .option('--privileged', 'all capabilities, no seccomp, no masked paths')
+    .option('--security-opt <opt>', 'seccomp=unconfined|PROFILE.json, no-new-privileges (repeatable)', collect)
+    .option('-m, --memory <bytes>', 'memory limit, e.g. 512m')
+    .option('--memory-swap <bytes>', 'memory plus swap limit; -1 for unlimited')
+    .option('--cpus <n>', 'CPU limit, e.g. 1.5')
+    .option('--pids-limit <n>', 'process limit')
+    .option('-v, --volume <host:container[:ro]>', 'bind mount (repeatable)', collect)
+    .option('--tmpfs <path[:opts]>', 'mount a tmpfs (repeatable)', collect)
+    .option('--read-only', 'mount the root filesystem read-only')
+    .option('--network <mode>', 'none (default) or host')
+    .option('--init', 'run a minimal init as PID 1 that forwards signals and reaps zombies')
+    .option('--ulimit <name=soft[:hard]>', 'resource limit (repeatable)', collect)
+    .option('--platform <os/arch[/variant]>', 'platform of the image')
+    .option('-q, --quiet', 'no pull progress')
+    .action(async (image, command, opts) => {
+      ctx.exitCode = await (await import('../actions/run.js')).run(ctx, image, command, opts);
+    });
 }
 
-/** Docker's exit codes for `run`: 125 berth failed, 126 cannot execute, 127 not found. */
-const EXIT_BERTH = 125;
-
-function overridesFrom(flags: RunFlags, cmd: string[]): RunOverrides {
-  if (flags.network !== undefined && flags.network !== 'none' && flags.network !== 'host') {
-    throw new BerthError('EINVAL_ARGUMENT', `invalid --network ${JSON.stringify(flags.network)}: expected "none" or "host"`);
-  }
-  const o: RunOverrides = {};
-  if (cmd.length > 0) o.cmd = cmd;
-  if (flags.entrypoint !== undefined) o.entrypoint = flags.entrypoint;
-  if (flags.env) o.env = flags.env;
-  if (flags.envFile) o.envFile = flags.envFile;
-  if (flags.workdir !== undefined) o.workdir = flags.workdir;
-  if (flags.user !== undefined) o.user = flags.user;
-  if (flags.hostname !== undefined) o.hostname = flags.hostname;
-  if (flags.capAdd) o.capAdd = flags.capAdd;
-  if (flags.capDrop) o.capDrop = flags.capDrop;
-  if (flags.privileged) o.privileged = true;
-  if (flags.securityOpt) o.securityOpt = flags.securityOpt;
-  if (flags.memory !== undefined) o.memory = flags.memory;
-  if (flags.memorySwap !== undefined) o.memorySwap = flags.memorySwap;
-  if (flags.cpus !== undefined) o.cpus = flags.cpus;
-  if (flags.pidsLimit !== undefined) o.pidsLimit = flags.pidsLimit;
-  if (flags.volume) o.volumes = flags.volume;
-  if (flags.tmpfs) o.tmpfs = flags.tmpfs;
-  if (flags.readOnly) o.readOnly = true;
-  if (flags.network === 'host' || flags.network === 'none') o.network = flags.network;
-  if (flags.init) o.init = true;
-  if (flags.tty) o.tty = true;
-  if (flags.ulimit) o.ulimit = flags.ulimit;
-  return o;
-}
-
-/**
- * `berth run [flags] IMAGE [COMMAND [ARG…]]`: pull if missing, copy the image's
- * snapshot into a fresh rootfs, and run the image's process as PID 1.
- * Resolves to the container's exit status (docker's codes for failures).
- */
-export async function run(ctx: Context, image: string, cmd: string[], flags: RunFlags): Promise<number> {
-  try {
-    return await runContainer(ctx, image, cmd, flags);
-  } catch (err) {
-    if (err instanceof ExitError) throw err;
-    const code = isBerthError(err) && typeof err.details['exitCode'] === 'number' ? (err.details['exitCode'] as number) : EXIT_BERTH;
-    throw new ExitError(code, err instanceof BerthError ? err.message : describeError(err));
-  }
-}
-
-async function runContainer(ctx: Context, ref: string, cmd: string[], flags: RunFlags): Promise<number> {
-  if (process.getuid?.() !== 0) {
-    throw new BerthError('ENOT_ROOT', 'run: berth runs containers as root (namespaces, mounts and cgroups need it); rootless containers are not supported');
-  }
-  const overrides = overridesFrom(flags, cmd);
-  const [{ Runtime, buildSpec, checkName, checkRunOverrides, newContainerId }, rootfsPkg] = await Promise.all([import('@berth/runtime'), import('@berth/rootfs')]);
-  // Bad flags and a bad name fail before anything is pulled or copied, as with docker.
-  checkRunOverrides(overrides);
-  if (flags.name !== undefined) checkName(flags.name);
-  const runtime = new Runtime({ stateDir: ctx.loc.state, removeRootfs: rootfsPkg.removeTreeSync });
-  // The namespace worker takes tens of ms to start: overlap it with the rootfs copy.
-  const warm = runtime.warm();
-  await sweep(ctx, runtime);
-  const image = await ensureImage(ctx, ref, { ...(flags.platform ? { platform: flags.platform } : {}), quiet: Boolean(flags.quiet) });
-  const mismatch = flags.platform ? undefined : platformMismatchWarning(image);
-  if (mismatch) ctx.stderr.write(`${mismatch}\n`);
-  const store = await ctx.store();
-  const snapshots = new rootfsPkg.Snapshots({ root: ctx.snapshotsDir, store });
-  const id = newContainerId();
-  // The runtime deletes the rootfs with the container (`ownsRootfs`), so it is the whole per-container directory.
-  const rootfs = join(ctx.containersDir, id);
-  const reference = image.reference?.toString() ?? image.descriptor.digest;
-  const recorded = {
-    id,
-    rootfs,
-    ownsRootfs: true,
-    ...(flags.name !== undefined ? { name: flags.name } : {}),
-    tty: Boolean(flags.tty),
-    detached: Boolean(flags.detach),
-    image: { reference, digest: image.descriptor.digest },
-  };
-  // The container is recorded (name reserved, rootfs path, --rm) before its rootfs is copied:
-  // a taken name fails here with nothing copied, and a kill during the copy leaves a state that
-  // the next berth command's sweep removes with the partial copy.
-  runtime.prepare({ ...recorded, autoRemove: Boolean(flags.rm) });
-  let handedOver = false;
-  try {
-    const snapshot = await snapshots.ensure({ image });
-    const debug = ctx.env['BERTH_DEBUG'] ? (msg: string) => ctx.stderr.write(`debug: ${msg}\n`) : undefined;
-    await rootfsPkg.createRootfs({ snapshot: snapshot.path, dest: rootfs, ...(debug ? { log: debug } : {}) });
-    const spec = buildSpec({ imageConfig: image.config, rootfs, overrides, containerId: id });
-    await warm;
-    const common = {
-      ...recorded,
-      spec,
-      interactive: Boolean(flags.interactive),
-      init: Boolean(flags.init),
-      remove: Boolean(flags.rm),
-    };
-    if (flags.detach) {
-      handedOver = true;
-      const info = await runtime.start({ ...common, stdio: 'detached' });
-      ctx.stdout.write(`${info.id}\n`);
-      return 0;
-    }
-    handedOver = true;
-    const result = await runtime.run({ ...common, stdio: 'inherit' });
-    if (result.oomKilled) ctx.stderr.write(`berth: container ${id.slice(0, 12)} was killed: out of memory (--memory ${flags.memory ?? 'limit'})\n`);
-    return result.exitCode;
-  } finally {
-    // Until the runtime has the container, it is ours to remove (its rootfs with it).
-    if (!handedOver) await runtime.remove(id, { force: true }).catch(() => undefined);
-  }
-}
+/** The parsed flags of `berth run`, as its declaration above types them. */
+export type RunOptions = OptionsOf<typeof runCommand>;

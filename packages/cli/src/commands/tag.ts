@@ -1,12 +1,13 @@
-import { BerthError, Reference } from '@berth/oci';
-import type { Context } from '../context.js';
+import type { CommandContext } from '../context.js';
+import { berthCommand } from './command.js';
 
-/** `berth tag SRC DST`: a new name for an image already in the store. */
-export async function tag(ctx: Context, source: string, target: string): Promise<number> {
-  const store = await ctx.store();
-  const image = await store.getImage(source);
-  const dst = Reference.parse(target);
-  if (dst.digest) throw new BerthError('EINVAL_REFERENCE', `tag ${target}: a tag cannot contain a digest`);
-  await store.setTag(dst, image.descriptor);
-  return 0;
+/** `berth tag SRC DST` */
+export function tagCommand(ctx: CommandContext) {
+  return berthCommand(ctx, 'tag')
+    .description('Give an image another name')
+    .argument('<source>')
+    .argument('<target>')
+    .action(async (source, target) => {
+      ctx.exitCode = await (await import('../actions/tag.js')).tag(ctx, source, target);
+    });
 }

@@ -1,12 +1,12 @@
 import { formatPlatform, hostPlatform, isBerthError, normalisePlatform, parsePlatform, platformMatches, Reference, type Platform } from '@berth/oci';
 import type { StoredImage } from '@berth/store';
-import type { Context } from '../context.js';
+import type { CommandContext } from '../context.js';
 
 /**
  * The image for `run`/`unpack`/`build`: from the store, or pulled first when it
  * is missing (or stored for another platform than the one asked), like docker.
  */
-export async function ensureImage(ctx: Context, ref: string, opts: { platform?: string; quiet?: boolean }): Promise<StoredImage> {
+export async function ensureImage(ctx: CommandContext, ref: string, opts: { platform?: string; quiet?: boolean }): Promise<StoredImage> {
   const store = await ctx.store();
   const platform: Platform | undefined = opts.platform ? parsePlatform(opts.platform) : undefined;
   try {

@@ -1,10 +1,10 @@
 import { Reference } from '@berth/oci';
-import type { Context } from '../context.js';
+import type { CommandContext } from '../context.js';
 import { platformFlag, usageError } from '../output.js';
 import { TransferProgress, type TransferEvent } from '../progress.js';
 
 /** `berth push [-q] LOCAL [REMOTE]`: upload an image from the store to a registry. */
-export async function push(ctx: Context, local: string, remote: string | undefined, opts: { quiet?: boolean }): Promise<number> {
+export async function push(ctx: CommandContext, local: string, remote: string | undefined, opts: { quiet?: boolean }): Promise<number> {
   const source = Reference.parse(local);
   const destination = Reference.parse(remote ?? local);
   const [{ pushImage }, store, client] = await Promise.all([import('@berth/registry'), ctx.store(), ctx.registry()]);
@@ -32,7 +32,7 @@ export async function push(ctx: Context, local: string, remote: string | undefin
 }
 
 /** `berth save -o FILE REF…` (or to stdout when it is not a terminal). */
-export async function save(ctx: Context, refs: string[], opts: { output?: string }): Promise<number> {
+export async function save(ctx: CommandContext, refs: string[], opts: { output?: string }): Promise<number> {
   const { saveImages } = await import('@berth/build');
   const store = await ctx.store();
   if (!opts.output && ctx.stdout.isTTY) {
@@ -43,13 +43,13 @@ export async function save(ctx: Context, refs: string[], opts: { output?: string
 }
 
 /** `berth load -i FILE|DIR` (or an archive on stdin). */
-export async function load(ctx: Context, opts: { input?: string; quiet?: boolean; repository?: string; platform?: string }): Promise<number> {
+export async function load(ctx: CommandContext, opts: { input?: string; quiet?: boolean; repository?: string; platform?: string }): Promise<number> {
   const platform = platformFlag(opts.platform);
   const { loadImages } = await import('@berth/build');
   const store = await ctx.store();
   const loaded = await loadImages({
     store,
-    input: opts.input ?? process.stdin,
+    input: opts.input ?? ctx.stdin,
     ...(opts.repository !== undefined ? { repository: opts.repository } : {}),
     ...(platform ? { platform } : {}),
   });

@@ -1,11 +1,11 @@
 import { Reference } from '@berth/oci';
 import type { ContainerInfo, LogEntry } from '@berth/runtime';
-import type { Context } from '../context.js';
+import type { CommandContext } from '../context.js';
 import { sweep } from '../containers.js';
 import { errorLine, inspectEach, parseFormat, relativeTime, table, usageError, writeJson } from '../output.js';
 
 /** The runtime; `removesRootfs` when the command deletes containers (their rootfs goes through @berth/rootfs). */
-async function runtime(ctx: Context, opts: { removesRootfs?: boolean } = {}) {
+async function runtime(ctx: CommandContext, opts: { removesRootfs?: boolean } = {}) {
   const [{ Runtime }, rootfs] = await Promise.all([import('@berth/runtime'), opts.removesRootfs ? import('@berth/rootfs') : undefined]);
   return new Runtime({ stateDir: ctx.loc.state, ...(rootfs ? { removeRootfs: rootfs.removeTreeSync } : {}) });
 }
@@ -23,13 +23,13 @@ function imageText(c: ContainerInfo): string {
 }
 
 /** `berth ps [-a] [-q] [--format json]` */
-export async function ps(ctx: Context, opts: { all?: boolean; quiet?: boolean; format?: string }): Promise<number> {
+export async function ps(ctx: CommandContext, opts: { all?: boolean; quiet?: boolean; format?: string }): Promise<number> {
   const format = parseFormat(opts.format);
   const rt = await runtime(ctx);
   const list = ((await sweep(ctx, rt)) ?? (await rt.list())).filter((c) => opts.all || c.status === 'running');
   list.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   if (format === 'json') {
-    writeJson(list);
+    writeJson(ctx.stdout, list);
   } else if (opts.quiet) {
     ctx.stdout.write(list.map((c) => `${c.shortId}\n`).join(''));
   } else {
@@ -44,7 +44,7 @@ export async function ps(ctx: Context, opts: { all?: boolean; quiet?: boolean; f
 }
 
 /** Apply an operation to several containers, docker-style: print each name, report failures, exit 1 if any failed. */
-async function each(ctx: Context, ids: string[], op: (id: string) => Promise<void>): Promise<number> {
+async function each(ctx: CommandContext, ids: string[], op: (id: string) => Promise<void>): Promise<number> {
   let failed = 0;
   for (const id of ids) {
     try {
@@ -58,7 +58,7 @@ async function each(ctx: Context, ids: string[], op: (id: string) => Promise<voi
   return failed > 0 ? 1 : 0;
 }
 
-export async function stop(ctx: Context, ids: string[], opts: { time?: string }): Promise<number> {
+export async function stop(ctx: CommandContext, ids: string[], opts: { time?: string }): Promise<number> {
   const rt = await runtime(ctx);
   const timeoutSec = opts.time === undefined ? 10 : Number(opts.time);
   if (!Number.isFinite(timeoutSec) || timeoutSec < 0) {
@@ -69,19 +69,19 @@ export async function stop(ctx: Context, ids: string[], opts: { time?: string })
   });
 }
 
-export async function kill(ctx: Context, ids: string[], opts: { signal?: string }): Promise<number> {
+export async function kill(ctx: CommandContext, ids: string[], opts: { signal?: string }): Promise<number> {
   const rt = await runtime(ctx);
   return each(ctx, ids, (id) => rt.kill(id, opts.signal ?? 'SIGKILL'));
 }
 
-export async function rm(ctx: Context, ids: string[], opts: { force?: boolean }): Promise<number> {
+export async function rm(ctx: CommandContext, ids: string[], opts: { force?: boolean }): Promise<number> {
   const rt = await runtime(ctx, { removesRootfs: true });
   await sweep(ctx, rt);
   return each(ctx, ids, (id) => rt.remove(id, { force: Boolean(opts.force) }));
 }
 
 /** `berth logs [-f] CONTAINER`: what a detached container wrote. */
-export async function logs(ctx: Context, id: string, opts: { follow?: boolean }): Promise<number> {
+export async function logs(ctx: CommandContext, id: string, opts: { follow?: boolean }): Promise<number> {
   const rt = await runtime(ctx);
   await rt.inspect(id);
   const stream = rt.logs(id, { follow: Boolean(opts.follow) });
@@ -96,7 +96,7 @@ export async function logs(ctx: Context, id: string, opts: { follow?: boolean })
 }
 
 /** `berth inspect` for containers is not mixed with images: `berth container inspect ID`. */
-export async function inspectContainer(ctx: Context, ids: string[]): Promise<number> {
+export async function inspectContainer(ctx: CommandContext, ids: string[]): Promise<number> {
   const rt = await runtime(ctx);
-  return inspectEach(ctx.stderr, ids, (id) => rt.inspect(id));
+  return inspectEach(ctx, ids, (id) => rt.inspect(id));
 }

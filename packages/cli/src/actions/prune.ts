@@ -1,6 +1,9 @@
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Context } from '../context.js';
+import type { OptionsOf } from '../commands/command.js';
+import type { containerPruneCommand } from '../commands/container-prune.js';
+import type { systemPruneCommand } from '../commands/system-prune.js';
+import type { CommandContext } from '../context.js';
 import { readdirOrEmpty, sweep, usedImages } from '../containers.js';
 import { humanSize, usageError } from '../output.js';
 import { collectGarbage } from './rmi.js';
@@ -10,7 +13,8 @@ import { collectGarbage } from './rmi.js';
  * on stdout, then one line read from stdin (a terminal or not, as docker does);
  * "y" or "yes" goes ahead, anything else (EOF included) does not.
  */
-async function confirm(ctx: Context, warning: string, stdin: NodeJS.ReadableStream): Promise<boolean> {
+async function confirm(ctx: CommandContext, warning: string): Promise<boolean> {
+  const { stdin } = ctx;
   ctx.stdout.write(`${warning}\nAre you sure you want to continue? [y/N] `);
   const line = await new Promise<string>((resolve) => {
     let buf = '';
@@ -34,30 +38,23 @@ async function confirm(ctx: Context, warning: string, stdin: NodeJS.ReadableStre
     stdin.once('error', done);
   });
   // A terminal echoed the answer and its newline; from a pipe, end the prompt's line here.
-  if (!(stdin as { isTTY?: boolean }).isTTY) ctx.stdout.write('\n');
+  if (!stdin.isTTY) ctx.stdout.write('\n');
   return /^\s*y(es)?\s*$/i.test(line);
 }
 
-async function runtime(ctx: Context) {
+async function runtime(ctx: CommandContext) {
   const [{ Runtime }, { removeTreeSync }] = await Promise.all([import('@berth/runtime'), import('@berth/rootfs')]);
   return new Runtime({ stateDir: ctx.loc.state, removeRootfs: removeTreeSync });
 }
 
 /** Removes every stopped container (created before `until`); prints docker's "Deleted Containers:" block. Resolves with the bytes freed. */
-async function pruneContainers(ctx: Context, until?: Date): Promise<number> {
+async function pruneContainers(ctx: CommandContext, until?: Date): Promise<number> {
   const rt = await runtime(ctx);
   await sweep(ctx, rt);
   const r = await rt.prune(until === undefined ? {} : { until });
   if (r.removed.length > 0) ctx.stdout.write(`Deleted Containers:\n${r.removed.map((id) => `${id}\n`).join('')}\n`);
   for (const e of r.errors) ctx.stderr.write(`berth: ${e}\n`);
   return r.reclaimedBytes;
-}
-
-export interface PruneFlags {
-  force?: boolean;
-  all?: boolean;
-  /** `--filter KEY=VALUE`, repeatable; only `until` is known. */
-  filter?: string[];
 }
 
 const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -90,9 +87,9 @@ function untilFilter(filters: string[] | undefined): Date | undefined {
 }
 
 /** `berth container prune [-f] [--filter until=TIME]`: remove all stopped containers (created before TIME). */
-export async function containerPrune(ctx: Context, flags: PruneFlags, stdin: NodeJS.ReadableStream = process.stdin): Promise<number> {
+export async function containerPrune(ctx: CommandContext, flags: OptionsOf<typeof containerPruneCommand>): Promise<number> {
   const until = untilFilter(flags.filter);
-  if (!flags.force && !(await confirm(ctx, 'WARNING! This will remove all stopped containers.', stdin))) return 0;
+  if (!flags.force && !(await confirm(ctx, 'WARNING! This will remove all stopped containers.'))) return 0;
   const bytes = await pruneContainers(ctx, until);
   ctx.stdout.write(`Total reclaimed space: ${humanSize(bytes)}\n`);
   return 0;
@@ -102,7 +99,7 @@ export async function containerPrune(ctx: Context, flags: PruneFlags, stdin: Nod
  * `berth system prune [-f] [-a]`: stopped containers, dangling images (with -a every
  * image no container uses), the build cache, and build trees of dead builds.
  */
-export async function systemPrune(ctx: Context, flags: PruneFlags, stdin: NodeJS.ReadableStream = process.stdin): Promise<number> {
+export async function systemPrune(ctx: CommandContext, flags: OptionsOf<typeof systemPruneCommand>): Promise<number> {
   const warning = [
     'WARNING! This will remove:',
     '  - all stopped containers',
@@ -111,7 +108,7 @@ export async function systemPrune(ctx: Context, flags: PruneFlags, stdin: NodeJS
     '  - build trees of builds that are no longer running',
     '',
   ].join('\n');
-  if (!flags.force && !(await confirm(ctx, warning, stdin))) return 0;
+  if (!flags.force && !(await confirm(ctx, warning))) return 0;
   let bytes = await pruneContainers(ctx);
 
   const untagged: string[] = [];

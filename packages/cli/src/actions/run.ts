@@ -1,0 +1,142 @@
+import { join } from 'node:path';
+import { BerthError, describeError, isBerthError } from '@berth/oci';
+import type { RunOverrides } from '@berth/runtime';
+import type { RunOptions } from '../commands/run.js';
+import type { CommandContext } from '../context.js';
+import { ExitError } from '../output.js';
+import { sweep } from '../containers.js';
+import { ensureImage, platformMismatchWarning } from './ensure-image.js';
+
+/** The flags of `berth run` that are the CLI's own, not the container's: they never reach RunOverrides. */
+type CliOnly = 'interactive' | 'detach' | 'rm' | 'name' | 'platform' | 'quiet' | 'network';
+
+/** The RunOverrides fields a flag's value (without undefined) fits. */
+type FieldsFor<V> = { [K in keyof RunOverrides]-?: [NonNullable<V>] extends [NonNullable<RunOverrides[K]>] ? K : never }[keyof RunOverrides];
+
+/**
+ * Which RunOverrides field each container flag sets (`-v` is `volumes`, the rest keep their
+ * name). The type demands every flag of the declaration that is not CliOnly, and a field its
+ * value fits: a new flag, or a field whose type changes, fails to compile here.
+ */
+const OVERRIDE_FIELDS = {
+  entrypoint: 'entrypoint',
+  env: 'env',
+  envFile: 'envFile',
+  workdir: 'workdir',
+  user: 'user',
+  hostname: 'hostname',
+  capAdd: 'capAdd',
+  capDrop: 'capDrop',
+  privileged: 'privileged',
+  securityOpt: 'securityOpt',
+  memory: 'memory',
+  memorySwap: 'memorySwap',
+  cpus: 'cpus',
+  pidsLimit: 'pidsLimit',
+  volume: 'volumes',
+  tmpfs: 'tmpfs',
+  readOnly: 'readOnly',
+  init: 'init',
+  tty: 'tty',
+  ulimit: 'ulimit',
+} as const satisfies { [F in Exclude<keyof RunOptions, CliOnly>]-?: FieldsFor<RunOptions[F]> };
+
+/** Docker's exit codes for `run`: 125 berth failed, 126 cannot execute, 127 not found. */
+const EXIT_BERTH = 125;
+
+/** The runtime's overrides from the parsed flags and the command after the image. */
+export function overridesFrom(flags: RunOptions, cmd: string[]): RunOverrides {
+  if (flags.network !== undefined && flags.network !== 'none' && flags.network !== 'host') {
+    throw new BerthError('EINVAL_ARGUMENT', `invalid --network ${JSON.stringify(flags.network)}: expected "none" or "host"`);
+  }
+  const o: RunOverrides = {};
+  if (cmd.length > 0) o.cmd = cmd;
+  if (flags.network !== undefined) o.network = flags.network;
+  for (const [flag, field] of Object.entries(OVERRIDE_FIELDS) as [keyof typeof OVERRIDE_FIELDS, keyof RunOverrides][]) {
+    // Commander leaves an absent flag undefined; a given one is true, a string or a non-empty list.
+    const value = flags[flag];
+    // The map's type checked that this value fits this field.
+    if (value !== undefined) (o as Record<keyof RunOverrides, unknown>)[field] = value;
+  }
+  return o;
+}
+
+/**
+ * `berth run [flags] IMAGE [COMMAND [ARG…]]`: pull if missing, copy the image's
+ * snapshot into a fresh rootfs, and run the image's process as PID 1.
+ * Resolves to the container's exit status (docker's codes for failures).
+ */
+export async function run(ctx: CommandContext, image: string, cmd: string[], flags: RunOptions): Promise<number> {
+  try {
+    return await runContainer(ctx, image, cmd, flags);
+  } catch (err) {
+    if (err instanceof ExitError) throw err;
+    const code = isBerthError(err) && typeof err.details['exitCode'] === 'number' ? (err.details['exitCode'] as number) : EXIT_BERTH;
+    throw new ExitError(code, err instanceof BerthError ? err.message : describeError(err));
+  }
+}
+
+async function runContainer(ctx: CommandContext, ref: string, cmd: string[], flags: RunOptions): Promise<number> {
+  if (process.getuid?.() !== 0) {
+    throw new BerthError('ENOT_ROOT', 'run: berth runs containers as root (namespaces, mounts and cgroups need it); rootless containers are not supported');
+  }
+  const overrides = overridesFrom(flags, cmd);
+  const [{ Runtime, buildSpec, checkName, checkRunOverrides, newContainerId }, rootfsPkg] = await Promise.all([import('@berth/runtime'), import('@berth/rootfs')]);
+  // Bad flags and a bad name fail before anything is pulled or copied, as with docker.
+  checkRunOverrides(overrides);
+  if (flags.name !== undefined) checkName(flags.name);
+  const runtime = new Runtime({ stateDir: ctx.loc.state, removeRootfs: rootfsPkg.removeTreeSync });
+  // The namespace worker takes tens of ms to start: overlap it with the rootfs copy.
+  const warm = runtime.warm();
+  await sweep(ctx, runtime);
+  const image = await ensureImage(ctx, ref, { ...(flags.platform ? { platform: flags.platform } : {}), quiet: Boolean(flags.quiet) });
+  const mismatch = flags.platform ? undefined : platformMismatchWarning(image);
+  if (mismatch) ctx.stderr.write(`${mismatch}\n`);
+  const store = await ctx.store();
+  const snapshots = new rootfsPkg.Snapshots({ root: ctx.snapshotsDir, store });
+  const id = newContainerId();
+  // The runtime deletes the rootfs with the container (`ownsRootfs`), so it is the whole per-container directory.
+  const rootfs = join(ctx.containersDir, id);
+  const reference = image.reference?.toString() ?? image.descriptor.digest;
+  const recorded = {
+    id,
+    rootfs,
+    ownsRootfs: true,
+    ...(flags.name !== undefined ? { name: flags.name } : {}),
+    tty: Boolean(flags.tty),
+    detached: Boolean(flags.detach),
+    image: { reference, digest: image.descriptor.digest },
+  };
+  // The container is recorded (name reserved, rootfs path, --rm) before its rootfs is copied:
+  // a taken name fails here with nothing copied, and a kill during the copy leaves a state that
+  // the next berth command's sweep removes with the partial copy.
+  runtime.prepare({ ...recorded, autoRemove: Boolean(flags.rm) });
+  let handedOver = false;
+  try {
+    const snapshot = await snapshots.ensure({ image });
+    const debug = ctx.env['BERTH_DEBUG'] ? (msg: string) => ctx.stderr.write(`debug: ${msg}\n`) : undefined;
+    await rootfsPkg.createRootfs({ snapshot: snapshot.path, dest: rootfs, ...(debug ? { log: debug } : {}) });
+    const spec = buildSpec({ imageConfig: image.config, rootfs, overrides, containerId: id });
+    await warm;
+    const common = {
+      ...recorded,
+      spec,
+      interactive: Boolean(flags.interactive),
+      init: Boolean(flags.init),
+      remove: Boolean(flags.rm),
+    };
+    if (flags.detach) {
+      handedOver = true;
+      const info = await runtime.start({ ...common, stdio: 'detached' });
+      ctx.stdout.write(`${info.id}\n`);
+      return 0;
+    }
+    handedOver = true;
+    const result = await runtime.run({ ...common, stdio: 'inherit' });
+    if (result.oomKilled) ctx.stderr.write(`berth: container ${id.slice(0, 12)} was killed: out of memory (--memory ${flags.memory ?? 'limit'})\n`);
+    return result.exitCode;
+  } finally {
+    // Until the runtime has the container, it is ours to remove (its rootfs with it).
+    if (!handedOver) await runtime.remove(id, { force: true }).catch(() => undefined);
+  }
+}

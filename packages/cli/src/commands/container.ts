@@ -1,0 +1,22 @@
+import type { CommandContext } from '../context.js';
+import { berthCommand } from './command.js';
+import { containerInspectCommand } from './container-inspect.js';
+import { containerPruneCommand } from './container-prune.js';
+import { killCommand } from './kill.js';
+import { logsCommand } from './logs.js';
+import { psCommand } from './ps.js';
+import { rmCommand } from './rm.js';
+import { stopCommand } from './stop.js';
+
+/** `berth container ls|stop|kill|rm|logs|inspect|prune` */
+export function containerCommand(ctx: CommandContext) {
+  return berthCommand(ctx, 'container')
+    .description('Manage containers')
+    .addCommand(psCommand(ctx).name('ls'))
+    .addCommand(stopCommand(ctx))
+    .addCommand(killCommand(ctx))
+    .addCommand(rmCommand(ctx))
+    .addCommand(logsCommand(ctx))
+    .addCommand(containerInspectCommand(ctx))
+    .addCommand(containerPruneCommand(ctx));
+}
