@@ -148,7 +148,9 @@ async function runContainer(ctx: Context, ref: string, cmd: string[], flags: Run
     }
     handedOver = true;
     const result = await runtime.run({ ...common, stdio: 'inherit' });
-    if (result.oomKilled) ctx.stderr.write(`berth: container ${id.slice(0, 12)} was killed: out of memory (--memory ${flags.memory ?? 'limit'})\n`);
+    const limit = `--memory ${flags.memory ?? 'limit'}`;
+    if (result.oomKilled) ctx.stderr.write(`berth: container ${id.slice(0, 12)} was killed: out of memory (${limit})\n`);
+    else if (result.oomKills > 0) ctx.stderr.write(`berth: container ${id.slice(0, 12)}: out of memory (${limit}): the kernel killed ${result.oomKills === 1 ? '1 process' : `${result.oomKills} processes`}, not the main one\n`);
     return result.exitCode;
   } finally {
     // Until the runtime has the container, it is ours to remove (its rootfs with it).
