@@ -277,8 +277,8 @@ describe('buildSpec: resources, mounts, network, rlimits', () => {
   it('volumes and tmpfs mounts', () => {
     const spec = build(ALPINE, { volumes: ['/srv/data:/data', '/etc/hosts:/h/hosts:ro'], tmpfs: ['/run', '/scratch:exec,size=64m,mode=1777'] });
     expect(spec.mounts).toEqual([
-      { destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'rw'] },
-      { destination: '/h/hosts', type: 'bind', source: '/etc/hosts', options: ['rbind', 'ro'] },
+      { destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'rw'], createSource: true },
+      { destination: '/h/hosts', type: 'bind', source: '/etc/hosts', options: ['rbind', 'ro'], createSource: true },
       { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['noexec', 'nosuid', 'nodev'] },
       { destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', `size=${64 * 2 ** 20}`, 'mode=1777'] },
     ]);
