@@ -7,6 +7,14 @@ const USAGE_HINT = '(run "berth --help" for usage)';
 /** Repeatable options (`-e A=1 -e B=2`) collect into a list. */
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
+/** docker's status for a `run` that failed before the container's process could. */
+const EXIT_RUN_FAILED = 125;
+const RUN_EXIT_HELP = `
+Exit status: the container's (128+N when signal N ended it); 125 when berth
+failed, bad or unknown options included, and with -it when stdin is not a
+terminal ("the input device is not a TTY"; docker's CLI exits 1 there);
+126 when the command cannot be executed; 127 when it is not found.`;
+
 /** A command's action: returns the exit code. */
 type Action = (ctx: Context) => Promise<number>;
 
@@ -90,6 +98,11 @@ export function program(run: (action: Action) => void): Command {
     .description("Run a command in a new container (the image is pulled if missing)")
     .helpOption('--help', 'display help for command')
     .usage('[options] IMAGE [COMMAND [ARG...]]')
+    .addHelpText('after', RUN_EXIT_HELP)
+    // docker exits 125 for every `run` failure of its own: unknown options and missing arguments too.
+    .exitOverride((err) => {
+      throw err.exitCode === 0 ? err : new CommanderError(EXIT_RUN_FAILED, err.code, err.message);
+    })
     .argument('<image>')
     .argument('[command...]')
     .passThroughOptions()
@@ -209,7 +222,8 @@ export async function main(argv: string[], ctx: Context = new Context()): Promis
     await prog.parseAsync(argv, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return err.exitCode === EXIT_RUN_FAILED ? EXIT_RUN_FAILED : 2;
     }
     throw err;
   }

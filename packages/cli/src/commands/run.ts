@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { isatty } from 'node:tty';
 import { BerthError, describeError, isBerthError } from '@berth/oci';
 import type { RunOverrides } from '@berth/runtime';
 import type { Context } from '../context.js';
@@ -95,6 +96,8 @@ async function runContainer(ctx: Context, ref: string, cmd: string[], flags: Run
   if (process.getuid?.() !== 0) {
     throw new BerthError('ENOT_ROOT', 'run: berth runs containers as root (namespaces, mounts and cgroups need it); rootless containers are not supported');
   }
+  // Docker's check and words; its CLI exits 1 here, berth 125 as for every `run` failure of its own.
+  if (flags.tty && flags.interactive && !isatty(0)) throw new BerthError('EINVAL_ARGUMENT', 'the input device is not a TTY');
   const overrides = overridesFrom(flags, cmd);
   const [{ Runtime, buildSpec, checkName, checkRunOverrides, newContainerId }, rootfsPkg] = await Promise.all([import('@berth/runtime'), import('@berth/rootfs')]);
   // Bad flags and a bad name fail before anything is pulled or copied, as with docker.
