@@ -1,14 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { Context } from './context.js';
-import { errorLine, ExitError, USAGE_EXIT } from './output.js';
+import { errorLine, ExitError, RUN_FAILED_EXIT, USAGE_EXIT } from './output.js';
 
 const USAGE_HINT = '(run "berth --help" for usage)';
 
 /** Repeatable options (`-e A=1 -e B=2`) collect into a list. */
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
-/** docker's status for a `run` that failed before the container's process could. */
-const EXIT_RUN_FAILED = 125;
 const RUN_EXIT_HELP = `
 Exit status: the container's (128+N when signal N ended it); 125 when berth
 failed, bad or unknown options included, and with -it when stdin is not a
@@ -101,7 +99,7 @@ export function program(run: (action: Action) => void): Command {
     .addHelpText('after', RUN_EXIT_HELP)
     // docker exits 125 for every `run` failure of its own: unknown options and missing arguments too.
     .exitOverride((err) => {
-      throw err.exitCode === 0 ? err : new CommanderError(EXIT_RUN_FAILED, err.code, err.message);
+      throw err.exitCode === 0 ? err : new CommanderError(RUN_FAILED_EXIT, err.code, err.message);
     })
     .argument('<image>')
     .argument('[command...]')
@@ -223,7 +221,7 @@ export async function main(argv: string[], ctx: Context = new Context()): Promis
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
-      return err.exitCode === EXIT_RUN_FAILED ? EXIT_RUN_FAILED : 2;
+      return err.exitCode === RUN_FAILED_EXIT ? RUN_FAILED_EXIT : 2;
     }
     throw err;
   }

@@ -3,7 +3,7 @@ import { isatty } from 'node:tty';
 import { BerthError, describeError, isBerthError } from '@berth/oci';
 import type { RunOverrides } from '@berth/runtime';
 import type { Context } from '../context.js';
-import { ExitError } from '../output.js';
+import { ExitError, RUN_FAILED_EXIT } from '../output.js';
 import { sweep } from '../containers.js';
 import { ensureImage, platformMismatchWarning } from './ensure-image.js';
 
@@ -44,8 +44,6 @@ export interface RunFlags extends Pick<RunOverrides, SameAsOverrides> {
   quiet?: boolean;
 }
 
-/** Docker's exit codes for `run`: 125 berth failed, 126 cannot execute, 127 not found. */
-const EXIT_BERTH = 125;
 
 function overridesFrom(flags: RunFlags, cmd: string[]): RunOverrides {
   if (flags.network !== undefined && flags.network !== 'none' && flags.network !== 'host') {
@@ -87,7 +85,7 @@ export async function run(ctx: Context, image: string, cmd: string[], flags: Run
     return await runContainer(ctx, image, cmd, flags);
   } catch (err) {
     if (err instanceof ExitError) throw err;
-    const code = isBerthError(err) && typeof err.details['exitCode'] === 'number' ? (err.details['exitCode'] as number) : EXIT_BERTH;
+    const code = isBerthError(err) && typeof err.details['exitCode'] === 'number' ? (err.details['exitCode'] as number) : RUN_FAILED_EXIT;
     throw new ExitError(code, err instanceof BerthError ? err.message : describeError(err));
   }
 }
