@@ -22,7 +22,7 @@ import { systemCommand } from './commands/system.js';
 import { tagCommand } from './commands/tag.js';
 import { unpackCommand } from './commands/unpack.js';
 import { Context, type CommandContext } from './context.js';
-import { errorLine, ExitError, USAGE_EXIT } from './output.js';
+import { errorLine, ExitError, RUN_FAILED_EXIT, USAGE_EXIT } from './output.js';
 
 /**
  * The `berth` program: the commands of `src/commands/`, in the order `berth --help` lists them.
@@ -63,7 +63,8 @@ export async function main(argv: string[], ctx: CommandContext = new Context()):
     await prog.parseAsync(argv, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : USAGE_EXIT;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return err.exitCode === RUN_FAILED_EXIT ? RUN_FAILED_EXIT : USAGE_EXIT;
     }
     ctx.stderr.write(`${errorLine(err)}\n`);
     // A bad argument found by a command (usageError) gets the hint commander gives for its own.

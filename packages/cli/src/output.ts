@@ -14,6 +14,9 @@ export class ExitError extends Error {
 /** The exit code of a usage error, like commander's own. */
 export const USAGE_EXIT = 2;
 
+/** Docker's exit codes for `run`: 125 berth failed (usage errors included), 126 cannot execute, 127 not found. */
+export const RUN_FAILED_EXIT = 125;
+
 /** A bad argument: exits 2, and main() adds the usage hint. */
 export function usageError(message: string): ExitError {
   return new ExitError(USAGE_EXIT, message);

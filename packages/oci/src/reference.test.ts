@@ -39,7 +39,7 @@ describe('Reference.parse', () => {
   });
 
   it.each([
-    ['', /empty/],
+    ['', /^invalid reference "": the reference is empty$/],
     ['Alpine', /lowercase/],
     ['docker.io/Library/alpine', /lowercase/],
     ['alpine:-bad', /bad tag/],

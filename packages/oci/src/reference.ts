@@ -50,7 +50,7 @@ export class Reference {
     const fail = (why: string): never => {
       throw new BerthError('EINVAL_REFERENCE', `invalid reference ${JSON.stringify(input)}: ${why}`);
     };
-    if (input.length === 0) fail('empty');
+    if (input.length === 0) fail('the reference is empty');
     if (/\s/.test(input)) fail('contains whitespace');
     if (IDENTIFIER_RE.test(input)) fail('cannot specify 64-byte hexadecimal strings (that is an image ID, not a repository name)');
 

@@ -84,7 +84,10 @@ export interface RunResult {
   /** The process's exit code, or 128+N when killed by signal N. */
   exitCode: number;
   signal?: string;
+  /** The OOM killer killed the main process (PID 1). */
   oomKilled: boolean;
+  /** How many of the container's processes the OOM killer killed: the main one or others. */
+  oomKills: number;
   /** pipe mode: everything the container wrote (run() collects it). */
   stdout?: Buffer;
   stderr?: Buffer;
@@ -336,7 +339,7 @@ export class Runtime {
         if (opts.remove) await deleteContainer(ctx, id, { force: true, marks });
         marks.push(['cleaned-up', now()]);
         if (ctx.timing) process.stderr.write(formatTiming([...takeProcessMarks(), ...marks]));
-        const r: RunResult = { id, exitCode: exit.exitCode, oomKilled: exit.oomKilled };
+        const r: RunResult = { id, exitCode: exit.exitCode, oomKilled: exit.oomKilled, oomKills: exit.oomKills };
         if (exit.signal !== undefined) r.signal = exit.signal;
         return r;
       })();

@@ -60,6 +60,18 @@ steps:
     expect(err('from: 3\n')).toMatch(/^berth\.yaml:1:7: from: expected an image reference/);
   });
 
+  it('checks uids, gids and ports at parse time, where they are written (not as JavaScript integer limits)', () => {
+    expect(err('from: a\nsteps:\n  - user: "99999999999999999999"\n')).toBe('berth.yaml:3:11: steps[0].user: a uid or gid must be from 0 to 2147483647');
+    expect(err('from: a\nsteps:\n  - user: 99999999999999999999\n')).toBe('berth.yaml:3:11: steps[0].user: a uid or gid must be from 0 to 2147483647');
+    expect(err('from: a\nsteps:\n  - user: "app:4294967296"\n')).toBe('berth.yaml:3:11: steps[0].user: a uid or gid must be from 0 to 2147483647');
+    expect(err('from: a\nsteps:\n  - copy: {src: a, dest: b, chown: 99999999999999999999}\n')).toBe('berth.yaml:3:36: steps[0].copy.chown: a uid or gid must be from 0 to 2147483647');
+    expect(err('from: a\nsteps:\n  - expose: [99999999999999999999]\n')).toBe('berth.yaml:3:14: steps[0].expose[0]: a port must be from 1 to 65535');
+    expect(err('from: a\nsteps:\n  - expose: ["99999/udp"]\n')).toBe('berth.yaml:3:14: steps[0].expose[0]: a port must be from 1 to 65535');
+    expect(err('from: a\nsteps:\n  - expose: 0\n')).toBe('berth.yaml:3:13: steps[0].expose: a port must be from 1 to 65535');
+    const ok = parseRecipe('from: a\nsteps:\n  - user: "2147483647:app"\n  - expose: [65535, "1/udp"]\n', { file: 'berth.yaml' });
+    expect(ok.final.steps).toMatchObject([{ kind: 'user', user: '2147483647:app' }, { kind: 'expose', ports: ['65535/tcp', '1/udp'] }]);
+  });
+
   it('reports YAML syntax errors and duplicate keys with a position', () => {
     expect(err('from: a\nfrom: b\n')).toMatch(/^berth\.yaml:2:1: Map keys must be unique/);
     expect(err('from: [a\n')).toMatch(/^berth\.yaml:\d+:\d+: /);

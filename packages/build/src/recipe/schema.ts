@@ -33,10 +33,20 @@ export const RunStepSchema = z
   })
   .describe('Run a command in a container over the current tree; what it changes becomes one layer.');
 
+/** The largest uid/gid the runtime accepts (its resolveUser), so a recipe is refused where the value is written, not when the image runs. */
+const MAX_ID = 2 ** 31 - 1;
+const ID_RANGE = `a uid or gid must be from 0 to ${MAX_ID}`;
+const numericId = z.number().int({ error: ID_RANGE }).min(0, ID_RANGE).max(MAX_ID, ID_RANGE);
+/** "user[:group]": the numeric parts in range (names are looked up when the image runs). */
+const userSpec = z
+  .string()
+  .min(1, 'must not be empty')
+  .refine((v) => v.split(':').every((part) => !/^\d+$/.test(part) || Number(part) <= MAX_ID), ID_RANGE);
+
 export const CopySpecSchema = z.strictObject({
   src: nonEmptyStringOrList.describe('Paths or globs relative to the build context (or to the root of the stage named by `from`).'),
   dest: z.string().min(1, 'must not be empty').describe('Destination in the image; a trailing "/" (or several sources) makes it a directory.'),
-  chown: z.union([z.string().min(1, 'must not be empty'), z.number().int().nonnegative()], { error: 'expected "user[:group]" or a uid' }).optional(),
+  chown: z.union([userSpec, numericId], { error: 'expected "user[:group]" or a uid' }).optional(),
   chmod: z
     .string({ error: 'expected an octal mode string like "0644"' })
     .regex(/^0?[0-7]{3,4}$/, 'expected an octal mode string like "0644"')
@@ -51,15 +61,26 @@ export const WorkdirStepSchema = z
   .describe('Set the working directory for later run steps and the image (config only).');
 export const UserStepSchema = z
   .strictObject({
-    user: z.union([z.string().min(1, 'must not be empty'), z.number().int().nonnegative()], { error: 'expected "user[:group]" or a uid' }),
+    user: z.union([userSpec, numericId], { error: 'expected "user[:group]" or a uid' }),
   })
   .describe('Set the user for later run steps and the image (config only).');
 export const LabelStepSchema = z
   .strictObject({ label: z.record(z.string().min(1, 'a label name must not be empty'), scalar, { error: 'expected a map of name: value' }) })
   .describe('Add image labels (config only).');
-const port = z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d{1,5}(\/(tcp|udp|sctp))?$/, 'expected PORT or PORT/tcp|udp|sctp')], {
-  error: 'expected a port like 8080 or "53/udp"',
-});
+const PORT_RANGE = 'a port must be from 1 to 65535';
+const port = z.union(
+  [
+    z.number().int({ error: PORT_RANGE }).min(1, PORT_RANGE).max(65535, PORT_RANGE),
+    z
+      .string()
+      .regex(/^\d{1,5}(\/(tcp|udp|sctp))?$/, 'expected PORT or PORT/tcp|udp|sctp')
+      .refine((v) => {
+        const n = Number(v.split('/')[0]);
+        return n >= 1 && n <= 65535;
+      }, PORT_RANGE),
+  ],
+  { error: 'expected a port like 8080 or "53/udp"' },
+);
 export const ExposeStepSchema = z
   .strictObject({ expose: z.union([port, z.array(port)], { error: 'expected a port or a list of ports' }) })
   .describe('Declare exposed ports (config only).');

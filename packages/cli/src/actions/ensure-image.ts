@@ -9,6 +9,8 @@ import type { CommandContext } from '../context.js';
 export async function ensureImage(ctx: CommandContext, ref: string, opts: { platform?: string; quiet?: boolean }): Promise<StoredImage> {
   const store = await ctx.store();
   const platform: Platform | undefined = opts.platform ? parsePlatform(opts.platform) : undefined;
+  // The store would take '' for a missing name; Reference.parse says the reference is empty.
+  if (ref === '') Reference.parse(ref);
   try {
     const image = await store.getImage(ref, platform ? { platform } : {});
     if (!platform || platformMatches(platform, imagePlatform(image))) return image;

@@ -3,7 +3,7 @@ import { BerthError, describeError, isBerthError } from '@berth/oci';
 import type { RunOverrides } from '@berth/runtime';
 import type { RunOptions } from '../commands/run.js';
 import type { CommandContext } from '../context.js';
-import { ExitError } from '../output.js';
+import { ExitError, RUN_FAILED_EXIT } from '../output.js';
 import { sweep } from '../containers.js';
 import { ensureImage, platformMismatchWarning } from './ensure-image.js';
 
@@ -41,8 +41,6 @@ const OVERRIDE_FIELDS = {
   ulimit: 'ulimit',
 } as const satisfies { [F in Exclude<keyof RunOptions, CliOnly>]-?: FieldsFor<RunOptions[F]> };
 
-/** Docker's exit codes for `run`: 125 berth failed, 126 cannot execute, 127 not found. */
-const EXIT_BERTH = 125;
 
 /** The runtime's overrides from the parsed flags and the command after the image. */
 export function overridesFrom(flags: RunOptions, cmd: string[]): RunOverrides {
@@ -71,7 +69,7 @@ export async function run(ctx: CommandContext, image: string, cmd: string[], fla
     return await runContainer(ctx, image, cmd, flags);
   } catch (err) {
     if (err instanceof ExitError) throw err;
-    const code = isBerthError(err) && typeof err.details['exitCode'] === 'number' ? (err.details['exitCode'] as number) : EXIT_BERTH;
+    const code = isBerthError(err) && typeof err.details['exitCode'] === 'number' ? (err.details['exitCode'] as number) : RUN_FAILED_EXIT;
     throw new ExitError(code, err instanceof BerthError ? err.message : describeError(err));
   }
 }
@@ -80,6 +78,8 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
   if (process.getuid?.() !== 0) {
     throw new BerthError('ENOT_ROOT', 'run: berth runs containers as root (namespaces, mounts and cgroups need it); rootless containers are not supported');
   }
+  // Docker's check and words; its CLI exits 1 here, berth 125 as for every `run` failure of its own.
+  if (flags.tty && flags.interactive && ctx.stdin.isTTY !== true) throw new BerthError('EINVAL_ARGUMENT', 'the input device is not a TTY');
   const overrides = overridesFrom(flags, cmd);
   const [{ Runtime, buildSpec, checkName, checkRunOverrides, newContainerId }, rootfsPkg] = await Promise.all([import('@berth/runtime'), import('@berth/rootfs')]);
   // Bad flags and a bad name fail before anything is pulled or copied, as with docker.
@@ -133,7 +133,9 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
     }
     handedOver = true;
     const result = await runtime.run({ ...common, stdio: 'inherit' });
-    if (result.oomKilled) ctx.stderr.write(`berth: container ${id.slice(0, 12)} was killed: out of memory (--memory ${flags.memory ?? 'limit'})\n`);
+    const limit = `--memory ${flags.memory ?? 'limit'}`;
+    if (result.oomKilled) ctx.stderr.write(`berth: container ${id.slice(0, 12)} was killed: out of memory (${limit})\n`);
+    else if (result.oomKills > 0) ctx.stderr.write(`berth: container ${id.slice(0, 12)}: out of memory (${limit}): the kernel killed ${result.oomKills === 1 ? '1 process' : `${result.oomKills} processes`}, not the main one\n`);
     return result.exitCode;
   } finally {
     // Until the runtime has the container, it is ours to remove (its rootfs with it).

@@ -90,11 +90,11 @@ describe('berth run: failures', () => {
     }
   });
 
-  it('a missing image argument or an unknown flag before it is a usage error (exit 2)', async () => {
+  it('a missing image argument or an unknown flag before it exits 125, as docker exits for every run failure of its own (#13)', async () => {
     const none = await berth(['run']);
-    expect([none.code, none.stderr]).toEqual([2, `berth: missing required argument 'image'\n${USAGE_HINT_LINE}`]);
+    expect([none.code, none.stderr]).toEqual([125, `berth: missing required argument 'image'\n${USAGE_HINT_LINE}`]);
     const bad = await berth(['run', '--bogus', 'alpine']);
-    expect([bad.code, bad.stderr]).toEqual([2, `berth: unknown option '--bogus'\n${USAGE_HINT_LINE}`]);
+    expect([bad.code, bad.stderr]).toEqual([125, `berth: unknown option '--bogus'\n${USAGE_HINT_LINE}`]);
   });
 
   it('-h is --hostname, so its help is only --help', async () => {

@@ -1,5 +1,13 @@
 import type { CommandContext } from '../context.js';
+import { CommanderError } from '@commander-js/extra-typings';
+import { RUN_FAILED_EXIT } from '../output.js';
 import { berthCommand, collect, type OptionsOf } from './command.js';
+
+const RUN_EXIT_HELP = `
+Exit status: the container's (128+N when signal N ended it); 125 when berth
+failed, bad or unknown options included, and with -it when stdin is not a
+terminal ("the input device is not a TTY"; docker's CLI exits 1 there);
+126 when the command cannot be executed; 127 when it is not found.`;
 
 /** `berth run [flags] IMAGE [COMMAND [ARG…]]`; flags after IMAGE belong to the command. */
 export function runCommand(ctx: CommandContext) {
@@ -7,6 +15,11 @@ export function runCommand(ctx: CommandContext) {
     .description('Run a command in a new container (the image is pulled if missing)')
     .helpOption('--help', 'display help for command')
     .usage('[options] IMAGE [COMMAND [ARG...]]')
+    .addHelpText('after', RUN_EXIT_HELP)
+    // docker exits 125 for every `run` failure of its own: unknown options and missing arguments too.
+    .exitOverride((err) => {
+      throw err.exitCode === 0 ? err : new CommanderError(RUN_FAILED_EXIT, err.code, err.message);
+    })
     .argument('<image>')
     .argument('[command...]')
     .passThroughOptions()

@@ -11,6 +11,8 @@ import type { CgroupIo } from './types.js';
 import { DEFAULT_DEVICE_RULES } from './devices.js';
 import { CgroupV1Manager } from './v1.js';
 import { CgroupV2Manager } from './v2.js';
+import { defaultCgroupProvider } from '../lifecycle/cgroup.js';
+import { mainProcessOomKilled } from '../lifecycle/start.js';
 
 /**
  * A fake cgroupfs in a temp dir: real files, plus what the kernel would do —
@@ -204,6 +206,20 @@ describe('cgroup v2 (fake tree)', () => {
     expect(await m.stats()).toMatchObject({ oomKilled: true, oomKills: 1 });
   });
 
+  it("the lifecycle's view: OOM kills counted from memory.events; the container OOM-killed only when PID 1 died of SIGKILL", async () => {
+    const io = v2Tree();
+    await new CgroupV2Manager({ root: dir, io }).create(ID, { memory: 32 * 2 ** 20 });
+    const cg = await defaultCgroupProvider({ root: dir, version: 2, io }).open(ID);
+    expect(await cg.oomKills()).toBe(0);
+    writeFileSync(path.join(dir, 'berth', ID, 'memory.events'), 'low 0\nhigh 0\nmax 40\noom 2\noom_kill 2\n');
+    expect(await cg.oomKills()).toBe(2);
+    // `sh -c 'head -c 200m /dev/zero | tail; echo survived'`: tail was killed, sh exited 0.
+    expect(mainProcessOomKilled(0, 2)).toBe(false);
+    expect(mainProcessOomKilled(137, 2)).toBe(true);
+    // A SIGKILL with no OOM kill counted is someone's kill, not the OOM killer's.
+    expect(mainProcessOomKilled(137, 0)).toBe(false);
+  });
+
   it('remove() kills the members with cgroup.kill, then removes the cgroup', async () => {
     const io = v2Tree();
     const m = new CgroupV2Manager({ root: dir, io });
@@ -332,6 +348,8 @@ describe('cgroup v1 (fake tree)', () => {
     writeFileSync(path.join(mem, 'memory.failcnt'), '3\n');
     writeFileSync(path.join(mem, 'memory.max_usage_in_bytes'), `${64 * 2 ** 20}\n`);
     expect(await m.stats()).toMatchObject({ oomKilled: true, oomKills: 0 });
+    // The lifecycle counts that as one kill: it happened, the kernel did not say how many.
+    expect(await (await defaultCgroupProvider({ root: dir, version: 1, io }).open(ID)).oomKills()).toBe(1);
   });
 
   it('remove(): freeze, SIGKILL, thaw, rmdir every hierarchy', async () => {

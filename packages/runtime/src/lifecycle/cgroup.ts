@@ -9,7 +9,10 @@ import type { CgroupProvider, ContainerCgroup } from './context.js';
 export function defaultCgroupProvider(options: CgroupManagerOptions = {}): CgroupProvider {
   const wrap = (m: ReturnType<typeof createCgroupManager>): ContainerCgroup => ({
     addProcess: (pid) => m.addProcess(pid),
-    oomKilled: async () => (await m.stats()).oomKilled,
+    oomKills: async () => {
+      const stats = await m.stats();
+      return stats.oomKilled ? Math.max(1, stats.oomKills) : 0;
+    },
     remove: () => m.remove(),
   });
   return {

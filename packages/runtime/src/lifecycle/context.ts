@@ -6,8 +6,12 @@ import type { StateStore } from './state.js';
 /** A container's cgroup, as the lifecycle uses it (backed by the security engineer's CgroupManager). */
 export interface ContainerCgroup {
   addProcess(pid: number): Promise<void>;
-  /** True when the kernel's OOM killer killed a process of the cgroup. */
-  oomKilled(): Promise<boolean>;
+  /**
+   * How many processes of the cgroup the kernel's OOM killer killed (v2 memory.events
+   * oom_kill, v1 memory.oom_control oom_kill; 1 on old v1 kernels that only show that
+   * one happened).
+   */
+  oomKills(): Promise<number>;
   /** Kills what is left in the cgroup and removes it; a missing cgroup is not an error. */
   remove(): Promise<void>;
 }

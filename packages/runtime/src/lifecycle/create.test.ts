@@ -43,6 +43,16 @@ describe('createContainer', () => {
     expect(c.store.resolve('one')).toBe(id);
   });
 
+  it('-v with a missing host directory creates it, as docker does', () => {
+    const c = ctx();
+    const missing = path.join(tmp, 'no/such/dir');
+    const spec = buildSpec({ imageConfig, rootfs, hostEnv: {}, overrides: { volumes: [`${missing}:/x`] } });
+    const id = newContainerId();
+    createContainer(c, { id, rootfs, spec, tty: false, init: false, autoRemove: false, detached: false, ownsRootfs: false });
+    expect(fs.statSync(missing).isDirectory()).toBe(true);
+    expect(readInitConfig(c, id).spec.mounts).toMatchObject([{ destination: '/x', source: missing, type: 'bind' }]);
+  });
+
   it('does not reuse a filter cached under the key an older berth used (profile hash without the compiler version)', () => {
     const c = ctx();
     const spec = buildSpec({ imageConfig, rootfs, hostEnv: {}, overrides: { capAdd: ['SYS_NICE'] } });

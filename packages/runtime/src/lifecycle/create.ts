@@ -152,6 +152,8 @@ function writeContainer(ctx: RuntimeContext, id: string, req: CreateRequest, pre
     throw new BerthError('EINVAL_ARGUMENT', `create container: rootfs ${rootfs} is not the one prepared (${prepared.rootfs})`);
   }
 
+  createBindSources(req.spec);
+
   const initBinary = req.init || req.spec.init ? findInitBinary() : null;
   if ((req.init || req.spec.init) && initBinary === null) {
     throw new BerthError('ERUNTIME', 'create container: --init needs tini (apt install tini) or BERTH_INIT_BINARY');
@@ -282,5 +284,17 @@ export function readInitConfig(ctx: RuntimeContext, id: string): InitConfig {
     return JSON.parse(fs.readFileSync(ctx.store.file(id, 'config.json'), 'utf8')) as InitConfig;
   } catch (err) {
     throw BerthError.wrap(`read config of container ${id.slice(0, 12)}`, err);
+  }
+}
+
+/** `-v HOST:…` with a missing HOST: make it a directory, as docker does (MountSpec.createSource). */
+function createBindSources(spec: ContainerSpec): void {
+  for (const m of spec.mounts) {
+    if (m.type !== 'bind' || m.createSource !== true || fs.existsSync(m.source)) continue;
+    try {
+      fs.mkdirSync(m.source, { recursive: true, mode: 0o755 });
+    } catch (err) {
+      throw BerthError.wrap(`create container: create the host directory ${m.source} for ${m.destination}`, err, 'EINVAL_ARGUMENT');
+    }
   }
 }

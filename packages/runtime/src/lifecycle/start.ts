@@ -22,7 +22,21 @@ export interface ExitInfo {
   /** The process's exit code, or 128+N when killed by signal N. */
   exitCode: number;
   signal?: string;
+  /** The OOM killer killed the container's main process (see mainProcessOomKilled). */
   oomKilled: boolean;
+  /** How many processes of the container the OOM killer killed, the main one or others. */
+  oomKills: number;
+}
+
+/**
+ * Was the container's main process the OOM killer's victim? The cgroup only
+ * counts kills, not whom: the main process died of SIGKILL (exit status 137,
+ * which is also what --init's tini reports for a SIGKILLed child) while the
+ * count is above zero. A shell whose pipeline child was OOM-killed and that
+ * exits 0 was not killed.
+ */
+export function mainProcessOomKilled(exitCode: number, oomKills: number): boolean {
+  return oomKills > 0 && exitCode === 128 + 9;
 }
 
 /** A started container's id, PID 1 and I/O: what startContainer() returns and Runtime.launch() hands on. */
@@ -130,19 +144,22 @@ export async function startContainer(ctx: RuntimeContext, id: string, io: StartI
 
   const cg = cgroup as ContainerCgroup;
   const exited = launched.exited.then(async (e): Promise<ExitInfo> => {
-    let oomKilled = false;
+    let oomKills = 0;
     try {
-      oomKilled = await cg.oomKilled();
+      oomKills = await cg.oomKills();
     } catch {
       // The cgroup may be gone already (rm -f raced us).
     }
-    const info: ExitInfo = { exitCode: exitStatus(e), oomKilled };
+    const exitCode = exitStatus(e);
+    const oomKilled = mainProcessOomKilled(exitCode, oomKills);
+    const info: ExitInfo = { exitCode, oomKilled, oomKills };
     if (e.signal !== null) info.signal = e.signal;
     store.update(id, (s) => {
       s.status = 'stopped';
       s.exitCode = info.exitCode;
       if (info.signal !== undefined) s.signal = info.signal;
       s.oomKilled = oomKilled;
+      s.oomKills = oomKills;
       s.finishedAt = new Date().toISOString();
       delete s.pid;
       delete s.pidStartTime;

@@ -30,7 +30,10 @@ export interface ContainerState {
   exitCode?: number | null;
   /** Name of the signal that ended PID 1, if any. */
   signal?: string;
+  /** The OOM killer killed PID 1 (the main process). */
   oomKilled?: boolean;
+  /** How many of the container's processes the OOM killer killed (PID 1 or others). */
+  oomKills?: number;
   /** Why starting failed (one line), if it did. */
   error?: string;
   rootfs: string;

@@ -26,7 +26,7 @@ function setup(name: string) {
     create: () => Promise.reject(new Error('not used')),
     open: async (id) => ({
       addProcess: async () => undefined,
-      oomKilled: async () => false,
+      oomKills: async () => 0,
       remove: async () => {
         removedCgroups.push(id);
       },

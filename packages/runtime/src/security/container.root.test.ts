@@ -128,6 +128,14 @@ describe.skipIf(unavailable !== undefined)('container security end to end (alpin
     expect(fine.oomKilled).toBe(false);
   });
 
+  it.skipIf(!canOom)('-m: an OOM kill of a child is counted, but the main process that survives it was not OOM-killed', async () => {
+    const r = await sh('head -c 200m /dev/zero | tail >/dev/null; echo survived', { memory: '32m', memorySwap: '32m' });
+    expect(r.out).toBe('survived\n');
+    expect(r.exitCode).toBe(0);
+    expect(r.oomKilled).toBe(false);
+    expect(r.oomKills).toBeGreaterThanOrEqual(1);
+  });
+
   it.skipIf(!haveGcc)('io_uring_setup is refused with EPERM by the default profile (docker >= 25) and works unconfined; an unknown syscall gets ENOSYS', async () => {
     // A static C program, so it runs in alpine (musl) as it does on the host.
     const src = path.join(fx.dir, 'io-uring-probe.c');

@@ -140,6 +140,13 @@ describe('buildSpec: workdir, user, hostname', () => {
     expect(() => build(img, { user: 'nobody' })).toThrow('unable to find user nobody: no matching entries in passwd file');
   });
 
+  it("a bad image User is named as the image's config User, not as a --user nobody passed", () => {
+    const img = image({ Cmd: ['x'], User: '99999999999999999999' });
+    expect(() => build(img)).toThrow(/^invalid image config User "99999999999999999999": user id 99999999999999999999 is out of range 0-2147483647$/);
+    expect(() => build(image({ Cmd: ['x'], User: 'app:' }))).toThrow(/^invalid image config User "app:": empty group$/);
+    expect(() => build(img, { user: '2147483648' })).toThrow(/^invalid --user "2147483648": user id 2147483648 is out of range/);
+  });
+
   it('--group-add appends groups by name or gid, once', () => {
     expect(build(ALPINE, { user: 'app', groupAdd: ['wheel', '4000', 'root'] }).process.user).toEqual({ uid: 1000, gid: 1000, additionalGids: [10, 4000, 0] });
     expect(build(ALPINE, { user: '5:5', groupAdd: ['app'] }).process.user).toEqual({ uid: 5, gid: 5, additionalGids: [1000] });
@@ -277,8 +284,8 @@ describe('buildSpec: resources, mounts, network, rlimits', () => {
   it('volumes and tmpfs mounts', () => {
     const spec = build(ALPINE, { volumes: ['/srv/data:/data', '/etc/hosts:/h/hosts:ro'], tmpfs: ['/run', '/scratch:exec,size=64m,mode=1777'] });
     expect(spec.mounts).toEqual([
-      { destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'rw'] },
-      { destination: '/h/hosts', type: 'bind', source: '/etc/hosts', options: ['rbind', 'ro'] },
+      { destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'rw'], createSource: true },
+      { destination: '/h/hosts', type: 'bind', source: '/etc/hosts', options: ['rbind', 'ro'], createSource: true },
       { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['noexec', 'nosuid', 'nodev'] },
       { destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', `size=${64 * 2 ** 20}`, 'mode=1777'] },
     ]);
@@ -320,6 +327,7 @@ describe('checkRunOverrides: the flags that need no image, checked before a pull
     [{ volumes: ['relative:/x'] }, /-v|--volume/],
     [{ ulimit: ['nosuch=1'] }, /ulimit/],
     [{ hostname: 'bad host' }, /^invalid --hostname "bad host"/],
+    [{ envFile: ['/nonexistent/env'] }, /^read --env-file \/nonexistent\/env: ENOENT: no such file or directory/],
   ];
 
   it.each(bad)('refuses %j with the error buildSpec gives', (overrides, message) => {
@@ -334,7 +342,7 @@ describe('checkRunOverrides: the flags that need no image, checked before a pull
     expect(() => build(ALPINE, overrides)).toThrow((caught as Error).message);
   });
 
-  it('accepts good flags, and leaves image-dependent ones (user, workdir, env files) to buildSpec', () => {
+  it('accepts good flags, and leaves image-dependent ones (user, workdir) to buildSpec', () => {
     expect(() =>
       checkRunOverrides(
         { memory: '64m', cpus: '1.5', capAdd: ['NET_ADMIN'], volumes: ['/a:/b:ro'], ulimit: ['nofile=1024'], network: 'host', hostname: 'box', user: 'nosuch' },

@@ -95,14 +95,17 @@ export function buildSpec(options: BuildSpecOptions): ContainerSpec {
   const { privileged, caps, sec, seccomp, network, mounts, resources, rlimits } = imageIndependentParts(o, options);
 
   const args = commandLine(config.Entrypoint ?? null, config.Cmd ?? null, o);
-  const user = resolveUser({ rootfs: options.rootfs, user: o.user ?? config.User ?? '' });
+  const user =
+    o.user !== undefined
+      ? resolveUser({ rootfs: options.rootfs, user: o.user })
+      : resolveUser({ rootfs: options.rootfs, user: config.User ?? '', source: 'image config User' });
   const additionalGids = [...new Set([...user.additionalGids, ...resolveGroups({ rootfs: options.rootfs, groups: o.groupAdd ?? [] })])];
   const hostname = checkHostname(o.hostname ?? (options.containerId ? options.containerId.slice(0, 12) : 'berth'));
 
   let env = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`];
   if (o.tty) env.push('TERM=xterm');
   env = mergeEnv(env, (config.Env ?? []).filter((e): e is string => typeof e === 'string'));
-  for (const file of o.envFile ?? []) env = mergeEnv(env, parseEnvFile(readText(file, '--env-file'), file, hostEnv));
+  for (const file of o.envFile ?? []) env = mergeEnv(env, readEnvFile(file, hostEnv));
   env = mergeEnv(env, userEnv(o.env ?? [], hostEnv));
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
 
@@ -150,7 +153,8 @@ export interface CheckRunOverridesOptions {
 
 /**
  * Checks the overrides that do not depend on the image (capabilities, security
- * options and a seccomp file, network, mounts, resources, ulimits, hostname), as
+ * options and a seccomp file, network, mounts, resources, ulimits, hostname, env
+ * files), as
  * buildSpec would, and throws buildSpec's one-line EINVAL_ARGUMENT error naming
  * the flag. For callers that want bad flags refused before an image is pulled,
  * as docker does.
@@ -158,6 +162,12 @@ export interface CheckRunOverridesOptions {
 export function checkRunOverrides(overrides: RunOverrides, options: CheckRunOverridesOptions = {}): void {
   imageIndependentParts(overrides, options);
   if (overrides.hostname !== undefined) checkHostname(overrides.hostname);
+  for (const file of overrides.envFile ?? []) readEnvFile(file, {});
+}
+
+/** An `--env-file`'s variables; a file that cannot be read or parsed is a one-line EINVAL_ARGUMENT naming it. */
+function readEnvFile(file: string, hostEnv: Record<string, string | undefined>): string[] {
+  return parseEnvFile(readText(file, '--env-file'), file, hostEnv);
 }
 
 /** The parts of the spec that come from the overrides alone. */

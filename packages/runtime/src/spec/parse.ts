@@ -72,7 +72,8 @@ function containerPath(flag: string, spec: string, p: string): string {
 /**
  * `-v HOST:CONTAINER[:opts]`: a bind mount of an absolute host path; opts are
  * `ro`/`rw` (and the SELinux `z`/`Z` and propagation flags, accepted and
- * ignored). Named and anonymous volumes are not supported.
+ * ignored). Named and anonymous volumes are not supported. A missing host
+ * directory is created when the container is (docker's -v does the same).
  */
 export function parseVolume(spec: string): MountSpec {
   const parts = spec.split(':');
@@ -88,7 +89,7 @@ export function parseVolume(spec: string): MountSpec {
       invalid('--volume', spec, `unknown option "${o}"`);
     }
   }
-  return { destination, type: 'bind', source: path.resolve(host), options: ['rbind', readonly ? 'ro' : 'rw'] };
+  return { destination, type: 'bind', source: path.resolve(host), options: ['rbind', readonly ? 'ro' : 'rw'], createSource: true };
 }
 
 const TMPFS_FLAGS = new Set(['ro', 'rw', 'exec', 'noexec', 'suid', 'nosuid', 'dev', 'nodev', 'atime', 'noatime', 'relatime', 'strictatime', 'nodiratime']);

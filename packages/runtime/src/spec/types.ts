@@ -86,6 +86,11 @@ export interface MountSpec {
   source: string;
   /** mount(8)-style options: bind: ["rbind", "ro"|"rw"]; tmpfs: ["nosuid","nodev","noexec","size=64m",...]. */
   options: string[];
+  /**
+   * Binds: create the host source as a directory (mkdir -p, mode 0755 less the umask) when it is missing,
+   * as docker does for `-v HOST:…` (and not for `--mount type=bind`). Done on the host by create.
+   */
+  createSource?: boolean;
 }
 
 export type NetworkMode = 'none' | 'host';

@@ -17,6 +17,8 @@ export interface ResolveUserOptions {
   rootfs: string;
   /** `name`, `uid`, `uid:gid`, `name:group`, `uid:group`, `name:gid`; empty or undefined = root. */
   user?: string;
+  /** Where `user` came from, as messages name it (default `--user`; buildSpec says `image config User` for the image's). */
+  source?: string;
 }
 
 interface PasswdEntry {
@@ -47,9 +49,10 @@ export function resolveUser(options: ResolveUserOptions): ResolvedUser {
   const colon = spec.indexOf(':');
   const userArg = colon < 0 ? spec : spec.slice(0, colon);
   const groupArg = colon < 0 ? '' : spec.slice(colon + 1);
-  const uidArg = numericId(userArg, 'user', spec);
-  const gidArg = numericId(groupArg, 'group', spec);
-  if (colon >= 0 && groupArg === '') throw new BerthError('EINVAL_ARGUMENT', `invalid --user "${spec}": empty group`);
+  const source = options.source ?? '--user';
+  const uidArg = numericId(userArg, 'user', spec, source);
+  const gidArg = numericId(groupArg, 'group', spec, source);
+  if (colon >= 0 && groupArg === '') throw new BerthError('EINVAL_ARGUMENT', `invalid ${source} "${spec}": empty group`);
 
   const passwd = readDb(options.rootfs, '/etc/passwd', 'passwd file', parsePasswd);
   const group = readDb(options.rootfs, '/etc/group', 'group file', parseGroup);
@@ -102,7 +105,7 @@ export function resolveGroups(options: { rootfs: string; groups: readonly string
   const group = readDb(options.rootfs, '/etc/group', 'group file', parseGroup);
   return options.groups.map((g) => {
     const name = g.trim();
-    const gid = numericId(name, 'group', name);
+    const gid = numericId(name, 'group', name, '--group-add');
     if (gid !== undefined) return gid;
     const entry = group.find((e) => e.name === name);
     if (!entry) {
@@ -112,10 +115,10 @@ export function resolveGroups(options: { rootfs: string; groups: readonly string
   });
 }
 
-function numericId(arg: string, kind: string, spec: string): number | undefined {
+function numericId(arg: string, kind: string, spec: string, source: string): number | undefined {
   if (!/^\d+$/.test(arg)) return undefined;
   const n = Number(arg);
-  if (n > MAX_ID) throw new BerthError('EINVAL_ARGUMENT', `invalid --user "${spec}": ${kind} id ${arg} is out of range 0-${MAX_ID}`);
+  if (n > MAX_ID) throw new BerthError('EINVAL_ARGUMENT', `invalid ${source} "${spec}": ${kind} id ${arg} is out of range 0-${MAX_ID}`);
   return n;
 }
 
