@@ -19,11 +19,11 @@ export interface BerthResult {
   stderr: string;
 }
 
-/** Run the built CLI as a user would (`npm run build` first; the root `npm test` does). */
+/** Run the built CLI as a user would (`npm run build` first; the root `npm test` does). `--` stops node from reading berth's own flags (Node 20 takes --env-file anywhere in its arguments). */
 export function berth(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<BerthResult> {
   if (!existsSync(berthBin)) throw new Error(`${berthBin} is missing: run "npm run build" first`);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [berthBin, ...args], {
+    const child = spawn(process.execPath, ['--', berthBin, ...args], {
       env: { ...process.env, CI: '1', ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

@@ -41,7 +41,7 @@ describe.skipIf(!images || !isRoot)("berth run's standard streams (as root)", ()
   /** `berth run --rm ARGS` with the given fds or pipes as its stdio; output collected where piped. */
   function runWith(args: string[], stdio: { stdin?: number | Buffer; stdout?: number } = {}): Promise<Ran> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [berthBin, 'run', '--rm', ...args], {
+      const child = spawn(process.execPath, ['--', berthBin, 'run', '--rm', ...args], {
         env: { ...process.env, CI: '1', ...box.env },
         stdio: [typeof stdio.stdin === 'number' ? stdio.stdin : 'pipe', stdio.stdout ?? 'pipe', 'pipe'],
       });

@@ -44,7 +44,7 @@ function rng(s: number): () => number {
 /** Runs the CLI and SIGKILLs it after `ms` (if it is still running); resolves when it is gone. */
 function killAfter(args: string[], env: NodeJS.ProcessEnv, ms: number): Promise<{ killed: boolean; code: number | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [berthBin, ...args], { env: { ...process.env, CI: '1', ...env }, stdio: 'ignore' });
+    const child = spawn(process.execPath, ['--', berthBin, ...args], { env: { ...process.env, CI: '1', ...env }, stdio: 'ignore' });
     let killed = false;
     const timer = setTimeout(() => {
       killed = child.kill('SIGKILL');
