@@ -7,9 +7,7 @@ import {
   Digest,
   MediaType,
   Reference,
-  describeError,
   encodeJson,
-  formatPlatform,
   hostPlatform,
   isBerthError,
   layerMediaInfo,
@@ -25,15 +23,16 @@ import {
 } from '@berth/oci';
 import type { Snapshots } from '@berth/rootfs';
 import type { Store, StoredImage } from '@berth/store';
-import { BuildCache, cacheKey } from './cache.js';
+import { BuildCache } from './cache.js';
+import { CachePolicy, baseKey, configStepKey, copyContent, copyStepKey, imageKey, runStepKey, type LayerParams } from './cachekeys.js';
 import { IgnoreMatcher } from './context/pattern.js';
 import { hashPlan, planCopy, type CopyPlan, type CopySource } from './context/sources.js';
 import type { BuildEvent } from './events.js';
 import { applyCopy } from './fsutil/copy.js';
 import { resolveOwner } from './fsutil/owner.js';
-import { expand, ExpandError, type Vars } from './recipe/expand.js';
+import { located } from './located.js';
+import { expand } from './recipe/expand.js';
 import {
-  formatLocation,
   loadRecipe,
   parseRecipe,
   validateRecipe,
@@ -42,11 +41,15 @@ import {
   type RecipeStage,
   type RecipeStep,
   type RunStep,
-  type SourceLocation,
 } from './recipe/parse.js';
 import type { RecipeInput } from './recipe/schema.js';
+import { planStages, StageArgs, stageVars, type StageState } from './stages.js';
+import { applyConfigStep, type ConfigStep } from './steps/config.js';
+import { describeStep } from './steps/describe.js';
 import { runInContainer, type StepRuntime } from './steps/run.js';
 import type { TreeStack, Workspace } from './workspace.js';
+
+export { describeStep } from './steps/describe.js';
 
 export interface BuildOptions {
   store: Store;
@@ -116,20 +119,6 @@ export interface BuildResult {
   steps: StepResult[];
 }
 
-interface StageState {
-  name?: string;
-  platform: Platform;
-  layers: Descriptor[];
-  diffIds: string[];
-  config: ContainerConfig;
-  history: History[];
-  /** The cache key of everything so far. */
-  key: string;
-  /** The tree matching `layers`, when one is at hand (after cache hits it is made on demand). */
-  stack?: TreeStack;
-  args: Map<string, string>;
-}
-
 const OCI_CONFIG_FIELDS = ['User', 'ExposedPorts', 'Env', 'Entrypoint', 'Cmd', 'Volumes', 'WorkingDir', 'Labels', 'StopSignal'] as const;
 
 /**
@@ -161,7 +150,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     (ws ??= import('./workspace.js').then(({ Workspace }) =>
       Workspace.create(opts.workDir ?? path.join(varRoot, 'builds'), { lowerDirs: [opts.snapshots.root], mode: opts.treeMode ?? 'auto' }),
     ));
-  const builder = new Builder(opts, recipe, context, workspace, new BuildCache(cacheDir));
+  const policy = new CachePolicy({ cache: new BuildCache(cacheDir), store: opts.store, noCache: opts.noCache, sourceDateEpoch: opts.sourceDateEpoch });
+  const builder = new Builder(opts, recipe, context, workspace, policy);
   try {
     return await opts.store.withLease(() => builder.run());
   } finally {
@@ -176,7 +166,7 @@ class Builder {
   private readonly stacks: TreeStack[] = [];
   private ws: Workspace | undefined;
   private ignore: IgnoreMatcher | undefined;
-  private readonly usedBuildArgs = new Set<string>();
+  private readonly args: StageArgs;
   private readonly compression: LayerCompression;
   private readonly started = performance.now();
 
@@ -185,38 +175,32 @@ class Builder {
     private readonly recipe: Recipe,
     private readonly context: string,
     private readonly workspace: () => Promise<Workspace>,
-    private readonly cache: BuildCache,
+    private readonly policy: CachePolicy,
   ) {
     this.compression = opts.compression ?? 'gzip';
+    this.args = new StageArgs(recipe.args, opts.buildArgs);
   }
 
   private emit(e: BuildEvent): void {
     this.opts.onEvent?.(e);
   }
 
-  private now(): string {
-    const sde = this.opts.sourceDateEpoch;
-    return sde !== undefined ? new Date(sde * 1000).toISOString() : new Date().toISOString();
-  }
-
   async run(): Promise<BuildResult> {
     const ignoreText = await readFile(path.join(this.context, '.berthignore'), 'utf8').catch(() => '');
     this.ignore = new IgnoreMatcher(ignoreText);
 
-    const needed = neededStages(this.recipe);
-    for (const stage of this.recipe.stages) {
-      if (!needed.has(stage.name as string)) {
+    let final: StageState | undefined;
+    for (const { stage, skip } of planStages(this.recipe)) {
+      if (skip) {
         this.emit({ type: 'warning', message: `stage ${stage.name} is not used by the final image (skipped)` });
         continue;
       }
-      const state = await this.runStage(stage);
-      this.stages.set(stage.name as string, state);
+      final = await this.runStage(stage);
+      if (stage.name !== undefined) this.stages.set(stage.name, final);
     }
-    const final = await this.runStage(this.recipe.final);
-    for (const name of Object.keys(this.opts.buildArgs ?? {})) {
-      if (!this.usedBuildArgs.has(name)) this.emit({ type: 'warning', message: `build arg ${name} is not declared in the recipe's args (ignored)` });
-    }
-    return this.finish(final);
+    for (const name of this.args.unused()) this.emit({ type: 'warning', message: `build arg ${name} is not declared in the recipe's args (ignored)` });
+    // planStages always ends with the final stage, which is never skipped.
+    return this.finish(final as StageState);
   }
 
   async cleanup(): Promise<void> {
@@ -227,20 +211,8 @@ class Builder {
 
   // ------------------------------------------------------------------ stages
 
-  private stageArgs(stage: RecipeStage): Map<string, string> {
-    const out = new Map<string, string>();
-    const overrides = this.opts.buildArgs ?? {};
-    for (const [k, v] of [...Object.entries(this.recipe.args), ...Object.entries(stage.args)]) {
-      if (Object.hasOwn(overrides, k)) {
-        out.set(k, overrides[k] as string);
-        this.usedBuildArgs.add(k);
-      } else out.set(k, v);
-    }
-    return out;
-  }
-
   private async runStage(stage: RecipeStage): Promise<StageState> {
-    const args = this.stageArgs(stage);
+    const args = this.args.forStage(stage);
     let from: string;
     try {
       from = expand(stage.from, args);
@@ -257,7 +229,7 @@ class Builder {
     const common = { args };
     if (from === 'scratch') {
       const platform = normalisePlatform(this.opts.platform ?? hostPlatform());
-      return { ...common, platform, layers: [], diffIds: [], config: {}, history: [], key: cacheKey('', { scratch: formatPlatform(platform) }) };
+      return { ...common, platform, layers: [], diffIds: [], config: {}, history: [], key: baseKey.scratch(platform) };
     }
     const other = this.stages.get(from);
     if (other) {
@@ -268,7 +240,7 @@ class Builder {
         diffIds: [...other.diffIds],
         config: structuredClone(other.config),
         history: [...other.history],
-        key: cacheKey(other.key, { stage: 'from' }),
+        key: baseKey.stage(other.key),
       };
       if (other.stack) state.stack = this.track(other.stack.fork());
       return state;
@@ -291,7 +263,7 @@ class Builder {
       diffIds: [...image.config.rootfs.diff_ids],
       config: pickConfig(image.config.config ?? {}),
       history: [...(image.config.history ?? [])],
-      key: cacheKey('', { image: image.descriptor.digest }),
+      key: baseKey.image(image.descriptor.digest),
     };
   }
 
@@ -310,15 +282,6 @@ class Builder {
 
   // ------------------------------------------------------------------ steps
 
-  private vars(state: StageState): Vars {
-    const m = new Map(state.args);
-    for (const e of state.config.Env ?? []) {
-      const eq = e.indexOf('=');
-      if (eq > 0) m.set(e.slice(0, eq), e.slice(eq + 1));
-    }
-    return m;
-  }
-
   private async runStep(stage: RecipeStage, state: StageState, step: RecipeStep): Promise<void> {
     const t0 = performance.now();
     this.emit({ type: 'step', stage: stage.name, index: step.index, of: stage.steps.length, path: step.path, location: step.location, text: describeStep(step) });
@@ -330,7 +293,7 @@ class Builder {
         cached = r.cached;
         layer = r.layer;
       } else {
-        cached = await this.applyMetadata(state, step);
+        cached = await this.runConfig(state, step);
       }
     } catch (err) {
       throw located(step.location, step.path, err, 'EBUILD');
@@ -343,108 +306,38 @@ class Builder {
     this.emit({ type: 'step-done', stage: stage.name, index: step.index, cached, ms, ...(layer ? { layer } : {}) });
   }
 
-  private x(text: string, vars: Vars): string {
-    return expand(text, vars);
-  }
-
-  /**
-   * `created` for a step or image with this key: SOURCE_DATE_EPOCH when set;
-   * else when the cache first saw the key, so a rebuild with nothing changed
-   * makes the very same config (and digest). Records the key when new.
-   */
-  private async createdFor(key: string): Promise<{ created: string; cached: boolean }> {
-    const hit = this.opts.noCache ? undefined : await this.cache.get(key);
-    const created = this.opts.sourceDateEpoch !== undefined ? this.now() : (hit?.created ?? this.now());
-    if (!hit) await this.cache.put({ key, created });
-    return { created, cached: hit !== undefined };
-  }
-
   /** Config-only steps: the config changes, no layer; cached means the cache had seen this exact step on this parent. */
-  private async applyMetadata(state: StageState, step: Exclude<RecipeStep, RunStep | CopyStep>): Promise<boolean> {
-    const vars = this.vars(state);
-    const c = state.config;
-    let def: unknown;
-    switch (step.kind) {
-      case 'env': {
-        const env = [...(c.Env ?? [])];
-        const set: string[] = [];
-        for (const [k, v] of Object.entries(step.env)) {
-          const value = this.x(v, vars);
-          const i = env.findIndex((e) => e.startsWith(`${k}=`));
-          if (i >= 0) env[i] = `${k}=${value}`;
-          else env.push(`${k}=${value}`);
-          set.push(`${k}=${value}`);
-          (vars as Map<string, string>).set(k, value);
-        }
-        c.Env = env;
-        def = { env: set };
-        break;
-      }
-      case 'workdir': {
-        const w = this.x(step.workdir, vars);
-        c.WorkingDir = path.posix.resolve(c.WorkingDir || '/', w);
-        def = { workdir: c.WorkingDir };
-        break;
-      }
-      case 'user':
-        c.User = this.x(step.user, vars);
-        def = { user: c.User };
-        break;
-      case 'label': {
-        const labels = { ...(c.Labels ?? {}) };
-        for (const [k, v] of Object.entries(step.labels)) labels[this.x(k, vars)] = this.x(v, vars);
-        c.Labels = labels;
-        def = { labels: step.labels, resolved: labels };
-        break;
-      }
-      case 'expose': {
-        const ports = { ...(c.ExposedPorts ?? {}) };
-        for (const p of step.ports) ports[this.x(p, vars)] = {};
-        c.ExposedPorts = ports;
-        def = { expose: Object.keys(ports) };
-        break;
-      }
-      case 'volume': {
-        const vols = { ...(c.Volumes ?? {}) };
-        for (const v of step.volumes) {
-          const p = this.x(v, vars);
-          if (!p.startsWith('/')) throw new BerthError('ERECIPE', `volume ${JSON.stringify(p)} must be an absolute path`);
-          vols[path.posix.normalize(p)] = {};
-        }
-        c.Volumes = vols;
-        def = { volume: Object.keys(vols) };
-        break;
-      }
-    }
-    state.key = cacheKey(state.key, { kind: step.kind, def });
-    const { created, cached } = await this.createdFor(state.key);
+  private async runConfig(state: StageState, step: ConfigStep): Promise<boolean> {
+    const def = applyConfigStep(state.config, step, stageVars(state));
+    state.key = configStepKey(state.key, step.kind, def);
+    const { created, cached } = await this.policy.createdFor(state.key);
     state.history.push({ created, created_by: describeStep(step), empty_layer: true });
     return cached;
   }
 
-  private layerParams(): Record<string, unknown> {
-    return { compression: this.compression, sourceDateEpoch: this.opts.sourceDateEpoch ?? null };
+  private layerParams(): LayerParams {
+    return { compression: this.compression, sourceDateEpoch: this.opts.sourceDateEpoch };
   }
 
   private async runCopy(state: StageState, step: CopyStep): Promise<{ cached: boolean; layer?: { digest: string; size: number } }> {
-    const vars = this.vars(state);
-    const src = step.src.map((s) => this.x(s, vars));
-    const dest = this.x(step.dest, vars);
-    const chown = step.chown === undefined ? undefined : this.x(step.chown, vars);
-    const chmod = step.chmod === undefined ? undefined : parseInt(this.x(step.chmod, vars), 8);
+    const vars = stageVars(state);
+    const src = step.src.map((s) => expand(s, vars));
+    const dest = expand(step.dest, vars);
+    const chown = step.chown === undefined ? undefined : expand(step.chown, vars);
+    const chmod = step.chmod === undefined ? undefined : parseInt(expand(step.chmod, vars), 8);
     const workdir = state.config.WorkingDir || '/';
     let plan: CopyPlan | undefined;
-    let contentKey: string;
+    let content: string;
     if (step.from !== undefined) {
       const from = this.stages.get(step.from);
       if (!from) throw new BerthError('ERECIPE', `no stage named ${JSON.stringify(step.from)}`);
-      contentKey = `stage:${from.key}`;
+      content = copyContent.stage(from.key);
     } else {
       plan = await planCopy({ source: this.contextSource(), src, dest, workdir });
       for (const w of plan.warnings) this.emit({ type: 'warning', message: w });
-      contentKey = `context:${await hashPlan(plan, 'context')}`;
+      content = copyContent.context(await hashPlan(plan, 'context'));
     }
-    const key = cacheKey(state.key, { kind: 'copy', src, dest, workdir, chown: chown ?? null, chmod: chmod ?? null, content: contentKey, ...this.layerParams() });
+    const key = copyStepKey(state.key, { src, dest, workdir, chown, chmod, content }, this.layerParams());
     return this.fsStep(state, step, key, async (tree) => {
       if (step.from !== undefined) {
         const source = await this.stageTree(step.from);
@@ -463,23 +356,18 @@ class Builder {
   }
 
   private async runRun(stage: RecipeStage, state: StageState, step: RunStep): Promise<{ cached: boolean; layer?: { digest: string; size: number } }> {
-    const vars = this.vars(state);
-    const argv = typeof step.command === 'string' ? ['/bin/sh', '-c', step.command] : step.command.map((a) => this.x(a, vars));
+    const vars = stageVars(state);
+    const argv = typeof step.command === 'string' ? ['/bin/sh', '-c', step.command] : step.command.map((a) => expand(a, vars));
     const configEnvKeys = new Set((state.config.Env ?? []).map((e) => e.slice(0, e.indexOf('='))));
     const env: string[] = [];
     for (const [k, v] of state.args) if (!configEnvKeys.has(k)) env.push(`${k}=${v}`);
-    for (const [k, v] of Object.entries(step.env)) env.push(`${k}=${this.x(v, vars)}`);
+    for (const [k, v] of Object.entries(step.env)) env.push(`${k}=${expand(v, vars)}`);
     const network = this.opts.network ?? 'none';
-    const key = cacheKey(state.key, {
-      kind: 'run',
-      argv,
-      env,
-      imageEnv: state.config.Env ?? [],
-      user: state.config.User ?? '',
-      workdir: state.config.WorkingDir ?? '',
-      network,
-      ...this.layerParams(),
-    });
+    const key = runStepKey(
+      state.key,
+      { argv, env, imageEnv: state.config.Env ?? [], user: state.config.User ?? '', workdir: state.config.WorkingDir ?? '', network },
+      this.layerParams(),
+    );
     return this.fsStep(state, step, key, async (tree) => {
       const imageConfig: ImageConfig = {
         architecture: state.platform.architecture,
@@ -515,20 +403,18 @@ class Builder {
     key: string,
     execute: (tree: string) => Promise<void>,
   ): Promise<{ cached: boolean; layer?: { digest: string; size: number } }> {
-    const history: History = { created: this.now(), created_by: describeStep(step) };
-    if (!this.opts.noCache) {
-      const hit = await this.cache.get(key);
-      if (hit && (!hit.layer || (await this.opts.store.has(hit.layer.digest)))) {
-        state.key = key;
-        if (this.opts.sourceDateEpoch === undefined) history.created = hit.created;
-        await this.dropTree(state);
-        if (hit.layer && hit.diffId) {
-          state.layers.push(hit.layer);
-          state.diffIds.push(hit.diffId);
-        } else history.empty_layer = true;
-        state.history.push(history);
-        return { cached: true, ...(hit.layer ? { layer: { digest: hit.layer.digest, size: hit.layer.size } } : {}) };
-      }
+    const history: History = { created: this.policy.now(), created_by: describeStep(step) };
+    const hit = await this.policy.layerHit(key);
+    if (hit) {
+      state.key = key;
+      history.created = this.policy.createdOfHit(hit, history.created as string);
+      await this.dropTree(state);
+      if (hit.layer && hit.diffId) {
+        state.layers.push(hit.layer);
+        state.diffIds.push(hit.diffId);
+      } else history.empty_layer = true;
+      state.history.push(history);
+      return { cached: true, ...(hit.layer ? { layer: { digest: hit.layer.digest, size: hit.layer.size } } : {}) };
     }
     const t = timer();
     const { createLayer } = await import('@berth/layers');
@@ -565,7 +451,7 @@ class Builder {
     await stack.commit();
     t.mark('commit');
     t.report(step.path);
-    await this.cache.put({ key, created: history.created as string, ...(layer ? { layer } : {}), ...(diffId ? { diffId } : {}) });
+    await this.policy.recordLayer({ key, created: history.created as string, layer, diffId });
     state.key = key;
     if (layer && diffId) {
       state.layers.push(layer);
@@ -645,11 +531,9 @@ class Builder {
     }
     if (this.recipe.cmd !== undefined) c.Cmd = this.recipe.cmd;
     if (this.recipe.stopsignal !== undefined) c.StopSignal = this.recipe.stopsignal;
-    const imageKey = cacheKey(state.key, {
-      image: { entrypoint: this.recipe.entrypoint ?? null, cmd: this.recipe.cmd ?? null, stopsignal: this.recipe.stopsignal ?? null },
-    });
+    const key = imageKey(state.key, { entrypoint: this.recipe.entrypoint, cmd: this.recipe.cmd, stopsignal: this.recipe.stopsignal });
     const config: ImageConfig = {
-      created: (await this.createdFor(imageKey)).created,
+      created: (await this.policy.createdFor(key)).created,
       architecture: state.platform.architecture,
       os: state.platform.os,
       ...(state.platform.variant ? { variant: state.platform.variant } : {}),
@@ -696,24 +580,6 @@ function timer(): { mark(name: string): void; report(what: string): void } {
   };
 }
 
-/** Names of the stages the final stage depends on, directly or through other stages (`from`, `copy.from`). */
-function neededStages(recipe: Recipe): Set<string> {
-  const byName = new Map(recipe.stages.map((s) => [s.name as string, s]));
-  const needed = new Set<string>();
-  const visit = (stage: RecipeStage): void => {
-    const refs = [stage.from, ...stage.steps.flatMap((st) => (st.kind === 'copy' && st.from !== undefined ? [st.from] : []))];
-    for (const name of refs) {
-      const dep = byName.get(name);
-      if (dep && !needed.has(name)) {
-        needed.add(name);
-        visit(dep);
-      }
-    }
-  };
-  visit(recipe.final);
-  return needed;
-}
-
 function syntheticImage(state: StageState): { manifest: Manifest; config: ImageConfig } {
   const config: ImageConfig = { architecture: state.platform.architecture, os: state.platform.os, rootfs: { type: 'layers', diff_ids: state.diffIds } };
   const manifest: Manifest = {
@@ -748,32 +614,6 @@ function cleanConfig(c: ContainerConfig): ContainerConfig {
   return out;
 }
 
-/** `RUN echo hi`, `COPY app/ config.yml /srv/`: for events and history. */
-export function describeStep(step: RecipeStep): string {
-  switch (step.kind) {
-    case 'run':
-      return `RUN ${typeof step.command === 'string' ? step.command : JSON.stringify(step.command)}`;
-    case 'copy':
-      return `COPY ${step.from ? `--from=${step.from} ` : ''}${step.chown ? `--chown=${step.chown} ` : ''}${step.chmod ? `--chmod=${step.chmod} ` : ''}${[...step.src, step.dest].join(' ')}`;
-    case 'env':
-      return `ENV ${Object.entries(step.env)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')}`;
-    case 'workdir':
-      return `WORKDIR ${step.workdir}`;
-    case 'user':
-      return `USER ${step.user}`;
-    case 'label':
-      return `LABEL ${Object.entries(step.labels)
-        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-        .join(' ')}`;
-    case 'expose':
-      return `EXPOSE ${step.ports.join(' ')}`;
-    case 'volume':
-      return `VOLUME ${JSON.stringify(step.volumes)}`;
-  }
-}
-
 /**
  * A `Recipe` already parsed (by `parseRecipe` or `validateRecipe`), as opposed to a `RecipeInput`:
  * it has the `final` stage and a list of `stages`, which a recipe input never has (they would be
@@ -782,16 +622,3 @@ export function describeStep(step: RecipeStep): string {
 function isParsedRecipe(r: BuildOptions['recipe']): r is Recipe {
   return typeof r === 'object' && r !== null && 'final' in r && typeof r.final === 'object' && r.final !== null && Array.isArray(r.stages);
 }
-
-/** An error at a recipe location: `berth.yaml:5:5: steps[0].run: exited with 3` (`recipe: steps[0].run: …` for an object). */
-function located(loc: SourceLocation, where: string, err: unknown, fallback: 'EBUILD' | 'ERECIPE' | 'EIMAGE_UNKNOWN'): BerthError {
-  const prefix = `${formatLocation(loc)}: ${where}: `;
-  const details = { file: loc.file, ...(loc.line === undefined ? {} : { line: loc.line, column: loc.column }), path: where };
-  if (err instanceof BerthError) {
-    if (err.message.startsWith(`${loc.file}:`)) return err;
-    return new BerthError(err.code, `${prefix}${err.message}`, { cause: err, details: { ...err.details, ...details } });
-  }
-  const code = err instanceof ExpandError ? 'ERECIPE' : fallback;
-  return new BerthError(code, `${prefix}${describeError(err)}`, { cause: err, details });
-}
-
