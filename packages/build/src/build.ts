@@ -1,52 +1,24 @@
-import { createReadStream } from 'node:fs';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import {
-  BerthError,
-  Digest,
-  MediaType,
-  Reference,
-  describeError,
-  encodeJson,
-  formatPlatform,
-  hostPlatform,
-  isBerthError,
-  layerMediaInfo,
-  normalisePlatform,
-  ociLayerMediaType,
-  type ContainerConfig,
-  type Descriptor,
-  type History,
-  type ImageConfig,
-  type LayerCompression,
-  type Manifest,
-  type Platform,
-} from '@berth/oci';
+import { BerthError, type LayerCompression, type Platform, type Reference } from '@berth/oci';
 import type { Snapshots } from '@berth/rootfs';
 import type { Store, StoredImage } from '@berth/store';
-import { BuildCache, cacheKey } from './cache.js';
+import { BuildCache } from './cache.js';
+import { CachePolicy } from './cachekeys.js';
 import { IgnoreMatcher } from './context/pattern.js';
-import { hashPlan, planCopy, type CopyPlan, type CopySource } from './context/sources.js';
+import type { CopySource } from './context/sources.js';
 import type { BuildEvent } from './events.js';
-import { applyCopy } from './fsutil/copy.js';
-import { resolveOwner } from './fsutil/owner.js';
-import { expand, ExpandError, type Vars } from './recipe/expand.js';
-import {
-  formatLocation,
-  loadRecipe,
-  parseRecipe,
-  validateRecipe,
-  type CopyStep,
-  type Recipe,
-  type RecipeStage,
-  type RecipeStep,
-  type RunStep,
-  type SourceLocation,
-} from './recipe/parse.js';
+import { writeImage, type WrittenImage } from './image-writer.js';
+import { loadRecipe, parseRecipe, validateRecipe, type Recipe } from './recipe/parse.js';
 import type { RecipeInput } from './recipe/schema.js';
-import { runInContainer, type StepRuntime } from './steps/run.js';
-import type { TreeStack, Workspace } from './workspace.js';
+import { StageExecutor, type StepResult } from './stage-executor.js';
+import { StageArgs, planStages, type StageState } from './stages.js';
+import type { StepRuntime } from './steps/run.js';
+import { BuildTrees } from './trees.js';
+
+export type { StepResult } from './stage-executor.js';
+export { describeStep } from './steps/describe.js';
 
 export interface BuildOptions {
   store: Store;
@@ -96,50 +68,21 @@ export interface BuildOptions {
   treeMode?: 'auto' | 'overlay' | 'copy';
 }
 
-export interface StepResult {
-  stage?: string;
-  index: number;
-  path: string;
-  kind: RecipeStep['kind'];
-  cached: boolean;
-  ms: number;
-  layer?: { digest: string; size: number };
-}
-
-export interface BuildResult {
-  /** The image manifest's digest (what `-t` tags point at). */
-  digest: Digest;
-  descriptor: Descriptor;
-  manifest: Manifest;
-  config: ImageConfig;
-  configDigest: Digest;
+/** The image written (its manifest's digest is what `-t` tags point at) and what each step did. */
+export interface BuildResult extends WrittenImage {
   steps: StepResult[];
 }
 
-interface StageState {
-  name?: string;
-  platform: Platform;
-  layers: Descriptor[];
-  diffIds: string[];
-  config: ContainerConfig;
-  history: History[];
-  /** The cache key of everything so far. */
-  key: string;
-  /** The tree matching `layers`, when one is at hand (after cache hits it is made on demand). */
-  stack?: TreeStack;
-  args: Map<string, string>;
-}
-
-const OCI_CONFIG_FIELDS = ['User', 'ExposedPorts', 'Env', 'Entrypoint', 'Cmd', 'Volumes', 'WorkingDir', 'Labels', 'StopSignal'] as const;
 
 /**
- * Build an image from a recipe: stages in dependency order, each step either
- * taken from the cache or executed (`run` in a container over a copy of the
- * current tree, `copy` into such a copy), every filesystem change a layer
- * (createLayer: the diff against the previous tree), the result tagged in the
- * store. See README.md for the recipe reference and the cache contract.
+ * Build an image from a recipe: the stages the final stage needs, in dependency order
+ * (`stages.ts`), each step taken from the cache or executed over the build's trees
+ * (`stage-executor.ts`, keys and lookups from `cachekeys.ts`, trees from `trees.ts`), the image
+ * written and tagged in the store (`image-writer.ts`), all inside a store lease. See README.md
+ * for the recipe reference and the cache contract.
  */
 export async function build(opts: BuildOptions): Promise<BuildResult> {
+  const started = performance.now();
   const context = path.resolve(opts.context);
   const st = await stat(context).catch((err: unknown) => {
     throw BerthError.wrap(`build: context ${opts.context}`, err, 'EBUILD');
@@ -147,631 +90,69 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   if (!st.isDirectory()) throw new BerthError('EBUILD', `build: context ${opts.context}: not a directory`);
   const varRoot = path.dirname(opts.store.root);
   const cacheDir = opts.cacheDir ?? path.join(varRoot, 'buildcache');
-  let recipe: Recipe;
-  if (typeof opts.recipe === 'string') recipe = parseRecipe(opts.recipe, { file: opts.file ?? 'berth.yaml' });
-  else if (isParsedRecipe(opts.recipe)) recipe = opts.recipe;
-  else if (opts.recipe !== undefined && opts.recipe !== null) recipe = validateRecipe(opts.recipe, { file: opts.file ?? 'recipe' });
-  else recipe = await loadRecipe(opts.file ? path.resolve(opts.file) : path.join(context, 'berth.yaml'), { cacheDir: path.join(cacheDir, 'recipes') });
+  const recipe = await resolveRecipe(opts, context, cacheDir);
   if (opts.sourceDateEpoch !== undefined && (!Number.isSafeInteger(opts.sourceDateEpoch) || opts.sourceDateEpoch < 0)) {
     throw new BerthError('EINVAL_ARGUMENT', `build: SOURCE_DATE_EPOCH must be a non-negative integer, got ${opts.sourceDateEpoch}`);
   }
-  // Made on the first step that executes: a fully cached build touches no trees (and loads neither rootfs nor layers).
-  let ws: Promise<Workspace> | undefined;
-  const workspace = (): Promise<Workspace> =>
-    (ws ??= import('./workspace.js').then(({ Workspace }) =>
-      Workspace.create(opts.workDir ?? path.join(varRoot, 'builds'), { lowerDirs: [opts.snapshots.root], mode: opts.treeMode ?? 'auto' }),
-    ));
-  const builder = new Builder(opts, recipe, context, workspace, new BuildCache(cacheDir));
+  const emit = (e: BuildEvent): void => opts.onEvent?.(e);
+  const policy = new CachePolicy({ cache: new BuildCache(cacheDir), store: opts.store, noCache: opts.noCache, sourceDateEpoch: opts.sourceDateEpoch });
+  // The workspace is made on the first step that executes: a fully cached build touches no trees.
+  const trees = new BuildTrees({ snapshots: opts.snapshots, root: opts.workDir ?? path.join(varRoot, 'builds'), mode: opts.treeMode ?? 'auto' });
   try {
-    return await opts.store.withLease(() => builder.run());
+    return await opts.store.withLease(async () => {
+      const executor = new StageExecutor({
+        store: opts.store,
+        platform: opts.platform,
+        pull: opts.pull,
+        emit,
+        policy,
+        trees,
+        runtime: lazyRuntime(opts.runtime),
+        contextSource: await contextSource(context),
+        compression: opts.compression ?? 'gzip',
+        network: opts.network ?? 'none',
+      });
+      const args = new StageArgs(recipe.args, opts.buildArgs);
+      let final: StageState | undefined;
+      for (const { stage, skip } of planStages(recipe)) {
+        if (skip) emit({ type: 'warning', message: `stage ${stage.name} is not used by the final image (skipped)` });
+        else final = await executor.run(stage, args.forStage(stage));
+      }
+      for (const name of args.unused()) emit({ type: 'warning', message: `build arg ${name} is not declared in the recipe's args (ignored)` });
+      // planStages always ends with the final stage, which is never skipped.
+      const image = await writeImage({ store: opts.store, policy, recipe, final: final as StageState, tags: opts.tags });
+      emit({ type: 'done', digest: image.digest, tags: opts.tags, ms: Math.round(performance.now() - started) });
+      return { ...image, steps: executor.results };
+    });
   } finally {
-    await builder.cleanup();
+    await trees.dispose();
   }
 }
 
-class Builder {
-  private readonly stages = new Map<string, StageState>();
-  private readonly results: StepResult[] = [];
-  private readonly releases: Array<() => void> = [];
-  private readonly stacks: TreeStack[] = [];
-  private ws: Workspace | undefined;
-  private ignore: IgnoreMatcher | undefined;
-  private readonly usedBuildArgs = new Set<string>();
-  private readonly compression: LayerCompression;
-  private readonly started = performance.now();
+/** The recipe: `opts.recipe` (text, a `RecipeInput` or a parsed `Recipe`), else the file (parsed recipes cached by content). */
+async function resolveRecipe(opts: BuildOptions, context: string, cacheDir: string): Promise<Recipe> {
+  if (typeof opts.recipe === 'string') return parseRecipe(opts.recipe, { file: opts.file ?? 'berth.yaml' });
+  if (isParsedRecipe(opts.recipe)) return opts.recipe;
+  if (opts.recipe !== undefined && opts.recipe !== null) return validateRecipe(opts.recipe, { file: opts.file ?? 'recipe' });
+  return loadRecipe(opts.file ? path.resolve(opts.file) : path.join(context, 'berth.yaml'), { cacheDir: path.join(cacheDir, 'recipes') });
+}
 
-  constructor(
-    private readonly opts: BuildOptions,
-    private readonly recipe: Recipe,
-    private readonly context: string,
-    private readonly workspace: () => Promise<Workspace>,
-    private readonly cache: BuildCache,
-  ) {
-    this.compression = opts.compression ?? 'gzip';
-  }
+/** Where context copies read from: the context directory, with its `.berthignore` when there is one. */
+async function contextSource(context: string): Promise<CopySource> {
+  const ignore = new IgnoreMatcher(await readFile(path.join(context, '.berthignore'), 'utf8').catch(() => ''));
+  const s: CopySource = { root: context, kind: 'context' };
+  if (!ignore.empty) s.ignore = ignore;
+  return s;
+}
 
-  private emit(e: BuildEvent): void {
-    this.opts.onEvent?.(e);
-  }
-
-  private now(): string {
-    const sde = this.opts.sourceDateEpoch;
-    return sde !== undefined ? new Date(sde * 1000).toISOString() : new Date().toISOString();
-  }
-
-  async run(): Promise<BuildResult> {
-    const ignoreText = await readFile(path.join(this.context, '.berthignore'), 'utf8').catch(() => '');
-    this.ignore = new IgnoreMatcher(ignoreText);
-
-    const needed = neededStages(this.recipe);
-    for (const stage of this.recipe.stages) {
-      if (!needed.has(stage.name as string)) {
-        this.emit({ type: 'warning', message: `stage ${stage.name} is not used by the final image (skipped)` });
-        continue;
-      }
-      const state = await this.runStage(stage);
-      this.stages.set(stage.name as string, state);
-    }
-    const final = await this.runStage(this.recipe.final);
-    for (const name of Object.keys(this.opts.buildArgs ?? {})) {
-      if (!this.usedBuildArgs.has(name)) this.emit({ type: 'warning', message: `build arg ${name} is not declared in the recipe's args (ignored)` });
-    }
-    return this.finish(final);
-  }
-
-  async cleanup(): Promise<void> {
-    for (const s of this.stacks.splice(0)) await s.dispose().catch(() => undefined);
-    await this.ws?.dispose();
-    for (const r of this.releases.splice(0)) r();
-  }
-
-  // ------------------------------------------------------------------ stages
-
-  private stageArgs(stage: RecipeStage): Map<string, string> {
-    const out = new Map<string, string>();
-    const overrides = this.opts.buildArgs ?? {};
-    for (const [k, v] of [...Object.entries(this.recipe.args), ...Object.entries(stage.args)]) {
-      if (Object.hasOwn(overrides, k)) {
-        out.set(k, overrides[k] as string);
-        this.usedBuildArgs.add(k);
-      } else out.set(k, v);
-    }
-    return out;
-  }
-
-  private async runStage(stage: RecipeStage): Promise<StageState> {
-    const args = this.stageArgs(stage);
-    let from: string;
-    try {
-      from = expand(stage.from, args);
-    } catch (err) {
-      throw located(stage.fromLocation, `${stage.pathPrefix}from`, err, 'ERECIPE');
-    }
-    const state = await this.baseState(stage, from, args);
-    this.emit({ type: 'stage', stage: stage.name, from, steps: stage.steps.length });
-    for (const step of stage.steps) await this.runStep(stage, state, step);
-    return state;
-  }
-
-  private async baseState(stage: RecipeStage, from: string, args: Map<string, string>): Promise<StageState> {
-    const common = { args };
-    if (from === 'scratch') {
-      const platform = normalisePlatform(this.opts.platform ?? hostPlatform());
-      return { ...common, platform, layers: [], diffIds: [], config: {}, history: [], key: cacheKey('', { scratch: formatPlatform(platform) }) };
-    }
-    const other = this.stages.get(from);
-    if (other) {
-      const state: StageState = {
-        ...common,
-        platform: other.platform,
-        layers: [...other.layers],
-        diffIds: [...other.diffIds],
-        config: structuredClone(other.config),
-        history: [...other.history],
-        key: cacheKey(other.key, { stage: 'from' }),
-      };
-      if (other.stack) state.stack = this.track(other.stack.fork());
-      return state;
-    }
-    let ref: Reference;
-    try {
-      ref = Reference.parse(from);
-    } catch (err) {
-      throw located(stage.fromLocation, `${stage.pathPrefix}from`, err, 'ERECIPE');
-    }
-    const image = await this.baseImage(ref).catch((err: unknown) => {
-      throw located(stage.fromLocation, `${stage.pathPrefix}from`, err, 'EIMAGE_UNKNOWN');
-    });
-    const platform: Platform = { os: image.config.os, architecture: image.config.architecture };
-    if (image.config.variant) platform.variant = image.config.variant;
-    return {
-      ...common,
-      platform,
-      layers: image.manifest.layers.map(toOciLayer),
-      diffIds: [...image.config.rootfs.diff_ids],
-      config: pickConfig(image.config.config ?? {}),
-      history: [...(image.config.history ?? [])],
-      key: cacheKey('', { image: image.descriptor.digest }),
-    };
-  }
-
-  private async baseImage(ref: Reference): Promise<StoredImage> {
-    const getOpts = this.opts.platform ? { platform: this.opts.platform } : {};
-    try {
-      return await this.opts.store.getImage(ref, getOpts);
-    } catch (err) {
-      if (!isBerthError(err, 'EIMAGE_UNKNOWN')) throw err;
-      if (!this.opts.pull) throw new BerthError('EIMAGE_UNKNOWN', `${ref}: not in the store (pull it first)`, { cause: err });
-    }
-    this.emit({ type: 'pull', reference: ref.toString() });
-    await this.opts.pull(ref);
-    return this.opts.store.getImage(ref, getOpts);
-  }
-
-  // ------------------------------------------------------------------ steps
-
-  private vars(state: StageState): Vars {
-    const m = new Map(state.args);
-    for (const e of state.config.Env ?? []) {
-      const eq = e.indexOf('=');
-      if (eq > 0) m.set(e.slice(0, eq), e.slice(eq + 1));
-    }
-    return m;
-  }
-
-  private async runStep(stage: RecipeStage, state: StageState, step: RecipeStep): Promise<void> {
-    const t0 = performance.now();
-    this.emit({ type: 'step', stage: stage.name, index: step.index, of: stage.steps.length, path: step.path, location: step.location, text: describeStep(step) });
-    let cached: boolean;
-    let layer: { digest: string; size: number } | undefined;
-    try {
-      if (step.kind === 'run' || step.kind === 'copy') {
-        const r = step.kind === 'run' ? await this.runRun(stage, state, step) : await this.runCopy(state, step);
-        cached = r.cached;
-        layer = r.layer;
-      } else {
-        cached = await this.applyMetadata(state, step);
-      }
-    } catch (err) {
-      throw located(step.location, step.path, err, 'EBUILD');
-    }
-    const ms = Math.round(performance.now() - t0);
-    const result: StepResult = { index: step.index, path: step.path, kind: step.kind, cached, ms };
-    if (stage.name !== undefined) result.stage = stage.name;
-    if (layer) result.layer = layer;
-    this.results.push(result);
-    this.emit({ type: 'step-done', stage: stage.name, index: step.index, cached, ms, ...(layer ? { layer } : {}) });
-  }
-
-  private x(text: string, vars: Vars): string {
-    return expand(text, vars);
-  }
-
-  /**
-   * `created` for a step or image with this key: SOURCE_DATE_EPOCH when set;
-   * else when the cache first saw the key, so a rebuild with nothing changed
-   * makes the very same config (and digest). Records the key when new.
-   */
-  private async createdFor(key: string): Promise<{ created: string; cached: boolean }> {
-    const hit = this.opts.noCache ? undefined : await this.cache.get(key);
-    const created = this.opts.sourceDateEpoch !== undefined ? this.now() : (hit?.created ?? this.now());
-    if (!hit) await this.cache.put({ key, created });
-    return { created, cached: hit !== undefined };
-  }
-
-  /** Config-only steps: the config changes, no layer; cached means the cache had seen this exact step on this parent. */
-  private async applyMetadata(state: StageState, step: Exclude<RecipeStep, RunStep | CopyStep>): Promise<boolean> {
-    const vars = this.vars(state);
-    const c = state.config;
-    let def: unknown;
-    switch (step.kind) {
-      case 'env': {
-        const env = [...(c.Env ?? [])];
-        const set: string[] = [];
-        for (const [k, v] of Object.entries(step.env)) {
-          const value = this.x(v, vars);
-          const i = env.findIndex((e) => e.startsWith(`${k}=`));
-          if (i >= 0) env[i] = `${k}=${value}`;
-          else env.push(`${k}=${value}`);
-          set.push(`${k}=${value}`);
-          (vars as Map<string, string>).set(k, value);
-        }
-        c.Env = env;
-        def = { env: set };
-        break;
-      }
-      case 'workdir': {
-        const w = this.x(step.workdir, vars);
-        c.WorkingDir = path.posix.resolve(c.WorkingDir || '/', w);
-        def = { workdir: c.WorkingDir };
-        break;
-      }
-      case 'user':
-        c.User = this.x(step.user, vars);
-        def = { user: c.User };
-        break;
-      case 'label': {
-        const labels = { ...(c.Labels ?? {}) };
-        for (const [k, v] of Object.entries(step.labels)) labels[this.x(k, vars)] = this.x(v, vars);
-        c.Labels = labels;
-        def = { labels: step.labels, resolved: labels };
-        break;
-      }
-      case 'expose': {
-        const ports = { ...(c.ExposedPorts ?? {}) };
-        for (const p of step.ports) ports[this.x(p, vars)] = {};
-        c.ExposedPorts = ports;
-        def = { expose: Object.keys(ports) };
-        break;
-      }
-      case 'volume': {
-        const vols = { ...(c.Volumes ?? {}) };
-        for (const v of step.volumes) {
-          const p = this.x(v, vars);
-          if (!p.startsWith('/')) throw new BerthError('ERECIPE', `volume ${JSON.stringify(p)} must be an absolute path`);
-          vols[path.posix.normalize(p)] = {};
-        }
-        c.Volumes = vols;
-        def = { volume: Object.keys(vols) };
-        break;
-      }
-    }
-    state.key = cacheKey(state.key, { kind: step.kind, def });
-    const { created, cached } = await this.createdFor(state.key);
-    state.history.push({ created, created_by: describeStep(step), empty_layer: true });
-    return cached;
-  }
-
-  private layerParams(): Record<string, unknown> {
-    return { compression: this.compression, sourceDateEpoch: this.opts.sourceDateEpoch ?? null };
-  }
-
-  private async runCopy(state: StageState, step: CopyStep): Promise<{ cached: boolean; layer?: { digest: string; size: number } }> {
-    const vars = this.vars(state);
-    const src = step.src.map((s) => this.x(s, vars));
-    const dest = this.x(step.dest, vars);
-    const chown = step.chown === undefined ? undefined : this.x(step.chown, vars);
-    const chmod = step.chmod === undefined ? undefined : parseInt(this.x(step.chmod, vars), 8);
-    const workdir = state.config.WorkingDir || '/';
-    let plan: CopyPlan | undefined;
-    let contentKey: string;
-    if (step.from !== undefined) {
-      const from = this.stages.get(step.from);
-      if (!from) throw new BerthError('ERECIPE', `no stage named ${JSON.stringify(step.from)}`);
-      contentKey = `stage:${from.key}`;
-    } else {
-      plan = await planCopy({ source: this.contextSource(), src, dest, workdir });
-      for (const w of plan.warnings) this.emit({ type: 'warning', message: w });
-      contentKey = `context:${await hashPlan(plan, 'context')}`;
-    }
-    const key = cacheKey(state.key, { kind: 'copy', src, dest, workdir, chown: chown ?? null, chmod: chmod ?? null, content: contentKey, ...this.layerParams() });
-    return this.fsStep(state, step, key, async (tree) => {
-      if (step.from !== undefined) {
-        const source = await this.stageTree(step.from);
-        plan = await planCopy({ source: { root: source, kind: 'stage' }, src, dest, workdir });
-        for (const w of plan.warnings) this.emit({ type: 'warning', message: w });
-      }
-      const owner = chown === undefined ? undefined : resolveOwner(tree, chown);
-      await applyCopy({ root: tree, items: (plan as CopyPlan).items, keepOwner: step.from !== undefined, ...(owner ? { owner } : {}), ...(chmod !== undefined ? { chmod } : {}) });
-    });
-  }
-
-  private contextSource(): CopySource {
-    const s: CopySource = { root: this.context, kind: 'context' };
-    if (this.ignore && !this.ignore.empty) s.ignore = this.ignore;
-    return s;
-  }
-
-  private async runRun(stage: RecipeStage, state: StageState, step: RunStep): Promise<{ cached: boolean; layer?: { digest: string; size: number } }> {
-    const vars = this.vars(state);
-    const argv = typeof step.command === 'string' ? ['/bin/sh', '-c', step.command] : step.command.map((a) => this.x(a, vars));
-    const configEnvKeys = new Set((state.config.Env ?? []).map((e) => e.slice(0, e.indexOf('='))));
-    const env: string[] = [];
-    for (const [k, v] of state.args) if (!configEnvKeys.has(k)) env.push(`${k}=${v}`);
-    for (const [k, v] of Object.entries(step.env)) env.push(`${k}=${this.x(v, vars)}`);
-    const network = this.opts.network ?? 'none';
-    const key = cacheKey(state.key, {
-      kind: 'run',
-      argv,
-      env,
-      imageEnv: state.config.Env ?? [],
-      user: state.config.User ?? '',
-      workdir: state.config.WorkingDir ?? '',
-      network,
-      ...this.layerParams(),
-    });
-    return this.fsStep(state, step, key, async (tree) => {
-      const imageConfig: ImageConfig = {
-        architecture: state.platform.architecture,
-        os: state.platform.os,
-        config: state.config,
-        rootfs: { type: 'layers', diff_ids: state.diffIds },
-      };
-      const res = await runInContainer({
-        runtime: await this.runtime(),
-        rootfs: tree,
-        imageConfig,
-        argv,
-        env,
-        network,
-        onOutput: (stream, data) => this.emit({ type: 'output', stage: stage.name, index: step.index, stream, data }),
-      });
-      if (res.exitCode !== 0) {
-        throw new BerthError('EBUILD_STEP', res.signal ? `killed by ${res.signal} (exit ${res.exitCode})` : `exited with ${res.exitCode}`, {
-          details: { exitCode: res.exitCode, signal: res.signal },
-        });
-      }
-    });
-  }
-
-  /**
-   * A step that changes files: a cache hit adds the recorded layer; a miss
-   * copies the current tree, lets `execute` change the copy, and diffs it
-   * against the current tree into a new layer.
-   */
-  private async fsStep(
-    state: StageState,
-    step: RunStep | CopyStep,
-    key: string,
-    execute: (tree: string) => Promise<void>,
-  ): Promise<{ cached: boolean; layer?: { digest: string; size: number } }> {
-    const history: History = { created: this.now(), created_by: describeStep(step) };
-    if (!this.opts.noCache) {
-      const hit = await this.cache.get(key);
-      if (hit && (!hit.layer || (await this.opts.store.has(hit.layer.digest)))) {
-        state.key = key;
-        if (this.opts.sourceDateEpoch === undefined) history.created = hit.created;
-        await this.dropTree(state);
-        if (hit.layer && hit.diffId) {
-          state.layers.push(hit.layer);
-          state.diffIds.push(hit.diffId);
-        } else history.empty_layer = true;
-        state.history.push(history);
-        return { cached: true, ...(hit.layer ? { layer: { digest: hit.layer.digest, size: hit.layer.size } } : {}) };
-      }
-    }
-    const t = timer();
-    const { createLayer } = await import('@berth/layers');
-    const stack = await this.materialize(state);
-    const base = await stack.readView();
-    const work = await stack.begin();
-    const ws = await this.getWs();
-    t.mark(`prepare tree (${ws.mode})`);
-    let layer: Descriptor | undefined;
-    let diffId: string | undefined;
-    try {
-      await execute(work);
-      t.mark('execute');
-      const blob = ws.newDir('layer');
-      const created = await createLayer({
-        ...(base ? { base } : {}),
-        target: work,
-        output: blob,
-        compression: this.compression,
-        ...(this.opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.opts.sourceDateEpoch } : {}),
-      });
-      t.mark('create layer');
-      if (!created.empty) {
-        await this.opts.store.putBlob(createReadStream(blob), { digest: created.digest, size: created.size });
-        layer = { mediaType: created.mediaType, digest: created.digest.toString(), size: created.size };
-        diffId = created.diffId.toString();
-      }
-      await rm(blob, { force: true });
-      t.mark('store layer');
-    } catch (err) {
-      await stack.abort();
-      throw err;
-    }
-    await stack.commit();
-    t.mark('commit');
-    t.report(step.path);
-    await this.cache.put({ key, created: history.created as string, ...(layer ? { layer } : {}), ...(diffId ? { diffId } : {}) });
-    state.key = key;
-    if (layer && diffId) {
-      state.layers.push(layer);
-      state.diffIds.push(diffId);
-    } else history.empty_layer = true;
-    state.history.push(history);
-    return { cached: false, ...(layer ? { layer: { digest: layer.digest, size: layer.size } } : {}) };
-  }
-
-  private runtimeInstance: StepRuntime | undefined;
-  private async runtime(): Promise<StepRuntime> {
-    const r = this.opts.runtime;
+/** The runtime for run steps; a factory is called on the first run step that executes, and once. */
+function lazyRuntime(r: BuildOptions['runtime']): () => Promise<StepRuntime> {
+  let made: StepRuntime | undefined;
+  return async () => {
     if (!r) throw new BerthError('EINVAL_ARGUMENT', 'run steps need a runtime (BuildOptions.runtime)');
-    this.runtimeInstance ??= typeof r === 'function' ? await r() : r;
-    return this.runtimeInstance;
-  }
-
-  private async getWs(): Promise<Workspace> {
-    this.ws ??= await this.workspace();
-    return this.ws;
-  }
-
-  private track(stack: TreeStack): TreeStack {
-    this.stacks.push(stack);
-    return stack;
-  }
-
-  /** Forget the stage's tree: it no longer matches its layers (a cache hit added one). */
-  private async dropTree(state: StageState): Promise<void> {
-    const s = state.stack;
-    if (!s) return;
-    delete state.stack;
-    await s.dispose();
-  }
-
-  /** The tree for the stage's current layers: the one at hand, or one over the image snapshot (held with a shared lock). */
-  private async materialize(state: StageState): Promise<TreeStack> {
-    if (state.stack) return state.stack;
-    const ws = await this.getWs();
-    const { TreeStack } = await import('./workspace.js');
-    if (state.layers.length === 0) {
-      state.stack = this.track(new TreeStack(ws, undefined));
-      return state.stack;
-    }
-    const image = syntheticImage(state);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const ensured = await this.opts.snapshots.ensure({ image });
-      const lock = await this.opts.snapshots.lock(ensured.chainId, 'shared');
-      if (!lock) continue;
-      if (!(await this.opts.snapshots.has(ensured.chainId))) {
-        lock.release();
-        continue;
-      }
-      this.releases.push(() => lock.release());
-      state.stack = this.track(new TreeStack(ws, ensured.path));
-      return state.stack;
-    }
-    throw new BerthError('EROOTFS', 'snapshot of the build base kept disappearing (concurrent gc?)');
-  }
-
-  /** A read-only tree of a finished stage, for `copy.from`. */
-  private async stageTree(name: string): Promise<string> {
-    const state = this.stages.get(name);
-    if (!state) throw new BerthError('ERECIPE', `no stage named ${JSON.stringify(name)}`);
-    const view = await (await this.materialize(state)).readView();
-    return view ?? (await (await this.getWs()).emptyDir());
-  }
-
-  // ------------------------------------------------------------------ result
-
-  private async finish(state: StageState): Promise<BuildResult> {
-    const { store } = this.opts;
-    const c = state.config;
-    if (this.recipe.entrypoint !== undefined) {
-      c.Entrypoint = this.recipe.entrypoint;
-      if (this.recipe.cmd === undefined) c.Cmd = null;
-    }
-    if (this.recipe.cmd !== undefined) c.Cmd = this.recipe.cmd;
-    if (this.recipe.stopsignal !== undefined) c.StopSignal = this.recipe.stopsignal;
-    const imageKey = cacheKey(state.key, {
-      image: { entrypoint: this.recipe.entrypoint ?? null, cmd: this.recipe.cmd ?? null, stopsignal: this.recipe.stopsignal ?? null },
-    });
-    const config: ImageConfig = {
-      created: (await this.createdFor(imageKey)).created,
-      architecture: state.platform.architecture,
-      os: state.platform.os,
-      ...(state.platform.variant ? { variant: state.platform.variant } : {}),
-      config: cleanConfig(c),
-      rootfs: { type: 'layers', diff_ids: state.diffIds },
-      history: state.history,
-    };
-    const configBytes = encodeJson(config);
-    const configPut = await store.putBlob(configBytes);
-    const manifest: Manifest = {
-      schemaVersion: 2,
-      mediaType: MediaType.OciManifest,
-      config: { mediaType: MediaType.OciConfig, digest: configPut.digest.toString(), size: configPut.size },
-      layers: state.layers,
-    };
-    const manifestPut = await store.putBlob(encodeJson(manifest));
-    const descriptor: Descriptor = { mediaType: MediaType.OciManifest, digest: manifestPut.digest.toString(), size: manifestPut.size, platform: { ...state.platform } };
-    for (const tag of this.opts.tags) {
-      // Rewriting index.json (lock, fsync, rename) is the slowest part of a cached build: skip it when nothing changes.
-      const current = await store.resolve(tag);
-      if (current && current.digest === descriptor.digest && current.size === descriptor.size && current.mediaType === descriptor.mediaType) continue;
-      await store.setTag(tag, descriptor);
-    }
-    this.emit({ type: 'done', digest: manifestPut.digest, tags: this.opts.tags, ms: Math.round(performance.now() - this.started) });
-    return { digest: manifestPut.digest, descriptor, manifest, config, configDigest: configPut.digest, steps: this.results };
-  }
-}
-
-/** Phase timings on stderr with BERTH_DEBUG_TIMING=1 (where a step's time goes). */
-function timer(): { mark(name: string): void; report(what: string): void } {
-  const on = process.env['BERTH_DEBUG_TIMING'] === '1';
-  let last = performance.now();
-  const marks: string[] = [];
-  return {
-    mark(name) {
-      if (!on) return;
-      const now = performance.now();
-      marks.push(`${name} ${(now - last).toFixed(1)}ms`);
-      last = now;
-    },
-    report(what) {
-      if (on) process.stderr.write(`berth build timing: ${what}: ${marks.join(', ')}\n`);
-    },
+    made ??= typeof r === 'function' ? await r() : r;
+    return made;
   };
-}
-
-/** Names of the stages the final stage depends on, directly or through other stages (`from`, `copy.from`). */
-function neededStages(recipe: Recipe): Set<string> {
-  const byName = new Map(recipe.stages.map((s) => [s.name as string, s]));
-  const needed = new Set<string>();
-  const visit = (stage: RecipeStage): void => {
-    const refs = [stage.from, ...stage.steps.flatMap((st) => (st.kind === 'copy' && st.from !== undefined ? [st.from] : []))];
-    for (const name of refs) {
-      const dep = byName.get(name);
-      if (dep && !needed.has(name)) {
-        needed.add(name);
-        visit(dep);
-      }
-    }
-  };
-  visit(recipe.final);
-  return needed;
-}
-
-function syntheticImage(state: StageState): { manifest: Manifest; config: ImageConfig } {
-  const config: ImageConfig = { architecture: state.platform.architecture, os: state.platform.os, rootfs: { type: 'layers', diff_ids: state.diffIds } };
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    config: { mediaType: MediaType.OciConfig, digest: Digest.of(encodeJson(config)).toString(), size: encodeJson(config).length },
-    layers: state.layers,
-  };
-  return { manifest, config };
-}
-
-/** Base layers keep their bytes; Docker media types become their OCI equivalents so the manifest is pure OCI. */
-function toOciLayer(l: Descriptor): Descriptor {
-  const info = layerMediaInfo(l.mediaType);
-  if (!info || l.mediaType.startsWith('application/vnd.oci.')) return { ...l };
-  const mediaType = info.nondistributable ? ociLayerMediaType(info.compression).replace('.layer.v1', '.layer.nondistributable.v1') : ociLayerMediaType(info.compression);
-  return { ...l, mediaType };
-}
-
-function pickConfig(c: ContainerConfig): ContainerConfig {
-  const out: ContainerConfig = {};
-  for (const k of OCI_CONFIG_FIELDS) {
-    const v = c[k];
-    if (v !== undefined && v !== null) (out as Record<string, unknown>)[k] = structuredClone(v);
-  }
-  return out;
-}
-
-function cleanConfig(c: ContainerConfig): ContainerConfig {
-  const out = pickConfig(c);
-  if (c.Cmd === null && c.Entrypoint) delete out.Cmd;
-  return out;
-}
-
-/** `RUN echo hi`, `COPY app/ config.yml /srv/`: for events and history. */
-export function describeStep(step: RecipeStep): string {
-  switch (step.kind) {
-    case 'run':
-      return `RUN ${typeof step.command === 'string' ? step.command : JSON.stringify(step.command)}`;
-    case 'copy':
-      return `COPY ${step.from ? `--from=${step.from} ` : ''}${step.chown ? `--chown=${step.chown} ` : ''}${step.chmod ? `--chmod=${step.chmod} ` : ''}${[...step.src, step.dest].join(' ')}`;
-    case 'env':
-      return `ENV ${Object.entries(step.env)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')}`;
-    case 'workdir':
-      return `WORKDIR ${step.workdir}`;
-    case 'user':
-      return `USER ${step.user}`;
-    case 'label':
-      return `LABEL ${Object.entries(step.labels)
-        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-        .join(' ')}`;
-    case 'expose':
-      return `EXPOSE ${step.ports.join(' ')}`;
-    case 'volume':
-      return `VOLUME ${JSON.stringify(step.volumes)}`;
-  }
 }
 
 /**
@@ -782,16 +163,3 @@ export function describeStep(step: RecipeStep): string {
 function isParsedRecipe(r: BuildOptions['recipe']): r is Recipe {
   return typeof r === 'object' && r !== null && 'final' in r && typeof r.final === 'object' && r.final !== null && Array.isArray(r.stages);
 }
-
-/** An error at a recipe location: `berth.yaml:5:5: steps[0].run: exited with 3` (`recipe: steps[0].run: …` for an object). */
-function located(loc: SourceLocation, where: string, err: unknown, fallback: 'EBUILD' | 'ERECIPE' | 'EIMAGE_UNKNOWN'): BerthError {
-  const prefix = `${formatLocation(loc)}: ${where}: `;
-  const details = { file: loc.file, ...(loc.line === undefined ? {} : { line: loc.line, column: loc.column }), path: where };
-  if (err instanceof BerthError) {
-    if (err.message.startsWith(`${loc.file}:`)) return err;
-    return new BerthError(err.code, `${prefix}${err.message}`, { cause: err, details: { ...err.details, ...details } });
-  }
-  const code = err instanceof ExpandError ? 'ERECIPE' : fallback;
-  return new BerthError(code, `${prefix}${describeError(err)}`, { cause: err, details });
-}
-

@@ -1,4 +1,5 @@
-export { build, describeStep } from './build.js';
+export { build } from './build.js';
+export { describeStep } from './steps/describe.js';
 export type { BuildOptions, BuildResult, StepResult } from './build.js';
 export type { BuildEvent, BuildEventHandler } from './events.js';
 export { parseRecipe, validateRecipe, loadRecipe, formatLocation, MAX_RECIPE_BYTES } from './recipe/parse.js';
