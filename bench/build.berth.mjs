@@ -3,7 +3,7 @@
 // does), for bench/build.mjs:
 //   node bench/build.berth.mjs ROOT CONTEXT TAG [--no-cache] [--state DIR] [--load LAYOUT REPO]...
 import path from 'node:path';
-import { build, loadImages } from '@berth/build';
+import { build, loadImages } from '@berth/builder';
 import { Reference } from '@berth/oci';
 import { Snapshots } from '@berth/rootfs';
 import { Store, storeDir } from '@berth/store';

@@ -30,7 +30,7 @@ need(process.getuid?.() === 0, 'run as root (containers, overlay mounts)');
 need(which('buildah'), 'buildah not found (Debian package buildah)');
 need(which('skopeo'), 'skopeo not found (Debian package skopeo)');
 need(existsSync('/usr/bin/time'), '/usr/bin/time not found (Debian package time)');
-need(existsSync(path.join(repo, 'packages/build/dist/index.js')), 'packages are not built: run `npm run build` first');
+need(existsSync(path.join(repo, 'packages/builder/dist/index.js')), 'packages are not built: run `npm run build` first');
 const alpine = path.resolve(repo, '../shared/images/alpine');
 need(existsSync(path.join(alpine, 'index.json')), `${alpine} not found`);
 

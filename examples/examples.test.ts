@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build, loadImages } from '@berth/build';
+import { build, loadImages } from '@berth/builder';
 import { Reference } from '@berth/oci';
 import { Snapshots, removeTree } from '@berth/rootfs';
 import { Runtime } from '@berth/runtime';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build, type BuildEvent, type BuildOptions } from '@berth/build';
+import { build, type BuildEvent, type BuildOptions } from '@berth/builder';
 import { Reference } from '@berth/oci';
 import { RegistryClient, pullImage, pushImage } from '@berth/registry';
 import { Snapshots, createRootfs, removeTree } from '@berth/rootfs';

@@ -1,6 +1,6 @@
 /**
  * Build an image programmatically: a context directory made on the fly, a
- * recipe written in code, `build()` from @berth/build, the result tagged in
+ * recipe written in code, `build()` from @berth/builder, the result tagged in
  * the store. Needs root (run steps execute in containers) and alpine:3.20 in
  * the store (`berth pull alpine:3.20` or `berth load`).
  *
@@ -9,7 +9,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { build, type BuildEvent, type BuildResult, type RecipeInput } from '@berth/build';
+import { build, type BuildEvent, type BuildResult, type RecipeInput } from '@berth/builder';
 import { Reference } from '@berth/oci';
 import { Snapshots } from '@berth/rootfs';
 import { Runtime } from '@berth/runtime';

@@ -40,9 +40,9 @@ export async function sweep(ctx: CommandContext, runtime: Sweeper): Promise<impo
     rootfsRemover: async () => (await import('@berth/rootfs')).removeTreeSync,
   });
   const builds = join(ctx.loc.root, 'builds');
-  // @berth/build is loaded only when some build tree exists (a live or a dead build).
+  // @berth/builder is loaded only when some build tree exists (a live or a dead build).
   if (readdirOrEmpty(builds).some((n) => n.startsWith('build-'))) {
-    const { sweepBuildTrees } = await import('@berth/build');
+    const { sweepBuildTrees } = await import('@berth/builder');
     await sweepBuildTrees(builds);
   }
   if (ctx.env['BERTH_DEBUG']) for (const e of r.errors) ctx.stderr.write(`debug: cleanup: ${e}\n`);

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { BerthError, Reference, type LayerCompression } from '@berth/oci';
-import type { BuildEvent } from '@berth/build';
+import type { BuildEvent } from '@berth/builder';
 import type { BuildFlags } from '../commands/build.js';
 import type { CommandContext } from '../context.js';
 import { parseFormat, platformFlag, writeJson } from '../output.js';
@@ -44,7 +44,7 @@ export async function build(ctx: CommandContext, contextDir: string | undefined,
   const compression = parseCompression(flags.compression);
   const platform = platformFlag(flags.platform);
   const epoch = sourceDateEpoch(ctx.env);
-  const [{ build: runBuild }, { Snapshots }, store] = await Promise.all([import('@berth/build'), import('@berth/rootfs'), ctx.store()]);
+  const [{ build: runBuild }, { Snapshots }, store] = await Promise.all([import('@berth/builder'), import('@berth/rootfs'), ctx.store()]);
   // Loaded only when a step runs: a fully cached build never needs the runtime.
   const runtime = async () => {
     const { Runtime } = await import('@berth/runtime');
@@ -143,7 +143,7 @@ function onInterrupt(ctx: CommandContext, runtime: () => Promise<import('@berth/
       const rt = await runtime();
       const mine = (await rt.list()).filter((c) => c.monitorPid === process.pid);
       for (const c of mine) await rt.remove(c.id, { force: true }).catch(() => undefined);
-      const { sweepBuildTrees } = await import('@berth/build');
+      const { sweepBuildTrees } = await import('@berth/builder');
       await sweepBuildTrees(join(ctx.loc.root, 'builds'), { own: true });
     } catch (err) {
       ctx.stderr.write(`berth: clean up the interrupted build: ${err instanceof Error ? err.message : String(err)}\n`);

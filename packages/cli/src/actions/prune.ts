@@ -142,7 +142,7 @@ export async function systemPrune(ctx: CommandContext, flags: OptionsOf<typeof s
       // Removed meanwhile.
     }
   }
-  const { sweepBuildTrees } = await import('@berth/build');
+  const { sweepBuildTrees } = await import('@berth/builder');
   const trees = await sweepBuildTrees(join(ctx.loc.root, 'builds'));
   if (cache.length > 0 || trees.length > 0) {
     ctx.stdout.write('Deleted build cache objects:\n');

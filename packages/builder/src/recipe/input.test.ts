@@ -94,7 +94,7 @@ describe('RecipeInput in TypeScript', () => {
   it('type-checks as build({ recipe }) and catches a wrong field at compile time', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'berth-recipe-types-'));
     try {
-      const buildIndex = path.join(repoRoot, 'packages/build/src/index.ts');
+      const buildIndex = path.join(repoRoot, 'packages/builder/src/index.ts');
       const common = `import { build, validateRecipe, type BuildOptions, type RecipeInput } from ${JSON.stringify(buildIndex.replace(/\.ts$/, '.js'))};
 declare const base: Omit<BuildOptions, 'recipe'>;
 `;

@@ -2,8 +2,8 @@ import { z } from 'zod';
 
 /**
  * The recipe schema (berth.yaml). The JSON Schema shipped in
- * `packages/build/schema/recipe.schema.json` is generated from `RecipeSchema`
- * (`npm run schema -w @berth/build`); a test keeps the two in step.
+ * `packages/builder/schema/recipe.schema.json` is generated from `RecipeSchema`
+ * (`npm run schema -w @berth/builder`); a test keeps the two in step.
  *
  * Every object is strict (unknown keys are errors) and every union carries its
  * own one-line message, so errors read `steps[2].copy.src: expected a string or a list`.

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Regenerates schema/recipe.schema.json from the zod schema (run after `npm run build -w @berth/build`).
+// Regenerates schema/recipe.schema.json from the zod schema (run after `npm run build -w @berth/builder`).
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { recipeJsonSchema } from '../dist/recipe/schema.js';

@@ -1,4 +1,4 @@
-// save/load pull in tar-stream and zlib; keep them out of `import '@berth/build'` until used.
+// save/load pull in tar-stream and zlib; keep them out of `import '@berth/builder'` until used.
 import type { LoadedImage, LoadImagesOptions } from './load.js';
 import type { SaveImagesOptions, SaveImagesResult } from './save.js';
 
