@@ -7,6 +7,7 @@
 //                      stays external.
 //   dist/shim/main.js  the detached container monitor (`berth run -d`).
 //   dist/tools/run.js  a minimal runner for tests and benchmarks.
+//   dist/oci/main.js   berth-runtime, runc's command line for engines.
 // Both are built from the TypeScript sources, so tests can rebuild them without tsc.
 import { mkdirSync, renameSync, statSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -23,6 +24,8 @@ const ENTRIES = [
   { name: 'shim/main', alias: { '@berth/oci': join(ociSrc, 'errors.ts') } },
   // A minimal foreground runner for the runtime's own tests and benchmarks.
   { name: 'tools/run', alias: { '@berth/oci': join(ociSrc, 'errors.ts') } },
+  // berth-runtime, runc's command line (bin/berth-runtime.js imports it).
+  { name: 'oci/main', alias: { '@berth/oci': join(ociSrc, 'errors.ts') } },
 ];
 
 function newestMtime(dir) {

@@ -50,8 +50,21 @@ function fill(): boolean {
   }
 }
 
+/** berth-runtime's init after `created`: its creator is gone; an error goes to the container's stderr. */
+let released = false;
+
 const channel: InitChannel = {
   send(msg: InitMessage): void {
+    if (released) {
+      if (msg.type === 'error') {
+        try {
+          sys.write(2, `berth-runtime: ${msg.message}\n`);
+        } catch {
+          // No stderr either.
+        }
+      }
+      return;
+    }
     try {
       sys.write(REPORT_FD, `${JSON.stringify(msg)}\n`);
     } catch {
@@ -61,6 +74,10 @@ const channel: InitChannel = {
   waitForParent(what: string): void {
     if (pending.length === 0 && !fill()) throw new ExecFailure(`wait for the runtime (${what}): the runtime went away`, 125);
     pending = pending.subarray(1);
+  },
+  release(): void {
+    released = true;
+    sys.close(REPORT_FD);
   },
 };
 

@@ -37,6 +37,11 @@ export interface InitLaunchOptions extends InitSpawnOptions {
   beforeSetup?: (pid: number) => void | Promise<void>;
   /** Receives the pty master (an fd of this process, O_CLOEXEC) before the init continues. */
   onPty?: (masterFd: number) => void;
+  /**
+   * berth-runtime's create: resolve once the init reports `created` (set up, waiting on its
+   * exec FIFO); with `detach` too, this process may exit without waiting for the init.
+   */
+  untilCreated?: { detach: boolean };
 }
 
 export interface InitTiming {
@@ -461,6 +466,9 @@ async function drive(init: SpawnedInit, child: SpawnedChild, opts: InitLaunchOpt
       } catch (err) {
         return abort(BerthError.wrap('receive the container terminal', err));
       }
+    } else if (m.type === 'created' && opts.untilCreated !== undefined) {
+      execReported = true;
+      if (opts.untilCreated.detach) child.keepAlive(false);
     } else if (m.type === 'exec') {
       execReported = true;
       for (const mark of m.marks) marks.push(mark);

@@ -1,0 +1,332 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BerthError } from '@berth/oci';
+import { createCgroupManager } from '../cgroups/manager.js';
+import type { CgroupManager, CgroupResources } from '../cgroups/types.js';
+import type { InitConfig } from '../init/config.js';
+import { exitStatus, launchInit } from '../launch/init-process.js';
+import type { ChildExit } from '../launch/spawner.js';
+import { sharedSpawner } from '../launch/spawner.js';
+import { compiledSeccomp } from '../lifecycle/create.js';
+import { bundledScript, cgroupMountPlan, deviceNodes } from '../lifecycle/host.js';
+import { signalNumber } from '../lifecycle/kill.js';
+import { processStartTime, writeFileAtomic } from '../lifecycle/state.js';
+import { LibcSyscalls } from '../sys/libc.js';
+import { CLONE_NEWCGROUP, namespaceFlags } from '../sys/syscalls.js';
+
+const S_IFIFO = 0o010000;
+import type { Syscalls } from '../sys/syscalls.js';
+import { bundleToSpec, readBundleConfig } from './bundle.js';
+
+/**
+ * berth-runtime's containers: runc's lifecycle over berth's init. Each container is a
+ * directory `<root>/<id>/` holding `state.json` (OciContainerState), `init.json` (the
+ * InitConfig) and, between `create` and `start`, `exec.fifo`, on which the parked init
+ * blocks. The status is never stored: it is read from the init's process (alive, a
+ * zombie, gone) and the FIFO, as runc does, so a container whose engine reaped its
+ * process reads `stopped` with no berth process around.
+ */
+
+export const OCI_VERSION = '1.2.0';
+export const DEFAULT_ROOT = '/run/berth-runtime';
+
+export type OciStatus = 'creating' | 'created' | 'running' | 'stopped';
+
+/** What state.json records (the runtime-spec state is derived from it). */
+export interface OciContainerState {
+  id: string;
+  bundle: string;
+  rootfs: string;
+  pid: number;
+  /** The init's start time (clock ticks), so a reused pid is not taken for it. */
+  pidStartTime: number;
+  created: string;
+  annotations: Record<string, string>;
+  /** The cgroup manager's parent and name for this container. */
+  cgroup: { parent: string; name: string };
+}
+
+/** runtime-spec's state (what `state ID` prints). */
+export interface RuntimeSpecState {
+  ociVersion: string;
+  id: string;
+  status: OciStatus;
+  pid?: number;
+  bundle: string;
+  annotations?: Record<string, string>;
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
+
+export function checkId(id: string): string {
+  if (!ID.test(id)) throw new BerthError('EINVAL_ARGUMENT', `invalid container id ${JSON.stringify(id)}`);
+  return id;
+}
+
+export interface CreateOptions {
+  id: string;
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  preserveFds?: number;
+  /** Keep the create process the init's parent until it exits (`run`). */
+  foreground?: boolean;
+}
+
+export class OciRuntime {
+  readonly sys: Syscalls;
+  constructor(readonly root: string) {
+    this.sys = new LibcSyscalls();
+  }
+
+  dir(id: string): string {
+    return path.join(this.root, checkId(id));
+  }
+
+  read(id: string): OciContainerState {
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(this.dir(id), 'state.json'), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BerthError('ECONTAINER_UNKNOWN', `container "${id}" does not exist`);
+      throw BerthError.wrap(`read state of container ${id}`, err);
+    }
+    return JSON.parse(text) as OciContainerState;
+  }
+
+  status(s: OciContainerState): OciStatus {
+    const st = processStartTime(s.pid);
+    if (st === undefined || st !== s.pidStartTime) return 'stopped';
+    return fs.existsSync(path.join(this.dir(s.id), 'exec.fifo')) ? 'created' : 'running';
+  }
+
+  state(id: string): RuntimeSpecState {
+    const s = this.read(id);
+    const status = this.status(s);
+    const out: RuntimeSpecState = { ociVersion: OCI_VERSION, id: s.id, status, bundle: s.bundle };
+    if (status !== 'stopped') out.pid = s.pid;
+    if (Object.keys(s.annotations).length > 0) out.annotations = s.annotations;
+    return out;
+  }
+
+  list(): Array<RuntimeSpecState & { created: string }> {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.root);
+    } catch {
+      return [];
+    }
+    const out: Array<RuntimeSpecState & { created: string }> = [];
+    for (const n of names.sort()) {
+      if (!ID.test(n)) continue;
+      try {
+        const s = this.read(n);
+        out.push({ ...this.state(n), created: s.created });
+      } catch {
+        // Half-made or half-removed: not a container.
+      }
+    }
+    return out;
+  }
+
+  private cgroupManager(cg: OciContainerState['cgroup']): CgroupManager {
+    return createCgroupManager({ parent: cg.parent });
+  }
+
+  /**
+   * `create`: the init is spawned in its pid namespace, put in its cgroup, set up (mounts,
+   * pivot_root, hostname, sysctls...) and left blocked on exec.fifo; the pid file and state are
+   * written; this process then exits and the init is reparented to the caller's subreaper.
+   * Anything refused or failed leaves nothing behind.
+   */
+  async create(o: CreateOptions): Promise<{ pid: number; exited: Promise<ChildExit> }> {
+    const id = checkId(o.id);
+    const bundle = path.resolve(o.bundle);
+    if (o.preserveFds !== undefined && o.preserveFds > 0) throw new BerthError('EUNSUPPORTED', '--preserve-fds is not supported by berth-runtime');
+    const cfg = readBundleConfig(bundle);
+    const b = bundleToSpec(cfg, bundle, o.consoleSocket === undefined ? {} : { consoleSocket: o.consoleSocket });
+    if (o.consoleSocket !== undefined && !b.terminal) throw new BerthError('EINVAL_ARGUMENT', '--console-socket given but process.terminal is false');
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(b.spec.rootfs);
+    } catch (err) {
+      throw BerthError.wrap(`create container ${id}: rootfs ${b.spec.rootfs}`, err, 'EROOTFS');
+    }
+    if (!st.isDirectory()) throw new BerthError('EROOTFS', `create container ${id}: rootfs ${b.spec.rootfs} is not a directory`);
+
+    fs.mkdirSync(this.root, { recursive: true, mode: 0o711 });
+    const dir = this.dir(id);
+    try {
+      fs.mkdirSync(dir, { mode: 0o711 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new BerthError('EIN_USE', `container "${id}" exists`);
+      throw BerthError.wrap(`create container ${id}`, err);
+    }
+    const cgroupId = b.cgroup ?? { parent: 'berth-runtime', name: id };
+    let cgroup: CgroupManager | undefined;
+    let pid: number | undefined;
+    try {
+      const fifo = path.join(dir, 'exec.fifo');
+      this.sys.mknod(fifo, S_IFIFO | 0o600, 0);
+      const init: InitConfig = {
+        version: 1,
+        id,
+        spec: b.spec,
+        etcFiles: null,
+        initBinary: null,
+        devices: [...deviceNodes(false), ...b.devices],
+        cgroupNamespace: b.cgroupNamespace && fs.existsSync('/proc/self/ns/cgroup'),
+        cgroup: b.cgroupMount && fs.existsSync('/proc/self/ns/cgroup') ? cgroupMountPlan() : { version: 'none' },
+        seccompProgram: b.spec.seccomp === null ? null : compiledSeccomp(this.root, b.spec.seccomp),
+        tty: false,
+        timing: false,
+        execFifo: fifo,
+        sysctl: b.sysctl,
+      };
+      const initFile = path.join(dir, 'init.json');
+      fs.writeFileSync(initFile, JSON.stringify(init), { mode: 0o600 });
+
+      cgroup = this.cgroupManager(cgroupId);
+      const res: CgroupResources = { devices: b.spec.resources.devices };
+      const r = b.spec.resources;
+      if (r.memory !== undefined) res.memory = r.memory;
+      if (r.memorySwap !== undefined) res.memorySwap = r.memorySwap;
+      if (r.cpus !== undefined) res.cpus = r.cpus;
+      if (r.pidsLimit !== undefined) res.pidsLimit = r.pidsLimit;
+      await cgroup.create(cgroupId.name, res);
+      const cg = cgroup;
+      const launched = await launchInit({
+        sys: this.sys,
+        spawner: sharedSpawner(),
+        initScript: bundledScript('init/main.cjs'),
+        configPath: initFile,
+        flags: namespaceFlags(b.spec.namespaces) & ~CLONE_NEWCGROUP,
+        stdio: [0, 1, 2],
+        untilCreated: { detach: o.foreground !== true },
+        beforeSetup: async (p) => {
+          pid = p;
+          await cg.addProcess(p);
+          if (b.oomScoreAdj !== undefined) fs.writeFileSync(`/proc/${p}/oom_score_adj`, String(b.oomScoreAdj));
+        },
+      }).catch((err: unknown) => {
+        throw BerthError.wrap(`create container ${id}`, err);
+      });
+      pid = launched.pid;
+      const started = processStartTime(pid);
+      if (started === undefined) throw new BerthError('ERUNTIME', `create container ${id}: the init exited during setup`);
+      const state: OciContainerState = {
+        id,
+        bundle,
+        rootfs: b.spec.rootfs,
+        pid,
+        pidStartTime: started,
+        created: new Date().toISOString(),
+        annotations: b.annotations,
+        cgroup: cgroupId,
+      };
+      writeFileAtomic(path.join(dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+      if (o.pidFile !== undefined) writeFileAtomic(path.resolve(o.pidFile), String(pid));
+      return { pid, exited: launched.exited };
+    } catch (err) {
+      if (pid !== undefined) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone already.
+        }
+      }
+      await cgroup?.remove().catch(() => undefined);
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** `start`: releases the init blocked on exec.fifo; it execve()s the user's process. */
+  async start(id: string): Promise<void> {
+    const s = this.read(id);
+    const status = this.status(s);
+    if (status !== 'created') throw new BerthError('ECONTAINER_STATE', `cannot start a container that is ${status}`);
+    const fifo = path.join(this.dir(id), 'exec.fifo');
+    // Non-blocking: opening for reading succeeds at once; the init, blocked opening it for
+    // writing, then writes one byte. Poll so a dead init cannot hang us.
+    const fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    try {
+      const buf = Buffer.alloc(1);
+      for (;;) {
+        let n = 0;
+        try {
+          n = fs.readSync(fd, buf, 0, 1, null);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw BerthError.wrap(`start container ${id}`, err);
+        }
+        if (n === 1) break;
+        if (this.status(s) === 'stopped') throw new BerthError('ECONTAINER_STATE', `start container ${id}: the init exited before it was started`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.rmSync(fifo, { force: true });
+  }
+
+  /** `kill`: a signal to the init (PID 1), or with `all` to every process of the container's cgroup. */
+  kill(id: string, signal: string, all: boolean): void {
+    const s = this.read(id);
+    const sig = signalNumber(signal);
+    const status = this.status(s);
+    if (status === 'stopped' && !all) throw new BerthError('ECONTAINER_STATE', `container "${id}" is not running`);
+    const pids = all ? this.cgroupPids(s) : [s.pid];
+    for (const p of pids) {
+      try {
+        process.kill(p, sig);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw BerthError.wrap(`kill container ${id}`, err);
+      }
+    }
+  }
+
+  private cgroupPids(s: OciContainerState): number[] {
+    const m = this.cgroupManager(s.cgroup);
+    m.open(s.cgroup.name);
+    const paths = m.paths();
+    const dir = paths['unified'] ?? paths['pids'] ?? paths['memory'] ?? Object.values(paths)[0];
+    if (dir === undefined) return [];
+    try {
+      return fs
+        .readFileSync(path.join(dir, 'cgroup.procs'), 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map(Number);
+    } catch {
+      return [];
+    }
+  }
+
+  /** `delete`: removes a stopped container (with `force`, kills a live one first): cgroup and state. */
+  async delete(id: string, force: boolean): Promise<void> {
+    let s: OciContainerState;
+    try {
+      s = this.read(id);
+    } catch (err) {
+      // runc: `delete --force` of a container that does not exist is not an error.
+      if (force && err instanceof BerthError && err.code === 'ECONTAINER_UNKNOWN') return;
+      throw err;
+    }
+    const status = this.status(s);
+    if (status !== 'stopped' && !force) throw new BerthError('ECONTAINER_STATE', `cannot delete container "${id}" that is ${status}: stop it first or use --force`);
+    if (status !== 'stopped') {
+      try {
+        process.kill(s.pid, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    const m = this.cgroupManager(s.cgroup);
+    m.open(s.cgroup.name);
+    // Kills what is left in the cgroup (exec'd processes, a live init) and waits for it to empty.
+    await m.remove();
+    fs.rmSync(this.dir(id), { recursive: true, force: true });
+  }
+}
+
+export { exitStatus };
