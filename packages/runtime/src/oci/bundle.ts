@@ -193,6 +193,7 @@ function mapMount(m: OciMount, i: number, bundle: string): MountSpec | 'standard
     if (m.type === undefined || !standard.includes(m.type)) throw unsupported(`${where}: type ${m.type ?? '(none)'} at ${dest}`);
     return 'standard';
   }
+  if (dest === '/proc' || dest.startsWith('/proc/')) throw unsupported(`${where}: mounts over /proc`);
   if (isBind) {
     if (typeof m.source !== 'string' || m.source === '') throw invalid(`${where}: a bind mount needs a source`);
     const source = path.resolve(bundle, m.source);
