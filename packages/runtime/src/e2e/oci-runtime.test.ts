@@ -130,7 +130,7 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
     expect(fs.existsSync(path.join(root, c1))).toBe(false);
   }, 60_000);
 
-  it('kill sends signals by name and number; delete --force removes a running container and its cgroup', async () => {
+  it('kill sends signals by name and number; ps, pause and resume; delete --force removes a running container and its cgroup', async () => {
     const root = stateRoot();
     const k1 = cid('k1');
     const k2 = cid('k2');
@@ -161,6 +161,21 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
     const pid2 = (JSON.parse(brOk(root, ['state', k2])) as { pid: number }).pid;
     const cgroupLine = fs.readFileSync(`/proc/${pid2}/cgroup`, 'utf8').split('\n').find((l) => /:(pids|memory)?:/.test(l) && l.includes(k2));
     expect(cgroupLine).toContain(`/berth-runtime/${k2}`);
+    // ps lists the cgroup's processes; pause freezes them (the process stops running), resume thaws them.
+    expect(JSON.parse(brOk(root, ['ps', '--format', 'json', k2]))).toEqual([pid2]);
+    expect(brOk(root, ['ps', k2, '-o', 'pid,comm'])).toMatch(new RegExp(`^\\s*PID COMMAND\\n\\s*${pid2} sleep\\n$`));
+    brOk(root, ['pause', k2]);
+    expect(JSON.parse(brOk(root, ['state', k2]))).toMatchObject({ status: 'paused', pid: pid2 });
+    // The kernel's view: v1 freezer.state, or v2 cgroup.events "frozen 1".
+    const freezer = fs.existsSync(`/sys/fs/cgroup/freezer/berth-runtime/${k2}/freezer.state`)
+      ? fs.readFileSync(`/sys/fs/cgroup/freezer/berth-runtime/${k2}/freezer.state`, 'utf8').trim()
+      : /frozen 1/.test(fs.readFileSync(`/sys/fs/cgroup/berth-runtime/${k2}/cgroup.events`, 'utf8'))
+        ? 'FROZEN'
+        : 'not frozen';
+    expect(freezer).toBe('FROZEN');
+    expect(br(root, ['pause', k2])).toMatchObject({ status: 1, stderr: expect.stringContaining('is paused') });
+    brOk(root, ['resume', k2]);
+    expect(JSON.parse(brOk(root, ['state', k2]))).toMatchObject({ status: 'running' });
     expect(br(root, ['delete', k2])).toMatchObject({ status: 1, stderr: expect.stringContaining('is running') });
     brOk(root, ['delete', '--force', k2]);
     await until(() => out2.includes(`${pid2} 137`));

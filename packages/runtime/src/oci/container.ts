@@ -30,7 +30,7 @@ import { bundleToSpec, readBundleConfig } from './bundle.js';
 export const OCI_VERSION = '1.2.0';
 export const DEFAULT_ROOT = '/run/berth-runtime';
 
-export type OciStatus = 'creating' | 'created' | 'running' | 'stopped';
+export type OciStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
 
 /** What state.json records (the runtime-spec state is derived from it). */
 export interface OciContainerState {
@@ -97,7 +97,56 @@ export class OciRuntime {
   status(s: OciContainerState): OciStatus {
     const st = processStartTime(s.pid);
     if (st === undefined || st !== s.pidStartTime) return 'stopped';
-    return fs.existsSync(path.join(this.dir(s.id), 'exec.fifo')) ? 'created' : 'running';
+    if (fs.existsSync(path.join(this.dir(s.id), 'exec.fifo'))) return 'created';
+    return this.frozen(s) ? 'paused' : 'running';
+  }
+
+  /** The freezer file of the container's cgroup: v2 cgroup.freeze ("0"/"1"), v1 freezer.state (THAWED/FREEZING/FROZEN). */
+  private freezer(s: OciContainerState): { file: string; v2: boolean } | undefined {
+    const m = this.cgroupManager(s.cgroup);
+    m.open(s.cgroup.name);
+    const paths = m.paths();
+    if (paths['unified'] !== undefined) return { file: path.join(paths['unified'], 'cgroup.freeze'), v2: true };
+    if (paths['freezer'] !== undefined) return { file: path.join(paths['freezer'], 'freezer.state'), v2: false };
+    return undefined;
+  }
+
+  private frozen(s: OciContainerState): boolean {
+    const f = this.freezer(s);
+    if (f === undefined) return false;
+    try {
+      const v = fs.readFileSync(f.file, 'utf8').trim();
+      return f.v2 ? v === '1' : v !== 'THAWED';
+    } catch {
+      return false;
+    }
+  }
+
+  /** `pause` / `resume`: freezes or thaws every process of the container's cgroup. */
+  async setPaused(id: string, pause: boolean): Promise<void> {
+    const s = this.read(id);
+    const status = this.status(s);
+    const want = pause ? 'running' : 'paused';
+    if (status !== want) throw new BerthError('ECONTAINER_STATE', `cannot ${pause ? 'pause' : 'resume'} container "${id}" that is ${status}`);
+    const f = this.freezer(s);
+    if (f === undefined) throw new BerthError('EUNSUPPORTED', `${pause ? 'pause' : 'resume'} container "${id}": no freezer cgroup`);
+    try {
+      fs.writeFileSync(f.file, f.v2 ? (pause ? '1' : '0') : pause ? 'FROZEN' : 'THAWED');
+      // v1 reports FREEZING until every task is frozen.
+      for (let i = 0; pause && !f.v2 && i < 1000 && fs.readFileSync(f.file, 'utf8').trim() === 'FREEZING'; i++) {
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    } catch (err) {
+      throw BerthError.wrap(`${pause ? 'pause' : 'resume'} container "${id}"`, err, 'ECGROUP');
+    }
+  }
+
+  /** `ps`: the pids of the container's cgroup (host pids), for a running or paused container. */
+  pids(id: string): number[] {
+    const s = this.read(id);
+    const status = this.status(s);
+    if (status === 'stopped') throw new BerthError('ECONTAINER_STATE', `container "${id}" is not running`);
+    return this.cgroupPids(s);
   }
 
   state(id: string): RuntimeSpecState {

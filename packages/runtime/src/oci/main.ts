@@ -8,6 +8,7 @@
  * Errors: one line on stderr and, with --log, a line in the log file in runc's format
  * (`{"level":"error","msg":"...","time":"..."}` with --log-format json), exit status 1.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { describeError } from '@berth/oci';
 import { BerthError } from '@berth/oci';
@@ -41,6 +42,8 @@ const BOOLEAN: Record<string, readonly string[]> = {
   state: [],
   start: [],
   features: [],
+  pause: [],
+  resume: [],
 };
 
 class UsageError extends BerthError {
@@ -137,7 +140,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (debug) log('debug', `berth-runtime ${argv.join(' ')}`);
   const rt = new OciRuntime(str(g, 'root') ?? DEFAULT_ROOT);
-  const p = parseFlags(rest, cmd, false);
+  const p = parseFlags(rest, cmd, cmd === 'ps');
   switch (cmd) {
     case 'create': {
       const id = one(p, cmd);
@@ -195,6 +198,30 @@ async function main(argv: string[]): Promise<number> {
       } else throw new UsageError(`list: --format ${fmt}: expected table or json`);
       return 0;
     }
+    case 'pause':
+    case 'resume':
+      await rt.setPaused(one(p, cmd), cmd === 'pause');
+      return 0;
+    case 'ps': {
+      // runc: `ps [--format table|json] ID [ps options]`; options after the id go to ps(1) (default -ef).
+      const [id, ...psArgs] = p.args;
+      if (id === undefined) throw new UsageError('ps: expected a container id');
+      const pids = rt.pids(id);
+      const fmt = str(p, 'format', 'f') ?? 'table';
+      if (fmt === 'json') {
+        process.stdout.write(`${JSON.stringify(pids)}\n`);
+        return 0;
+      }
+      if (fmt !== 'table') throw new UsageError(`ps: --format ${fmt}: expected table or json`);
+      const r = spawnSync('ps', psArgs.length > 0 ? psArgs : ['-ef'], { encoding: 'utf8' });
+      if (r.status !== 0) throw new BerthError('ERUNTIME', `ps: ps(1) failed: ${r.stderr.trim() || r.error?.message || `exit ${r.status}`}`);
+      const [header = '', ...lines] = r.stdout.split('\n');
+      const col = header.trim().split(/\s+/).indexOf('PID');
+      if (col < 0) throw new BerthError('EINVAL_ARGUMENT', 'ps: the ps options give no PID column');
+      const want = new Set(pids);
+      process.stdout.write([header, ...lines.filter((l) => want.has(Number(l.trim().split(/\s+/)[col])))].join('\n') + '\n');
+      return 0;
+    }
     case 'features':
       process.stdout.write(`${JSON.stringify(features(), null, 2)}\n`);
       return 0;
@@ -243,6 +270,8 @@ Commands:
   kill [--all] ID [SIGNAL]
   delete [--force] ID
   list [--format table|json] [--quiet]
+  ps [--format table|json] ID [PS OPTIONS]
+  pause ID / resume ID   freeze / thaw the container's cgroup
   features          runtime-spec features JSON
   spec [--bundle DIR]   write a default config.json
 `;
