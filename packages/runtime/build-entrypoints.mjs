@@ -21,6 +21,8 @@ const ociSrc = join(here, '..', 'oci', 'src');
 // ES module one (no async loader), which is measurable at this size (~30 ms CPU here).
 const ENTRIES = [
   { name: 'init/main', ext: 'cjs', format: 'cjs', alias: { '@berth/oci': join(ociSrc, 'errors.ts') } },
+  // berth-runtime exec's child (joins a running container's namespaces).
+  { name: 'init/exec-main', ext: 'cjs', format: 'cjs', alias: { '@berth/oci': join(ociSrc, 'errors.ts') } },
   { name: 'shim/main', alias: { '@berth/oci': join(ociSrc, 'errors.ts') } },
   // A minimal foreground runner for the runtime's own tests and benchmarks.
   { name: 'tools/run', alias: { '@berth/oci': join(ociSrc, 'errors.ts') } },
@@ -66,7 +68,7 @@ export async function buildEntrypoints(outdir = join(here, 'dist')) {
       external: ['koffi'],
       alias: e.alias,
       // Bundled CommonJS code needs a require (not the lean init: it bundles none).
-      ...(e.name === 'init/main'
+      ...(e.format === 'cjs'
         ? {}
         : { banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" } }),
       logLevel: 'warning',

@@ -183,6 +183,36 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
     expect(fs.readdirSync('/sys/fs/cgroup').some((c) => fs.existsSync(`/sys/fs/cgroup/${c}/berth-runtime/${k2}`))).toBe(false);
   }, 60_000);
 
+  it('exec runs a process in the running container: its pid namespace, mounts, hostname and cgroup, the given user, env and cwd, its exit status', async () => {
+    const root = stateRoot();
+    const x1 = cid('x1');
+    const b = bundle((c) => {
+      c['hostname'] = 'exec-host';
+      c['process'].args = ['sleep', '1000'];
+    });
+    const r = spawn(subreaper, [process.execPath, BIN, '--root', root, 'create', '--bundle', b, x1], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    r.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    await until(() => out.includes('\n'));
+    brOk(root, ['start', x1]);
+    const pid = (JSON.parse(brOk(root, ['state', x1])) as { pid: number }).pid;
+    fs.writeFileSync(path.join(b, 'rootfs', 'marker'), 'in the rootfs\n');
+    const e = br(root, ['exec', '--user', '1000:1001', '--env', 'A=1', '-e', 'B=2', '--cwd', '/tmp', x1, 'sh', '-c', 'echo $(hostname) $(id -u):$(id -g) $A$B $(pwd) $(cat /marker); ps -o pid,comm | grep -c sleep; cat /proc/self/cgroup | grep -c ":/$"; exit 6']);
+    expect(e.stderr).toBe('');
+    expect(e.status).toBe(6);
+    const [line1, sleeps, rootCgroups] = e.stdout.trim().split('\n');
+    expect(line1).toBe('exec-host 1000:1001 12 /tmp in the rootfs');
+    expect(sleeps).toBe('1'); // the container's PID 1, seen from its own pid namespace
+    expect(Number(rootCgroups)).toBeGreaterThan(0); // inside the container's cgroup namespace, at its root
+    const host = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+    expect(host).toContain(`/berth-runtime/${x1}`);
+    const notFound = br(root, ['exec', x1, 'nosuch']);
+    expect(notFound.status).toBe(1);
+    expect(notFound.stderr).toContain('exec "nosuch": executable file not found in $PATH');
+    brOk(root, ['delete', '--force', x1]);
+    expect(br(root, ['exec', x1, 'true'])).toMatchObject({ status: 1, stderr: expect.stringContaining('does not exist') });
+  }, 60_000);
+
   it('honours config.json: hostname, env, cwd, user and groups, read-only root, tmpfs, masked and read-only paths, memory and pids limits, capabilities, rlimits, sysctl', () => {
     const root = stateRoot();
     const f1 = cid('f1');
@@ -328,9 +358,13 @@ describe.skipIf(podmanUnavailable !== undefined)('podman --runtime berth-runtime
     expect(spawnSync('podman', [...podman, 'ps', '-aq'], { encoding: 'utf8' }).stdout).toBe('');
   }, 120_000);
 
-  it('runs a detached container that podman stops', () => {
+  it('runs a detached container, podman exec runs a process in it, podman stops it', () => {
     const id = execFileSync('podman', [...podman, 'run', '-d', '--network', 'none', ...ulimits, 'alpine', 'sleep', '1000'], { encoding: 'utf8', timeout: 60_000 }).trim();
     expect(execFileSync('podman', [...podman, 'inspect', '--format', '{{.State.Status}}', id], { encoding: 'utf8' }).trim()).toBe('running');
+    // podman exec: conmon runs `berth-runtime exec --detach --process FILE --pid-file …` and reaps the process.
+    const x = spawnSync('podman', [...podman, 'exec', '-e', 'V=v1', id, 'sh', '-c', 'echo exec $V $(cat /proc/1/comm); exit 5'], { encoding: 'utf8', timeout: 60_000 });
+    expect(x.stderr).toBe('');
+    expect(x).toMatchObject({ status: 5, stdout: 'exec v1 sleep\n' });
     execFileSync('podman', [...podman, 'stop', '-t', '1', id], { timeout: 60_000 });
     expect(execFileSync('podman', [...podman, 'inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', id], { encoding: 'utf8' }).trim()).toBe('exited 137');
     execFileSync('podman', [...podman, 'rm', id]);

@@ -425,7 +425,7 @@ function setupTerminal(sys: Syscalls, spec: ContainerSpec, channel: InitChannel)
   sys.close(master);
 }
 
-function cloexecFdsAbove(sys: Syscalls, last: number): void {
+export function cloexecFdsAbove(sys: Syscalls, last: number): void {
   try {
     sys.closeRange(last + 1, 0xffffffff, CLOSE_RANGE_CLOEXEC);
     return;
@@ -449,7 +449,7 @@ function cloexecFdsAbove(sys: Syscalls, last: number): void {
  * idea of it is a path inside the new root: a cwd reached through a leaked fd
  * reads "(unreachable)…" or fails (CVE-2024-21626).
  */
-function enterCwd(sys: Syscalls, cwd: string): void {
+export function enterCwd(sys: Syscalls, cwd: string): void {
   if (!cwd.startsWith('/')) throw new BerthError('EINVAL_ARGUMENT', `set working directory ${cwd}: not an absolute path`);
   try {
     sys.chdir(cwd);
@@ -469,7 +469,7 @@ function enterCwd(sys: Syscalls, cwd: string): void {
   }
 }
 
-function envValue(env: readonly string[], key: string): string | undefined {
+export function envValue(env: readonly string[], key: string): string | undefined {
   for (let i = env.length - 1; i >= 0; i--) {
     const e = env[i] as string;
     if (e.startsWith(`${key}=`)) return e.slice(key.length + 1);
@@ -507,7 +507,7 @@ const ERRNO_TEXT: Record<string, string> = {
   ETXTBSY: 'text file busy',
 };
 
-function execError(name: string, err: unknown): BerthError {
+export function execError(name: string, err: unknown): BerthError {
   const e = errnoOf(err) ?? 'EIO';
   const text = ERRNO_TEXT[e] ?? e;
   return new ExecFailure(`exec "${name}": ${text}`, e === 'ENOENT' || e === 'ENOTDIR' || e === 'ELOOP' ? 127 : 126, err);

@@ -20,6 +20,8 @@ export interface InitSpawnOptions {
    * it has its start line and is in its cgroup.
    */
   flags: number;
+  /** Born in this existing pid namespace instead (an fd of /proc/<pid>/ns/pid): berth-runtime exec. */
+  joinPidNamespace?: number;
   /** The child's fds 0-2: the container's pipes (PreparedStdio.childFds, O_CLOEXEC here; the caller closes its copies afterwards). */
   stdio: [number, number, number];
   /** Extra environment for the init (BERTH_DEBUG_TIMING...). Nothing is inherited: NODE_OPTIONS could inject code. */
@@ -185,6 +187,7 @@ class SpawnedInit {
     const child = opts.spawner.spawn(
       {
         newPidNamespace: (opts.flags & CLONE_NEWPID) !== 0,
+        ...(opts.joinPidNamespace === undefined ? {} : { joinPidNamespace: opts.joinPidNamespace }),
         file: exe.path,
         args: [...(opts.argsPrefix ?? []), opts.initScript],
         env: opts.env ?? {},

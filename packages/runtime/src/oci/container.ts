@@ -12,11 +12,14 @@ import { bundledScript, cgroupMountPlan, deviceNodes } from '../lifecycle/host.j
 import { signalNumber } from '../lifecycle/kill.js';
 import { processStartTime, writeFileAtomic } from '../lifecycle/state.js';
 import { LibcSyscalls } from '../sys/libc.js';
-import { CLONE_NEWCGROUP, namespaceFlags } from '../sys/syscalls.js';
+import { CLONE_NEWCGROUP, O_CLOEXEC, namespaceFlags } from '../sys/syscalls.js';
 
 const S_IFIFO = 0o010000;
 import type { Syscalls } from '../sys/syscalls.js';
 import { bundleToSpec, readBundleConfig } from './bundle.js';
+import type { OciConfig, OciProcess } from './bundle.js';
+import type { ExecConfig } from '../init/exec.js';
+import type { NamespaceKind } from '../spec/types.js';
 
 /**
  * berth-runtime's containers: runc's lifecycle over berth's init. Each container is a
@@ -71,6 +74,22 @@ export interface CreateOptions {
   preserveFds?: number;
   /** Keep the create process the init's parent until it exits (`run`). */
   foreground?: boolean;
+}
+
+export interface ExecOptions {
+  id: string;
+  /** The command (unless `process`). */
+  args?: string[];
+  /** A runtime-spec process (--process FILE), replacing the container's. */
+  process?: OciProcess;
+  cwd?: string;
+  env?: string[];
+  /** `UID[:GID]`. */
+  user?: string;
+  caps?: string[];
+  noNewPrivileges?: boolean;
+  pidFile?: string;
+  consoleSocket?: string;
 }
 
 export class OciRuntime {
@@ -232,6 +251,8 @@ export class OciRuntime {
         execFifo: fifo,
         sysctl: b.sysctl,
       };
+      // The config as given, for exec (runc keeps it in its state too).
+      fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg), { mode: 0o600 });
       const initFile = path.join(dir, 'init.json');
       fs.writeFileSync(initFile, JSON.stringify(init), { mode: 0o600 });
 
@@ -316,6 +337,73 @@ export class OciRuntime {
       fs.closeSync(fd);
     }
     fs.rmSync(fifo, { force: true });
+  }
+
+  /**
+   * `exec`: a process in a running container, born in its pid namespace, put in its cgroup,
+   * joining its other namespaces, with the container's seccomp filter and the process's own
+   * user, capabilities, rlimits and no_new_privs (init/exec.ts). Resolves once it has been
+   * exec'd; `exited` resolves with its exit.
+   */
+  async exec(o: ExecOptions): Promise<{ pid: number; exited: Promise<ChildExit> }> {
+    const s = this.read(o.id);
+    const status = this.status(s);
+    if (status !== 'running') throw new BerthError('ECONTAINER_STATE', `cannot exec in container "${o.id}" that is ${status}`);
+    const dir = this.dir(o.id);
+    let init: InitConfig;
+    let cfg: OciConfig;
+    try {
+      init = JSON.parse(fs.readFileSync(path.join(dir, 'init.json'), 'utf8')) as InitConfig;
+      cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as OciConfig;
+    } catch (err) {
+      throw BerthError.wrap(`exec in container "${o.id}": read its config`, err);
+    }
+    const proc: OciProcess = o.process ?? { ...(cfg.process as OciProcess), args: o.args ?? [], terminal: false };
+    if (o.process === undefined && proc.args?.length === 0) throw new BerthError('EINVAL_ARGUMENT', 'exec: no command given (CMD or --process)');
+    if (o.cwd !== undefined) proc.cwd = o.cwd;
+    if (o.env !== undefined) proc.env = [...(proc.env ?? []), ...o.env];
+    if (o.user !== undefined) {
+      const m = /^(\d+)(?::(\d+))?$/.exec(o.user);
+      if (m === null) throw new BerthError('EINVAL_ARGUMENT', `exec: --user ${o.user}: expected UID[:GID] (numbers)`);
+      proc.user = { uid: Number(m[1]), gid: Number(m[2] ?? 0) };
+    }
+    if (o.caps !== undefined && o.caps.length > 0) {
+      const c = { ...(proc.capabilities ?? {}) };
+      for (const set of ['bounding', 'effective', 'permitted'] as const) c[set] = [...(c[set] ?? []), ...o.caps];
+      proc.capabilities = c;
+    }
+    if (o.noNewPrivileges === true) proc.noNewPrivileges = true;
+    const mapped = bundleToSpec({ ...cfg, process: proc }, s.bundle, o.consoleSocket === undefined ? {} : { consoleSocket: o.consoleSocket });
+    const namespaces: NamespaceKind[] = init.spec.namespaces.filter((n) => n !== 'pid' && n !== 'cgroup');
+    if (init.cgroupNamespace) namespaces.push('cgroup');
+    const execCfg: ExecConfig = { version: 1, pid: s.pid, namespaces, spec: { ...init.spec, process: mapped.spec.process }, seccompProgram: init.seccompProgram };
+    const file = path.join(dir, `exec-${process.pid}-${Date.now()}.json`);
+    fs.writeFileSync(file, JSON.stringify(execCfg), { mode: 0o600 });
+    const m = this.cgroupManager(s.cgroup);
+    m.open(s.cgroup.name);
+    let pidns: number | undefined;
+    try {
+      pidns = this.sys.open(`/proc/${s.pid}/ns/pid`, O_CLOEXEC);
+      // The fd is the container's only if the pid is still its init.
+      if (this.status(s) !== 'running') throw new BerthError('ECONTAINER_STATE', `cannot exec in container "${o.id}": it stopped`);
+      const launched = await launchInit({
+        sys: this.sys,
+        spawner: sharedSpawner(),
+        initScript: bundledScript('init/exec-main.cjs'),
+        configPath: file,
+        flags: 0,
+        joinPidNamespace: pidns,
+        stdio: [0, 1, 2],
+        beforeSetup: (p) => m.addProcess(p),
+      }).catch((err: unknown) => {
+        throw BerthError.wrap(`exec in container "${o.id}"`, err);
+      });
+      if (o.pidFile !== undefined) writeFileAtomic(path.resolve(o.pidFile), String(launched.pid));
+      return { pid: launched.pid, exited: launched.exited };
+    } finally {
+      if (pidns !== undefined) this.sys.close(pidns);
+      fs.rmSync(file, { force: true });
+    }
   }
 
   /** `kill`: a signal to the init (PID 1), or with `all` to every process of the container's cgroup. */

@@ -19,6 +19,8 @@ const VERSION = '0.1.0';
 
 interface Parsed {
   flags: Map<string, string | true>;
+  /** Every value of the repeatable flags (MULTI). */
+  multi: Map<string, string[]>;
   args: string[];
 }
 
@@ -29,6 +31,7 @@ const VALUED: Record<string, readonly string[]> = {
   run: ['bundle', 'b', 'pid-file', 'console-socket', 'preserve-fds', 'pidfd-socket'],
   list: ['format', 'f'],
   ps: ['format', 'f'],
+  exec: ['process', 'p', 'console-socket', 'pid-file', 'cwd', 'env', 'e', 'user', 'u', 'cap', 'c', 'process-label', 'apparmor', 'preserve-fds', 'cgroup', 'pidfd-socket'],
   spec: ['bundle', 'b', 'rootless'],
 };
 const BOOLEAN: Record<string, readonly string[]> = {
@@ -44,7 +47,10 @@ const BOOLEAN: Record<string, readonly string[]> = {
   features: [],
   pause: [],
   resume: [],
+  exec: ['tty', 't', 'detach', 'd', 'no-new-privs', 'ignore-paused'],
 };
+/** Flags that may be repeated (each value kept). */
+const MULTI = new Set(['env', 'e', 'cap', 'c']);
 
 class UsageError extends BerthError {
   constructor(message: string) {
@@ -55,6 +61,7 @@ class UsageError extends BerthError {
 /** Parses flags until the first non-flag (global: the command) or to the end (a command's flags may follow its id too, as urfave/cli allows before the id only). */
 function parseFlags(argv: string[], cmd: string, stopAtPositional: boolean): Parsed {
   const flags = new Map<string, string | true>();
+  const multi = new Map<string, string[]>();
   const args: string[] = [];
   const valued = VALUED[cmd] ?? [];
   const boolean = BOOLEAN[cmd] ?? [];
@@ -81,6 +88,7 @@ function parseFlags(argv: string[], cmd: string, stopAtPositional: boolean): Par
       else v = argv[++i];
       if (v === undefined) throw new UsageError(`flag --${name} needs a value`);
       flags.set(name, v);
+      if (MULTI.has(name)) multi.set(name, [...(multi.get(name) ?? []), v]);
     } else if (boolean.includes(name)) {
       const v = eq < 0 ? 'true' : body.slice(eq + 1);
       if (v !== 'false') flags.set(name, true);
@@ -88,7 +96,7 @@ function parseFlags(argv: string[], cmd: string, stopAtPositional: boolean): Par
       throw new UsageError(`${cmd === '' ? '' : `${cmd}: `}unknown flag ${a}`);
     }
   }
-  return { flags, args };
+  return { flags, multi, args };
 }
 
 function str(p: Parsed, ...names: string[]): string | undefined {
@@ -140,7 +148,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (debug) log('debug', `berth-runtime ${argv.join(' ')}`);
   const rt = new OciRuntime(str(g, 'root') ?? DEFAULT_ROOT);
-  const p = parseFlags(rest, cmd, cmd === 'ps');
+  const p = parseFlags(rest, cmd, cmd === 'ps' || cmd === 'exec');
   switch (cmd) {
     case 'create': {
       const id = one(p, cmd);
@@ -197,6 +205,42 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd((w[i] ?? 0) + 2))).join('')).join('\n') + '\n');
       } else throw new UsageError(`list: --format ${fmt}: expected table or json`);
       return 0;
+    }
+    case 'exec': {
+      const [id, ...cmdArgs] = p.args;
+      if (id === undefined) throw new UsageError('exec: expected a container id');
+      if (p.flags.has('tty') || p.flags.has('t')) throw new BerthError('EUNSUPPORTED', 'exec --tty is not supported by berth-runtime (no console socket yet)');
+      for (const f of ['process-label', 'apparmor', 'cgroup', 'pidfd-socket']) if (p.flags.has(f)) throw new BerthError('EUNSUPPORTED', `exec --${f} is not supported by berth-runtime`);
+      const pf = str(p, 'preserve-fds');
+      if (pf !== undefined && pf !== '0') throw new BerthError('EUNSUPPORTED', '--preserve-fds is not supported by berth-runtime');
+      const o: Parameters<OciRuntime['exec']>[0] = { id };
+      const procFile = str(p, 'process', 'p');
+      if (procFile !== undefined) {
+        if (cmdArgs.length > 0) throw new UsageError('exec: give either --process or a command, not both');
+        try {
+          o.process = JSON.parse(fs.readFileSync(procFile, 'utf8')) as NonNullable<typeof o.process>;
+        } catch (err) {
+          throw BerthError.wrap(`exec: read --process ${procFile}`, err, 'EINVAL_ARGUMENT');
+        }
+      } else {
+        o.args = cmdArgs;
+      }
+      const cwd = str(p, 'cwd');
+      if (cwd !== undefined) o.cwd = cwd;
+      const env = [...(p.multi.get('env') ?? []), ...(p.multi.get('e') ?? [])];
+      if (env.length > 0) o.env = env;
+      const user = str(p, 'user', 'u');
+      if (user !== undefined) o.user = user;
+      const caps = [...(p.multi.get('cap') ?? []), ...(p.multi.get('c') ?? [])];
+      if (caps.length > 0) o.caps = caps;
+      if (p.flags.has('no-new-privs')) o.noNewPrivileges = true;
+      const pidFile = str(p, 'pid-file');
+      if (pidFile !== undefined) o.pidFile = pidFile;
+      const cs = str(p, 'console-socket');
+      if (cs !== undefined) o.consoleSocket = cs;
+      const x = await rt.exec(o);
+      if (p.flags.has('detach') || p.flags.has('d')) process.exit(0);
+      return exitStatus(await x.exited);
     }
     case 'pause':
     case 'resume':
@@ -270,6 +314,7 @@ Commands:
   kill [--all] ID [SIGNAL]
   delete [--force] ID
   list [--format table|json] [--quiet]
+  exec [--process FILE] [--detach] [--pid-file FILE] [--cwd DIR] [--env K=V]... [--user UID[:GID]] [--cap CAP]... ID [CMD...]
   ps [--format table|json] ID [PS OPTIONS]
   pause ID / resume ID   freeze / thaw the container's cgroup
   features          runtime-spec features JSON
