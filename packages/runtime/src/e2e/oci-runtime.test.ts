@@ -67,6 +67,45 @@ function stateRoot(): string {
   return r;
 }
 
+/** A bundle exercising config.json features, printing what the container sees (one fact per line). */
+function featureBundle(): string {
+  return bundle((c) => {
+    c['hostname'] = 'oci-host';
+    c['root'].readonly = true;
+    c['process'].env = ['PATH=/usr/bin:/bin', 'FOO=bar baz'];
+    c['process'].cwd = '/srv';
+    c['process'].user = { uid: 1234, gid: 2345, additionalGids: [3456] };
+    // A non-root user keeps effective capabilities across execve only through the ambient set (the kernel's rule; runc's too).
+    c['process'].capabilities = { bounding: ['CAP_KILL', 'CAP_CHOWN'], effective: ['CAP_KILL'], permitted: ['CAP_KILL'], inheritable: ['CAP_KILL'], ambient: ['CAP_KILL'] };
+    c['process'].rlimits = [{ type: 'RLIMIT_NOFILE', soft: 321, hard: 654 }];
+    c['mounts'].push({ destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'size=4m', 'uid=1234'] }); // (runc resets a tmpfs's mode= to its mount point's: uid= works in both)
+    c['linux'].maskedPaths = [...c['linux'].maskedPaths, '/etc/motd'];
+    c['linux'].readonlyPaths = [...c['linux'].readonlyPaths];
+    c['linux'].resources = { devices: [{ allow: false, access: 'rwm' }], memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 77 } };
+    c['linux'].namespaces.push({ type: 'cgroup' });
+    c['linux'].sysctl = { 'net.ipv4.ping_group_range': '0 4' };
+    c['process'].args = [
+      'sh',
+      '-c',
+      [
+        'echo host=$(hostname)',
+        'echo foo=$FOO',
+        'echo cwd=$(pwd)',
+        'echo ids=$(id -u):$(id -g):$(id -G)',
+        'touch /rootfs-write 2>/dev/null && echo root=rw || echo root=ro',
+        'echo x > /scratch/f && echo scratch=ok',
+        'grep " /scratch " /proc/self/mountinfo | grep -o "tmpfs.*size=4096k" | head -1 | sed "s/^/scratchmount=/"',
+        'echo motd=$(wc -c < /etc/motd)',
+        'echo mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)',
+        'echo pids=$(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)',
+        'grep -E "^(CapEff|CapBnd|NoNewPrivs)" /proc/self/status | tr -d "\\t" ',
+        'echo nofile=$(ulimit -n):$(ulimit -Hn)',
+        'echo ping=$(cat /proc/sys/net/ipv4/ping_group_range | tr "\\t" " ")',
+      ].join('; '),
+    ];
+  });
+}
+
 describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
   beforeAll(() => {
     ensureEntrypoints();
@@ -216,41 +255,7 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
   it('honours config.json: hostname, env, cwd, user and groups, read-only root, tmpfs, masked and read-only paths, memory and pids limits, capabilities, rlimits, sysctl', () => {
     const root = stateRoot();
     const f1 = cid('f1');
-    const b = bundle((c) => {
-      c['hostname'] = 'oci-host';
-      c['root'].readonly = true;
-      c['process'].env = ['PATH=/usr/bin:/bin', 'FOO=bar baz'];
-      c['process'].cwd = '/srv';
-      c['process'].user = { uid: 1234, gid: 2345, additionalGids: [3456] };
-      // A non-root user keeps effective capabilities across execve only through the ambient set (the kernel's rule; runc's too).
-      c['process'].capabilities = { bounding: ['CAP_KILL', 'CAP_CHOWN'], effective: ['CAP_KILL'], permitted: ['CAP_KILL'], inheritable: ['CAP_KILL'], ambient: ['CAP_KILL'] };
-      c['process'].rlimits = [{ type: 'RLIMIT_NOFILE', soft: 321, hard: 654 }];
-      c['mounts'].push({ destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'size=4m', 'mode=1777'] });
-      c['linux'].maskedPaths = [...c['linux'].maskedPaths, '/etc/motd'];
-      c['linux'].readonlyPaths = [...c['linux'].readonlyPaths];
-      c['linux'].resources = { devices: [{ allow: false, access: 'rwm' }], memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 77 } };
-      c['linux'].namespaces.push({ type: 'cgroup' });
-      c['linux'].sysctl = { 'net.ipv4.ping_group_range': '0 4' };
-      c['process'].args = [
-        'sh',
-        '-c',
-        [
-          'echo host=$(hostname)',
-          'echo foo=$FOO',
-          'echo cwd=$(pwd)',
-          'echo ids=$(id -u):$(id -g):$(id -G)',
-          'touch /rootfs-write 2>/dev/null && echo root=rw || echo root=ro',
-          'echo x > /scratch/f && echo scratch=ok',
-          'grep " /scratch " /proc/self/mountinfo | grep -o "tmpfs.*size=4096k" | head -1 | sed "s/^/scratchmount=/"',
-          'echo motd=$(wc -c < /etc/motd)',
-          'echo mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)',
-          'echo pids=$(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)',
-          'grep -E "^(CapEff|CapBnd|NoNewPrivs)" /proc/self/status | tr -d "\\t" ',
-          'echo nofile=$(ulimit -n):$(ulimit -Hn)',
-          'echo ping=$(cat /proc/sys/net/ipv4/ping_group_range | tr "\\t" " ")',
-        ].join('; '),
-      ];
-    });
+    const b = featureBundle();
     const r = br(root, ['run', '--bundle', b, f1]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -274,6 +279,15 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
     ]);
     // run removes what it created.
     expect(fs.existsSync(path.join(root, f1))).toBe(false);
+  }, 60_000);
+
+  it.skipIf(!haveTool('runc'))('shows the container the same facts as runc on the same bundle', () => {
+    const b = featureBundle();
+    const ours = br(stateRoot(), ['run', '--bundle', b, cid('cmp')]);
+    const runcRoot = path.join(dir, `runc-${++n}`);
+    const theirs = spawnSync('runc', ['--root', runcRoot, 'run', '--bundle', b, cid('cmp-runc')], { encoding: 'utf8', input: '', timeout: 60_000 });
+    expect({ out: ours.stdout, err: ours.stderr }).toEqual({ out: theirs.stdout, err: theirs.stderr });
+    expect(ours.status).toBe(theirs.status);
   }, 60_000);
 
   it('refuses what it cannot honour at create, with one line in --log (runc JSON format) and nothing left behind', () => {
