@@ -169,7 +169,7 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
     expect(fs.existsSync(path.join(root, c1))).toBe(false);
   }, 60_000);
 
-  it('kill sends signals by name and number; ps, pause and resume; delete --force removes a running container and its cgroup', async () => {
+  it('kill sends signals by name and number; ps, pause, resume and update; delete --force removes a running container and its cgroup', async () => {
     const root = stateRoot();
     const k1 = cid('k1');
     const k2 = cid('k2');
@@ -215,6 +215,19 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
     expect(br(root, ['pause', k2])).toMatchObject({ status: 1, stderr: expect.stringContaining('is paused') });
     brOk(root, ['resume', k2]);
     expect(JSON.parse(brOk(root, ['state', k2]))).toMatchObject({ status: 'running' });
+    // update: new limits in the container's cgroup (the kernel's files, read from the host).
+    const resources = path.join(dir, `resources-${n}.json`);
+    fs.writeFileSync(resources, JSON.stringify({ memory: { limit: 48 * 1024 * 1024 }, pids: { limit: 33 }, cpu: { quota: 25000, period: 100000 } }));
+    brOk(root, ['update', '--resources', resources, k2]);
+    const cg = (ctl: string, v1file: string, v2file: string): string =>
+      fs.existsSync(`/sys/fs/cgroup/${ctl}/berth-runtime/${k2}`)
+        ? fs.readFileSync(`/sys/fs/cgroup/${ctl}/berth-runtime/${k2}/${v1file}`, 'utf8').trim()
+        : fs.readFileSync(`/sys/fs/cgroup/berth-runtime/${k2}/${v2file}`, 'utf8').trim();
+    expect(cg('memory', 'memory.limit_in_bytes', 'memory.max')).toBe(String(48 * 1024 * 1024));
+    expect(cg('pids', 'pids.max', 'pids.max')).toBe('33');
+    expect(cg('cpu', 'cpu.cfs_quota_us', 'cpu.max')).toMatch(/^25000( 100000)?$/);
+    fs.writeFileSync(resources, JSON.stringify({ blockIO: { weight: 10 } }));
+    expect(br(root, ['update', '--resources', resources, k2])).toMatchObject({ status: 1, stderr: expect.stringContaining('linux.resources.blockIO is not supported') });
     expect(br(root, ['delete', k2])).toMatchObject({ status: 1, stderr: expect.stringContaining('is running') });
     brOk(root, ['delete', '--force', k2]);
     await until(() => out2.includes(`${pid2} 137`));

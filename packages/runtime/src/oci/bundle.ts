@@ -255,7 +255,8 @@ function mapDeviceRules(rules: NonNullable<OciResources['devices']>): ResourceSp
   throw unsupported('linux.resources.devices not starting with a deny-all rule');
 }
 
-function mapResources(r: OciResources | undefined): ResourceSpec {
+/** linux.resources → berth's ResourceSpec, refusing what it cannot apply. */
+export function mapResources(r: OciResources | undefined): ResourceSpec {
   const out: ResourceSpec = { devices: r?.devices === undefined ? 'default' : mapDeviceRules(r.devices) };
   if (r === undefined) return out;
   for (const k of ['blockIO', 'hugepageLimits', 'network', 'rdma', 'unified'] as const) {

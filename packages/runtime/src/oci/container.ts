@@ -16,8 +16,8 @@ import { CLONE_NEWCGROUP, O_CLOEXEC, namespaceFlags } from '../sys/syscalls.js';
 
 const S_IFIFO = 0o010000;
 import type { Syscalls } from '../sys/syscalls.js';
-import { bundleToSpec, readBundleConfig } from './bundle.js';
-import type { OciConfig, OciProcess } from './bundle.js';
+import { bundleToSpec, mapResources, readBundleConfig } from './bundle.js';
+import type { OciConfig, OciProcess, OciResources } from './bundle.js';
 import type { ExecConfig } from '../init/exec.js';
 import type { NamespaceKind } from '../spec/types.js';
 
@@ -404,6 +404,26 @@ export class OciRuntime {
       if (pidns !== undefined) this.sys.close(pidns);
       fs.rmSync(file, { force: true });
     }
+  }
+
+  /**
+   * `update --resources`: new memory, swap, CPU and pids limits (runtime-spec's
+   * linux.resources) written to the container's cgroup; the rest is refused as at create.
+   */
+  async update(id: string, resources: OciResources): Promise<void> {
+    const s = this.read(id);
+    const status = this.status(s);
+    if (status === 'stopped') throw new BerthError('ECONTAINER_STATE', `cannot update container "${id}" that is stopped`);
+    if (resources.devices !== undefined) throw new BerthError('EUNSUPPORTED', 'update of linux.resources.devices is not supported by berth-runtime');
+    const r = mapResources(resources);
+    const m = this.cgroupManager(s.cgroup);
+    m.open(s.cgroup.name);
+    const limits: Omit<CgroupResources, 'devices'> = {};
+    if (r.memory !== undefined) limits.memory = r.memory;
+    if (r.memorySwap !== undefined) limits.memorySwap = r.memorySwap;
+    if (r.cpus !== undefined) limits.cpus = r.cpus;
+    if (r.pidsLimit !== undefined) limits.pidsLimit = r.pidsLimit;
+    await m.update(limits);
   }
 
   /** `kill`: a signal to the init (PID 1), or with `all` to every process of the container's cgroup. */

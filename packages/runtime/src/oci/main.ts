@@ -31,6 +31,7 @@ const VALUED: Record<string, readonly string[]> = {
   run: ['bundle', 'b', 'pid-file', 'console-socket', 'preserve-fds', 'pidfd-socket'],
   list: ['format', 'f'],
   ps: ['format', 'f'],
+  update: ['resources', 'r', 'memory', 'memory-swap', 'cpu-quota', 'cpu-period', 'pids-limit', 'cpu-share', 'cpuset-cpus', 'cpuset-mems', 'kernel-memory', 'kernel-memory-tcp', 'memory-reservation', 'blkio-weight', 'l3-cache-schema', 'mem-bw-schema'],
   exec: ['process', 'p', 'console-socket', 'pid-file', 'cwd', 'env', 'e', 'user', 'u', 'cap', 'c', 'process-label', 'apparmor', 'preserve-fds', 'cgroup', 'pidfd-socket'],
   spec: ['bundle', 'b', 'rootless'],
 };
@@ -242,6 +243,20 @@ async function main(argv: string[]): Promise<number> {
       if (p.flags.has('detach') || p.flags.has('d')) process.exit(0);
       return exitStatus(await x.exited);
     }
+    case 'update': {
+      const id = one(p, cmd);
+      const file = str(p, 'resources', 'r');
+      if (file === undefined) throw new UsageError('update: --resources FILE (runtime-spec linux.resources JSON; - for stdin) is required');
+      for (const f of p.flags.keys()) if (f !== 'resources' && f !== 'r') throw new BerthError('EUNSUPPORTED', `update --${f} is not supported by berth-runtime (give --resources FILE)`);
+      let resources: Parameters<OciRuntime['update']>[1];
+      try {
+        resources = JSON.parse(fs.readFileSync(file === '-' ? 0 : file, 'utf8')) as typeof resources;
+      } catch (err) {
+        throw BerthError.wrap(`update: read --resources ${file}`, err, 'EINVAL_ARGUMENT');
+      }
+      await rt.update(id, resources);
+      return 0;
+    }
     case 'pause':
     case 'resume':
       await rt.setPaused(one(p, cmd), cmd === 'pause');
@@ -316,6 +331,7 @@ Commands:
   list [--format table|json] [--quiet]
   exec [--process FILE] [--detach] [--pid-file FILE] [--cwd DIR] [--env K=V]... [--user UID[:GID]] [--cap CAP]... ID [CMD...]
   ps [--format table|json] ID [PS OPTIONS]
+  update --resources FILE ID   new memory/swap/cpu/pids limits (linux.resources JSON)
   pause ID / resume ID   freeze / thaw the container's cgroup
   features          runtime-spec features JSON
   spec [--bundle DIR]   write a default config.json
