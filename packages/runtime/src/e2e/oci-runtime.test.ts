@@ -149,7 +149,6 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
     expect(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]).toBe(String(r.pid));
     expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain('read line');
 
-    expect(br(root, ['delete', c1])).toMatchObject({ status: 1, stderr: expect.stringContaining('is created') });
     brOk(root, ['start', c1]);
     expect(JSON.parse(brOk(root, ['state', c1]))).toMatchObject({ status: 'running', pid });
     // The same pid now runs the user's process (execve'd by the init).
@@ -166,6 +165,19 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
     expect(br(root, ['kill', c1, 'TERM'])).toMatchObject({ status: 1, stderr: expect.stringContaining('not running') });
     brOk(root, ['delete', c1]);
     expect(br(root, ['state', c1])).toMatchObject({ status: 1, stderr: expect.stringContaining(`container "${c1}" does not exist`) });
+    expect(fs.existsSync(path.join(root, c1))).toBe(false);
+
+    // A created container is deleted without --force (as runc does): its waiting init is killed.
+    const b2 = bundle((c) => {
+      c['process'].args = ['true'];
+    });
+    const r2 = spawn(subreaper, [process.execPath, BIN, '--root', root, 'create', '--bundle', b2, c1], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out2 = '';
+    r2.stdout.setEncoding('utf8').on('data', (d: string) => (out2 += d));
+    await until(() => out2.includes('\n'));
+    const pid2 = (JSON.parse(brOk(root, ['state', c1])) as { pid: number; status: string }).pid;
+    brOk(root, ['delete', c1]);
+    await until(() => out2.includes(`${pid2} 137`));
     expect(fs.existsSync(path.join(root, c1))).toBe(false);
   }, 60_000);
 

@@ -459,7 +459,7 @@ export class OciRuntime {
     }
   }
 
-  /** `delete`: removes a stopped container (with `force`, kills a live one first): cgroup and state. */
+  /** `delete`: removes a stopped or created container (with `force`, kills a running one first): cgroup and state. */
   async delete(id: string, force: boolean): Promise<void> {
     let s: OciContainerState;
     try {
@@ -470,7 +470,8 @@ export class OciRuntime {
       throw err;
     }
     const status = this.status(s);
-    if (status !== 'stopped' && !force) throw new BerthError('ECONTAINER_STATE', `cannot delete container "${id}" that is ${status}: stop it first or use --force`);
+    // runc deletes a created container without --force (engines clean up a failed start that way).
+    if (status !== 'stopped' && status !== 'created' && !force) throw new BerthError('ECONTAINER_STATE', `cannot delete container "${id}" that is ${status}: stop it first or use --force`);
     if (status !== 'stopped') {
       try {
         process.kill(s.pid, 'SIGKILL');
