@@ -106,6 +106,18 @@ function featureBundle(): string {
   });
 }
 
+/**
+ * `berth-runtime create` under the subreaper (conmon's part): resolves once create has exited
+ * (the subreaper's first line); `reaped()` is every "PID STATUS" line so far.
+ */
+async function createUnderSubreaper(root: string, b: string, id: string): Promise<{ reaped: () => string }> {
+  const r = spawn(subreaper, [process.execPath, BIN, '--root', root, 'create', '--bundle', b, id], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  r.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  await until(() => out.includes('\n'));
+  return { reaped: () => out };
+}
+
 describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
   beforeAll(() => {
     ensureEntrypoints();
@@ -171,13 +183,10 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
     const b2 = bundle((c) => {
       c['process'].args = ['true'];
     });
-    const r2 = spawn(subreaper, [process.execPath, BIN, '--root', root, 'create', '--bundle', b2, c1], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out2 = '';
-    r2.stdout.setEncoding('utf8').on('data', (d: string) => (out2 += d));
-    await until(() => out2.includes('\n'));
+    const r2 = await createUnderSubreaper(root, b2, c1);
     const pid2 = (JSON.parse(brOk(root, ['state', c1])) as { pid: number; status: string }).pid;
     brOk(root, ['delete', c1]);
-    await until(() => out2.includes(`${pid2} 137`));
+    await until(() => r2.reaped().includes(`${pid2} 137`));
     expect(fs.existsSync(path.join(root, c1))).toBe(false);
   }, 60_000);
 
@@ -188,26 +197,20 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
     const b = bundle((c) => {
       c['process'].args = ['sh', '-c', 'trap "exit 42" USR1; while :; do sleep 0.1; done'];
     });
-    const r = spawn(subreaper, [process.execPath, BIN, '--root', root, 'create', '--bundle', b, k1], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    r.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    await until(() => out.includes('\n'));
+    const r = await createUnderSubreaper(root, b, k1);
     const pid = (JSON.parse(brOk(root, ['state', k1])) as { pid: number }).pid;
     brOk(root, ['start', k1]);
     await until(() => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('trap'));
     await new Promise((res) => setTimeout(res, 200)); // the trap is set once sh has read its script
     brOk(root, ['kill', k1, '10']); // SIGUSR1
-    await until(() => out.includes(`${pid} 42`));
+    await until(() => r.reaped().includes(`${pid} 42`));
     brOk(root, ['delete', k1]);
 
     // A running one: refused without --force, removed with it (the cgroup too).
     const b2 = bundle((c) => {
       c['process'].args = ['sleep', '1000'];
     });
-    const r2 = spawn(subreaper, [process.execPath, BIN, '--root', root, 'create', '--bundle', b2, k2], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out2 = '';
-    r2.stdout.setEncoding('utf8').on('data', (d: string) => (out2 += d));
-    await until(() => out2.includes('\n'));
+    const r2 = await createUnderSubreaper(root, b2, k2);
     brOk(root, ['start', k2]);
     const pid2 = (JSON.parse(brOk(root, ['state', k2])) as { pid: number }).pid;
     const cgroupLine = fs.readFileSync(`/proc/${pid2}/cgroup`, 'utf8').split('\n').find((l) => /:(pids|memory)?:/.test(l) && l.includes(k2));
@@ -242,7 +245,7 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
     expect(br(root, ['update', '--resources', resources, k2])).toMatchObject({ status: 1, stderr: expect.stringContaining('linux.resources.blockIO is not supported') });
     expect(br(root, ['delete', k2])).toMatchObject({ status: 1, stderr: expect.stringContaining('is running') });
     brOk(root, ['delete', '--force', k2]);
-    await until(() => out2.includes(`${pid2} 137`));
+    await until(() => r2.reaped().includes(`${pid2} 137`));
     expect(fs.existsSync(path.join(root, k2))).toBe(false);
     expect(fs.readdirSync('/sys/fs/cgroup').some((c) => fs.existsSync(`/sys/fs/cgroup/${c}/berth-runtime/${k2}`))).toBe(false);
   }, 60_000);
@@ -254,10 +257,7 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
       c['hostname'] = 'exec-host';
       c['process'].args = ['sleep', '1000'];
     });
-    const r = spawn(subreaper, [process.execPath, BIN, '--root', root, 'create', '--bundle', b, x1], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    r.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    await until(() => out.includes('\n'));
+    await createUnderSubreaper(root, b, x1);
     brOk(root, ['start', x1]);
     const pid = (JSON.parse(brOk(root, ['state', x1])) as { pid: number }).pid;
     fs.writeFileSync(path.join(b, 'rootfs', 'marker'), 'in the rootfs\n');

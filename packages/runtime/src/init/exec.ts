@@ -1,8 +1,8 @@
 import { BerthError } from '@berth/oci';
 import type { ContainerSpec, NamespaceKind } from '../spec/types.js';
-import { F_SETFD, O_CLOEXEC, SIG_SETMASK, namespaceFlags } from '../sys/syscalls.js';
+import { O_CLOEXEC, namespaceFlags } from '../sys/syscalls.js';
 import type { Syscalls } from '../sys/syscalls.js';
-import { cloexecFdsAbove, enterCwd, envValue, execError, lookPath } from './sequence.js';
+import { execError, prepareProcess } from './sequence.js';
 import type { InitChannel, ProcessSecurity } from './sequence.js';
 
 /**
@@ -54,12 +54,7 @@ export function runExec(sys: Syscalls, cfg: ExecConfig, channel: InitChannel, se
   }
   // Joining the mount namespace put this thread at the container's root (after its pivot_root).
   const spec = cfg.spec;
-  cloexecFdsAbove(sys, 2);
-  enterCwd(sys, spec.process.cwd);
-  const exe = lookPath(sys, spec.process.args[0] ?? '', envValue(spec.process.env, 'PATH'));
-  for (const fd of [0, 1, 2]) sys.fcntl(fd, F_SETFD, 0);
-  sys.resetSignalDispositions();
-  sys.sigprocmask(SIG_SETMASK, []);
+  const exe = prepareProcess(sys, spec);
   security(sys, spec);
   channel.send({ type: 'exec', marks: [] });
   try {

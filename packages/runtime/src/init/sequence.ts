@@ -211,13 +211,7 @@ export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, se
   // cannot simply be closed here: they include Node's own epoll/eventfd fds, and
   // Node's helper threads (woken by glibc's set*id broadcast in the security
   // step) abort on EBADF. The cwd check below covers a cwd reached through one.
-  cloexecFdsAbove(sys, 2);
-
-  enterCwd(sys, spec.process.cwd);
-  const exe = lookPath(sys, spec.process.args[0] ?? '', envValue(spec.process.env, 'PATH'));
-  for (const fd of [0, 1, 2]) sys.fcntl(fd, F_SETFD, 0);
-  sys.resetSignalDispositions();
-  sys.sigprocmask(SIG_SETMASK, []);
+  const exe = prepareProcess(sys, spec);
   marks.mark('process-setup');
 
   if (execFifo !== undefined) {
@@ -252,6 +246,21 @@ export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, se
     if (!(err instanceof BerthError)) throw err;
     throw execError(spec.process.args[0] ?? '', err);
   }
+}
+
+/**
+ * The process's side of the setup, in the container's root (the init's, and exec's): fds above
+ * 2 close-on-exec, the cwd entered and checked, argv[0] looked up in PATH, fds 0-2
+ * inheritable, signals default and unblocked. Returns the executable's path.
+ */
+export function prepareProcess(sys: Syscalls, spec: ContainerSpec): string {
+  cloexecFdsAbove(sys, 2);
+  enterCwd(sys, spec.process.cwd);
+  const exe = lookPath(sys, spec.process.args[0] ?? '', envValue(spec.process.env, 'PATH'));
+  for (const fd of [0, 1, 2]) sys.fcntl(fd, F_SETFD, 0);
+  sys.resetSignalDispositions();
+  sys.sigprocmask(SIG_SETMASK, []);
+  return exe;
 }
 
 function setupDev(sys: Syscalls, cfg: InitConfig, root: string): void {
@@ -425,7 +434,7 @@ function setupTerminal(sys: Syscalls, spec: ContainerSpec, channel: InitChannel)
   sys.close(master);
 }
 
-export function cloexecFdsAbove(sys: Syscalls, last: number): void {
+function cloexecFdsAbove(sys: Syscalls, last: number): void {
   try {
     sys.closeRange(last + 1, 0xffffffff, CLOSE_RANGE_CLOEXEC);
     return;
@@ -449,7 +458,7 @@ export function cloexecFdsAbove(sys: Syscalls, last: number): void {
  * idea of it is a path inside the new root: a cwd reached through a leaked fd
  * reads "(unreachable)…" or fails (CVE-2024-21626).
  */
-export function enterCwd(sys: Syscalls, cwd: string): void {
+function enterCwd(sys: Syscalls, cwd: string): void {
   if (!cwd.startsWith('/')) throw new BerthError('EINVAL_ARGUMENT', `set working directory ${cwd}: not an absolute path`);
   try {
     sys.chdir(cwd);
@@ -469,7 +478,7 @@ export function enterCwd(sys: Syscalls, cwd: string): void {
   }
 }
 
-export function envValue(env: readonly string[], key: string): string | undefined {
+function envValue(env: readonly string[], key: string): string | undefined {
   for (let i = env.length - 1; i >= 0; i--) {
     const e = env[i] as string;
     if (e.startsWith(`${key}=`)) return e.slice(key.length + 1);
