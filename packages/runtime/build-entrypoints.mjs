@@ -10,6 +10,7 @@
 //                      stays external.
 //   dist/shim/main.js  the detached container monitor (`berth run -d`).
 //   dist/tools/run.js  a minimal runner for tests and benchmarks.
+//   dist/oci/main.js   berth-runtime, runc's command line for engines.
 // Both are built from the TypeScript sources, so tests can rebuild them without tsc.
 import { mkdirSync, renameSync, statSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -26,9 +27,13 @@ const ALIAS = { '@berth/oci': join(ociSrc, 'errors.ts'), '@berth/fs-root': join(
 // ES module one (no async loader), which is measurable at this size (~30 ms CPU here).
 const ENTRIES = [
   { name: 'init/main', ext: 'cjs', format: 'cjs', alias: ALIAS },
+  // berth-runtime exec's child (joins a running container's namespaces).
+  { name: 'init/exec-main', ext: 'cjs', format: 'cjs', alias: ALIAS },
   { name: 'shim/main', alias: ALIAS },
   // A minimal foreground runner for the runtime's own tests and benchmarks.
   { name: 'tools/run', alias: ALIAS },
+  // berth-runtime, runc's command line (bin/berth-runtime.js imports it).
+  { name: 'oci/main', alias: ALIAS },
 ];
 
 function newestMtime(dir) {
@@ -69,7 +74,7 @@ export async function buildEntrypoints(outdir = join(here, 'dist')) {
       external: ['koffi'],
       alias: e.alias,
       // Bundled CommonJS code needs a require (not the lean init: it bundles none).
-      ...(e.name === 'init/main'
+      ...(e.format === 'cjs'
         ? {}
         : { banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" } }),
       logLevel: 'warning',

@@ -45,6 +45,8 @@ export interface CgroupManager {
   create(id: string, resources: CgroupResources): Promise<void>;
   /** Bind to an existing cgroup (e.g. to remove it after the runtime process died). */
   open(id: string): void;
+  /** Change the memory, swap, CPU and pids limits of the bound cgroup (those given; the others stay). */
+  update(resources: Omit<CgroupResources, 'devices'>): Promise<void>;
   /** Move a process (and, on v2, nothing else: threads follow) into the cgroup. */
   addProcess(pid: number): Promise<void>;
   stats(): Promise<CgroupStats>;

@@ -63,6 +63,26 @@ export class CgroupV1Manager extends CgroupManagerBase implements CgroupManager 
       }
     }
 
+    await this.update(resources);
+    if (have.includes('devices') && resources.devices !== undefined) {
+      const dir = this.dir('devices');
+      if (resources.devices === 'all') {
+        await this.files.write(path.join(dir, 'devices.allow'), 'a');
+      } else {
+        await this.files.write(path.join(dir, 'devices.deny'), 'a');
+        for (const rule of DEFAULT_DEVICE_RULES) await this.files.write(path.join(dir, 'devices.allow'), rule);
+      }
+    }
+  }
+
+  /** Writes the memory, swap, CPU and pids limits given (create's, or berth-runtime update's). */
+  async update(resources: Omit<CgroupResources, 'devices'>): Promise<void> {
+    if (resources.memory !== undefined && resources.memorySwap !== undefined && resources.memorySwap >= 0) {
+      // memsw may never be below memory: raising both, memsw goes first.
+      const memsw = path.join(this.dir('memory'), 'memory.memsw.limit_in_bytes');
+      const current = Number((await this.files.read(memsw))?.trim() ?? NaN);
+      if (Number.isFinite(current) && resources.memorySwap > current) await this.files.write(memsw, String(resources.memorySwap));
+    }
     if (resources.memory !== undefined) {
       await this.files.write(path.join(this.dir('memory'), 'memory.limit_in_bytes'), String(resources.memory));
     }
@@ -77,15 +97,6 @@ export class CgroupV1Manager extends CgroupManagerBase implements CgroupManager 
       await this.files.write(path.join(this.dir('cpu'), 'cpu.cfs_quota_us'), String(quota));
     }
     if (resources.pidsLimit !== undefined) await this.files.write(path.join(this.dir('pids'), 'pids.max'), String(resources.pidsLimit));
-    if (have.includes('devices') && resources.devices !== undefined) {
-      const dir = this.dir('devices');
-      if (resources.devices === 'all') {
-        await this.files.write(path.join(dir, 'devices.allow'), 'a');
-      } else {
-        await this.files.write(path.join(dir, 'devices.deny'), 'a');
-        for (const rule of DEFAULT_DEVICE_RULES) await this.files.write(path.join(dir, 'devices.allow'), rule);
-      }
-    }
   }
 
   async addProcess(pid: number): Promise<void> {

@@ -68,6 +68,19 @@ export class CgroupV2Manager extends CgroupManagerBase implements CgroupManager 
       throw this.files.fail(`create ${dir}`, err);
     }
 
+    await this.update(resources);
+    if (resources.devices === 'default') {
+      try {
+        this.io.attachDeviceFilter(dir, DEFAULT_DEVICE_RULES);
+      } catch (err) {
+        throw this.files.fail(`restrict devices of ${dir}`, err);
+      }
+    }
+  }
+
+  /** Writes the memory, swap, CPU and pids limits given (create's, or berth-runtime update's). */
+  async update(resources: Omit<CgroupResources, 'devices'>): Promise<void> {
+    const dir = this.dir();
     if (resources.memory !== undefined) await this.files.write(path.join(dir, 'memory.max'), String(resources.memory));
     if (resources.memorySwap !== undefined && (await this.io.exists(path.join(dir, 'memory.swap.max')))) {
       const swap = resources.memorySwap < 0 ? 'max' : String(Math.max(0, resources.memorySwap - (resources.memory ?? 0)));
@@ -78,13 +91,6 @@ export class CgroupV2Manager extends CgroupManagerBase implements CgroupManager 
       await this.files.write(path.join(dir, 'cpu.max'), `${quota} ${period}`);
     }
     if (resources.pidsLimit !== undefined) await this.files.write(path.join(dir, 'pids.max'), String(resources.pidsLimit));
-    if (resources.devices === 'default') {
-      try {
-        this.io.attachDeviceFilter(dir, DEFAULT_DEVICE_RULES);
-      } catch (err) {
-        throw this.files.fail(`restrict devices of ${dir}`, err);
-      }
-    }
   }
 
   async addProcess(pid: number): Promise<void> {

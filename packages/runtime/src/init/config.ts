@@ -26,6 +26,14 @@ export interface InitConfig {
   tty: boolean;
   /** Report per-phase timestamps to the runtime (BERTH_DEBUG_TIMING=1). */
   timing: boolean;
+  /**
+   * berth-runtime's create/start split (runc's exec.fifo): the init outlives the process that
+   * created it (no parent-death signal once it has its go), reports `created` when set up, then
+   * blocks opening this FIFO for writing until `start` opens it, and execve()s.
+   */
+  execFifo?: string;
+  /** Namespaced sysctls written under /proc/sys once the container's namespaces exist (berth-runtime). */
+  sysctl?: Record<string, string>;
 }
 
 export interface DeviceNode {
@@ -73,6 +81,8 @@ export type InitMessage =
   | { type: 'pty'; fd: number }
   /** Setup done, execve next; `marks` are epoch-ms phase timestamps when timing is on. */
   | { type: 'exec'; marks: Array<[string, number]> }
+  /** Set up and waiting on the exec FIFO (InitConfig.execFifo); the report pipe closes next. */
+  | { type: 'created' }
   | { type: 'error'; code: string; message: string; exitCode: number; details: Record<string, unknown> };
 
 /** docker's default device nodes (runc's DefaultSimpleDevices + /dev/tty). */

@@ -14,11 +14,9 @@
 import { readFileSync } from 'node:fs';
 import { applyProcessSecurity } from '../security/apply.js';
 import { LibcSyscalls } from '@berth/sys';
-import { errnoOf } from '@berth/sys';
-import { REPORT_FD, SYNC_FD } from './config.js';
-import type { InitConfig, InitMessage, InitStart } from './config.js';
-import { ExecFailure, protectInit, runInit } from './sequence.js';
-import type { InitChannel } from './sequence.js';
+import { InitPipes } from './channel.js';
+import type { InitConfig } from './config.js';
+import { protectInit, runInit } from './sequence.js';
 
 const now = (): number => performance.timeOrigin + performance.now();
 const marks: Array<[string, number]> = [['init-node-start', performance.timeOrigin]];
@@ -27,77 +25,14 @@ const marks: Array<[string, number]> = [['init-node-start', performance.timeOrig
 // glibc's wrappers would signal and wait for every Node thread (tens of ms under load).
 const sys: LibcSyscalls = new LibcSyscalls({ credentials: 'thread' });
 
-/** Bytes read from SYNC_FD and not used yet. */
-let pending = new Uint8Array(0);
-
-/** Reads at least one more byte from SYNC_FD into `pending`; false at EOF. */
-function fill(): boolean {
-  const buf = new Uint8Array(4096);
-  for (;;) {
-    let n: number;
-    try {
-      n = sys.read(SYNC_FD, buf);
-    } catch (err) {
-      if (errnoOf(err) === 'EINTR') continue;
-      throw err;
-    }
-    if (n === 0) return false;
-    const next = new Uint8Array(pending.length + n);
-    next.set(pending);
-    next.set(buf.subarray(0, n), pending.length);
-    pending = next;
-    return true;
-  }
-}
-
-const channel: InitChannel = {
-  send(msg: InitMessage): void {
-    try {
-      sys.write(REPORT_FD, `${JSON.stringify(msg)}\n`);
-    } catch {
-      // The runtime is gone; nobody is left to tell.
-    }
-  },
-  waitForParent(what: string): void {
-    if (pending.length === 0 && !fill()) throw new ExecFailure(`wait for the runtime (${what}): the runtime went away`, 125);
-    pending = pending.subarray(1);
-  },
-};
-
-/** The start line (InitStart JSON) from SYNC_FD. */
-function readStart(): InitStart {
-  let nl: number;
-  while ((nl = pending.indexOf(10)) < 0) {
-    if (pending.length > 65536) throw new Error('read the start line: too long');
-    if (!fill()) throw new ExecFailure('wait for the runtime (start): the runtime went away', 125);
-  }
-  const line = Buffer.from(pending.subarray(0, nl)).toString('utf8');
-  pending = pending.subarray(nl + 1);
-  const start = JSON.parse(line) as InitStart;
-  if (typeof start.config !== 'string') throw new Error('read the start line: no config');
-  return start;
-}
-
-function fail(err: unknown): never {
-  const e = err as { code?: unknown; message?: unknown; details?: unknown };
-  const exitCode = err instanceof ExecFailure ? err.exitCode : 125;
-  channel.send({
-    type: 'error',
-    code: typeof e.code === 'string' ? e.code : 'ERUNTIME',
-    message: typeof e.message === 'string' ? e.message.split('\n')[0] ?? '' : String(err),
-    exitCode,
-    details: typeof e.details === 'object' && e.details !== null ? (e.details as Record<string, unknown>) : {},
-  });
-  // _exit: Node's own fds may already be closed, so no Node teardown.
-  sys.exit(exitCode);
-}
+const channel = new InitPipes(sys);
 
 try {
   // Non-dumpable, and dies with the runtime.
   protectInit(sys);
   sys.prepare();
   marks.push(['init-loaded', now()]);
-  const start = readStart();
+  const start = channel.readStart();
   const cfg = JSON.parse(readFileSync(start.config, 'utf8')) as InitConfig;
   const program = cfg.seccompProgram === null ? undefined : new Uint8Array(Buffer.from(cfg.seccompProgram, 'base64'));
   runInit(
@@ -110,5 +45,5 @@ try {
     { stdinNull: start.stdinNull, marks },
   );
 } catch (err) {
-  fail(err);
+  channel.fail(err);
 }

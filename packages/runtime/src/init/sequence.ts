@@ -21,7 +21,9 @@ import {
   MS_STRICTATIME,
   O_CLOEXEC,
   O_NOCTTY,
+  O_PATH,
   O_RDWR,
+  O_WRONLY,
   PR_SET_DUMPABLE,
   PR_SET_PDEATHSIG,
   SIGKILL,
@@ -47,6 +49,8 @@ export interface InitChannel {
   send(msg: InitMessage): void;
   /** Blocks until the runtime says go; throws if the runtime went away. */
   waitForParent(what: string): void;
+  /** Closes the report pipe (the creator is gone from here on: errors go to stderr). */
+  release?(): void;
 }
 
 /** `applyProcessSecurity(sys, spec)` from security/: rlimits, no_new_privs, credentials, capabilities, seccomp (last). */
@@ -135,6 +139,9 @@ export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, se
   // cgroup namespace we make next is rooted at the container's cgroup.
   channel.waitForParent('cgroup setup');
   marks.mark('synced');
+  // berth-runtime: this init outlives `create`; the FIFO is held O_PATH (it is out of reach after pivot_root).
+  const execFifo = cfg.execFifo === undefined ? undefined : sys.open(cfg.execFifo, O_PATH | O_CLOEXEC);
+  if (execFifo !== undefined) sys.prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   // The init was born in its pid namespace; it makes the others for itself (this thread,
   // the one that execve()s). The cgroup namespace is rooted at the cgroup joined above.
   const unshareFlags = (namespaceFlags(spec.namespaces) & ~CLONE_NEWPID) | (cfg.cgroupNamespace ? CLONE_NEWCGROUP : 0);
@@ -184,7 +191,8 @@ export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, se
   sys.chdir('/');
   marks.mark('pivot-root');
 
-  // After pivot_root every absolute path resolves inside the container.
+  // After pivot_root every absolute path resolves inside the container. Sysctls before /proc/sys goes read-only.
+  for (const [key, value] of Object.entries(cfg.sysctl ?? {})) sys.writeFile(`/proc/sys/${key.replace(/\./g, '/')}`, value, 0o644);
   for (const p of spec.readonlyPaths) readonlyPath(sys, p);
   for (const p of spec.maskedPaths) maskPath(sys, p);
   if (ns.has('uts')) sys.sethostname(spec.hostname);
@@ -203,19 +211,23 @@ export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, se
   // cannot simply be closed here: they include Node's own epoll/eventfd fds, and
   // Node's helper threads (woken by glibc's set*id broadcast in the security
   // step) abort on EBADF. The cwd check below covers a cwd reached through one.
-  cloexecFdsAbove(sys, 2);
-
-  enterCwd(sys, spec.process.cwd);
-  const exe = lookPath(sys, spec.process.args[0] ?? '', envValue(spec.process.env, 'PATH'));
-  for (const fd of [0, 1, 2]) sys.fcntl(fd, F_SETFD, 0);
-  sys.resetSignalDispositions();
-  sys.sigprocmask(SIG_SETMASK, []);
+  const exe = prepareProcess(sys, spec);
   marks.mark('process-setup');
+
+  if (execFifo !== undefined) {
+    channel.send({ type: 'created' });
+    channel.release?.();
+    // Blocks until `start` opens the FIFO for reading (runc's exec.fifo).
+    const w = sys.open(`/proc/self/fd/${execFifo}`, O_WRONLY | O_CLOEXEC);
+    sys.write(w, '0');
+    sys.close(w);
+    sys.close(execFifo);
+  }
 
   security(sys, spec);
   // Changing credentials clears the parent-death signal: set it again (best effort: a
   // custom seccomp profile may refuse prctl).
-  if (spec.process.user.uid !== 0 || spec.process.user.gid !== 0) {
+  if (execFifo === undefined && (spec.process.user.uid !== 0 || spec.process.user.gid !== 0)) {
     try {
       sys.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     } catch {
@@ -223,7 +235,7 @@ export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, se
     }
   }
   marks.mark('security');
-  channel.send({ type: 'exec', marks: marks.marks });
+  if (execFifo === undefined) channel.send({ type: 'exec', marks: marks.marks });
 
   const [path, argv] =
     spec.init && cfg.initBinary !== null ? ['/dev/init', ['/dev/init', '--', ...spec.process.args]] : [exe, spec.process.args];
@@ -234,6 +246,21 @@ export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, se
     if (!(err instanceof BerthError)) throw err;
     throw execError(spec.process.args[0] ?? '', err);
   }
+}
+
+/**
+ * The process's side of the setup, in the container's root (the init's, and exec's): fds above
+ * 2 close-on-exec, the cwd entered and checked, argv[0] looked up in PATH, fds 0-2
+ * inheritable, signals default and unblocked. Returns the executable's path.
+ */
+export function prepareProcess(sys: Syscalls, spec: ContainerSpec): string {
+  cloexecFdsAbove(sys, 2);
+  enterCwd(sys, spec.process.cwd);
+  const exe = lookPath(sys, spec.process.args[0] ?? '', envValue(spec.process.env, 'PATH'));
+  for (const fd of [0, 1, 2]) sys.fcntl(fd, F_SETFD, 0);
+  sys.resetSignalDispositions();
+  sys.sigprocmask(SIG_SETMASK, []);
+  return exe;
 }
 
 function setupDev(sys: Syscalls, cfg: InitConfig, root: string): void {
@@ -489,7 +516,7 @@ const ERRNO_TEXT: Record<string, string> = {
   ETXTBSY: 'text file busy',
 };
 
-function execError(name: string, err: unknown): BerthError {
+export function execError(name: string, err: unknown): BerthError {
   const e = errnoOf(err) ?? 'EIO';
   const text = ERRNO_TEXT[e] ?? e;
   return new ExecFailure(`exec "${name}": ${text}`, e === 'ENOENT' || e === 'ENOTDIR' || e === 'ELOOP' ? 127 : 126, err);

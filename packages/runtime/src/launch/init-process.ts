@@ -20,6 +20,8 @@ export interface InitSpawnOptions {
    * it has its start line and is in its cgroup.
    */
   flags: number;
+  /** Born in this existing pid namespace instead (an fd of /proc/<pid>/ns/pid): berth-runtime exec. */
+  joinPidNamespace?: number;
   /** The child's fds 0-2: the container's pipes (PreparedStdio.childFds, O_CLOEXEC here; the caller closes its copies afterwards). */
   stdio: [number, number, number];
   /** Extra environment for the init (BERTH_DEBUG_TIMING...). Nothing is inherited: NODE_OPTIONS could inject code. */
@@ -37,6 +39,11 @@ export interface InitLaunchOptions extends InitSpawnOptions {
   beforeSetup?: (pid: number) => void | Promise<void>;
   /** Receives the pty master (an fd of this process, O_CLOEXEC) before the init continues. */
   onPty?: (masterFd: number) => void;
+  /**
+   * berth-runtime's create: resolve once the init reports `created` (set up, waiting on its
+   * exec FIFO); with `detach` too, this process may exit without waiting for the init.
+   */
+  untilCreated?: { detach: boolean };
 }
 
 export interface InitTiming {
@@ -180,6 +187,7 @@ class SpawnedInit {
     const child = opts.spawner.spawn(
       {
         newPidNamespace: (opts.flags & CLONE_NEWPID) !== 0,
+        ...(opts.joinPidNamespace === undefined ? {} : { joinPidNamespace: opts.joinPidNamespace }),
         file: exe.path,
         args: [...(opts.argsPrefix ?? []), opts.initScript],
         env: opts.env ?? {},
@@ -461,6 +469,9 @@ async function drive(init: SpawnedInit, child: SpawnedChild, opts: InitLaunchOpt
       } catch (err) {
         return abort(BerthError.wrap('receive the container terminal', err));
       }
+    } else if (m.type === 'created' && opts.untilCreated !== undefined) {
+      execReported = true;
+      if (opts.untilCreated.detach) child.keepAlive(false);
     } else if (m.type === 'exec') {
       execReported = true;
       for (const mark of m.marks) marks.push(mark);

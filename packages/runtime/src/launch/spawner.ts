@@ -30,6 +30,8 @@ import type { Syscalls } from '@berth/sys';
 export interface SpawnRequest {
   /** A new pid namespace for the child (it is its PID 1). */
   newPidNamespace: boolean;
+  /** Or an existing one to be born in: an fd of /proc/<pid>/ns/pid (berth-runtime exec). */
+  joinPidNamespace?: number;
   file: string;
   args: string[];
   env: Record<string, string>;
@@ -88,9 +90,10 @@ export class Spawner {
         failure = err;
       }
     };
-    if (req.newPidNamespace) {
+    if (req.newPidNamespace || req.joinPidNamespace !== undefined) {
       const home = this.homeFd();
-      this.sys.unshare(CLONE_NEWPID);
+      if (req.joinPidNamespace !== undefined) this.sys.setns(req.joinPidNamespace, CLONE_NEWPID);
+      else this.sys.unshare(CLONE_NEWPID);
       start();
       try {
         this.sys.setns(home, CLONE_NEWPID);

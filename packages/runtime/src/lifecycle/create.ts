@@ -245,7 +245,7 @@ function writeContainer(ctx: RuntimeContext, id: string, req: CreateRequest, pre
  * `<state root>/.cache/seccomp/` for the next berth process.
  */
 const seccompMemo = new Map<string, string>();
-function compiledSeccomp(stateRoot: string, profile: NonNullable<ContainerSpec['seccomp']>): string {
+export function compiledSeccomp(stateRoot: string, profile: NonNullable<ContainerSpec['seccomp']>): string {
   // The compiler's version too: a program compiled by an older berth (no -ENOSYS stub) is not reused.
   const key = createHash('sha256').update(`${process.arch}\0${SECCOMP_COMPILER_VERSION}\0${JSON.stringify(profile)}`).digest('hex');
   const memo = seccompMemo.get(key);

@@ -141,7 +141,7 @@ export function findInitBinary(): string | null {
  * The bundled script `name` (`init/main.cjs`, `shim/main.js`): next to this
  * module in dist/, or in ../dist/ when running from the TypeScript sources.
  */
-export function bundledScript(name: 'init/main.cjs' | 'shim/main.js'): string {
+export function bundledScript(name: 'init/main.cjs' | 'init/exec-main.cjs' | 'shim/main.js'): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const candidates = [path.join(here, '..', name), path.join(here, '..', '..', 'dist', name)];
   for (const c of candidates) {

@@ -1,0 +1,67 @@
+import { BerthError } from '@berth/oci';
+import type { ContainerSpec, NamespaceKind } from '../spec/types.js';
+import { O_CLOEXEC } from '@berth/sys';
+import { namespaceFlags } from '../spec/namespaces.js';
+import type { Syscalls } from '@berth/sys';
+import { execError, prepareProcess } from './sequence.js';
+import type { InitChannel, ProcessSecurity } from './sequence.js';
+
+/**
+ * berth-runtime's `exec`: a process started in a running container. The child is born in the
+ * container's pid namespace (the spawner joins it for the spawn) and put in its cgroup by the
+ * runtime before its go; it joins the container's other namespaces itself, then does the tail
+ * of the init's sequence (fds, cwd, PATH lookup, signals, the process's security, execve).
+ */
+export interface ExecConfig {
+  version: 1;
+  /** Host pid of the container's init, whose namespaces are joined. */
+  pid: number;
+  /** The container's namespaces besides pid (born in it), cgroup (when it has one) included. */
+  namespaces: NamespaceKind[];
+  /** The container's spec with the exec'd process in `process`. */
+  spec: ContainerSpec;
+  /** The container's compiled seccomp filter (base64), or null. */
+  seccompProgram: string | null;
+}
+
+/** unshare(2): stop sharing the file-system attributes (root, cwd, umask) with the other threads. */
+const CLONE_FS = 0x00000200;
+
+/** Namespace files under /proc/<pid>/ns, in the order they are joined: the mount namespace last (it changes what /proc is). */
+const ORDER: ReadonlyArray<[NamespaceKind, string]> = [
+  ['cgroup', 'cgroup'],
+  ['ipc', 'ipc'],
+  ['uts', 'uts'],
+  ['network', 'net'],
+  ['mount', 'mnt'],
+];
+
+export function runExec(sys: Syscalls, cfg: ExecConfig, channel: InitChannel, security: ProcessSecurity): never {
+  channel.waitForParent('cgroup setup');
+  const want = new Set(cfg.namespaces);
+  // Every namespace file is opened before any is joined: after the mount namespace, /proc is the container's.
+  const fds: Array<[number, number]> = [];
+  for (const [kind, file] of ORDER) {
+    if (want.has(kind)) fds.push([sys.open(`/proc/${cfg.pid}/ns/${file}`, O_CLOEXEC), namespaceFlags([kind])]);
+  }
+  // setns(CLONE_NEWNS) refuses a thread whose fs_struct is shared (Node's threads share it).
+  sys.unshare(CLONE_FS);
+  for (const [fd, flag] of fds) {
+    try {
+      sys.setns(fd, flag);
+    } finally {
+      sys.close(fd);
+    }
+  }
+  // Joining the mount namespace put this thread at the container's root (after its pivot_root).
+  const spec = cfg.spec;
+  const exe = prepareProcess(sys, spec);
+  security(sys, spec);
+  channel.send({ type: 'exec', marks: [] });
+  try {
+    sys.execve(exe, spec.process.args, spec.process.env);
+  } catch (err) {
+    if (!(err instanceof BerthError)) throw err;
+    throw execError(spec.process.args[0] ?? '', err);
+  }
+}

@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import { BerthError } from '@berth/oci';
+import { bundleToSpec } from './bundle.js';
+import type { OciConfig } from './bundle.js';
+import { defaultConfig } from './features.js';
+
+/** A config as podman 4 writes it (trimmed): what must map without a refusal. */
+function podmanLike(): OciConfig {
+  return {
+    ociVersion: '1.0.2-dev',
+    process: {
+      user: { uid: 0, gid: 0, umask: 18, additionalGids: [0, 10] },
+      args: ['echo', 'hi'],
+      env: ['PATH=/usr/bin:/bin', 'container=podman'],
+      cwd: '/',
+      capabilities: { bounding: ['CAP_CHOWN', 'CAP_KILL'], effective: ['CAP_CHOWN', 'CAP_KILL'], permitted: ['CAP_CHOWN', 'CAP_KILL'] },
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
+      oomScoreAdj: 100,
+    },
+    root: { path: '/var/lib/containers/x/rootfs' },
+    hostname: 'be78d2869a4b',
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance'] },
+      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/etc/hosts', type: 'bind', source: '/run/x/hosts', options: ['bind', 'rprivate'] },
+      { destination: '/dev/shm', type: 'bind', source: '/run/x/shm', options: ['bind', 'rprivate', 'nosuid', 'noexec', 'nodev'] },
+      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['rprivate', 'nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+    ],
+    annotations: { 'io.container.manager': 'libpod' },
+    linux: {
+      sysctl: { 'net.ipv4.ping_group_range': '0 0' },
+      resources: { devices: [{ allow: false, access: 'rwm' }], pids: { limit: 2048 }, memory: { limit: 1 << 26, swap: 1 << 27 }, cpu: { quota: 50000, period: 100000 } },
+      cgroupsPath: '/libpod_parent/libpod-be78d2869a4b',
+      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+      seccomp: {
+        defaultAction: 'SCMP_ACT_ERRNO',
+        defaultErrnoRet: 38,
+        architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86'],
+        syscalls: [
+          { names: ['read', 'write', 'exit_group'], action: 'SCMP_ACT_ALLOW' },
+          { names: ['personality'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 0, op: 'SCMP_CMP_EQ' }] },
+        ],
+      },
+      maskedPaths: ['/proc/kcore'],
+      readonlyPaths: ['/proc/sys'],
+    },
+  };
+}
+
+function refusal(edit: (c: OciConfig) => void): string {
+  const c = podmanLike();
+  edit(c);
+  try {
+    bundleToSpec(c, '/bundle');
+  } catch (err) {
+    expect(err).toBeInstanceOf(BerthError);
+    return (err as Error).message;
+  }
+  throw new Error('not refused');
+}
+
+describe('bundleToSpec', () => {
+  it("maps podman's config.json onto a ContainerSpec", () => {
+    const b = bundleToSpec(podmanLike(), '/bundle');
+    expect(b.spec.process).toMatchObject({ args: ['echo', 'hi'], cwd: '/', user: { uid: 0, gid: 0, additionalGids: [0, 10] } });
+    expect(b.spec.process.capabilities.bounding).toEqual(['CAP_CHOWN', 'CAP_KILL']);
+    expect(b.spec.namespaces).toEqual(['pid', 'network', 'ipc', 'uts', 'mount']);
+    expect(b.spec.network).toBe('none');
+    // The standard mounts are berth's own; the binds are kept, with their options.
+    expect(b.spec.mounts).toEqual([
+      { destination: '/etc/hosts', type: 'bind', source: '/run/x/hosts', options: ['bind', 'rprivate'] },
+      { destination: '/dev/shm', type: 'bind', source: '/run/x/shm', options: ['bind', 'rprivate', 'nosuid', 'noexec', 'nodev'] },
+    ]);
+    expect(b.cgroupMount).toBe(true);
+    expect(b.cgroupNamespace).toBe(true);
+    expect(b.cgroup).toEqual({ parent: 'libpod_parent', name: 'libpod-be78d2869a4b' });
+    expect(b.spec.resources).toEqual({ devices: 'default', pidsLimit: 2048, memory: 1 << 26, memorySwap: 1 << 27, cpus: 0.5 });
+    expect(b.sysctl).toEqual({ 'net.ipv4.ping_group_range': '0 0' });
+    expect(b.oomScoreAdj).toBe(100);
+    expect(b.spec.seccomp).toMatchObject({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 38 });
+    expect(b.spec.seccomp?.syscalls.map((r) => r.names)).toEqual([['read', 'write', 'exit_group'], ['personality']]);
+    expect(b.spec.rootfs).toBe('/var/lib/containers/x/rootfs');
+  });
+
+  it('resolves a relative root against the bundle and maps the default spec', () => {
+    const b = bundleToSpec(defaultConfig(), '/srv/b');
+    expect(b.spec.rootfs).toBe('/srv/b/rootfs');
+    expect(b.spec.readonlyRootfs).toBe(true);
+    expect(b.spec.hostname).toBe('berth');
+  });
+
+  it('refuses, naming the field, what berth cannot honour', () => {
+    expect(refusal((c) => ((c.hooks = { createRuntime: [{ path: '/x' }] })))).toBe('hooks (createRuntime) is not supported by berth-runtime');
+    expect(refusal((c) => c.linux?.namespaces?.push({ type: 'ipc', path: '/proc/1/ns/ipc' }))).toContain('ipc with a path (joining a namespace)');
+    expect(refusal((c) => c.linux?.namespaces?.push({ type: 'user' }))).toContain('"user"');
+    expect(refusal((c) => c.linux?.namespaces?.splice(4, 1))).toContain('without its own mount namespace');
+    expect(refusal((c) => c.linux !== undefined && (c.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }]))).toContain('linux.uidMappings');
+    expect(refusal((c) => c.linux !== undefined && (c.linux.cgroupsPath = 'machine.slice:libpod:abc'))).toContain('systemd');
+    expect(refusal((c) => c.linux !== undefined && (c.linux.sysctl = { 'vm.swappiness': '1' }))).toContain('not a namespaced sysctl');
+    expect(refusal((c) => c.linux?.namespaces?.splice(1, 1))).toContain('net.ipv4.ping_group_range: needs a network namespace');
+    expect(refusal((c) => c.linux?.resources?.devices?.push({ allow: true, type: 'c', major: 4, minor: 1, access: 'rwm' }))).toContain('c 4:1 rwm');
+    expect(refusal((c) => c.linux?.resources !== undefined && (c.linux.resources.cpu = { shares: 512 }))).toContain('linux.resources.cpu.shares');
+    expect(refusal((c) => c.linux?.resources?.memory !== undefined && (c.linux.resources.memory.reservation = 1))).toContain('memory.reservation');
+    expect(refusal((c) => c.mounts?.push({ destination: '/x', type: 'nfs', source: 'h:/x' }))).toContain('mounts of type nfs');
+    expect(refusal((c) => c.mounts?.push({ destination: '/proc', type: 'bind', source: '/proc' }))).toContain('mounts over /proc');
+    expect(refusal((c) => c.mounts?.push({ destination: '/x', type: 'tmpfs', source: 'tmpfs', options: ['huge=always'] }))).toContain('"huge=always"');
+    expect(refusal((c) => c.process !== undefined && (c.process.user.umask = 0o077))).toContain('umask 77');
+    expect(refusal((c) => c.process !== undefined && (c.process.apparmorProfile = 'docker-default'))).toContain('process.apparmorProfile');
+    expect(refusal((c) => c.process !== undefined && (c.process.terminal = true))).toContain('--console-socket');
+    expect(refusal((c) => c.linux?.seccomp !== undefined && (c.linux.seccomp.flags = ['SECCOMP_FILTER_FLAG_LOG']))).toContain('linux.seccomp.flags');
+    expect(refusal((c) => c.linux?.seccomp?.syscalls?.push({ names: ['x'], action: 'SCMP_ACT_NOTIFY' }))).toMatch(/SCMP_ACT_NOTIFY/);
+    expect(refusal((c) => ((c as unknown as Record<string, unknown>)['windows'] = {}))).toContain('windows');
+    expect(refusal((c) => c.linux !== undefined && (c.linux.rootfsPropagation = 'shared'))).toContain('rootfsPropagation shared');
+    expect(refusal((c) => c.linux !== undefined && (c.linux.devices = [{ path: '/etc/x', type: 'c', major: 1, minor: 3 }]))).toContain('under /dev');
+  });
+});

@@ -1,0 +1,418 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BerthError } from '@berth/oci';
+import type { DeviceNode } from '../init/config.js';
+import { DEFAULT_DEVICE_RULES } from '../cgroups/devices.js';
+import { normaliseCapability } from '../security/capabilities.js';
+import { RLIMITS } from '../security/rlimits.js';
+import { resolveSeccompProfile } from '../security/seccomp.js';
+import type { DockerSeccompProfile, DockerSeccompRule } from '../security/seccomp.js';
+import type { ContainerSpec, MountSpec, NamespaceKind, ResourceSpec } from '../spec/types.js';
+
+/**
+ * A runtime-spec bundle (`config.json` + root filesystem, as engines hand it to
+ * `berth-runtime create`) mapped onto berth's own ContainerSpec. Every field berth
+ * cannot honour is refused here with one line naming it (code EUNSUPPORTED or
+ * EINVAL_ARGUMENT), before anything is created: nothing is silently ignored.
+ */
+
+/** The parts of runtime-spec's config.json berth reads (everything else is checked against KNOWN_* below). */
+export interface OciConfig {
+  ociVersion: string;
+  root?: { path: string; readonly?: boolean };
+  process?: OciProcess;
+  hostname?: string;
+  domainname?: string;
+  mounts?: OciMount[];
+  hooks?: Record<string, unknown[] | undefined>;
+  annotations?: Record<string, string>;
+  linux?: OciLinux;
+}
+
+export interface OciProcess {
+  terminal?: boolean;
+  consoleSize?: { height: number; width: number };
+  user: { uid: number; gid: number; umask?: number; additionalGids?: number[]; username?: string };
+  args?: string[];
+  commandLine?: string;
+  env?: string[];
+  cwd: string;
+  capabilities?: Partial<Record<'bounding' | 'effective' | 'permitted' | 'inheritable' | 'ambient', string[]>>;
+  rlimits?: Array<{ type: string; soft: number; hard: number }>;
+  noNewPrivileges?: boolean;
+  apparmorProfile?: string;
+  oomScoreAdj?: number;
+  selinuxLabel?: string;
+  ioPriority?: unknown;
+  scheduler?: unknown;
+  execCPUAffinity?: unknown;
+}
+
+export interface OciMount {
+  destination: string;
+  type?: string;
+  source?: string;
+  options?: string[];
+  uidMappings?: unknown[];
+  gidMappings?: unknown[];
+}
+
+export interface OciLinux {
+  namespaces?: Array<{ type: string; path?: string }>;
+  uidMappings?: unknown[];
+  gidMappings?: unknown[];
+  devices?: Array<{ path: string; type: string; major?: number; minor?: number; fileMode?: number; uid?: number; gid?: number }>;
+  cgroupsPath?: string;
+  resources?: OciResources;
+  sysctl?: Record<string, string>;
+  seccomp?: OciSeccomp;
+  rootfsPropagation?: string;
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+  mountLabel?: string;
+  intelRdt?: unknown;
+  personality?: unknown;
+  timeOffsets?: unknown;
+}
+
+export interface OciResources {
+  devices?: Array<{ allow: boolean; type?: string; major?: number | null; minor?: number | null; access?: string }>;
+  memory?: { limit?: number; reservation?: number; swap?: number; kernel?: number; kernelTCP?: number; swappiness?: number; disableOOMKiller?: boolean; useHierarchy?: boolean; checkBeforeUpdate?: boolean };
+  cpu?: { shares?: number; quota?: number; period?: number; realtimeRuntime?: number; realtimePeriod?: number; cpus?: string; mems?: string; idle?: number; burst?: number };
+  pids?: { limit: number };
+  blockIO?: unknown;
+  hugepageLimits?: unknown[];
+  network?: unknown;
+  rdma?: unknown;
+  unified?: Record<string, string>;
+}
+
+export interface OciSeccomp {
+  defaultAction: string;
+  defaultErrnoRet?: number;
+  architectures?: string[];
+  flags?: string[];
+  listenerPath?: string;
+  listenerMetadata?: string;
+  syscalls?: Array<{ names: string[]; action: string; errnoRet?: number; args?: Array<{ index: number; value: number; valueTwo?: number; op: string }> }>;
+}
+
+/** What `create` needs besides the ContainerSpec: facts the init and the cgroup take separately. */
+export interface BundleSpec {
+  spec: ContainerSpec;
+  /** Extra device nodes (linux.devices) on top of berth's default ones. */
+  devices: DeviceNode[];
+  /** A cgroup namespace for the init (asked for, or implied by a /sys/fs/cgroup mount). */
+  cgroupNamespace: boolean;
+  /** Mount the cgroup file system at /sys/fs/cgroup. */
+  cgroupMount: boolean;
+  /** cgroupsPath split for the cgroup manager: parent (relative) and leaf name. */
+  cgroup: { parent: string; name: string } | null;
+  sysctl: Record<string, string>;
+  oomScoreAdj: number | undefined;
+  annotations: Record<string, string>;
+  /** process.terminal: the caller needs a console socket. */
+  terminal: boolean;
+}
+
+const unsupported = (what: string): BerthError => new BerthError('EUNSUPPORTED', `${what} is not supported by berth-runtime`);
+const invalid = (what: string): BerthError => new BerthError('EINVAL_ARGUMENT', `config.json: ${what}`);
+
+/** Reads and parses `<bundle>/config.json`. */
+export function readBundleConfig(bundle: string): OciConfig {
+  const file = path.join(bundle, 'config.json');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw BerthError.wrap(`read bundle config ${file}`, err, 'EINVAL_ARGUMENT');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new BerthError('EINVAL_ARGUMENT', `read bundle config ${file}: invalid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('not a JSON object');
+  const cfg = value as OciConfig;
+  if (typeof cfg.ociVersion !== 'string' || !cfg.ociVersion.startsWith('1.')) throw invalid(`ociVersion ${JSON.stringify(cfg.ociVersion)}: berth-runtime reads 1.x`);
+  return cfg;
+}
+
+/** The standard mounts berth's init makes itself (with berth's options), by destination and the types accepted there. */
+const STANDARD_MOUNTS: Record<string, readonly string[]> = {
+  '/proc': ['proc'],
+  '/dev': ['tmpfs'],
+  '/dev/pts': ['devpts'],
+  '/dev/shm': ['tmpfs'],
+  '/dev/mqueue': ['mqueue'],
+  '/sys': ['sysfs'],
+  '/sys/fs/cgroup': ['cgroup', 'cgroup2'],
+};
+
+const NAMESPACES: Record<string, NamespaceKind> = {
+  pid: 'pid',
+  mount: 'mount',
+  uts: 'uts',
+  ipc: 'ipc',
+  network: 'network',
+  cgroup: 'cgroup',
+};
+
+const MOUNT_OPTIONS = new Set([
+  'ro', 'rw', 'nosuid', 'suid', 'nodev', 'dev', 'noexec', 'exec', 'bind', 'rbind', 'noatime', 'atime', 'nodiratime', 'diratime',
+  'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'private', 'rprivate', 'slave', 'rslave', 'shared', 'rshared',
+]);
+const TMPFS_DATA = /^(size|mode|nr_inodes|nr_blocks|uid|gid)=[0-9A-Za-z%]+$/;
+
+/** Namespaced sysctls a container may set (runc's list): net.* needs its own network namespace. */
+function checkSysctl(key: string, ns: ReadonlySet<NamespaceKind>): void {
+  if (!/^[a-z0-9_]+(\.[A-Za-z0-9_-]+)+$/.test(key)) throw invalid(`linux.sysctl ${JSON.stringify(key)}: not a sysctl name`);
+  const ipc = /^(kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced)|fs\.mqueue\.)/.test(key);
+  if (ipc) {
+    if (!ns.has('ipc')) throw invalid(`linux.sysctl ${key}: needs an ipc namespace`);
+    return;
+  }
+  if (key.startsWith('net.')) {
+    if (!ns.has('network')) throw invalid(`linux.sysctl ${key}: needs a network namespace`);
+    return;
+  }
+  if (key === 'kernel.hostname' || key === 'kernel.domainname') throw invalid(`linux.sysctl ${key}: set hostname/domainname instead`);
+  throw invalid(`linux.sysctl ${key}: not a namespaced sysctl (refused: it would change the host)`);
+}
+
+function mapMount(m: OciMount, i: number, bundle: string): MountSpec | 'standard' {
+  const where = `mounts[${i}] (${m.destination})`;
+  if (typeof m.destination !== 'string' || !m.destination.startsWith('/')) throw invalid(`${where}: destination must be an absolute path`);
+  if (m.uidMappings !== undefined || m.gidMappings !== undefined) throw unsupported(`${where}: idmapped mounts`);
+  const options = m.options ?? [];
+  const isBind = m.type === 'bind' || options.includes('bind') || options.includes('rbind');
+  const dest = path.posix.normalize(m.destination).replace(/\/+$/, '') || '/';
+  const standard = STANDARD_MOUNTS[dest];
+  if (!isBind && standard !== undefined) {
+    if (m.type === undefined || !standard.includes(m.type)) throw unsupported(`${where}: type ${m.type ?? '(none)'} at ${dest}`);
+    return 'standard';
+  }
+  if (dest === '/proc' || dest.startsWith('/proc/')) throw unsupported(`${where}: mounts over /proc`);
+  if (isBind) {
+    if (typeof m.source !== 'string' || m.source === '') throw invalid(`${where}: a bind mount needs a source`);
+    const source = path.resolve(bundle, m.source);
+    const opts: string[] = [];
+    let rec = false;
+    for (const o of options) {
+      if (o === 'rbind') rec = true;
+      if (!MOUNT_OPTIONS.has(o)) throw unsupported(`${where}: bind mount option ${JSON.stringify(o)}`);
+      if (o !== 'bind' && o !== 'rbind') opts.push(o);
+    }
+    return { destination: dest, type: 'bind', source, options: [rec ? 'rbind' : 'bind', ...opts] };
+  }
+  if (m.type === 'tmpfs') {
+    for (const o of options) {
+      if (!MOUNT_OPTIONS.has(o) && !TMPFS_DATA.test(o)) throw unsupported(`${where}: tmpfs option ${JSON.stringify(o)}`);
+    }
+    return { destination: dest, type: 'tmpfs', source: 'tmpfs', options: [...options] };
+  }
+  throw unsupported(`${where}: mounts of type ${m.type ?? '(none)'}`);
+}
+
+function mapDevices(list: NonNullable<OciLinux['devices']>): DeviceNode[] {
+  return list.map((d, i) => {
+    const where = `linux.devices[${i}] (${d.path})`;
+    if (typeof d.path !== 'string' || !d.path.startsWith('/dev/') || d.path.split('/').includes('..')) throw invalid(`${where}: path must be under /dev`);
+    if (d.type !== 'c' && d.type !== 'u' && d.type !== 'b') throw unsupported(`${where}: device type ${JSON.stringify(d.type)}`);
+    if (!Number.isInteger(d.major) || !Number.isInteger(d.minor)) throw invalid(`${where}: major and minor are required`);
+    return {
+      name: d.path.slice('/dev/'.length),
+      kind: d.type === 'b' ? 'block' : 'char',
+      major: d.major as number,
+      minor: d.minor as number,
+      mode: d.fileMode ?? 0o666,
+      uid: d.uid ?? 0,
+      gid: d.gid ?? 0,
+    };
+  });
+}
+
+/** linux.resources.devices → berth's two device policies (docker's default list, or everything). */
+function mapDeviceRules(rules: NonNullable<OciResources['devices']>): ResourceSpec['devices'] {
+  const norm = rules.map((r) => {
+    const type = r.type ?? 'a';
+    const major = r.major === undefined || r.major === null || r.major < 0 ? '*' : String(r.major);
+    const minor = r.minor === undefined || r.minor === null || r.minor < 0 ? '*' : String(r.minor);
+    return { allow: r.allow, rule: type === 'a' ? 'a' : `${type} ${major}:${minor} ${r.access ?? 'rwm'}` };
+  });
+  if (norm.length === 1 && norm[0]?.allow === true && norm[0].rule === 'a') return 'all';
+  const [first, ...rest] = norm;
+  if (first !== undefined && !first.allow && first.rule === 'a') {
+    // runc also always allows the default nodes it creates; berth's default list is docker's.
+    const allowed = new Set(DEFAULT_DEVICE_RULES);
+    for (const r of rest) {
+      if (!r.allow || !allowed.has(r.rule)) throw unsupported(`linux.resources.devices rule "${r.allow ? 'allow' : 'deny'} ${r.rule}" (berth allows docker's default list or all devices)`);
+    }
+    return 'default';
+  }
+  if (norm.length === 0) return 'default';
+  throw unsupported('linux.resources.devices not starting with a deny-all rule');
+}
+
+/** linux.resources → berth's ResourceSpec, refusing what it cannot apply. */
+export function mapResources(r: OciResources | undefined): ResourceSpec {
+  const out: ResourceSpec = { devices: r?.devices === undefined ? 'default' : mapDeviceRules(r.devices) };
+  if (r === undefined) return out;
+  for (const k of ['blockIO', 'hugepageLimits', 'network', 'rdma', 'unified'] as const) {
+    if (r[k] !== undefined && !(Array.isArray(r[k]) && (r[k] as unknown[]).length === 0)) throw unsupported(`linux.resources.${k}`);
+  }
+  if (r.memory !== undefined) {
+    const { limit, swap, ...rest } = r.memory;
+    for (const [k, v] of Object.entries(rest)) if (v !== undefined) throw unsupported(`linux.resources.memory.${k}`);
+    if (limit !== undefined && limit > 0) out.memory = limit;
+    if (swap !== undefined && swap !== 0) out.memorySwap = swap;
+  }
+  if (r.cpu !== undefined) {
+    const { quota, period, ...rest } = r.cpu;
+    for (const [k, v] of Object.entries(rest)) if (v !== undefined && v !== '' && v !== 0) throw unsupported(`linux.resources.cpu.${k}`);
+    if (quota !== undefined && quota > 0) {
+      if (period !== undefined && period !== 100000) throw unsupported(`linux.resources.cpu.period ${period} (berth uses 100000 µs)`);
+      out.cpus = quota / 100000;
+    }
+  }
+  if (r.pids !== undefined && r.pids.limit > 0) out.pidsLimit = r.pids.limit;
+  return out;
+}
+
+function mapSeccomp(s: OciSeccomp, capabilities: readonly string[]): ContainerSpec['seccomp'] {
+  if (s.flags !== undefined && s.flags.length > 0) throw unsupported(`linux.seccomp.flags ${s.flags.join(',')}`);
+  if (s.listenerPath !== undefined && s.listenerPath !== '') throw unsupported('linux.seccomp.listenerPath (seccomp notify)');
+  // runtime-spec's format is docker's without the conditional parts (includes/excludes):
+  // the same resolver validates it and picks the architectures.
+  const profile: DockerSeccompProfile = { defaultAction: s.defaultAction, syscalls: (s.syscalls ?? []).map((r) => ({ ...r, args: (r.args ?? null) as DockerSeccompRule['args'] })) };
+  // (the cast: the resolver validates every operator name)
+  if (s.defaultErrnoRet !== undefined) profile.defaultErrnoRet = s.defaultErrnoRet;
+  if (s.architectures !== undefined) profile.architectures = s.architectures;
+  return resolveSeccompProfile(profile, { capabilities });
+}
+
+function caps(list: string[] | undefined, what: string): string[] {
+  return (list ?? []).map((c) => {
+    try {
+      return normaliseCapability(c);
+    } catch (err) {
+      throw BerthError.wrap(`config.json: process.capabilities.${what}`, err, 'EINVAL_ARGUMENT');
+    }
+  });
+}
+
+/** Maps a bundle's config onto a ContainerSpec, refusing what berth cannot honour. */
+export function bundleToSpec(cfg: OciConfig, bundle: string, opts: { consoleSocket?: string } = {}): BundleSpec {
+  const known = new Set(['ociVersion', 'root', 'process', 'hostname', 'domainname', 'mounts', 'hooks', 'annotations', 'linux']);
+  for (const k of Object.keys(cfg)) if (!known.has(k)) throw unsupported(`config.json: ${k}`);
+  if (cfg.root === undefined || typeof cfg.root.path !== 'string') throw invalid('root.path is required');
+  const p = cfg.process;
+  if (p === undefined) throw invalid('process is required');
+  if (!Array.isArray(p.args) || p.args.length === 0) throw invalid('process.args must not be empty');
+  if (p.commandLine !== undefined) throw unsupported('process.commandLine (Windows)');
+  for (const k of ['ioPriority', 'scheduler', 'execCPUAffinity', 'selinuxLabel', 'apparmorProfile'] as const) {
+    if (p[k] !== undefined && p[k] !== '') throw unsupported(`process.${k}`);
+  }
+  if (typeof p.cwd !== 'string' || !p.cwd.startsWith('/')) throw invalid('process.cwd must be an absolute path');
+  if (p.user === undefined || !Number.isInteger(p.user.uid) || !Number.isInteger(p.user.gid)) throw invalid('process.user.uid and gid are required');
+  if (p.user.umask !== undefined && p.user.umask !== 0o022) throw unsupported(`process.user.umask ${p.user.umask.toString(8)} (berth sets 022)`);
+  if (p.terminal === true && opts.consoleSocket === undefined) throw invalid('process.terminal needs --console-socket');
+  if (p.terminal === true) throw unsupported('process.terminal (a console socket)');
+  if (cfg.domainname !== undefined && cfg.domainname !== '') throw unsupported('domainname');
+  const hooks = Object.entries(cfg.hooks ?? {}).filter(([, v]) => Array.isArray(v) && v.length > 0);
+  if (hooks.length > 0) throw unsupported(`hooks (${hooks.map(([k]) => k).join(', ')})`);
+
+  const linux = cfg.linux ?? {};
+  const knownLinux = new Set(['namespaces', 'devices', 'cgroupsPath', 'resources', 'sysctl', 'seccomp', 'rootfsPropagation', 'maskedPaths', 'readonlyPaths', 'mountLabel', 'uidMappings', 'gidMappings', 'intelRdt', 'personality', 'timeOffsets']);
+  for (const k of Object.keys(linux)) if (!knownLinux.has(k)) throw unsupported(`linux.${k}`);
+  for (const k of ['uidMappings', 'gidMappings'] as const) if ((linux[k] ?? []).length > 0) throw unsupported(`linux.${k} (user namespaces)`);
+  for (const k of ['intelRdt', 'personality', 'timeOffsets'] as const) if (linux[k] !== undefined) throw unsupported(`linux.${k}`);
+  if (linux.mountLabel !== undefined && linux.mountLabel !== '') throw unsupported('linux.mountLabel (SELinux)');
+  if (linux.rootfsPropagation !== undefined && !['', 'slave', 'rslave'].includes(linux.rootfsPropagation)) {
+    throw unsupported(`linux.rootfsPropagation ${linux.rootfsPropagation} (berth makes the root rslave)`);
+  }
+
+  const namespaces: NamespaceKind[] = [];
+  for (const n of linux.namespaces ?? []) {
+    const kind = NAMESPACES[n.type];
+    if (kind === undefined) throw unsupported(`linux.namespaces type ${JSON.stringify(n.type)}`);
+    if (n.path !== undefined && n.path !== '') throw unsupported(`linux.namespaces ${n.type} with a path (joining a namespace)`);
+    if (!namespaces.includes(kind)) namespaces.push(kind);
+  }
+  if (!namespaces.includes('mount')) throw unsupported('a container without its own mount namespace');
+  const ns = new Set(namespaces);
+  if (cfg.hostname !== undefined && cfg.hostname !== '' && !ns.has('uts')) throw invalid('hostname needs a uts namespace');
+
+  const mounts: MountSpec[] = [];
+  let cgroupMount = false;
+  (cfg.mounts ?? []).forEach((m, i) => {
+    const r = mapMount(m, i, bundle);
+    if (r === 'standard') {
+      if (m.destination.replace(/\/+$/, '') === '/sys/fs/cgroup') cgroupMount = true;
+    } else {
+      mounts.push(r);
+    }
+  });
+
+  const sysctl = linux.sysctl ?? {};
+  for (const [k, v] of Object.entries(sysctl)) {
+    if (typeof v !== 'string') throw invalid(`linux.sysctl ${k}: value must be a string`);
+    checkSysctl(k, ns);
+  }
+
+  for (const r of p.rlimits ?? []) {
+    if (!(r.type in RLIMITS)) throw invalid(`process.rlimits: unknown type ${JSON.stringify(r.type)}`);
+  }
+  const bounding = caps(p.capabilities?.bounding, 'bounding');
+  const spec: ContainerSpec = {
+    version: 1,
+    rootfs: path.resolve(bundle, cfg.root.path),
+    process: {
+      args: [...p.args],
+      env: [...(p.env ?? [])],
+      cwd: p.cwd,
+      user: { uid: p.user.uid, gid: p.user.gid, additionalGids: [...(p.user.additionalGids ?? [])] },
+      terminal: false,
+      noNewPrivileges: p.noNewPrivileges === true,
+      capabilities: {
+        bounding,
+        effective: caps(p.capabilities?.effective, 'effective'),
+        permitted: caps(p.capabilities?.permitted, 'permitted'),
+        inheritable: caps(p.capabilities?.inheritable, 'inheritable'),
+        ambient: caps(p.capabilities?.ambient, 'ambient'),
+      },
+      rlimits: (p.rlimits ?? []).map((r) => ({ type: r.type, soft: r.soft, hard: r.hard })),
+    },
+    hostname: cfg.hostname ?? '',
+    mounts,
+    readonlyRootfs: cfg.root.readonly === true,
+    network: ns.has('network') ? 'none' : 'host',
+    namespaces,
+    maskedPaths: [...(linux.maskedPaths ?? [])],
+    readonlyPaths: [...(linux.readonlyPaths ?? [])],
+    seccomp: linux.seccomp === undefined ? null : mapSeccomp(linux.seccomp, bounding),
+    resources: mapResources(linux.resources),
+    init: false,
+    privileged: false,
+  };
+  let cgroup: BundleSpec['cgroup'] = null;
+  if (linux.cgroupsPath !== undefined && linux.cgroupsPath !== '') {
+    if (linux.cgroupsPath.includes(':')) throw unsupported(`linux.cgroupsPath ${linux.cgroupsPath} (systemd slices; use the cgroupfs manager)`);
+    const parts = linux.cgroupsPath.split('/').filter((s) => s !== '');
+    const name = parts.pop();
+    if (name === undefined || parts.includes('..') || name === '..') throw invalid(`linux.cgroupsPath ${linux.cgroupsPath}`);
+    cgroup = { parent: parts.length === 0 ? 'berth-runtime' : parts.join('/'), name };
+  }
+  return {
+    spec,
+    devices: mapDevices(linux.devices ?? []),
+    cgroupNamespace: ns.has('cgroup') || cgroupMount,
+    cgroupMount,
+    cgroup,
+    sysctl: { ...sysctl },
+    oomScoreAdj: p.oomScoreAdj,
+    annotations: { ...(cfg.annotations ?? {}) },
+    terminal: false,
+  };
+}

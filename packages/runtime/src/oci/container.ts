@@ -1,0 +1,491 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BerthError } from '@berth/oci';
+import { createCgroupManager } from '../cgroups/manager.js';
+import type { CgroupManager, CgroupResources } from '../cgroups/types.js';
+import type { InitConfig } from '../init/config.js';
+import { exitStatus, launchInit } from '../launch/init-process.js';
+import type { ChildExit } from '../launch/spawner.js';
+import { sharedSpawner } from '../launch/spawner.js';
+import { compiledSeccomp } from '../lifecycle/create.js';
+import { bundledScript, cgroupMountPlan, deviceNodes } from '../lifecycle/host.js';
+import { signalNumber } from '../lifecycle/kill.js';
+import { processStartTime, writeFileAtomic } from '../lifecycle/state.js';
+import { LibcSyscalls } from '@berth/sys';
+import { CLONE_NEWCGROUP, O_CLOEXEC } from '@berth/sys';
+import { namespaceFlags } from '../spec/namespaces.js';
+
+const S_IFIFO = 0o010000;
+import type { Syscalls } from '@berth/sys';
+import { bundleToSpec, mapResources, readBundleConfig } from './bundle.js';
+import type { OciConfig, OciProcess, OciResources } from './bundle.js';
+import type { ExecConfig } from '../init/exec.js';
+import type { NamespaceKind } from '../spec/types.js';
+
+/**
+ * berth-runtime's containers: runc's lifecycle over berth's init. Each container is a
+ * directory `<root>/<id>/` holding `state.json` (OciContainerState), `init.json` (the
+ * InitConfig) and, between `create` and `start`, `exec.fifo`, on which the parked init
+ * blocks. The status is never stored: it is read from the init's process (alive, a
+ * zombie, gone) and the FIFO, as runc does, so a container whose engine reaped its
+ * process reads `stopped` with no berth process around.
+ */
+
+export const OCI_VERSION = '1.2.0';
+export const DEFAULT_ROOT = '/run/berth-runtime';
+
+export type OciStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+
+/** What state.json records (the runtime-spec state is derived from it). */
+export interface OciContainerState {
+  id: string;
+  bundle: string;
+  rootfs: string;
+  pid: number;
+  /** The init's start time (clock ticks), so a reused pid is not taken for it. */
+  pidStartTime: number;
+  created: string;
+  annotations: Record<string, string>;
+  /** The cgroup manager's parent and name for this container. */
+  cgroup: { parent: string; name: string };
+}
+
+/** runtime-spec's state (what `state ID` prints). */
+export interface RuntimeSpecState {
+  ociVersion: string;
+  id: string;
+  status: OciStatus;
+  pid?: number;
+  bundle: string;
+  annotations?: Record<string, string>;
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
+
+export function checkId(id: string): string {
+  if (!ID.test(id)) throw new BerthError('EINVAL_ARGUMENT', `invalid container id ${JSON.stringify(id)}`);
+  return id;
+}
+
+export interface CreateOptions {
+  id: string;
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  preserveFds?: number;
+  /** Keep the create process the init's parent until it exits (`run`). */
+  foreground?: boolean;
+}
+
+export interface ExecOptions {
+  id: string;
+  /** The command (unless `process`). */
+  args?: string[];
+  /** A runtime-spec process (--process FILE), replacing the container's. */
+  process?: OciProcess;
+  cwd?: string;
+  env?: string[];
+  /** `UID[:GID]`. */
+  user?: string;
+  caps?: string[];
+  noNewPrivileges?: boolean;
+  pidFile?: string;
+  consoleSocket?: string;
+}
+
+export class OciRuntime {
+  readonly sys: Syscalls;
+  constructor(readonly root: string) {
+    this.sys = new LibcSyscalls();
+  }
+
+  dir(id: string): string {
+    return path.join(this.root, checkId(id));
+  }
+
+  read(id: string): OciContainerState {
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(this.dir(id), 'state.json'), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BerthError('ECONTAINER_UNKNOWN', `container "${id}" does not exist`);
+      throw BerthError.wrap(`read state of container ${id}`, err);
+    }
+    return JSON.parse(text) as OciContainerState;
+  }
+
+  status(s: OciContainerState): OciStatus {
+    const st = processStartTime(s.pid);
+    if (st === undefined || st !== s.pidStartTime) return 'stopped';
+    if (fs.existsSync(path.join(this.dir(s.id), 'exec.fifo'))) return 'created';
+    return this.frozen(s) ? 'paused' : 'running';
+  }
+
+  /** The freezer file of the container's cgroup: v2 cgroup.freeze ("0"/"1"), v1 freezer.state (THAWED/FREEZING/FROZEN). */
+  private freezer(s: OciContainerState): { file: string; v2: boolean } | undefined {
+    const m = this.cgroupManager(s.cgroup);
+    m.open(s.cgroup.name);
+    const paths = m.paths();
+    if (paths['unified'] !== undefined) return { file: path.join(paths['unified'], 'cgroup.freeze'), v2: true };
+    if (paths['freezer'] !== undefined) return { file: path.join(paths['freezer'], 'freezer.state'), v2: false };
+    return undefined;
+  }
+
+  private frozen(s: OciContainerState): boolean {
+    const f = this.freezer(s);
+    if (f === undefined) return false;
+    try {
+      const v = fs.readFileSync(f.file, 'utf8').trim();
+      return f.v2 ? v === '1' : v !== 'THAWED';
+    } catch {
+      return false;
+    }
+  }
+
+  /** `pause` / `resume`: freezes or thaws every process of the container's cgroup. */
+  async setPaused(id: string, pause: boolean): Promise<void> {
+    const s = this.read(id);
+    const status = this.status(s);
+    const want = pause ? 'running' : 'paused';
+    if (status !== want) throw new BerthError('ECONTAINER_STATE', `cannot ${pause ? 'pause' : 'resume'} container "${id}" that is ${status}`);
+    const f = this.freezer(s);
+    if (f === undefined) throw new BerthError('EUNSUPPORTED', `${pause ? 'pause' : 'resume'} container "${id}": no freezer cgroup`);
+    try {
+      fs.writeFileSync(f.file, f.v2 ? (pause ? '1' : '0') : pause ? 'FROZEN' : 'THAWED');
+      // v1 reports FREEZING until every task is frozen.
+      for (let i = 0; pause && !f.v2 && i < 1000 && fs.readFileSync(f.file, 'utf8').trim() === 'FREEZING'; i++) {
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    } catch (err) {
+      throw BerthError.wrap(`${pause ? 'pause' : 'resume'} container "${id}"`, err, 'ECGROUP');
+    }
+  }
+
+  /** `ps`: the pids of the container's cgroup (host pids), for a running or paused container. */
+  pids(id: string): number[] {
+    const s = this.read(id);
+    const status = this.status(s);
+    if (status === 'stopped') throw new BerthError('ECONTAINER_STATE', `container "${id}" is not running`);
+    return this.cgroupPids(s);
+  }
+
+  state(id: string): RuntimeSpecState {
+    const s = this.read(id);
+    const status = this.status(s);
+    const out: RuntimeSpecState = { ociVersion: OCI_VERSION, id: s.id, status, bundle: s.bundle };
+    if (status !== 'stopped') out.pid = s.pid;
+    if (Object.keys(s.annotations).length > 0) out.annotations = s.annotations;
+    return out;
+  }
+
+  list(): Array<RuntimeSpecState & { created: string }> {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.root);
+    } catch {
+      return [];
+    }
+    const out: Array<RuntimeSpecState & { created: string }> = [];
+    for (const n of names.sort()) {
+      if (!ID.test(n)) continue;
+      try {
+        const s = this.read(n);
+        out.push({ ...this.state(n), created: s.created });
+      } catch {
+        // Half-made or half-removed: not a container.
+      }
+    }
+    return out;
+  }
+
+  private cgroupManager(cg: OciContainerState['cgroup']): CgroupManager {
+    return createCgroupManager({ parent: cg.parent });
+  }
+
+  /**
+   * `create`: the init is spawned in its pid namespace, put in its cgroup, set up (mounts,
+   * pivot_root, hostname, sysctls...) and left blocked on exec.fifo; the pid file and state are
+   * written; this process then exits and the init is reparented to the caller's subreaper.
+   * Anything refused or failed leaves nothing behind.
+   */
+  async create(o: CreateOptions): Promise<{ pid: number; exited: Promise<ChildExit> }> {
+    const id = checkId(o.id);
+    const bundle = path.resolve(o.bundle);
+    if (o.preserveFds !== undefined && o.preserveFds > 0) throw new BerthError('EUNSUPPORTED', '--preserve-fds is not supported by berth-runtime');
+    const cfg = readBundleConfig(bundle);
+    const b = bundleToSpec(cfg, bundle, o.consoleSocket === undefined ? {} : { consoleSocket: o.consoleSocket });
+    if (o.consoleSocket !== undefined && !b.terminal) throw new BerthError('EINVAL_ARGUMENT', '--console-socket given but process.terminal is false');
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(b.spec.rootfs);
+    } catch (err) {
+      throw BerthError.wrap(`create container ${id}: rootfs ${b.spec.rootfs}`, err, 'EROOTFS');
+    }
+    if (!st.isDirectory()) throw new BerthError('EROOTFS', `create container ${id}: rootfs ${b.spec.rootfs} is not a directory`);
+
+    fs.mkdirSync(this.root, { recursive: true, mode: 0o711 });
+    const dir = this.dir(id);
+    try {
+      fs.mkdirSync(dir, { mode: 0o711 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new BerthError('EIN_USE', `container "${id}" exists`);
+      throw BerthError.wrap(`create container ${id}`, err);
+    }
+    const cgroupId = b.cgroup ?? { parent: 'berth-runtime', name: id };
+    let cgroup: CgroupManager | undefined;
+    let pid: number | undefined;
+    try {
+      const fifo = path.join(dir, 'exec.fifo');
+      this.sys.mknod(fifo, S_IFIFO | 0o600, 0);
+      const init: InitConfig = {
+        version: 1,
+        id,
+        spec: b.spec,
+        etcFiles: null,
+        initBinary: null,
+        devices: [...deviceNodes(false), ...b.devices],
+        cgroupNamespace: b.cgroupNamespace && fs.existsSync('/proc/self/ns/cgroup'),
+        cgroup: b.cgroupMount && fs.existsSync('/proc/self/ns/cgroup') ? cgroupMountPlan() : { version: 'none' },
+        seccompProgram: b.spec.seccomp === null ? null : compiledSeccomp(this.root, b.spec.seccomp),
+        tty: false,
+        timing: false,
+        execFifo: fifo,
+        sysctl: b.sysctl,
+      };
+      // The config as given, for exec (runc keeps it in its state too).
+      fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg), { mode: 0o600 });
+      const initFile = path.join(dir, 'init.json');
+      fs.writeFileSync(initFile, JSON.stringify(init), { mode: 0o600 });
+
+      cgroup = this.cgroupManager(cgroupId);
+      const res: CgroupResources = { devices: b.spec.resources.devices };
+      const r = b.spec.resources;
+      if (r.memory !== undefined) res.memory = r.memory;
+      if (r.memorySwap !== undefined) res.memorySwap = r.memorySwap;
+      if (r.cpus !== undefined) res.cpus = r.cpus;
+      if (r.pidsLimit !== undefined) res.pidsLimit = r.pidsLimit;
+      await cgroup.create(cgroupId.name, res);
+      const cg = cgroup;
+      const launched = await launchInit({
+        sys: this.sys,
+        spawner: sharedSpawner(),
+        initScript: bundledScript('init/main.cjs'),
+        configPath: initFile,
+        flags: namespaceFlags(b.spec.namespaces) & ~CLONE_NEWCGROUP,
+        stdio: [0, 1, 2],
+        untilCreated: { detach: o.foreground !== true },
+        beforeSetup: async (p) => {
+          pid = p;
+          await cg.addProcess(p);
+          if (b.oomScoreAdj !== undefined) fs.writeFileSync(`/proc/${p}/oom_score_adj`, String(b.oomScoreAdj));
+        },
+      }).catch((err: unknown) => {
+        throw BerthError.wrap(`create container ${id}`, err);
+      });
+      pid = launched.pid;
+      const started = processStartTime(pid);
+      if (started === undefined) throw new BerthError('ERUNTIME', `create container ${id}: the init exited during setup`);
+      const state: OciContainerState = {
+        id,
+        bundle,
+        rootfs: b.spec.rootfs,
+        pid,
+        pidStartTime: started,
+        created: new Date().toISOString(),
+        annotations: b.annotations,
+        cgroup: cgroupId,
+      };
+      writeFileAtomic(path.join(dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+      if (o.pidFile !== undefined) writeFileAtomic(path.resolve(o.pidFile), String(pid));
+      return { pid, exited: launched.exited };
+    } catch (err) {
+      if (pid !== undefined) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone already.
+        }
+      }
+      await cgroup?.remove().catch(() => undefined);
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** `start`: releases the init blocked on exec.fifo; it execve()s the user's process. */
+  async start(id: string): Promise<void> {
+    const s = this.read(id);
+    const status = this.status(s);
+    if (status !== 'created') throw new BerthError('ECONTAINER_STATE', `cannot start a container that is ${status}`);
+    const fifo = path.join(this.dir(id), 'exec.fifo');
+    // Non-blocking: opening for reading succeeds at once; the init, blocked opening it for
+    // writing, then writes one byte. Poll so a dead init cannot hang us.
+    const fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    try {
+      const buf = Buffer.alloc(1);
+      for (;;) {
+        let n = 0;
+        try {
+          n = fs.readSync(fd, buf, 0, 1, null);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw BerthError.wrap(`start container ${id}`, err);
+        }
+        if (n === 1) break;
+        if (this.status(s) === 'stopped') throw new BerthError('ECONTAINER_STATE', `start container ${id}: the init exited before it was started`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.rmSync(fifo, { force: true });
+  }
+
+  /**
+   * `exec`: a process in a running container, born in its pid namespace, put in its cgroup,
+   * joining its other namespaces, with the container's seccomp filter and the process's own
+   * user, capabilities, rlimits and no_new_privs (init/exec.ts). Resolves once it has been
+   * exec'd; `exited` resolves with its exit.
+   */
+  async exec(o: ExecOptions): Promise<{ pid: number; exited: Promise<ChildExit> }> {
+    const s = this.read(o.id);
+    const status = this.status(s);
+    if (status !== 'running') throw new BerthError('ECONTAINER_STATE', `cannot exec in container "${o.id}" that is ${status}`);
+    const dir = this.dir(o.id);
+    let init: InitConfig;
+    let cfg: OciConfig;
+    try {
+      init = JSON.parse(fs.readFileSync(path.join(dir, 'init.json'), 'utf8')) as InitConfig;
+      cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as OciConfig;
+    } catch (err) {
+      throw BerthError.wrap(`exec in container "${o.id}": read its config`, err);
+    }
+    const proc: OciProcess = o.process ?? { ...(cfg.process as OciProcess), args: o.args ?? [], terminal: false };
+    if (o.process === undefined && proc.args?.length === 0) throw new BerthError('EINVAL_ARGUMENT', 'exec: no command given (CMD or --process)');
+    if (o.cwd !== undefined) proc.cwd = o.cwd;
+    if (o.env !== undefined) proc.env = [...(proc.env ?? []), ...o.env];
+    if (o.user !== undefined) {
+      const m = /^(\d+)(?::(\d+))?$/.exec(o.user);
+      if (m === null) throw new BerthError('EINVAL_ARGUMENT', `exec: --user ${o.user}: expected UID[:GID] (numbers)`);
+      proc.user = { uid: Number(m[1]), gid: Number(m[2] ?? 0) };
+    }
+    if (o.caps !== undefined && o.caps.length > 0) {
+      const c = { ...(proc.capabilities ?? {}) };
+      for (const set of ['bounding', 'effective', 'permitted'] as const) c[set] = [...(c[set] ?? []), ...o.caps];
+      proc.capabilities = c;
+    }
+    if (o.noNewPrivileges === true) proc.noNewPrivileges = true;
+    const mapped = bundleToSpec({ ...cfg, process: proc }, s.bundle, o.consoleSocket === undefined ? {} : { consoleSocket: o.consoleSocket });
+    const namespaces: NamespaceKind[] = init.spec.namespaces.filter((n) => n !== 'pid' && n !== 'cgroup');
+    if (init.cgroupNamespace) namespaces.push('cgroup');
+    const execCfg: ExecConfig = { version: 1, pid: s.pid, namespaces, spec: { ...init.spec, process: mapped.spec.process }, seccompProgram: init.seccompProgram };
+    const file = path.join(dir, `exec-${process.pid}-${Date.now()}.json`);
+    fs.writeFileSync(file, JSON.stringify(execCfg), { mode: 0o600 });
+    const m = this.cgroupManager(s.cgroup);
+    m.open(s.cgroup.name);
+    let pidns: number | undefined;
+    try {
+      pidns = this.sys.open(`/proc/${s.pid}/ns/pid`, O_CLOEXEC);
+      // The fd is the container's only if the pid is still its init.
+      if (this.status(s) !== 'running') throw new BerthError('ECONTAINER_STATE', `cannot exec in container "${o.id}": it stopped`);
+      const launched = await launchInit({
+        sys: this.sys,
+        spawner: sharedSpawner(),
+        initScript: bundledScript('init/exec-main.cjs'),
+        configPath: file,
+        flags: 0,
+        joinPidNamespace: pidns,
+        stdio: [0, 1, 2],
+        beforeSetup: (p) => m.addProcess(p),
+      }).catch((err: unknown) => {
+        throw BerthError.wrap(`exec in container "${o.id}"`, err);
+      });
+      if (o.pidFile !== undefined) writeFileAtomic(path.resolve(o.pidFile), String(launched.pid));
+      return { pid: launched.pid, exited: launched.exited };
+    } finally {
+      if (pidns !== undefined) this.sys.close(pidns);
+      fs.rmSync(file, { force: true });
+    }
+  }
+
+  /**
+   * `update --resources`: new memory, swap, CPU and pids limits (runtime-spec's
+   * linux.resources) written to the container's cgroup; the rest is refused as at create.
+   */
+  async update(id: string, resources: OciResources): Promise<void> {
+    const s = this.read(id);
+    const status = this.status(s);
+    if (status === 'stopped') throw new BerthError('ECONTAINER_STATE', `cannot update container "${id}" that is stopped`);
+    if (resources.devices !== undefined) throw new BerthError('EUNSUPPORTED', 'update of linux.resources.devices is not supported by berth-runtime');
+    const r = mapResources(resources);
+    const m = this.cgroupManager(s.cgroup);
+    m.open(s.cgroup.name);
+    const limits: Omit<CgroupResources, 'devices'> = {};
+    if (r.memory !== undefined) limits.memory = r.memory;
+    if (r.memorySwap !== undefined) limits.memorySwap = r.memorySwap;
+    if (r.cpus !== undefined) limits.cpus = r.cpus;
+    if (r.pidsLimit !== undefined) limits.pidsLimit = r.pidsLimit;
+    await m.update(limits);
+  }
+
+  /** `kill`: a signal to the init (PID 1), or with `all` to every process of the container's cgroup. */
+  kill(id: string, signal: string, all: boolean): void {
+    const s = this.read(id);
+    const sig = signalNumber(signal);
+    const status = this.status(s);
+    if (status === 'stopped' && !all) throw new BerthError('ECONTAINER_STATE', `container "${id}" is not running`);
+    const pids = all ? this.cgroupPids(s) : [s.pid];
+    for (const p of pids) {
+      try {
+        process.kill(p, sig);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw BerthError.wrap(`kill container ${id}`, err);
+      }
+    }
+  }
+
+  private cgroupPids(s: OciContainerState): number[] {
+    const m = this.cgroupManager(s.cgroup);
+    m.open(s.cgroup.name);
+    const paths = m.paths();
+    const dir = paths['unified'] ?? paths['pids'] ?? paths['memory'] ?? Object.values(paths)[0];
+    if (dir === undefined) return [];
+    try {
+      return fs
+        .readFileSync(path.join(dir, 'cgroup.procs'), 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map(Number);
+    } catch {
+      return [];
+    }
+  }
+
+  /** `delete`: removes a stopped or created container (with `force`, kills a running one first): cgroup and state. */
+  async delete(id: string, force: boolean): Promise<void> {
+    let s: OciContainerState;
+    try {
+      s = this.read(id);
+    } catch (err) {
+      // runc: `delete --force` of a container that does not exist is not an error.
+      if (force && err instanceof BerthError && err.code === 'ECONTAINER_UNKNOWN') return;
+      throw err;
+    }
+    const status = this.status(s);
+    // runc deletes a created container without --force (engines clean up a failed start that way).
+    if (status !== 'stopped' && status !== 'created' && !force) throw new BerthError('ECONTAINER_STATE', `cannot delete container "${id}" that is ${status}: stop it first or use --force`);
+    if (status !== 'stopped') {
+      try {
+        process.kill(s.pid, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    const m = this.cgroupManager(s.cgroup);
+    m.open(s.cgroup.name);
+    // Kills what is left in the cgroup (exec'd processes, a live init) and waits for it to empty.
+    await m.remove();
+    fs.rmSync(this.dir(id), { recursive: true, force: true });
+  }
+}
+
+export { exitStatus };
