@@ -103,6 +103,9 @@ describe.skipIf(unavailable !== undefined)('containers end to end (alpine)', () 
     const root = rootfs();
     const id = newContainerId();
     const spec = specFor(alpine, root, { cmd: ['true'], volumes: [`${dir}/no-such-dir:/data`] }, id);
+    // `-v` creates a missing host directory, as docker does; a bind mount that does not ask for
+    // that (a runtime-spec bundle's, or `--mount type=bind`) still fails the setup.
+    for (const m of spec.mounts) if (m.source === `${dir}/no-such-dir`) delete m.createSource;
     let err: unknown;
     try {
       await runtime.run({ id, rootfs: root, spec, stdio: 'pipe' });
