@@ -1,6 +1,9 @@
-// save/load pull in tar-stream and zlib; keep them out of `import '@berth/build'` until used.
+// save/load pull in tar-stream, zlib and (load) zod; keep them out of `import '@berth/archive'` until used.
 import type { LoadedImage, LoadImagesOptions } from './load.js';
 import type { SaveImagesOptions, SaveImagesResult } from './save.js';
+
+export type { LoadedImage, LoadImagesOptions } from './load.js';
+export type { SaveImagesOptions, SaveImagesResult } from './save.js';
 
 /** See save.ts: one tar readable as a Docker archive and as an OCI layout. */
 export async function saveImages(opts: SaveImagesOptions): Promise<SaveImagesResult> {
