@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { configDefaults, defineConfig } from 'vitest/config';
 
-const pkgs = ['oci', 'fs-root', 'archive', 'registry', 'store', 'layers', 'rootfs', 'runtime', 'build', 'cli', 'testing', 'network'];
+const pkgs = ['oci', 'fs-root', 'archive', 'image', 'registry', 'store', 'layers', 'rootfs', 'runtime', 'build', 'cli', 'testing', 'network'];
 
 /*
  * Three projects; every test file is in exactly one (scripts/check-test-projects.mjs checks it,
