@@ -105,7 +105,11 @@ export async function describeStored(store: ContentStore, ref: Reference): Promi
 
 /** The store as an ImageSource: tags and digests resolve as `berth push` finds them; blobs are read verified. */
 export function storeSource(store: ContentStore): ImageSource {
-  const manifestOf = async (d: Descriptor): Promise<ResolvedManifest> => ({ descriptor: d, bytes: await store.readBlob(d.digest, { size: d.size }) });
+  // The bytes' own descriptor: a tag's platform and annotations belong to that tag, not to the copy.
+  const manifestOf = async (d: Descriptor): Promise<ResolvedManifest> => ({
+    descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size },
+    bytes: await store.readBlob(d.digest, { size: d.size }),
+  });
   return {
     name: 'store',
     async resolve(ref) {
