@@ -14,3 +14,6 @@ export async function saveImages(opts: SaveImagesOptions): Promise<SaveImagesRes
 export async function loadImages(opts: LoadImagesOptions): Promise<LoadedImage[]> {
   return (await import('./load.js')).loadImages(opts);
 }
+
+// The OCI layout directory as an ImageSource and an ImageSink for @berth/image's copyImage.
+export { layoutSource, layoutSink } from './layout.js';
