@@ -15,4 +15,4 @@ export type { PullOptions, PullProgressEvent, PullResult } from './pull.js';
 export { pushImage, DEFAULT_MAX_CONCURRENT_UPLOADS } from './push.js';
 export type { PushOptions, PushProgressEvent } from './push.js';
 export type { ContentStore } from '@berth/image';
-export { registrySource } from './source.js';
+export { registrySource, registrySink } from './source.js';

@@ -1,5 +1,5 @@
 import { PassThrough, Writable, type Readable } from 'node:stream';
-import { BerthError, type BlobTarget, type Descriptor, type ImageSource, type Reference } from '@berth/oci';
+import { BerthError, Digest, type BlobTarget, type Descriptor, type ImageSink, type ImageSource, type Reference } from '@berth/oci';
 import type { IngestTarget, ManifestResult, RegistryClient } from './client.js';
 
 const resolved = (m: ManifestResult): { descriptor: Descriptor; bytes: Uint8Array } => ({
@@ -68,6 +68,56 @@ export function registrySource(client: RegistryClient): ImageSource {
         (err: unknown) => out.destroy(err as Error),
       );
       return out as Readable;
+    },
+  };
+}
+
+/** A stream that is `opened` later (an ImageSource's openBlob is async; uploadBlob's `open` is not). */
+function deferred(opened: Promise<Readable>): Readable {
+  const out = new PassThrough();
+  opened.then(
+    (r) => {
+      r.on('error', (err) => out.destroy(err));
+      r.pipe(out);
+    },
+    (err: unknown) => out.destroy(err as Error),
+  );
+  return out;
+}
+
+/**
+ * A registry as an ImageSink (never through mirrors): a blob goes up by uploadBlob (HEAD, then a
+ * mount from the source repository when both are on this registry, then a monolithic or chunked
+ * upload, read from the source from any offset); the manifest is PUT once, under the tag (or by
+ * digest for a digest reference), when it is tagged, and the registry's digest must match.
+ * `hasBlob` answers false: the upload's own HEAD finds what the registry has ('exists').
+ */
+export function registrySink(client: RegistryClient, opts: { chunkSize?: number } = {}): ImageSink {
+  const manifests = new Map<string, { bytes: Buffer; mediaType: string }>();
+  return {
+    name: 'registry',
+    hasBlob: async () => false,
+    async writeBlob({ ref, descriptor, source, sourceRef, signal, onProgress }) {
+      const mountFrom = sourceRef.registry === ref.registry && sourceRef.repository !== ref.repository && source.name === 'registry' ? sourceRef.repository : undefined;
+      const result = await client.uploadBlob({
+        reference: ref,
+        descriptor,
+        open: (offset) => deferred(source.openBlob(sourceRef, descriptor, { start: offset, ...(signal ? { signal } : {}) })),
+        ...(mountFrom ? { mountFrom } : {}),
+        ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}),
+        ...(onProgress ? { onProgress: (current: number) => onProgress(current) } : {}),
+        ...(signal ? { signal } : {}),
+      });
+      return { status: result === 'uploaded' ? 'written' : result };
+    },
+    async writeManifest(_ref, m) {
+      manifests.set(m.descriptor.digest, { bytes: Buffer.from(m.bytes), mediaType: m.descriptor.mediaType });
+    },
+    async tag(ref, d) {
+      const m = manifests.get(d.digest);
+      if (!m) throw new BerthError('EINVAL_ARGUMENT', `tag ${ref}: manifest ${d.digest} was not written first`);
+      const digest = await client.putManifest({ reference: ref.tag !== undefined ? ref : ref.withDigest(d.digest), bytes: m.bytes, mediaType: m.mediaType });
+      if (!digest.equals(Digest.parse(d.digest))) throw new BerthError('EDIGEST_MISMATCH', `tag ${ref}: the registry says ${digest}, the manifest is ${d.digest}`);
     },
   };
 }
