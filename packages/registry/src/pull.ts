@@ -1,6 +1,7 @@
 import { BerthError, Digest, INDEX_DIGEST_ANNOTATION, type Descriptor, type ImageConfig, type Manifest, type Platform, type Reference } from '@berth/oci';
 import { copyImage, storeSink, type ContentStore, type CopyProgressEvent } from '@berth/image';
 import type { RegistryClient } from './client.js';
+import { reasonOf } from './errors.js';
 import { registrySource } from './source.js';
 
 /** Annotation on a tag pulled through an index: the digest of that index (defined by @berth/oci; the store reads it). */
@@ -90,7 +91,9 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
     try {
       config = await store.readConfig(copied.manifest.config);
     } catch (err) {
-      throw BerthError.wrap(`${doing}: config ${Digest.parse(copied.manifest.config.digest).short()}`, err, 'EREGISTRY');
+      const what = `${doing}: config ${Digest.parse(copied.manifest.config.digest).short()}`;
+      if (err instanceof BerthError) throw new BerthError(err.code, `${what}: ${reasonOf(err)}`, { cause: err, details: err.details });
+      throw BerthError.wrap(what, err, 'EREGISTRY');
     }
   }
   const result: PullResult = {
