@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { configDefaults, defineConfig } from 'vitest/config';
 
-const pkgs = ['oci', 'fs-root', 'registry', 'store', 'layers', 'rootfs', 'runtime', 'builder', 'cli', 'testing', 'network', 'sys'];
+const pkgs = ['oci', 'fs-root', 'archive', 'image', 'registry', 'store', 'layers', 'rootfs', 'runtime', 'builder', 'cli', 'testing', 'network', 'sys'];
 
 /*
  * Three projects; every test file is in exactly one (scripts/check-test-projects.mjs checks it,

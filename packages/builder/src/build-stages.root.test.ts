@@ -63,7 +63,7 @@ steps:
       /^berth\.yaml:1:7: from: get image docker\.io\/library\/alpine:3\.20: image is linux\/amd64, not linux\/arm64\/v8$/,
     );
     // ...and with the arm64 image in the store under its own tag, the build uses it.
-    const { loadImages } = await import('./archive/index.js');
+    const { loadImages } = await import('@berth/archive');
     const { sharedImages } = await import('./test-support/env.js');
     await loadImages({ store: env.store, input: path.join(sharedImages, 'alpine'), repository: 'localhost/alpine-arm64', platform: parsePlatform('linux/arm64') });
     const r = await build(opts('from: localhost/alpine-arm64:3.20\nsteps:\n  - copy: {src: tool.sh, dest: /tool.sh}\n', { platform: parsePlatform('linux/arm64'), tags: [Reference.parse('localhost/test/arm:1')] }));

@@ -38,6 +38,6 @@ export type {
 export { BuildCache, CACHE_VERSION } from './cache.js';
 export { sweepBuildTrees } from './sweep.js';
 export type { StepRuntime } from './steps/run.js';
-export { saveImages, loadImages } from './archive/index.js';
-export type { SaveImagesOptions, SaveImagesResult } from './archive/save.js';
-export type { LoadImagesOptions, LoadedImage } from './archive/load.js';
+// The archives moved to @berth/archive; re-exported so that callers of @berth/builder keep working.
+export { saveImages, loadImages } from '@berth/archive';
+export type { SaveImagesOptions, SaveImagesResult, LoadImagesOptions, LoadedImage } from '@berth/archive';

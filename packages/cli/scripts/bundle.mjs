@@ -49,8 +49,9 @@ const REQUIRE_SHIM = "import { createRequire as __berthCreateRequire } from 'nod
 /**
  * @berth/oci's index re-exports its zod schemas (public API, used by @berth/builder). esbuild
  * splits code by file, so every command that imports @berth/oci would load schema.js and
- * zod with it (about 0.1 s of CPU), although only the build engine uses them: berth itself
- * parses manifests without zod (oci's validate.js). Outside packages/builder, '@berth/oci'
+ * zod with it (about 0.1 s of CPU), although only the build engine and the archive reader
+ * (`berth load`, lazily) use them: berth itself parses manifests without zod (oci's
+ * validate.js). Outside packages/builder and packages/archive, '@berth/oci'
  * resolves to the same index without the schema re-export; the modules behind it are the
  * same files, so there is still one BerthError class. Importing a schema from anywhere else
  * fails the build ("No matching export"), it does not break at run time.
@@ -59,7 +60,7 @@ const ociWithoutSchemas = {
   name: 'berth-oci-without-schemas',
   setup(build) {
     build.onResolve({ filter: /^@berth\/oci$/ }, (args) => {
-      if (/[\\/]packages[\\/]builder[\\/]/.test(args.importer)) return undefined;
+      if (/[\\/]packages[\\/](builder|archive)[\\/]/.test(args.importer)) return undefined;
       return { path: 'oci-without-schemas', namespace: 'berth-oci' };
     });
     build.onLoad({ filter: /.*/, namespace: 'berth-oci' }, async () => {

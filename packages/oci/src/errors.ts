@@ -26,6 +26,7 @@ export type ErrorCode =
   /** An operation stopped by its AbortSignal (e.g. Ctrl-C during a pull). */
   | 'EABORTED'
   // local state
+  | 'EIMAGE_COPY'
   | 'ESTORE'
   | 'EIMAGE_UNKNOWN'
   | 'EIN_USE'

@@ -48,3 +48,5 @@ export {
   selectPlatform,
   isUnknownPlatform,
 } from './platform.js';
+export { INDEX_DIGEST_ANNOTATION } from './image.js';
+export type { ImageSource, ImageSink, ResolvedManifest, BlobTarget, BlobReadOptions, BlobWriteResult } from './image.js';

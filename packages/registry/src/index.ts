@@ -14,3 +14,5 @@ export { pullImage, INDEX_DIGEST_ANNOTATION, DEFAULT_MAX_CONCURRENT_DOWNLOADS } 
 export type { PullOptions, PullProgressEvent, PullResult } from './pull.js';
 export { pushImage, DEFAULT_MAX_CONCURRENT_UPLOADS } from './push.js';
 export type { PushOptions, PushProgressEvent } from './push.js';
+export type { ContentStore } from '@berth/image';
+export { registrySource, registrySink } from './source.js';

@@ -1,9 +1,9 @@
 import type { Readable } from 'node:stream';
-import { BerthError, Digest, detectMediaType, isImageMediaType, isIndexMediaType, type Descriptor, type Reference } from '@berth/oci';
-import type { Store } from '@berth/store';
+import { BerthError, Digest, isImageMediaType, isIndexMediaType, type Descriptor, type Reference } from '@berth/oci';
+import { describeStored, type ContentStore } from '@berth/image';
 import type { RegistryClient, UploadResult } from './client.js';
 import { reasonOf } from './errors.js';
-import { linkedController, runBounded } from './limit.js';
+import { linkedController, runBounded } from '@berth/image';
 import { abortError, isAbortError } from './retry.js';
 
 export const DEFAULT_MAX_CONCURRENT_UPLOADS = 3;
@@ -19,7 +19,7 @@ export interface PushProgressEvent {
 
 export interface PushOptions {
   client: RegistryClient;
-  store: Store;
+  store: ContentStore;
   /** A tag (or digest reference) in the store. */
   source: Reference;
   /** Where to push; its tag (or digest) names the pushed manifest. */
@@ -67,27 +67,14 @@ export async function pushImage(opts: PushOptions): Promise<{ digest: Digest; si
   }
 }
 
-async function describeSource(store: Store, source: Reference, doing: string): Promise<Descriptor> {
-  const tagged = source.tag !== undefined || !source.digest ? await store.resolve(source) : undefined;
-  if (tagged) {
-    if (source.digest && !source.digest.equals(tagged.digest)) {
-      throw new BerthError('EIMAGE_UNKNOWN', `${doing}: ${source} is tagged as ${tagged.digest}`);
-    }
-    return tagged;
-  }
-  if (source.digest) {
-    const size = await store.size(source.digest);
-    if (size !== undefined) {
-      const bytes = await store.readBlob(source.digest, { size });
-      const mediaType = detectMediaType(bytes);
-      if (mediaType && isImageMediaType(mediaType)) return { mediaType, digest: source.digest.toString(), size };
-    }
-  }
-  throw new BerthError('EIMAGE_UNKNOWN', `${doing}: no such image in the store: ${source}`);
+async function describeSource(store: ContentStore, source: Reference, doing: string): Promise<Descriptor> {
+  const d = await describeStored(store, source);
+  if (!d) throw new BerthError('EIMAGE_UNKNOWN', `${doing}: no such image in the store: ${source}`);
+  return d;
 }
 
 /** A fresh stream of a stored blob from `offset`, verified over the whole blob (the bytes before `offset` are hashed, not sent). */
-function openStored(store: Store, d: Descriptor): (offset: number) => Readable {
+function openStored(store: ContentStore, d: Descriptor): (offset: number) => Readable {
   return (offset) => store.openBlob(d.digest, { size: d.size, start: offset });
 }
 

@@ -9,7 +9,7 @@ import type { AttemptContext } from './retrying.js';
 
 const debug = debuglog('berth');
 
-/** The writable side of a store ingest (`@berth/store`'s `BlobIngest`): what a blob download needs. */
+/** The writable side of a store ingest (`@berth/store`'s `BlobIngest` has this shape): what a blob download needs. */
 export interface IngestTarget {
   /** The blob is already in the store: nothing to fetch. */
   readonly exists: boolean;

@@ -10,12 +10,8 @@ import { PRIVATE_FILE_MODE } from './perms.js';
 
 /** The annotation naming a tag in `index.json`; berth stores the full reference. */
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
-/**
- * On a tag whose manifest was chosen from an image index (a multi-platform image), the
- * index's digest: the store keeps the platform manifest, and `NAME@<index digest>` still
- * finds it, as docker's RepoDigests do.
- */
-export const INDEX_DIGEST_ANNOTATION = 'io.berth.index.digest';
+/** Defined by @berth/oci (copyImage's sinks write it); re-exported here, where tags are read. */
+export { INDEX_DIGEST_ANNOTATION } from '@berth/oci';
 /** `index.json` of the store itself may list many tags; bounded all the same. */
 const MAX_INDEX_JSON_BYTES = 64 * 1024 * 1024;
 

@@ -6,7 +6,7 @@ import { recipeJsonSchema } from './schema.js';
 const file = fileURLToPath(new URL('../../schema/recipe.schema.json', import.meta.url));
 
 describe('recipe JSON Schema', () => {
-  it('is up to date with the zod schema (regenerate: npm run schema -w @berth/build)', () => {
+  it('is up to date with the zod schema (regenerate: npm run schema -w @berth/builder)', () => {
     const expected = `${JSON.stringify(recipeJsonSchema(), null, 2)}\n`;
     if (process.env['BERTH_UPDATE_SCHEMA'] === '1') writeFileSync(file, expected);
     expect(readFileSync(file, 'utf8')).toBe(expected);

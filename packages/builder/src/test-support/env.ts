@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Snapshots } from '@berth/rootfs';
 import { Store } from '@berth/store';
 import { Reference } from '@berth/oci';
-import { loadImages } from '../archive/load.js';
+import { loadImages } from '@berth/archive';
 import type { BuildOptions } from '../build.js';
 import type { BuildEvent } from '../events.js';
 

@@ -33,7 +33,7 @@ export async function push(ctx: CommandContext, local: string, remote: string | 
 
 /** `berth save -o FILE REF…` (or to stdout when it is not a terminal). */
 export async function save(ctx: CommandContext, refs: string[], opts: { output?: string }): Promise<number> {
-  const { saveImages } = await import('@berth/builder');
+  const { saveImages } = await import('@berth/archive');
   const store = await ctx.store();
   if (!opts.output && ctx.stdout.isTTY) {
     throw usageError('save: refusing to write an archive to a terminal; use -o FILE or redirect stdout');
@@ -45,7 +45,7 @@ export async function save(ctx: CommandContext, refs: string[], opts: { output?:
 /** `berth load -i FILE|DIR` (or an archive on stdin). */
 export async function load(ctx: CommandContext, opts: { input?: string; quiet?: boolean; repository?: string; platform?: string }): Promise<number> {
   const platform = platformFlag(opts.platform);
-  const { loadImages } = await import('@berth/builder');
+  const { loadImages } = await import('@berth/archive');
   const store = await ctx.store();
   const loaded = await loadImages({
     store,

@@ -12,7 +12,7 @@ import { Store } from '@berth/store';
 import { loadImages } from './load.js';
 import { saveImages } from './save.js';
 
-const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const images = path.resolve(repoRoot, '../shared/images');
 const haveImages = existsSync(path.join(images, 'alpine', 'index.json'));
 if (!haveImages) console.warn(`skipping archive tests that need ${images} (shared images not present)`);

@@ -14,7 +14,7 @@ import { loadImages } from './load.js';
 import { saveImages } from './save.js';
 
 const run = promisify(execFile);
-const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const images = path.resolve(repoRoot, '../shared/images');
 const haveImages = existsSync(path.join(images, 'alpine', 'index.json'));
 const skopeoSkip = toolsMissing(['skopeo']);

@@ -1,6 +1,9 @@
-// save/load pull in tar-stream and zlib; keep them out of `import '@berth/builder'` until used.
+// save/load pull in tar-stream, zlib and (load) zod; keep them out of `import '@berth/archive'` until used.
 import type { LoadedImage, LoadImagesOptions } from './load.js';
 import type { SaveImagesOptions, SaveImagesResult } from './save.js';
+
+export type { LoadedImage, LoadImagesOptions } from './load.js';
+export type { SaveImagesOptions, SaveImagesResult } from './save.js';
 
 /** See save.ts: one tar readable as a Docker archive and as an OCI layout. */
 export async function saveImages(opts: SaveImagesOptions): Promise<SaveImagesResult> {
@@ -11,3 +14,6 @@ export async function saveImages(opts: SaveImagesOptions): Promise<SaveImagesRes
 export async function loadImages(opts: LoadImagesOptions): Promise<LoadedImage[]> {
   return (await import('./load.js')).loadImages(opts);
 }
+
+// The OCI layout directory as an ImageSource and an ImageSink for @berth/image's copyImage.
+export { layoutSource, layoutSink } from './layout.js';
