@@ -159,7 +159,7 @@ describe.skipIf(!!mirrorToolsSkip || !!toolsSkip || !images || !isRoot)('berth n
     }
   }, 60_000);
 
-  it('two containers on a user network reach each other by address', async () => {
+  it('two containers on a user network reach each other by address; connect adds eth1 on it, disconnect takes it away, rm refuses it while in use', async () => {
     const net = `tn${process.pid.toString(36)}`;
     const n = (Number.parseInt((env()['BERTH_DEFAULT_SUBNET'] as string).split('.')[2] as string, 10) + 1) % 256;
     const c = await b(['network', 'create', '--subnet', `10.237.${n}.0/24`, net]);
@@ -175,9 +175,23 @@ describe.skipIf(!!mirrorToolsSkip || !!toolsSkip || !images || !isRoot)('berth n
       expect(r.stdout).toBe('on-user-net\n');
       const ls = await b(['network', 'ls']);
       expect(ls.stdout).toContain(net);
+      // connect/disconnect: a container on the default bridge gets eth1 on the user network, then loses it.
+      const d2 = await b(['run', '-d', '--name', 'joiner', 'busybox', 'sleep', '60']);
+      expect(d2.code, d2.stderr).toBe(0);
+      const con = await b(['network', 'connect', net, 'joiner']);
+      expect(con.code, con.stderr).toBe(0);
+      const eth1 = JSON.parse((await b(['container', 'inspect', 'joiner'])).stdout)[0].NetworkSettings.Networks[net];
+      expect(eth1.InterfaceName).toBe('eth1');
+      expect((eth1.IPAddress as string).startsWith(`10.237.${n}.`)).toBe(true);
+      const inUse = await b(['network', 'rm', net]);
+      expect(inUse.code).toBe(1);
+      const dis = await b(['network', 'disconnect', net, 'joiner']);
+      expect(dis.code, dis.stderr).toBe(0);
+      expect(JSON.parse((await b(['container', 'inspect', 'joiner'])).stdout)[0].NetworkSettings.Networks[net]).toBeUndefined();
+      await b(['rm', '-f', 'joiner']);
       await b(['rm', '-f', 'server']);
     } finally {
-      await b(['rm', '-f', 'server']);
+      await b(['rm', '-f', 'server', 'joiner']);
       const rm = await b(['network', 'rm', net]);
       expect(rm.code, rm.stderr).toBe(0);
     }

@@ -83,6 +83,51 @@ export async function networkRm(ctx: CommandContext, names: string[]): Promise<n
   return failed > 0 ? 1 : 0;
 }
 
+/** The running container `idOrName`, with the namespace berth's network setup made for it. */
+async function attachedContainer(ctx: CommandContext, what: string, idOrName: string): Promise<{ id: string; netns: string }> {
+  const { Runtime } = await import('@berth/runtime');
+  const c = await new Runtime({ stateDir: ctx.loc.state }).inspect(idOrName);
+  if (c.status !== 'running') throw new BerthError('ECONTAINER_STATE', `${what}: container ${idOrName} is not running`);
+  const { isNetnsMounted, netnsPath } = await import('@berth/network');
+  const netns = netnsPath(ctx.loc.state, c.id);
+  if (!(await isNetnsMounted(netns))) {
+    throw new BerthError('EINVAL_ARGUMENT', `${what}: container ${idOrName} has no network of berth's (--network none, host or container:)`);
+  }
+  return { id: c.id, netns };
+}
+
+/** `berth network connect NETWORK CONTAINER`: CNI ADD on the container's next free ethN. */
+export async function networkConnect(ctx: CommandContext, network: string, container: string): Promise<number> {
+  rootOnly('network connect');
+  const what = `connect ${container} to network ${network}`;
+  const store = await networkStore(ctx);
+  const def = await store.inspect(network);
+  const c = await attachedContainer(ctx, what, container);
+  const { addNetwork, cniCacheDir, listCachedAttachments } = await import('@berth/network');
+  const cacheDir = cniCacheDir(ctx.loc.root);
+  const mine = await listCachedAttachments(cacheDir, c.id);
+  if (mine.some((a) => a.networkName === def.name)) throw new BerthError('ENETWORK_CONFLICT', `${what}: already connected`);
+  const used = new Set(mine.map((a) => a.ifName));
+  let n = 0;
+  while (used.has(`eth${n}`)) n++;
+  // No --alias: without names between containers (not built) it would do nothing.
+  await addNetwork(store.confList(def), { containerId: c.id, netns: c.netns, ifName: `eth${n}` }, { cacheDir });
+  return 0;
+}
+
+/** `berth network disconnect NETWORK CONTAINER`: CNI DEL of that attachment, from the cache. */
+export async function networkDisconnect(ctx: CommandContext, network: string, container: string): Promise<number> {
+  rootOnly('network disconnect');
+  const what = `disconnect ${container} from network ${network}`;
+  const c = await attachedContainer(ctx, what, container);
+  const { cniCacheDir, delNetwork, listCachedAttachments } = await import('@berth/network');
+  const cacheDir = cniCacheDir(ctx.loc.root);
+  const att = (await listCachedAttachments(cacheDir, c.id)).find((a) => a.networkName === network && a.ifName !== 'lo');
+  if (att === undefined) throw new BerthError('ENOT_FOUND', `${what}: not connected`);
+  await delNetwork({ networkName: att.networkName, containerId: c.id, ifName: att.ifName, netns: c.netns }, { cacheDir });
+  return 0;
+}
+
 /** `berth network prune`: the sweep (CNI DEL of containers no longer running), then every user network nothing is attached to. */
 export async function networkPrune(ctx: CommandContext, opts: { force?: boolean }): Promise<number> {
   rootOnly('network prune');

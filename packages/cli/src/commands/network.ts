@@ -1,7 +1,7 @@
 import type { CommandContext } from '../context.js';
 import { berthCommand } from './command.js';
 
-/** `berth network create|ls|inspect|rm|prune`: bridge networks (@berth/network). */
+/** `berth network create|ls|inspect|rm|connect|disconnect|prune`: bridge networks (@berth/network). */
 export function networkCommand(ctx: CommandContext) {
   const actions = () => import('../actions/network.js');
   return berthCommand(ctx, 'network')
@@ -43,6 +43,25 @@ export function networkCommand(ctx: CommandContext) {
         .argument('<network...>')
         .action(async (names) => {
           ctx.exitCode = await (await actions()).networkRm(ctx, names);
+        }),
+    )
+    .addCommand(
+      berthCommand(ctx, 'connect')
+        .description('Connect a running container to a network (its next ethN)')
+        .argument('<network>')
+        .argument('<container>')
+        .action(async (network, container) => {
+          ctx.exitCode = await (await actions()).networkConnect(ctx, network, container);
+        }),
+    )
+    .addCommand(
+      berthCommand(ctx, 'disconnect')
+        .description('Disconnect a container from a network')
+        .argument('<network>')
+        .argument('<container>')
+        .option('-f, --force', 'accepted for docker compatibility')
+        .action(async (network, container) => {
+          ctx.exitCode = await (await actions()).networkDisconnect(ctx, network, container);
         }),
     )
     .addCommand(
