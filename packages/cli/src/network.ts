@@ -108,6 +108,12 @@ export interface AttachOptions {
   exposedPorts?: Record<string, unknown>;
   /** The runtime, to find a `container:NAME` container. */
   inspect: (idOrName: string) => Promise<ContainerInfo>;
+  /** The runtime's containers (the running peers get this one's name on a user network). */
+  list: () => Promise<ContainerInfo[]>;
+}
+
+function runningIds(list: readonly ContainerInfo[]): Set<string> {
+  return new Set(list.filter((c) => c.status === 'running').map((c) => c.id));
 }
 
 /**
@@ -146,7 +152,24 @@ export async function attachNetwork(ctx: CommandContext, o: AttachOptions): Prom
     extraHosts: o.plan.extraHosts,
   });
   o.spec.netns = attached.netns;
-  o.spec.etc = { hosts: attached.hosts, resolvConf: attached.resolvConf };
+  let hosts = attached.hosts;
+  const address = attached.attachments[0]?.addresses[0]?.split('/')[0];
+  if (address !== undefined && choice.name !== 'bridge') {
+    const { publishNames } = await import('./network-names.js');
+    hosts = await publishNames(ctx, { network: choice.name, containerId: o.containerId, address, hosts, running: runningIds(await o.list()) });
+  }
+  o.spec.etc = { hosts, resolvConf: attached.resolvConf };
+}
+
+/** Takes the names of `containerId`'s attachments out of its peers' hosts files (network-names.ts). */
+async function withdrawAll(ctx: CommandContext, attachments: readonly import('@berth/network').CachedAttachment[], running: ReadonlySet<string>): Promise<void> {
+  const { containerAddresses } = await import('@berth/network');
+  const { withdrawNames } = await import('./network-names.js');
+  for (const a of attachments) {
+    const address = a.result ? containerAddresses(a.result)[0]?.split('/')[0] : undefined;
+    if (a.ifName === 'lo' || address === undefined) continue;
+    await withdrawNames(ctx, { network: a.networkName, containerId: a.containerId, address, running });
+  }
 }
 
 /**
@@ -167,7 +190,12 @@ export async function networkStore(ctx: CommandContext): Promise<import('@berth/
 
 /** Takes a container off its networks (CNI DEL from the cache, then its namespace). Idempotent. */
 export async function detachNetwork(ctx: CommandContext, containerId: string): Promise<void> {
-  const { teardownContainerNetwork } = await import('@berth/network');
+  const { cniCacheDir, listCachedAttachments, teardownContainerNetwork } = await import('@berth/network');
+  const mine = await listCachedAttachments(cniCacheDir(ctx.loc.root), containerId);
+  if (mine.some((a) => a.ifName !== 'lo' && a.networkName !== 'bridge')) {
+    const { Runtime } = await import('@berth/runtime');
+    await withdrawAll(ctx, mine, runningIds(await new Runtime({ stateDir: ctx.loc.state }).list()));
+  }
   await teardownContainerNetwork({ root: ctx.loc.root, state: ctx.loc.state, containerId });
 }
 
@@ -182,7 +210,9 @@ export async function sweepNetworks(ctx: CommandContext, live: readonly Containe
   const { join } = await import('node:path');
   if (readdirOrEmpty(join(ctx.loc.root, 'cni', 'results')).length === 0 && readdirOrEmpty(join(ctx.loc.state, 'netns')).length === 0) return [];
   const keep = new Set(live.filter((c) => c.status === 'running' || c.status === 'created').map((c) => c.id));
-  const { sweepContainerNetworks } = await import('@berth/network');
+  const { cniCacheDir, listCachedAttachments, sweepContainerNetworks } = await import('@berth/network');
+  const gone = (await listCachedAttachments(cniCacheDir(ctx.loc.root))).filter((a) => !keep.has(a.containerId));
+  await withdrawAll(ctx, gone, runningIds(live));
   return sweepContainerNetworks({ root: ctx.loc.root, state: ctx.loc.state, alive: (id) => keep.has(id) });
 }
 

@@ -145,6 +145,7 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
       spec,
       ...(image.config.config?.ExposedPorts ? { exposedPorts: image.config.config.ExposedPorts } : {}),
       inspect: (c) => runtime.inspect(c),
+      list: () => runtime.list(),
     });
     await warm;
     const common = {
