@@ -146,14 +146,16 @@ describe.skipIf(!!mirrorToolsSkip || !!toolsSkip || !images || !isRoot)('berth n
     expect(r.stdout).toContain('10.1.2.3\tdb.example');
   });
 
-  it('--network container:NAME shares the other container namespace', async () => {
+  it('--network container:NAME shares the other container namespace and its /etc/hosts', async () => {
     const d = await b(['run', '-d', '--name', 'owner', 'busybox', 'sleep', '60']);
     expect(d.code, d.stderr).toBe(0);
     try {
       const addr = JSON.parse((await b(['container', 'inspect', 'owner'])).stdout)[0].NetworkSettings.Networks.bridge.IPAddress as string;
-      const r = await b(['run', '--rm', '--network', 'container:owner', 'busybox', 'sh', '-c', 'ip -o -4 addr show eth0']);
+      const r = await b(['run', '--rm', '--network', 'container:owner', 'busybox', 'sh', '-c', 'ip -o -4 addr show eth0; cat /etc/hosts']);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain(`inet ${addr}/`);
+      // Its /etc/hosts is the owner's (docker shares it with the namespace).
+      expect(r.stdout).toMatch(new RegExp(`^${addr.replace(/\./g, '[.]')}\\s+[0-9a-f]{12} owner$`, 'm'));
     } finally {
       await b(['rm', '-f', 'owner']);
     }

@@ -130,6 +130,12 @@ export async function attachNetwork(ctx: CommandContext, o: AttachOptions): Prom
       throw new BerthError('ECONTAINER_STATE', `join the network of container ${choice.container}: it is not running`);
     }
     o.spec.netns = `/proc/${other.pid}/ns/net`;
+    // Its hosts and resolv.conf too (docker shares them with the namespace): they name its address.
+    const { readFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const dir = join(ctx.loc.state, other.id);
+    const [hosts, resolvConf] = await Promise.all([readFile(join(dir, 'hosts'), 'utf8'), readFile(join(dir, 'resolv.conf'), 'utf8')]).catch(() => [undefined, undefined]);
+    if (hosts !== undefined && resolvConf !== undefined) o.spec.etc = { hosts, resolvConf };
     return;
   }
   if (choice.kind !== 'network') return;
