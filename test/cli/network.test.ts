@@ -94,6 +94,9 @@ describe.skipIf(!!mirrorToolsSkip || !!toolsSkip || !images || !isRoot)('berth n
     expect(d.code).toBe(0);
     try {
       expect(await curlUntil(`http://127.0.0.1:${port}/`)).toBe('hello-from-web\n');
+      // One attachment, eth0 on bridge: lo is the init's doing, not a CNI loopback run.
+      const cache = readdirSafe(path.join(env()['BERTH_ROOT'] as string, 'cni', 'results'));
+      expect(cache.filter((f) => f.endsWith('.json')).map((f) => f.replace(/\+[0-9a-f]{64}\+/, '+ID+'))).toEqual(['bridge+ID+eth0.json']);
       const ps = await b(['ps']);
       expect(ps.stdout).toContain(`127.0.0.1:${port}->80/tcp`);
       const p = await b(['port', 'web']);
@@ -137,13 +140,15 @@ describe.skipIf(!!mirrorToolsSkip || !!toolsSkip || !images || !isRoot)('berth n
   });
 
   it('the default network gives eth0 an address on the bridge, a default route and the hostname in /etc/hosts', async () => {
-    const r = await b(['run', '--rm', '--hostname', 'boxy', '--add-host', 'db.example:10.1.2.3', 'busybox', 'sh', '-c', 'ip -o -4 addr show eth0; ip route; cat /etc/hosts']);
+    const r = await b(['run', '--rm', '--hostname', 'boxy', '--add-host', 'db.example:10.1.2.3', 'busybox', 'sh', '-c', 'ip -o -4 addr show eth0; ip route; cat /etc/hosts; ip -o link show lo; ping -c 1 -W 2 127.0.0.1 >/dev/null && echo lo-works']);
     expect(r.code, r.stderr).toBe(0);
     const prefix = (env()['BERTH_DEFAULT_SUBNET'] as string).replace(/0\/24$/, '');
     expect(r.stdout).toContain(`inet ${prefix}`);
     expect(r.stdout).toContain(`default via ${prefix}1`);
     expect(r.stdout).toMatch(new RegExp(`${prefix.replace(/\./g, '\\.')}\\d+\\tboxy`));
     expect(r.stdout).toContain('10.1.2.3\tdb.example');
+    expect(r.stdout).toMatch(/^\d+: lo: <LOOPBACK,UP,LOWER_UP>/m);
+    expect(r.stdout).toContain('lo-works\n');
   });
 
   it('--network container:NAME shares the other container namespace and its /etc/hosts', async () => {

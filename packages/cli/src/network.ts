@@ -156,6 +156,8 @@ export async function attachNetwork(ctx: CommandContext, o: AttachOptions): Prom
     ...(o.plan.dnsSearch ? { dnsSearch: o.plan.dnsSearch } : {}),
     ...(o.plan.dnsOptions ? { dnsOptions: o.plan.dnsOptions } : {}),
     extraHosts: o.plan.extraHosts,
+    // The init brings lo up in the namespace it joins (runtime init/sequence.ts).
+    loopback: false,
   });
   o.spec.netns = attached.netns;
   let hosts = attached.hosts;
