@@ -52,9 +52,11 @@ export default defineConfig({
     // Test code imports @berth/* from the TypeScript sources, not dist/. What tests spawn runs
     // the build (`npm run build` first): the CLI (packages/cli/dist/bin.js), the runtime's
     // init and shim bundles, and the example programs (vite-node resolves @berth/* to dist/).
-    alias: Object.fromEntries(
-      pkgs.map((p) => [`@berth/${p}`, fileURLToPath(new URL(`./packages/${p}/src/index.ts`, import.meta.url))]),
-    ),
+    // Subpath exports come first: an alias matches as a prefix.
+    alias: {
+      '@berth/network/dns': fileURLToPath(new URL('./packages/network/src/dns.ts', import.meta.url)),
+      ...Object.fromEntries(pkgs.map((p) => [`@berth/${p}`, fileURLToPath(new URL(`./packages/${p}/src/index.ts`, import.meta.url))])),
+    },
   },
   test: {
     testTimeout: 60_000,

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// End-to-end `run` benchmark: `berth run --rm alpine true` (the built CLI) against
+// End-to-end `run` benchmark: `berth run --rm --network none alpine true` (the built CLI) against
 // `podman --runtime runc run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 alpine true`,
 // image present for both, interleaved, medians of wall and CPU time.
 //
@@ -107,7 +107,8 @@ function measure(argv, extraEnv = {}) {
   return r;
 }
 
-const BERTH = [process.execPath, cli, 'run', '--rm', 'alpine', 'true'];
+// Both without a network (berth's default is the bridge since it has one: bench/run-bridge.mjs times that).
+const BERTH = [process.execPath, cli, 'run', '--rm', '--network', 'none', 'alpine', 'true'];
 const PODMAN = ['podman', '--runtime', 'runc', 'run', '--rm', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', 'alpine', 'true'];
 
 /** The instrumented CLI (see the header); undefined when it cannot be built. */
@@ -155,7 +156,7 @@ async function instrumentedCli() {
 
 /** One BERTH_DEBUG_TIMING=1 run: phase name → ms since the previous mark, and the total. */
 function timedRun(bin) {
-  const r = spawnSync(process.execPath, [bin, 'run', '--rm', 'alpine', 'true'], { cwd: repo, env: { ...env, BERTH_DEBUG_TIMING: '1' }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [bin, 'run', '--rm', '--network', 'none', 'alpine', 'true'], { cwd: repo, env: { ...env, BERTH_DEBUG_TIMING: '1' }, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`timed berth run exited ${r.status}: ${r.stderr}`);
   const line = r.stderr.split('\n').find((l) => l.startsWith('berth timing (ms):'));
   if (!line) throw new Error(`no timing line in: ${r.stderr}`);

@@ -21,7 +21,13 @@ const here = dirname(fileURLToPath(import.meta.url));
 const ociSrc = join(here, '..', 'oci', 'src');
 const fsRootSrc = join(here, '..', 'fs-root', 'src');
 const sysSrc = join(here, '..', 'sys', 'src');
-const ALIAS = { '@berth/oci': join(ociSrc, 'errors.ts'), '@berth/fs-root': join(fsRootSrc, 'index.ts'), '@berth/sys': join(sysSrc, 'index.ts') };
+// '@berth/network/dns' (the etc files' rules; node:fs and node:net only) likewise.
+const ALIAS = {
+  '@berth/oci': join(ociSrc, 'errors.ts'),
+  '@berth/fs-root': join(fsRootSrc, 'index.ts'),
+  '@berth/sys': join(sysSrc, 'index.ts'),
+  '@berth/network/dns': join(here, '..', 'network', 'src', 'dns.ts'),
+};
 
 // The init is CommonJS (main.cjs): Node loads a CommonJS entry with fewer steps than an
 // ES module one (no async loader), which is measurable at this size (~30 ms CPU here).

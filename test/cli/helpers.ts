@@ -1,6 +1,7 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,18 +52,36 @@ export interface Sandbox {
 
 export async function sandbox(): Promise<Sandbox> {
   const dir = await mkdtemp(path.join(tmpdir(), 'berth-cli-'));
+  // The default network of this root: its own bridge and a test subnet (10.236.N.0/24), so
+  // sandboxes at once never share berth0 or a subnet, and nothing touches a real berth0.
+  const n = randomBytes(1)[0] ?? 0;
+  const bridge = `bt${randomBytes(4).toString('hex')}`;
   const env = {
     BERTH_ROOT: path.join(dir, 'root'),
     BERTH_STATE: path.join(dir, 'state'),
     BERTH_CONFIG: path.join(dir, 'config.yaml'),
     DOCKER_CONFIG: path.join(dir, 'docker'),
+    BERTH_DEFAULT_BRIDGE: bridge,
+    BERTH_DEFAULT_SUBNET: `10.236.${n}.0/24`,
   };
   return {
     dir,
     env,
     writeConfig: (yaml) => writeFile(env.BERTH_CONFIG, yaml),
-    cleanup: () => rm(dir, { recursive: true, force: true }),
+    cleanup: async () => {
+      await removeSandboxNetwork(env.BERTH_STATE, bridge);
+      await rm(dir, { recursive: true, force: true });
+    },
   };
+}
+
+/** What a sandbox's containers left of the network (normally nothing): namespaces still mounted, the bridge. */
+async function removeSandboxNetwork(state: string, bridge: string): Promise<void> {
+  const netns = path.join(state, 'netns');
+  for (const f of await readdir(netns).catch(() => [] as string[])) {
+    await new Promise<void>((resolve) => execFile('umount', ['-l', path.join(netns, f)], () => resolve()));
+  }
+  await new Promise<void>((resolve) => execFile('ip', ['link', 'del', bridge], () => resolve()));
 }
 
 /** A sandbox whose docker.io mirror is a loopback registry; cleanup() stops the registry too. */

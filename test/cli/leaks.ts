@@ -102,7 +102,16 @@ export function leaks(env: NodeJS.ProcessEnv, opts: { listed: string[]; seen: st
   for (const m of mountsUnder(root)) out.push(`mount ${m}`);
   for (const e of names(state)) {
     if (e === 'names' || e === '.cache') continue;
+    // Network namespaces (@berth/network): one per listed container at most.
+    if (e === 'netns') {
+      for (const ns of names(path.join(state, 'netns'))) if (!listed.has(ns)) out.push(`network namespace ${ns}`);
+      continue;
+    }
     if (!listed.has(e)) out.push(`state directory ${e}`);
+  }
+  for (const e of names(path.join(root, 'cni', 'results'))) {
+    const id = /\+([0-9a-f]{64})\+/.exec(e)?.[1];
+    if (id === undefined || !listed.has(id)) out.push(`CNI attachment ${e}`);
   }
   for (const e of names(path.join(root, 'containers'))) {
     if (e === '.berth-state') continue;

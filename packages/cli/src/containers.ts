@@ -45,7 +45,10 @@ export async function sweep(ctx: CommandContext, runtime: Sweeper): Promise<impo
     const { sweepBuildTrees } = await import('@berth/builder');
     await sweepBuildTrees(builds);
   }
-  if (ctx.env['BERTH_DEBUG']) for (const e of r.errors) ctx.stderr.write(`debug: cleanup: ${e}\n`);
+  const errors = [...r.errors];
+  // Networks of containers that no longer run (stopped, removed, or their berth killed): CNI DEL, then the namespace.
+  await (await import('./network.js')).sweepNetworks(ctx, r.remaining).catch((err: unknown) => errors.push(`networks: ${String(err)}`));
+  if (ctx.env['BERTH_DEBUG']) for (const e of errors) ctx.stderr.write(`debug: cleanup: ${e}\n`);
   return r.remaining;
 }
 

@@ -10,6 +10,8 @@ import { loadCommand } from './commands/load.js';
 import { loginCommand } from './commands/login.js';
 import { logoutCommand } from './commands/logout.js';
 import { logsCommand } from './commands/logs.js';
+import { networkCommand } from './commands/network.js';
+import { portCommand } from './commands/port.js';
 import { psCommand } from './commands/ps.js';
 import { pullCommand } from './commands/pull.js';
 import { pushCommand } from './commands/push.js';
@@ -47,7 +49,9 @@ export function program(ctx: CommandContext): Command {
     .addCommand(killCommand(ctx))
     .addCommand(rmCommand(ctx))
     .addCommand(logsCommand(ctx))
+    .addCommand(portCommand(ctx))
     .addCommand(containerCommand(ctx))
+    .addCommand(networkCommand(ctx))
     .addCommand(systemCommand(ctx))
     .addCommand(buildCommand(ctx))
     .addCommand(pushCommand(ctx))

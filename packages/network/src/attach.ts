@@ -47,6 +47,12 @@ export interface SetupOptions extends NetworkPaths {
   extraHosts?: Array<{ name: string; ip: string }>;
   /** resolv.conf to start from (default /etc/resolv.conf). */
   hostResolvConf?: string;
+  /**
+   * Bring `lo` up with the CNI loopback plugin (default true). False when the container's
+   * runtime brings it up itself (berth's init does, in every network namespace it joins or
+   * makes): one plugin run fewer at ADD and at DEL.
+   */
+  loopback?: boolean;
 }
 
 export interface Attachment {
@@ -91,7 +97,7 @@ export async function setupContainerNetwork(opts: SetupOptions): Promise<Contain
   const attachments: Attachment[] = [];
   let ports: PortMapping[] = [];
   try {
-    await addNetwork(loopbackConfList(), { containerId: opts.containerId, netns, ifName: 'lo' }, cni);
+    if (opts.loopback !== false) await addNetwork(loopbackConfList(), { containerId: opts.containerId, netns, ifName: 'lo' }, cni);
     const attachAll = async (): Promise<void> => {
       if (opts.ports && opts.ports.length > 0) {
         if (defs[0]?.internal) throw new BerthError('EINVAL_ARGUMENT', `publish ports of ${opts.containerId}: network ${defs[0].name} is internal`);

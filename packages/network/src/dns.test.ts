@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { containerHosts, containerResolvConf, parseResolvConf, upstreamNameservers } from './dns.js';
+import { containerHosts, containerResolvConf, hostEtcFiles, isolatedEtcFiles, parseResolvConf, upstreamNameservers } from './dns.js';
 
 describe('resolv.conf for a container (docker rules)', () => {
   it('drops loopback nameservers, keeps the others, search and options', () => {
@@ -29,5 +29,29 @@ describe('hosts for a container', () => {
     expect(lines[1]).toBe('::1\tlocalhost ip6-localhost ip6-loopback');
     expect(lines).toContain('10.1.2.3\tdb');
     expect(lines.at(-1)).toBe('10.88.0.5\tabc123 web');
+  });
+});
+
+describe('isolatedEtcFiles and hostEtcFiles (the runtime files of containers without an attachment)', () => {
+  it('isolated: localhost lines and the hostname on 127.0.1.1; the host nameservers without loopback ones, Google DNS when none is left', async () => {
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(`${tmpdir()}/dns-`);
+    try {
+      await writeFile(`${dir}/resolv.conf`, 'nameserver 127.0.0.1\nnameserver 192.0.2.53\nsearch example.test\n');
+      await writeFile(`${dir}/loopback-only.conf`, 'nameserver 127.0.0.1\n');
+      const f = isolatedEtcFiles({ hostname: 'c0ffee', hostResolvConf: `${dir}/resolv.conf` });
+      expect(f.hosts).toContain('127.0.0.1\tlocalhost\n');
+      expect(f.hosts).toContain('127.0.1.1\tc0ffee\n');
+      expect(f.resolvConf).toBe('search example.test\nnameserver 192.0.2.53\n');
+      expect(isolatedEtcFiles({ hostname: 'c', hostResolvConf: `${dir}/loopback-only.conf` }).resolvConf).toBe('nameserver 8.8.8.8\nnameserver 8.8.4.4\n');
+      await writeFile(`${dir}/hosts`, '127.0.0.1 localhost myhost\n');
+      expect(hostEtcFiles({ hostsFile: `${dir}/hosts`, resolvConfFile: `${dir}/resolv.conf` })).toEqual({
+        hosts: '127.0.0.1 localhost myhost\n',
+        resolvConf: 'nameserver 127.0.0.1\nnameserver 192.0.2.53\nsearch example.test\n',
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

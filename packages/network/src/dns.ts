@@ -10,6 +10,7 @@
  * docker's 127.0.0.11 or aardvark-dns): `nameservers` replaces the upstream list, and the
  * resolver gets the filtered host list from `upstreamNameservers()`.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 
@@ -51,12 +52,57 @@ export function upstreamNameservers(host: ResolvConf, opts: { ipv6?: boolean } =
 /** The host's resolver configuration (systemd-resolved's upstream list behind its stub). */
 export async function readHostResolvConf(file = '/etc/resolv.conf'): Promise<ResolvConf> {
   const text = await readFile(file, 'utf8').catch(() => '');
-  const conf = parseResolvConf(text);
-  if (conf.nameservers.length > 0 && conf.nameservers.every((ns) => ns === SYSTEMD_STUB)) {
-    const upstream = await readFile(SYSTEMD_UPSTREAM, 'utf8').catch(() => undefined);
-    if (upstream !== undefined) return { ...parseResolvConf(upstream), search: conf.search, options: conf.options };
+  return behindStub(parseResolvConf(text), async () => readFile(SYSTEMD_UPSTREAM, 'utf8').catch(() => undefined));
+}
+
+/** readHostResolvConf for synchronous callers (the runtime writing a container's files). */
+export function readHostResolvConfSync(file = '/etc/resolv.conf'): ResolvConf {
+  return behindStubSync(parseResolvConf(readOr(file, '')), () => readOr(SYSTEMD_UPSTREAM, undefined));
+}
+
+function readOr<T extends string | undefined>(file: string, fallback: T): string | T {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return fallback;
   }
-  return conf;
+}
+
+function stubOnly(conf: ResolvConf): boolean {
+  return conf.nameservers.length > 0 && conf.nameservers.every((ns) => ns === SYSTEMD_STUB);
+}
+
+function withUpstream(conf: ResolvConf, upstream: string | undefined): ResolvConf {
+  return upstream === undefined ? conf : { ...parseResolvConf(upstream), search: conf.search, options: conf.options };
+}
+
+async function behindStub(conf: ResolvConf, upstream: () => Promise<string | undefined>): Promise<ResolvConf> {
+  return stubOnly(conf) ? withUpstream(conf, await upstream()) : conf;
+}
+
+function behindStubSync(conf: ResolvConf, upstream: () => string | undefined): ResolvConf {
+  return stubOnly(conf) ? withUpstream(conf, upstream()) : conf;
+}
+
+/**
+ * The files of a container berth gives no network attachment of its own (`--network none`,
+ * or before a network is wired): docker's localhost lines with the hostname on 127.0.1.1,
+ * and the host's nameservers by the rules above. `--network host` takes the host's files
+ * as they are (`hostEtcFiles`).
+ */
+export function isolatedEtcFiles(opts: { hostname: string; hostResolvConf?: string }): { hosts: string; resolvConf: string } {
+  return {
+    hosts: containerHosts({ hostname: opts.hostname, addresses: ['127.0.1.1'] }),
+    resolvConf: containerResolvConf({ host: readHostResolvConfSync(opts.hostResolvConf) }),
+  };
+}
+
+/** `--network host`: the host's /etc/hosts and /etc/resolv.conf as they are, as docker does. */
+export function hostEtcFiles(opts: { hostsFile?: string; resolvConfFile?: string } = {}): { hosts: string; resolvConf: string } {
+  return {
+    hosts: readOr(opts.hostsFile ?? '/etc/hosts', '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'),
+    resolvConf: readOr(opts.resolvConfFile ?? '/etc/resolv.conf', ''),
+  };
 }
 
 export interface ContainerResolvOptions {

@@ -17,7 +17,7 @@ export type { CniDNS, CniError, CniIPConfig, CniInterface, CniResult, CniRoute }
 export { createNetns, isNetnsMounted, netnsDir, netnsPath, removeNetns, sweepNetns } from './netns.js';
 export { hostPortFree, parsePublishSpec, publishAllSpecs, resolvePortMappings } from './ports.js';
 export type { PortMapping, PortProtocol, PortSpec, ResolvePortsOptions } from './ports.js';
-export { DEFAULT_IPV4_DNS, DEFAULT_IPV6_DNS, containerHosts, containerResolvConf, parseResolvConf, readHostResolvConf, upstreamNameservers } from './dns.js';
+export { DEFAULT_IPV4_DNS, DEFAULT_IPV6_DNS, containerHosts, containerResolvConf, hostEtcFiles, isolatedEtcFiles, parseResolvConf, readHostResolvConf, readHostResolvConfSync, upstreamNameservers } from './dns.js';
 export type { ContainerHostsOptions, ContainerResolvOptions, ResolvConf } from './dns.js';
 export { formatSubnet, hostRoutes, parseSubnet, pickSubnet, subnetPool, subnetsOverlap } from './subnet.js';
 export type { Subnet } from './subnet.js';

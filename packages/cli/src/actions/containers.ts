@@ -2,6 +2,7 @@ import { Reference } from '@berth/oci';
 import type { ContainerInfo, LogEntry } from '@berth/runtime';
 import type { CommandContext } from '../context.js';
 import { sweep } from '../containers.js';
+import { containerNetworkSettings, detachNetwork, dockerNetworkSettings, formatPorts, portsByContainer } from '../network.js';
 import { errorLine, inspectEach, parseFormat, relativeTime, table, usageError, writeJson } from '../output.js';
 
 /** The runtime; `removesRootfs` when the command deletes containers (their rootfs goes through @berth/rootfs). */
@@ -28,15 +29,19 @@ export async function ps(ctx: CommandContext, opts: { all?: boolean; quiet?: boo
   const rt = await runtime(ctx);
   const list = ((await sweep(ctx, rt)) ?? (await rt.list())).filter((c) => opts.all || c.status === 'running');
   list.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  const ports = opts.quiet ? new Map() : await portsByContainer(ctx);
   if (format === 'json') {
-    writeJson(ctx.stdout, list);
+    writeJson(
+      ctx.stdout,
+      list.map((c) => ({ ...c, ports: ports.get(c.id) ?? [] })),
+    );
   } else if (opts.quiet) {
     ctx.stdout.write(list.map((c) => `${c.shortId}\n`).join(''));
   } else {
     ctx.stdout.write(
       table(
-        ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'],
-        list.map((c) => [c.shortId, imageText(c), commandText(c), relativeTime(c.createdAt), c.statusText, c.name]),
+        ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
+        list.map((c) => [c.shortId, imageText(c), commandText(c), relativeTime(c.createdAt), c.statusText, formatPorts(ports.get(c.id) ?? []), c.name]),
       ),
     );
   }
@@ -66,6 +71,8 @@ export async function stop(ctx: CommandContext, ids: string[], opts: { time?: st
   }
   return each(ctx, ids, async (id) => {
     await rt.stop(id, { timeoutSec });
+    // docker releases a stopped container's address and ports.
+    await detachNetwork(ctx, (await rt.inspect(id)).id);
   });
 }
 
@@ -77,7 +84,14 @@ export async function kill(ctx: CommandContext, ids: string[], opts: { signal?: 
 export async function rm(ctx: CommandContext, ids: string[], opts: { force?: boolean }): Promise<number> {
   const rt = await runtime(ctx, { removesRootfs: true });
   await sweep(ctx, rt);
-  return each(ctx, ids, (id) => rt.remove(id, { force: Boolean(opts.force) }));
+  return each(ctx, ids, async (id) => {
+    const full = await rt.inspect(id).then(
+      (c) => c.id,
+      () => undefined,
+    );
+    await rt.remove(id, { force: Boolean(opts.force) });
+    if (full !== undefined) await detachNetwork(ctx, full);
+  });
 }
 
 /** `berth logs [-f] CONTAINER`: what a detached container wrote. */
@@ -98,5 +112,17 @@ export async function logs(ctx: CommandContext, id: string, opts: { follow?: boo
 /** `berth inspect` for containers is not mixed with images: `berth container inspect ID`. */
 export async function inspectContainer(ctx: CommandContext, ids: string[]): Promise<number> {
   const rt = await runtime(ctx);
-  return inspectEach(ctx, ids, (id) => rt.inspect(id));
+  return inspectEach(ctx, ids, async (id) => {
+    const c = await rt.inspect(id);
+    return { ...c, NetworkSettings: dockerNetworkSettings(await containerNetworkSettings(ctx, c.id)) };
+  });
+}
+
+/** `berth port CONTAINER`: its published ports, as docker prints them (`80/tcp -> 0.0.0.0:8080`). */
+export async function port(ctx: CommandContext, id: string): Promise<number> {
+  const rt = await runtime(ctx);
+  const c = await rt.inspect(id);
+  const settings = await containerNetworkSettings(ctx, c.id);
+  for (const p of settings.ports) ctx.stdout.write(`${p.containerPort}/${p.protocol} -> ${p.hostIP ? p.hostIP : '0.0.0.0'}:${p.hostPort}\n`);
+  return 0;
 }

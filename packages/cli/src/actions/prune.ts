@@ -13,7 +13,7 @@ import { collectGarbage } from './rmi.js';
  * on stdout, then one line read from stdin (a terminal or not, as docker does);
  * "y" or "yes" goes ahead, anything else (EOF included) does not.
  */
-async function confirm(ctx: CommandContext, warning: string): Promise<boolean> {
+export async function confirm(ctx: CommandContext, warning: string): Promise<boolean> {
   const { stdin } = ctx;
   ctx.stdout.write(`${warning}\nAre you sure you want to continue? [y/N] `);
   const line = await new Promise<string>((resolve) => {

@@ -5,10 +5,14 @@ import type { RunOptions } from '../commands/run.js';
 import type { CommandContext } from '../context.js';
 import { ExitError, RUN_FAILED_EXIT } from '../output.js';
 import { sweep } from '../containers.js';
+import { attachNetwork, detachNetwork, networkStore, parseNetworkChoice, planNetwork, runtimeNetworkMode } from '../network.js';
 import { ensureImage, platformMismatchWarning } from './ensure-image.js';
 
 /** The flags of `berth run` that are the CLI's own, not the container's: they never reach RunOverrides. */
-type CliOnly = 'interactive' | 'detach' | 'rm' | 'name' | 'platform' | 'quiet' | 'network';
+type CliOnly = 'interactive' | 'detach' | 'rm' | 'name' | 'platform' | 'quiet' | NetworkFlag;
+
+/** The network flags: the CLI sets the network up (@berth/network) and gives the runtime its namespace. */
+type NetworkFlag = 'network' | 'net' | 'publish' | 'publishAll' | 'dns' | 'dnsSearch' | 'dnsOption' | 'addHost' | 'networkAlias' | 'ip' | 'macAddress';
 
 /** The RunOverrides fields a flag's value (without undefined) fits. */
 type FieldsFor<V> = { [K in keyof RunOverrides]-?: [NonNullable<V>] extends [NonNullable<RunOverrides[K]>] ? K : never }[keyof RunOverrides];
@@ -41,15 +45,20 @@ const OVERRIDE_FIELDS = {
   ulimit: 'ulimit',
 } as const satisfies { [F in Exclude<keyof RunOptions, CliOnly>]-?: FieldsFor<RunOptions[F]> };
 
+/** `--network` or its alias `--net` (both given: they must agree). */
+function networkFlag(flags: RunOptions): string | undefined {
+  if (flags.network !== undefined && flags.net !== undefined && flags.network !== flags.net) {
+    throw new BerthError('EINVAL_ARGUMENT', `conflicting options: --network ${JSON.stringify(flags.network)} and --net ${JSON.stringify(flags.net)}`);
+  }
+  return flags.network ?? flags.net;
+}
 
 /** The runtime's overrides from the parsed flags and the command after the image. */
 export function overridesFrom(flags: RunOptions, cmd: string[]): RunOverrides {
-  if (flags.network !== undefined && flags.network !== 'none' && flags.network !== 'host') {
-    throw new BerthError('EINVAL_ARGUMENT', `invalid --network ${JSON.stringify(flags.network)}: expected "none" or "host"`);
-  }
   const o: RunOverrides = {};
   if (cmd.length > 0) o.cmd = cmd;
-  if (flags.network !== undefined) o.network = flags.network;
+  // The runtime makes or joins a namespace of its own unless the host's is asked for.
+  if (runtimeNetworkMode(parseNetworkChoice(networkFlag(flags))) === 'host') o.network = 'host';
   for (const [flag, field] of Object.entries(OVERRIDE_FIELDS) as [keyof typeof OVERRIDE_FIELDS, keyof RunOverrides][]) {
     // Commander leaves an absent flag undefined; a given one is true, a string or a non-empty list.
     const value = flags[flag];
@@ -81,10 +90,16 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
   // Docker's check and words; its CLI exits 1 here, berth 125 as for every `run` failure of its own.
   if (flags.tty && flags.interactive && ctx.stdin.isTTY !== true) throw new BerthError('EINVAL_ARGUMENT', 'the input device is not a TTY');
   const overrides = overridesFrom(flags, cmd);
+  const networkFlagValue = networkFlag(flags);
+  const plan = await planNetwork({ ...flags, ...(networkFlagValue !== undefined ? { network: networkFlagValue } : {}) });
   const [{ Runtime, buildSpec, checkName, checkRunOverrides, newContainerId }, rootfsPkg] = await Promise.all([import('@berth/runtime'), import('@berth/rootfs')]);
   // Bad flags and a bad name fail before anything is pulled or copied, as with docker.
   checkRunOverrides(overrides);
   if (flags.name !== undefined) checkName(flags.name);
+  // An unknown network is refused before anything is pulled (docker: "network X not found").
+  if (plan.choice.kind === 'network' && plan.choice.name !== 'bridge' && (await (await networkStore(ctx)).get(plan.choice.name)) === undefined) {
+    throw new BerthError('ENOT_FOUND', `network ${JSON.stringify(plan.choice.name)} not found (berth network ls lists them)`);
+  }
   const runtime = new Runtime({ stateDir: ctx.loc.state, removeRootfs: rootfsPkg.removeTreeSync });
   // The namespace worker takes tens of ms to start: overlap it with the rootfs copy.
   const warm = runtime.warm();
@@ -112,11 +127,25 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
   // the next berth command's sweep removes with the partial copy.
   runtime.prepare({ ...recorded, autoRemove: Boolean(flags.rm) });
   let handedOver = false;
+  let networked = false;
+  let detached = false;
   try {
     const snapshot = await snapshots.ensure({ image });
     const debug = ctx.env['BERTH_DEBUG'] ? (msg: string) => ctx.stderr.write(`debug: ${msg}\n`) : undefined;
     await rootfsPkg.createRootfs({ snapshot: snapshot.path, dest: rootfs, ...(debug ? { log: debug } : {}) });
     const spec = buildSpec({ imageConfig: image.config, rootfs, overrides, containerId: id });
+    // After the container is recorded, before it starts: the CNI cache names the container, so
+    // a berth killed from here on leaves attachments the next command's sweep DELs.
+    networked = plan.choice.kind === 'network';
+    await attachNetwork(ctx, {
+      plan,
+      containerId: id,
+      ...(flags.name !== undefined ? { name: flags.name } : {}),
+      spec,
+      ...(image.config.config?.ExposedPorts ? { exposedPorts: image.config.config.ExposedPorts } : {}),
+      inspect: (c) => runtime.inspect(c),
+      list: () => runtime.list(),
+    });
     await warm;
     const common = {
       ...recorded,
@@ -128,6 +157,7 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
     if (flags.detach) {
       handedOver = true;
       const info = await runtime.start({ ...common, stdio: 'detached' });
+      detached = true;
       ctx.stdout.write(`${info.id}\n`);
       return 0;
     }
@@ -140,5 +170,8 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
   } finally {
     // Until the runtime has the container, it is ours to remove (its rootfs with it).
     if (!handedOver) await runtime.remove(id, { force: true }).catch(() => undefined);
+    // A foreground container has stopped (or never started): its address and ports go back,
+    // as docker releases them at stop. A detached one's are released by the sweep once it stops.
+    if (networked && !detached) await detachNetwork(ctx, id).catch(() => undefined);
   }
 }

@@ -4,11 +4,12 @@ import { containerInspectCommand } from './container-inspect.js';
 import { containerPruneCommand } from './container-prune.js';
 import { killCommand } from './kill.js';
 import { logsCommand } from './logs.js';
+import { portCommand } from './port.js';
 import { psCommand } from './ps.js';
 import { rmCommand } from './rm.js';
 import { stopCommand } from './stop.js';
 
-/** `berth container ls|stop|kill|rm|logs|inspect|prune` */
+/** `berth container ls|stop|kill|rm|logs|port|inspect|prune` */
 export function containerCommand(ctx: CommandContext) {
   return berthCommand(ctx, 'container')
     .description('Manage containers')
@@ -17,6 +18,7 @@ export function containerCommand(ctx: CommandContext) {
     .addCommand(killCommand(ctx))
     .addCommand(rmCommand(ctx))
     .addCommand(logsCommand(ctx))
+    .addCommand(portCommand(ctx))
     .addCommand(containerInspectCommand(ctx))
     .addCommand(containerPruneCommand(ctx));
 }

@@ -9,7 +9,7 @@ describe('berth ps (no containers in a fresh BERTH_STATE)', () => {
 
   it('-q prints nothing; the table only its header; container ls is the same', async () => {
     expect((await berth(['ps', '-q'])).stdout).toBe('');
-    const header = 'CONTAINER ID   IMAGE   COMMAND   CREATED   STATUS   NAMES\n';
+    const header = 'CONTAINER ID   IMAGE   COMMAND   CREATED   STATUS   PORTS   NAMES\n';
     expect((await berth(['ps'])).stdout).toBe(header);
     expect((await berth(['container', 'ls', '-a'])).stdout).toBe(header);
   });

@@ -71,7 +71,13 @@ describe('berth run: flags to RunOverrides', () => {
 
 describe('berth run: failures', () => {
   it.each([
-    [['run', '--network', 'bogus', 'alpine'], 'berth: invalid --network "bogus": expected "none" or "host"\n'],
+    [['run', '--network', 'bogus', 'alpine'], 'berth: network "bogus" not found (berth network ls lists them)\n'],
+    [['run', '-p', '80:80:80', 'alpine'], /^berth: invalid publish spec "80:80:80": [^\n]*\n$/],
+    [['run', '--network', 'host', '-p', '8080:80', 'alpine'], 'berth: -p/--publish needs a bridge network: --network host has no ports to publish\n'],
+    [['run', '--ip', '10.88.0.9', 'alpine'], 'berth: invalid --ip "10.88.0.9": choosing a container address is not supported (the network assigns one)\n'],
+    [['run', '--network-alias', 'db', 'alpine'], 'berth: --network-alias: network-scoped aliases are only supported on user-defined networks\n'],
+    [['run', '--add-host', 'nocolon', 'alpine'], 'berth: invalid --add-host "nocolon": expected NAME:IP\n'],
+    [['run', '--network', 'none', '--net', 'host', 'alpine'], 'berth: conflicting options: --network "none" and --net "host"\n'],
     [['run', '--memory', 'lots', 'alpine'], /^berth: [^\n]*memory[^\n]*\n$/],
     [['run', '--name', 'bad name!', 'alpine'], /^berth: [^\n]*name[^\n]*\n$/],
     [['run', '--ulimit', 'nosuch=1', 'alpine'], /^berth: [^\n]*ulimit[^\n]*\n$/],

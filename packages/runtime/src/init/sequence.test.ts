@@ -21,6 +21,7 @@ import {
   MS_REMOUNT,
   MS_SLAVE,
   O_CLOEXEC,
+  O_RDONLY,
   O_RDWR,
   PR_SET_DUMPABLE,
   PR_SET_PDEATHSIG,
@@ -164,6 +165,24 @@ describe('runInit over RecordingSyscalls', () => {
     const { sys, error } = run(spec({ network: 'host', namespaces: ['pid', 'mount', 'uts', 'ipc'] }), { cfg: { cgroupNamespace: false, cgroup: { version: 'none' } } });
     expect(error).toBeInstanceOf(ExecveReached);
     expect(sys.callsOf('unshare')).toEqual([[CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC]]);
+  });
+
+  it('joins a network namespace file (setns CLONE_NEWNET) before unsharing the others, and makes no network namespace of its own', () => {
+    const netns = '/run/berth/netns/c1';
+    const { sys, channel, error } = run(spec({ netns }));
+    expect(error).toBeInstanceOf(ExecveReached);
+    const names = sys.names();
+    const open = sys.calls.findIndex((c) => c.name === 'open' && c.args[0] === netns);
+    const setns = names.indexOf('setns');
+    const unshare = names.indexOf('unshare');
+    expect(channel.waitedAt[0]).toBeLessThanOrEqual(open);
+    expect(sys.calls[open]?.args).toEqual([netns, O_RDONLY | O_CLOEXEC, 0]);
+    expect(open).toBeLessThan(setns);
+    expect(setns).toBeLessThan(unshare);
+    const fd = sys.calls[setns]?.args[0];
+    expect(sys.calls[setns]?.args).toEqual([fd, CLONE_NEWNET]);
+    expect(sys.calls.slice(setns, unshare).some((c) => c.name === 'close' && c.args[0] === fd)).toBe(true);
+    expect(sys.callsOf('unshare')).toEqual([[CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP]]);
   });
 
   it('with stdinNull, puts the container\'s own /dev/null on fd 0 once /dev exists, before pivot_root', () => {

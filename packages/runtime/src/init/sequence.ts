@@ -5,6 +5,7 @@ import {
   AF_INET,
   CLOSE_RANGE_CLOEXEC,
   CLONE_NEWCGROUP,
+  CLONE_NEWNET,
   CLONE_NEWPID,
   FD_CLOEXEC,
   F_SETFD,
@@ -22,6 +23,7 @@ import {
   O_CLOEXEC,
   O_NOCTTY,
   O_PATH,
+  O_RDONLY,
   O_RDWR,
   O_WRONLY,
   PR_SET_DUMPABLE,
@@ -115,7 +117,8 @@ export interface RunInitOptions {
  * execve (never returns normally). Throws on failure: the caller reports the
  * error to the runtime and exits 125 (or the ExecFailure's status).
  *
- * Order: wait for the runtime (cgroup joined) → unshare the spec's namespaces but
+ * Order: wait for the runtime (cgroup joined) → join the spec's netns file, if any →
+ * unshare the spec's namespaces but
  * pid (the init was born in its pid namespace) and the cgroup namespace → / rslave →
  * bind rootfs → /proc → /dev (+ nodes, symlinks, pts, shm, mqueue, init) → fd 0 to
  * /dev/null (stdinNull) → /sys
@@ -144,7 +147,14 @@ export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, se
   if (execFifo !== undefined) sys.prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   // The init was born in its pid namespace; it makes the others for itself (this thread,
   // the one that execve()s). The cgroup namespace is rooted at the cgroup joined above.
-  const unshareFlags = (namespaceFlags(spec.namespaces) & ~CLONE_NEWPID) | (cfg.cgroupNamespace ? CLONE_NEWCGROUP : 0);
+  // A network made beforehand (@berth/network's bind-mounted netns, or another container's)
+  // is joined rather than made: setns of a network namespace is per thread, and this thread
+  // still has every capability and the host's mount namespace the file is visible in.
+  let unshareFlags = (namespaceFlags(spec.namespaces) & ~CLONE_NEWPID) | (cfg.cgroupNamespace ? CLONE_NEWCGROUP : 0);
+  if (spec.netns !== undefined && ns.has('network')) {
+    joinNetns(sys, spec.netns);
+    unshareFlags &= ~CLONE_NEWNET;
+  }
   if (unshareFlags !== 0) sys.unshare(unshareFlags);
   marks.mark('namespaces');
   sys.umask(0o022);
@@ -399,6 +409,22 @@ function maskPath(sys: Syscalls, path: string): void {
   if (kind === undefined) return;
   if (kind === 'dir') sys.mount('tmpfs', path, 'tmpfs', MS_RDONLY, null);
   else sys.mount('/dev/null', path, null, MS_BIND, null);
+}
+
+function joinNetns(sys: Syscalls, file: string): void {
+  let fd: number;
+  try {
+    fd = sys.open(file, O_RDONLY | O_CLOEXEC);
+  } catch (err) {
+    throw BerthError.wrap(`join network namespace ${file}`, err, 'ERUNTIME');
+  }
+  try {
+    sys.setns(fd, CLONE_NEWNET);
+  } catch (err) {
+    throw BerthError.wrap(`join network namespace ${file}`, err, 'ERUNTIME');
+  } finally {
+    sys.close(fd);
+  }
 }
 
 function loopbackUp(sys: Syscalls): void {

@@ -43,8 +43,13 @@ describe('etcFileContents', () => {
     expect(f.hosts).toContain('127.0.1.1\tc0ffee\n');
     expect(f.resolvConf).not.toMatch(/^\s*nameserver\s+127\./m);
   });
+  it('takes the texts the network setup made when the spec has them', () => {
+    const f = etcFileContents({ hostname: 'c0ffee', network: 'none', etc: { hosts: '10.88.0.2\tc0ffee\n', resolvConf: 'nameserver 10.88.0.1\n' } });
+    expect(f).toEqual({ hostname: 'c0ffee\n', hosts: '10.88.0.2\tc0ffee\n', resolvConf: 'nameserver 10.88.0.1\n' });
+  });
   it('copies the host files with network host', () => {
     const f = etcFileContents({ hostname: 'h', network: 'host' });
+    expect(f.hosts).toBe(fs.existsSync('/etc/hosts') ? fs.readFileSync('/etc/hosts', 'utf8') : expect.any(String));
     expect(f.resolvConf).toBe(fs.existsSync('/etc/resolv.conf') ? fs.readFileSync('/etc/resolv.conf', 'utf8') : '');
   });
 });

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hostEtcFiles, isolatedEtcFiles } from '@berth/network/dns';
 import { BerthError } from '@berth/oci';
 import type { ContainerSpec } from '../spec/types.js';
 import { DEFAULT_DEVICES } from '../init/config.js';
@@ -12,37 +13,19 @@ import type { CgroupHierarchy, CgroupMountPlan, DeviceNode } from '../init/confi
  * device list, the init and shim scripts, the static init binary.
  */
 
-/** `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf` contents, as docker writes them. */
-export function etcFileContents(spec: Pick<ContainerSpec, 'hostname' | 'network'>): {
+/**
+ * `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf` contents, as docker writes them. The
+ * rules live in @berth/network's dns module: a container on a network gets the texts its
+ * setup produced (`spec.etc`), `--network host` the host's files, any other the isolated
+ * defaults (localhost lines, the host's non-loopback nameservers).
+ */
+export function etcFileContents(spec: Pick<ContainerSpec, 'hostname' | 'network' | 'etc'>): {
   hostname: string;
   hosts: string;
   resolvConf: string;
 } {
-  const hostname = `${spec.hostname}\n`;
-  let hosts: string;
-  let resolvConf: string;
-  const hostResolv = readOr('/etc/resolv.conf', '');
-  if (spec.network === 'host') {
-    hosts = readOr('/etc/hosts', '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n');
-    resolvConf = hostResolv;
-  } else {
-    hosts = [
-      '127.0.0.1\tlocalhost',
-      '::1\tlocalhost ip6-localhost ip6-loopback',
-      'fe00::0\tip6-localnet',
-      'ff00::0\tip6-mcastprefix',
-      'ff02::1\tip6-allnodes',
-      'ff02::2\tip6-allrouters',
-      `127.0.1.1\t${spec.hostname}`,
-      '',
-    ].join('\n');
-    // docker drops loopback nameservers: they mean nothing in another network namespace.
-    resolvConf = hostResolv
-      .split('\n')
-      .filter((l) => !/^\s*nameserver\s+(127\.|::1\b)/.test(l))
-      .join('\n');
-  }
-  return { hostname, hosts, resolvConf };
+  const files = spec.etc ?? (spec.network === 'host' ? hostEtcFiles() : isolatedEtcFiles({ hostname: spec.hostname }));
+  return { hostname: `${spec.hostname}\n`, hosts: files.hosts, resolvConf: files.resolvConf };
 }
 
 function readOr(file: string, fallback: string): string {

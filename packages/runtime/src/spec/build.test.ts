@@ -1,5 +1,5 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBerthError } from '@berth/oci';
@@ -156,6 +156,13 @@ describe('buildSpec: workdir, user, hostname', () => {
   it('hostname: -h, validated', () => {
     expect(build(ALPINE, { hostname: 'web-1.local' }).hostname).toBe('web-1.local');
     expect(() => build(ALPINE, { hostname: 'bad host' })).toThrow(/^invalid --hostname "bad host"/);
+  });
+
+  it("hostname with --network host: the host's (as docker), unless -h", () => {
+    const spec = build(ALPINE, { network: 'host' });
+    expect(spec.hostname).toBe(hostname());
+    expect(spec.process.env).toContain(`HOSTNAME=${hostname()}`);
+    expect(build(ALPINE, { network: 'host', hostname: 'box' }).hostname).toBe('box');
   });
 
   it('keeps the image StopSignal', () => {

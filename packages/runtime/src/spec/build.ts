@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { BerthError } from '@berth/oci';
 import type { ImageConfig } from '@berth/oci';
@@ -82,7 +83,7 @@ export interface BuildSpecOptions {
  *   --privileged;
  * - docker's masked and read-only paths, lifted by --privileged or
  *   `--security-opt systempaths=unconfined`;
- * - network 'none' unless --network host.
+ * - network 'none' unless --network host (then the host's hostname unless -h).
  *
  * Reads the rootfs's /etc/passwd and /etc/group (contained in the rootfs),
  * env files and seccomp files; throws one-line EINVAL_ARGUMENT errors naming
@@ -100,7 +101,9 @@ export function buildSpec(options: BuildSpecOptions): ContainerSpec {
       ? resolveUser({ rootfs: options.rootfs, user: o.user })
       : resolveUser({ rootfs: options.rootfs, user: config.User ?? '', source: 'image config User' });
   const additionalGids = [...new Set([...user.additionalGids, ...resolveGroups({ rootfs: options.rootfs, groups: o.groupAdd ?? [] })])];
-  const hostname = checkHostname(o.hostname ?? (options.containerId ? options.containerId.slice(0, 12) : 'berth'));
+  // docker: --network host shows the host's hostname (in the container's own UTS namespace).
+  const defaultHostname = network === 'host' ? os.hostname() : options.containerId ? options.containerId.slice(0, 12) : 'berth';
+  const hostname = checkHostname(o.hostname ?? defaultHostname);
 
   let env = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`];
   if (o.tty) env.push('TERM=xterm');

@@ -24,6 +24,14 @@ export interface ContainerSpec {
   network: NetworkMode;
   /** Namespaces to unshare for the container (the network one only with network 'none'). */
   namespaces: NamespaceKind[];
+  /**
+   * A network namespace to join instead of making an empty one (with 'network' in
+   * `namespaces`): a bind-mounted namespace file from @berth/network's setup
+   * (`$BERTH_STATE/netns/<id>`), or another container's `/proc/<pid>/ns/net`.
+   */
+  netns?: string;
+  /** The texts of /etc/hosts and /etc/resolv.conf when the network setup made them (else the runtime's defaults). */
+  etc?: { hosts: string; resolvConf: string };
   /** Paths hidden from the container: /dev/null bound over files, an empty read-only tmpfs over directories. */
   maskedPaths: string[];
   /** Paths bind-mounted onto themselves read-only. */
