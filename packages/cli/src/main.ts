@@ -1,5 +1,6 @@
 import { CommanderError, type Command } from '@commander-js/extra-typings';
 import { buildCommand } from './commands/build.js';
+import { builderCommand } from './commands/builder.js';
 import { berthCommand, USAGE_HINT } from './commands/command.js';
 import { containerCommand } from './commands/container.js';
 import { imageCommand } from './commands/image.js';
@@ -50,6 +51,7 @@ export function program(ctx: CommandContext): Command {
     .addCommand(containerCommand(ctx))
     .addCommand(systemCommand(ctx))
     .addCommand(buildCommand(ctx))
+    .addCommand(builderCommand(ctx))
     .addCommand(pushCommand(ctx))
     .addCommand(saveCommand(ctx))
     .addCommand(loadCommand(ctx));

@@ -1,12 +1,13 @@
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OptionsOf } from '../commands/command.js';
+import type { builderPruneCommand } from '../commands/builder-prune.js';
 import type { containerPruneCommand } from '../commands/container-prune.js';
 import type { systemPruneCommand } from '../commands/system-prune.js';
 import type { CommandContext } from '../context.js';
 import { readdirOrEmpty, sweep, usedImages } from '../containers.js';
 import { humanSize, usageError } from '../output.js';
-import { collectGarbage } from './rmi.js';
+import { buildCache, collectGarbage } from './rmi.js';
 
 /**
  * docker's confirmation: the warning and "Are you sure you want to continue? [y/N] "
@@ -121,15 +122,7 @@ export async function systemPrune(ctx: CommandContext, flags: OptionsOf<typeof s
       untagged.push(t.reference.familiar());
     }
   }
-  const gc = await collectGarbage(ctx);
-  bytes += gc.bytes;
-  if (untagged.length > 0 || gc.blobs.length > 0) {
-    ctx.stdout.write('Deleted Images:\n');
-    for (const u of untagged) ctx.stdout.write(`untagged: ${u}\n`);
-    for (const d of gc.blobs) ctx.stdout.write(`deleted: ${d}\n`);
-    ctx.stdout.write('\n');
-  }
-
+  // The build cache goes first: its entries keep their layers from the gc.
   const cacheDir = join(ctx.loc.root, 'buildcache');
   const cache: string[] = [];
   for (const name of readdirOrEmpty(cacheDir)) {
@@ -142,6 +135,15 @@ export async function systemPrune(ctx: CommandContext, flags: OptionsOf<typeof s
       // Removed meanwhile.
     }
   }
+  const gc = await collectGarbage(ctx);
+  bytes += gc.bytes;
+  if (untagged.length > 0 || gc.blobs.length > 0) {
+    ctx.stdout.write('Deleted Images:\n');
+    for (const u of untagged) ctx.stdout.write(`untagged: ${u}\n`);
+    for (const d of gc.blobs) ctx.stdout.write(`deleted: ${d}\n`);
+    ctx.stdout.write('\n');
+  }
+
   const { sweepBuildTrees } = await import('@berth/build');
   const trees = await sweepBuildTrees(join(ctx.loc.root, 'builds'));
   if (cache.length > 0 || trees.length > 0) {
@@ -149,6 +151,39 @@ export async function systemPrune(ctx: CommandContext, flags: OptionsOf<typeof s
     for (const c of cache) ctx.stdout.write(`${c}\n`);
     for (const t of trees) ctx.stdout.write(`${t}\n`);
     ctx.stdout.write('\n');
+  }
+  ctx.stdout.write(`Total reclaimed space: ${humanSize(bytes)}\n`);
+  return 0;
+}
+
+/**
+ * `berth builder prune [-a] [-f]`: remove the build cache entries whose layer no image
+ * (tagged or used by a container) has, or whose layer is gone from the store (-a: every
+ * entry), then the layers only they held. docker's prompt and "Deleted build cache
+ * objects:" block.
+ */
+export async function builderPrune(ctx: CommandContext, flags: OptionsOf<typeof builderPruneCommand>): Promise<number> {
+  const warning = flags.all ? 'WARNING! This will remove all build cache.' : 'WARNING! This will remove all dangling build cache.';
+  if (!flags.force && !(await confirm(ctx, warning))) return 0;
+  const cache = await buildCache(ctx);
+  const entries = await cache.entries();
+  let doomed = entries;
+  if (!flags.all) {
+    const store = await ctx.store();
+    const used = new Set<string>();
+    const manifests = new Set([...(await store.listTags()).map((t) => t.descriptor.digest), ...(await usedImages(ctx)).map((u) => u.digest)]);
+    for (const digest of manifests) {
+      const image = await store.getImage(digest).catch(() => undefined);
+      for (const l of image?.manifest.layers ?? []) used.add(l.digest);
+    }
+    const present = await Promise.all(entries.map((e) => (e.layer ? store.has(e.layer.digest) : Promise.resolve(true))));
+    doomed = entries.filter((e, i) => e.layer !== undefined && (!used.has(e.layer.digest) || !present[i]));
+  }
+  await cache.remove(doomed.map((e) => e.key));
+  let bytes = doomed.reduce((n, e) => n + e.fileBytes, 0);
+  if (doomed.length > 0) {
+    bytes += (await collectGarbage(ctx)).bytes;
+    ctx.stdout.write(`Deleted build cache objects:\n${doomed.map((e) => `${e.key}\n`).join('')}\n`);
   }
   ctx.stdout.write(`Total reclaimed space: ${humanSize(bytes)}\n`);
   return 0;

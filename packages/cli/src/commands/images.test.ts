@@ -19,7 +19,7 @@ describe.skipIf(!images)('berth images, image ls, inspect, tag, rmi (a store loa
     const rows = JSON.parse(r.stdout) as Record<string, unknown>[];
     expect(rows.length).toBeGreaterThan(0);
     for (const row of rows) {
-      expect(Object.keys(row).sort()).toEqual(['created', 'digest', 'platform', 'reference', 'repository', 'size', 'tag']);
+      expect(Object.keys(row).sort()).toEqual(['created', 'digest', 'platform', 'reference', 'repoDigest', 'repository', 'size', 'tag']);
       expect(row['repository']).toBe('alpine');
       expect(row['reference']).toBe(`docker.io/library/alpine:${row['tag'] as string}`);
       expect(row['digest']).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -28,12 +28,16 @@ describe.skipIf(!images)('berth images, image ls, inspect, tag, rmi (a store loa
     expect(r.stdout.endsWith('\n]\n')).toBe(true);
   });
 
-  it('-q prints each image digest once; the table has docker\'s columns', async () => {
+  it('-q prints each image ID once (12 hex, --no-trunc the digest); the table has docker\'s columns', async () => {
     const json = JSON.parse((await berth(['images', '--format', 'json'], { dir: tmp.dir })).stdout) as { digest: string }[];
-    const q = await berth(['images', '-q'], { dir: tmp.dir });
+    const q = await berth(['images', '-q', '--no-trunc'], { dir: tmp.dir });
     expect(q.stdout).toBe([...new Set(json.map((j) => j.digest))].map((d) => `${d}\n`).join(''));
+    const short = await berth(['images', '-q'], { dir: tmp.dir });
+    expect(short.stdout).toBe([...new Set(json.map((j) => j.digest.slice(7, 19)))].map((d) => `${d}\n`).join(''));
     const table = await berth(['images'], { dir: tmp.dir });
-    expect(table.stdout.split('\n')[0]).toMatch(/^REPOSITORY {3,}TAG {3,}DIGEST {3,}PLATFORM {3,}SIZE {3,}CREATED$/);
+    expect(table.stdout.split('\n')[0]).toMatch(/^REPOSITORY {3,}TAG {3,}IMAGE ID {3,}CREATED {3,}SIZE$/);
+    const digests = await berth(['images', '--digests'], { dir: tmp.dir });
+    expect(digests.stdout.split('\n')[0]).toMatch(/^REPOSITORY {3,}TAG {3,}DIGEST {3,}IMAGE ID {3,}CREATED {3,}SIZE$/);
     expect(table.stdout.split('\n')).toHaveLength(json.length + 2);
   });
 
@@ -42,7 +46,7 @@ describe.skipIf(!images)('berth images, image ls, inspect, tag, rmi (a store loa
     const b = await berth(['image', 'ls', '--format', 'json'], { dir: tmp.dir });
     expect(b.stdout).toBe(a.stdout);
     const help = await berth(['image', 'ls', '--help'], { dir: tmp.dir });
-    expect(help.stdout).toBe('Usage: berth image ls [options]\n\nList images\n\nOptions:\n  --format <format>\n  -q, --quiet\n  -h, --help         display help for command\n');
+    expect(help.stdout).toBe('Usage: berth image ls [options]\n\nList images\n\nOptions:\n  --format <format>\n  -q, --quiet\n  --digests\n  --no-trunc\n  -h, --help         display help for command\n');
   });
 
   it('a bad --format is a usage error before the store is opened', async () => {
