@@ -104,4 +104,24 @@ describe.skipIf(!!mirrorToolsSkip || !images)('pull, images and rmi as docker sh
     expect(all.stdout).toMatch(/^Deleted build cache objects:\n/);
     expect((await berth(['rmi', 'cached:1'], { env: box.env })).code).toBe(0);
   });
+
+  it('history, version, info and system df through the built CLI', async () => {
+    expect((await berth(['pull', '-q', 'alpine'], { env: box.env })).code).toBe(0);
+    const h = await berth(['history', 'alpine'], { env: box.env });
+    expect(h.code, h.stderr).toBe(0);
+    expect(h.stdout).toMatch(/^IMAGE {3,}CREATED {3,}CREATED BY {3,}SIZE {3,}COMMENT\n[a-f0-9]{12} {3,}/);
+    const v = await berth(['version'], { env: box.env });
+    expect(v.stdout).toMatch(/^Client: berth\n Version: +\S+\n Node version: +v\d/);
+    const info = await berth(['info'], { env: box.env });
+    expect(info.code, info.stderr).toBe(0);
+    expect(info.stdout).toMatch(/^ Images: +1$/m);
+    expect(info.stdout).toContain(`Registry Mirrors:\n  docker.io: http://${box.registry.host}`);
+    const df = await berth(['system', 'df'], { env: box.env });
+    expect(df.code, df.stderr).toBe(0);
+    // One image, no container uses it: all of it reclaimable.
+    expect(df.stdout).toMatch(/^Images {3,}1 {3,}0 {3,}(\d+(\.\d+)?MB) {3,}\1 \(100%\)$/m);
+    expect(df.stdout).toMatch(/^Containers {3,}\d+ {3,}0 {3,}/m);
+    const dv = await berth(['system', 'df', '-v'], { env: box.env });
+    expect(dv.stdout).toMatch(/^Images space usage:\n\nREPOSITORY {3,}TAG {3,}IMAGE ID {3,}SIZE {3,}SHARED SIZE {3,}UNIQUE SIZE {3,}CONTAINERS\nalpine {3,}latest /);
+  });
 });
