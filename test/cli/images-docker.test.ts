@@ -124,4 +124,16 @@ describe.skipIf(!!mirrorToolsSkip || !images)('pull, images and rmi as docker sh
     const dv = await berth(['system', 'df', '-v'], { env: box.env });
     expect(dv.stdout).toMatch(/^Images space usage:\n\nREPOSITORY {3,}TAG {3,}IMAGE ID {3,}SIZE {3,}SHARED SIZE {3,}UNIQUE SIZE {3,}CONTAINERS\nalpine {3,}latest /);
   });
+
+  it('login without a terminal or a password fails as docker; image prune -a removes every image without a container', async () => {
+    const login = await berth(['login', '-u', 'me', box.registry.host], { env: box.env });
+    expect([login.code, login.stdout, login.stderr]).toEqual([1, '', `berth: login ${box.registry.host}: Cannot perform an interactive login from a non TTY device\n`]);
+    expect((await berth(['pull', '-q', 'alpine'], { env: box.env })).code).toBe(0);
+    const keep = await berth(['image', 'prune', '-f'], { env: box.env });
+    expect(keep.stdout).not.toContain('untagged');
+    const all = await berth(['image', 'prune', '-a', '-f'], { env: box.env });
+    expect(all.stderr).toBe('');
+    expect(all.stdout).toMatch(/^Deleted Images:\nuntagged: alpine:latest\n(deleted: sha256:[a-f0-9]{64}\n)+\nTotal reclaimed space: \d/);
+    expect((await berth(['images', '-q'], { env: box.env })).stdout).toBe('');
+  });
 });

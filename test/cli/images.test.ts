@@ -96,7 +96,7 @@ describe.skipIf(!!mirrorToolsSkip || !images)('berth pull, images, inspect, tag,
     expect(rm2.code).toBe(0);
     expect(rm2.stdout).toMatch(/^Untagged: busybox:latest\n(Deleted: sha256:[a-f0-9]{64}\n)+$/);
     expect((await berth(['inspect', 'busybox'], { env: box.env })).code).toBe(1);
-    const prune = await berth(['image', 'prune', '--format', 'json'], { env: box.env });
+    const prune = await berth(['image', 'prune', '-f', '--format', 'json'], { env: box.env });
     expect(prune.code).toBe(0);
     expect(JSON.parse(prune.stdout).deletedBlobs).toEqual([]);
   });

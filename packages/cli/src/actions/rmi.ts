@@ -2,7 +2,6 @@ import { join } from 'node:path';
 import { BerthError, Digest, Reference } from '@berth/oci';
 import type { CommandContext } from '../context.js';
 import { readdirOrEmpty, usedImages } from '../containers.js';
-import { humanSize, parseFormat } from '../output.js';
 
 /** The build cache (`$BERTH_ROOT/buildcache`): @berth/build loads only when the directory has entries. */
 export async function buildCache(ctx: CommandContext) {
@@ -71,15 +70,15 @@ export async function rmi(ctx: CommandContext, refs: string[], opts: { force?: b
   return 0;
 }
 
-/** `berth image prune`: delete unreferenced blobs and snapshots. */
-export async function prune(ctx: CommandContext, opts: { format?: string }): Promise<number> {
-  const { blobs, bytes, snapshots } = await collectGarbage(ctx);
-  if (parseFormat(opts.format) === 'json') {
-    ctx.stdout.write(`${JSON.stringify({ deletedBlobs: blobs, deletedSnapshots: snapshots, reclaimedBytes: bytes })}\n`);
-  } else {
-    for (const d of blobs) ctx.stdout.write(`deleted: ${d}\n`);
-    for (const s of snapshots) ctx.stdout.write(`deleted snapshot: ${s}\n`);
-    ctx.stdout.write(`Total reclaimed space: ${humanSize(bytes)}\n`);
+/** Untag every image no container uses (`image prune -a`, `system prune -a`); the familiar names untagged. */
+export async function untagUnused(ctx: CommandContext): Promise<string[]> {
+  const store = await ctx.store();
+  const inUse = new Set((await usedImages(ctx)).map((u) => u.digest));
+  const untagged: string[] = [];
+  for (const t of await store.listTags()) {
+    if (inUse.has(t.descriptor.digest)) continue;
+    await store.removeTag(t.reference);
+    untagged.push(t.reference.familiar());
   }
-  return 0;
+  return untagged;
 }
