@@ -136,4 +136,17 @@ describe.skipIf(!!mirrorToolsSkip || !images)('pull, images and rmi as docker sh
     expect(all.stdout).toMatch(/^Deleted Images:\nuntagged: alpine:latest\n(deleted: sha256:[a-f0-9]{64}\n)+\nTotal reclaimed space: \d/);
     expect((await berth(['images', '-q'], { env: box.env })).stdout).toBe('');
   });
+
+  it.skipIf(!isRoot)('inspect --format takes docker\'s Go templates for images and containers', async () => {
+    expect((await berth(['pull', '-q', 'alpine'], { env: box.env })).code).toBe(0);
+    const img = await berth(['inspect', '--format', '{{.Id}} {{.Config.os}}/{{.Config.architecture}} {{json .Config.config.Cmd}}', 'alpine'], { env: box.env });
+    expect([img.code, img.stderr]).toEqual([0, '']);
+    expect(img.stdout).toMatch(/^sha256:[a-f0-9]{64} linux\/amd64 \["\/bin\/sh"\]\n$/);
+    const run = await berth(['run', '--name', 'templated', 'alpine', 'sh', '-c', 'exit 3'], { env: box.env });
+    expect(run.code).toBe(3);
+    const c = await berth(['container', 'inspect', '-f', '{{.Name}} {{.State.Status}} {{.State.ExitCode}} {{join .Config.Cmd " "}}{{range .Config.Cmd}}|{{upper .}}{{end}}', 'templated'], { env: box.env });
+    expect([c.code, c.stderr]).toEqual([0, '']);
+    expect(c.stdout).toBe('/templated exited 3 sh -c exit 3|SH|-C|EXIT 3\n');
+    expect((await berth(['rm', 'templated'], { env: box.env })).code).toBe(0);
+  });
 });

@@ -1,7 +1,7 @@
 import { formatPlatform, type Platform } from '@berth/oci';
 import { INDEX_DIGEST_ANNOTATION } from '@berth/store';
 import type { CommandContext } from '../context.js';
-import { humanSize, parseFormat, relativeTime, table, writeJson } from '../output.js';
+import { humanSize, parseFormat, relativeTime, table, templateFormat, writeJson } from '../output.js';
 
 export interface ImageRow {
   repository: string;
@@ -64,10 +64,24 @@ const shortId = (digest: string): string => digest.replace(/^sha256:/, '').slice
  * digest; `-q` prints each ID once (12 hex digits, `--no-trunc` the full digest).
  */
 export async function images(ctx: CommandContext, opts: { format?: string; quiet?: boolean; digests?: boolean; trunc?: boolean }): Promise<number> {
-  const format = parseFormat(opts.format);
+  const render = await templateFormat(opts.format);
+  const format = render ? 'template' : parseFormat(opts.format);
   const rows = await listImages(ctx);
   const id = (d: string): string => (opts.trunc === false ? d : shortId(d));
-  if (format === 'json') {
+  if (render) {
+    // docker's placeholders for `images --format`.
+    const docker = (r: ImageRow) => ({
+      Repository: r.repository,
+      Tag: r.tag,
+      ID: id(r.digest),
+      Digest: r.repoDigest,
+      CreatedAt: r.created,
+      CreatedSince: relativeTime(r.created),
+      Size: humanSize(r.size),
+      Platform: r.platform,
+    });
+    ctx.stdout.write(rows.map((r) => `${render(docker(r))}\n`).join(''));
+  } else if (format === 'json') {
     writeJson(ctx.stdout, rows);
   } else if (opts.quiet) {
     ctx.stdout.write([...new Set(rows.map((r) => id(r.digest)))].map((d) => `${d}\n`).join(''));

@@ -49,6 +49,19 @@ describe.skipIf(!images)('berth images, image ls, inspect, tag, rmi (a store loa
     expect(help.stdout).toBe('Usage: berth image ls [options]\n\nList images\n\nOptions:\n  --format <format>\n  -q, --quiet\n  --digests\n  --no-trunc\n  -h, --help         display help for command\n');
   });
 
+  it('--format takes a Go template over docker\'s fields; inspect -f renders each image', async () => {
+    const json = JSON.parse((await berth(['images', '--format', 'json'], { dir: tmp.dir })).stdout) as { repository: string; tag: string; digest: string }[];
+    const t = await berth(['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}'], { dir: tmp.dir });
+    expect([t.code, t.stderr]).toEqual([0, '']);
+    expect(t.stdout).toBe(json.map((j) => `${j.repository}:${j.tag} ${j.digest.slice(7, 19)}\n`).join(''));
+    const ref = `${json[0]!.repository}:${json[0]!.tag}`;
+    const i = await berth(['inspect', '-f', '{{.Id}} {{.Config.architecture}} {{json .Config.config.Cmd}} {{len .Manifest.layers}}', ref, ref], { dir: tmp.dir });
+    expect([i.code, i.stderr]).toEqual([0, '']);
+    expect(i.stdout).toBe(`${json[0]!.digest} amd64 ["/bin/sh"] 1\n`.repeat(2));
+    const bad = await berth(['inspect', '-f', '{{range .Id}}', ref], { dir: tmp.dir });
+    expect([bad.code, bad.stdout, bad.stderr]).toEqual([1, '', 'berth: template: unexpected EOF: {{range}} without {{end}}\n']);
+  });
+
   it('a bad --format is a usage error before the store is opened', async () => {
     const r = await berth(['images', '--format', 'yaml'], { dir: tmp.dir });
     expect([r.code, r.stdout, r.stderr]).toEqual([2, '', `berth: invalid --format "yaml": expected "table" or "json"\n${USAGE_HINT_LINE}`]);

@@ -9,7 +9,7 @@ import { berthCommand } from './command.js';
 export function imagesCommand(ctx: CommandContext) {
   return berthCommand(ctx, 'images')
     .description('List images in the store')
-    .option('--format <format>', 'table or json')
+    .option('--format <format>', "table, json, or a Go template over docker's fields ('{{.Repository}}:{{.Tag}} {{.ID}} {{.Digest}} {{.Size}}')")
     .option('-q, --quiet', 'only image IDs')
     .option('--digests', 'show the repo digests')
     .option('--no-trunc', 'do not truncate image IDs')
