@@ -1,7 +1,7 @@
 import { CommanderError, type Command } from '@commander-js/extra-typings';
 import { buildCommand } from './commands/build.js';
 import { builderCommand } from './commands/builder.js';
-import { BERTH_VERSION, berthCommand, USAGE_HINT } from './commands/command.js';
+import { berthCommand, USAGE_HINT } from './commands/command.js';
 import { containerCommand } from './commands/container.js';
 import { imageCommand } from './commands/image.js';
 import { historyCommand } from './commands/history.js';
@@ -26,7 +26,7 @@ import { tagCommand } from './commands/tag.js';
 import { unpackCommand } from './commands/unpack.js';
 import { versionCommand } from './commands/version.js';
 import { Context, type CommandContext } from './context.js';
-import { errorLine, ExitError, USAGE_EXIT } from './output.js';
+import { BERTH_VERSION, errorLine, ExitError, USAGE_EXIT } from './output.js';
 
 /**
  * The `berth` program: the commands of `src/commands/`, in the order `berth --help` lists them.

@@ -2,11 +2,14 @@ import { readFileSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { arch, availableParallelism, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { BERTH_VERSION } from '../commands/command.js';
 import type { CommandContext } from '../context.js';
-import { humanSize, parseFormat, table, writeJson } from '../output.js';
-import { listImages } from './images.js';
+import { BERTH_VERSION, humanSize, parseFormat, table, writeJson } from '../output.js';
 import { buildCache } from './rmi.js';
+
+/** The image rows of `berth images` (imported, not linked, so that action stays one chunk). */
+async function listImages(ctx: CommandContext) {
+  return (await import('./images.js')).listImages(ctx);
+}
 
 /**
  * The OCI runtime specification version berth's container spec follows (namespaces, mounts,

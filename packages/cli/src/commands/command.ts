@@ -2,9 +2,6 @@ import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import type { CommandContext } from '../context.js';
 
 /** Printed after a usage error, by commander for its own and by main() for a command's usageError(). */
-/** berth's version (`berth --version`, `berth version`). */
-export const BERTH_VERSION = '0.1.0';
-
 export const USAGE_HINT = '(run "berth --help" for usage)';
 
 /**
