@@ -38,3 +38,22 @@ describe('the build cache under $BERTH_ROOT is private to its owner', () => {
     expect(modeOf(path.join(recipes, files[0] as string))).toBe(0o600);
   });
 });
+
+describe('listing and removing entries', () => {
+  it('entries() lists valid entries with their layers and skips foreign files; remove() drops the named ones', async () => {
+    const cache = new BuildCache(path.join(dir, 'buildcache'));
+    expect(await cache.entries()).toEqual([]);
+    const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${'a'.repeat(64)}`, size: 3 };
+    const k1 = cacheKey('', { kind: 'run', n: 1 });
+    const k2 = cacheKey('', { kind: 'env' });
+    await cache.put({ key: k1, layer, diffId: `sha256:${'b'.repeat(64)}`, created: '1970-01-01T00:00:00Z' });
+    await cache.put({ key: k2, created: '1970-01-01T00:00:00Z' });
+    await writeFile(path.join(dir, 'buildcache', `${'c'.repeat(64)}.json`), 'not json');
+    const listed = await cache.entries();
+    expect(listed.map((e) => e.key).sort()).toEqual([k1, k2].sort());
+    expect(listed.find((e) => e.key === k1)?.layer?.digest).toBe(layer.digest);
+    expect(listed.every((e) => e.fileBytes > 0)).toBe(true);
+    await cache.remove([k1]);
+    expect((await cache.entries()).map((e) => e.key)).toEqual([k2]);
+  });
+});

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DescriptorSchema, Digest, type Descriptor } from '@berth/oci';
 import { z } from 'zod';
@@ -70,7 +70,35 @@ export class BuildCache {
     }
   }
 
-  /** Remove every entry (`berth builder prune`-style). */
+  /**
+   * Every valid entry, with the bytes its file takes: the layers they name are
+   * garbage-collection roots of the store (`store.gc({ keep })`), and
+   * `berth builder prune` / `system df` list them.
+   */
+  async entries(): Promise<Array<CacheEntry & { fileBytes: number }>> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return [];
+    }
+    const out: Array<CacheEntry & { fileBytes: number }> = [];
+    for (const name of names) {
+      const key = /^([a-f0-9]{64})\.json$/.exec(name)?.[1];
+      if (key === undefined) continue;
+      const entry = await this.get(key);
+      const st = await stat(this.file(key)).catch(() => undefined);
+      if (entry && st) out.push({ ...entry, fileBytes: st.blocks * 512 });
+    }
+    return out;
+  }
+
+  /** Remove these entries (absent ones are fine). */
+  async remove(keys: Iterable<string>): Promise<void> {
+    for (const key of keys) await rm(this.file(key), { force: true });
+  }
+
+  /** Remove every entry (`berth builder prune -a`). */
   async clear(): Promise<void> {
     await rm(this.dir, { recursive: true, force: true });
   }

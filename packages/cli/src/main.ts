@@ -1,9 +1,12 @@
 import { CommanderError, type Command } from '@commander-js/extra-typings';
 import { buildCommand } from './commands/build.js';
+import { builderCommand } from './commands/builder.js';
 import { berthCommand, USAGE_HINT } from './commands/command.js';
 import { containerCommand } from './commands/container.js';
 import { imageCommand } from './commands/image.js';
+import { historyCommand } from './commands/history.js';
 import { imagesCommand } from './commands/images.js';
+import { infoCommand } from './commands/info.js';
 import { inspectCommand } from './commands/inspect.js';
 import { killCommand } from './commands/kill.js';
 import { loadCommand } from './commands/load.js';
@@ -23,8 +26,9 @@ import { stopCommand } from './commands/stop.js';
 import { systemCommand } from './commands/system.js';
 import { tagCommand } from './commands/tag.js';
 import { unpackCommand } from './commands/unpack.js';
+import { versionCommand } from './commands/version.js';
 import { Context, type CommandContext } from './context.js';
-import { errorLine, ExitError, RUN_FAILED_EXIT, USAGE_EXIT } from './output.js';
+import { BERTH_VERSION, errorLine, ExitError, RUN_FAILED_EXIT, USAGE_EXIT } from './output.js';
 
 /**
  * The `berth` program: the commands of `src/commands/`, in the order `berth --help` lists them.
@@ -33,10 +37,11 @@ import { errorLine, ExitError, RUN_FAILED_EXIT, USAGE_EXIT } from './output.js';
 export function program(ctx: CommandContext): Command {
   return berthCommand(ctx, 'berth')
     .description('berth: pull, build, unpack and run OCI container images')
-    .version('0.1.0', '-v, --version')
+    .version(BERTH_VERSION, '-v, --version')
     .addCommand(pullCommand(ctx))
     .addCommand(imagesCommand(ctx))
     .addCommand(inspectCommand(ctx))
+    .addCommand(historyCommand(ctx))
     .addCommand(tagCommand(ctx))
     .addCommand(rmiCommand(ctx))
     .addCommand(imageCommand(ctx))
@@ -54,9 +59,12 @@ export function program(ctx: CommandContext): Command {
     .addCommand(networkCommand(ctx))
     .addCommand(systemCommand(ctx))
     .addCommand(buildCommand(ctx))
+    .addCommand(builderCommand(ctx))
     .addCommand(pushCommand(ctx))
     .addCommand(saveCommand(ctx))
-    .addCommand(loadCommand(ctx));
+    .addCommand(loadCommand(ctx))
+    .addCommand(versionCommand(ctx))
+    .addCommand(infoCommand(ctx));
 }
 
 /** Run berth with these arguments; resolves to the exit code. */

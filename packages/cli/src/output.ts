@@ -1,6 +1,9 @@
 import { BerthError, describeError, parsePlatform, type Platform } from '@berth/oci';
 import type { CommandContext, OutputStream } from './context.js';
 
+/** berth's version (`berth --version`, `berth version`); here, in a module start-up loads anyway, so it adds no chunk. */
+export const BERTH_VERSION = '0.1.0';
+
 /** Thrown by a command to stop with a specific exit code after printing its message. */
 export class ExitError extends Error {
   constructor(
@@ -93,10 +96,27 @@ export function writeJson(out: OutputStream, value: unknown): void {
 }
 
 /**
- * docker's `inspect` of several names: a JSON array of those found on stdout, an error line on
- * stderr for each one that was not, and exit 1 if any was not.
+ * A `--format` that is a Go template (`{{…}}`): its renderer, loaded only then (src/template.ts);
+ * `json`/`table`/absent: undefined. A bad template is an error before anything is looked up.
  */
-export async function inspectEach<T>(ctx: Pick<CommandContext, 'stdout' | 'stderr'>, names: readonly string[], find: (name: string) => Promise<T>): Promise<number> {
+export async function templateFormat(format: string | undefined): Promise<((value: unknown) => string) | undefined> {
+  if (format === undefined || !format.includes('{{')) return undefined;
+  return (await import('./template.js')).compileTemplate(format);
+}
+
+/**
+ * docker's `inspect` of several names: a JSON array of those found on stdout (with a
+ * `--format` template, its output for each, one line each), an error line on stderr for each
+ * one that was not, and exit 1 if any was not.
+ */
+export async function inspectEach<T>(
+  ctx: Pick<CommandContext, 'stdout' | 'stderr'>,
+  names: readonly string[],
+  find: (name: string) => Promise<T>,
+  opts: { format?: string | undefined } = {},
+): Promise<number> {
+  const render = await templateFormat(opts.format);
+  if (!render) parseFormat(opts.format);
   const found: T[] = [];
   let failed = 0;
   for (const name of names) {
@@ -107,6 +127,7 @@ export async function inspectEach<T>(ctx: Pick<CommandContext, 'stdout' | 'stder
       ctx.stderr.write(`${errorLine(err)}\n`);
     }
   }
-  writeJson(ctx.stdout, found);
+  if (render) ctx.stdout.write(found.map((f) => `${render(f)}\n`).join(''));
+  else writeJson(ctx.stdout, found);
   return failed > 0 ? 1 : 0;
 }

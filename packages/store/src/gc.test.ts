@@ -101,3 +101,31 @@ describe('gc', () => {
     await expect(store.withLease(() => store.gc())).rejects.toMatchObject({ code: 'EINVAL_ARGUMENT' });
   });
 });
+
+describe('gc roots beyond the tags', () => {
+  it('keeps the stored index a tag was pulled through (the blob only) and the blobs in `keep`', async () => {
+    const store = await Store.open({ root });
+    const amd = await putImage(store, 'amd');
+    const arm = await putImage(store, 'arm', { os: 'linux', architecture: 'arm64', variant: 'v8' });
+    const idx = await store.putBlob(
+      encodeJson({
+        schemaVersion: 2,
+        mediaType: MediaType.OciIndex,
+        manifests: [
+          { ...amd.descriptor, platform: { os: 'linux', architecture: 'amd64' } },
+          { ...arm.descriptor, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+        ],
+      }),
+    );
+    // As a pull through the index tags it: the platform manifest, annotated with the index.
+    await store.setTag('localhost/multi:1', { ...amd.descriptor, annotations: { 'io.berth.index.digest': idx.digest.toString() } });
+    const cachedLayer = await store.putBlob(Buffer.from('a layer a build step made'));
+    const res = await store.gc({ keep: [cachedLayer.digest] });
+    // The index stays; the arm64 platform nobody tags goes (the index does not keep its children).
+    expect(await store.has(idx.digest)).toBe(true);
+    expect(await store.has(cachedLayer.digest)).toBe(true);
+    expect([...res.removed].sort()).toEqual([arm.descriptor.digest, arm.config, arm.layer].sort());
+    // Without the root, the cached layer goes.
+    expect((await store.gc()).removed).toEqual([cachedLayer.digest.toString()]);
+  });
+});

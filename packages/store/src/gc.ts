@@ -4,11 +4,16 @@ import { toDigest } from './check.js';
 import { wrapError } from './fsutil.js';
 import type { StoreLocks } from './locks.js';
 import { readIndex, readManifest, sniff } from './manifests.js';
-import type { RefStore } from './refs.js';
+import { INDEX_DIGEST_ANNOTATION, type RefStore } from './refs.js';
 
 export interface GcOptions {
   /** Extra roots besides the tags, e.g. the manifest digests of images used by containers. */
   roots?: Array<Digest | string>;
+  /**
+   * Blobs kept as they are, not followed: e.g. the layers the build cache names
+   * (a cached step's layer outlives the images built from it).
+   */
+  keep?: Array<Digest | string>;
   /** Report what would be removed, remove nothing. */
   dryRun?: boolean;
 }
@@ -33,7 +38,8 @@ export class Collector {
 
   /**
    * Mark and sweep. Marks everything reachable from every index.json entry
-   * and from `opts.roots` (index → manifests → config, layers, subject), then
+   * and from `opts.roots` (index → manifests → config, layers, subject), the
+   * index blob a tag's `io.berth.index.digest` names, and `opts.keep`, then
    * removes unmarked blobs, stale partial downloads in `ingest/` (never one
    * whose digest lock is held by a live ingest) and stale files in `tmp/`.
    * Waits until no lease (withLease, putBlob, ingest) is held, and holds the
@@ -43,15 +49,16 @@ export class Collector {
    */
   async gc(opts: GcOptions = {}): Promise<GcResult> {
     const roots = (opts.roots ?? []).map((r) => toDigest(r, 'gc'));
+    const keep = (opts.keep ?? []).map((r) => toDigest(r, 'gc'));
     const { locks } = this.parts;
     try {
-      return await locks.exclusive('gc', () => locks.withIndexLock(() => this.collect(roots, opts.dryRun === true)));
+      return await locks.exclusive('gc', () => locks.withIndexLock(() => this.collect(roots, keep, opts.dryRun === true)));
     } catch (err) {
       throw wrapError('gc', err);
     }
   }
 
-  private async mark(roots: Digest[]): Promise<Set<string>> {
+  private async mark(roots: Digest[], keep: Digest[]): Promise<Set<string>> {
     const { blobs, refs } = this.parts;
     const marked = new Set<string>();
     const visit = async (d: { digest: string; mediaType?: string | undefined; size?: number | undefined }): Promise<void> => {
@@ -73,14 +80,21 @@ export class Collector {
         if (manifest.subject) await visit(manifest.subject);
       }
     };
-    for (const entry of await refs.entries()) await visit(entry);
+    for (const entry of await refs.entries()) {
+      await visit(entry);
+      // The index a tag's platform manifest was chosen from, when it is stored: the blob
+      // alone (its other platforms belong to whatever tags them).
+      const index = entry.annotations?.[INDEX_DIGEST_ANNOTATION];
+      if (index !== undefined && Digest.isValid(index)) marked.add(index);
+    }
     for (const root of roots) await visit({ digest: root.toString() });
+    for (const k of keep) marked.add(k.toString());
     return marked;
   }
 
-  private async collect(roots: Digest[], dryRun: boolean): Promise<GcResult> {
+  private async collect(roots: Digest[], keep: Digest[], dryRun: boolean): Promise<GcResult> {
     const { blobs, locks } = this.parts;
-    const marked = await this.mark(roots);
+    const marked = await this.mark(roots, keep);
     const result: GcResult = { removed: [], temporary: [], bytes: 0 };
     const unmarked: Digest[] = [];
     for await (const blob of blobs.list()) {

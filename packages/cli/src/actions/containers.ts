@@ -110,12 +110,17 @@ export async function logs(ctx: CommandContext, id: string, opts: { follow?: boo
 }
 
 /** `berth inspect` for containers is not mixed with images: `berth container inspect ID`. */
-export async function inspectContainer(ctx: CommandContext, ids: string[]): Promise<number> {
+export async function inspectContainer(ctx: CommandContext, ids: string[], opts: { format?: string } = {}): Promise<number> {
   const rt = await runtime(ctx);
-  return inspectEach(ctx, ids, async (id) => {
-    const c = await rt.inspect(id);
-    return { ...c, NetworkSettings: dockerNetworkSettings(await containerNetworkSettings(ctx, c.id)) };
-  });
+  return inspectEach(
+    ctx,
+    ids,
+    async (id) => {
+      const c = await rt.inspect(id);
+      return { ...withDockerFields(c), NetworkSettings: dockerNetworkSettings(await containerNetworkSettings(ctx, c.id)) };
+    },
+    opts,
+  );
 }
 
 /** `berth port CONTAINER`: its published ports, as docker prints them (`80/tcp -> 0.0.0.0:8080`). */
@@ -125,4 +130,31 @@ export async function port(ctx: CommandContext, id: string): Promise<number> {
   const settings = await containerNetworkSettings(ctx, c.id);
   for (const p of settings.ports) ctx.stdout.write(`${p.containerPort}/${p.protocol} -> ${p.hostIP ? p.hostIP : '0.0.0.0'}:${p.hostPort}\n`);
   return 0;
+}
+
+/**
+ * The container's state with docker's names beside berth's own (so `--format '{{.State.Status}}'`,
+ * `{{.Id}}`, `{{.Name}}`, `{{json .Config.Cmd}}` work as with docker): docker's status words
+ * (`created`, `running`, `exited`) and `/`-prefixed name.
+ */
+function withDockerFields(c: import('@berth/runtime').ContainerInfo) {
+  const status = c.status === 'stopped' ? 'exited' : c.status;
+  return {
+    ...c,
+    Id: c.id,
+    Name: `/${c.name}`,
+    Created: c.createdAt,
+    Image: c.image?.digest,
+    State: {
+      Status: status,
+      Running: c.status === 'running',
+      Paused: false,
+      OOMKilled: c.oomKilled === true,
+      Pid: c.status === 'running' ? (c.pid ?? 0) : 0,
+      ExitCode: c.exitCode ?? 0,
+      StartedAt: c.startedAt ?? '',
+      FinishedAt: c.finishedAt ?? '',
+    },
+    Config: { Cmd: c.command, Image: c.image?.reference, Tty: c.tty },
+  };
 }

@@ -1,12 +1,16 @@
 import { formatPlatform, type Platform } from '@berth/oci';
+import { INDEX_DIGEST_ANNOTATION } from '@berth/store';
 import type { CommandContext } from '../context.js';
-import { humanSize, parseFormat, relativeTime, table, writeJson } from '../output.js';
+import { humanSize, parseFormat, relativeTime, table, templateFormat, writeJson } from '../output.js';
 
 export interface ImageRow {
   repository: string;
   tag: string;
   reference: string;
+  /** The image ID: the platform manifest's digest (what `inspect` calls `Digest`, and rmi/tag/run accept). */
   digest: string;
+  /** docker's repo digest: the digest the registry knows the image by (the index it was pulled through, else the manifest). */
+  repoDigest: string;
   platform: string;
   size: number;
   created: string | undefined;
@@ -25,27 +29,68 @@ export async function listImages(ctx: CommandContext): Promise<ImageRow[]> {
       tag: reference.tag ?? '<none>',
       reference: reference.toString(),
       digest: image.descriptor.digest,
+      repoDigest: reference.digest?.toString() ?? descriptor.annotations?.[INDEX_DIGEST_ANNOTATION] ?? image.descriptor.digest,
       platform: formatPlatform(platform),
       size,
       created: image.config.created,
     });
   }
   rows.sort((a, b) => a.repository.localeCompare(b.repository) || a.tag.localeCompare(b.tag));
-  return rows;
+  return dropUntaggedDuplicates(rows);
 }
 
-export async function images(ctx: CommandContext, opts: { format?: string; quiet?: boolean }): Promise<number> {
-  const format = parseFormat(opts.format);
+/**
+ * As docker lists them: a row per repository and tag; an image pulled by digest
+ * (`alpine@sha256:…`, tag `<none>`) shows once per repository, and not at all when
+ * that repository also tags it by name.
+ */
+export function dropUntaggedDuplicates(rows: ImageRow[]): ImageRow[] {
+  const tagged = new Set(rows.filter((r) => r.tag !== '<none>').map((r) => `${r.repository} ${r.digest}`));
+  const seen = new Set<string>();
+  return rows.filter((r) => {
+    if (r.tag !== '<none>') return true;
+    const key = `${r.repository} ${r.digest}`;
+    if (tagged.has(key) || seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+const shortId = (digest: string): string => digest.replace(/^sha256:/, '').slice(0, 12);
+
+/**
+ * `berth images`: docker's columns (REPOSITORY TAG IMAGE ID CREATED SIZE; `--digests` adds
+ * the repo digest), one row per repository and tag. The image ID is the platform manifest's
+ * digest; `-q` prints each ID once (12 hex digits, `--no-trunc` the full digest).
+ */
+export async function images(ctx: CommandContext, opts: { format?: string; quiet?: boolean; digests?: boolean; trunc?: boolean }): Promise<number> {
+  const render = await templateFormat(opts.format);
+  const format = render ? 'template' : parseFormat(opts.format);
   const rows = await listImages(ctx);
-  if (format === 'json') {
+  const id = (d: string): string => (opts.trunc === false ? d : shortId(d));
+  if (render) {
+    // docker's placeholders for `images --format`.
+    const docker = (r: ImageRow) => ({
+      Repository: r.repository,
+      Tag: r.tag,
+      ID: id(r.digest),
+      Digest: r.repoDigest,
+      CreatedAt: r.created,
+      CreatedSince: relativeTime(r.created),
+      Size: humanSize(r.size),
+      Platform: r.platform,
+    });
+    ctx.stdout.write(rows.map((r) => `${render(docker(r))}\n`).join(''));
+  } else if (format === 'json') {
     writeJson(ctx.stdout, rows);
   } else if (opts.quiet) {
-    ctx.stdout.write([...new Set(rows.map((r) => r.digest))].map((d) => `${d}\n`).join(''));
+    ctx.stdout.write([...new Set(rows.map((r) => id(r.digest)))].map((d) => `${d}\n`).join(''));
   } else {
+    const head = opts.digests ? ['REPOSITORY', 'TAG', 'DIGEST', 'IMAGE ID', 'CREATED', 'SIZE'] : ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'];
     ctx.stdout.write(
       table(
-        ['REPOSITORY', 'TAG', 'DIGEST', 'PLATFORM', 'SIZE', 'CREATED'],
-        rows.map((r) => [r.repository, r.tag, r.digest.replace(/^sha256:/, '').slice(0, 12), r.platform, humanSize(r.size), relativeTime(r.created)]),
+        head,
+        rows.map((r) => [r.repository, r.tag, ...(opts.digests ? [r.repoDigest] : []), id(r.digest), relativeTime(r.created), humanSize(r.size)]),
       ),
     );
   }

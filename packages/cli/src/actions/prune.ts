@@ -1,12 +1,14 @@
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OptionsOf } from '../commands/command.js';
+import type { builderPruneCommand } from '../commands/builder-prune.js';
 import type { containerPruneCommand } from '../commands/container-prune.js';
+import type { imagePruneCommand } from '../commands/image-prune.js';
 import type { systemPruneCommand } from '../commands/system-prune.js';
 import type { CommandContext } from '../context.js';
 import { readdirOrEmpty, sweep, usedImages } from '../containers.js';
-import { humanSize, usageError } from '../output.js';
-import { collectGarbage } from './rmi.js';
+import { humanSize, parseFormat, usageError } from '../output.js';
+import { buildCache, collectGarbage, untagUnused } from './rmi.js';
 
 /**
  * docker's confirmation: the warning and "Are you sure you want to continue? [y/N] "
@@ -111,25 +113,8 @@ export async function systemPrune(ctx: CommandContext, flags: OptionsOf<typeof s
   if (!flags.force && !(await confirm(ctx, warning))) return 0;
   let bytes = await pruneContainers(ctx);
 
-  const untagged: string[] = [];
-  if (flags.all) {
-    const store = await ctx.store();
-    const inUse = new Set((await usedImages(ctx)).map((u) => u.digest));
-    for (const t of await store.listTags()) {
-      if (inUse.has(t.descriptor.digest)) continue;
-      await store.removeTag(t.reference);
-      untagged.push(t.reference.familiar());
-    }
-  }
-  const gc = await collectGarbage(ctx);
-  bytes += gc.bytes;
-  if (untagged.length > 0 || gc.blobs.length > 0) {
-    ctx.stdout.write('Deleted Images:\n');
-    for (const u of untagged) ctx.stdout.write(`untagged: ${u}\n`);
-    for (const d of gc.blobs) ctx.stdout.write(`deleted: ${d}\n`);
-    ctx.stdout.write('\n');
-  }
-
+  const untagged = flags.all ? await untagUnused(ctx) : [];
+  // The build cache goes first: its entries keep their layers from the gc.
   const cacheDir = join(ctx.loc.root, 'buildcache');
   const cache: string[] = [];
   for (const name of readdirOrEmpty(cacheDir)) {
@@ -142,6 +127,10 @@ export async function systemPrune(ctx: CommandContext, flags: OptionsOf<typeof s
       // Removed meanwhile.
     }
   }
+  const gc = await collectGarbage(ctx);
+  bytes += gc.bytes;
+  writeDeletedImages(ctx, untagged, gc.blobs);
+
   const { sweepBuildTrees } = await import('@berth/builder');
   const trees = await sweepBuildTrees(join(ctx.loc.root, 'builds'));
   if (cache.length > 0 || trees.length > 0) {
@@ -151,5 +140,64 @@ export async function systemPrune(ctx: CommandContext, flags: OptionsOf<typeof s
     ctx.stdout.write('\n');
   }
   ctx.stdout.write(`Total reclaimed space: ${humanSize(bytes)}\n`);
+  return 0;
+}
+
+/**
+ * `berth builder prune [-a] [-f]`: remove the build cache entries whose layer no image
+ * (tagged or used by a container) has, or whose layer is gone from the store (-a: every
+ * entry), then the layers only they held. docker's prompt and "Deleted build cache
+ * objects:" block.
+ */
+export async function builderPrune(ctx: CommandContext, flags: OptionsOf<typeof builderPruneCommand>): Promise<number> {
+  const warning = flags.all ? 'WARNING! This will remove all build cache.' : 'WARNING! This will remove all dangling build cache.';
+  if (!flags.force && !(await confirm(ctx, warning))) return 0;
+  const cache = await buildCache(ctx);
+  const entries = await cache.entries();
+  let doomed = entries;
+  if (!flags.all) {
+    const store = await ctx.store();
+    const used = new Set<string>();
+    const manifests = new Set([...(await store.listTags()).map((t) => t.descriptor.digest), ...(await usedImages(ctx)).map((u) => u.digest)]);
+    for (const digest of manifests) {
+      const image = await store.getImage(digest).catch(() => undefined);
+      for (const l of image?.manifest.layers ?? []) used.add(l.digest);
+    }
+    const present = await Promise.all(entries.map((e) => (e.layer ? store.has(e.layer.digest) : Promise.resolve(true))));
+    doomed = entries.filter((e, i) => e.layer !== undefined && (!used.has(e.layer.digest) || !present[i]));
+  }
+  await cache.remove(doomed.map((e) => e.key));
+  let bytes = doomed.reduce((n, e) => n + e.fileBytes, 0);
+  if (doomed.length > 0) {
+    bytes += (await collectGarbage(ctx)).bytes;
+    ctx.stdout.write(`Deleted build cache objects:\n${doomed.map((e) => `${e.key}\n`).join('')}\n`);
+  }
+  ctx.stdout.write(`Total reclaimed space: ${humanSize(bytes)}\n`);
+  return 0;
+}
+
+/** docker's "Deleted Images:" block (nothing when nothing went). */
+function writeDeletedImages(ctx: CommandContext, untagged: readonly string[], blobs: readonly string[]): void {
+  if (untagged.length === 0 && blobs.length === 0) return;
+  ctx.stdout.write(`Deleted Images:\n${untagged.map((u) => `untagged: ${u}\n`).join('')}${blobs.map((d) => `deleted: ${d}\n`).join('')}\n`);
+}
+
+/**
+ * `berth image prune [-a] [-f] [--format json]`: as docker, asks first (unless -f), then
+ * removes dangling images (in berth's store: blobs and snapshots no tag, container or
+ * build cache entry holds); -a first untags every image no container uses.
+ */
+export async function imagePrune(ctx: CommandContext, flags: OptionsOf<typeof imagePruneCommand>): Promise<number> {
+  const format = parseFormat(flags.format);
+  const warning = flags.all ? 'WARNING! This will remove all images without at least one container associated to them.' : 'WARNING! This will remove all dangling images.';
+  if (!flags.force && !(await confirm(ctx, warning))) return 0;
+  const untagged = flags.all ? await untagUnused(ctx) : [];
+  const { blobs, bytes, snapshots } = await collectGarbage(ctx);
+  if (format === 'json') {
+    ctx.stdout.write(`${JSON.stringify({ untagged, deletedBlobs: blobs, deletedSnapshots: snapshots, reclaimedBytes: bytes })}\n`);
+  } else {
+    writeDeletedImages(ctx, untagged, blobs);
+    ctx.stdout.write(`Total reclaimed space: ${humanSize(bytes)}\n`);
+  }
   return 0;
 }

@@ -6,7 +6,8 @@ export function containerInspectCommand(ctx: CommandContext) {
   return berthCommand(ctx, 'inspect')
     .description('Show container state as JSON')
     .argument('<container...>')
-    .action(async (ids) => {
-      ctx.exitCode = await (await import('../actions/containers.js')).inspectContainer(ctx, ids);
+    .option('-f, --format <format>', "json, or a Go template as docker's: '{{.State.Status}}', '{{json .Config.Env}}'")
+    .action(async (ids, opts) => {
+      ctx.exitCode = await (await import('../actions/containers.js')).inspectContainer(ctx, ids, opts);
     });
 }

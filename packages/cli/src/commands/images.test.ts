@@ -19,7 +19,7 @@ describe.skipIf(!images)('berth images, image ls, inspect, tag, rmi (a store loa
     const rows = JSON.parse(r.stdout) as Record<string, unknown>[];
     expect(rows.length).toBeGreaterThan(0);
     for (const row of rows) {
-      expect(Object.keys(row).sort()).toEqual(['created', 'digest', 'platform', 'reference', 'repository', 'size', 'tag']);
+      expect(Object.keys(row).sort()).toEqual(['created', 'digest', 'platform', 'reference', 'repoDigest', 'repository', 'size', 'tag']);
       expect(row['repository']).toBe('alpine');
       expect(row['reference']).toBe(`docker.io/library/alpine:${row['tag'] as string}`);
       expect(row['digest']).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -28,12 +28,16 @@ describe.skipIf(!images)('berth images, image ls, inspect, tag, rmi (a store loa
     expect(r.stdout.endsWith('\n]\n')).toBe(true);
   });
 
-  it('-q prints each image digest once; the table has docker\'s columns', async () => {
+  it('-q prints each image ID once (12 hex, --no-trunc the digest); the table has docker\'s columns', async () => {
     const json = JSON.parse((await berth(['images', '--format', 'json'], { dir: tmp.dir })).stdout) as { digest: string }[];
-    const q = await berth(['images', '-q'], { dir: tmp.dir });
+    const q = await berth(['images', '-q', '--no-trunc'], { dir: tmp.dir });
     expect(q.stdout).toBe([...new Set(json.map((j) => j.digest))].map((d) => `${d}\n`).join(''));
+    const short = await berth(['images', '-q'], { dir: tmp.dir });
+    expect(short.stdout).toBe([...new Set(json.map((j) => j.digest.slice(7, 19)))].map((d) => `${d}\n`).join(''));
     const table = await berth(['images'], { dir: tmp.dir });
-    expect(table.stdout.split('\n')[0]).toMatch(/^REPOSITORY {3,}TAG {3,}DIGEST {3,}PLATFORM {3,}SIZE {3,}CREATED$/);
+    expect(table.stdout.split('\n')[0]).toMatch(/^REPOSITORY {3,}TAG {3,}IMAGE ID {3,}CREATED {3,}SIZE$/);
+    const digests = await berth(['images', '--digests'], { dir: tmp.dir });
+    expect(digests.stdout.split('\n')[0]).toMatch(/^REPOSITORY {3,}TAG {3,}DIGEST {3,}IMAGE ID {3,}CREATED {3,}SIZE$/);
     expect(table.stdout.split('\n')).toHaveLength(json.length + 2);
   });
 
@@ -42,7 +46,20 @@ describe.skipIf(!images)('berth images, image ls, inspect, tag, rmi (a store loa
     const b = await berth(['image', 'ls', '--format', 'json'], { dir: tmp.dir });
     expect(b.stdout).toBe(a.stdout);
     const help = await berth(['image', 'ls', '--help'], { dir: tmp.dir });
-    expect(help.stdout).toBe('Usage: berth image ls [options]\n\nList images\n\nOptions:\n  --format <format>\n  -q, --quiet\n  -h, --help         display help for command\n');
+    expect(help.stdout).toBe('Usage: berth image ls [options]\n\nList images\n\nOptions:\n  --format <format>\n  -q, --quiet\n  --digests\n  --no-trunc\n  -h, --help         display help for command\n');
+  });
+
+  it('--format takes a Go template over docker\'s fields; inspect -f renders each image', async () => {
+    const json = JSON.parse((await berth(['images', '--format', 'json'], { dir: tmp.dir })).stdout) as { repository: string; tag: string; digest: string }[];
+    const t = await berth(['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}'], { dir: tmp.dir });
+    expect([t.code, t.stderr]).toEqual([0, '']);
+    expect(t.stdout).toBe(json.map((j) => `${j.repository}:${j.tag} ${j.digest.slice(7, 19)}\n`).join(''));
+    const ref = `${json[0]!.repository}:${json[0]!.tag}`;
+    const i = await berth(['inspect', '-f', '{{.Id}} {{.Config.architecture}} {{json .Config.config.Cmd}} {{len .Manifest.layers}}', ref, ref], { dir: tmp.dir });
+    expect([i.code, i.stderr]).toEqual([0, '']);
+    expect(i.stdout).toBe(`${json[0]!.digest} amd64 ["/bin/sh"] 1\n`.repeat(2));
+    const bad = await berth(['inspect', '-f', '{{range .Id}}', ref], { dir: tmp.dir });
+    expect([bad.code, bad.stdout, bad.stderr]).toEqual([1, '', 'berth: template: unexpected EOF: {{range}} without {{end}}\n']);
   });
 
   it('a bad --format is a usage error before the store is opened', async () => {

@@ -6,7 +6,8 @@ export function inspectCommand(ctx: CommandContext) {
   return berthCommand(ctx, 'inspect')
     .description('Show an image manifest and config as JSON')
     .argument('<reference...>')
-    .action(async (refs) => {
-      ctx.exitCode = await (await import('../actions/inspect.js')).inspect(ctx, refs);
+    .option('-f, --format <format>', "json, or a Go template as docker's: '{{.Id}}', '{{json .Config.config.Env}}', '{{range …}}…{{end}}'")
+    .action(async (refs, opts) => {
+      ctx.exitCode = await (await import('../actions/inspect.js')).inspect(ctx, refs, opts);
     });
 }

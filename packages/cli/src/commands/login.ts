@@ -4,7 +4,7 @@ import { berthCommand } from './command.js';
 /** `berth login [-u USER] [--password-stdin | -p PASS] [REGISTRY]` */
 export function loginCommand(ctx: CommandContext) {
   return berthCommand(ctx, 'login')
-    .description('Log in to a registry')
+    .description('Log in to a registry (on a terminal, asks for the username and password, as docker; without one, use --password-stdin)')
     .argument('[registry]', 'registry host', 'docker.io')
     .option('-u, --username <user>')
     .option('-p, --password <password>', 'password (prefer --password-stdin)')

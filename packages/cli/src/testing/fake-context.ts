@@ -29,6 +29,9 @@ export class Capture extends Writable {
 export interface FakeContextOptions {
   /** What stdin holds (default: nothing, at EOF). */
   stdin?: string;
+  /** Pretend stdin is a terminal (with setRawMode reported to onSetRawMode). */
+  stdinIsTTY?: boolean;
+  onSetRawMode?: (raw: boolean) => void;
   /** Pretend stdout is a terminal. */
   stdoutIsTTY?: boolean;
   /** BERTH_ROOT and BERTH_STATE under this directory (default: a fresh temp directory). */
@@ -49,7 +52,7 @@ export class FakeContext extends Context {
   constructor(readonly dir: string, opts: FakeContextOptions = {}) {
     super({
       env: { BERTH_ROOT: path.join(dir, 'root'), BERTH_STATE: path.join(dir, 'state'), BERTH_CONFIG: path.join(dir, 'config.yaml'), TERM: 'dumb', ...opts.env },
-      stdin: Readable.from(opts.stdin === undefined ? [] : [Buffer.from(opts.stdin)]),
+      stdin: fakeStdin(opts),
       stdout: new Capture(opts.stdoutIsTTY),
       stderr: new Capture(),
     });
@@ -64,6 +67,21 @@ export class FakeContext extends Context {
     this.opened.push('registry');
     return super.registry();
   }
+}
+
+/** The given stdin bytes; with stdinIsTTY, a terminal's isTTY and setRawMode. */
+function fakeStdin(opts: FakeContextOptions): Readable {
+  const stdin = Readable.from(opts.stdin === undefined ? [] : [Buffer.from(opts.stdin)]);
+  if (opts.stdinIsTTY) {
+    Object.assign(stdin, {
+      isTTY: true,
+      setRawMode: (raw: boolean) => {
+        opts.onSetRawMode?.(raw);
+        return stdin;
+      },
+    });
+  }
+  return stdin;
 }
 
 /** A temp directory for FakeContexts, removed by `remove()`. */
