@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -50,11 +50,34 @@ export interface Sandbox {
   cleanup(): Promise<void>;
 }
 
+/**
+ * N of a 10.236.N.0/24 that no route of the host uses now (other test files' sandboxes have their
+ * bridges up at the same time; two bridges with one subnet would take each other's traffic).
+ */
+function freeTestSubnet(): number {
+  const used = new Set<number>();
+  try {
+    for (const line of readFileSync('/proc/net/route', 'utf8').split('\n').slice(1)) {
+      const dest = line.split('\t')[1];
+      if (!dest || dest.length !== 8) continue;
+      // /proc/net/route is little-endian hex: 10.236.N.0 is "00" N "EC" "0A".
+      if (dest.slice(4) === 'EC0A') used.add(parseInt(dest.slice(2, 4), 16));
+    }
+  } catch {
+    // no /proc/net/route: any N
+  }
+  for (let i = 0; i < 64; i++) {
+    const n = randomBytes(1)[0] ?? 0;
+    if (!used.has(n)) return n;
+  }
+  throw new Error('no free 10.236.N.0/24 test subnet');
+}
+
 export async function sandbox(): Promise<Sandbox> {
   const dir = await mkdtemp(path.join(tmpdir(), 'berth-cli-'));
   // The default network of this root: its own bridge and a test subnet (10.236.N.0/24), so
   // sandboxes at once never share berth0 or a subnet, and nothing touches a real berth0.
-  const n = randomBytes(1)[0] ?? 0;
+  const n = freeTestSubnet();
   const bridge = `bt${randomBytes(4).toString('hex')}`;
   const env = {
     BERTH_ROOT: path.join(dir, 'root'),
