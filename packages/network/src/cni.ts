@@ -317,8 +317,8 @@ async function delList(list: NetworkConfList, rt: CniRuntimeConf, opts: CniOptio
 
 /**
  * ADD the container to the network: every plugin in order, each with the previous result.
- * The attachment is cached first (without result) and then with the final result, which is
- * returned. When a plugin fails, the plugins are DELeted again in reverse order with the last
+ * The attachment is cached first (without result), then again with each plugin's result (the
+ * last is the final result, which is returned). When a plugin fails, the plugins are DELeted again in reverse order with the last
  * result a plugin returned as prevResult (so a failed ADD leaves no veth, rule or lease), the cache entry is removed, and the ADD's error is thrown.
  */
 export async function addNetwork(list: NetworkConfList, rt: CniRuntimeConf, opts: CniOptions): Promise<CniResult> {
@@ -338,6 +338,10 @@ export async function addNetwork(list: NetworkConfList, rt: CniRuntimeConf, opts
       } catch (err) {
         throw BerthError.wrap(`CNI ADD ${plugin.type} for ${rt.containerId}`, err, 'ENETWORK_PLUGIN');
       }
+      // Kept after every plugin, not only at the end: a berth SIGKILLed during the next plugin's
+      // ADD leaves the sweep a prevResult to DEL with (the firewall plugin finds its rules by the
+      // addresses in it; without them its rules stayed).
+      await writeCache(opts.cacheDir, { ...entry, result });
     }
     if (!result) throw new BerthError('ENETWORK_PLUGIN', `CNI ADD ${list.name} for ${rt.containerId}: no plugin returned a result`);
   } catch (err) {
