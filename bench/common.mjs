@@ -1,6 +1,7 @@
 // Helpers shared by the benchmark scripts.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -68,4 +69,23 @@ export function loadAlpineForBoth({ cli, images, env }) {
   if (spawnSync('podman', ['image', 'exists', 'docker.io/library/alpine:latest']).status !== 0) {
     execFileSync('skopeo', ['copy', '--quiet', `oci:${join(images, 'alpine')}:latest`, 'containers-storage:docker.io/library/alpine:latest'], { stdio: 'inherit' });
   }
+}
+
+/**
+ * A temp directory with a private BERTH_ROOT, BERTH_STATE and BERTH_CONFIG, and the environment
+ * for the CLI over it (debug timing off; `extra` added, e.g. a bridge of its own).
+ */
+export function benchSandbox(name, extra = {}) {
+  const tmp = mkdtempSync(join(tmpdir(), `berth-bench-${name}-`));
+  const env = {
+    ...process.env,
+    BERTH_ROOT: join(tmp, 'root'),
+    BERTH_STATE: join(tmp, 'state'),
+    BERTH_CONFIG: join(tmp, 'config.yaml'),
+    CI: '1',
+    ...extra,
+  };
+  delete env.BERTH_DEBUG_TIMING;
+  delete env.BERTH_DEBUG;
+  return { tmp, env };
 }

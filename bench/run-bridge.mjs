@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadAlpineForBoth, loadavg, median, needPodmanPeer, writeResultsSection } from './common.mjs';
+import { loadAlpineForBoth, loadavg, median, needPodmanPeer, writeResultsSection, benchSandbox } from './common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
@@ -27,19 +27,8 @@ const runs = Math.max(1, Number(opts.runs) || 11);
 const TARGET = 1.5;
 const { images, cli } = needPodmanPeer('run-bridge');
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-bridge-'));
 const bridge = `btbench${process.pid % 10000}`;
-const env = {
-  ...process.env,
-  BERTH_ROOT: path.join(tmp, 'root'),
-  BERTH_STATE: path.join(tmp, 'state'),
-  BERTH_CONFIG: path.join(tmp, 'config.yaml'),
-  BERTH_DEFAULT_BRIDGE: bridge,
-  BERTH_DEFAULT_SUBNET: '10.239.0.0/24',
-  CI: '1',
-};
-delete env.BERTH_DEBUG_TIMING;
-delete env.BERTH_DEBUG;
+const { tmp, env } = benchSandbox('bridge', { BERTH_DEFAULT_BRIDGE: bridge, BERTH_DEFAULT_SUBNET: '10.239.0.0/24' });
 
 function measure(argv) {
   const out = execFileSync(process.execPath, [path.join(here, 'run-e2e.mjs'), '--measure', ...argv], { cwd: repo, env, encoding: 'utf8' });

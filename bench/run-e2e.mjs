@@ -28,7 +28,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadAlpineForBoth, loadavg, median, needPodmanPeer, writeResultsSection } from './common.mjs';
+import { loadAlpineForBoth, loadavg, median, needPodmanPeer, writeResultsSection, benchSandbox } from './common.mjs';
 import { PHASES } from './run-phases.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -85,16 +85,7 @@ const { images, cli } = needPodmanPeer('run-e2e');
 
 const f1 = (x) => x.toFixed(1);
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-run-'));
-const env = {
-  ...process.env,
-  BERTH_ROOT: path.join(tmp, 'root'),
-  BERTH_STATE: path.join(tmp, 'state'),
-  BERTH_CONFIG: path.join(tmp, 'config.yaml'),
-  CI: '1',
-};
-delete env.BERTH_DEBUG_TIMING;
-delete env.BERTH_DEBUG;
+const { tmp, env } = benchSandbox('run');
 
 function measure(argv, extraEnv = {}) {
   const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--measure', ...argv], {

@@ -21,7 +21,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadAlpineForBoth, loadavg, median, needPodmanPeer, writeResultsSection } from './common.mjs';
+import { loadAlpineForBoth, loadavg, median, needPodmanPeer, writeResultsSection, benchSandbox } from './common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
@@ -39,16 +39,7 @@ const TARGET = 1.5;
 
 const { images, cli } = needPodmanPeer('stdio');
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-stdio-'));
-const env = {
-  ...process.env,
-  BERTH_ROOT: path.join(tmp, 'root'),
-  BERTH_STATE: path.join(tmp, 'state'),
-  BERTH_CONFIG: path.join(tmp, 'config.yaml'),
-  CI: '1',
-};
-delete env.BERTH_DEBUG_TIMING;
-delete env.BERTH_DEBUG;
+const { tmp, env } = benchSandbox('stdio');
 
 const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 const data = path.join(tmp, 'data');
