@@ -2,7 +2,7 @@ import { Reference } from '@berth/oci';
 import type { ContainerInfo, LogEntry } from '@berth/runtime';
 import type { CommandContext } from '../context.js';
 import { sweep } from '../containers.js';
-import { errorLine, inspectEach, parseFormat, relativeTime, table, usageError, writeJson } from '../output.js';
+import { containerStatus, errorLine, inspectEach, parseFormat, relativeTime, table, usageError, writeJson } from '../output.js';
 
 /** The runtime; `removesRootfs` when the command deletes containers (their rootfs goes through @berth/rootfs). */
 async function runtime(ctx: CommandContext, opts: { removesRootfs?: boolean } = {}) {
@@ -33,10 +33,11 @@ export async function ps(ctx: CommandContext, opts: { all?: boolean; quiet?: boo
   } else if (opts.quiet) {
     ctx.stdout.write(list.map((c) => `${c.shortId}\n`).join(''));
   } else {
+    const now = Date.now();
     ctx.stdout.write(
       table(
         ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'],
-        list.map((c) => [c.shortId, imageText(c), commandText(c), relativeTime(c.createdAt), c.statusText, c.name]),
+        list.map((c) => [c.shortId, imageText(c), commandText(c), relativeTime(c.createdAt, now), containerStatus(c, now), c.name]),
       ),
     );
   }
