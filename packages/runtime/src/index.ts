@@ -8,7 +8,7 @@ export { runCommand } from './command.js';
 export type { RunCommandOptions, RunCommandResult } from './command.js';
 export { newContainerId, isContainerId, checkName, canStart, canKill, canDelete, defaultStateRoot } from './lifecycle/state.js';
 export type { ContainerInfo, ContainerState, ContainerStatus } from './lifecycle/state.js';
-export type { LogEntry } from './lifecycle/logs.js';
+export type { LogEntry, LogsOptions } from './lifecycle/logs.js';
 export type { PrepareRequest } from './lifecycle/create.js';
 export type { SweepOptions, SweepResult, PruneResult } from './lifecycle/sweep.js';
 export { signalNumber } from './lifecycle/kill.js';

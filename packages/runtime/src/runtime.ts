@@ -14,7 +14,8 @@ import type { CreateRequest, PrepareRequest } from './lifecycle/create.js';
 import { deleteContainer, removeTree } from './lifecycle/delete.js';
 import { killContainer, signalNumber, stopContainer } from './lifecycle/kill.js';
 import { listContainers } from './lifecycle/list.js';
-import { readLogs } from './lifecycle/logs.js';
+import { LOG_FILE, LogWriter, readLogs } from './lifecycle/logs.js';
+import type { LogsOptions } from './lifecycle/logs.js';
 import { DEFAULT_NAMESPACE_FLAGS, startContainer } from './lifecycle/start.js';
 import type { ContainerIo, ExitInfo } from './lifecycle/start.js';
 import { StateStore, defaultStateRoot, describe, processStartTime } from './lifecycle/state.js';
@@ -246,12 +247,16 @@ export class Runtime {
     const collected: { stdout: Buffer[]; stderr: Buffer[] } = { stdout: [], stderr: [] };
     let detachHost: (() => void) | undefined;
     let flushed: Promise<void> | undefined;
+    // docker keeps every container's output, not only a detached one's: `logs` of a foreground container.
+    const log = openLog(this.context(opts.stateDir).store.file(proc.id, LOG_FILE));
     if (opts.stdio === 'inherit' && proc.pty === null) {
-      const relay = attachHostStreams(proc, { interactive: opts.interactive === true });
+      const relay = attachHostStreams(proc, { interactive: opts.interactive === true, ...(log ? { log } : {}) });
       flushed = relay.flushed;
       detachHost = relay.detach;
     } else if (opts.stdio === 'inherit' && proc.pty !== null) {
       const pty = proc.pty;
+      // A terminal has one output, logged as stdout (docker's too, carriage returns and all).
+      if (log) pty.output.on('data', (c: Buffer) => log.write('stdout', c));
       const detach = attachHostTerminal(pty, opts.interactive === true);
       // SIGHUP: the host terminal is gone; hang up the container's terminal as well (its
       // shell reads EOF and exits even as PID 1, which ignores an unhandled SIGHUP).
@@ -262,8 +267,14 @@ export class Runtime {
         detach();
       };
     } else if (opts.stdio === 'pipe') {
-      proc.stdout?.on('data', (c: Buffer) => collected.stdout.push(c));
-      proc.stderr?.on('data', (c: Buffer) => collected.stderr.push(c));
+      proc.stdout?.on('data', (c: Buffer) => {
+        collected.stdout.push(c);
+        log?.write('stdout', c);
+      });
+      proc.stderr?.on('data', (c: Buffer) => {
+        collected.stderr.push(c);
+        log?.write('stderr', c);
+      });
       proc.stdin?.end();
     }
     try {
@@ -277,6 +288,11 @@ export class Runtime {
     } finally {
       forwarder?.dispose();
       detachHost?.();
+      if (log) {
+        log.end('stdout');
+        log.end('stderr');
+        log.close();
+      }
     }
   }
 
@@ -496,8 +512,20 @@ export class Runtime {
     return (await waitContainer(this.ctx, this.ctx.store.resolve(idOrName), {})) as ContainerInfo;
   }
 
-  /** A detached container's log as an object-mode stream of LogEntry ({log, stream, time}). */
-  logs(idOrName: string, opts: { follow?: boolean } = {}): Readable {
+  /**
+   * A container's log (detached or foreground) as an object-mode stream of LogEntry
+   * ({log, stream, time}): docker's `logs` with `follow`, `tail`, `since`, `until`.
+   */
+  logs(idOrName: string, opts: LogsOptions = {}): Readable {
     return readLogs(this.ctx, this.ctx.store.resolve(idOrName), opts);
+  }
+}
+
+/** The container's log for run(); undefined when it cannot be opened (the output is still relayed). */
+function openLog(file: string): LogWriter | undefined {
+  try {
+    return new LogWriter(file);
+  } catch {
+    return undefined;
   }
 }

@@ -81,14 +81,71 @@ export async function rm(ctx: CommandContext, ids: string[], opts: { force?: boo
   return each(ctx, ids, (id) => rt.remove(id, { force: Boolean(opts.force) }));
 }
 
-/** `berth logs [-f] CONTAINER`: what a detached container wrote. */
-export async function logs(ctx: CommandContext, id: string, opts: { follow?: boolean }): Promise<number> {
+/** A Go duration (`42m`, `1h30m`, `2.5s`) in milliseconds, or undefined when `text` is not one. */
+function goDuration(text: string): number | undefined {
+  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  if (!/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(text)) return undefined;
+  let ms = 0;
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * (unit[m[2] ?? ''] ?? 0);
+  return ms;
+}
+
+/**
+ * docker's `--since`/`--until` values: an RFC 3339 date or time (`2026-01-02`, `2026-01-02T13:23:37Z`),
+ * a Unix timestamp (`1767225600`, `1767225600.5`), or a duration before now (`42m`, `1h30m`).
+ */
+export function logTime(flag: string, value: string, now = Date.now()): Date {
+  const d = goDuration(value);
+  if (d !== undefined) return new Date(now - d);
+  if (/^\d+(\.\d+)?$/.test(value)) return new Date(Number(value) * 1000);
+  const t = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(t)) {
+    throw usageError(`invalid ${flag} ${JSON.stringify(value)}: expected a timestamp (2026-01-02T13:23:37Z, Unix seconds) or a duration (42m)`);
+  }
+  return new Date(t);
+}
+
+/** docker's `--tail`: "all" (the default), a count; a negative count is all. */
+function tailCount(value: string | undefined): number | undefined {
+  if (value === undefined || value === 'all') return undefined;
+  if (!/^-?\d+$/.test(value)) throw usageError(`invalid --tail ${JSON.stringify(value)}: expected a number of lines or "all"`);
+  const n = Number(value);
+  return n < 0 ? undefined : n;
+}
+
+/** A log entry's time as docker's `logs -t` prints it: RFC 3339 in UTC with nine fraction digits. */
+export function logTimestamp(time: string): string {
+  const t = Date.parse(time);
+  if (Number.isNaN(t)) return time;
+  return new Date(t).toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z');
+}
+
+export interface LogsFlags {
+  follow?: boolean;
+  tail?: string;
+  since?: string;
+  until?: string;
+  timestamps?: boolean;
+}
+
+/** `berth logs [-f] [-n N] [--since T] [--until T] [-t] CONTAINER`: what a container wrote (detached or not). */
+export async function logs(ctx: CommandContext, id: string, opts: LogsFlags): Promise<number> {
+  const tail = tailCount(opts.tail);
+  const now = Date.now();
+  const since = opts.since === undefined ? undefined : logTime('--since', opts.since, now);
+  const until = opts.until === undefined ? undefined : logTime('--until', opts.until, now);
   const rt = await runtime(ctx);
   await rt.inspect(id);
-  const stream = rt.logs(id, { follow: Boolean(opts.follow) });
+  const stream = rt.logs(id, {
+    follow: Boolean(opts.follow),
+    ...(tail !== undefined ? { tail } : {}),
+    ...(since ? { since } : {}),
+    ...(until ? { until } : {}),
+  });
   await new Promise<void>((resolve, reject) => {
     stream.on('data', (e: LogEntry) => {
-      (e.stream === 'stderr' ? ctx.stderr : ctx.stdout).write(e.log);
+      const out = e.stream === 'stderr' ? ctx.stderr : ctx.stdout;
+      out.write(opts.timestamps ? `${logTimestamp(e.time)} ${e.log}` : e.log);
     });
     stream.on('end', resolve);
     stream.on('error', reject);
