@@ -1,4 +1,5 @@
 // The everyday docker verbs on containers, through the built CLI, asserting what a docker user sees.
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
 import { berth, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from './helpers.js';
@@ -88,5 +89,57 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('docker verbs on contai
     // c or a later line first: the log may have grown past c by the time logs reads it.
     expect(f.code).toBe(0);
     expect(['c\nd\n', 'd\n']).toContain(f.stdout);
+  });
+
+  /** The kernel's word on the container's freezer: v1 freezer.state, v2 cgroup.events' frozen line. */
+  const freezer = async (name: string): Promise<string> => {
+    const id = (JSON.parse((await b(['container', 'inspect', name])).stdout) as Array<{ id: string }>)[0]?.id ?? '';
+    const v1 = `/sys/fs/cgroup/freezer/berth/${id}/freezer.state`;
+    if (existsSync(v1)) return readFileSync(v1, 'utf8').trim();
+    const events = readFileSync(`/sys/fs/cgroup/berth/${id}/cgroup.events`, 'utf8');
+    return /^frozen 1$/m.test(events) ? 'FROZEN' : 'THAWED';
+  };
+
+  it('pause freezes the container (the cgroup freezer), ps says "Up … (Paused)"; unpause thaws it; docker\'s errors otherwise', async () => {
+    expect((await b(['run', '-d', '--name', 'frozen', 'alpine', 'sleep', '300'])).code).toBe(0);
+    const p = await b(['pause', 'frozen']);
+    expect([p.code, p.stdout, p.stderr]).toEqual([0, 'frozen\n', '']);
+    expect(await freezer('frozen')).toBe('FROZEN');
+    expect((await psRow('frozen'))[4]).toMatch(/^Up (Less than a second|\d+ seconds?) \(Paused\)$/);
+    const again = await b(['pause', 'frozen']);
+    expect([again.code, again.stderr]).toEqual([1, expect.stringMatching(/^berth: pause container [0-9a-f]{12}: container is already paused\n$/)]);
+
+    const u = await b(['container', 'unpause', 'frozen']);
+    expect([u.code, u.stdout, u.stderr]).toEqual([0, 'frozen\n', '']);
+    expect(await freezer('frozen')).toBe('THAWED');
+    expect((await psRow('frozen'))[4]).toMatch(/^Up (Less than a second|\d+ seconds?)$/);
+    const notPaused = await b(['unpause', 'frozen']);
+    expect([notPaused.code, notPaused.stderr]).toEqual([1, expect.stringMatching(/container is not paused\n$/)]);
+  });
+
+  it('kill of a paused container: SIGKILL thaws it so that it dies (as docker)', async () => {
+    expect((await b(['pause', 'frozen'])).code).toBe(0);
+    expect((await b(['kill', 'frozen'])).code).toBe(0);
+    let status = '';
+    for (let i = 0; i < 50 && !status.startsWith('Exited'); i++) {
+      status = (await psRow('frozen'))[4] ?? '';
+      if (!status.startsWith('Exited')) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(status).toMatch(/^Exited \(137\) /);
+    const stopped = await b(['pause', 'frozen']);
+    expect([stopped.code, stopped.stderr]).toEqual([1, expect.stringMatching(/^berth: pause container [0-9a-f]{12}: container is not running\n$/)]);
+  });
+
+  it('rename: the new name finds it, the old one is free again; a taken name or the same name is refused', async () => {
+    expect((await b(['rename', 'fg-exit', 'renamed'])).code).toBe(0);
+    expect((await psRow('renamed'))[4]).toMatch(/^Exited \(3\)/);
+    const gone = await b(['logs', 'fg-exit']);
+    expect([gone.code, gone.stderr]).toEqual([1, 'berth: find container fg-exit: no such container\n']);
+    const taken = await b(['rename', 'renamed', 'fg-logs']);
+    expect([taken.code, taken.stderr]).toEqual([1, expect.stringMatching(/^berth: rename container [0-9a-f]{12}: name "fg-logs" is already in use by container [0-9a-f]{12}\n$/)]);
+    const same = await b(['container', 'rename', 'renamed', 'renamed']);
+    expect([same.code, same.stderr]).toEqual([1, expect.stringMatching(/"renamed" is already its name\n$/)]);
+    // The old name is free: a new container takes it.
+    expect((await b(['run', '--name', 'fg-exit', 'alpine', 'true'])).code).toBe(0);
   });
 });

@@ -6,6 +6,8 @@ import { imageCommand } from './commands/image.js';
 import { imagesCommand } from './commands/images.js';
 import { inspectCommand } from './commands/inspect.js';
 import { killCommand } from './commands/kill.js';
+import { pauseCommand, unpauseCommand } from './commands/pause.js';
+import { renameCommand } from './commands/rename.js';
 import { loadCommand } from './commands/load.js';
 import { loginCommand } from './commands/login.js';
 import { logoutCommand } from './commands/logout.js';
@@ -47,6 +49,9 @@ export function program(ctx: CommandContext): Command {
     .addCommand(killCommand(ctx))
     .addCommand(rmCommand(ctx))
     .addCommand(logsCommand(ctx))
+    .addCommand(pauseCommand(ctx))
+    .addCommand(unpauseCommand(ctx))
+    .addCommand(renameCommand(ctx))
     .addCommand(containerCommand(ctx))
     .addCommand(systemCommand(ctx))
     .addCommand(buildCommand(ctx))

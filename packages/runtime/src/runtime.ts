@@ -15,6 +15,8 @@ import { deleteContainer, removeTree } from './lifecycle/delete.js';
 import { killContainer, signalNumber, stopContainer } from './lifecycle/kill.js';
 import { listContainers } from './lifecycle/list.js';
 import { LOG_FILE, LogWriter, readLogs } from './lifecycle/logs.js';
+import { pauseContainer, resumeContainer, thawForKill } from './lifecycle/pause.js';
+import { renameContainer } from './lifecycle/rename.js';
 import type { LogsOptions } from './lifecycle/logs.js';
 import { DEFAULT_NAMESPACE_FLAGS, startContainer } from './lifecycle/start.js';
 import type { ContainerIo, ExitInfo } from './lifecycle/start.js';
@@ -493,7 +495,26 @@ export class Runtime {
 
   /** Sends a signal (default SIGKILL) to the container's PID 1. */
   async kill(idOrName: string, signal: string | number = 'SIGKILL'): Promise<void> {
-    killContainer(this.ctx, this.ctx.store.resolve(idOrName), signal);
+    const id = this.ctx.store.resolve(idOrName);
+    killContainer(this.ctx, id, signal);
+    await thawForKill(this.ctx, id, signalNumber(signal));
+  }
+
+  /** `pause`: freezes the container's processes (cgroup freezer, v1 or v2); ps shows "Up … (Paused)". */
+  async pause(idOrName: string): Promise<ContainerInfo> {
+    requireRoot('pause container');
+    return pauseContainer(this.ctx, this.ctx.store.resolve(idOrName));
+  }
+
+  /** `rename`: a new unique name (any state). */
+  async rename(idOrName: string, newName: string): Promise<ContainerInfo> {
+    return renameContainer(this.ctx, this.ctx.store.resolve(idOrName), newName);
+  }
+
+  /** `unpause`: thaws what pause froze. */
+  async resume(idOrName: string): Promise<ContainerInfo> {
+    requireRoot('unpause container');
+    return resumeContainer(this.ctx, this.ctx.store.resolve(idOrName));
   }
 
   /** The stop signal, then SIGKILL after `timeoutSec` (default 10). */

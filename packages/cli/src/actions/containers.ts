@@ -75,6 +75,28 @@ export async function kill(ctx: CommandContext, ids: string[], opts: { signal?: 
   return each(ctx, ids, (id) => rt.kill(id, opts.signal ?? 'SIGKILL'));
 }
 
+/** `berth pause CONTAINER…`: docker prints each name given. */
+export async function pause(ctx: CommandContext, ids: string[]): Promise<number> {
+  const rt = await runtime(ctx);
+  return each(ctx, ids, async (id) => {
+    await rt.pause(id);
+  });
+}
+
+export async function unpause(ctx: CommandContext, ids: string[]): Promise<number> {
+  const rt = await runtime(ctx);
+  return each(ctx, ids, async (id) => {
+    await rt.resume(id);
+  });
+}
+
+/** `berth rename CONTAINER NEW_NAME`: silent on success, as docker. */
+export async function rename(ctx: CommandContext, id: string, name: string): Promise<number> {
+  const rt = await runtime(ctx);
+  await rt.rename(id, name);
+  return 0;
+}
+
 export async function rm(ctx: CommandContext, ids: string[], opts: { force?: boolean }): Promise<number> {
   const rt = await runtime(ctx, { removesRootfs: true });
   await sweep(ctx, rt);

@@ -3,12 +3,14 @@ import { berthCommand } from './command.js';
 import { containerInspectCommand } from './container-inspect.js';
 import { containerPruneCommand } from './container-prune.js';
 import { killCommand } from './kill.js';
+import { pauseCommand, unpauseCommand } from './pause.js';
+import { renameCommand } from './rename.js';
 import { logsCommand } from './logs.js';
 import { psCommand } from './ps.js';
 import { rmCommand } from './rm.js';
 import { stopCommand } from './stop.js';
 
-/** `berth container ls|stop|kill|rm|logs|inspect|prune` */
+/** `berth container ls|stop|kill|rm|logs|pause|unpause|rename|inspect|prune` */
 export function containerCommand(ctx: CommandContext) {
   return berthCommand(ctx, 'container')
     .description('Manage containers')
@@ -17,6 +19,9 @@ export function containerCommand(ctx: CommandContext) {
     .addCommand(killCommand(ctx))
     .addCommand(rmCommand(ctx))
     .addCommand(logsCommand(ctx))
+    .addCommand(pauseCommand(ctx))
+    .addCommand(unpauseCommand(ctx))
+    .addCommand(renameCommand(ctx))
     .addCommand(containerInspectCommand(ctx))
     .addCommand(containerPruneCommand(ctx));
 }

@@ -12,6 +12,9 @@ export interface CgroupResources {
   devices?: 'default' | 'all';
 }
 
+/** What update() may change: the limits, never the device rules. */
+export type LimitChange = Pick<CgroupResources, 'memory' | 'memorySwap' | 'cpus' | 'pidsLimit'>;
+
 export interface CgroupStats {
   memory: {
     /** Current usage in bytes (v2 memory.current, v1 memory.usage_in_bytes). */
@@ -50,6 +53,17 @@ export interface CgroupManager {
   stats(): Promise<CgroupStats>;
   /** Host paths of the cgroup: { unified } on v2, one per controller on v1. */
   paths(): Record<string, string>;
+  /**
+   * Freeze every process of the cgroup (`pause`: v2 cgroup.freeze, v1 freezer.state) and wait
+   * until the kernel reports it frozen; thaw() undoes it. frozen(): the kernel's current word.
+   */
+  freeze(): Promise<void>;
+  thaw(): Promise<void>;
+  frozen(): Promise<boolean>;
+  /** Change the limits of the live cgroup (`update`): only those given; the controller must be there. */
+  update(resources: LimitChange): Promise<void>;
+  /** The pids in the cgroup (its children's too). */
+  pids(): Promise<number[]>;
   /**
    * Kill every remaining process (v2 cgroup.kill, or freeze + SIGKILL + thaw),
    * wait for the cgroup to empty and remove it, retrying EBUSY. Idempotent.

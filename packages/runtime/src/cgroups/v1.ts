@@ -3,7 +3,7 @@ import { BerthError } from '@berth/oci';
 import { CgroupManagerBase, neededControllers, statsFrom } from './base.js';
 import { backoff, cpuQuota, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
 import { DEFAULT_DEVICE_RULES } from './devices.js';
-import type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats } from './types.js';
+import type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats, LimitChange } from './types.js';
 
 /** The v1 hierarchies a container joins (those mounted under the root). */
 export const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'freezer', 'devices'] as const;
@@ -63,20 +63,7 @@ export class CgroupV1Manager extends CgroupManagerBase implements CgroupManager 
       }
     }
 
-    if (resources.memory !== undefined) {
-      await this.files.write(path.join(this.dir('memory'), 'memory.limit_in_bytes'), String(resources.memory));
-    }
-    if (resources.memorySwap !== undefined) {
-      const memsw = path.join(this.dir('memory'), 'memory.memsw.limit_in_bytes');
-      // Without swap accounting (swapaccount=0) the file is absent: like docker, the swap limit is then not applied.
-      if (await this.io.exists(memsw)) await this.files.write(memsw, String(resources.memorySwap < 0 ? -1 : resources.memorySwap));
-    }
-    if (resources.cpus !== undefined) {
-      const [quota, period] = cpuQuota(resources.cpus);
-      await this.files.write(path.join(this.dir('cpu'), 'cpu.cfs_period_us'), String(period));
-      await this.files.write(path.join(this.dir('cpu'), 'cpu.cfs_quota_us'), String(quota));
-    }
-    if (resources.pidsLimit !== undefined) await this.files.write(path.join(this.dir('pids'), 'pids.max'), String(resources.pidsLimit));
+    await this.writeLimits(resources);
     if (have.includes('devices') && resources.devices !== undefined) {
       const dir = this.dir('devices');
       if (resources.devices === 'all') {
@@ -86,6 +73,85 @@ export class CgroupV1Manager extends CgroupManagerBase implements CgroupManager 
         for (const rule of DEFAULT_DEVICE_RULES) await this.files.write(path.join(dir, 'devices.allow'), rule);
       }
     }
+  }
+
+  /** memory.limit_in_bytes, memory.memsw.limit_in_bytes, cpu.cfs_period_us + cfs_quota_us, pids.max: those given. */
+  private async writeLimits(resources: LimitChange, opts: { growing?: boolean } = {}): Promise<void> {
+    const memoryFile = path.join(this.dir('memory'), 'memory.limit_in_bytes');
+    const memsw = path.join(this.dir('memory'), 'memory.memsw.limit_in_bytes');
+    // The kernel keeps memory ≤ memory+swap: raising both, memsw goes first; lowering, memory does.
+    const swapFirst = opts.growing === true && resources.memorySwap !== undefined;
+    const writeSwap = async (): Promise<void> => {
+      // Without swap accounting (swapaccount=0) the file is absent: like docker, the swap limit is then not applied.
+      if (resources.memorySwap !== undefined && (await this.io.exists(memsw))) {
+        await this.files.write(memsw, String(resources.memorySwap < 0 ? -1 : resources.memorySwap));
+      }
+    };
+    if (swapFirst) await writeSwap();
+    if (resources.memory !== undefined) await this.files.write(memoryFile, String(resources.memory));
+    if (!swapFirst) await writeSwap();
+    if (resources.cpus !== undefined) {
+      const [quota, period] = cpuQuota(resources.cpus);
+      await this.files.write(path.join(this.dir('cpu'), 'cpu.cfs_period_us'), String(period));
+      await this.files.write(path.join(this.dir('cpu'), 'cpu.cfs_quota_us'), String(quota));
+    }
+    if (resources.pidsLimit !== undefined) await this.files.write(path.join(this.dir('pids'), 'pids.max'), String(resources.pidsLimit));
+  }
+
+  async update(resources: LimitChange): Promise<void> {
+    const have = await this.controllers();
+    for (const c of neededControllers(resources)) {
+      if (!have.includes(c) || !(await this.io.exists(this.dir(c)))) {
+        throw new BerthError('ECGROUP', `cgroup v1 update ${this.bound()}: no ${c} cgroup at ${this.dir(c)}`);
+      }
+    }
+    let growing = false;
+    if (resources.memory !== undefined) {
+      const now = parseLimit((await this.files.read(path.join(this.dir('memory'), 'memory.limit_in_bytes'))) ?? '');
+      growing = now === undefined || resources.memory > now;
+    }
+    await this.writeLimits(resources, { growing });
+  }
+
+  private async freezerState(): Promise<string> {
+    const have = await this.controllers();
+    if (!have.includes('freezer') || !(await this.io.exists(this.dir('freezer')))) {
+      throw new BerthError('EUNSUPPORTED', `cgroup v1 freezer ${this.bound()}: the freezer hierarchy is not mounted under ${this.root}`);
+    }
+    return path.join(this.dir('freezer'), 'freezer.state');
+  }
+
+  /** freezer.state FROZEN, then wait while the kernel says FREEZING. */
+  async freeze(): Promise<void> {
+    const file = await this.freezerState();
+    await this.files.write(file, 'FROZEN');
+    for (let attempt = 0; attempt < this.attempts; attempt++) {
+      if (((await this.files.read(file)) ?? '').trim() === 'FROZEN') return;
+      await sleep(backoff(attempt));
+    }
+    throw new BerthError('ECGROUP', `cgroup v1 freeze ${this.bound()}: the freezer never reached FROZEN`);
+  }
+
+  async thaw(): Promise<void> {
+    await this.files.write(await this.freezerState(), 'THAWED');
+  }
+
+  async frozen(): Promise<boolean> {
+    return ((await this.files.read(await this.freezerState())) ?? '').trim() !== 'THAWED';
+  }
+
+  async pids(): Promise<number[]> {
+    const have = await this.controllers();
+    const dirs: string[] = [];
+    for (const c of have) if (await this.io.exists(this.dir(c))) dirs.push(this.dir(c));
+    const below = async (dir: string): Promise<string[]> => {
+      const out = [dir];
+      for (const child of await this.io.subdirs(dir)) out.push(...(await below(path.join(dir, child))));
+      return out;
+    };
+    const all: string[] = [];
+    for (const d of dirs) all.push(...(await below(d)));
+    return (await this.pidsIn(all)).sort((a, b) => a - b);
   }
 
   async addProcess(pid: number): Promise<void> {

@@ -11,6 +11,10 @@ export function defaultCgroupProvider(options: CgroupManagerOptions = {}): Cgrou
     addProcess: (pid) => m.addProcess(pid),
     oomKilled: async () => (await m.stats()).oomKilled,
     remove: () => m.remove(),
+    freeze: () => m.freeze(),
+    thaw: () => m.thaw(),
+    update: (r) => m.update(r),
+    pids: () => m.pids(),
   });
   return {
     async create(id, resources) {

@@ -31,6 +31,8 @@ export interface ContainerState {
   /** Name of the signal that ended PID 1, if any. */
   signal?: string;
   oomKilled?: boolean;
+  /** Frozen by `pause` (the cgroup freezer) until `unpause`; only meaningful while running. */
+  paused?: boolean;
   /** Why starting failed (one line), if it did. */
   error?: string;
   rootfs: string;
