@@ -142,4 +142,46 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('docker verbs on contai
     // The old name is free: a new container takes it.
     expect((await b(['run', '--name', 'fg-exit', 'alpine', 'true'])).code).toBe(0);
   });
+
+  /** A file of the container's cgroup: v1 under the controller's hierarchy, else v2's unified one. */
+  const cgroupFile = async (name: string, controller: string, file: string, v2file: string): Promise<string> => {
+    const id = (JSON.parse((await b(['container', 'inspect', name])).stdout) as Array<{ id: string }>)[0]?.id ?? '';
+    const v1 = `/sys/fs/cgroup/${controller}/berth/${id}/${file}`;
+    return readFileSync(existsSync(v1) ? v1 : `/sys/fs/cgroup/berth/${id}/${v2file}`, 'utf8').trim();
+  };
+
+  it('update -m / --cpus / --pids-limit writes the running container\'s cgroup and prints its name; bad values and a stopped container are refused', async () => {
+    expect((await b(['run', '-d', '--name', 'limited', '-m', '64m', 'alpine', 'sleep', '300'])).code).toBe(0);
+    const u = await b(['update', '-m', '128m', '--memory-swap', '256m', '--cpus', '0.5', '--pids-limit', '33', 'limited']);
+    expect([u.code, u.stdout, u.stderr]).toEqual([0, 'limited\n', '']);
+    expect(await cgroupFile('limited', 'memory', 'memory.limit_in_bytes', 'memory.max')).toBe(String(128 * 2 ** 20));
+    expect(await cgroupFile('limited', 'pids', 'pids.max', 'pids.max')).toBe('33');
+    expect(await cgroupFile('limited', 'cpu', 'cpu.cfs_quota_us', 'cpu.max')).toMatch(/^50000( 100000)?$/);
+    expect((await b(['update', '--pids-limit', '-1', 'limited'])).code).toBe(0);
+    expect(await cgroupFile('limited', 'pids', 'pids.max', 'pids.max')).toBe('max');
+
+    const bad = await b(['update', '-m', 'lots', 'limited']);
+    expect([bad.code, bad.stderr.split('\n')[0]]).toEqual([2, 'berth: invalid --memory "lots": expected a size like 512m or 1g']);
+    const nothing = await b(['update', 'limited']);
+    expect([nothing.code, nothing.stderr.split('\n')[0]]).toEqual([2, 'berth: update: nothing to change (give --memory, --memory-swap, --cpus or --pids-limit)']);
+    const unsupported = await b(['update', '--cpu-shares', '512', 'limited']);
+    expect([unsupported.code, unsupported.stderr.split('\n')[0]]).toEqual([2, "berth: unknown option '--cpu-shares'"]);
+    const stopped = await b(['update', '-m', '64m', 'fg-logs']);
+    expect([stopped.code, stopped.stderr]).toEqual([1, expect.stringMatching(/^berth: update container [0-9a-f]{12}: container is not running\n$/)]);
+  });
+
+  it('top: the host ps -ef rows of the container\'s processes only; ps options passed on; a stopped container is refused', async () => {
+    const t = await b(['top', 'limited']);
+    expect(t.code).toBe(0);
+    const [header, ...rows] = t.stdout.trimEnd().split('\n');
+    expect(header?.split(/\s+/)).toEqual(['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD']);
+    expect(rows.length).toBe(1);
+    expect(rows[0]).toMatch(/^root\s+\d+\s+\d+\s.*\ssleep 300$/);
+    const o = await b(['container', 'top', 'limited', '-o', 'pid,comm']);
+    expect(o.code).toBe(0);
+    expect(o.stdout).toMatch(/^PID\s+COMMAND\n\d+\s+sleep\n$/);
+    const stopped = await b(['top', 'fg-logs']);
+    expect([stopped.code, stopped.stderr]).toEqual([1, expect.stringMatching(/container is not running\n$/)]);
+    expect((await b(['rm', '-f', 'limited'])).code).toBe(0);
+  });
 });

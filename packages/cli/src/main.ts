@@ -8,6 +8,8 @@ import { inspectCommand } from './commands/inspect.js';
 import { killCommand } from './commands/kill.js';
 import { pauseCommand, unpauseCommand } from './commands/pause.js';
 import { renameCommand } from './commands/rename.js';
+import { topCommand } from './commands/top.js';
+import { updateCommand } from './commands/update.js';
 import { loadCommand } from './commands/load.js';
 import { loginCommand } from './commands/login.js';
 import { logoutCommand } from './commands/logout.js';
@@ -52,6 +54,8 @@ export function program(ctx: CommandContext): Command {
     .addCommand(pauseCommand(ctx))
     .addCommand(unpauseCommand(ctx))
     .addCommand(renameCommand(ctx))
+    .addCommand(updateCommand(ctx))
+    .addCommand(topCommand(ctx))
     .addCommand(containerCommand(ctx))
     .addCommand(systemCommand(ctx))
     .addCommand(buildCommand(ctx))

@@ -76,5 +76,5 @@ export { CgroupV1Manager } from './cgroups/v1.js';
 export { DEFAULT_DEVICE_RULES, buildDeviceProgram, parseDeviceRule } from './cgroups/devices.js';
 export type { DeviceRule } from './cgroups/devices.js';
 export { CgroupV2Manager } from './cgroups/v2.js';
-export type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats, CgroupIo } from './cgroups/types.js';
+export type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats, CgroupIo, LimitChange } from './cgroups/types.js';
 // (end of security, resources and spec)

@@ -15,7 +15,9 @@ import { deleteContainer, removeTree } from './lifecycle/delete.js';
 import { killContainer, signalNumber, stopContainer } from './lifecycle/kill.js';
 import { listContainers } from './lifecycle/list.js';
 import { LOG_FILE, LogWriter, readLogs } from './lifecycle/logs.js';
-import { pauseContainer, resumeContainer, thawForKill } from './lifecycle/pause.js';
+import { pauseContainer, resumeContainer, runningWithCgroup, thawForKill } from './lifecycle/pause.js';
+import { updateContainer } from './lifecycle/update.js';
+import type { LimitChange } from './cgroups/types.js';
 import { renameContainer } from './lifecycle/rename.js';
 import type { LogsOptions } from './lifecycle/logs.js';
 import { DEFAULT_NAMESPACE_FLAGS, startContainer } from './lifecycle/start.js';
@@ -504,6 +506,20 @@ export class Runtime {
   async pause(idOrName: string): Promise<ContainerInfo> {
     requireRoot('pause container');
     return pauseContainer(this.ctx, this.ctx.store.resolve(idOrName));
+  }
+
+  /** `update`: new limits (memory, memorySwap, cpus, pidsLimit: those given) for a running container's cgroup. */
+  async update(idOrName: string, change: LimitChange): Promise<ContainerInfo> {
+    requireRoot('update container');
+    return updateContainer(this.ctx, this.ctx.store.resolve(idOrName), change);
+  }
+
+  /** `top`: the host pids of the container's processes (its cgroup's members). */
+  async pids(idOrName: string): Promise<number[]> {
+    requireRoot('list container processes');
+    const id = this.ctx.store.resolve(idOrName);
+    runningWithCgroup(this.ctx, id, 'list processes of');
+    return (await this.ctx.cgroups.open(id)).pids();
   }
 
   /** `rename`: a new unique name (any state). */

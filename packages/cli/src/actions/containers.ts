@@ -90,6 +90,55 @@ export async function unpause(ctx: CommandContext, ids: string[]): Promise<numbe
   });
 }
 
+/** `berth update [-m] [--memory-swap] [--cpus] [--pids-limit] CONTAINER…`: docker prints each name. */
+export async function update(ctx: CommandContext, ids: string[], opts: { memory?: string; memorySwap?: string; cpus?: string; pidsLimit?: string }): Promise<number> {
+  const { parseCpus, parseMemory, parseMemorySwap, parsePidsLimit } = await import('@berth/runtime');
+  const change: import('@berth/runtime').LimitChange = {};
+  try {
+    if (opts.memory !== undefined) change.memory = parseMemory(opts.memory);
+    if (opts.memorySwap !== undefined) change.memorySwap = parseMemorySwap(opts.memorySwap, change.memory);
+    if (opts.cpus !== undefined) change.cpus = parseCpus(opts.cpus);
+    if (opts.pidsLimit !== undefined) change.pidsLimit = parsePidsLimit(opts.pidsLimit) ?? -1;
+  } catch (err) {
+    throw usageError(errorLine(err).replace(/^berth: /, ''));
+  }
+  if (Object.keys(change).length === 0) throw usageError('update: nothing to change (give --memory, --memory-swap, --cpus or --pids-limit)');
+  const rt = await runtime(ctx);
+  return each(ctx, ids, async (id) => {
+    await rt.update(id, change);
+  });
+}
+
+/**
+ * `berth top CONTAINER [ps OPTIONS]`: docker's way: the host's `ps` (default `-ef`), the PID
+ * column found in its header, only the rows of the container's processes (its cgroup's members).
+ */
+export async function top(ctx: CommandContext, id: string, psArgs: string[]): Promise<number> {
+  const rt = await runtime(ctx);
+  const pids = new Set((await rt.pids(id)).map(String));
+  const { execFile } = await import('node:child_process');
+  const args = psArgs.length > 0 ? psArgs : ['-ef'];
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile('ps', args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`run ps ${args.join(' ')}: ${(stderr || err.message).trim().split('\n')[0]}`));
+      else resolve(stdout);
+    });
+  });
+  const [header = '', ...lines] = out.split('\n');
+  const titles = header.trim().split(/\s+/);
+  const pidColumn = titles.indexOf('PID');
+  if (pidColumn < 0) throw new Error(`top ${id}: ps ${args.join(' ')} printed no PID column`);
+  const rows: string[][] = [];
+  for (const line of lines) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < titles.length || !pids.has(fields[pidColumn] ?? '')) continue;
+    // The last column (the command) keeps its spaces.
+    rows.push([...fields.slice(0, titles.length - 1), fields.slice(titles.length - 1).join(' ')]);
+  }
+  ctx.stdout.write(table(titles, rows));
+  return 0;
+}
+
 /** `berth rename CONTAINER NEW_NAME`: silent on success, as docker. */
 export async function rename(ctx: CommandContext, id: string, name: string): Promise<number> {
   const rt = await runtime(ctx);

@@ -5,6 +5,8 @@ import { containerPruneCommand } from './container-prune.js';
 import { killCommand } from './kill.js';
 import { pauseCommand, unpauseCommand } from './pause.js';
 import { renameCommand } from './rename.js';
+import { topCommand } from './top.js';
+import { updateCommand } from './update.js';
 import { logsCommand } from './logs.js';
 import { psCommand } from './ps.js';
 import { rmCommand } from './rm.js';
@@ -22,6 +24,8 @@ export function containerCommand(ctx: CommandContext) {
     .addCommand(pauseCommand(ctx))
     .addCommand(unpauseCommand(ctx))
     .addCommand(renameCommand(ctx))
+    .addCommand(updateCommand(ctx))
+    .addCommand(topCommand(ctx))
     .addCommand(containerInspectCommand(ctx))
     .addCommand(containerPruneCommand(ctx));
 }

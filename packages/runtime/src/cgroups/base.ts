@@ -60,6 +60,11 @@ export function neededControllers(resources: CgroupResources): Array<'memory' | 
   return needed;
 }
 
+/** pids.max's value: the limit, or "max" for a negative one (unlimited, `update --pids-limit -1`). */
+export function pidsMax(limit: number): string {
+  return limit < 0 ? 'max' : String(limit);
+}
+
 /** What stats() read, undefined where a file was absent or said "max". */
 export interface StatsReadings {
   usage: number | undefined;

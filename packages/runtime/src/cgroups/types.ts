@@ -6,7 +6,7 @@ export interface CgroupResources {
   memorySwap?: number;
   /** CPUs (1.5 = a quota of 150ms per 100ms period). */
   cpus?: number;
-  /** Maximum number of tasks. */
+  /** Maximum number of tasks (negative: unlimited). */
   pidsLimit?: number;
   /** Device access: docker's default allow-list, or everything (privileged); v1 devices controller, v2 eBPF program. Absent: not restricted. */
   devices?: 'default' | 'all';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { BerthError } from '@berth/oci';
-import { CgroupManagerBase, neededControllers, statsFrom } from './base.js';
+import { CgroupManagerBase, neededControllers, pidsMax, statsFrom } from './base.js';
 import { backoff, cpuQuota, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
 import { DEFAULT_DEVICE_RULES } from './devices.js';
 import type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats, LimitChange } from './types.js';
@@ -95,7 +95,7 @@ export class CgroupV1Manager extends CgroupManagerBase implements CgroupManager 
       await this.files.write(path.join(this.dir('cpu'), 'cpu.cfs_period_us'), String(period));
       await this.files.write(path.join(this.dir('cpu'), 'cpu.cfs_quota_us'), String(quota));
     }
-    if (resources.pidsLimit !== undefined) await this.files.write(path.join(this.dir('pids'), 'pids.max'), String(resources.pidsLimit));
+    if (resources.pidsLimit !== undefined) await this.files.write(path.join(this.dir('pids'), 'pids.max'), pidsMax(resources.pidsLimit));
   }
 
   async update(resources: LimitChange): Promise<void> {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { BerthError } from '@berth/oci';
-import { CgroupManagerBase, neededControllers, statsFrom } from './base.js';
+import { CgroupManagerBase, neededControllers, pidsMax, statsFrom } from './base.js';
 import { backoff, cpuQuota, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
 import { DEFAULT_DEVICE_RULES } from './devices.js';
 import type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats, LimitChange } from './types.js';
@@ -91,7 +91,7 @@ export class CgroupV2Manager extends CgroupManagerBase implements CgroupManager 
       const [quota, period] = cpuQuota(resources.cpus);
       await this.files.write(path.join(dir, 'cpu.max'), `${quota} ${period}`);
     }
-    if (resources.pidsLimit !== undefined) await this.files.write(path.join(dir, 'pids.max'), String(resources.pidsLimit));
+    if (resources.pidsLimit !== undefined) await this.files.write(path.join(dir, 'pids.max'), pidsMax(resources.pidsLimit));
   }
 
   async update(resources: LimitChange): Promise<void> {
