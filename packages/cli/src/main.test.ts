@@ -39,6 +39,6 @@ describe('berth (main)', () => {
   it('a group without a subcommand prints its help on stderr', async () => {
     const r = await berth(['container']);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain('Commands:\n  ls [options]                   List containers\n');
+    expect(r.stderr).toContain('Commands:\n  ls [options]                     List containers\n');
   });
 });
