@@ -184,4 +184,32 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('docker verbs on contai
     expect([stopped.code, stopped.stderr]).toEqual([1, expect.stringMatching(/container is not running\n$/)]);
     expect((await b(['rm', '-f', 'limited'])).code).toBe(0);
   });
+
+  it('stats --no-stream: one sample per running container with docker\'s columns (CPU %, MEM USAGE / LIMIT, MEM %, NET I/O, BLOCK I/O, PIDS); --format json', async () => {
+    expect((await b(['run', '-d', '--name', 'busy', '-m', '64m', 'alpine', 'sh', '-c', 'while :; do :; done'])).code).toBe(0);
+    const r = await b(['stats', '--no-stream', 'busy']);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    const [header, row, more] = r.stdout.split('\n');
+    expect(header?.split(/ {3,}/)).toEqual(['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'BLOCK I/O', 'PIDS']);
+    expect(more).toBe('');
+    const cells = row?.split(/ {3,}/) ?? [];
+    expect(cells[1]).toBe('busy');
+    // A shell spinning: some CPU, whatever the load.
+    expect(Number(cells[2]?.replace('%', ''))).toBeGreaterThan(0);
+    expect(cells[3]).toMatch(/^[\d.]+(B|KiB|MiB) \/ 64MiB$/);
+    expect(cells[4]).toMatch(/^\d+\.\d\d%$/);
+    expect(cells[5]).toBe('0B / 0B'); // --network none: only lo, which docker does not count
+    expect(cells[7]).toBe('1');
+
+    const j = await b(['container', 'stats', '--no-stream', '--format', 'json']);
+    expect(j.code).toBe(0);
+    const rows = JSON.parse(j.stdout) as Array<Record<string, string>>;
+    expect(rows.map((x) => x['NAME'])).toEqual(['busy']);
+    expect(rows[0]?.['MEM USAGE / LIMIT']).toMatch(/ \/ 64MiB$/);
+
+    expect((await b(['run', '--name', 'stats-stopped', 'alpine', 'true'])).code).toBe(0);
+    const stopped = await b(['stats', '--no-stream', 'stats-stopped']);
+    expect([stopped.code, stopped.stderr]).toEqual([1, expect.stringMatching(/^berth: read stats of container [0-9a-f]{12}: container is not running\n$/)]);
+    expect((await b(['rm', '-f', 'busy'])).code).toBe(0);
+  });
 });

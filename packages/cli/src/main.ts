@@ -9,6 +9,7 @@ import { killCommand } from './commands/kill.js';
 import { pauseCommand, unpauseCommand } from './commands/pause.js';
 import { renameCommand } from './commands/rename.js';
 import { topCommand } from './commands/top.js';
+import { statsCommand } from './commands/stats.js';
 import { updateCommand } from './commands/update.js';
 import { loadCommand } from './commands/load.js';
 import { loginCommand } from './commands/login.js';
@@ -56,6 +57,7 @@ export function program(ctx: CommandContext): Command {
     .addCommand(renameCommand(ctx))
     .addCommand(updateCommand(ctx))
     .addCommand(topCommand(ctx))
+    .addCommand(statsCommand(ctx))
     .addCommand(containerCommand(ctx))
     .addCommand(systemCommand(ctx))
     .addCommand(buildCommand(ctx))

@@ -9,6 +9,7 @@ export type { RunCommandOptions, RunCommandResult } from './command.js';
 export { newContainerId, isContainerId, checkName, canStart, canKill, canDelete, defaultStateRoot } from './lifecycle/state.js';
 export type { ContainerInfo, ContainerState, ContainerStatus } from './lifecycle/state.js';
 export type { LogEntry, LogsOptions } from './lifecycle/logs.js';
+export type { ContainerStats } from './lifecycle/stats.js';
 export type { PrepareRequest } from './lifecycle/create.js';
 export type { SweepOptions, SweepResult, PruneResult } from './lifecycle/sweep.js';
 export { signalNumber } from './lifecycle/kill.js';

@@ -17,6 +17,8 @@ import { listContainers } from './lifecycle/list.js';
 import { LOG_FILE, LogWriter, readLogs } from './lifecycle/logs.js';
 import { pauseContainer, resumeContainer, runningWithCgroup, thawForKill } from './lifecycle/pause.js';
 import { updateContainer } from './lifecycle/update.js';
+import { containerStats } from './lifecycle/stats.js';
+import type { ContainerStats } from './lifecycle/stats.js';
 import type { LimitChange } from './cgroups/types.js';
 import { renameContainer } from './lifecycle/rename.js';
 import type { LogsOptions } from './lifecycle/logs.js';
@@ -512,6 +514,12 @@ export class Runtime {
   async update(idOrName: string, change: LimitChange): Promise<ContainerInfo> {
     requireRoot('update container');
     return updateContainer(this.ctx, this.ctx.store.resolve(idOrName), change);
+  }
+
+  /** `stats`: one sample of a running container's CPU time, memory, network, block I/O and pids. */
+  async stats(idOrName: string): Promise<ContainerStats> {
+    requireRoot('read container stats');
+    return containerStats(this.ctx, this.ctx.store.resolve(idOrName));
   }
 
   /** `top`: the host pids of the container's processes (its cgroup's members). */

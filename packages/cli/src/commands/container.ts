@@ -6,6 +6,7 @@ import { killCommand } from './kill.js';
 import { pauseCommand, unpauseCommand } from './pause.js';
 import { renameCommand } from './rename.js';
 import { topCommand } from './top.js';
+import { statsCommand } from './stats.js';
 import { updateCommand } from './update.js';
 import { logsCommand } from './logs.js';
 import { psCommand } from './ps.js';
@@ -26,6 +27,7 @@ export function containerCommand(ctx: CommandContext) {
     .addCommand(renameCommand(ctx))
     .addCommand(updateCommand(ctx))
     .addCommand(topCommand(ctx))
+    .addCommand(statsCommand(ctx))
     .addCommand(containerInspectCommand(ctx))
     .addCommand(containerPruneCommand(ctx));
 }

@@ -204,6 +204,11 @@ describe('cgroup v2 (fake tree)', () => {
     });
     writeFileSync(path.join(cg, 'memory.events'), 'low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n');
     expect(await m.stats()).toMatchObject({ oomKilled: true, oomKills: 1 });
+    // stats' inputs: CPU time (usec → ns), I/O bytes summed over devices, the droppable page cache.
+    writeFileSync(path.join(cg, 'cpu.stat'), 'usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n');
+    writeFileSync(path.join(cg, 'io.stat'), '8:0 rbytes=4096 wbytes=512 rios=1 wios=1 dbytes=0 dios=0\n8:16 rbytes=100 wbytes=0 rios=1 wios=0\n');
+    writeFileSync(path.join(cg, 'memory.stat'), 'anon 4096\nfile 8192\ninactive_file 4096\n');
+    expect(await m.stats()).toMatchObject({ cpuNs: 2_500_000, io: { read: 4196, write: 512 }, memory: { usage: 1048576, inactiveFile: 4096 } });
   });
 
   it('remove() kills the members with cgroup.kill, then removes the cgroup', async () => {

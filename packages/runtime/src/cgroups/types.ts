@@ -23,7 +23,13 @@ export interface CgroupStats {
     limit?: number;
     /** Peak usage when the kernel reports it (v2 memory.peak, v1 memory.max_usage_in_bytes). */
     peak?: number;
+    /** Page cache the kernel can drop (inactive_file of memory.stat): docker's stats leave it out of the usage. */
+    inactiveFile?: number;
   };
+  /** CPU time of all its processes in nanoseconds (v2 cpu.stat usage_usec, v1 cpuacct.usage), when readable. */
+  cpuNs?: number;
+  /** Bytes read and written on block devices (v2 io.stat, v1 blkio.throttle.io_service_bytes), when readable. */
+  io?: { read: number; write: number };
   /** Did the kernel OOM-kill a process of this cgroup? */
   oomKilled: boolean;
   /** How many OOM kills (0 when the kernel does not count them). */

@@ -9,6 +9,17 @@ import type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats,
 export const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'freezer', 'devices'] as const;
 type Controller = (typeof V1_CONTROLLERS)[number];
 
+/** blkio.throttle.io_service_bytes: `8:0 Read N` / `8:0 Write N` per device (and a `Total`), summed. */
+function blkioTotals(text: string): { read: number; write: number } {
+  let read = 0;
+  let write = 0;
+  for (const m of text.matchAll(/^\S+ (Read|Write) (\d+)$/gm)) {
+    if (m[1] === 'Read') read += Number(m[2]);
+    else write += Number(m[2]);
+  }
+  return { read, write };
+}
+
 /**
  * cgroup v1 (and hybrid): one directory per controller hierarchy,
  * `<root>/<controller>/<parent>/<id>`: memory.limit_in_bytes (+
@@ -175,7 +186,14 @@ export class CgroupV1Manager extends CgroupManagerBase implements CgroupManager 
       oomKilled = (oom['under_oom'] ?? 0) > 0 || (failcnt > 0 && (oom['oom_kill_disable'] ?? 0) === 0 && (await this.hitLimit()));
       oomKills = 0;
     }
+    const memoryStat = have.includes('memory') ? await this.files.read(path.join(this.dir('memory'), 'memory.stat')) : undefined;
+    // blkio is not one of the hierarchies berth makes a cgroup in; read it where one exists (created by hand or by a newer berth).
+    const blkio = path.join(this.root, 'blkio', this.parent, this.bound(), 'blkio.throttle.io_service_bytes');
+    const io = (await this.io.exists(blkio)) ? blkioTotals((await this.files.read(blkio)) ?? '') : undefined;
     return statsFrom({
+      inactiveFile: memoryStat === undefined ? undefined : parseKeyValues(memoryStat)['total_inactive_file'],
+      cpuNs: await num('cpuacct', 'cpuacct.usage'),
+      io,
       usage: await num('memory', 'memory.usage_in_bytes'),
       pids: await num('pids', 'pids.current'),
       limit: await num('memory', 'memory.limit_in_bytes'),

@@ -5,6 +5,17 @@ import { backoff, cpuQuota, parseKeyValues, parseLimit, parsePids, sleep } from 
 import { DEFAULT_DEVICE_RULES } from './devices.js';
 import type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats, LimitChange } from './types.js';
 
+/** io.stat: one line per device, `8:0 rbytes=N wbytes=N rios=…`; the bytes summed. */
+function ioTotals(text: string): { read: number; write: number } {
+  let read = 0;
+  let write = 0;
+  for (const m of text.matchAll(/\b([rw])bytes=(\d+)/g)) {
+    if (m[1] === 'r') read += Number(m[2]);
+    else write += Number(m[2]);
+  }
+  return { read, write };
+}
+
 /** Controllers berth enables for containers, in the order written to cgroup.subtree_control. */
 const CONTROLLERS = ['cpu', 'memory', 'pids'] as const;
 
@@ -159,7 +170,14 @@ export class CgroupV2Manager extends CgroupManagerBase implements CgroupManager 
     };
     const events = parseKeyValues((await this.files.read(path.join(dir, 'memory.events'))) ?? '');
     const oomKills = events['oom_kill'] ?? 0;
+    const memoryStat = await this.files.read(path.join(dir, 'memory.stat'));
+    const cpuStat = await this.files.read(path.join(dir, 'cpu.stat'));
+    const ioStat = await this.files.read(path.join(dir, 'io.stat'));
+    const usec = cpuStat === undefined ? undefined : parseKeyValues(cpuStat)['usage_usec'];
     return statsFrom({
+      inactiveFile: memoryStat === undefined ? undefined : parseKeyValues(memoryStat)['inactive_file'],
+      cpuNs: usec === undefined ? undefined : usec * 1000,
+      io: ioStat === undefined ? undefined : ioTotals(ioStat),
       usage: await num('memory.current'),
       pids: await num('pids.current'),
       limit: await num('memory.max'),

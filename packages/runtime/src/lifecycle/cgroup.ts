@@ -15,6 +15,7 @@ export function defaultCgroupProvider(options: CgroupManagerOptions = {}): Cgrou
     thaw: () => m.thaw(),
     update: (r) => m.update(r),
     pids: () => m.pids(),
+    stats: () => m.stats(),
   });
   return {
     async create(id, resources) {

@@ -1,4 +1,4 @@
-import type { LimitChange } from '../cgroups/types.js';
+import type { CgroupStats, LimitChange } from '../cgroups/types.js';
 import type { Spawner } from '../launch/spawner.js';
 import type { ResourceSpec } from '../spec/types.js';
 import type { Syscalls } from '@berth/sys';
@@ -16,6 +16,8 @@ export interface ContainerCgroup {
   thaw(): Promise<void>;
   /** `update`: new limits for the live cgroup. */
   update(resources: LimitChange): Promise<void>;
+  /** Usage and limits (`stats`). */
+  stats(): Promise<CgroupStats>;
   /** The processes in the cgroup (`top`). */
   pids(): Promise<number[]>;
 }

@@ -34,6 +34,7 @@ function setup(name: string) {
       thaw: () => Promise.reject(new Error('not used')),
       update: () => Promise.reject(new Error('not used')),
       pids: () => Promise.reject(new Error('not used')),
+      stats: () => Promise.reject(new Error('not used')),
     }),
   };
   const ctx = {
