@@ -1,8 +1,9 @@
 // The everyday docker verbs on containers, through the built CLI, asserting what a docker user sees.
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { berth, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from './helpers.js';
+import { berth, berthBin, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from './helpers.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;
@@ -211,5 +212,24 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('docker verbs on contai
     const stopped = await b(['stats', '--no-stream', 'stats-stopped']);
     expect([stopped.code, stopped.stderr]).toEqual([1, expect.stringMatching(/^berth: read stats of container [0-9a-f]{12}: container is not running\n$/)]);
     expect((await b(['rm', '-f', 'busy'])).code).toBe(0);
+  });
+
+  it('export: the container\'s filesystem, with its changes, as a tar on stdout or -o (the same bytes); a missing container is one line', async () => {
+    expect((await b(['run', '--name', 'exported', 'alpine', 'sh', '-c', 'echo hello > /made-here; rm /etc/motd'])).code).toBe(0);
+    const file = `${box.dir}/exported.tar`;
+    const o = await b(['export', '-o', file, 'exported']);
+    expect([o.code, o.stdout, o.stderr]).toEqual([0, '', '']);
+    const list = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).split('\n');
+    expect(list).toContain('made-here');
+    expect(list).toContain('bin/busybox');
+    expect(list).toContain('etc/');
+    expect(list).not.toContain('etc/motd');
+    expect(execFileSync('tar', ['-xOf', file, 'made-here'], { encoding: 'utf8' })).toBe('hello\n');
+    // To stdout: the same archive.
+    const child = spawnSync(process.execPath, [berthBin, 'container', 'export', 'exported'], { env: { ...process.env, ...box.env }, maxBuffer: 64 * 2 ** 20 });
+    expect(child.status).toBe(0);
+    expect(child.stdout.equals(readFileSync(file))).toBe(true);
+    const missing = await b(['export', 'nosuch']);
+    expect([missing.code, missing.stderr]).toEqual([1, 'berth: find container nosuch: no such container\n']);
   });
 });

@@ -10,6 +10,7 @@ import { pauseCommand, unpauseCommand } from './commands/pause.js';
 import { renameCommand } from './commands/rename.js';
 import { topCommand } from './commands/top.js';
 import { statsCommand } from './commands/stats.js';
+import { exportCommand } from './commands/export.js';
 import { updateCommand } from './commands/update.js';
 import { loadCommand } from './commands/load.js';
 import { loginCommand } from './commands/login.js';
@@ -58,6 +59,7 @@ export function program(ctx: CommandContext): Command {
     .addCommand(updateCommand(ctx))
     .addCommand(topCommand(ctx))
     .addCommand(statsCommand(ctx))
+    .addCommand(exportCommand(ctx))
     .addCommand(containerCommand(ctx))
     .addCommand(systemCommand(ctx))
     .addCommand(buildCommand(ctx))

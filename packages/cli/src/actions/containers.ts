@@ -139,6 +139,34 @@ export async function top(ctx: CommandContext, id: string, psArgs: string[]): Pr
   return 0;
 }
 
+/**
+ * `berth export [-o FILE] CONTAINER`: the container's root filesystem as an uncompressed tar,
+ * written by @berth/layers' createLayer against nothing (every file an addition), so the
+ * archive has the same entries, ownership and xattrs a layer of it would.
+ */
+export async function exportContainer(ctx: CommandContext, id: string, opts: { output?: string }): Promise<number> {
+  if (!opts.output && ctx.stdout.isTTY) {
+    throw usageError('export: refusing to write an archive to a terminal; use -o FILE or redirect stdout');
+  }
+  const rt = await runtime(ctx);
+  const c = await rt.inspect(id);
+  const { createLayer } = await import('@berth/layers');
+  if (opts.output !== undefined) {
+    await createLayer({ target: c.rootfs, output: opts.output, compression: 'none' });
+    return 0;
+  }
+  const { PassThrough } = await import('node:stream');
+  const tar = new PassThrough();
+  const done = new Promise<void>((resolve, reject) => {
+    tar.on('end', resolve);
+    tar.on('error', reject);
+  });
+  tar.pipe(ctx.stdout, { end: false });
+  await createLayer({ target: c.rootfs, output: tar, compression: 'none' });
+  await done;
+  return 0;
+}
+
 /** `berth rename CONTAINER NEW_NAME`: silent on success, as docker. */
 export async function rename(ctx: CommandContext, id: string, name: string): Promise<number> {
   const rt = await runtime(ctx);

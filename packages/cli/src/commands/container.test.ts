@@ -81,3 +81,11 @@ describe('pause, unpause, rename (usage)', () => {
     expect([r.code, r.stdout, r.stderr]).toEqual([1, '', 'berth: find container nosuch: no such container\n']);
   });
 });
+
+describe('export (usage)', () => {
+  it('refuses to write an archive to a terminal, as docker, before anything is opened', async () => {
+    const r = await berth(['export', 'web'], { stdoutIsTTY: true });
+    expect([r.code, r.stdout, r.stderr]).toEqual([2, '', `berth: export: refusing to write an archive to a terminal; use -o FILE or redirect stdout\n${USAGE_HINT_LINE}`]);
+    expect(r.ctx.opened).toEqual([]);
+  });
+});

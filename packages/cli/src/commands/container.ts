@@ -7,6 +7,7 @@ import { pauseCommand, unpauseCommand } from './pause.js';
 import { renameCommand } from './rename.js';
 import { topCommand } from './top.js';
 import { statsCommand } from './stats.js';
+import { exportCommand } from './export.js';
 import { updateCommand } from './update.js';
 import { logsCommand } from './logs.js';
 import { psCommand } from './ps.js';
@@ -28,6 +29,7 @@ export function containerCommand(ctx: CommandContext) {
     .addCommand(updateCommand(ctx))
     .addCommand(topCommand(ctx))
     .addCommand(statsCommand(ctx))
+    .addCommand(exportCommand(ctx))
     .addCommand(containerInspectCommand(ctx))
     .addCommand(containerPruneCommand(ctx));
 }
