@@ -232,4 +232,20 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('docker verbs on contai
     const missing = await b(['export', 'nosuch']);
     expect([missing.code, missing.stderr]).toEqual([1, 'berth: find container nosuch: no such container\n']);
   });
+
+  it('diff: A, C and D lines against the image, parents as C, as docker', async () => {
+    expect((await b(['run', '--name', 'changed', 'alpine', 'sh', '-c', 'echo hi > /root/new; echo more >> /etc/profile; rm /etc/motd; mkdir -p /tmp/d/e'])).code).toBe(0);
+    const d = await b(['diff', 'changed']);
+    expect([d.code, d.stderr]).toEqual([0, '']);
+    const lines = d.stdout.trimEnd().split('\n');
+    for (const want of ['C /etc', 'C /etc/profile', 'D /etc/motd', 'C /root', 'A /root/new', 'C /tmp', 'A /tmp/d', 'A /tmp/d/e']) expect(lines).toContain(want);
+    expect(lines.every((l) => /^[ACD] \//.test(l))).toBe(true);
+    expect(lines.some((l) => l.startsWith('C /bin'))).toBe(false);
+    // The runtime's mount points (docker's init layer) are not the container's changes.
+    expect(lines.filter((l) => /resolv\.conf|\/etc\/hosts|hostname/.test(l))).toEqual([]);
+    expect((await b(['run', '--name', 'root-only', 'alpine', 'sh', '-c', 'echo hi > /root/new'])).code).toBe(0);
+    expect((await b(['diff', 'root-only'])).stdout).toBe('C /root\nA /root/new\n');
+    const missing = await b(['container', 'diff', 'nosuch']);
+    expect([missing.code, missing.stderr]).toEqual([1, 'berth: find container nosuch: no such container\n']);
+  });
 });

@@ -11,6 +11,7 @@ import { renameCommand } from './commands/rename.js';
 import { topCommand } from './commands/top.js';
 import { statsCommand } from './commands/stats.js';
 import { exportCommand } from './commands/export.js';
+import { diffCommand } from './commands/diff.js';
 import { updateCommand } from './commands/update.js';
 import { loadCommand } from './commands/load.js';
 import { loginCommand } from './commands/login.js';
@@ -60,6 +61,7 @@ export function program(ctx: CommandContext): Command {
     .addCommand(topCommand(ctx))
     .addCommand(statsCommand(ctx))
     .addCommand(exportCommand(ctx))
+    .addCommand(diffCommand(ctx))
     .addCommand(containerCommand(ctx))
     .addCommand(systemCommand(ctx))
     .addCommand(buildCommand(ctx))

@@ -167,6 +167,35 @@ export async function exportContainer(ctx: CommandContext, id: string, opts: { o
   return 0;
 }
 
+/**
+ * `berth diff CONTAINER`: A/C/D lines against the snapshot of the container's image, from
+ * @berth/layers' diffTrees (createLayer's own comparison).
+ */
+export async function diff(ctx: CommandContext, id: string): Promise<number> {
+  const rt = await runtime(ctx);
+  const c = await rt.inspect(id);
+  if (c.image === undefined) throw new Error(`diff ${c.shortId}: the container was not made from an image in the store`);
+  const [{ Snapshots }, { diffTrees }] = await Promise.all([import('@berth/rootfs'), import('@berth/layers')]);
+  const store = await ctx.store();
+  const image = await store.getImage(c.image.digest);
+  const snapshot = await new Snapshots({ root: ctx.snapshotsDir, store }).ensure({ image });
+  ctx.stdout.write(withoutInitFiles(diffTrees({ base: snapshot.path, target: c.rootfs })).map((ch) => `${ch.kind} ${ch.path}\n`).join(''));
+  return 0;
+}
+
+/** What the runtime adds to every rootfs to bind-mount its own files over (docker keeps them in its init layer). */
+const INIT_FILES = new Set(['/etc/resolv.conf', '/etc/hosts', '/etc/hostname']);
+
+/**
+ * docker's diff does not show the files of its init layer: leave out the runtime's mount points
+ * when it added them, and a parent directory listed only because of them.
+ */
+function withoutInitFiles<T extends { kind: string; path: string }>(changes: T[]): T[] {
+  const kept = changes.filter((ch) => !(ch.kind === 'A' && INIT_FILES.has(ch.path)));
+  const parents = new Set([...INIT_FILES].map((f) => f.slice(0, f.lastIndexOf('/'))));
+  return kept.filter((ch) => !(ch.kind === 'C' && parents.has(ch.path) && !kept.some((o) => o.path.startsWith(`${ch.path}/`)) && changes.length !== kept.length));
+}
+
 /** `berth rename CONTAINER NEW_NAME`: silent on success, as docker. */
 export async function rename(ctx: CommandContext, id: string, name: string): Promise<number> {
   const rt = await runtime(ctx);

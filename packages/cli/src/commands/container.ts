@@ -8,6 +8,7 @@ import { renameCommand } from './rename.js';
 import { topCommand } from './top.js';
 import { statsCommand } from './stats.js';
 import { exportCommand } from './export.js';
+import { diffCommand } from './diff.js';
 import { updateCommand } from './update.js';
 import { logsCommand } from './logs.js';
 import { psCommand } from './ps.js';
@@ -30,6 +31,7 @@ export function containerCommand(ctx: CommandContext) {
     .addCommand(topCommand(ctx))
     .addCommand(statsCommand(ctx))
     .addCommand(exportCommand(ctx))
+    .addCommand(diffCommand(ctx))
     .addCommand(containerInspectCommand(ctx))
     .addCommand(containerPruneCommand(ctx));
 }
