@@ -1,30 +1,19 @@
 import { CommanderError, type Command } from '@commander-js/extra-typings';
 import { buildCommand } from './commands/build.js';
 import { berthCommand, USAGE_HINT } from './commands/command.js';
-import { containerCommand } from './commands/container.js';
+import { containerCommand, containerVerbs } from './commands/container.js';
 import { imageCommand } from './commands/image.js';
 import { imagesCommand } from './commands/images.js';
 import { inspectCommand } from './commands/inspect.js';
-import { killCommand } from './commands/kill.js';
-import { pauseCommand, unpauseCommand } from './commands/pause.js';
-import { renameCommand } from './commands/rename.js';
-import { topCommand } from './commands/top.js';
-import { statsCommand } from './commands/stats.js';
-import { exportCommand } from './commands/export.js';
-import { diffCommand } from './commands/diff.js';
-import { updateCommand } from './commands/update.js';
 import { loadCommand } from './commands/load.js';
 import { loginCommand } from './commands/login.js';
 import { logoutCommand } from './commands/logout.js';
-import { logsCommand } from './commands/logs.js';
 import { psCommand } from './commands/ps.js';
 import { pullCommand } from './commands/pull.js';
 import { pushCommand } from './commands/push.js';
-import { rmCommand } from './commands/rm.js';
 import { rmiCommand } from './commands/rmi.js';
 import { runCommand } from './commands/run.js';
 import { saveCommand } from './commands/save.js';
-import { stopCommand } from './commands/stop.js';
 import { systemCommand } from './commands/system.js';
 import { tagCommand } from './commands/tag.js';
 import { unpackCommand } from './commands/unpack.js';
@@ -36,7 +25,7 @@ import { errorLine, ExitError, USAGE_EXIT } from './output.js';
  * Each declares its flags and imports its handler (`src/actions/`) only when it runs.
  */
 export function program(ctx: CommandContext): Command {
-  return berthCommand(ctx, 'berth')
+  const root = berthCommand(ctx, 'berth')
     .description('berth: pull, build, unpack and run OCI container images')
     .version('0.1.0', '-v, --version')
     .addCommand(pullCommand(ctx))
@@ -49,19 +38,9 @@ export function program(ctx: CommandContext): Command {
     .addCommand(logoutCommand(ctx))
     .addCommand(unpackCommand(ctx))
     .addCommand(runCommand(ctx))
-    .addCommand(psCommand(ctx))
-    .addCommand(stopCommand(ctx))
-    .addCommand(killCommand(ctx))
-    .addCommand(rmCommand(ctx))
-    .addCommand(logsCommand(ctx))
-    .addCommand(pauseCommand(ctx))
-    .addCommand(unpauseCommand(ctx))
-    .addCommand(renameCommand(ctx))
-    .addCommand(updateCommand(ctx))
-    .addCommand(topCommand(ctx))
-    .addCommand(statsCommand(ctx))
-    .addCommand(exportCommand(ctx))
-    .addCommand(diffCommand(ctx))
+    .addCommand(psCommand(ctx));
+  for (const verb of containerVerbs(ctx)) root.addCommand(verb);
+  return root
     .addCommand(containerCommand(ctx))
     .addCommand(systemCommand(ctx))
     .addCommand(buildCommand(ctx))

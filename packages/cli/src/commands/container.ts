@@ -1,3 +1,4 @@
+import type { Command } from '@commander-js/extra-typings';
 import type { CommandContext } from '../context.js';
 import { berthCommand } from './command.js';
 import { containerInspectCommand } from './container-inspect.js';
@@ -15,23 +16,30 @@ import { psCommand } from './ps.js';
 import { rmCommand } from './rm.js';
 import { stopCommand } from './stop.js';
 
-/** `berth container ls|stop|kill|rm|logs|pause|unpause|rename|inspect|prune` */
+/**
+ * The verbs on containers that are both top-level (`berth stop`) and under `berth container`
+ * (`berth container stop`), in help order: one list, so the two cannot drift apart.
+ */
+export function containerVerbs(ctx: CommandContext): Array<Parameters<Command['addCommand']>[0]> {
+  return [
+    stopCommand(ctx),
+    killCommand(ctx),
+    rmCommand(ctx),
+    logsCommand(ctx),
+    pauseCommand(ctx),
+    unpauseCommand(ctx),
+    renameCommand(ctx),
+    updateCommand(ctx),
+    topCommand(ctx),
+    statsCommand(ctx),
+    exportCommand(ctx),
+    diffCommand(ctx),
+  ];
+}
+
+/** `berth container ls|stop|kill|rm|logs|pause|unpause|rename|update|top|stats|export|diff|inspect|prune` */
 export function containerCommand(ctx: CommandContext) {
-  return berthCommand(ctx, 'container')
-    .description('Manage containers')
-    .addCommand(psCommand(ctx).name('ls'))
-    .addCommand(stopCommand(ctx))
-    .addCommand(killCommand(ctx))
-    .addCommand(rmCommand(ctx))
-    .addCommand(logsCommand(ctx))
-    .addCommand(pauseCommand(ctx))
-    .addCommand(unpauseCommand(ctx))
-    .addCommand(renameCommand(ctx))
-    .addCommand(updateCommand(ctx))
-    .addCommand(topCommand(ctx))
-    .addCommand(statsCommand(ctx))
-    .addCommand(exportCommand(ctx))
-    .addCommand(diffCommand(ctx))
-    .addCommand(containerInspectCommand(ctx))
-    .addCommand(containerPruneCommand(ctx));
+  const group = berthCommand(ctx, 'container').description('Manage containers').addCommand(psCommand(ctx).name('ls'));
+  for (const verb of containerVerbs(ctx)) group.addCommand(verb);
+  return group.addCommand(containerInspectCommand(ctx)).addCommand(containerPruneCommand(ctx));
 }
