@@ -248,4 +248,23 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('docker verbs on contai
     const missing = await b(['container', 'diff', 'nosuch']);
     expect([missing.code, missing.stderr]).toEqual([1, 'berth: find container nosuch: no such container\n']);
   });
+
+  it('commit: the container\'s changes as a new layer on its image, with --change, -m and -a; the new image runs', async () => {
+    expect((await b(['run', '--name', 'to-commit', 'alpine', 'sh', '-c', 'echo committed > /made; rm /etc/motd'])).code).toBe(0);
+    const c = await b(['commit', '-c', 'CMD ["cat", "/made"]', '-c', 'ENV GREETING=hi', '-m', 'my change', '-a', 'me', 'to-commit', 'committed:v1']);
+    expect([c.code, c.stderr]).toEqual([0, '']);
+    expect(c.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    const r = await b(['run', '--rm', 'committed:v1']);
+    expect([r.code, r.stdout]).toEqual([0, 'committed\n']);
+    const gone = await b(['run', '--rm', 'committed:v1', 'sh', '-c', 'test -e /etc/motd && echo present || echo "gone $GREETING"']);
+    expect(gone.stdout).toBe('gone hi\n');
+    type Inspected = Array<{ Config: { author?: string; history: Array<{ comment?: string }>; rootfs: { diff_ids: string[] } } }>;
+    const inspected = JSON.parse((await b(['inspect', 'committed:v1'])).stdout) as Inspected;
+    const base = JSON.parse((await b(['inspect', 'alpine'])).stdout) as Inspected;
+    expect(inspected[0]?.Config.rootfs.diff_ids.length).toBe((base[0]?.Config.rootfs.diff_ids.length ?? 0) + 1);
+    expect(inspected[0]?.Config.history.at(-1)?.comment).toBe('my change');
+    expect(inspected[0]?.Config.author).toBe('me');
+    const bad = await b(['commit', '-c', 'RUN rm -rf /', 'to-commit']);
+    expect([bad.code, bad.stderr.split('\n')[0]]).toEqual([2, 'berth: invalid --change "RUN rm -rf /": RUN is not supported (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE are)']);
+  });
 });

@@ -10,6 +10,7 @@ import { topCommand } from './top.js';
 import { statsCommand } from './stats.js';
 import { exportCommand } from './export.js';
 import { diffCommand } from './diff.js';
+import { commitCommand } from './commit.js';
 import { updateCommand } from './update.js';
 import { logsCommand } from './logs.js';
 import { psCommand } from './ps.js';
@@ -34,6 +35,7 @@ export function containerVerbs(ctx: CommandContext): Array<Parameters<Command['a
     statsCommand(ctx),
     exportCommand(ctx),
     diffCommand(ctx),
+    commitCommand(ctx),
   ];
 }
 
