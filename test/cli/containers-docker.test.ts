@@ -267,4 +267,23 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('docker verbs on contai
     const bad = await b(['commit', '-c', 'RUN rm -rf /', 'to-commit']);
     expect([bad.code, bad.stderr.split('\n')[0]]).toEqual([2, 'berth: invalid --change "RUN rm -rf /": RUN is not supported (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE are)']);
   });
+
+  it('import: a tar (from export, a file or stdin, plain or gzip) as a one-layer image that runs; --change and -m', async () => {
+    const file = `${box.dir}/exported.tar`; // from the export test: alpine plus /made-here
+    const i = await b(['import', '-c', 'CMD ["cat", "/made-here"]', '-m', 'imported', file, 'imported:v1']);
+    expect([i.code, i.stderr]).toEqual([0, '']);
+    expect(i.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    expect((await b(['run', '--rm', 'imported:v1'])).stdout).toBe('hello\n');
+    type Inspected = Array<{ Config: { history: Array<{ comment?: string }>; rootfs: { diff_ids: string[] } } }>;
+    const inspected = JSON.parse((await b(['inspect', 'imported:v1'])).stdout) as Inspected;
+    expect(inspected[0]?.Config.rootfs.diff_ids.length).toBe(1);
+    expect(inspected[0]?.Config.history[0]?.comment).toBe('imported');
+    // gzip on stdin: the same tar, so the same diff id.
+    const gz = spawnSync('sh', ['-c', `gzip -c ${file} | ${process.execPath} ${berthBin} import - imported:gz`], { env: { ...process.env, ...box.env }, encoding: 'utf8' });
+    expect([gz.status, gz.stderr]).toEqual([0, '']);
+    const again = JSON.parse((await b(['inspect', 'imported:gz'])).stdout) as Inspected;
+    expect(again[0]?.Config.rootfs.diff_ids).toEqual(inspected[0]?.Config.rootfs.diff_ids);
+    const empty = await b(['import', '-', 'nothing:v1'], '');
+    expect([empty.code, empty.stderr]).toEqual([1, 'berth: import -: the archive is empty\n']);
+  });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { berth, USAGE_HINT_LINE } from './testing/fake-context.js';
 
-const COMMANDS = ['pull', 'images', 'inspect', 'tag', 'rmi', 'image', 'login', 'logout', 'unpack', 'run', 'ps', 'stop', 'kill', 'rm', 'logs', 'pause', 'unpause', 'rename', 'update', 'top', 'stats', 'export', 'diff', 'commit', 'container', 'system', 'build', 'push', 'save', 'load', 'help'];
+const COMMANDS = ['pull', 'images', 'inspect', 'tag', 'rmi', 'image', 'login', 'logout', 'unpack', 'run', 'ps', 'stop', 'kill', 'rm', 'logs', 'pause', 'unpause', 'rename', 'update', 'top', 'stats', 'export', 'diff', 'commit', 'container', 'system', 'build', 'push', 'save', 'load', 'import', 'help'];
 
 describe('berth (main)', () => {
   it('lists every command in its help, in order, on the context stdout', async () => {

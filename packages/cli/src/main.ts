@@ -2,6 +2,7 @@ import { CommanderError, type Command } from '@commander-js/extra-typings';
 import { buildCommand } from './commands/build.js';
 import { berthCommand, USAGE_HINT } from './commands/command.js';
 import { containerCommand, containerVerbs } from './commands/container.js';
+import { importCommand } from './commands/import.js';
 import { imageCommand } from './commands/image.js';
 import { imagesCommand } from './commands/images.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -46,7 +47,8 @@ export function program(ctx: CommandContext): Command {
     .addCommand(buildCommand(ctx))
     .addCommand(pushCommand(ctx))
     .addCommand(saveCommand(ctx))
-    .addCommand(loadCommand(ctx));
+    .addCommand(loadCommand(ctx))
+    .addCommand(importCommand(ctx));
 }
 
 /** Run berth with these arguments; resolves to the exit code. */

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BerthError, encodeJson, MediaType, Reference } from '@berth/oci';
+import { BerthError, encodeJson, HashingStream, hostPlatform, MediaType, Reference } from '@berth/oci';
 import type { Descriptor, ImageConfig, Manifest } from '@berth/oci';
 import type { CommandContext } from '../context.js';
 import { usageError } from '../output.js';
@@ -73,14 +73,38 @@ export function applyChange(config: Config, change: string): void {
   }
 }
 
+type Store = Awaited<ReturnType<CommandContext['store']>>;
+
+/** Writes an image's config and manifest (its layers stored already), tags it `target`; resolves with the manifest digest. */
+async function storeImage(store: Store, opts: { config: ImageConfig; layers: Descriptor[]; platform?: Descriptor['platform']; target: Reference | undefined }): Promise<string> {
+  const configPut = await store.putBlob(encodeJson(opts.config));
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: { mediaType: MediaType.OciConfig, digest: configPut.digest.toString(), size: configPut.size },
+    layers: opts.layers,
+  };
+  const manifestPut = await store.putBlob(encodeJson(manifest));
+  const descriptor: Descriptor = { mediaType: MediaType.OciManifest, digest: manifestPut.digest.toString(), size: manifestPut.size };
+  if (opts.platform) descriptor.platform = opts.platform;
+  if (opts.target) await store.setTag(opts.target, descriptor);
+  return manifestPut.digest.toString();
+}
+
+/** REF of commit/import: a repository[:tag], never a digest. */
+function targetRef(verb: string, ref: string | undefined): Reference | undefined {
+  const target = ref === undefined ? undefined : Reference.parse(ref);
+  if (target?.digest) throw usageError(`${verb}: ${ref} names a digest; give a repository[:tag]`);
+  return target;
+}
+
 /**
  * `berth commit [-c CHANGE]… [-m MSG] [-a AUTHOR] CONTAINER [REF]`: the container's changes
  * (createLayer against its image's snapshot) as one more layer on top of its image, with the
  * config changes and a history entry; tagged REF if given; prints the new manifest's digest.
  */
 export async function commit(ctx: CommandContext, id: string, ref: string | undefined, opts: { change?: string[]; message?: string; author?: string }): Promise<number> {
-  const target = ref === undefined ? undefined : Reference.parse(ref);
-  if (target?.digest) throw usageError(`commit: ${ref} names a digest; give a repository[:tag]`);
+  const target = targetRef('commit', ref);
   const { Runtime } = await import('@berth/runtime');
   const c = await new Runtime({ stateDir: ctx.loc.state }).inspect(id);
   if (c.image === undefined) throw new BerthError('EUNSUPPORTED', `commit ${c.shortId}: the container was not made from an image in the store`);
@@ -107,19 +131,67 @@ export async function commit(ctx: CommandContext, id: string, ref: string | unde
         { created, created_by: `berth commit ${c.name}`, ...(opts.message !== undefined ? { comment: opts.message } : {}), ...(opts.author !== undefined ? { author: opts.author } : {}) },
       ],
     };
-    const configPut = await store.putBlob(encodeJson(newConfig));
-    const manifest: Manifest = {
-      schemaVersion: 2,
-      mediaType: MediaType.OciManifest,
-      config: { mediaType: MediaType.OciConfig, digest: configPut.digest.toString(), size: configPut.size },
-      layers: [...image.manifest.layers, { mediaType: layer.mediaType, digest: layer.digest.toString(), size: layer.size }],
-    };
-    const manifestPut = await store.putBlob(encodeJson(manifest));
-    const descriptor: Descriptor = { mediaType: MediaType.OciManifest, digest: manifestPut.digest.toString(), size: manifestPut.size };
-    if (image.descriptor.platform) descriptor.platform = image.descriptor.platform;
-    if (target) await store.setTag(target, descriptor);
-    ctx.stdout.write(`${manifestPut.digest.toString()}\n`);
+    const layers = [...image.manifest.layers, { mediaType: layer.mediaType, digest: layer.digest.toString(), size: layer.size }];
+    const digest = await storeImage(store, { config: newConfig, layers, ...(image.descriptor.platform ? { platform: image.descriptor.platform } : {}), target });
+    ctx.stdout.write(`${digest}\n`);
     return 0;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `berth import FILE|- [REF]`: a tar (plain or gzip, from a file or stdin) as a one-layer image
+ * for this host's platform, with `--change` and `-m` as commit's; prints the manifest digest.
+ * The archive is stored as given (gzip-compressed if it was not); its content is checked when
+ * a container is made from it (applyLayer), as for any pulled layer.
+ */
+export async function importImage(ctx: CommandContext, source: string, ref: string | undefined, opts: { change?: string[]; message?: string }): Promise<number> {
+  const target = targetRef('import', ref);
+  const config: Config = {};
+  for (const change of opts.change ?? []) applyChange(config, change);
+  const { compressStream, decompressStream } = await import('@berth/layers');
+  const { Readable } = await import('node:stream');
+  const { pipeline } = await import('node:stream/promises');
+  const { createWriteStream, createReadStream: open } = await import('node:fs');
+  const input: NodeJS.ReadableStream = source === '-' ? ctx.stdin : open(source);
+  const store = await ctx.store();
+  const work = await mkdtemp(join(tmpdir(), 'berth-import-'));
+  try {
+    // Peek at the first bytes: gzip (1f 8b) is unpacked to hash the tar itself (the diff id).
+    const chunks = Readable.from(input as AsyncIterable<Buffer>);
+    const it = chunks[Symbol.asyncIterator]();
+    const first = await it.next();
+    const head: Buffer = first.done ? Buffer.alloc(0) : Buffer.from(first.value as Buffer);
+    if (head.length === 0) throw new BerthError('EINVAL_ARGUMENT', 'the archive is empty');
+    const rest = Readable.from((async function* () {
+      yield head;
+      for (let r = await it.next(); !r.done; r = await it.next()) yield r.value as Buffer;
+    })());
+    const gz = head[0] === 0x1f && head[1] === 0x8b;
+    const tarHash = new HashingStream('sha256');
+    const blobHash = new HashingStream('sha256');
+    const blob = join(work, 'layer');
+    const stages: NodeJS.ReadWriteStream[] = gz ? [decompressStream('gzip'), tarHash, compressStream('gzip'), blobHash] : [tarHash, compressStream('gzip'), blobHash];
+    await pipeline([rest, ...stages, createWriteStream(blob)]);
+    const digest = blobHash.digest();
+    await store.putBlob(open(blob), { digest, size: blobHash.bytes });
+    const created = new Date().toISOString();
+    const platform = hostPlatform();
+    const imageConfig: ImageConfig = {
+      created,
+      architecture: platform.architecture,
+      os: platform.os,
+      ...(platform.variant ? { variant: platform.variant } : {}),
+      config,
+      rootfs: { type: 'layers', diff_ids: [tarHash.digest().toString()] },
+      history: [{ created, created_by: `berth import ${source}`, ...(opts.message !== undefined ? { comment: opts.message } : {}) }],
+    };
+    const layers: Descriptor[] = [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: digest.toString(), size: blobHash.bytes }];
+    ctx.stdout.write(`${await storeImage(store, { config: imageConfig, layers, platform, target })}\n`);
+    return 0;
+  } catch (err) {
+    throw BerthError.wrap(`import ${source}`, err);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
