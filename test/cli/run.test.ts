@@ -107,7 +107,7 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('berth run, unpack and 
     expect(list.find((c) => c.id === id)).toMatchObject({ name: 'sleeper', status: 'running' });
     const table = await berth(['ps'], { env: box.env });
     expect(table.stdout).toMatch(/^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES\n/);
-    expect(table.stdout).toMatch(/^[a-f0-9]{12}\s+alpine:latest\s+"sh -c .*\s+Up\s+sleeper$/m);
+    expect(table.stdout).toMatch(/^[a-f0-9]{12}\s+alpine:latest\s+"sh -c .*\s+Up (Less than a second|\d+ seconds?)\s+sleeper$/m);
     for (let i = 0; i < 50 && !(await berth(['logs', 'sleeper'], { env: box.env })).stdout.includes('started'); i++) await new Promise((r) => setTimeout(r, 100));
     expect((await berth(['rm', 'sleeper'], { env: box.env })).code).toBe(1);
     expect((await berth(['stop', 'sleeper'], { env: box.env })).stdout).toBe('sleeper\n');

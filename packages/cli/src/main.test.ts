@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { berth, USAGE_HINT_LINE } from './testing/fake-context.js';
 
-const COMMANDS = ['pull', 'images', 'inspect', 'history', 'tag', 'rmi', 'image', 'login', 'logout', 'unpack', 'run', 'ps', 'stop', 'kill', 'rm', 'logs', 'port', 'container', 'network', 'system', 'build', 'builder', 'push', 'save', 'load', 'version', 'info', 'help'];
+const COMMANDS = ['pull', 'images', 'inspect', 'history', 'tag', 'rmi', 'image', 'login', 'logout', 'unpack', 'run', 'ps', 'stop', 'kill', 'rm', 'logs', 'port', 'pause', 'unpause', 'rename', 'update', 'top', 'stats', 'export', 'diff', 'commit', 'container', 'network', 'system', 'build', 'builder', 'push', 'save', 'load', 'import', 'version', 'info', 'help'];
 
 describe('berth (main)', () => {
   it('lists every command in its help, in order, on the context stdout', async () => {
@@ -39,6 +39,6 @@ describe('berth (main)', () => {
   it('a group without a subcommand prints its help on stderr', async () => {
     const r = await berth(['container']);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain('Commands:\n  ls [options]                      List containers\n');
+    expect(r.stderr).toMatch(/Commands:\n  ls \[options\] +List containers\n/);
   });
 });

@@ -2,27 +2,23 @@ import { CommanderError, type Command } from '@commander-js/extra-typings';
 import { buildCommand } from './commands/build.js';
 import { builderCommand } from './commands/builder.js';
 import { berthCommand, USAGE_HINT } from './commands/command.js';
-import { containerCommand } from './commands/container.js';
+import { containerCommand, containerVerbs } from './commands/container.js';
+import { importCommand } from './commands/import.js';
 import { imageCommand } from './commands/image.js';
 import { historyCommand } from './commands/history.js';
 import { imagesCommand } from './commands/images.js';
 import { infoCommand } from './commands/info.js';
 import { inspectCommand } from './commands/inspect.js';
-import { killCommand } from './commands/kill.js';
 import { loadCommand } from './commands/load.js';
 import { loginCommand } from './commands/login.js';
 import { logoutCommand } from './commands/logout.js';
-import { logsCommand } from './commands/logs.js';
 import { networkCommand } from './commands/network.js';
-import { portCommand } from './commands/port.js';
 import { psCommand } from './commands/ps.js';
 import { pullCommand } from './commands/pull.js';
 import { pushCommand } from './commands/push.js';
-import { rmCommand } from './commands/rm.js';
 import { rmiCommand } from './commands/rmi.js';
 import { runCommand } from './commands/run.js';
 import { saveCommand } from './commands/save.js';
-import { stopCommand } from './commands/stop.js';
 import { systemCommand } from './commands/system.js';
 import { tagCommand } from './commands/tag.js';
 import { unpackCommand } from './commands/unpack.js';
@@ -35,7 +31,7 @@ import { BERTH_VERSION, errorLine, ExitError, RUN_FAILED_EXIT, USAGE_EXIT } from
  * Each declares its flags and imports its handler (`src/actions/`) only when it runs.
  */
 export function program(ctx: CommandContext): Command {
-  return berthCommand(ctx, 'berth')
+  const root = berthCommand(ctx, 'berth')
     .description('berth: pull, build, unpack and run OCI container images')
     .version(BERTH_VERSION, '-v, --version')
     .addCommand(pullCommand(ctx))
@@ -49,12 +45,9 @@ export function program(ctx: CommandContext): Command {
     .addCommand(logoutCommand(ctx))
     .addCommand(unpackCommand(ctx))
     .addCommand(runCommand(ctx))
-    .addCommand(psCommand(ctx))
-    .addCommand(stopCommand(ctx))
-    .addCommand(killCommand(ctx))
-    .addCommand(rmCommand(ctx))
-    .addCommand(logsCommand(ctx))
-    .addCommand(portCommand(ctx))
+    .addCommand(psCommand(ctx));
+  for (const verb of containerVerbs(ctx)) root.addCommand(verb);
+  return root
     .addCommand(containerCommand(ctx))
     .addCommand(networkCommand(ctx))
     .addCommand(systemCommand(ctx))
@@ -63,6 +56,7 @@ export function program(ctx: CommandContext): Command {
     .addCommand(pushCommand(ctx))
     .addCommand(saveCommand(ctx))
     .addCommand(loadCommand(ctx))
+    .addCommand(importCommand(ctx))
     .addCommand(versionCommand(ctx))
     .addCommand(infoCommand(ctx));
 }

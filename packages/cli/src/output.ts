@@ -73,21 +73,56 @@ export function humanSize(bytes: number): string {
   return `${Number(v.toFixed(digits))}${units[i]}`;
 }
 
-/** Docker-style relative times: "3 months ago", "About an hour ago". */
-export function relativeTime(date: Date | string | undefined, now = Date.now()): string {
-  if (date === undefined) return 'N/A';
+/**
+ * docker's units.HumanDuration: "Less than a second", "3 seconds", "About a minute", "3 minutes",
+ * "About an hour", "5 hours" (up to 48), "3 days", "2 weeks", "3 months", "2 years".
+ */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(Math.max(0, ms) / 1000);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.floor(ms / 3_600_000 + 0.5);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
+}
+
+function timeOf(date: Date | string | undefined): number | undefined {
+  if (date === undefined) return undefined;
   const t = typeof date === 'string' ? Date.parse(date) : date.getTime();
-  if (Number.isNaN(t)) return 'N/A';
-  const s = Math.max(0, (now - t) / 1000);
-  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'} ago`;
-  if (s < 1) return 'Less than a second ago';
-  if (s < 60) return plural(Math.floor(s), 'second');
-  if (s < 3600) return Math.floor(s / 60) === 1 ? 'About a minute ago' : plural(Math.floor(s / 60), 'minute');
-  if (s < 86400) return Math.floor(s / 3600) === 1 ? 'About an hour ago' : plural(Math.floor(s / 3600), 'hour');
-  if (s < 86400 * 14) return plural(Math.floor(s / 86400), 'day');
-  if (s < 86400 * 60) return plural(Math.floor(s / (86400 * 7)), 'week');
-  if (s < 86400 * 365 * 2) return plural(Math.floor(s / (86400 * 30)), 'month');
-  return plural(Math.floor(s / (86400 * 365)), 'year');
+  return Number.isNaN(t) ? undefined : t;
+}
+
+/** Docker-style relative times: "3 months ago", "About an hour ago" (humanDuration + " ago"). */
+export function relativeTime(date: Date | string | undefined, now = Date.now()): string {
+  const t = timeOf(date);
+  return t === undefined ? 'N/A' : `${humanDuration(now - t)} ago`;
+}
+
+/**
+ * A container's STATUS as docker's ps shows it: "Created", "Up 3 minutes", "Up 3 minutes (Paused)",
+ * "Exited (0) 2 minutes ago" (berth adds "Exited (unknown) …" when its monitor died and the exit
+ * status was lost).
+ */
+export function containerStatus(
+  c: { status: string; statusText: string; startedAt?: string; finishedAt?: string; paused?: boolean },
+  now = Date.now(),
+): string {
+  if (c.status === 'created') return 'Created';
+  if (c.status === 'running') {
+    const started = timeOf(c.startedAt);
+    const up = started === undefined ? 'Up' : `Up ${humanDuration(now - started)}`;
+    return c.paused === true ? `${up} (Paused)` : up;
+  }
+  const finished = timeOf(c.finishedAt);
+  return finished === undefined ? c.statusText : `${c.statusText} ${humanDuration(now - finished)} ago`;
 }
 
 /** One JSON document, indented, on the command's stdout (`--format json`, `inspect`). */

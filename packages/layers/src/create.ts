@@ -395,6 +395,48 @@ async function* tarStream(target: string, recs: Array<[string, Rec]>, epoch: num
   yield take();
 }
 
+/** One line of docker's `diff`: a path (absolute in the tree) added, changed or deleted. */
+export interface TreeChange {
+  kind: 'A' | 'C' | 'D';
+  path: string;
+}
+
+/**
+ * What turns `base` into `target`, as docker's `diff` lists it: the same comparison createLayer
+ * makes (the layer's entries: changed paths and their parent directories as C or A, whiteouts as
+ * D; a directory whose every lower child was replaced is C, with its new children as A), sorted.
+ */
+export function diffTrees(opts: { base: string; target: string; compareContent?: boolean }): TreeChange[] {
+  const doing = `compare ${quote(opts.target)} with ${quote(opts.base)}`;
+  let differ: Differ;
+  let base: string;
+  try {
+    base = realpathSync(opts.base);
+    differ = new Differ(realpathSync(opts.target), base, opts.compareContent ?? true);
+    differ.run();
+  } catch (err) {
+    throw BerthError.wrap(doing, err, 'ELAYER');
+  }
+  const out: TreeChange[] = [];
+  for (const [rel, rec] of differ.recs) {
+    const name = rel.slice(rel.lastIndexOf('/') + 1);
+    if (rec.kind === 'whiteout') {
+      const parent = parentRel(rel);
+      if (name === WHITEOUT_OPAQUE) out.push({ kind: 'C', path: `/${parent}` });
+      else out.push({ kind: 'D', path: `/${joinRel(parent, name.slice(WHITEOUT_PREFIX.length))}` });
+      continue;
+    }
+    let inBase = true;
+    try {
+      lstatSync(path.join(base, rel));
+    } catch {
+      inBase = false;
+    }
+    out.push({ kind: inBase ? 'C' : 'A', path: `/${rel}` });
+  }
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
 /** Write the layer that turns `base` into `target`. */
 export async function createLayer(opts: CreateLayerOptions): Promise<CreateLayerResult> {
   const doing = `create layer from ${quote(String(opts.target))}`;

@@ -1,7 +1,7 @@
 export { applyLayer, IGNORED_XATTR_PREFIXES, IGNORED_XATTRS, isIgnoredXattr } from './apply.js';
 export type { ApplyLayerOptions, ApplyLayerResult } from './apply.js';
-export { createLayer } from './create.js';
-export type { CreateLayerOptions, CreateLayerResult } from './create.js';
+export { createLayer, diffTrees } from './create.js';
+export type { CreateLayerOptions, CreateLayerResult, TreeChange } from './create.js';
 export { compressStream, decompressStream } from './compression.js';
 export type { CompressOptions } from './compression.js';
 export { DEFAULT_LAYER_LIMITS } from './limits.js';

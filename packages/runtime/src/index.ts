@@ -8,7 +8,8 @@ export { runCommand } from './command.js';
 export type { RunCommandOptions, RunCommandResult } from './command.js';
 export { newContainerId, isContainerId, checkName, canStart, canKill, canDelete, defaultStateRoot } from './lifecycle/state.js';
 export type { ContainerInfo, ContainerState, ContainerStatus } from './lifecycle/state.js';
-export type { LogEntry } from './lifecycle/logs.js';
+export type { LogEntry, LogsOptions } from './lifecycle/logs.js';
+export type { ContainerStats } from './lifecycle/stats.js';
 export type { PrepareRequest } from './lifecycle/create.js';
 export type { SweepOptions, SweepResult, PruneResult } from './lifecycle/sweep.js';
 export { signalNumber } from './lifecycle/kill.js';
@@ -76,5 +77,5 @@ export { CgroupV1Manager } from './cgroups/v1.js';
 export { DEFAULT_DEVICE_RULES, buildDeviceProgram, parseDeviceRule } from './cgroups/devices.js';
 export type { DeviceRule } from './cgroups/devices.js';
 export { CgroupV2Manager } from './cgroups/v2.js';
-export type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats, CgroupIo } from './cgroups/types.js';
+export type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats, CgroupIo, LimitChange } from './cgroups/types.js';
 // (end of security, resources and spec)

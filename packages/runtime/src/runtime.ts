@@ -14,7 +14,14 @@ import type { CreateRequest, PrepareRequest } from './lifecycle/create.js';
 import { deleteContainer, removeTree } from './lifecycle/delete.js';
 import { killContainer, signalNumber, stopContainer } from './lifecycle/kill.js';
 import { listContainers } from './lifecycle/list.js';
-import { readLogs } from './lifecycle/logs.js';
+import { LOG_FILE, LogWriter, readLogs } from './lifecycle/logs.js';
+import { pauseContainer, resumeContainer, runningWithCgroup, thawForKill } from './lifecycle/pause.js';
+import { updateContainer } from './lifecycle/update.js';
+import { containerStats } from './lifecycle/stats.js';
+import type { ContainerStats } from './lifecycle/stats.js';
+import type { LimitChange } from './cgroups/types.js';
+import { renameContainer } from './lifecycle/rename.js';
+import type { LogsOptions } from './lifecycle/logs.js';
 import { DEFAULT_NAMESPACE_FLAGS, startContainer } from './lifecycle/start.js';
 import type { ContainerIo, ExitInfo } from './lifecycle/start.js';
 import { StateStore, defaultStateRoot, describe, processStartTime } from './lifecycle/state.js';
@@ -249,12 +256,16 @@ export class Runtime {
     const collected: { stdout: Buffer[]; stderr: Buffer[] } = { stdout: [], stderr: [] };
     let detachHost: (() => void) | undefined;
     let flushed: Promise<void> | undefined;
+    // docker keeps every container's output, not only a detached one's: `logs` of a foreground container.
+    const log = openLog(this.context(opts.stateDir).store.file(proc.id, LOG_FILE));
     if (opts.stdio === 'inherit' && proc.pty === null) {
-      const relay = attachHostStreams(proc, { interactive: opts.interactive === true });
+      const relay = attachHostStreams(proc, { interactive: opts.interactive === true, ...(log ? { log } : {}) });
       flushed = relay.flushed;
       detachHost = relay.detach;
     } else if (opts.stdio === 'inherit' && proc.pty !== null) {
       const pty = proc.pty;
+      // A terminal has one output, logged as stdout (docker's too, carriage returns and all).
+      if (log) pty.output.on('data', (c: Buffer) => log.write('stdout', c));
       const detach = attachHostTerminal(pty, opts.interactive === true);
       // SIGHUP: the host terminal is gone; hang up the container's terminal as well (its
       // shell reads EOF and exits even as PID 1, which ignores an unhandled SIGHUP).
@@ -265,8 +276,14 @@ export class Runtime {
         detach();
       };
     } else if (opts.stdio === 'pipe') {
-      proc.stdout?.on('data', (c: Buffer) => collected.stdout.push(c));
-      proc.stderr?.on('data', (c: Buffer) => collected.stderr.push(c));
+      proc.stdout?.on('data', (c: Buffer) => {
+        collected.stdout.push(c);
+        log?.write('stdout', c);
+      });
+      proc.stderr?.on('data', (c: Buffer) => {
+        collected.stderr.push(c);
+        log?.write('stderr', c);
+      });
       proc.stdin?.end();
     }
     try {
@@ -280,6 +297,11 @@ export class Runtime {
     } finally {
       forwarder?.dispose();
       detachHost?.();
+      if (log) {
+        log.end('stdout');
+        log.end('stderr');
+        log.close();
+      }
     }
   }
 
@@ -480,7 +502,46 @@ export class Runtime {
 
   /** Sends a signal (default SIGKILL) to the container's PID 1. */
   async kill(idOrName: string, signal: string | number = 'SIGKILL'): Promise<void> {
-    killContainer(this.ctx, this.ctx.store.resolve(idOrName), signal);
+    const id = this.ctx.store.resolve(idOrName);
+    killContainer(this.ctx, id, signal);
+    await thawForKill(this.ctx, id, signalNumber(signal));
+  }
+
+  /** `pause`: freezes the container's processes (cgroup freezer, v1 or v2); ps shows "Up … (Paused)". */
+  async pause(idOrName: string): Promise<ContainerInfo> {
+    requireRoot('pause container');
+    return pauseContainer(this.ctx, this.ctx.store.resolve(idOrName));
+  }
+
+  /** `update`: new limits (memory, memorySwap, cpus, pidsLimit: those given) for a running container's cgroup. */
+  async update(idOrName: string, change: LimitChange): Promise<ContainerInfo> {
+    requireRoot('update container');
+    return updateContainer(this.ctx, this.ctx.store.resolve(idOrName), change);
+  }
+
+  /** `stats`: one sample of a running container's CPU time, memory, network, block I/O and pids. */
+  async stats(idOrName: string): Promise<ContainerStats> {
+    requireRoot('read container stats');
+    return containerStats(this.ctx, this.ctx.store.resolve(idOrName));
+  }
+
+  /** `top`: the host pids of the container's processes (its cgroup's members). */
+  async pids(idOrName: string): Promise<number[]> {
+    requireRoot('list container processes');
+    const id = this.ctx.store.resolve(idOrName);
+    runningWithCgroup(this.ctx, id, 'list processes of');
+    return (await this.ctx.cgroups.open(id)).pids();
+  }
+
+  /** `rename`: a new unique name (any state). */
+  async rename(idOrName: string, newName: string): Promise<ContainerInfo> {
+    return renameContainer(this.ctx, this.ctx.store.resolve(idOrName), newName);
+  }
+
+  /** `unpause`: thaws what pause froze. */
+  async resume(idOrName: string): Promise<ContainerInfo> {
+    requireRoot('unpause container');
+    return resumeContainer(this.ctx, this.ctx.store.resolve(idOrName));
   }
 
   /** The stop signal, then SIGKILL after `timeoutSec` (default 10). */
@@ -499,8 +560,20 @@ export class Runtime {
     return (await waitContainer(this.ctx, this.ctx.store.resolve(idOrName), {})) as ContainerInfo;
   }
 
-  /** A detached container's log as an object-mode stream of LogEntry ({log, stream, time}). */
-  logs(idOrName: string, opts: { follow?: boolean } = {}): Readable {
+  /**
+   * A container's log (detached or foreground) as an object-mode stream of LogEntry
+   * ({log, stream, time}): docker's `logs` with `follow`, `tail`, `since`, `until`.
+   */
+  logs(idOrName: string, opts: LogsOptions = {}): Readable {
     return readLogs(this.ctx, this.ctx.store.resolve(idOrName), opts);
+  }
+}
+
+/** The container's log for run(); undefined when it cannot be opened (the output is still relayed). */
+function openLog(file: string): LogWriter | undefined {
+  try {
+    return new LogWriter(file);
+  } catch {
+    return undefined;
   }
 }

@@ -65,3 +65,27 @@ describe('berth container prune', () => {
     expect(parseUntil('2024-01-02', now).toISOString()).toBe('2024-01-02T00:00:00.000Z');
   });
 });
+
+describe('pause, unpause, rename (usage)', () => {
+  it('need their arguments: a usage error before anything is opened', async () => {
+    for (const argv of [['pause'], ['unpause'], ['rename', 'only-one'], ['container', 'pause']]) {
+      const r = await berth(argv);
+      expect([r.code, r.stdout]).toEqual([2, '']);
+      expect(r.stderr).toMatch(/^berth: missing required argument/);
+      expect(r.ctx.opened).toEqual([]);
+    }
+  });
+
+  it('of a container that does not exist: one line, exit 1', async () => {
+    const r = await berth(['rename', 'nosuch', 'other']);
+    expect([r.code, r.stdout, r.stderr]).toEqual([1, '', 'berth: find container nosuch: no such container\n']);
+  });
+});
+
+describe('export (usage)', () => {
+  it('refuses to write an archive to a terminal, as docker, before anything is opened', async () => {
+    const r = await berth(['export', 'web'], { stdoutIsTTY: true });
+    expect([r.code, r.stdout, r.stderr]).toEqual([2, '', `berth: export: refusing to write an archive to a terminal; use -o FILE or redirect stdout\n${USAGE_HINT_LINE}`]);
+    expect(r.ctx.opened).toEqual([]);
+  });
+});

@@ -60,6 +60,11 @@ export function neededControllers(resources: CgroupResources): Array<'memory' | 
   return needed;
 }
 
+/** pids.max's value: the limit, or "max" for a negative one (unlimited, `update --pids-limit -1`). */
+export function pidsMax(limit: number): string {
+  return limit < 0 ? 'max' : String(limit);
+}
+
 /** What stats() read, undefined where a file was absent or said "max". */
 export interface StatsReadings {
   usage: number | undefined;
@@ -69,6 +74,9 @@ export interface StatsReadings {
   pidsLimit: number | undefined;
   oomKilled: boolean;
   oomKills: number;
+  inactiveFile?: number | undefined;
+  cpuNs?: number | undefined;
+  io?: { read: number; write: number } | undefined;
 }
 
 /** CgroupStats from the readings: absent usage counts as 0; absent limits and peak are left out. */
@@ -82,5 +90,8 @@ export function statsFrom(r: StatsReadings): CgroupStats {
   if (r.limit !== undefined) stats.memory.limit = r.limit;
   if (r.peak !== undefined) stats.memory.peak = r.peak;
   if (r.pidsLimit !== undefined) stats.pids.limit = r.pidsLimit;
+  if (r.inactiveFile !== undefined) stats.memory.inactiveFile = r.inactiveFile;
+  if (r.cpuNs !== undefined) stats.cpuNs = r.cpuNs;
+  if (r.io !== undefined) stats.io = r.io;
   return stats;
 }

@@ -59,6 +59,8 @@ class FakeCgroupFs implements CgroupIo {
       return;
     }
     writeFileSync(p, data);
+    // v2: the kernel reports the freezer's state in cgroup.events once every process is frozen.
+    if (path.basename(p) === 'cgroup.freeze') writeFileSync(path.join(dir, 'cgroup.events'), `populated 1\nfrozen ${data.trim()}\n`);
     if (path.basename(p) === 'cgroup.kill' && data === '1') {
       for (const pid of parsePids(readFileSync(path.join(dir, 'cgroup.procs'), 'utf8'))) nodeCgroupIo.kill(pid, 'SIGKILL');
     }
@@ -204,6 +206,11 @@ describe('cgroup v2 (fake tree)', () => {
     });
     writeFileSync(path.join(cg, 'memory.events'), 'low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n');
     expect(await m.stats()).toMatchObject({ oomKilled: true, oomKills: 1 });
+    // stats' inputs: CPU time (usec → ns), I/O bytes summed over devices, the droppable page cache.
+    writeFileSync(path.join(cg, 'cpu.stat'), 'usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n');
+    writeFileSync(path.join(cg, 'io.stat'), '8:0 rbytes=4096 wbytes=512 rios=1 wios=1 dbytes=0 dios=0\n8:16 rbytes=100 wbytes=0 rios=1 wios=0\n');
+    writeFileSync(path.join(cg, 'memory.stat'), 'anon 4096\nfile 8192\ninactive_file 4096\n');
+    expect(await m.stats()).toMatchObject({ cpuNs: 2_500_000, io: { read: 4196, write: 512 }, memory: { usage: 1048576, inactiveFile: 4096 } });
   });
 
   it("the lifecycle's view: OOM kills counted from memory.events; the container OOM-killed only when PID 1 died of SIGKILL", async () => {
@@ -254,6 +261,62 @@ describe('cgroup v2 (fake tree)', () => {
       [`berth/${ID}/cgroup.freeze`, '0'],
     ]);
     expect(existsSync(path.join(dir, 'berth', ID))).toBe(false);
+  });
+
+  it('freeze()/thaw(): cgroup.freeze, then cgroup.events says frozen 1/0; pids() lists the members and those of child cgroups', async () => {
+    const io = v2Tree();
+    const m = new CgroupV2Manager({ root: dir, io });
+    await m.create(ID, {});
+    const cg = path.join(dir, 'berth', ID);
+    writeFileSync(path.join(cg, 'cgroup.events'), 'populated 1\nfrozen 0\n');
+    expect(await m.frozen()).toBe(false);
+    await m.freeze();
+    expect(await m.frozen()).toBe(true);
+    await m.thaw();
+    expect(await m.frozen()).toBe(false);
+    expect(io.writes.filter(([p]) => p.endsWith('cgroup.freeze'))).toEqual([
+      [`berth/${ID}/cgroup.freeze`, '1'],
+      [`berth/${ID}/cgroup.freeze`, '0'],
+    ]);
+    const a = sleeper();
+    const b = sleeper();
+    await m.addProcess(a.child.pid!);
+    await io.mkdir(path.join(cg, 'nested'));
+    await io.writeFile(path.join(cg, 'nested', 'cgroup.procs'), String(b.child.pid));
+    expect((await m.pids()).sort()).toEqual([a.child.pid, b.child.pid].sort());
+    await m.remove();
+    expect(await a.exited).toBe('SIGKILL');
+  });
+
+  it('freeze() where the kernel never reports frozen, or has no cgroup.freeze: an error naming it', async () => {
+    const io = v2Tree();
+    const m = new CgroupV2Manager({ root: dir, io, removeAttempts: 2 });
+    await m.create(ID, {});
+    const cg = path.join(dir, 'berth', ID);
+    // A kernel that takes the write but never reports the cgroup frozen.
+    const stuck = Object.assign(Object.create(io) as FakeCgroupFs, { writeFile: async (p: string, d: string) => writeFileSync(p, d) });
+    writeFileSync(path.join(cg, 'cgroup.events'), 'populated 1\nfrozen 0\n');
+    const s = new CgroupV2Manager({ root: dir, io: stuck, removeAttempts: 2 });
+    s.open(ID);
+    await expect(s.freeze()).rejects.toThrow(`cgroup v2 freeze ${ID}: cgroup.events never said frozen 1`);
+    unlinkSync(path.join(cg, 'cgroup.freeze'));
+    await expect(m.freeze()).rejects.toThrow(`cgroup v2 freeze ${ID}: no cgroup.freeze in ${cg} (Linux 5.2 or later)`);
+  });
+
+  it('update() writes only the limits given, swap from the current memory.max; refuses a controller that is not enabled', async () => {
+    const io = v2Tree();
+    const m = new CgroupV2Manager({ root: dir, io });
+    await m.create(ID, { memory: 64 * 2 ** 20 });
+    const before = io.writes.length;
+    await m.update({ pidsLimit: 20, cpus: 0.5 });
+    await m.update({ memorySwap: 96 * 2 ** 20 });
+    expect(io.writes.slice(before)).toEqual([
+      [`berth/${ID}/cpu.max`, '50000 100000'],
+      [`berth/${ID}/pids.max`, '20'],
+      [`berth/${ID}/memory.swap.max`, String(32 * 2 ** 20)],
+    ]);
+    writeFileSync(path.join(dir, 'berth', ID, 'cgroup.controllers'), 'memory\n');
+    await expect(m.update({ cpus: 1 })).rejects.toThrow(`cgroup v2 update ${ID}: the cpu controller is not enabled for ${path.join(dir, 'berth', ID)}`);
   });
 
   it('refuses an existing cgroup, bad ids and parents', async () => {
@@ -369,6 +432,37 @@ describe('cgroup v1 (fake tree)', () => {
       expect(existsSync(path.join(dir, c, 'berth'))).toBe(true);
     }
     await m.remove();
+  });
+
+  it('freeze()/thaw() through freezer.state; update() raises memory+swap before memory, lowers memory first; pids() of every hierarchy', async () => {
+    const io = v1Tree();
+    const m = new CgroupV1Manager({ root: dir, io });
+    await m.create(ID, { memory: 64 * 2 ** 20, memorySwap: 128 * 2 ** 20 });
+    const before = io.writes.length;
+    await m.freeze();
+    expect(await m.frozen()).toBe(true);
+    await m.thaw();
+    expect(await m.frozen()).toBe(false);
+    await m.update({ memory: 256 * 2 ** 20, memorySwap: 512 * 2 ** 20 });
+    await m.update({ memory: 32 * 2 ** 20, memorySwap: 64 * 2 ** 20, pidsLimit: 7 });
+    expect(io.writes.slice(before)).toEqual([
+      [`freezer/berth/${ID}/freezer.state`, 'FROZEN'],
+      [`freezer/berth/${ID}/freezer.state`, 'THAWED'],
+      [`memory/berth/${ID}/memory.memsw.limit_in_bytes`, String(512 * 2 ** 20)],
+      [`memory/berth/${ID}/memory.limit_in_bytes`, String(256 * 2 ** 20)],
+      [`memory/berth/${ID}/memory.limit_in_bytes`, String(32 * 2 ** 20)],
+      [`memory/berth/${ID}/memory.memsw.limit_in_bytes`, String(64 * 2 ** 20)],
+      [`pids/berth/${ID}/pids.max`, '7'],
+    ]);
+    const a = sleeper();
+    await m.addProcess(a.child.pid!);
+    expect(await m.pids()).toEqual([a.child.pid]);
+    await m.remove();
+    expect(await a.exited).toBe('SIGKILL');
+    rmSync(path.join(dir, 'freezer'), { recursive: true });
+    const noFreezer = new CgroupV1Manager({ root: dir, io });
+    noFreezer.open(ID);
+    await expect(noFreezer.freeze()).rejects.toThrow(`cgroup v1 freezer ${ID}: the freezer hierarchy is not mounted under ${dir}`);
   });
 
   it('needs the hierarchy of each requested limit', async () => {

@@ -6,11 +6,14 @@ export interface CgroupResources {
   memorySwap?: number;
   /** CPUs (1.5 = a quota of 150ms per 100ms period). */
   cpus?: number;
-  /** Maximum number of tasks. */
+  /** Maximum number of tasks (negative: unlimited). */
   pidsLimit?: number;
   /** Device access: docker's default allow-list, or everything (privileged); v1 devices controller, v2 eBPF program. Absent: not restricted. */
   devices?: 'default' | 'all';
 }
+
+/** What update() may change: the limits, never the device rules. */
+export type LimitChange = Pick<CgroupResources, 'memory' | 'memorySwap' | 'cpus' | 'pidsLimit'>;
 
 export interface CgroupStats {
   memory: {
@@ -20,7 +23,13 @@ export interface CgroupStats {
     limit?: number;
     /** Peak usage when the kernel reports it (v2 memory.peak, v1 memory.max_usage_in_bytes). */
     peak?: number;
+    /** Page cache the kernel can drop (inactive_file of memory.stat): docker's stats leave it out of the usage. */
+    inactiveFile?: number;
   };
+  /** CPU time of all its processes in nanoseconds (v2 cpu.stat usage_usec, v1 cpuacct.usage), when readable. */
+  cpuNs?: number;
+  /** Bytes read and written on block devices (v2 io.stat, v1 blkio.throttle.io_service_bytes), when readable. */
+  io?: { read: number; write: number };
   /** Did the kernel OOM-kill a process of this cgroup? */
   oomKilled: boolean;
   /** How many OOM kills (0 when the kernel does not count them). */
@@ -52,6 +61,17 @@ export interface CgroupManager {
   stats(): Promise<CgroupStats>;
   /** Host paths of the cgroup: { unified } on v2, one per controller on v1. */
   paths(): Record<string, string>;
+  /**
+   * Freeze every process of the cgroup (`pause`: v2 cgroup.freeze, v1 freezer.state) and wait
+   * until the kernel reports it frozen; thaw() undoes it. frozen(): the kernel's current word.
+   */
+  freeze(): Promise<void>;
+  thaw(): Promise<void>;
+  frozen(): Promise<boolean>;
+  /** Change the limits of the live cgroup (`update`): only those given; the controller must be there. */
+  update(resources: LimitChange): Promise<void>;
+  /** The pids in the cgroup (its children's too). */
+  pids(): Promise<number[]>;
   /**
    * Kill every remaining process (v2 cgroup.kill, or freeze + SIGKILL + thaw),
    * wait for the cgroup to empty and remove it, retrying EBUSY. Idempotent.

@@ -1,13 +1,24 @@
 import path from 'node:path';
 import { BerthError } from '@berth/oci';
-import { CgroupManagerBase, neededControllers, statsFrom } from './base.js';
+import { CgroupManagerBase, neededControllers, pidsMax, statsFrom } from './base.js';
 import { backoff, cpuQuota, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
 import { DEFAULT_DEVICE_RULES } from './devices.js';
-import type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats } from './types.js';
+import type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats, LimitChange } from './types.js';
 
 /** The v1 hierarchies a container joins (those mounted under the root). */
 export const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'freezer', 'devices'] as const;
 type Controller = (typeof V1_CONTROLLERS)[number];
+
+/** blkio.throttle.io_service_bytes: `8:0 Read N` / `8:0 Write N` per device (and a `Total`), summed. */
+function blkioTotals(text: string): { read: number; write: number } {
+  let read = 0;
+  let write = 0;
+  for (const m of text.matchAll(/^\S+ (Read|Write) (\d+)$/gm)) {
+    if (m[1] === 'Read') read += Number(m[2]);
+    else write += Number(m[2]);
+  }
+  return { read, write };
+}
 
 /**
  * cgroup v1 (and hybrid): one directory per controller hierarchy,
@@ -63,7 +74,7 @@ export class CgroupV1Manager extends CgroupManagerBase implements CgroupManager 
       }
     }
 
-    await this.update(resources);
+    await this.writeLimits(resources);
     if (have.includes('devices') && resources.devices !== undefined) {
       const dir = this.dir('devices');
       if (resources.devices === 'all') {
@@ -75,28 +86,83 @@ export class CgroupV1Manager extends CgroupManagerBase implements CgroupManager 
     }
   }
 
-  /** Writes the memory, swap, CPU and pids limits given (create's, or berth-runtime update's). */
-  async update(resources: Omit<CgroupResources, 'devices'>): Promise<void> {
-    if (resources.memory !== undefined && resources.memorySwap !== undefined && resources.memorySwap >= 0) {
-      // memsw may never be below memory: raising both, memsw goes first.
-      const memsw = path.join(this.dir('memory'), 'memory.memsw.limit_in_bytes');
-      const current = Number((await this.files.read(memsw))?.trim() ?? NaN);
-      if (Number.isFinite(current) && resources.memorySwap > current) await this.files.write(memsw, String(resources.memorySwap));
-    }
-    if (resources.memory !== undefined) {
-      await this.files.write(path.join(this.dir('memory'), 'memory.limit_in_bytes'), String(resources.memory));
-    }
-    if (resources.memorySwap !== undefined) {
-      const memsw = path.join(this.dir('memory'), 'memory.memsw.limit_in_bytes');
+  /** memory.limit_in_bytes, memory.memsw.limit_in_bytes, cpu.cfs_period_us + cfs_quota_us, pids.max: those given. */
+  private async writeLimits(resources: LimitChange, opts: { growing?: boolean } = {}): Promise<void> {
+    const memoryFile = path.join(this.dir('memory'), 'memory.limit_in_bytes');
+    const memsw = path.join(this.dir('memory'), 'memory.memsw.limit_in_bytes');
+    // The kernel keeps memory ≤ memory+swap: raising both, memsw goes first; lowering, memory does.
+    const swapFirst = opts.growing === true && resources.memorySwap !== undefined;
+    const writeSwap = async (): Promise<void> => {
       // Without swap accounting (swapaccount=0) the file is absent: like docker, the swap limit is then not applied.
-      if (await this.io.exists(memsw)) await this.files.write(memsw, String(resources.memorySwap < 0 ? -1 : resources.memorySwap));
-    }
+      if (resources.memorySwap !== undefined && (await this.io.exists(memsw))) {
+        await this.files.write(memsw, String(resources.memorySwap < 0 ? -1 : resources.memorySwap));
+      }
+    };
+    if (swapFirst) await writeSwap();
+    if (resources.memory !== undefined) await this.files.write(memoryFile, String(resources.memory));
+    if (!swapFirst) await writeSwap();
     if (resources.cpus !== undefined) {
       const [quota, period] = cpuQuota(resources.cpus);
       await this.files.write(path.join(this.dir('cpu'), 'cpu.cfs_period_us'), String(period));
       await this.files.write(path.join(this.dir('cpu'), 'cpu.cfs_quota_us'), String(quota));
     }
-    if (resources.pidsLimit !== undefined) await this.files.write(path.join(this.dir('pids'), 'pids.max'), String(resources.pidsLimit));
+    if (resources.pidsLimit !== undefined) await this.files.write(path.join(this.dir('pids'), 'pids.max'), pidsMax(resources.pidsLimit));
+  }
+
+  async update(resources: LimitChange): Promise<void> {
+    const have = await this.controllers();
+    for (const c of neededControllers(resources)) {
+      if (!have.includes(c) || !(await this.io.exists(this.dir(c)))) {
+        throw new BerthError('ECGROUP', `cgroup v1 update ${this.bound()}: no ${c} cgroup at ${this.dir(c)}`);
+      }
+    }
+    let growing = false;
+    if (resources.memory !== undefined) {
+      const now = parseLimit((await this.files.read(path.join(this.dir('memory'), 'memory.limit_in_bytes'))) ?? '');
+      growing = now === undefined || resources.memory > now;
+    }
+    await this.writeLimits(resources, { growing });
+  }
+
+  private async freezerState(): Promise<string> {
+    const have = await this.controllers();
+    if (!have.includes('freezer') || !(await this.io.exists(this.dir('freezer')))) {
+      throw new BerthError('EUNSUPPORTED', `cgroup v1 freezer ${this.bound()}: the freezer hierarchy is not mounted under ${this.root}`);
+    }
+    return path.join(this.dir('freezer'), 'freezer.state');
+  }
+
+  /** freezer.state FROZEN, then wait while the kernel says FREEZING. */
+  async freeze(): Promise<void> {
+    const file = await this.freezerState();
+    await this.files.write(file, 'FROZEN');
+    for (let attempt = 0; attempt < this.attempts; attempt++) {
+      if (((await this.files.read(file)) ?? '').trim() === 'FROZEN') return;
+      await sleep(backoff(attempt));
+    }
+    throw new BerthError('ECGROUP', `cgroup v1 freeze ${this.bound()}: the freezer never reached FROZEN`);
+  }
+
+  async thaw(): Promise<void> {
+    await this.files.write(await this.freezerState(), 'THAWED');
+  }
+
+  async frozen(): Promise<boolean> {
+    return ((await this.files.read(await this.freezerState())) ?? '').trim() !== 'THAWED';
+  }
+
+  async pids(): Promise<number[]> {
+    const have = await this.controllers();
+    const dirs: string[] = [];
+    for (const c of have) if (await this.io.exists(this.dir(c))) dirs.push(this.dir(c));
+    const below = async (dir: string): Promise<string[]> => {
+      const out = [dir];
+      for (const child of await this.io.subdirs(dir)) out.push(...(await below(path.join(dir, child))));
+      return out;
+    };
+    const all: string[] = [];
+    for (const d of dirs) all.push(...(await below(d)));
+    return (await this.pidsIn(all)).sort((a, b) => a - b);
   }
 
   async addProcess(pid: number): Promise<void> {
@@ -120,7 +186,14 @@ export class CgroupV1Manager extends CgroupManagerBase implements CgroupManager 
       oomKilled = (oom['under_oom'] ?? 0) > 0 || (failcnt > 0 && (oom['oom_kill_disable'] ?? 0) === 0 && (await this.hitLimit()));
       oomKills = 0;
     }
+    const memoryStat = have.includes('memory') ? await this.files.read(path.join(this.dir('memory'), 'memory.stat')) : undefined;
+    // blkio is not one of the hierarchies berth makes a cgroup in; read it where one exists (created by hand or by a newer berth).
+    const blkio = path.join(this.root, 'blkio', this.parent, this.bound(), 'blkio.throttle.io_service_bytes');
+    const io = (await this.io.exists(blkio)) ? blkioTotals((await this.files.read(blkio)) ?? '') : undefined;
     return statsFrom({
+      inactiveFile: memoryStat === undefined ? undefined : parseKeyValues(memoryStat)['total_inactive_file'],
+      cpuNs: await num('cpuacct', 'cpuacct.usage'),
+      io,
       usage: await num('memory', 'memory.usage_in_bytes'),
       pids: await num('pids', 'pids.current'),
       limit: await num('memory', 'memory.limit_in_bytes'),

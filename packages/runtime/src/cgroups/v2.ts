@@ -1,9 +1,20 @@
 import path from 'node:path';
 import { BerthError } from '@berth/oci';
-import { CgroupManagerBase, neededControllers, statsFrom } from './base.js';
+import { CgroupManagerBase, neededControllers, pidsMax, statsFrom } from './base.js';
 import { backoff, cpuQuota, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
 import { DEFAULT_DEVICE_RULES } from './devices.js';
-import type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats } from './types.js';
+import type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats, LimitChange } from './types.js';
+
+/** io.stat: one line per device, `8:0 rbytes=N wbytes=N rios=…`; the bytes summed. */
+function ioTotals(text: string): { read: number; write: number } {
+  let read = 0;
+  let write = 0;
+  for (const m of text.matchAll(/\b([rw])bytes=(\d+)/g)) {
+    if (m[1] === 'r') read += Number(m[2]);
+    else write += Number(m[2]);
+  }
+  return { read, write };
+}
 
 /** Controllers berth enables for containers, in the order written to cgroup.subtree_control. */
 const CONTROLLERS = ['cpu', 'memory', 'pids'] as const;
@@ -68,7 +79,7 @@ export class CgroupV2Manager extends CgroupManagerBase implements CgroupManager 
       throw this.files.fail(`create ${dir}`, err);
     }
 
-    await this.update(resources);
+    await this.writeLimits(dir, resources);
     if (resources.devices === 'default') {
       try {
         this.io.attachDeviceFilter(dir, DEFAULT_DEVICE_RULES);
@@ -78,19 +89,73 @@ export class CgroupV2Manager extends CgroupManagerBase implements CgroupManager 
     }
   }
 
-  /** Writes the memory, swap, CPU and pids limits given (create's, or berth-runtime update's). */
-  async update(resources: Omit<CgroupResources, 'devices'>): Promise<void> {
-    const dir = this.dir();
+  /** memory.max, memory.swap.max (swap only: memory-swap minus memory), cpu.max, pids.max: those given. */
+  private async writeLimits(dir: string, resources: LimitChange): Promise<void> {
     if (resources.memory !== undefined) await this.files.write(path.join(dir, 'memory.max'), String(resources.memory));
     if (resources.memorySwap !== undefined && (await this.io.exists(path.join(dir, 'memory.swap.max')))) {
-      const swap = resources.memorySwap < 0 ? 'max' : String(Math.max(0, resources.memorySwap - (resources.memory ?? 0)));
+      let memory = resources.memory;
+      if (memory === undefined) memory = parseLimit((await this.files.read(path.join(dir, 'memory.max'))) ?? '') ?? 0;
+      const swap = resources.memorySwap < 0 ? 'max' : String(Math.max(0, resources.memorySwap - memory));
       await this.files.write(path.join(dir, 'memory.swap.max'), swap);
     }
     if (resources.cpus !== undefined) {
       const [quota, period] = cpuQuota(resources.cpus);
       await this.files.write(path.join(dir, 'cpu.max'), `${quota} ${period}`);
     }
-    if (resources.pidsLimit !== undefined) await this.files.write(path.join(dir, 'pids.max'), String(resources.pidsLimit));
+    if (resources.pidsLimit !== undefined) await this.files.write(path.join(dir, 'pids.max'), pidsMax(resources.pidsLimit));
+  }
+
+  async update(resources: LimitChange): Promise<void> {
+    const dir = this.dir();
+    if (!(await this.io.exists(dir))) throw new BerthError('ECGROUP', `cgroup v2 update ${this.bound()}: ${dir} does not exist`);
+    let enabled: Set<string>;
+    try {
+      enabled = new Set((await this.io.readFile(path.join(dir, 'cgroup.controllers'))).trim().split(/\s+/));
+    } catch (err) {
+      throw this.files.fail(`read ${path.join(dir, 'cgroup.controllers')}`, err);
+    }
+    for (const controller of neededControllers(resources)) {
+      if (!enabled.has(controller)) throw new BerthError('ECGROUP', `cgroup v2 update ${this.bound()}: the ${controller} controller is not enabled for ${dir}`);
+    }
+    await this.writeLimits(dir, resources);
+  }
+
+  async freeze(): Promise<void> {
+    await this.setFrozen(true);
+  }
+
+  async thaw(): Promise<void> {
+    await this.setFrozen(false);
+  }
+
+  /** cgroup.events says "frozen 1" once every process is frozen (the write itself does not wait). */
+  async frozen(): Promise<boolean> {
+    const events = parseKeyValues((await this.files.read(path.join(this.dir(), 'cgroup.events'))) ?? '');
+    return events['frozen'] === 1;
+  }
+
+  private async setFrozen(frozen: boolean): Promise<void> {
+    const dir = this.dir();
+    const file = path.join(dir, 'cgroup.freeze');
+    if (!(await this.io.exists(file))) {
+      throw new BerthError('EUNSUPPORTED', `cgroup v2 ${frozen ? 'freeze' : 'thaw'} ${this.bound()}: no cgroup.freeze in ${dir} (Linux 5.2 or later)`);
+    }
+    await this.files.write(file, frozen ? '1' : '0');
+    for (let attempt = 0; attempt < this.attempts; attempt++) {
+      if ((await this.frozen()) === frozen) return;
+      await sleep(backoff(attempt));
+    }
+    throw new BerthError('ECGROUP', `cgroup v2 ${frozen ? 'freeze' : 'thaw'} ${this.bound()}: cgroup.events never said frozen ${frozen ? 1 : 0}`);
+  }
+
+  async pids(): Promise<number[]> {
+    return this.pidsBelow(this.dir());
+  }
+
+  private async pidsBelow(dir: string): Promise<number[]> {
+    const own = parsePids((await this.files.read(path.join(dir, 'cgroup.procs'))) ?? '');
+    for (const child of await this.io.subdirs(dir)) own.push(...(await this.pidsBelow(path.join(dir, child))));
+    return own;
   }
 
   async addProcess(pid: number): Promise<void> {
@@ -105,7 +170,14 @@ export class CgroupV2Manager extends CgroupManagerBase implements CgroupManager 
     };
     const events = parseKeyValues((await this.files.read(path.join(dir, 'memory.events'))) ?? '');
     const oomKills = events['oom_kill'] ?? 0;
+    const memoryStat = await this.files.read(path.join(dir, 'memory.stat'));
+    const cpuStat = await this.files.read(path.join(dir, 'cpu.stat'));
+    const ioStat = await this.files.read(path.join(dir, 'io.stat'));
+    const usec = cpuStat === undefined ? undefined : parseKeyValues(cpuStat)['usage_usec'];
     return statsFrom({
+      inactiveFile: memoryStat === undefined ? undefined : parseKeyValues(memoryStat)['inactive_file'],
+      cpuNs: usec === undefined ? undefined : usec * 1000,
+      io: ioStat === undefined ? undefined : ioTotals(ioStat),
       usage: await num('memory.current'),
       pids: await num('pids.current'),
       limit: await num('memory.max'),

@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import * as tty from 'node:tty';
 import { O_CLOEXEC, O_RDWR, TIOCSWINSZ } from '@berth/sys';
 import type { Syscalls } from '@berth/sys';
+import type { LogWriter } from '../lifecycle/logs.js';
 
 /**
  * The container's fds 0-2: always three pipes made here, never this process's
@@ -196,7 +197,8 @@ export function attachHostTerminal(pty: PtyConnection, interactive: boolean): ()
  * dst failed (then `failed` runs: the caller decides what becomes of src), or
  * stop() was called. `end`: dst.end() after src's end.
  */
-function relay(src: Readable, dst: Writable, opts: { end: boolean; failed: () => void }): { done: Promise<void>; stop(): void } {
+function relay(src: Readable, dst: Writable, opts: { end: boolean; failed: () => void; tap?: (chunk: Buffer) => void }): { done: Promise<void>; stop(): void } {
+  const tap = opts.tap;
   let pending = 0;
   let ended = false;
   let over = false;
@@ -228,6 +230,7 @@ function relay(src: Readable, dst: Writable, opts: { end: boolean; failed: () =>
     else check();
   };
   function onData(chunk: Buffer): void {
+    tap?.(chunk);
     pending++;
     let ok: boolean;
     try {
@@ -271,21 +274,27 @@ function relay(src: Readable, dst: Writable, opts: { end: boolean; failed: () =>
  * (SIGPIPE, or EPIPE where it is ignored); berth itself carries on. When the
  * container stops reading its stdin, reading this process's stdin stops.
  *
+ * With `log`, the output is also appended to the container's log (docker's
+ * json-file lines, as the shim writes for a detached container), each chunk as
+ * it passes; the caller ends and closes the writer.
+ *
  * `flushed` resolves once both output pipes have ended and all they carried
  * was written on (or could not be). detach() stops reading stdin; call it once
  * the container has exited, so that an open stdin does not keep berth alive.
  */
 export function attachHostStreams(
   io: StdioStreams,
-  opts: { interactive: boolean; stdin?: Readable; stdout?: Writable; stderr?: Writable },
+  opts: { interactive: boolean; stdin?: Readable; stdout?: Writable; stderr?: Writable; log?: Pick<LogWriter, 'write'> },
 ): { flushed: Promise<void>; detach(): void } {
   const outputs: Array<Promise<void>> = [];
-  for (const [src, dst] of [
-    [io.stdout, opts.stdout ?? process.stdout],
-    [io.stderr, opts.stderr ?? process.stderr],
+  const log = opts.log;
+  for (const [src, dst, name] of [
+    [io.stdout, opts.stdout ?? process.stdout, 'stdout'],
+    [io.stderr, opts.stderr ?? process.stderr, 'stderr'],
   ] as const) {
     if (src === null) continue;
-    outputs.push(relay(src, dst, { end: false, failed: () => src.destroy() }).done);
+    const tap = log === undefined ? undefined : (chunk: Buffer) => log.write(name, chunk);
+    outputs.push(relay(src, dst, { end: false, failed: () => src.destroy(), ...(tap ? { tap } : {}) }).done);
   }
   let detach = (): void => {};
   if (opts.interactive && io.stdin !== null) {

@@ -14,6 +14,11 @@ export function defaultCgroupProvider(options: CgroupManagerOptions = {}): Cgrou
       return stats.oomKilled ? Math.max(1, stats.oomKills) : 0;
     },
     remove: () => m.remove(),
+    freeze: () => m.freeze(),
+    thaw: () => m.thaw(),
+    update: (r) => m.update(r),
+    pids: () => m.pids(),
+    stats: () => m.stats(),
   });
   return {
     async create(id, resources) {

@@ -1,3 +1,4 @@
+import type { CgroupStats, LimitChange } from '../cgroups/types.js';
 import type { Spawner } from '../launch/spawner.js';
 import type { ResourceSpec } from '../spec/types.js';
 import type { Syscalls } from '@berth/sys';
@@ -14,6 +15,15 @@ export interface ContainerCgroup {
   oomKills(): Promise<number>;
   /** Kills what is left in the cgroup and removes it; a missing cgroup is not an error. */
   remove(): Promise<void>;
+  /** `pause`/`unpause`: the freezer (CgroupManager.freeze/thaw). */
+  freeze(): Promise<void>;
+  thaw(): Promise<void>;
+  /** `update`: new limits for the live cgroup. */
+  update(resources: LimitChange): Promise<void>;
+  /** Usage and limits (`stats`). */
+  stats(): Promise<CgroupStats>;
+  /** The processes in the cgroup (`top`). */
+  pids(): Promise<number[]>;
 }
 
 export interface CgroupProvider {

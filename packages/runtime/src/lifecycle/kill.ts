@@ -2,6 +2,7 @@ import { BerthError } from '@berth/oci';
 import { SIGNALS } from '@berth/sys';
 import type { RuntimeContext } from './context.js';
 import { readInitConfig } from './create.js';
+import { thawForKill } from './pause.js';
 import { canKill, describe, isAlive } from './state.js';
 import type { ContainerInfo } from './state.js';
 import { waitContainer } from './wait.js';
@@ -63,6 +64,7 @@ export async function stopContainer(ctx: RuntimeContext, id: string, opts: { tim
   const timeoutMs = Math.max(0, opts.timeoutSec ?? 10) * 1000;
   try {
     killContainer(ctx, id, signal);
+    await thawForKill(ctx, id, signalNumber(signal));
   } catch (err) {
     if (!(err instanceof BerthError && err.code === 'ECONTAINER_STATE')) throw err;
   }
@@ -70,6 +72,7 @@ export async function stopContainer(ctx: RuntimeContext, id: string, opts: { tim
   if (stopped === undefined) {
     try {
       killContainer(ctx, id, 'SIGKILL');
+      await thawForKill(ctx, id, 9);
     } catch (err) {
       if (!(err instanceof BerthError && err.code === 'ECONTAINER_STATE')) throw err;
     }

@@ -34,6 +34,8 @@ export interface ContainerState {
   oomKilled?: boolean;
   /** How many of the container's processes the OOM killer killed (PID 1 or others). */
   oomKills?: number;
+  /** Frozen by `pause` (the cgroup freezer) until `unpause`; only meaningful while running. */
+  paused?: boolean;
   /** Why starting failed (one line), if it did. */
   error?: string;
   rootfs: string;

@@ -30,6 +30,11 @@ function setup(name: string) {
       remove: async () => {
         removedCgroups.push(id);
       },
+      freeze: () => Promise.reject(new Error('not used')),
+      thaw: () => Promise.reject(new Error('not used')),
+      update: () => Promise.reject(new Error('not used')),
+      pids: () => Promise.reject(new Error('not used')),
+      stats: () => Promise.reject(new Error('not used')),
     }),
   };
   const ctx = {
