@@ -45,7 +45,7 @@ const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 const data = path.join(tmp, 'data');
 const file = `${mib}MiB`;
 const size = mib * 1024 * 1024;
-const berthCmd = (...cmd) => [process.execPath, cli, 'run', '--rm', '-v', `${data}:/data:ro`, 'alpine', ...cmd];
+const berthCmd = (...cmd) => [process.execPath, cli, 'run', '--rm', '--network', 'none', '-v', `${data}:/data:ro`, 'alpine', ...cmd];
 const podmanCmd = (...cmd) => ['podman', '--runtime', 'runc', 'run', '--rm', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '-v', `${data}:/data:ro`, 'alpine', ...cmd];
 const tools = {
   berth: { relay: berthCmd('cat', `/data/${file}`), startup: berthCmd('true') },
