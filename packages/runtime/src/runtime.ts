@@ -71,6 +71,12 @@ export interface RunOptions {
   tty?: boolean;
   /** `-i`: the container's stdin is a pipe (inherit: fed from this process's stdin); otherwise /dev/null. */
   interactive?: boolean;
+  /**
+   * Keep a foreground container's output as docker's json-file log, for `logs` (default false; a
+   * detached container's shim always keeps it). Off by default for now: the encoding runs on the
+   * relay's thread and halves its throughput (bench/stdio.mjs: 2.2× podman against 0.65× without).
+   */
+  keepLog?: boolean;
   /** `--init`: tini as PID 1 (forwards signals, reaps zombies). */
   init?: boolean;
   /** `--rm`: delete the container when it stops. */
@@ -257,7 +263,7 @@ export class Runtime {
     let detachHost: (() => void) | undefined;
     let flushed: Promise<void> | undefined;
     // docker keeps every container's output, not only a detached one's: `logs` of a foreground container.
-    const log = openLog(this.context(opts.stateDir).store.file(proc.id, LOG_FILE));
+    const log = opts.keepLog === true ? openLog(this.context(opts.stateDir).store.file(proc.id, LOG_FILE)) : undefined;
     if (opts.stdio === 'inherit' && proc.pty === null) {
       const relay = attachHostStreams(proc, { interactive: opts.interactive === true, ...(log ? { log } : {}) });
       flushed = relay.flushed;

@@ -9,7 +9,7 @@ import { attachNetwork, detachNetwork, networkStore, parseNetworkChoice, planNet
 import { ensureImage, platformMismatchWarning } from './ensure-image.js';
 
 /** The flags of `berth run` that are the CLI's own, not the container's: they never reach RunOverrides. */
-type CliOnly = 'interactive' | 'detach' | 'rm' | 'name' | 'platform' | 'quiet' | NetworkFlag;
+type CliOnly = 'interactive' | 'detach' | 'rm' | 'name' | 'platform' | 'quiet' | 'logDriver' | NetworkFlag;
 
 /** The network flags: the CLI sets the network up (@berth/network) and gives the runtime its namespace. */
 type NetworkFlag = 'network' | 'net' | 'publish' | 'publishAll' | 'dns' | 'dnsSearch' | 'dnsOption' | 'addHost' | 'networkAlias' | 'ip' | 'macAddress';
@@ -89,6 +89,9 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
   }
   // Docker's check and words; its CLI exits 1 here, berth 125 as for every `run` failure of its own.
   if (flags.tty && flags.interactive && ctx.stdin.isTTY !== true) throw new BerthError('EINVAL_ARGUMENT', 'the input device is not a TTY');
+  if (flags.logDriver !== undefined && flags.logDriver !== 'json-file' && flags.logDriver !== 'none') {
+    throw new BerthError('EINVAL_ARGUMENT', `invalid --log-driver ${JSON.stringify(flags.logDriver)}: expected json-file or none`);
+  }
   const overrides = overridesFrom(flags, cmd);
   const networkFlagValue = networkFlag(flags);
   const plan = await planNetwork({ ...flags, ...(networkFlagValue !== undefined ? { network: networkFlagValue } : {}) });
@@ -162,7 +165,7 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
       return 0;
     }
     handedOver = true;
-    const result = await runtime.run({ ...common, stdio: 'inherit' });
+    const result = await runtime.run({ ...common, stdio: 'inherit', keepLog: flags.logDriver === 'json-file' });
     const limit = `--memory ${flags.memory ?? 'limit'}`;
     if (result.oomKilled) ctx.stderr.write(`berth: container ${id.slice(0, 12)} was killed: out of memory (${limit})\n`);
     else if (result.oomKills > 0) ctx.stderr.write(`berth: container ${id.slice(0, 12)}: out of memory (${limit}): the kernel killed ${result.oomKills === 1 ? '1 process' : `${result.oomKills} processes`}, not the main one\n`);

@@ -57,6 +57,7 @@ export function runCommand(ctx: CommandContext) {
     .option('--ip <address>', 'container address (refused: the network assigns it)')
     .option('--mac-address <mac>', 'container MAC address (refused)')
     .option('--init', 'run a minimal init as PID 1 that forwards signals and reaps zombies')
+    .option('--log-driver <driver>', "json-file: keep a foreground container's output for `berth logs` (docker's default; here opt-in for now, as it slows the output relay); none (default). A detached container's output is always kept")
     .option('--ulimit <name=soft[:hard]>', 'resource limit (repeatable)', collect)
     .option('--platform <os/arch[/variant]>', 'platform of the image')
     .option('-q, --quiet', 'no pull progress')
