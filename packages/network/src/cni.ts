@@ -19,6 +19,7 @@ import path from 'node:path';
 import { BerthError, describeError } from '@berth/oci';
 import { writeFileAtomic } from '@berth/store';
 import { parseCniError, parseCniResult, type CniResult } from './result.js';
+import { dyingWithUs } from './orphan.js';
 
 /** The CNI version berth speaks; Debian bookworm's plugins (1.1.1) support 0.1.0 … 1.0.0. */
 export const CNI_VERSION = '1.0.0';
@@ -137,7 +138,8 @@ export async function invokePlugin(opts: InvokeOptions): Promise<unknown> {
     stderr: string;
     error?: Error;
   }>((resolve) => {
-    const child = spawn(bin, [], { env, stdio: ['pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 60_000, killSignal: 'SIGKILL' });
+    const cmd = dyingWithUs(bin, []);
+    const child = spawn(cmd.file, cmd.args, { env, stdio: ['pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 60_000, killSignal: 'SIGKILL' });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outLen = 0;

@@ -11,6 +11,7 @@ import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { BerthError, describeError } from '@berth/oci';
+import { dyingWithUs } from './orphan.js';
 
 const execFileP = promisify(execFile);
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -59,7 +60,8 @@ export async function createNetns(opts: { stateDir: string; id: string }): Promi
     throw BerthError.wrap(`create netns for ${opts.id}`, err, 'ESYSCALL');
   }
   try {
-    await execFileP('unshare', [`--net=${file}`, 'true']);
+    const cmd = dyingWithUs('unshare', [`--net=${file}`, 'true']);
+    await execFileP(cmd.file, cmd.args);
   } catch (err) {
     await rm(file, { force: true });
     const stderr = (err as { stderr?: string }).stderr?.trim();
