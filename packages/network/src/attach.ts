@@ -4,7 +4,7 @@
  * resolv.conf and hosts; and take all of it down again with CNI DEL, from the cache alone.
  */
 import path from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { BerthError } from '@berth/oci';
 import { withFileLock } from '@berth/store';
 import { addNetwork, delNetwork, listCachedAttachments, type CniOptions } from './cni.js';
@@ -169,6 +169,7 @@ export async function teardownContainerNetwork(opts: NetworkPaths & { containerI
  */
 export async function sweepContainerNetworks(opts: NetworkPaths & { alive: (id: string) => boolean | Promise<boolean> }): Promise<string[]> {
   const cni = cniOptions(opts);
+  await removeDeadWritersTemps(cni.cacheDir);
   const ids = new Set((await listCachedAttachments(cni.cacheDir)).map((a) => a.containerId));
   const swept: string[] = [];
   let first: unknown;
@@ -184,4 +185,31 @@ export async function sweepContainerNetworks(opts: NetworkPaths & { alive: (id: 
   for (const id of await sweepNetns({ stateDir: opts.state, alive: opts.alive })) if (!swept.includes(id)) swept.push(id);
   if (first !== undefined) throw BerthError.wrap('sweep the networks of dead containers', first, 'ENETWORK_PLUGIN');
   return swept;
+}
+
+/**
+ * The temp files of atomic cache writes (`<entry>.json-<pid>-<random>`) whose writer is gone: a
+ * berth SIGKILLed in the middle of writing an attachment record leaves one (the kill test found it).
+ */
+async function removeDeadWritersTemps(cacheDir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(cacheDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = /\.json-(\d+)-[0-9a-f]+$/.exec(name)?.[1];
+    if (pid === undefined || processAlive(Number(pid))) continue;
+    await rm(path.join(cacheDir, name), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -339,6 +339,21 @@ describe.skipIf(missing !== undefined)(`@berth/network with the real CNI plugins
     expect(testRules()).toEqual([]);
   });
 
+  it('the sweep removes the temp file of a cache write whose writer died, and keeps a live writer\'s', async () => {
+    const dir = cniCacheDir(root);
+    await mkdir(dir, { recursive: true });
+    const dead = spawn('true');
+    await new Promise((r) => dead.once('exit', r));
+    const orphan = path.join(dir, `bridge+${'d'.repeat(64)}+eth0.json-${dead.pid}-0123456789abcdef`);
+    const live = path.join(dir, `bridge+${'e'.repeat(64)}+eth0.json-${process.pid}-0123456789abcdef`);
+    await writeFile(orphan, '{');
+    await writeFile(live, '{');
+    await sweepContainerNetworks({ root, state, alive: () => true });
+    expect(existsSync(orphan)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    await rm(live);
+  });
+
   it('--internal: an address on the bridge, but no default route and no NAT rule', async () => {
     const internal = await store.create({ name: `i${unique}`, bridge: `bi${unique}`, internal: true });
     const id = `c7${unique}`;
