@@ -354,6 +354,19 @@ describe.skipIf(missing !== undefined)(`@berth/network with the real CNI plugins
     await rm(live);
   });
 
+  it('the default network adopts the subnet of a bridge that is already there (another berth root made it)', async () => {
+    const bridge = `ba${unique}`.slice(0, 15);
+    execFileSync('ip', ['link', 'add', bridge, 'type', 'bridge']);
+    try {
+      execFileSync('ip', ['addr', 'add', '10.235.7.1/24', 'dev', bridge]);
+      const adopting = new NetworkStore({ root: path.join(root, 'adopting'), pool: testPool, defaultBridge: bridge });
+      const def = await adopting.ensureDefault();
+      expect([def.bridge, def.subnet, def.gateway]).toEqual([bridge, '10.235.7.0/24', '10.235.7.1']);
+    } finally {
+      execFileSync('ip', ['link', 'del', bridge]);
+    }
+  });
+
   it('--internal: an address on the bridge, but no default route and no NAT rule', async () => {
     const internal = await store.create({ name: `i${unique}`, bridge: `bi${unique}`, internal: true });
     const id = `c7${unique}`;

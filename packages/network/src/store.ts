@@ -163,12 +163,14 @@ export class NetworkStore {
     return this.createLocked(opts);
   }
 
-  private async createLocked(opts: CreateNetworkOptions & { allowReserved?: boolean }): Promise<NetworkDef> {
+  private async createLocked(opts: CreateNetworkOptions & { allowReserved?: boolean; ownRoute?: Subnet }): Promise<NetworkDef> {
     const file = this.file(opts.name);
     return this.locked(`create network ${opts.name}`, async () => {
       const existing = await this.list();
       if (existing.some((n) => n.name === opts.name)) throw new BerthError('ENETWORK_CONFLICT', `create network ${opts.name}: a network with that name exists`);
-      const routes = await (this.opts.hostRoutes ?? hostRoutes)();
+      // The routes of a bridge this network adopts (its subnet, its address, its broadcast) are its own.
+      const own = opts.ownRoute;
+      const routes = (await (this.opts.hostRoutes ?? hostRoutes)()).filter((r) => !(own && r.prefix >= own.prefix && subnetContains(own, r.base)));
       let subnet: Subnet;
       if (opts.subnet !== undefined) {
         subnet = parseSubnet(opts.subnet);
@@ -213,8 +215,18 @@ export class NetworkStore {
   async ensureDefault(): Promise<NetworkDef> {
     const def = await this.get(DEFAULT_NETWORK);
     if (def) return def;
+    const bridge = this.opts.defaultBridge ?? DEFAULT_BRIDGE;
+    // The bridge may be there already with its address (made by another berth root on this host,
+    // or before this root's definitions were removed): the bridge plugin refuses a second address,
+    // so the network takes the bridge's subnet and gateway, as docker keeps docker0's.
+    const existingAddr = await bridgeAddress(bridge);
     try {
-      return await this.createLocked({ name: DEFAULT_NETWORK, bridge: this.opts.defaultBridge ?? DEFAULT_BRIDGE, allowReserved: true });
+      return await this.createLocked({
+        name: DEFAULT_NETWORK,
+        bridge,
+        allowReserved: true,
+        ...(existingAddr ? { subnet: formatSubnet(existingAddr.subnet), gateway: existingAddr.gateway, ownRoute: existingAddr.subnet } : {}),
+      });
     } catch (err) {
       // Another berth created it meanwhile.
       const now = await this.get(DEFAULT_NETWORK);
@@ -288,4 +300,20 @@ export function loopbackConfList(): NetworkConfList {
 export function mappingsOf(capabilityArgs: Record<string, unknown> | undefined): PortMapping[] {
   const v = capabilityArgs?.['portMappings'];
   return Array.isArray(v) ? (v as PortMapping[]) : [];
+}
+
+/** The IPv4 address and subnet of an existing Linux bridge, or undefined (no such link, no address). */
+async function bridgeAddress(bridge: string): Promise<{ gateway: string; subnet: Subnet } | undefined> {
+  try {
+    const { stdout } = await promisify(execFile)('ip', ['-j', '-4', 'addr', 'show', 'dev', bridge]);
+    const links = JSON.parse(stdout) as Array<{ addr_info?: Array<{ local?: string; prefixlen?: number }> }>;
+    const a = links[0]?.addr_info?.find((x) => typeof x.local === 'string' && typeof x.prefixlen === 'number');
+    if (!a?.local || a.prefixlen === undefined) return undefined;
+    const ip = parseIPv4(a.local);
+    if (ip === undefined || a.prefixlen < 1 || a.prefixlen > 30) return undefined;
+    const m = (~0 << (32 - a.prefixlen)) >>> 0;
+    return { gateway: a.local, subnet: { base: (ip & m) >>> 0, prefix: a.prefixlen } };
+  } catch {
+    return undefined;
+  }
 }
