@@ -33,8 +33,10 @@ export async function resumeContainer(ctx: RuntimeContext, id: string): Promise<
   const state = runningWithCgroup(ctx, id, 'unpause');
   if (!state.paused) throw new BerthError('ECONTAINER_STATE', `unpause container ${id.slice(0, 12)}: container is not paused`);
   const cg = await ctx.cgroups.open(id);
+  // The state before the thaw, as in thawForKill: a container that exits at once keeps its exit record.
+  const updated = ctx.store.update(id, (s) => delete s.paused);
   await cg.thaw();
-  return describe(ctx.store.update(id, (s) => delete s.paused) ?? { ...state, paused: false });
+  return describe(updated ?? { ...state, paused: false });
 }
 
 /**
@@ -44,6 +46,9 @@ export async function resumeContainer(ctx: RuntimeContext, id: string): Promise<
  */
 export async function thawForKill(ctx: RuntimeContext, id: string, signal: number): Promise<void> {
   if (signal !== 9 || ctx.store.read(id)?.paused !== true) return;
-  await (await ctx.cgroups.open(id)).thaw();
+  // The state first: once thawed the container dies at once and its monitor records the exit; a
+  // state update after the thaw could write back the state it read before that record (the exit
+  // was lost: "Exited (unknown)", seen in CI).
   ctx.store.update(id, (s) => delete s.paused);
+  await (await ctx.cgroups.open(id)).thaw();
 }
