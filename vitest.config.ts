@@ -22,27 +22,12 @@ const INTEGRATION_BY_NAME = [
   'test/registry/**/*.test.ts',
   'test/build/**/*.test.ts',
 ];
-/*
- * Files that mix unit tests with root- or tool-bound ones and are not split (or renamed) yet,
- * because they are being edited elsewhere; the whole file runs as integration until then.
- * Do not add to this list: name a new file by the rule above.
- */
-const INTEGRATION_NOT_YET_SPLIT = [
-  'packages/layers/src/apply.test.ts', // chown / trusted.* xattrs as root
-  'packages/layers/src/umoci.test.ts', // umoci, as root
-  'packages/registry/src/transport.test.ts', // openssl
-  'packages/runtime/src/launch/sealed-exe.test.ts', // the sealed init executable, as root (on main)
-  'packages/runtime/src/launch/spawner.test.ts', // pid namespaces as root
-  'packages/store/src/ingest.test.ts', // child processes SIGKILLed mid-ingest (tens of seconds)
-  'packages/store/src/interop.test.ts', // skopeo, umoci
-  'packages/store/src/perms.test.ts', // another user (nobody), as root
-];
 const CLI = ['test/cli/**/*.test.ts', 'test/scripts/**/*.test.ts', 'examples/**/*.test.ts'];
 const KILL = ['test/kill/**/*.test.ts'];
 
 export const testProjects = {
-  unit: { include: UNIT, exclude: [...INTEGRATION_BY_NAME, ...INTEGRATION_NOT_YET_SPLIT] },
-  integration: { include: [...INTEGRATION_BY_NAME, ...INTEGRATION_NOT_YET_SPLIT], exclude: [] as string[] },
+  unit: { include: UNIT, exclude: INTEGRATION_BY_NAME },
+  integration: { include: INTEGRATION_BY_NAME, exclude: [] as string[] },
   cli: { include: CLI, exclude: [] as string[] },
   kill: { include: KILL, exclude: [] as string[] },
 };

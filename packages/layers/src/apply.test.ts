@@ -1,8 +1,8 @@
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BerthError, Digest } from '@berth/oci';
 import {
   buildLayer,
@@ -10,74 +10,19 @@ import {
   CAPABILITY_XATTR,
   compress,
   LAYER_MEDIA_TYPE,
-  layerFixtures,
   LONG_NAME_150,
   LONG_NAME_300,
-  makeSandbox,
   snapshotTree,
   UNICODE_NAMES,
   type EntrySpec,
-  type LayerFixtureName,
-  type Sandbox,
 } from '../../../fixtures/layers/index.js';
-import { applyLayer, type ApplyLayerResult } from './apply.js';
-import type { LayerLimits } from './limits.js';
-import { lgetxattr, llistxattr } from '@berth/sys';
+import { applyLayer } from './apply.js';
+import { useApplySandbox } from './test-support/apply-sandbox.js';
 
 const isRoot = process.getuid?.() === 0;
 
-let box: Sandbox;
-beforeEach(() => {
-  box = makeSandbox();
-});
-afterEach(() => {
-  try {
-    box.check(); // every test: nothing outside the root changed
-  } finally {
-    box.cleanup();
-  }
-});
-
-async function apply(
-  entries: EntrySpec[],
-  opts: { compression?: 'none' | 'gzip' | 'zstd'; limits?: Partial<LayerLimits>; name?: string; trailing?: Buffer } = {},
-): Promise<ApplyLayerResult> {
-  const compression = opts.compression ?? 'none';
-  const blob = await buildLayer(entries, { compression, ...(opts.trailing ? { trailing: opts.trailing } : {}) });
-  return applyLayer({
-    root: box.root,
-    source: Readable.from([blob]),
-    mediaType: LAYER_MEDIA_TYPE[compression],
-    digest: Digest.of(blob),
-    ...(opts.limits ? { limits: opts.limits } : {}),
-    ...(opts.name ? { name: opts.name } : {}),
-  });
-}
-
-async function applyFixture(name: LayerFixtureName): Promise<void> {
-  for (const layer of layerFixtures[name].layers({ outside: box.outside })) await apply(layer);
-}
-
-/** Apply all but the last layer, then expect the last to fail with `code` and a message matching `re`. */
-async function expectFixtureError(name: LayerFixtureName, code: string, re: RegExp): Promise<BerthError> {
-  const layers = layerFixtures[name].layers({ outside: box.outside });
-  for (const layer of layers.slice(0, -1)) await apply(layer);
-  const err = await apply(layers[layers.length - 1] as EntrySpec[]).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(BerthError);
-  const be = err as BerthError;
-  expect(be.code).toBe(code);
-  expect(be.message).toMatch(re);
-  expect(be.message).toMatch(/^apply layer sha256:[0-9a-f]{12}…: /);
-  expect(be.message).not.toContain('\n');
-  return be;
-}
-
-const at = (...p: string[]): string => path.join(box.root, ...p);
-const read = (...p: string[]): string => readFileSync(at(...p), 'utf8');
-const mode = (...p: string[]): number => lstatSync(at(...p)).mode & 0o7777;
+const sandbox = useApplySandbox();
+const { apply, applyFixture, expectFixtureError, at, read, mode } = sandbox;
 
 describe('applyLayer containment', () => {
   it('keeps "../" names inside the root', async () => {
@@ -97,13 +42,13 @@ describe('applyLayer containment', () => {
 
   it('writes through an absolute symlink planted by a lower layer inside the root', async () => {
     await applyFixture('symlinkAbsWriteThrough');
-    expect(readlinkSync(at('link'))).toBe(box.outside);
-    expect(read(box.outside, 'pwned.txt')).toBe('pwned');
+    expect(readlinkSync(at('link'))).toBe(sandbox.box.outside);
+    expect(read(sandbox.box.outside, 'pwned.txt')).toBe('pwned');
   });
 
   it('writes through a relative ../.. symlink inside the root', async () => {
     await applyFixture('symlinkRelWriteThrough');
-    expect(read(box.outside, 'pwned.txt')).toBe('pwned');
+    expect(read(sandbox.box.outside, 'pwned.txt')).toBe('pwned');
   });
 
   it('clamps a ../../.. symlink at the root', async () => {
@@ -113,7 +58,7 @@ describe('applyLayer containment', () => {
 
   it('contains a symlink planted and used in the same layer', async () => {
     await applyFixture('symlinkSameLayer');
-    expect(read(box.outside, 'pwned.txt')).toBe('pwned');
+    expect(read(sandbox.box.outside, 'pwned.txt')).toBe('pwned');
   });
 
   it('replaces a symlink with a file instead of writing through it', async () => {
@@ -179,12 +124,12 @@ describe('applyLayer containment', () => {
     ['dotSlashAsHardlink', /entry ".\/": refusing to replace the root directory with a hardlink/],
   ] as const)('refuses %s', async (name, re) => {
     await expectFixtureError(name, 'EUNSAFE_PATH', re);
-    expect(lstatSync(box.root).isDirectory()).toBe(true);
+    expect(lstatSync(sandbox.box.root).isDirectory()).toBe(true);
   });
 
   it('applies a "./" directory entry to the root\'s metadata', async () => {
     await applyFixture('rootDirEntry');
-    expect(lstatSync(box.root).mode & 0o7777).toBe(0o751);
+    expect(lstatSync(sandbox.box.root).mode & 0o7777).toBe(0o751);
     expect(read('file')).toBe('f');
   });
 
@@ -213,7 +158,7 @@ describe('applyLayer containment', () => {
     await apply([{ path: 'l', type: 'symlink', linkname: 'nope/../d' }]);
     await apply([{ path: 'l/f', content: 'f' }]);
     expect(read('d/f')).toBe('f');
-    expect(readdirSync(box.root).sort()).toEqual(['d', 'l']);
+    expect(readdirSync(sandbox.box.root).sort()).toEqual(['d', 'l']);
   });
 
   it('refuses a path that needs a file as a directory', async () => {
@@ -226,7 +171,7 @@ describe('applyLayer containment', () => {
     const err = await apply([{ path: '.wh.x/y', content: 'y' }]).catch((e: unknown) => e);
     expect((err as BerthError).message).toMatch(/whiteout name ".wh.x" used as a directory/);
     await applyFixture('aufsMeta');
-    expect(readdirSync(box.root)).toEqual(['real']);
+    expect(readdirSync(sandbox.box.root)).toEqual(['real']);
   });
 });
 
@@ -238,14 +183,13 @@ describe('applyLayer whiteouts', () => {
 
   it('removes a lower directory recursively', async () => {
     await applyFixture('whiteoutDir');
-    expect(readdirSync(box.root)).toEqual(['other']);
+    expect(readdirSync(sandbox.box.root)).toEqual(['other']);
   });
 
   it('never removes what the same layer wrote, whatever the order', async () => {
     await applyFixture('whiteoutAfterSameLayerEntry');
     expect(read('f')).toBe('upper');
-    box.cleanup();
-    box = makeSandbox();
+    sandbox.fresh();
     await applyFixture('whiteoutBeforeSameLayerEntry');
     expect(read('f')).toBe('upper');
   });
@@ -298,13 +242,13 @@ describe('applyLayer whiteouts', () => {
 
   it('never removes host files through an outside-pointing symlink', async () => {
     await applyFixture('whiteoutThroughOutsideSymlink');
-    // box.check() in afterEach verifies the canary directory is intact.
-    expect(readlinkSync(at('link'))).toBe(box.outside);
+    // sandbox.box.check() in afterEach verifies the canary directory is intact.
+    expect(readlinkSync(at('link'))).toBe(sandbox.box.outside);
   });
 
   it('ignores whiteouts of names that do not exist', async () => {
     await applyFixture('whiteoutMissing');
-    expect(readdirSync(box.root)).toEqual(['a']);
+    expect(readdirSync(sandbox.box.root)).toEqual(['a']);
   });
 
   it('replaces a directory by a file, a file by a directory, a directory by a symlink', async () => {
@@ -324,7 +268,7 @@ describe('applyLayer whiteouts', () => {
     expect(st.mtimeMs).toBe(1_600_000_000_000);
     if (isRoot) expect([st.uid, st.gid]).toEqual([2, 3]);
     expect(read('s/child')).toBe('kept');
-    const x = snapshotTree(box.root).s?.xattrs;
+    const x = snapshotTree(sandbox.box.root).s?.xattrs;
     expect(x).toEqual({ 'user.upper': Buffer.from('u').toString('hex') });
   });
 });
@@ -332,7 +276,7 @@ describe('applyLayer whiteouts', () => {
 describe('applyLayer entry types', () => {
   it('creates files, directories, links, devices and fifos with modes, owners and times', async () => {
     await applyFixture('allTypes');
-    const t = snapshotTree(box.root);
+    const t = snapshotTree(sandbox.box.root);
     expect(t['bin/busybox']).toMatchObject({ type: 'file', mode: '755', size: 14, mtimeNs: '1700000000000000000' });
     expect(t['bin/sh']?.group).toBe('bin/busybox,bin/ls,bin/sh');
     expect(t['bin/link']).toMatchObject({ type: 'symlink', link: 'busybox', mtimeNs: '1700000000000000000' });
@@ -378,7 +322,7 @@ describe('applyLayer entry types', () => {
 
   it('sets xattrs byte for byte (security.capability included), drops security.selinux and trusted.*', async () => {
     await applyFixture('xattrs');
-    const t = snapshotTree(box.root);
+    const t = snapshotTree(sandbox.box.root);
     expect(t.ping?.xattrs['security.capability']).toBe(CAPABILITY_XATTR.toString('hex'));
     expect(t.text?.xattrs).toEqual({ 'user.binary': '0001feff', 'user.comment': Buffer.from('hello').toString('hex') });
     expect(t.labelled?.xattrs['user.kept']).toBe(Buffer.from('k').toString('hex'));
@@ -386,20 +330,6 @@ describe('applyLayer entry types', () => {
     expect(t.trusted?.xattrs).toEqual({});
     expect(t.xdir?.xattrs).toEqual({ 'user.dir': Buffer.from('d').toString('hex') });
     expect(t.ping?.mode).toBe('755');
-  });
-
-  // Root: only root could write trusted.* at all (unprivileged, EPERM skips them anyway).
-  it.skipIf(!isRoot)('never writes trusted.* (overlayfs opaque/redirect/whiteout markers included) and keeps user.* and security.capability', async () => {
-    await applyFixture('trustedXattrs');
-    const attrs = (rel: string): Record<string, string> =>
-      Object.fromEntries(llistxattr(at(rel)).sort().map((name) => [name, (lgetxattr(at(rel), name) ?? Buffer.alloc(0)).toString('hex')]));
-    expect(attrs('shown')).toEqual({ 'user.x': Buffer.from('dir').toString('hex') });
-    expect(attrs('redirected')).toEqual({});
-    expect(attrs('hider')).toEqual({});
-    expect(attrs('bin/ping')).toEqual({ 'security.capability': CAPABILITY_XATTR.toString('hex'), 'user.x': '00ff' });
-    // Nothing else was lost: the "opaque" directory still shows the lower layer's file.
-    expect(read('shown/lower')).toBe('lower');
-    expect(read('bin/ping')).toBe('ping');
   });
 
   it('handles long and unicode names', async () => {
@@ -427,7 +357,7 @@ describe('applyLayer entry types', () => {
 
   it('ignores PAX global headers (no renamed entries)', async () => {
     await applyFixture('globalPaxPath');
-    expect(readdirSync(box.root).sort()).toEqual(['first', 'second', 'third']);
+    expect(readdirSync(sandbox.box.root).sort()).toEqual(['first', 'second', 'third']);
     expect(readlinkSync(at('third'))).toBe('first');
   });
 
@@ -438,7 +368,7 @@ describe('applyLayer entry types', () => {
 
   it('can be told not to preserve ownership', async () => {
     const blob = await buildLayer([{ path: 'f', content: 'f', uid: 1234, gid: 4321 }]);
-    await applyLayer({ root: box.root, source: Readable.from([blob]), mediaType: LAYER_MEDIA_TYPE.none, preserveOwnership: false });
+    await applyLayer({ root: sandbox.box.root, source: Readable.from([blob]), mediaType: LAYER_MEDIA_TYPE.none, preserveOwnership: false });
     expect(lstatSync(at('f')).uid).toBe(process.getuid?.());
   });
 });
@@ -449,7 +379,7 @@ describe('applyLayer input verification', () => {
     const tar = await buildTar(entries);
     const blob = compress(tar, compression);
     const res = await applyLayer({
-      root: box.root,
+      root: sandbox.box.root,
       source: Readable.from([blob]),
       mediaType: LAYER_MEDIA_TYPE[compression],
       digest: Digest.of(blob),
@@ -467,13 +397,13 @@ describe('applyLayer input verification', () => {
       ['application/vnd.oci.image.layer.nondistributable.v1.tar+gzip', gzipSync(tar)],
       ['application/vnd.docker.image.rootfs.diff.tar', tar],
     ] as const) {
-      const res = await applyLayer({ root: box.root, source: Readable.from([blob]), mediaType: mt });
+      const res = await applyLayer({ root: sandbox.box.root, source: Readable.from([blob]), mediaType: mt });
       expect(res.entries).toBe(1);
     }
   });
 
   it('refuses an unknown media type', async () => {
-    const err = await applyLayer({ root: box.root, source: Readable.from([Buffer.alloc(0)]), mediaType: 'application/x-rar', name: 'L1' }).catch((e: unknown) => e);
+    const err = await applyLayer({ root: sandbox.box.root, source: Readable.from([Buffer.alloc(0)]), mediaType: 'application/x-rar', name: 'L1' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'EUNSUPPORTED', message: 'apply layer L1: unsupported layer media type "application/x-rar"' });
   });
 
@@ -481,10 +411,10 @@ describe('applyLayer input verification', () => {
     const tar = await buildTar([{ path: 'x', content: 'x' }], { trailing: Buffer.alloc(4096) });
     const blob = gzipSync(tar);
     // Both digests cover the trailing zeros after the end-of-archive marker.
-    const ok = await applyLayer({ root: box.root, source: Readable.from([blob]), mediaType: LAYER_MEDIA_TYPE.gzip, digest: Digest.of(blob), diffId: Digest.of(tar) });
+    const ok = await applyLayer({ root: sandbox.box.root, source: Readable.from([blob]), mediaType: LAYER_MEDIA_TYPE.gzip, digest: Digest.of(blob), diffId: Digest.of(tar) });
     expect(ok.bytes).toBe(tar.length);
     const shortTar = tar.subarray(0, tar.length - 4096);
-    const err = await applyLayer({ root: box.root, source: Readable.from([blob]), mediaType: LAYER_MEDIA_TYPE.gzip, diffId: Digest.of(shortTar) }).catch((e: unknown) => e);
+    const err = await applyLayer({ root: sandbox.box.root, source: Readable.from([blob]), mediaType: LAYER_MEDIA_TYPE.gzip, diffId: Digest.of(shortTar) }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'EDIGEST_MISMATCH' });
     expect((err as Error).message).toMatch(/^apply layer sha256:[0-9a-f]{12}…: diffID mismatch, got sha256:/);
   });
@@ -492,7 +422,7 @@ describe('applyLayer input verification', () => {
   it('fails on a wrong blob digest, naming the layer', async () => {
     const blob = await buildLayer([{ path: 'x', content: 'x' }], { compression: 'gzip' });
     const wrong = Digest.of('something else');
-    const err = await applyLayer({ root: box.root, source: Readable.from([blob]), mediaType: LAYER_MEDIA_TYPE.gzip, digest: wrong }).catch((e: unknown) => e);
+    const err = await applyLayer({ root: sandbox.box.root, source: Readable.from([blob]), mediaType: LAYER_MEDIA_TYPE.gzip, digest: wrong }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'EDIGEST_MISMATCH' });
     expect((err as Error).message).toBe(`apply layer sha256:${wrong.hex.slice(0, 12)}…: blob digest mismatch, got ${Digest.of(blob)}`);
   });
@@ -501,10 +431,10 @@ describe('applyLayer input verification', () => {
     const blob = await buildLayer([{ path: 'x', content: 'x'.repeat(5000) }], { compression: 'gzip' });
     const corrupt = Buffer.from(blob);
     corrupt[0] = 0;
-    let err = await applyLayer({ root: box.root, source: Readable.from([corrupt]), mediaType: LAYER_MEDIA_TYPE.gzip, name: 'c' }).catch((e: unknown) => e);
+    let err = await applyLayer({ root: sandbox.box.root, source: Readable.from([corrupt]), mediaType: LAYER_MEDIA_TYPE.gzip, name: 'c' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ELAYER', message: 'apply layer c: decompress gzip: incorrect header check' });
     const tar = await buildTar([{ path: 'x', content: 'x'.repeat(5000) }]);
-    err = await applyLayer({ root: box.root, source: Readable.from([tar.subarray(0, 3000)]), mediaType: LAYER_MEDIA_TYPE.none, name: 't' }).catch((e: unknown) => e);
+    err = await applyLayer({ root: sandbox.box.root, source: Readable.from([tar.subarray(0, 3000)]), mediaType: LAYER_MEDIA_TYPE.none, name: 't' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ELAYER', message: 'apply layer t: entry "x": unexpected end of tar stream' });
   });
 
@@ -514,7 +444,7 @@ describe('applyLayer input verification', () => {
         this.destroy(new Error('connection reset'));
       },
     });
-    const err = await applyLayer({ root: box.root, source, mediaType: LAYER_MEDIA_TYPE.gzip, name: 's' }).catch((e: unknown) => e);
+    const err = await applyLayer({ root: sandbox.box.root, source, mediaType: LAYER_MEDIA_TYPE.gzip, name: 's' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ELAYER', message: 'apply layer s: connection reset' });
   });
 
@@ -530,17 +460,17 @@ describe('applyLayer input verification', () => {
   });
 
   it('refuses a root that is not a directory', async () => {
-    writeFileSync(path.join(box.root, 'file'), 'x');
-    const err = await applyLayer({ root: path.join(box.root, 'file'), source: Readable.from([Buffer.alloc(1024)]), mediaType: LAYER_MEDIA_TYPE.none, name: 'r' }).catch((e: unknown) => e);
+    writeFileSync(path.join(sandbox.box.root, 'file'), 'x');
+    const err = await applyLayer({ root: path.join(sandbox.box.root, 'file'), source: Readable.from([Buffer.alloc(1024)]), mediaType: LAYER_MEDIA_TYPE.none, name: 'r' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'EINVAL_ARGUMENT' });
     expect((err as Error).message).toMatch(/^apply layer r: root ".*file": not a directory$/);
   });
 
   it('applies onto a root reached through a symlink', async () => {
-    mkdirSync(path.join(box.root, 'real'));
-    symlinkSync('real', path.join(box.root, 'alias'));
+    mkdirSync(path.join(sandbox.box.root, 'real'));
+    symlinkSync('real', path.join(sandbox.box.root, 'alias'));
     const blob = await buildLayer([{ path: 'f', content: 'f' }]);
-    await applyLayer({ root: path.join(box.root, 'alias'), source: Readable.from([blob]), mediaType: LAYER_MEDIA_TYPE.none });
-    expect(existsSync(path.join(box.root, 'real', 'f'))).toBe(true);
+    await applyLayer({ root: path.join(sandbox.box.root, 'alias'), source: Readable.from([blob]), mediaType: LAYER_MEDIA_TYPE.none });
+    expect(existsSync(path.join(sandbox.box.root, 'real', 'f'))).toBe(true);
   });
 });

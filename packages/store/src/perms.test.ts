@@ -1,17 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, chmodSync, closeSync, lstatSync, openSync, readdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, lstatSync, readdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Digest, MediaType } from '@berth/oci';
 import { FileLock, Store, securePrivateRoot } from './index.js';
 import { makeData } from './test-support/data.js';
+import { populate } from './test-support/populate.js';
 import { rejection } from './test-support/rejection.js';
-
-const isRoot = process.getuid?.() === 0;
 
 let dir: string;
 let berthRoot: string;
@@ -52,64 +50,12 @@ function notPrivate(top: string): string[] {
     .map((e) => `${path.relative(dir, e.path) || '.'} ${e.mode.toString(8)}`);
 }
 
-/** A store with some of everything: blobs (put and ingested), a tag, a partial ingest, lock files. */
-async function populate(store: Store): Promise<void> {
-  const layer = await store.putBlob(Readable.from([makeData('layer', 5000)]));
-  const config = await store.putBlob(Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'));
-  const data = makeData('ingested', 3000);
-  const ing = await store.ingest({ digest: Digest.of(data), size: data.length });
-  const w = ing.createWriteStream();
-  w.end(data);
-  await once(w, 'finish');
-  await ing.commit();
-  const partial = makeData('partial', 2000);
-  const half = await store.ingest({ digest: Digest.of(partial), size: partial.length });
-  const hw = half.createWriteStream();
-  hw.end(partial.subarray(0, 1000));
-  await once(hw, 'finish');
-  await half.abort({ keepPartial: true });
-  const manifest = await store.putBlob(
-    Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MediaType.OciManifest,
-        config: { mediaType: MediaType.OciConfig, digest: config.digest.toString(), size: config.size },
-        layers: [{ mediaType: MediaType.OciLayer, digest: layer.digest.toString(), size: layer.size }],
-      }),
-    ),
-  );
-  await store.setTag('localhost/private:1', { mediaType: MediaType.OciManifest, digest: manifest.digest.toString(), size: manifest.size });
-  await store.withLock('demo', async () => undefined);
-}
-
 /** SIGKILL a holdWithFlock process and its sleep (its own process group). */
 function killGroup(c: ChildProcess): void {
   try {
     if (c.pid !== undefined && c.exitCode === null) process.kill(-c.pid, 'SIGKILL');
   } catch {
     // already gone
-  }
-}
-
-/** Run `fn` as nobody (effective uid and gid 65534; root only), root again afterwards whatever happens. */
-function asNobody<T>(fn: () => T): T {
-  process.setegid?.(65534);
-  process.seteuid?.(65534);
-  try {
-    return fn();
-  } finally {
-    process.seteuid?.(0);
-    process.setegid?.(0);
-  }
-}
-
-/** The errno code `fn` fails with, or 'ok'. */
-function errnoOf(fn: () => void): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code ?? String(err);
   }
 }
 
@@ -200,21 +146,6 @@ describe('the store is private to its owner', () => {
     expect(lstatSync(path.join(shared, 'snapshots')).mode & 0o7777).toBe(0o700);
   });
 
-  it.skipIf(!isRoot)('another user (nobody) can neither read a blob nor open a lock file to hold it', async () => {
-    const store = await Store.open({ root });
-    await populate(store);
-    const blob = path.join(root, 'blobs', 'sha256', readdirSync(path.join(root, 'blobs', 'sha256'))[0] as string);
-    const lock = path.join(root, 'locks', 'index.lock');
-    const tryOpen = (p: string) => () => closeSync(openSync(p, 'r'));
-    expect(asNobody(() => errnoOf(tryOpen(blob)))).toBe('EACCES');
-    expect(asNobody(() => errnoOf(tryOpen(lock)))).toBe('EACCES');
-    expect(asNobody(() => errnoOf(() => readdirSync(root)))).toBe('EACCES');
-    // Even with the directories opened up again, the files themselves are owner-only.
-    for (const d of [berthRoot, root, path.dirname(blob), path.dirname(lock)]) chmodSync(d, 0o755);
-    expect(asNobody(() => errnoOf(tryOpen(blob)))).toBe('EACCES');
-    expect(asNobody(() => errnoOf(tryOpen(lock)))).toBe('EACCES');
-    expect(asNobody(() => errnoOf(tryOpen(path.join(root, 'index.json'))))).toBe('EACCES');
-  });
 });
 
 describe('lock waits are bounded', () => {
