@@ -8,23 +8,15 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MediaType, Reference } from '@berth/oci';
 import { toolsMissing } from '@berth/testing';
-import { RegistryClient, type RegistryClientOptions } from './client.js';
-import { StaticCredentials } from './credentials.js';
+import type { RegistryClient, RegistryClientOptions } from './client.js';
+import { testClient, useCleanups } from './test-support/cleanups.js';
 import { failure } from './test-support/failure.js';
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-function client(opts: RegistryClientOptions = {}): RegistryClient {
-  const c = new RegistryClient({ credentials: new StaticCredentials({}), ...opts });
-  cleanups.push(() => c.close());
-  return c;
-}
+const cleanups = useCleanups();
+const client = (opts: RegistryClientOptions = {}): RegistryClient => testClient(cleanups, opts);
 
 const opensslSkip = toolsMissing(['openssl']);
 if (opensslSkip) console.warn(`skipping TLS test: ${opensslSkip}`);

@@ -1,22 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MediaType, Reference } from '@berth/oci';
-import { RegistryClient, type RegistryClientOptions } from './client.js';
+import type { RegistryClient, RegistryClientOptions } from './client.js';
 import { StaticCredentials } from './credentials.js';
+import { testClient, useCleanups } from './test-support/cleanups.js';
 import type { RetryEvent } from './transport.js';
 import { FakeRegistry, startServer } from './test-support/fake-registry.js';
 import { addImage, tempStore } from './test-support/images.js';
 import { failure } from './test-support/failure.js';
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-function client(opts: RegistryClientOptions = {}): RegistryClient {
-  const c = new RegistryClient({ credentials: new StaticCredentials({}), ...opts });
-  cleanups.push(() => c.close());
-  return c;
-}
+const cleanups = useCleanups();
+const client = (opts: RegistryClientOptions = {}): RegistryClient => testClient(cleanups, opts);
 
 async function registry(init?: Parameters<typeof FakeRegistry.start>[0]): Promise<FakeRegistry> {
   const r = await FakeRegistry.start(init);

@@ -14,6 +14,7 @@ import { discardParked, launchInit, parkInit, takeParkedStdio } from './init-pro
 import type { ChildExit, SpawnRequest, SpawnedChild, Spawner } from './spawner.js';
 import { prepareStdio, releaseStdio } from './stdio.js';
 import type { PreparedStdio } from './stdio.js';
+import { bundleForTest } from '../test-support/bundle.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sys = new LibcSyscalls();
@@ -226,7 +227,6 @@ describe('a parked init nobody took', () => {
   let dir: string;
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-rt-park-'));
-    const esbuild = await import('esbuild');
     const entry = path.join(dir, 'entry.ts');
     fs.writeFileSync(
       entry,
@@ -237,20 +237,7 @@ describe('a parked init nobody took', () => {
         `export { LibcSyscalls } from ${JSON.stringify(path.join(here, '..', '..', '..', 'sys', 'src', 'libc-syscalls.ts'))};`,
       ].join('\n'),
     );
-    await esbuild.build({
-      entryPoints: [entry],
-      outfile: path.join(dir, 'init-process.cjs'),
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      external: ['koffi'],
-      alias: {
-        '@berth/oci': path.join(here, '..', '..', '..', 'oci', 'src', 'errors.ts'),
-        '@berth/sys': path.join(here, '..', '..', '..', 'sys', 'src', 'index.ts'),
-      },
-      logLevel: 'warning',
-    });
+    await bundleForTest(entry, path.join(dir, 'init-process.cjs'));
     // The stand-in for the init: it would live 30 s.
     fs.writeFileSync(path.join(dir, 'init.cjs'), `require('node:fs').writeFileSync(${JSON.stringify(path.join(dir, 'pid'))}, String(process.pid)); setTimeout(() => {}, 30000);`);
   });

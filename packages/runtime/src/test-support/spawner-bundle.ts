@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
+import { bundleForTest } from './bundle.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const launchDir = path.resolve(here, '..', 'launch');
@@ -28,21 +29,7 @@ export function useSpawnerBundle(): (body: string) => NodeResult {
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-rt-spawner-'));
     bundle = path.join(dir, 'spawner.cjs');
-    const esbuild = await import('esbuild');
-    await esbuild.build({
-      entryPoints: [path.join(launchDir, 'spawner.ts')],
-      outfile: bundle,
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      external: ['koffi'],
-      alias: {
-        '@berth/oci': path.join(repoRoot, 'packages', 'oci', 'src', 'errors.ts'),
-        '@berth/sys': path.join(repoRoot, 'packages', 'sys', 'src', 'index.ts'),
-      },
-      logLevel: 'warning',
-    });
+    await bundleForTest(path.join(launchDir, 'spawner.ts'), bundle);
   });
   afterAll(() => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
