@@ -318,10 +318,10 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
   it('refuses what it cannot honour at create, with one line in --log (runc JSON format) and nothing left behind', () => {
     const root = stateRoot();
     const cases: Array<[string, (c: Config) => void, string]> = [
-      ['hooks', (c) => (c['hooks'] = { prestart: [{ path: '/bin/true' }] }), 'hooks (prestart) is not supported'],
-      ['join', (c) => c['linux'].namespaces.push({ type: 'network', path: '/proc/1/ns/net' }), 'with a path (joining a namespace) is not supported'],
+      ['hooks', (c) => (c['hooks'] = { prestart: [{ path: 'true' }] }), 'hooks.prestart[0].path must be an absolute path'],
+      ['join', (c) => c['linux'].namespaces.forEach((ns: { type: string; path?: string }) => ns.type === 'mount' && (ns.path = '/proc/1/ns/mnt')), 'multithreaded Node process'],
       ['userns', (c) => c['linux'].namespaces.push({ type: 'user' }), 'linux.namespaces type "user" is not supported'],
-      ['terminal', (c) => (c['process'].terminal = true), 'process.terminal needs --console-socket'],
+      ['terminal', (c) => (c['process'].terminal = true), 'cannot allocate tty if berth-runtime will detach without setting console socket'],
       ['sysctl', (c) => (c['linux'].sysctl = { 'kernel.panic': '1' }), 'not a namespaced sysctl'],
       ['mount', (c) => c['mounts'].push({ destination: '/x', type: 'overlay', source: 'overlay' }), 'mounts of type overlay is not supported'],
       ['blkio', (c) => (c['linux'].resources = { blockIO: { weight: 10 } }), 'linux.resources.blockIO is not supported'],

@@ -105,16 +105,23 @@ export interface ExecOptions {
   onPty?: (master: number) => void;
 }
 
-/** --preserve-fds N: the caller's fds 3..3+N-1, which must be open. */
-function preservedFds(n: number | undefined): number[] {
+/**
+ * --preserve-fds N: the caller's fds 3..3+N-1, which must be open. Node marks every fd it
+ * inherits close-on-exec and opens its own from the lowest free number, its event loop's
+ * epoll first: a caller that passed fewer than N fds would hand the container Node's own, so
+ * an epoll fd in the range is refused as not passed.
+ */
+function preservedFds(sys: Syscalls, n: number | undefined): number[] {
   const fds: number[] = [];
-  for (let i = 0; i < (n ?? 0); i++) {
+  for (let fd = 3; fd < 3 + (n ?? 0); fd++) {
+    let target: string;
     try {
-      fs.fstatSync(3 + i);
+      target = sys.readlink(`/proc/self/fd/${fd}`);
     } catch {
-      throw new BerthError('EINVAL_ARGUMENT', `--preserve-fds ${n}: fd ${3 + i} is not open`);
+      throw new BerthError('EINVAL_ARGUMENT', `--preserve-fds ${n}: fd ${fd} is not open`);
     }
-    fds.push(3 + i);
+    if (target === 'anon_inode:[eventpoll]') throw new BerthError('EINVAL_ARGUMENT', `--preserve-fds ${n}: fd ${fd} was not passed to berth-runtime (it is its own event loop's)`);
+    fds.push(fd);
   }
   return fds;
 }
@@ -257,7 +264,7 @@ export class OciRuntime {
   async create(o: CreateOptions): Promise<{ pid: number; exited: Promise<ChildExit> }> {
     const id = checkId(o.id);
     const bundle = path.resolve(o.bundle);
-    const extraFds = preservedFds(o.preserveFds);
+    const extraFds = preservedFds(this.sys, o.preserveFds);
     const cfg = readBundleConfig(bundle);
     const b = bundleToSpec(cfg, bundle);
     checkTerminal({ terminal: b.terminal, consoleSocket: o.consoleSocket, detach: o.foreground !== true });
@@ -447,7 +454,7 @@ export class OciRuntime {
     if (o.tty !== undefined) proc.terminal = o.tty;
     const terminal = proc.terminal === true;
     checkTerminal({ terminal, consoleSocket: o.consoleSocket, detach: o.detach === true });
-    const extraFds = preservedFds(o.preserveFds);
+    const extraFds = preservedFds(this.sys, o.preserveFds);
     if (o.process === undefined && proc.args?.length === 0) throw new BerthError('EINVAL_ARGUMENT', 'exec: no command given (CMD or --process)');
     if (o.cwd !== undefined) proc.cwd = o.cwd;
     if (o.env !== undefined) proc.env = [...(proc.env ?? []), ...o.env];
