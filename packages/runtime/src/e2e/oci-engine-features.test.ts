@@ -5,28 +5,19 @@
  * its stdin, args, env, timeout and failure), namespaces joined by path, an exec'd process
  * outliving berth-runtime, and podman -t with berth-runtime as its runtime.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleSocket, TerminalDriver } from '../testing/console-socket.js';
-import { e2eUnavailable, ensureEntrypoints, haveTool, packageRoot, sharedImages, tempDir, unpackImage, until } from '../testing/fixtures.js';
+import { ensureEntrypoints, haveTool, tempDir, until } from '../testing/fixtures.js';
+import { BERTH_RUNTIME as BIN, OciTestBed, PODMAN_ULIMITS as ulimits, berthRuntime as br, berthRuntimeOk as brOk, ociRuntimeUnavailable, privatePodman } from '../testing/oci-runtime.js';
 
-const BIN = path.join(packageRoot, 'bin', 'berth-runtime.js');
-
-function why(): string | undefined {
-  const e2e = e2eUnavailable();
-  if (e2e !== undefined) return e2e;
-  if (!haveTool('gcc')) return 'gcc is not installed (apt-get install gcc libc6-dev)';
-  return undefined;
-}
-const unavailable = why();
+const unavailable = ociRuntimeUnavailable();
 if (unavailable) console.warn(`skipping the berth-runtime engine feature tests: ${unavailable}`);
 
 let dir = '';
-let rootfs = '';
-let baseConfig: Record<string, unknown> = {};
-let subreaper = '';
+let bed: OciTestBed;
 let n = 0;
 /** Container ids are unique per run: their cgroups (berth-runtime/<id>) are host-wide. */
 const tag = `${process.pid.toString(36)}${Date.now().toString(36)}`;
@@ -34,56 +25,10 @@ const cid = (name: string): string => `${name}-${tag}`;
 /** Every state root made, for the cleanup of what a failed test left. */
 const roots: string[] = [];
 
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function br(root: string, args: string[], opts: { input?: string; stdio?: Array<'pipe' | number> } = {}): Result {
-  const r = spawnSync(process.execPath, [BIN, '--root', root, ...args], {
-    encoding: 'utf8',
-    input: opts.input ?? '',
-    timeout: 60_000,
-    ...(opts.stdio === undefined ? {} : { stdio: opts.stdio }),
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function brOk(root: string, args: string[]): string {
-  const r = br(root, args);
-  if (r.status !== 0) throw new Error(`berth-runtime ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
-  return r.stdout;
-}
-
-type Config = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- runtime-spec JSON edited freely by tests
-
-function bundle(edit: (c: Config) => void): string {
-  const b = path.join(dir, `bundle-${++n}`);
-  fs.mkdirSync(b);
-  execFileSync('cp', ['-a', rootfs, path.join(b, 'rootfs')]);
-  const c = structuredClone(baseConfig) as Config;
-  c['process'].terminal = false;
-  edit(c);
-  fs.writeFileSync(path.join(b, 'config.json'), JSON.stringify(c));
-  return b;
-}
-
 function stateRoot(): string {
   const r = path.join(dir, `state-${++n}`);
   roots.push(r);
   return r;
-}
-
-/** `create` under the subreaper (conmon's part), with more flags; resolves once create has exited. */
-async function createUnderSubreaper(root: string, b: string, id: string, flags: string[] = []): Promise<{ reaped: () => string; stderr: () => string }> {
-  const r = spawn(subreaper, [process.execPath, BIN, '--root', root, 'create', '--bundle', b, ...flags, id], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  r.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  r.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  await until(() => out.includes('\n'));
-  return { reaped: () => out, stderr: () => err };
 }
 
 const statePid = (root: string, id: string): number => (JSON.parse(brOk(root, ['state', id])) as { pid: number }).pid;
@@ -93,11 +38,7 @@ describe.skipIf(unavailable !== undefined)('berth-runtime for engines', () => {
   beforeAll(() => {
     ensureEntrypoints();
     dir = tempDir('ocifeatures');
-    const img = unpackImage('alpine', dir);
-    rootfs = img.rootfs;
-    baseConfig = JSON.parse(fs.readFileSync(path.join(path.dirname(rootfs), 'config.json'), 'utf8')) as Record<string, unknown>;
-    subreaper = path.join(dir, 'subreaper');
-    execFileSync('gcc', ['-O2', '-o', subreaper, path.join(packageRoot, 'src', 'oci', 'testdata', 'subreaper.c')]);
+    bed = new OciTestBed(dir);
   }, 120_000);
 
   afterAll(() => {
@@ -116,14 +57,14 @@ describe.skipIf(unavailable !== undefined)('berth-runtime for engines', () => {
   it('create --console-socket: the pty master arrives with SCM_RIGHTS, the slave is the process stdio and controlling terminal, consoleSize applied', async () => {
     const root = stateRoot();
     const t1 = cid('t1');
-    const b = bundle((c) => {
+    const b = bed.bundle((c) => {
       c['process'].terminal = true;
       c['process'].consoleSize = { height: 37, width: 101 };
       c['process'].args = ['sh', '-c', 'tty; stty size; echo ctty > /dev/tty && echo ctty=ok; read x; echo got=$x; exit 4'];
     });
     const sock = new ConsoleSocket(path.join(dir, `console-${++n}.sock`));
     try {
-      const created = createUnderSubreaper(root, b, t1, ['--console-socket', sock.path]);
+      const created = bed.createUnderSubreaper(root, b, t1, ['--console-socket', sock.path]);
       const { name, fd } = await sock.receive();
       const c = await created;
       expect(c.stderr()).toBe('');
@@ -145,7 +86,7 @@ describe.skipIf(unavailable !== undefined)('berth-runtime for engines', () => {
       sock.close();
     }
     // runc's rules: a terminal needs the socket when detaching; a socket needs a terminal.
-    const noTerm = bundle((c) => (c['process'].args = ['true']));
+    const noTerm = bed.bundle((c) => (c['process'].args = ['true']));
     expect(br(root, ['create', '--bundle', noTerm, '--console-socket', path.join(dir, 'x.sock'), cid('t2')])).toMatchObject({
       status: 1,
       stderr: expect.stringContaining('cannot use console socket if berth-runtime will not detach or allocate tty'),
@@ -157,7 +98,7 @@ describe.skipIf(unavailable !== undefined)('berth-runtime for engines', () => {
   it('run with a terminal and exec --tty relay the pty when not detached; exec --tty --detach sends it to the console socket', async () => {
     const root = stateRoot();
     const r1 = cid('r1');
-    const relayed = bundle((c) => {
+    const relayed = bed.bundle((c) => {
       c['process'].terminal = true;
       c['process'].args = ['sh', '-c', 'tty; exit 3'];
     });
@@ -166,8 +107,8 @@ describe.skipIf(unavailable !== undefined)('berth-runtime for engines', () => {
     expect(r).toMatchObject({ status: 3, stdout: '/dev/pts/0\r\n' });
 
     const x1 = cid('x1');
-    const b = bundle((c) => (c['process'].args = ['sleep', '1000']));
-    await createUnderSubreaper(root, b, x1);
+    const b = bed.bundle((c) => (c['process'].args = ['sleep', '1000']));
+    await bed.createUnderSubreaper(root, b, x1);
     brOk(root, ['start', x1]);
     const e = br(root, ['exec', '--tty', x1, 'sh', '-c', 'tty; exit 5']);
     expect(e.stderr).toBe('');
@@ -202,7 +143,7 @@ describe.skipIf(unavailable !== undefined)('berth-runtime for engines', () => {
     const inFd = fs.openSync(input, 'r');
     const outFd = fs.openSync(output, 'a');
     try {
-      const b = bundle((c) => {
+      const b = bed.bundle((c) => {
         c['process'].args = ['sh', '-c', 'cat <&3; echo to fd 4 >&4; for f in 3 4 5 6; do [ -e /proc/self/fd/$f ] && echo has=$f; done; exit 0'];
       });
       const r = br(root, ['run', '--preserve-fds', '2', '--bundle', b, cid('p1')], { stdio: ['pipe', 'pipe', 'pipe', inFd, outFd] });
@@ -214,8 +155,8 @@ describe.skipIf(unavailable !== undefined)('berth-runtime for engines', () => {
       expect(none.stdout).not.toContain('has=');
 
       const x1 = cid('p3');
-      const s = bundle((c) => (c['process'].args = ['sleep', '1000']));
-      await createUnderSubreaper(root, s, x1);
+      const s = bed.bundle((c) => (c['process'].args = ['sleep', '1000']));
+      await bed.createUnderSubreaper(root, s, x1);
       brOk(root, ['start', x1]);
       fs.writeFileSync(output, '');
       const e = br(root, ['exec', '--preserve-fds', '2', x1, 'sh', '-c', 'echo exec to fd 4 >&4; for f in 3 4 5; do [ -e /proc/self/fd/$f ] && echo has=$f; done; true'], {
@@ -248,7 +189,7 @@ describe.skipIf(unavailable !== undefined)('berth-runtime for engines', () => {
       env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', `HOOKVAR=v-${name}`],
       timeout: 30,
     });
-    const b = bundle((c) => {
+    const b = bed.bundle((c) => {
       c['process'].args = ['sleep', '1000'];
       c['mounts'].push({ destination: '/hook-out', type: 'bind', source: out, options: ['rbind', 'rw'] });
       c['hooks'] = {
@@ -261,7 +202,7 @@ describe.skipIf(unavailable !== undefined)('berth-runtime for engines', () => {
       };
     });
     const hostMnt = nsOf('self', 'mnt');
-    const c = await createUnderSubreaper(root, b, h1);
+    const c = await bed.createUnderSubreaper(root, b, h1);
     expect(c.stderr()).toBe('');
     const pid = statePid(root, h1);
     const containerMnt = nsOf(pid, 'mnt');
@@ -293,20 +234,20 @@ describe.skipIf(unavailable !== undefined)('berth-runtime for engines', () => {
     }
 
     // A failing createRuntime hook fails create (its stderr in the message), leaving nothing; a timeout too.
-    const failing = bundle((cfg) => {
+    const failing = bed.bundle((cfg) => {
       cfg['process'].args = ['true'];
       cfg['hooks'] = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'echo broken hook >&2; exit 3'] }] };
     });
     const f = br(root, ['create', '--bundle', failing, cid('h2')]);
     expect(f).toMatchObject({ status: 1, stderr: expect.stringContaining('createRuntime hook #0 (/bin/sh): exit status 3: broken hook') });
-    const slow = bundle((cfg) => {
+    const slow = bed.bundle((cfg) => {
       cfg['process'].args = ['true'];
       cfg['hooks'] = { createContainer: [{ path: '/bin/sleep', args: ['sleep', '30'], timeout: 1 }] };
     });
     expect(br(root, ['create', '--bundle', slow, cid('h3')])).toMatchObject({ status: 1, stderr: expect.stringContaining('createContainer hook #0 (/bin/sleep): timed out after 1s') });
     expect(fs.readdirSync(root)).toEqual([]);
     // poststart and poststop failures are warnings: the container runs and is deleted.
-    const warn = bundle((cfg) => {
+    const warn = bed.bundle((cfg) => {
       cfg['process'].args = ['sh', '-c', 'echo ran'];
       cfg['hooks'] = { poststart: [{ path: '/bin/false' }], poststop: [{ path: '/bin/false' }] };
     });
@@ -320,12 +261,12 @@ describe.skipIf(unavailable !== undefined)('berth-runtime for engines', () => {
   it('joins the net, ipc, uts, pid and cgroup namespaces given by path; refuses a mount namespace by path', async () => {
     const root = stateRoot();
     const holder = cid('ns1');
-    const hb = bundle((c) => {
+    const hb = bed.bundle((c) => {
       c['hostname'] = 'holder';
       c['linux'].namespaces.push({ type: 'cgroup' });
       c['process'].args = ['sleep', '1000'];
     });
-    await createUnderSubreaper(root, hb, holder);
+    await bed.createUnderSubreaper(root, hb, holder);
     brOk(root, ['start', holder]);
     const hpid = statePid(root, holder);
     const kinds: Array<[string, string]> = [
@@ -335,7 +276,7 @@ describe.skipIf(unavailable !== undefined)('berth-runtime for engines', () => {
       ['pid', 'pid'],
       ['cgroup', 'cgroup'],
     ];
-    const joiner = bundle((c) => {
+    const joiner = bed.bundle((c) => {
       delete c['hostname'];
       const rest = (c['linux'].namespaces as Array<{ type: string }>).filter((ns) => !kinds.some(([k]) => k === ns.type));
       c['linux'].namespaces = [...rest, ...kinds.map(([type, file]) => ({ type, path: `/proc/${hpid}/ns/${file}` }))];
@@ -352,15 +293,15 @@ describe.skipIf(unavailable !== undefined)('berth-runtime for engines', () => {
     expect(lines[7]).toBe('1'); // the holder's sleep, seen from the joined pid namespace
     brOk(root, ['delete', '--force', holder]);
 
-    const mnt = bundle((c) => c['linux'].namespaces.forEach((ns: { type: string; path?: string }) => ns.type === 'mount' && (ns.path = '/proc/1/ns/mnt')));
+    const mnt = bed.bundle((c) => c['linux'].namespaces.forEach((ns: { type: string; path?: string }) => ns.type === 'mount' && (ns.path = '/proc/1/ns/mnt')));
     expect(br(root, ['create', '--bundle', mnt, cid('ns3')])).toMatchObject({ status: 1, stderr: expect.stringContaining('multithreaded Node process') });
   }, 90_000);
 
   it('an exec --detach process keeps running once berth-runtime has exited (no parent-death signal)', async () => {
     const root = stateRoot();
     const d1 = cid('d1');
-    const b = bundle((c) => (c['process'].args = ['sleep', '1000']));
-    await createUnderSubreaper(root, b, d1);
+    const b = bed.bundle((c) => (c['process'].args = ['sleep', '1000']));
+    await bed.createUnderSubreaper(root, b, d1);
     brOk(root, ['start', d1]);
     const pidFile = path.join(dir, `d-pid-${++n}`);
     // Its stdio is berth-runtime's (conmon gives files or pipes it keeps reading): here, none waited on.
@@ -383,18 +324,13 @@ describe.skipIf(podmanUnavailable !== undefined)('podman -t with --runtime berth
   beforeAll(() => {
     ensureEntrypoints();
     pdir = tempDir('podman-tty');
-    const store = path.join(pdir, 'root');
-    const runroot = path.join(pdir, 'runroot');
-    execFileSync('skopeo', ['copy', '--quiet', `oci:${path.join(sharedImages, 'alpine')}:latest`, `containers-storage:[vfs@${store}+${runroot}]docker.io/library/alpine:latest`]);
-    podman = ['--root', store, '--runroot', runroot, '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none', '--runtime', BIN];
+    podman = privatePodman(pdir);
   }, 120_000);
   afterAll(() => {
     if (pdir === '') return;
     spawnSync('podman', [...podman, 'rm', '-af'], { stdio: 'ignore' });
     fs.rmSync(pdir, { recursive: true, force: true });
   });
-
-  const ulimits = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
 
   it('podman run --rm -t alpine tty: the container has a terminal from berth-runtime over conmon console socket; podman exec -t too', () => {
     const r = spawnSync('podman', [...podman, 'run', '--rm', '-t', '--network', 'none', ...ulimits, 'alpine', 'tty'], { encoding: 'utf8', timeout: 90_000 });
