@@ -111,7 +111,9 @@ export function runHooks(name: HookName, hooks: readonly OciHook[] | undefined, 
     const what = `${name} hook #${i} (${h.path})`;
     const out = lastLine(r.stderr ?? '') || lastLine(r.stdout ?? '');
     const suffix = out === '' ? '' : `: ${out}`;
-    if (r.error !== undefined) {
+    // A hook that does not read the state exits before it is all written: not an error of its own.
+    const epipe = r.error !== undefined && (r.error as NodeJS.ErrnoException).code === 'EPIPE';
+    if (r.error !== undefined && !epipe) {
       const code = (r.error as NodeJS.ErrnoException).code;
       if (code === 'ETIMEDOUT') throw new BerthError('ERUNTIME', `${what}: timed out after ${h.timeout ?? 0}s${suffix}`);
       throw new BerthError('ERUNTIME', `${what}: ${code ?? r.error.message}`, { cause: r.error });
