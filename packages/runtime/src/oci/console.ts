@@ -75,7 +75,7 @@ export function relayTerminal(sys: Syscalls, master: number): { finish(graceMs?:
   // stdin's end is not a hangup (runc copies until EOF and leaves the terminal open).
   stdin.pipe(pty.input, { end: false });
   return {
-    async finish(graceMs = 2000): Promise<void> {
+    async finish(graceMs = 5000): Promise<void> {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
       clearTimeout(timer);
