@@ -108,7 +108,9 @@ describe('LibcSyscalls', () => {
     } finally {
       for (const f of [server, r, w]) sys.close(f);
     }
-    expect(() => sys.connectUnix(sys.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), join(dir, 'nope.sock'))).toThrow(`connect ${join(dir, 'nope.sock')}: ENOENT`);
+    const lone = sys.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    expect(() => sys.connectUnix(lone, join(dir, 'nope.sock'))).toThrow(`connect ${join(dir, 'nope.sock')}: ENOENT`);
+    sys.close(lone);
   });
 
   it('stat and lstat describe kinds; mknod/symlink/mkdir create them', () => {
