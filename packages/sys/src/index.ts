@@ -112,6 +112,12 @@ export {
   AF_INET,
   SOCK_DGRAM,
   SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  AF_UNIX,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  SCM_RIGHTS,
+  MSG_CMSG_CLOEXEC,
   SIGNALS,
 } from './syscalls.js';
 export type {

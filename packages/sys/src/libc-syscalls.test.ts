@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isBerthError } from '@berth/oci';
 import { LibcSyscalls } from './libc-syscalls.js';
-import { FD_CLOEXEC, F_GETFD, F_SETFD, O_CLOEXEC, O_RDONLY, O_RDWR, O_NOCTTY, TIOCGPTN, TIOCGWINSZ, TIOCSPTLCK, TIOCSWINSZ } from './syscalls.js';
+import { AF_UNIX, FD_CLOEXEC, SOCK_CLOEXEC, SOCK_STREAM, F_GETFD, F_SETFD, O_CLOEXEC, O_RDONLY, O_RDWR, O_NOCTTY, TIOCGPTN, TIOCGWINSZ, TIOCSPTLCK, TIOCSWINSZ } from './syscalls.js';
 
 const sys = new LibcSyscalls();
 const dir = mkdtempSync(join(tmpdir(), 'berth-libc-'));
@@ -76,6 +76,41 @@ describe('LibcSyscalls', () => {
     expect(dup).not.toBe(fd);
     expect(sys.readlink(`/proc/self/fd/${dup}`)).toBe(file);
     for (const f of [dup, pidfd, fd]) sys.close(f);
+  });
+
+  it('AF_UNIX sockets pass fds with SCM_RIGHTS (sendFds / recvFds), received close-on-exec', () => {
+    const path = join(dir, 'fds.sock');
+    const server = sys.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const client = sys.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const [r, w] = sys.pipe2(O_CLOEXEC);
+    try {
+      sys.bindUnix(server, path);
+      sys.listen(server, 1);
+      sys.connectUnix(client, path);
+      const conn = sys.accept(server, SOCK_CLOEXEC);
+      expect(sys.sendFds(client, '/dev/ptmx', [w, r])).toBe(9);
+      const buf = new Uint8Array(64);
+      const got = sys.recvFds(conn, buf, 4);
+      expect(Buffer.from(buf.subarray(0, got.bytes)).toString()).toBe('/dev/ptmx');
+      expect(got.fds).toHaveLength(2);
+      const [w2, r2] = got.fds as [number, number];
+      expect(sys.fcntl(w2, F_GETFD, 0) & FD_CLOEXEC).toBe(FD_CLOEXEC);
+      // The received write end writes into the same pipe.
+      sys.write(w2, 'via fd');
+      const out = new Uint8Array(16);
+      expect(Buffer.from(out.subarray(0, sys.read(r2, out))).toString()).toBe('via fd');
+      // No fds: plain bytes; the peer's close reads as EOF.
+      sys.sendFds(client, 'x', []);
+      expect(sys.recvFds(conn, buf, 1)).toEqual({ bytes: 1, fds: [] });
+      sys.close(client);
+      expect(sys.recvFds(conn, buf, 1)).toEqual({ bytes: 0, fds: [] });
+      for (const f of [w2, r2, conn]) sys.close(f);
+    } finally {
+      for (const f of [server, r, w]) sys.close(f);
+    }
+    const lone = sys.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    expect(() => sys.connectUnix(lone, join(dir, 'nope.sock'))).toThrow(`connect ${join(dir, 'nope.sock')}: ENOENT`);
+    sys.close(lone);
   });
 
   it('stat and lstat describe kinds; mknod/symlink/mkdir create them', () => {

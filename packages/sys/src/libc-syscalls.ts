@@ -5,6 +5,7 @@ import type { FileKind, StatInfo, Syscalls } from './syscalls.js';
 import { LibcSecuritySyscalls } from './libc-security.js';
 import type { LibcSecurityOptions } from './libc-security.js';
 import type { CapabilityState, RlimitValue } from './security.js';
+import * as unix from './unix-socket.js';
 
 const SYSCALL_NUMBERS: Record<string, Record<string, number>> = {
   x64: { pivot_root: 155, close_range: 436, pidfd_open: 434, pidfd_getfd: 438, fsopen: 430, fsconfig: 431, fsmount: 432 },
@@ -289,6 +290,30 @@ export class LibcSyscalls implements Syscalls {
 
   socket(domain: number, type: number, protocol: number): number {
     return check(fn('socket')(domain, type, protocol), 'socket');
+  }
+
+  connectUnix(fd: number, path: string): void {
+    unix.connectUnix(fd, path);
+  }
+
+  bindUnix(fd: number, path: string): void {
+    unix.bindUnix(fd, path);
+  }
+
+  listen(fd: number, backlog: number): void {
+    unix.listen(fd, backlog);
+  }
+
+  accept(fd: number, flags: number): number {
+    return unix.accept(fd, flags);
+  }
+
+  sendFds(fd: number, data: Uint8Array | string, fds: readonly number[]): number {
+    return unix.sendFds(fd, data, fds);
+  }
+
+  recvFds(fd: number, buffer: Uint8Array, maxFds: number): { bytes: number; fds: number[] } {
+    return unix.recvFds(fd, buffer, maxFds);
   }
 
   resetSignalDispositions(): void {

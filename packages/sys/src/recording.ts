@@ -273,6 +273,29 @@ export class RecordingSyscalls implements Syscalls {
     this.record('socket', [domain, type, protocol]);
     return this.fd();
   }
+  connectUnix(fd: number, path: string): void {
+    this.record('connectUnix', [fd, path], path);
+  }
+  bindUnix(fd: number, path: string): void {
+    this.record('bindUnix', [fd, path], path);
+  }
+  listen(fd: number, backlog: number): void {
+    this.record('listen', [fd, backlog]);
+  }
+  accept(fd: number, flags: number): number {
+    this.record('accept', [fd, flags]);
+    return this.fd();
+  }
+  sendFds(fd: number, data: Uint8Array | string, fds: readonly number[]): number {
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    this.record('sendFds', [fd, Buffer.from(bytes).toString(), [...fds]]);
+    return bytes.length;
+  }
+  /** Receives nothing (EOF): a test scripting a peer subclasses this. */
+  recvFds(fd: number, buffer: Uint8Array, maxFds: number): { bytes: number; fds: number[] } {
+    this.record('recvFds', [fd, buffer.length, maxFds]);
+    return { bytes: 0, fds: [] };
+  }
   resetSignalDispositions(): void {
     this.record('resetSignalDispositions', []);
   }

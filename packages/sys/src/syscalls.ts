@@ -90,6 +90,20 @@ export interface Syscalls extends SecuritySyscalls {
   /** ioctl(fd, request, arg): arg is an integer or a buffer passed by pointer (in/out). */
   ioctl(fd: number, request: number, arg: number | Uint8Array): number;
   socket(domain: number, type: number, protocol: number): number;
+  /** connect(2) to an AF_UNIX socket at `path` (up to 107 bytes). */
+  connectUnix(fd: number, path: string): void;
+  /** bind(2) an AF_UNIX socket to `path`. */
+  bindUnix(fd: number, path: string): void;
+  listen(fd: number, backlog: number): void;
+  /** accept4(2), the peer's address not asked for; flags SOCK_CLOEXEC / SOCK_NONBLOCK. */
+  accept(fd: number, flags: number): number;
+  /** sendmsg(2): `data` (at least one byte) with `fds` in one SCM_RIGHTS control message; returns the bytes sent. */
+  sendFds(fd: number, data: Uint8Array | string, fds: readonly number[]): number;
+  /**
+   * recvmsg(2) into `buffer`, taking up to `maxFds` fds passed with SCM_RIGHTS (received
+   * close-on-exec): the bytes read (0 at EOF) and the fds.
+   */
+  recvFds(fd: number, buffer: Uint8Array, maxFds: number): { bytes: number; fds: number[] };
   /** Resets every catchable signal to SIG_DFL (Node ignores SIGPIPE/SIGXFSZ). */
   resetSignalDispositions(): void;
   /** sigprocmask(how, set): set is the list of signal numbers. */
@@ -222,6 +236,13 @@ export const IFF_UP = 0x1;
 export const AF_INET = 2;
 export const SOCK_DGRAM = 2;
 export const SOCK_CLOEXEC = 0o2000000;
+export const SOCK_NONBLOCK = 0o4000;
+export const AF_UNIX = 1;
+export const SOCK_STREAM = 1;
+export const SOL_SOCKET = 1;
+export const SCM_RIGHTS = 1;
+/** recvmsg flag: fds received with SCM_RIGHTS are close-on-exec. */
+export const MSG_CMSG_CLOEXEC = 0x40000000;
 
 /** Signal names to numbers (x86_64/arm64 numbering). */
 export const SIGNALS: Readonly<Record<string, number>> = Object.freeze({

@@ -9,58 +9,26 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { e2eUnavailable, ensureEntrypoints, haveTool, packageRoot, sharedImages, tempDir, unpackImage, until } from '../testing/fixtures.js';
+import { ensureEntrypoints, haveTool, tempDir, until } from '../testing/fixtures.js';
+import { BERTH_RUNTIME as BIN, OciTestBed, PODMAN_ULIMITS, berthRuntime, berthRuntimeOk as brOk, ociRuntimeUnavailable, privatePodman } from '../testing/oci-runtime.js';
+import type { Config } from '../testing/oci-runtime.js';
 
-const BIN = path.join(packageRoot, 'bin', 'berth-runtime.js');
-
-function why(): string | undefined {
-  const e2e = e2eUnavailable();
-  if (e2e !== undefined) return e2e;
-  if (!haveTool('gcc')) return 'gcc is not installed (apt-get install gcc libc6-dev)';
-  return undefined;
-}
-const unavailable = why();
+const unavailable = ociRuntimeUnavailable();
 if (unavailable) console.warn(`skipping the berth-runtime tests: ${unavailable}`);
 
 let dir = '';
 let rootfs = '';
-let baseConfig: Record<string, unknown> = {};
+let bed: OciTestBed;
 let subreaper = '';
 let n = 0;
 /** Container ids are unique per run: their cgroups (berth-runtime/<id>) are host-wide. */
 const tag = `${process.pid.toString(36)}${Date.now().toString(36)}`;
 const cid = (name: string): string => `${name}-${tag}`;
 
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function br(root: string, args: string[], input?: string): Result {
-  const r = spawnSync(process.execPath, [BIN, '--root', root, ...args], { encoding: 'utf8', input: input ?? '', timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function brOk(root: string, args: string[]): string {
-  const r = br(root, args);
-  if (r.status !== 0) throw new Error(`berth-runtime ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
-  return r.stdout;
-}
-
-type Config = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- runtime-spec JSON edited freely by tests
+const br = (root: string, args: string[], input?: string): ReturnType<typeof berthRuntime> => berthRuntime(root, args, input === undefined ? {} : { input });
 
 /** A bundle: a fresh copy of alpine's rootfs and umoci's config.json, edited by `edit`. */
-function bundle(edit: (c: Config) => void): string {
-  const b = path.join(dir, `bundle-${++n}`);
-  fs.mkdirSync(b);
-  execFileSync('cp', ['-a', rootfs, path.join(b, 'rootfs')]);
-  const c = structuredClone(baseConfig) as Config;
-  c['process'].terminal = false;
-  edit(c);
-  fs.writeFileSync(path.join(b, 'config.json'), JSON.stringify(c));
-  return b;
-}
+const bundle = (edit: (c: Config) => void): string => bed.bundle(edit);
 
 function stateRoot(): string {
   const r = path.join(dir, `state-${++n}`);
@@ -106,27 +74,15 @@ function featureBundle(): string {
   });
 }
 
-/**
- * `berth-runtime create` under the subreaper (conmon's part): resolves once create has exited
- * (the subreaper's first line); `reaped()` is every "PID STATUS" line so far.
- */
-async function createUnderSubreaper(root: string, b: string, id: string): Promise<{ reaped: () => string }> {
-  const r = spawn(subreaper, [process.execPath, BIN, '--root', root, 'create', '--bundle', b, id], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  r.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  await until(() => out.includes('\n'));
-  return { reaped: () => out };
-}
+const createUnderSubreaper = (root: string, b: string, id: string): Promise<{ reaped: () => string }> => bed.createUnderSubreaper(root, b, id);
 
 describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
   beforeAll(() => {
     ensureEntrypoints();
     dir = tempDir('ociruntime');
-    const img = unpackImage('alpine', dir);
-    rootfs = img.rootfs;
-    baseConfig = JSON.parse(fs.readFileSync(path.join(path.dirname(rootfs), 'config.json'), 'utf8')) as Record<string, unknown>;
-    subreaper = path.join(dir, 'subreaper');
-    execFileSync('gcc', ['-O2', '-o', subreaper, path.join(packageRoot, 'src', 'oci', 'testdata', 'subreaper.c')]);
+    bed = new OciTestBed(dir);
+    rootfs = bed.rootfs;
+    subreaper = bed.subreaper;
   }, 120_000);
 
   afterAll(() => {
@@ -318,10 +274,10 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
   it('refuses what it cannot honour at create, with one line in --log (runc JSON format) and nothing left behind', () => {
     const root = stateRoot();
     const cases: Array<[string, (c: Config) => void, string]> = [
-      ['hooks', (c) => (c['hooks'] = { prestart: [{ path: '/bin/true' }] }), 'hooks (prestart) is not supported'],
-      ['join', (c) => c['linux'].namespaces.push({ type: 'network', path: '/proc/1/ns/net' }), 'with a path (joining a namespace) is not supported'],
+      ['hooks', (c) => (c['hooks'] = { prestart: [{ path: 'true' }] }), 'hooks.prestart[0].path must be an absolute path'],
+      ['join', (c) => c['linux'].namespaces.forEach((ns: { type: string; path?: string }) => ns.type === 'mount' && (ns.path = '/proc/1/ns/mnt')), 'multithreaded Node process'],
       ['userns', (c) => c['linux'].namespaces.push({ type: 'user' }), 'linux.namespaces type "user" is not supported'],
-      ['terminal', (c) => (c['process'].terminal = true), 'process.terminal needs --console-socket'],
+      ['terminal', (c) => (c['process'].terminal = true), 'cannot allocate tty if berth-runtime will detach without setting console socket'],
       ['sysctl', (c) => (c['linux'].sysctl = { 'kernel.panic': '1' }), 'not a namespaced sysctl'],
       ['mount', (c) => c['mounts'].push({ destination: '/x', type: 'overlay', source: 'overlay' }), 'mounts of type overlay is not supported'],
       ['blkio', (c) => (c['linux'].resources = { blockIO: { weight: 10 } }), 'linux.resources.blockIO is not supported'],
@@ -368,11 +324,7 @@ describe.skipIf(podmanUnavailable !== undefined)('podman --runtime berth-runtime
   beforeAll(() => {
     ensureEntrypoints();
     pdir = tempDir('podman');
-    const store = path.join(pdir, 'root');
-    const runroot = path.join(pdir, 'runroot');
-    // A private store (vfs) and run root: nothing touches the host's podman state.
-    execFileSync('skopeo', ['copy', '--quiet', `oci:${path.join(sharedImages, 'alpine')}:latest`, `containers-storage:[vfs@${store}+${runroot}]docker.io/library/alpine:latest`]);
-    podman = ['--root', store, '--runroot', runroot, '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none', '--runtime', BIN];
+    podman = privatePodman(pdir);
   }, 120_000);
   afterAll(() => {
     if (pdir === '') return;
@@ -381,8 +333,7 @@ describe.skipIf(podmanUnavailable !== undefined)('podman --runtime berth-runtime
     fs.rmSync(pdir, { recursive: true, force: true });
   });
 
-  // The host's RLIMIT_NOFILE/NPROC hard limits are below podman's defaults (runc fails the same way without these).
-  const ulimits = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+  const ulimits = PODMAN_ULIMITS;
 
   it('runs `podman run --rm alpine echo hi` and passes the exit status back', () => {
     const r = spawnSync('podman', [...podman, 'run', '--rm', '--network', 'none', ...ulimits, 'alpine', 'echo', 'hi'], { encoding: 'utf8', timeout: 60_000 });

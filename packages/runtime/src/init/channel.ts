@@ -1,5 +1,5 @@
 import type { Syscalls } from '@berth/sys';
-import { errnoOf } from '@berth/sys';
+import { F_DUPFD_CLOEXEC, errnoOf } from '@berth/sys';
 import { REPORT_FD, SYNC_FD } from './config.js';
 import type { InitMessage, InitStart } from './config.js';
 import { ExecFailure } from './sequence.js';
@@ -15,6 +15,9 @@ export class InitPipes implements InitChannel {
   private pending = new Uint8Array(0);
   /** berth-runtime's init after `created`: its creator is gone; an error goes to the container's stderr. */
   private released = false;
+  /** The pipes' fds (moved by relocate()). */
+  private report = REPORT_FD;
+  private sync = SYNC_FD;
 
   constructor(private readonly sys: Syscalls) {}
 
@@ -24,7 +27,7 @@ export class InitPipes implements InitChannel {
     for (;;) {
       let n: number;
       try {
-        n = this.sys.read(SYNC_FD, buf);
+        n = this.sys.read(this.sync, buf);
       } catch (err) {
         if (errnoOf(err) === 'EINTR') continue;
         throw err;
@@ -50,7 +53,7 @@ export class InitPipes implements InitChannel {
       return;
     }
     try {
-      this.sys.write(REPORT_FD, `${JSON.stringify(msg)}\n`);
+      this.sys.write(this.report, `${JSON.stringify(msg)}\n`);
     } catch {
       // The runtime is gone; nobody is left to tell.
     }
@@ -62,8 +65,20 @@ export class InitPipes implements InitChannel {
   }
 
   release(): void {
+    if (this.released) return;
     this.released = true;
-    this.sys.close(REPORT_FD);
+    this.sys.close(this.report);
+  }
+
+  relocate(minFd: number): void {
+    if (!this.released) {
+      const r = this.sys.fcntl(this.report, F_DUPFD_CLOEXEC, minFd);
+      this.sys.close(this.report);
+      this.report = r;
+    }
+    const s = this.sys.fcntl(this.sync, F_DUPFD_CLOEXEC, minFd);
+    this.sys.close(this.sync);
+    this.sync = s;
   }
 
   /** The start line (InitStart JSON) from SYNC_FD. */

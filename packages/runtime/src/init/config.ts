@@ -1,4 +1,5 @@
-import type { ContainerSpec } from '../spec/types.js';
+import type { HookState, OciHook } from '../oci/hooks.js';
+import type { ContainerSpec, NamespaceKind } from '../spec/types.js';
 
 /**
  * What the runtime hands the init child (as a JSON file in the container's
@@ -34,7 +35,32 @@ export interface InitConfig {
   execFifo?: string;
   /** Namespaced sysctls written under /proc/sys once the container's namespaces exist (berth-runtime). */
   sysctl?: Record<string, string>;
+  /**
+   * Existing namespaces joined (setns) instead of made (berth-runtime's `linux.namespaces[].path`):
+   * ipc, uts, network, cgroup. A pid namespace is joined by the spawner (the init is born in it).
+   */
+  joinNamespaces?: Array<{ type: NamespaceKind; path: string }>;
+  /**
+   * The caller's fds 3..3+N-1 (berth-runtime's --preserve-fds N) reach the process: the init is
+   * spawned with them at PRESERVED_FDS_BASE.. and moves them down right before execve.
+   */
+  preserveFds?: number;
+  /**
+   * runtime-spec hooks (berth-runtime). `runtime`: stop before pivot_root and report `hooks`, so
+   * the runtime runs prestart/createRuntime while the namespaces exist; then the init runs
+   * createContainer there, and startContainer once started. `state` is what they read on stdin
+   * (the init adds status and its host pid).
+   */
+  hooks?: {
+    runtime: boolean;
+    createContainer?: OciHook[];
+    startContainer?: OciHook[];
+    state: Omit<HookState, 'status' | 'pid'>;
+  };
 }
+
+/** Where the spawner puts the preserved fds in the init (above its stdio and its two pipes). */
+export const PRESERVED_FDS_BASE = 5;
 
 export interface DeviceNode {
   /** Path under /dev (`null`, `net/tun`). */
@@ -81,6 +107,8 @@ export type InitMessage =
   | { type: 'pty'; fd: number }
   /** Setup done, execve next; `marks` are epoch-ms phase timestamps when timing is on. */
   | { type: 'exec'; marks: Array<[string, number]> }
+  /** The namespaces and mounts exist (before pivot_root): the runtime runs its hooks, then says go. */
+  | { type: 'hooks' }
   /** Set up and waiting on the exec FIFO (InitConfig.execFifo); the report pipe closes next. */
   | { type: 'created' }
   | { type: 'error'; code: string; message: string; exitCode: number; details: Record<string, unknown> };

@@ -1,9 +1,9 @@
 import { BerthError } from '@berth/oci';
 import type { ContainerSpec, NamespaceKind } from '../spec/types.js';
-import { O_CLOEXEC } from '@berth/sys';
+import { O_CLOEXEC, PR_SET_PDEATHSIG } from '@berth/sys';
 import { namespaceFlags } from '../spec/namespaces.js';
 import type { Syscalls } from '@berth/sys';
-import { execError, prepareProcess } from './sequence.js';
+import { execError, placePreservedFds, prepareProcess, setupTerminal } from './sequence.js';
 import type { InitChannel, ProcessSecurity } from './sequence.js';
 
 /**
@@ -22,6 +22,10 @@ export interface ExecConfig {
   spec: ContainerSpec;
   /** The container's compiled seccomp filter (base64), or null. */
   seccompProgram: string | null;
+  /** A pty from the container's devpts as the process's terminal (exec --tty); the master goes to the runtime. */
+  tty?: boolean;
+  /** --preserve-fds N (InitConfig.preserveFds). */
+  preserveFds?: number;
 }
 
 /** unshare(2): stop sharing the file-system attributes (root, cwd, umask) with the other threads. */
@@ -55,7 +59,11 @@ export function runExec(sys: Syscalls, cfg: ExecConfig, channel: InitChannel, se
   }
   // Joining the mount namespace put this thread at the container's root (after its pivot_root).
   const spec = cfg.spec;
+  if (cfg.tty === true) setupTerminal(sys, spec, channel);
   const exe = prepareProcess(sys, spec);
+  placePreservedFds(sys, channel, cfg.preserveFds ?? 0);
+  // The process must outlive the runtime (exec --detach exits at once): no parent-death signal.
+  sys.prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   security(sys, spec);
   channel.send({ type: 'exec', marks: [] });
   try {

@@ -31,7 +31,7 @@ import {
 } from '@berth/sys';
 import { DEFAULT_DEVICES } from './config.js';
 import type { InitConfig, InitMessage } from './config.js';
-import { ExecFailure, lookPath, protectInit, runInit } from './sequence.js';
+import { ExecFailure, lookPath, placePreservedFds, protectInit, runInit } from './sequence.js';
 import type { InitChannel, ProcessSecurity, RunInitOptions } from './sequence.js';
 
 const ROOT = '/var/lib/berth/containers/c1/rootfs';
@@ -159,6 +159,43 @@ describe('runInit over RecordingSyscalls', () => {
     expect(firstMount).toBeGreaterThan(unshare);
     expect(sys.callsOf('mount')[0]).toEqual([null, '/', null, MS_REC | MS_SLAVE, null]);
     expect(sys.callsOf('mount')[1]).toEqual([ROOT, ROOT, null, MS_BIND | MS_REC, null]);
+  });
+
+  it('joins the namespaces given by path (berth-runtime) before unsharing the rest, leaving a joined network and uts as they are', () => {
+    const { sys, error } = run(spec({ hostname: '' }), {
+      cfg: {
+        joinNamespaces: [
+          { type: 'network', path: '/proc/77/ns/net' },
+          { type: 'uts', path: '/proc/77/ns/uts' },
+        ],
+      },
+    });
+    expect(error).toBeInstanceOf(ExecveReached);
+    const names = sys.names();
+    const opens = sys.callsOf('open').filter((a) => String(a[0]).startsWith('/proc/77/'));
+    expect(opens.map((a) => a[0])).toEqual(['/proc/77/ns/net', '/proc/77/ns/uts']);
+    expect(sys.callsOf('setns').map((a) => a[1])).toEqual([CLONE_NEWNET, CLONE_NEWUTS]);
+    expect(names.lastIndexOf('setns')).toBeLessThan(names.indexOf('unshare'));
+    expect(sys.callsOf('unshare')).toEqual([[CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWCGROUP]]);
+    expect(sys.callsOf('sethostname')).toEqual([]);
+    expect(sys.callsOf('ioctl').some((a) => a[1] === SIOCSIFFLAGS)).toBe(false);
+  });
+
+  it('--preserve-fds: moves the pipes away, then the fds spawned at 5.. down to 3.., closing the leftovers', () => {
+    const sys = new RecordingSyscalls();
+    const relocated: number[] = [];
+    const channel: InitChannel = { send: () => undefined, waitForParent: () => undefined, relocate: (min) => relocated.push(min) };
+    placePreservedFds(sys, channel, 3);
+    expect(relocated).toEqual([8]);
+    expect(sys.names()).toEqual(['dup2', 'dup2', 'dup2', 'close', 'close']);
+    expect(sys.callsOf('dup2')).toEqual([
+      [5, 3],
+      [6, 4],
+      [7, 5],
+    ]);
+    expect(sys.callsOf('close')).toEqual([[6], [7]]);
+    placePreservedFds(sys, channel, 0);
+    expect(relocated).toEqual([8]);
   });
 
   it('keeps the host network namespace with --network host, and the host cgroup view without cgroup namespaces', () => {

@@ -1,5 +1,5 @@
 import { BerthError } from '@berth/oci';
-import type { ContainerSpec } from '../spec/types.js';
+import type { ContainerSpec, NamespaceKind } from '../spec/types.js';
 import { errnoOf } from '@berth/sys';
 import {
   AF_INET,
@@ -42,6 +42,8 @@ import {
 } from '@berth/sys';
 import { namespaceFlags } from '../spec/namespaces.js';
 import type { Syscalls } from '@berth/sys';
+import { runHooks } from '../oci/hooks.js';
+import { PRESERVED_FDS_BASE } from './config.js';
 import type { CgroupMountPlan, DeviceNode, InitConfig, InitMessage } from './config.js';
 import { parseMountOptions } from './mountopts.js';
 import { ensureMountPoint, insideRoot, mkdirAllInRoot, resolveInRoot } from './paths.js';
@@ -53,6 +55,8 @@ export interface InitChannel {
   waitForParent(what: string): void;
   /** Closes the report pipe (the creator is gone from here on: errors go to stderr). */
   release?(): void;
+  /** Moves the pipes to fds >= minFd (close-on-exec), freeing their numbers (--preserve-fds). */
+  relocate?(minFd: number): void;
 }
 
 /** `applyProcessSecurity(sys, spec)` from security/: rlimits, no_new_privs, credentials, capabilities, seccomp (last). */
@@ -152,8 +156,13 @@ export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, se
   // still has every capability and the host's mount namespace the file is visible in.
   let unshareFlags = (namespaceFlags(spec.namespaces) & ~CLONE_NEWPID) | (cfg.cgroupNamespace ? CLONE_NEWCGROUP : 0);
   if (spec.netns !== undefined && ns.has('network')) {
-    joinNetns(sys, spec.netns);
+    joinNamespace(sys, spec.netns, 'network');
     unshareFlags &= ~CLONE_NEWNET;
+  }
+  // berth-runtime's namespaces given by path (linux.namespaces[].path): joined, not made.
+  for (const j of cfg.joinNamespaces ?? []) {
+    joinNamespace(sys, j.path, j.type);
+    unshareFlags &= ~namespaceFlags([j.type]);
   }
   if (unshareFlags !== 0) sys.unshare(unshareFlags);
   marks.mark('namespaces');
@@ -192,6 +201,23 @@ export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, se
   userMounts(sys, spec, root);
   marks.mark('user-mounts');
 
+  // runtime-spec hooks (oci/hooks.ts): the runtime's prestart/createRuntime, then createContainer here.
+  let hostPid: number | undefined;
+  if (cfg.hooks !== undefined) {
+    // The host's /proc is still mounted here (pivot_root comes next): it names this process by its host pid.
+    hostPid = Number(sys.readlink('/proc/self'));
+    if (cfg.hooks.runtime) {
+      channel.send({ type: 'hooks' });
+      channel.waitForParent('hooks');
+    }
+    if (cfg.hooks.createContainer !== undefined) {
+      // A hook inherits no fd of this process but 0-2 (the runtime's pipes included).
+      cloexecFdsAbove(sys, 2);
+      runHooks('createContainer', cfg.hooks.createContainer, { ...cfg.hooks.state, status: 'creating', pid: hostPid });
+    }
+    marks.mark('hooks');
+  }
+
   // pivot_root(".", ".") stacks the old root on top of the new one; detaching
   // it leaves only the container's tree (crun/runc do the same).
   sys.chdir(root);
@@ -205,8 +231,10 @@ export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, se
   for (const [key, value] of Object.entries(cfg.sysctl ?? {})) sys.writeFile(`/proc/sys/${key.replace(/\./g, '/')}`, value, 0o644);
   for (const p of spec.readonlyPaths) readonlyPath(sys, p);
   for (const p of spec.maskedPaths) maskPath(sys, p);
-  if (ns.has('uts')) sys.sethostname(spec.hostname);
-  if (ns.has('network')) loopbackUp(sys);
+  // A uts namespace joined by path keeps its hostname unless config.json gives one (runc's rule).
+  if (ns.has('uts') && (spec.hostname !== '' || !(cfg.joinNamespaces ?? []).some((j) => j.type === 'uts'))) sys.sethostname(spec.hostname);
+  // A network namespace joined by path is someone else's to set up.
+  if (ns.has('network') && !(cfg.joinNamespaces ?? []).some((j) => j.type === 'network')) loopbackUp(sys);
   if (spec.readonlyRootfs) sys.mount(null, '/', null, MS_BIND | MS_REMOUNT | MS_RDONLY, null);
   marks.mark('finish-rootfs');
 
@@ -233,6 +261,10 @@ export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, se
     sys.close(w);
     sys.close(execFifo);
   }
+  if (cfg.hooks?.startContainer !== undefined) {
+    runHooks('startContainer', cfg.hooks.startContainer, { ...cfg.hooks.state, status: 'created', ...(hostPid === undefined ? {} : { pid: hostPid }) });
+  }
+  placePreservedFds(sys, channel, cfg.preserveFds ?? 0);
 
   security(sys, spec);
   // Changing credentials clears the parent-death signal: set it again (best effort: a
@@ -411,20 +443,33 @@ function maskPath(sys: Syscalls, path: string): void {
   else sys.mount('/dev/null', path, null, MS_BIND, null);
 }
 
-function joinNetns(sys: Syscalls, file: string): void {
+/** setns(2) into the namespace of `kind` that the file `file` (/proc/PID/ns/…, a bind-mounted nsfs) holds. */
+function joinNamespace(sys: Syscalls, file: string, kind: NamespaceKind): void {
   let fd: number;
   try {
     fd = sys.open(file, O_RDONLY | O_CLOEXEC);
   } catch (err) {
-    throw BerthError.wrap(`join network namespace ${file}`, err, 'ERUNTIME');
+    throw BerthError.wrap(`join ${kind} namespace ${file}`, err, 'ERUNTIME');
   }
   try {
-    sys.setns(fd, CLONE_NEWNET);
+    sys.setns(fd, namespaceFlags([kind]));
   } catch (err) {
-    throw BerthError.wrap(`join network namespace ${file}`, err, 'ERUNTIME');
+    throw BerthError.wrap(`join ${kind} namespace ${file}`, err, 'ERUNTIME');
   } finally {
     sys.close(fd);
   }
+}
+
+/**
+ * --preserve-fds N: the fds the init was spawned with at PRESERVED_FDS_BASE.. become 3..3+N-1
+ * (inheritable), the runtime's pipes moved out of the way first. Ascending dup2s never
+ * overwrite a source not yet copied (each source is above its target).
+ */
+export function placePreservedFds(sys: Syscalls, channel: InitChannel, n: number): void {
+  if (n <= 0) return;
+  channel.relocate?.(PRESERVED_FDS_BASE + n);
+  for (let i = 0; i < n; i++) sys.dup2(PRESERVED_FDS_BASE + i, 3 + i);
+  for (let fd = Math.max(PRESERVED_FDS_BASE, 3 + n); fd < PRESERVED_FDS_BASE + n; fd++) sys.close(fd);
 }
 
 function loopbackUp(sys: Syscalls): void {
@@ -447,7 +492,7 @@ function loopbackUp(sys: Syscalls): void {
  * terminal and fds 0-2; the master goes to the runtime (it copies it with
  * pidfd_getfd while we wait), then is closed here.
  */
-function setupTerminal(sys: Syscalls, spec: ContainerSpec, channel: InitChannel): void {
+export function setupTerminal(sys: Syscalls, spec: ContainerSpec, channel: InitChannel): void {
   const master = sys.open('/dev/ptmx', O_RDWR | O_NOCTTY | O_CLOEXEC);
   sys.ioctl(master, TIOCSPTLCK, new Uint8Array(4));
   const slave = sys.ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);

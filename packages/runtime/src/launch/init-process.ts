@@ -24,6 +24,8 @@ export interface InitSpawnOptions {
   joinPidNamespace?: number;
   /** The child's fds 0-2: the container's pipes (PreparedStdio.childFds, O_CLOEXEC here; the caller closes its copies afterwards). */
   stdio: [number, number, number];
+  /** More fds for the child, from PRESERVED_FDS_BASE (5) on: berth-runtime's --preserve-fds. */
+  extraFds?: number[];
   /** Extra environment for the init (BERTH_DEBUG_TIMING...). Nothing is inherited: NODE_OPTIONS could inject code. */
   env?: Record<string, string>;
   /** Node options placed before the script (start-up tuning). */
@@ -39,6 +41,8 @@ export interface InitLaunchOptions extends InitSpawnOptions {
   beforeSetup?: (pid: number) => void | Promise<void>;
   /** Receives the pty master (an fd of this process, O_CLOEXEC) before the init continues. */
   onPty?: (masterFd: number) => void;
+  /** The init reported `hooks` (namespaces and mounts made, before pivot_root): run them; a throw fails the launch. */
+  onHooks?: (pid: number) => void | Promise<void>;
   /**
    * berth-runtime's create: resolve once the init reports `created` (set up, waiting on its
    * exec FIFO); with `detach` too, this process may exit without waiting for the init.
@@ -191,7 +195,7 @@ class SpawnedInit {
         file: exe.path,
         args: [...(opts.argsPrefix ?? []), opts.initScript],
         env: opts.env ?? {},
-        fds: [...opts.stdio, reportW, syncR],
+        fds: [...opts.stdio, reportW, syncR, ...(opts.extraFds ?? [])],
       },
       { keepAlive },
     );
@@ -219,6 +223,7 @@ class SpawnedInit {
       (a.flags & CLONE_NEWPID) === (o.flags & CLONE_NEWPID) &&
       a.initScript === o.initScript &&
       a.stdio.every((fd, i) => fd === o.stdio[i]) &&
+      (o.extraFds ?? []).length === 0 &&
       JSON.stringify(a.env ?? {}) === JSON.stringify(o.env ?? {}) &&
       JSON.stringify(a.argsPrefix ?? []) === JSON.stringify(o.argsPrefix ?? [])
     );
@@ -468,6 +473,13 @@ async function drive(init: SpawnedInit, child: SpawnedChild, opts: InitLaunchOpt
         sys.write(syncW, 'g');
       } catch (err) {
         return abort(BerthError.wrap('receive the container terminal', err));
+      }
+    } else if (m.type === 'hooks') {
+      try {
+        await opts.onHooks?.(pid);
+        sys.write(syncW, 'g');
+      } catch (err) {
+        return abort(err);
       }
     } else if (m.type === 'created' && opts.untilCreated !== undefined) {
       execReported = true;

@@ -63,6 +63,28 @@ function refusal(edit: (c: OciConfig) => void): string {
 }
 
 describe('bundleToSpec', () => {
+  it('keeps hooks, namespaces joined by path, and the terminal with its size', () => {
+    const c = podmanLike();
+    c.hooks = { createRuntime: [{ path: '/usr/bin/hook', args: ['hook', 'a'], env: ['X=1'], timeout: 5 }], poststop: [] };
+    c.linux?.namespaces?.push({ type: 'cgroup', path: '/proc/1/ns/cgroup' });
+    const net = c.linux?.namespaces?.find((n) => n.type === 'network');
+    if (net !== undefined) net.path = '/run/netns/x';
+    if (c.process !== undefined) {
+      c.process.terminal = true;
+      c.process.consoleSize = { height: 30, width: 100 };
+    }
+    const b = bundleToSpec(c, '/bundle');
+    expect(b.hooks).toEqual({ createRuntime: [{ path: '/usr/bin/hook', args: ['hook', 'a'], env: ['X=1'], timeout: 5 }] });
+    expect(b.joinNamespaces).toEqual([
+      { type: 'network', path: '/run/netns/x' },
+      { type: 'cgroup', path: '/proc/1/ns/cgroup' },
+    ]);
+    expect(b.spec.namespaces).toContain('cgroup');
+    expect(b.cgroupNamespace).toBe(false);
+    expect(b.terminal).toBe(true);
+    expect(b.consoleSize).toEqual({ height: 30, width: 100 });
+  });
+
   it("maps podman's config.json onto a ContainerSpec", () => {
     const b = bundleToSpec(podmanLike(), '/bundle');
     expect(b.spec.process).toMatchObject({ args: ['echo', 'hi'], cwd: '/', user: { uid: 0, gid: 0, additionalGids: [0, 10] } });
@@ -93,8 +115,6 @@ describe('bundleToSpec', () => {
   });
 
   it('refuses, naming the field, what berth cannot honour', () => {
-    expect(refusal((c) => ((c.hooks = { createRuntime: [{ path: '/x' }] })))).toBe('hooks (createRuntime) is not supported by berth-runtime');
-    expect(refusal((c) => c.linux?.namespaces?.push({ type: 'ipc', path: '/proc/1/ns/ipc' }))).toContain('ipc with a path (joining a namespace)');
     expect(refusal((c) => c.linux?.namespaces?.push({ type: 'user' }))).toContain('"user"');
     expect(refusal((c) => c.linux?.namespaces?.splice(4, 1))).toContain('without its own mount namespace');
     expect(refusal((c) => c.linux !== undefined && (c.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }]))).toContain('linux.uidMappings');
@@ -109,7 +129,12 @@ describe('bundleToSpec', () => {
     expect(refusal((c) => c.mounts?.push({ destination: '/x', type: 'tmpfs', source: 'tmpfs', options: ['huge=always'] }))).toContain('"huge=always"');
     expect(refusal((c) => c.process !== undefined && (c.process.user.umask = 0o077))).toContain('umask 77');
     expect(refusal((c) => c.process !== undefined && (c.process.apparmorProfile = 'docker-default'))).toContain('process.apparmorProfile');
-    expect(refusal((c) => c.process !== undefined && (c.process.terminal = true))).toContain('--console-socket');
+    expect(refusal((c) => c.linux?.namespaces?.push({ type: 'mount', path: '/proc/1/ns/mnt' }))).toMatch(/mount with a path .*multithreaded Node process/);
+    expect(refusal((c) => c.linux?.namespaces?.push({ type: 'user', path: '/proc/1/ns/user' }))).toMatch(/user with a path .*does not let join a user namespace/);
+    expect(refusal((c) => c.linux?.namespaces?.push({ type: 'ipc' }))).toContain('ipc given twice');
+    expect(refusal((c) => (c.hooks = { prestart: [{ path: 'relative' }] }))).toContain('hooks.prestart[0].path must be an absolute path');
+    expect(refusal((c) => (c.hooks = { poststart: [{ path: '/bin/true', timeout: 0 }] }))).toContain('timeout must be a positive');
+    expect(refusal((c) => (c.hooks = { postrun: [] }))).toContain('hooks.postrun is not supported');
     expect(refusal((c) => c.linux?.seccomp !== undefined && (c.linux.seccomp.flags = ['SECCOMP_FILTER_FLAG_LOG']))).toContain('linux.seccomp.flags');
     expect(refusal((c) => c.linux?.seccomp?.syscalls?.push({ names: ['x'], action: 'SCMP_ACT_NOTIFY' }))).toMatch(/SCMP_ACT_NOTIFY/);
     expect(refusal((c) => ((c as unknown as Record<string, unknown>)['windows'] = {}))).toContain('windows');

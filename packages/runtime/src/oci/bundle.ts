@@ -8,6 +8,8 @@ import { RLIMITS } from '../security/rlimits.js';
 import { resolveSeccompProfile } from '../security/seccomp.js';
 import type { DockerSeccompProfile, DockerSeccompRule } from '../security/seccomp.js';
 import type { ContainerSpec, MountSpec, NamespaceKind, ResourceSpec } from '../spec/types.js';
+import { checkHooks } from './hooks.js';
+import type { OciHooks } from './hooks.js';
 
 /**
  * A runtime-spec bundle (`config.json` + root filesystem, as engines hand it to
@@ -24,7 +26,7 @@ export interface OciConfig {
   hostname?: string;
   domainname?: string;
   mounts?: OciMount[];
-  hooks?: Record<string, unknown[] | undefined>;
+  hooks?: unknown;
   annotations?: Record<string, string>;
   linux?: OciLinux;
 }
@@ -111,8 +113,14 @@ export interface BundleSpec {
   sysctl: Record<string, string>;
   oomScoreAdj: number | undefined;
   annotations: Record<string, string>;
-  /** process.terminal: the caller needs a console socket. */
+  /** process.terminal: a pty as the process's terminal (sent to --console-socket, or relayed by a foreground run). */
   terminal: boolean;
+  /** process.consoleSize, applied to the pty. */
+  consoleSize: { height: number; width: number } | undefined;
+  /** Namespaces joined by path (pid among them: the spawner's). */
+  joinNamespaces: Array<{ type: NamespaceKind; path: string }>;
+  /** config.json's hooks, validated (only the non-empty lists). */
+  hooks: OciHooks;
 }
 
 const unsupported = (what: string): BerthError => new BerthError('EUNSUPPORTED', `${what} is not supported by berth-runtime`);
@@ -303,7 +311,7 @@ function caps(list: string[] | undefined, what: string): string[] {
 }
 
 /** Maps a bundle's config onto a ContainerSpec, refusing what berth cannot honour. */
-export function bundleToSpec(cfg: OciConfig, bundle: string, opts: { consoleSocket?: string } = {}): BundleSpec {
+export function bundleToSpec(cfg: OciConfig, bundle: string): BundleSpec {
   const known = new Set(['ociVersion', 'root', 'process', 'hostname', 'domainname', 'mounts', 'hooks', 'annotations', 'linux']);
   for (const k of Object.keys(cfg)) if (!known.has(k)) throw unsupported(`config.json: ${k}`);
   if (cfg.root === undefined || typeof cfg.root.path !== 'string') throw invalid('root.path is required');
@@ -317,11 +325,10 @@ export function bundleToSpec(cfg: OciConfig, bundle: string, opts: { consoleSock
   if (typeof p.cwd !== 'string' || !p.cwd.startsWith('/')) throw invalid('process.cwd must be an absolute path');
   if (p.user === undefined || !Number.isInteger(p.user.uid) || !Number.isInteger(p.user.gid)) throw invalid('process.user.uid and gid are required');
   if (p.user.umask !== undefined && p.user.umask !== 0o022) throw unsupported(`process.user.umask ${p.user.umask.toString(8)} (berth sets 022)`);
-  if (p.terminal === true && opts.consoleSocket === undefined) throw invalid('process.terminal needs --console-socket');
-  if (p.terminal === true) throw unsupported('process.terminal (a console socket)');
+  const size = p.consoleSize;
+  if (size !== undefined && (!Number.isInteger(size.height) || !Number.isInteger(size.width) || size.height < 0 || size.width < 0)) throw invalid('process.consoleSize needs height and width');
   if (cfg.domainname !== undefined && cfg.domainname !== '') throw unsupported('domainname');
-  const hooks = Object.entries(cfg.hooks ?? {}).filter(([, v]) => Array.isArray(v) && v.length > 0);
-  if (hooks.length > 0) throw unsupported(`hooks (${hooks.map(([k]) => k).join(', ')})`);
+  const hooks = checkHooks(cfg.hooks);
 
   const linux = cfg.linux ?? {};
   const knownLinux = new Set(['namespaces', 'devices', 'cgroupsPath', 'resources', 'sysctl', 'seccomp', 'rootfsPropagation', 'maskedPaths', 'readonlyPaths', 'mountLabel', 'uidMappings', 'gidMappings', 'intelRdt', 'personality', 'timeOffsets']);
@@ -334,12 +341,27 @@ export function bundleToSpec(cfg: OciConfig, bundle: string, opts: { consoleSock
   }
 
   const namespaces: NamespaceKind[] = [];
+  const joinNamespaces: BundleSpec['joinNamespaces'] = [];
   for (const n of linux.namespaces ?? []) {
+    const joining = n.path !== undefined && n.path !== '';
+    if (joining && (n.type === 'mount' || n.type === 'user')) {
+      // The init is a Node process: multithreaded from its start, so the kernel refuses it a user namespace
+      // (setns needs a single-threaded caller), and a mount namespace is per process (fs_struct) state.
+      throw unsupported(
+        `linux.namespaces ${n.type} with a path (joining an existing ${n.type} namespace): berth-runtime's init is a multithreaded Node process, ` +
+          (n.type === 'user' ? 'which the kernel does not let join a user namespace' : 'which sets its root up in a mount namespace of its own'),
+      );
+    }
     const kind = NAMESPACES[n.type];
     if (kind === undefined) throw unsupported(`linux.namespaces type ${JSON.stringify(n.type)}`);
-    if (n.path !== undefined && n.path !== '') throw unsupported(`linux.namespaces ${n.type} with a path (joining a namespace)`);
-    if (!namespaces.includes(kind)) namespaces.push(kind);
+    if (namespaces.includes(kind)) throw invalid(`linux.namespaces: ${n.type} given twice`);
+    namespaces.push(kind);
+    if (joining) {
+      if (typeof n.path !== 'string' || !n.path.startsWith('/')) throw invalid(`linux.namespaces ${n.type}: path must be absolute`);
+      joinNamespaces.push({ type: kind, path: n.path });
+    }
   }
+  const joined = new Set(joinNamespaces.map((j) => j.type));
   if (!namespaces.includes('mount')) throw unsupported('a container without its own mount namespace');
   const ns = new Set(namespaces);
   if (cfg.hostname !== undefined && cfg.hostname !== '' && !ns.has('uts')) throw invalid('hostname needs a uts namespace');
@@ -407,12 +429,16 @@ export function bundleToSpec(cfg: OciConfig, bundle: string, opts: { consoleSock
   return {
     spec,
     devices: mapDevices(linux.devices ?? []),
-    cgroupNamespace: ns.has('cgroup') || cgroupMount,
+    // A joined cgroup namespace is the init's setns, not a new one.
+    cgroupNamespace: !joined.has('cgroup') && (ns.has('cgroup') || cgroupMount),
     cgroupMount,
     cgroup,
     sysctl: { ...sysctl },
     oomScoreAdj: p.oomScoreAdj,
     annotations: { ...(cfg.annotations ?? {}) },
-    terminal: false,
+    terminal: p.terminal === true,
+    consoleSize: size,
+    joinNamespaces,
+    hooks,
   };
 }

@@ -21,6 +21,9 @@ import { bundleToSpec, mapResources, readBundleConfig } from './bundle.js';
 import type { OciConfig, OciProcess, OciResources } from './bundle.js';
 import type { ExecConfig } from '../init/exec.js';
 import type { NamespaceKind } from '../spec/types.js';
+import { checkTerminal, sendConsole, setConsoleSize } from './console.js';
+import { checkHooks, runHooks } from './hooks.js';
+import type { HookName, HookState, OciHooks } from './hooks.js';
 
 /**
  * berth-runtime's containers: runc's lifecycle over berth's init. Each container is a
@@ -75,6 +78,8 @@ export interface CreateOptions {
   preserveFds?: number;
   /** Keep the create process the init's parent until it exits (`run`). */
   foreground?: boolean;
+  /** A foreground `run`'s terminal (process.terminal without a console socket): the pty master, this process's. */
+  onPty?: (master: number) => void;
 }
 
 export interface ExecOptions {
@@ -91,12 +96,60 @@ export interface ExecOptions {
   noNewPrivileges?: boolean;
   pidFile?: string;
   consoleSocket?: string;
+  /** --tty (else the process's own `terminal`). */
+  tty?: boolean;
+  /** --detach: the caller exits once the process runs. */
+  detach?: boolean;
+  preserveFds?: number;
+  /** A foreground exec's terminal (no console socket): the pty master, this process's. */
+  onPty?: (master: number) => void;
+}
+
+/**
+ * --preserve-fds N: the caller's fds 3..3+N-1, which must be open. Node marks every fd it
+ * inherits close-on-exec and opens its own from the lowest free number, its event loop's
+ * epoll first: a caller that passed fewer than N fds would hand the container Node's own, so
+ * an epoll fd in the range is refused as not passed.
+ */
+function preservedFds(sys: Syscalls, n: number | undefined): number[] {
+  const fds: number[] = [];
+  for (let fd = 3; fd < 3 + (n ?? 0); fd++) {
+    let target: string;
+    try {
+      target = sys.readlink(`/proc/self/fd/${fd}`);
+    } catch {
+      throw new BerthError('EINVAL_ARGUMENT', `--preserve-fds ${n}: fd ${fd} is not open`);
+    }
+    if (target === 'anon_inode:[eventpoll]') throw new BerthError('EINVAL_ARGUMENT', `--preserve-fds ${n}: fd ${fd} was not passed to berth-runtime (it is its own event loop's)`);
+    fds.push(fd);
+  }
+  return fds;
 }
 
 export class OciRuntime {
   readonly sys: Syscalls;
+  /** Where hook failures that do not fail the operation (poststart, poststop) are reported. */
+  warn: (message: string) => void = (m) => process.stderr.write(`berth-runtime: warning: ${m}\n`);
   constructor(readonly root: string) {
     this.sys = new LibcSyscalls();
+  }
+
+  /** The hooks of the config.json kept at create. */
+  private hooks(id: string): OciHooks {
+    try {
+      return checkHooks((JSON.parse(fs.readFileSync(path.join(this.dir(id), 'config.json'), 'utf8')) as OciConfig).hooks);
+    } catch {
+      return {};
+    }
+  }
+
+  /** poststart / poststop: a failure is a warning (runtime-spec). */
+  private runWarnHooks(name: HookName, hooks: OciHooks, state: HookState): void {
+    try {
+      runHooks(name, hooks[name], state);
+    } catch (err) {
+      this.warn(err instanceof Error ? err.message : String(err));
+    }
   }
 
   dir(id: string): string {
@@ -211,10 +264,10 @@ export class OciRuntime {
   async create(o: CreateOptions): Promise<{ pid: number; exited: Promise<ChildExit> }> {
     const id = checkId(o.id);
     const bundle = path.resolve(o.bundle);
-    if (o.preserveFds !== undefined && o.preserveFds > 0) throw new BerthError('EUNSUPPORTED', '--preserve-fds is not supported by berth-runtime');
+    const extraFds = preservedFds(this.sys, o.preserveFds);
     const cfg = readBundleConfig(bundle);
-    const b = bundleToSpec(cfg, bundle, o.consoleSocket === undefined ? {} : { consoleSocket: o.consoleSocket });
-    if (o.consoleSocket !== undefined && !b.terminal) throw new BerthError('EINVAL_ARGUMENT', '--console-socket given but process.terminal is false');
+    const b = bundleToSpec(cfg, bundle);
+    checkTerminal({ terminal: b.terminal, consoleSocket: o.consoleSocket, detach: o.foreground !== true });
     let st: fs.Stats;
     try {
       st = fs.statSync(b.spec.rootfs);
@@ -234,6 +287,7 @@ export class OciRuntime {
     const cgroupId = b.cgroup ?? { parent: 'berth-runtime', name: id };
     let cgroup: CgroupManager | undefined;
     let pid: number | undefined;
+    let pidns: number | undefined;
     try {
       const fifo = path.join(dir, 'exec.fifo');
       this.sys.mknod(fifo, S_IFIFO | 0o600, 0);
@@ -247,11 +301,30 @@ export class OciRuntime {
         cgroupNamespace: b.cgroupNamespace && fs.existsSync('/proc/self/ns/cgroup'),
         cgroup: b.cgroupMount && fs.existsSync('/proc/self/ns/cgroup') ? cgroupMountPlan() : { version: 'none' },
         seccompProgram: b.spec.seccomp === null ? null : compiledSeccomp(this.root, b.spec.seccomp),
-        tty: false,
+        tty: b.terminal,
         timing: false,
         execFifo: fifo,
         sysctl: b.sysctl,
       };
+      const joined = b.joinNamespaces.filter((j) => j.type !== 'pid');
+      if (joined.length > 0) init.joinNamespaces = joined;
+      if (extraFds.length > 0) init.preserveFds = extraFds.length;
+      const h = b.hooks;
+      const runtimeHooks = h.prestart !== undefined || h.createRuntime !== undefined;
+      const hookState = { ociVersion: OCI_VERSION, id, bundle, annotations: b.annotations };
+      if (runtimeHooks || h.createContainer !== undefined || h.startContainer !== undefined) {
+        init.hooks = { runtime: runtimeHooks, state: hookState };
+        if (h.createContainer !== undefined) init.hooks.createContainer = h.createContainer;
+        if (h.startContainer !== undefined) init.hooks.startContainer = h.startContainer;
+      }
+      const pidPath = b.joinNamespaces.find((j) => j.type === 'pid')?.path;
+      if (pidPath !== undefined) {
+        try {
+          pidns = this.sys.open(pidPath, O_CLOEXEC);
+        } catch (err) {
+          throw BerthError.wrap(`create container ${id}: join pid namespace ${pidPath}`, err);
+        }
+      }
       // The config as given, for exec (runc keeps it in its state too).
       fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg), { mode: 0o600 });
       const initFile = path.join(dir, 'init.json');
@@ -271,9 +344,20 @@ export class OciRuntime {
         spawner: sharedSpawner(),
         initScript: bundledScript('init/main.cjs'),
         configPath: initFile,
-        flags: namespaceFlags(b.spec.namespaces) & ~CLONE_NEWCGROUP,
+        flags: namespaceFlags(b.spec.namespaces.filter((n) => !b.joinNamespaces.some((j) => j.type === n))) & ~CLONE_NEWCGROUP,
+        ...(pidns === undefined ? {} : { joinPidNamespace: pidns }),
         stdio: [0, 1, 2],
+        extraFds,
         untilCreated: { detach: o.foreground !== true },
+        onPty: (master) => {
+          setConsoleSize(this.sys, master, b.consoleSize);
+          if (o.consoleSocket !== undefined) sendConsole(this.sys, o.consoleSocket, master);
+          else o.onPty?.(master);
+        },
+        onHooks: (p) => {
+          // prestart (deprecated) then createRuntime, in this process's namespaces; a failure fails create.
+          for (const name of ['prestart', 'createRuntime'] as const) runHooks(name, h[name], { ...hookState, status: 'creating', pid: p });
+        },
         beforeSetup: async (p) => {
           pid = p;
           await cg.addProcess(p);
@@ -309,6 +393,8 @@ export class OciRuntime {
       await cgroup?.remove().catch(() => undefined);
       fs.rmSync(dir, { recursive: true, force: true });
       throw err;
+    } finally {
+      if (pidns !== undefined) this.sys.close(pidns);
     }
   }
 
@@ -338,6 +424,11 @@ export class OciRuntime {
       fs.closeSync(fd);
     }
     fs.rmSync(fifo, { force: true });
+    this.runWarnHooks('poststart', this.hooks(id), { ...this.hookState(s), status: 'running', pid: s.pid });
+  }
+
+  private hookState(s: OciContainerState): Omit<HookState, 'status'> {
+    return { ociVersion: OCI_VERSION, id: s.id, bundle: s.bundle, annotations: s.annotations };
   }
 
   /**
@@ -360,6 +451,10 @@ export class OciRuntime {
       throw BerthError.wrap(`exec in container "${o.id}": read its config`, err);
     }
     const proc: OciProcess = o.process ?? { ...(cfg.process as OciProcess), args: o.args ?? [], terminal: false };
+    if (o.tty !== undefined) proc.terminal = o.tty;
+    const terminal = proc.terminal === true;
+    checkTerminal({ terminal, consoleSocket: o.consoleSocket, detach: o.detach === true });
+    const extraFds = preservedFds(this.sys, o.preserveFds);
     if (o.process === undefined && proc.args?.length === 0) throw new BerthError('EINVAL_ARGUMENT', 'exec: no command given (CMD or --process)');
     if (o.cwd !== undefined) proc.cwd = o.cwd;
     if (o.env !== undefined) proc.env = [...(proc.env ?? []), ...o.env];
@@ -374,10 +469,12 @@ export class OciRuntime {
       proc.capabilities = c;
     }
     if (o.noNewPrivileges === true) proc.noNewPrivileges = true;
-    const mapped = bundleToSpec({ ...cfg, process: proc }, s.bundle, o.consoleSocket === undefined ? {} : { consoleSocket: o.consoleSocket });
+    // The container's hooks are not an exec's.
+    const mapped = bundleToSpec({ ...cfg, process: proc, hooks: undefined }, s.bundle);
     const namespaces: NamespaceKind[] = init.spec.namespaces.filter((n) => n !== 'pid' && n !== 'cgroup');
-    if (init.cgroupNamespace) namespaces.push('cgroup');
-    const execCfg: ExecConfig = { version: 1, pid: s.pid, namespaces, spec: { ...init.spec, process: mapped.spec.process }, seccompProgram: init.seccompProgram };
+    if (init.cgroupNamespace || (init.joinNamespaces ?? []).some((j) => j.type === 'cgroup')) namespaces.push('cgroup');
+    const execCfg: ExecConfig = { version: 1, pid: s.pid, namespaces, spec: { ...init.spec, process: mapped.spec.process }, seccompProgram: init.seccompProgram, tty: terminal };
+    if (extraFds.length > 0) execCfg.preserveFds = extraFds.length;
     const file = path.join(dir, `exec-${process.pid}-${Date.now()}.json`);
     fs.writeFileSync(file, JSON.stringify(execCfg), { mode: 0o600 });
     const m = this.cgroupManager(s.cgroup);
@@ -395,7 +492,13 @@ export class OciRuntime {
         flags: 0,
         joinPidNamespace: pidns,
         stdio: [0, 1, 2],
+        extraFds,
         beforeSetup: (p) => m.addProcess(p),
+        onPty: (master) => {
+          setConsoleSize(this.sys, master, proc.consoleSize);
+          if (o.consoleSocket !== undefined) sendConsole(this.sys, o.consoleSocket, master);
+          else o.onPty?.(master);
+        },
       }).catch((err: unknown) => {
         throw BerthError.wrap(`exec in container "${o.id}"`, err);
       });
@@ -484,7 +587,9 @@ export class OciRuntime {
     m.open(s.cgroup.name);
     // Kills what is left in the cgroup (exec'd processes, a live init) and waits for it to empty.
     await m.remove();
+    const hooks = this.hooks(id);
     fs.rmSync(this.dir(id), { recursive: true, force: true });
+    this.runWarnHooks('poststop', hooks, { ...this.hookState(s), status: 'stopped' });
   }
 }
 

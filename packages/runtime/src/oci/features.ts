@@ -2,13 +2,14 @@ import { ALL_CAPABILITIES } from '../security/capabilities.js';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../spec/build.js';
 import { OCI_VERSION } from './container.js';
 import type { OciConfig } from './bundle.js';
+import { HOOK_NAMES } from './hooks.js';
 
 /** runtime-spec's features document (features.md): what berth-runtime honours (bundle.ts refuses the rest). */
 export function features(): Record<string, unknown> {
   return {
     ociVersionMin: '1.0.0',
     ociVersionMax: OCI_VERSION,
-    hooks: [],
+    hooks: [...HOOK_NAMES],
     mountOptions: [
       'atime', 'bind', 'dev', 'diratime', 'exec', 'noatime', 'nodev', 'nodiratime', 'noexec', 'norelatime', 'nostrictatime',
       'nosuid', 'private', 'rbind', 'relatime', 'rprivate', 'rshared', 'rslave', 'ro', 'rw', 'shared', 'slave', 'strictatime', 'suid',
@@ -34,7 +35,7 @@ export function features(): Record<string, unknown> {
   };
 }
 
-/** `spec`: a default config.json (runc spec's, without a terminal, which berth-runtime cannot give yet). */
+/** `spec`: a default config.json (runc spec's, but `terminal: false`, so that it runs without a console socket or a pty relay). */
 export function defaultConfig(): OciConfig {
   const caps = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
   return {

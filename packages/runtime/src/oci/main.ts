@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import { describeError } from '@berth/oci';
 import { BerthError } from '@berth/oci';
 import { OCI_VERSION, DEFAULT_ROOT, OciRuntime, exitStatus } from './container.js';
+import { relayTerminal } from './console.js';
 import { defaultConfig, features } from './features.js';
 
 const VERSION = '0.1.0';
@@ -149,6 +150,15 @@ async function main(argv: string[]): Promise<number> {
   }
   if (debug) log('debug', `berth-runtime ${argv.join(' ')}`);
   const rt = new OciRuntime(str(g, 'root') ?? DEFAULT_ROOT);
+  rt.warn = (m) => {
+    log('warning', m);
+    process.stderr.write(`berth-runtime: warning: ${m}\n`);
+  };
+  // A foreground run/exec with a terminal and no console socket relays the pty here (as runc).
+  let relay: ReturnType<typeof relayTerminal> | undefined;
+  const onPty = (master: number): void => {
+    relay = relayTerminal(rt.sys, master);
+  };
   const p = parseFlags(rest, cmd, cmd === 'ps' || cmd === 'exec');
   switch (cmd) {
     case 'create': {
@@ -159,7 +169,7 @@ async function main(argv: string[]): Promise<number> {
     case 'run': {
       const id = one(p, cmd);
       if (p.flags.has('detach') || p.flags.has('d')) throw new BerthError('EUNSUPPORTED', 'run --detach is not supported by berth-runtime (use create and start)');
-      const c = await rt.create({ ...createOptions(id, p), foreground: true });
+      const c = await rt.create({ ...createOptions(id, p), foreground: true, onPty });
       const forward = (sig: NodeJS.Signals): void => {
         try {
           process.kill(c.pid, sig);
@@ -176,6 +186,7 @@ async function main(argv: string[]): Promise<number> {
         throw err;
       }
       const e = await c.exited;
+      await relay?.finish();
       for (const s of signals) process.off(s, forward);
       if (!p.flags.has('keep')) await rt.delete(id, true);
       return exitStatus(e);
@@ -210,11 +221,12 @@ async function main(argv: string[]): Promise<number> {
     case 'exec': {
       const [id, ...cmdArgs] = p.args;
       if (id === undefined) throw new UsageError('exec: expected a container id');
-      if (p.flags.has('tty') || p.flags.has('t')) throw new BerthError('EUNSUPPORTED', 'exec --tty is not supported by berth-runtime (no console socket yet)');
       for (const f of ['process-label', 'apparmor', 'cgroup', 'pidfd-socket']) if (p.flags.has(f)) throw new BerthError('EUNSUPPORTED', `exec --${f} is not supported by berth-runtime`);
-      const pf = str(p, 'preserve-fds');
-      if (pf !== undefined && pf !== '0') throw new BerthError('EUNSUPPORTED', '--preserve-fds is not supported by berth-runtime');
-      const o: Parameters<OciRuntime['exec']>[0] = { id };
+      const detach = p.flags.has('detach') || p.flags.has('d');
+      const o: Parameters<OciRuntime['exec']>[0] = { id, detach, onPty };
+      if (p.flags.has('tty') || p.flags.has('t')) o.tty = true;
+      const pf = preserveFds(p);
+      if (pf !== undefined) o.preserveFds = pf;
       const procFile = str(p, 'process', 'p');
       if (procFile !== undefined) {
         if (cmdArgs.length > 0) throw new UsageError('exec: give either --process or a command, not both');
@@ -240,8 +252,10 @@ async function main(argv: string[]): Promise<number> {
       const cs = str(p, 'console-socket');
       if (cs !== undefined) o.consoleSocket = cs;
       const x = await rt.exec(o);
-      if (p.flags.has('detach') || p.flags.has('d')) process.exit(0);
-      return exitStatus(await x.exited);
+      if (detach) process.exit(0);
+      const e = await x.exited;
+      await relay?.finish();
+      return exitStatus(e);
     }
     case 'update': {
       const id = one(p, cmd);
@@ -300,17 +314,21 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+function preserveFds(p: Parsed): number | undefined {
+  const pf = str(p, 'preserve-fds');
+  if (pf === undefined) return undefined;
+  if (!/^\d+$/.test(pf)) throw new UsageError(`--preserve-fds ${pf}: expected a number`);
+  return Number(pf);
+}
+
 function createOptions(id: string, p: Parsed): Parameters<OciRuntime['create']>[0] {
   const o: Parameters<OciRuntime['create']>[0] = { id, bundle: str(p, 'bundle', 'b') ?? '.' };
   const pidFile = str(p, 'pid-file');
   if (pidFile !== undefined) o.pidFile = pidFile;
   const cs = str(p, 'console-socket');
   if (cs !== undefined) o.consoleSocket = cs;
-  const pf = str(p, 'preserve-fds');
-  if (pf !== undefined) {
-    if (!/^\d+$/.test(pf)) throw new UsageError(`--preserve-fds ${pf}: expected a number`);
-    o.preserveFds = Number(pf);
-  }
+  const pf = preserveFds(p);
+  if (pf !== undefined) o.preserveFds = pf;
   if (str(p, 'pidfd-socket') !== undefined) throw new BerthError('EUNSUPPORTED', '--pidfd-socket is not supported by berth-runtime');
   // --no-pivot and --no-new-keyring are accepted: berth always pivots (safe on any root
   // except an initramfs, which berth refuses anyway) and never makes a session keyring.
@@ -322,14 +340,14 @@ const USAGE = `Usage: berth-runtime [--root DIR] [--log FILE] [--log-format text
 runc's command line over berth's runtime (OCI runtime-spec ${OCI_VERSION}).
 
 Commands:
-  create [--bundle DIR] [--pid-file FILE] [--console-socket PATH] ID
+  create [--bundle DIR] [--pid-file FILE] [--console-socket PATH] [--preserve-fds N] ID
   start ID          run the user process of a created container
   run [--bundle DIR] [--pid-file FILE] ID   create + start, in the foreground; exits with its status
   state ID          runtime-spec state JSON
   kill [--all] ID [SIGNAL]
   delete [--force] ID
   list [--format table|json] [--quiet]
-  exec [--process FILE] [--detach] [--pid-file FILE] [--cwd DIR] [--env K=V]... [--user UID[:GID]] [--cap CAP]... ID [CMD...]
+  exec [--process FILE] [--tty] [--console-socket PATH] [--preserve-fds N] [--detach] [--pid-file FILE] [--cwd DIR] [--env K=V]... [--user UID[:GID]] [--cap CAP]... ID [CMD...]
   ps [--format table|json] ID [PS OPTIONS]
   update --resources FILE ID   new memory/swap/cpu/pids limits (linux.resources JSON)
   pause ID / resume ID   freeze / thaw the container's cgroup
