@@ -1,6 +1,6 @@
 import { BerthError } from '@berth/oci';
 import type { ContainerSpec, NamespaceKind } from '../spec/types.js';
-import { O_CLOEXEC } from '@berth/sys';
+import { O_CLOEXEC, O_RDWR, PR_SET_PDEATHSIG } from '@berth/sys';
 import { namespaceFlags } from '../spec/namespaces.js';
 import type { Syscalls } from '@berth/sys';
 import { execError, prepareProcess } from './sequence.js';
@@ -22,6 +22,8 @@ export interface ExecConfig {
   spec: ContainerSpec;
   /** The container's compiled seccomp filter (base64), or null. */
   seccompProgram: string | null;
+  /** `exec -d`: no parent-death signal, and fds 0-2 are the container's /dev/null. */
+  detach?: boolean;
 }
 
 /** unshare(2): stop sharing the file-system attributes (root, cwd, umask) with the other threads. */
@@ -54,6 +56,13 @@ export function runExec(sys: Syscalls, cfg: ExecConfig, channel: InitChannel, se
     }
   }
   // Joining the mount namespace put this thread at the container's root (after its pivot_root).
+  if (cfg.detach === true) {
+    // Outlives the exec's caller: its stdio is the container's /dev/null, not the caller's pipes.
+    const nul = sys.open('/dev/null', O_RDWR | O_CLOEXEC);
+    for (const fd of [0, 1, 2]) sys.dup2(nul, fd);
+    sys.close(nul);
+    sys.prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+  }
   const spec = cfg.spec;
   const exe = prepareProcess(sys, spec);
   security(sys, spec);

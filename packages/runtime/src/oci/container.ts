@@ -5,6 +5,7 @@ import { createCgroupManager } from '../cgroups/manager.js';
 import type { CgroupManager, CgroupResources } from '../cgroups/types.js';
 import type { InitConfig } from '../init/config.js';
 import { exitStatus, launchInit } from '../launch/init-process.js';
+import { launchExec } from '../lifecycle/exec.js';
 import type { ChildExit } from '../launch/spawner.js';
 import { sharedSpawner } from '../launch/spawner.js';
 import { compiledSeccomp } from '../lifecycle/create.js';
@@ -12,15 +13,13 @@ import { bundledScript, cgroupMountPlan, deviceNodes } from '../lifecycle/host.j
 import { signalNumber } from '../lifecycle/kill.js';
 import { processStartTime, writeFileAtomic } from '../lifecycle/state.js';
 import { LibcSyscalls } from '@berth/sys';
-import { CLONE_NEWCGROUP, O_CLOEXEC } from '@berth/sys';
+import { CLONE_NEWCGROUP } from '@berth/sys';
 import { namespaceFlags } from '../spec/namespaces.js';
 
 const S_IFIFO = 0o010000;
 import type { Syscalls } from '@berth/sys';
 import { bundleToSpec, mapResources, readBundleConfig } from './bundle.js';
 import type { OciConfig, OciProcess, OciResources } from './bundle.js';
-import type { ExecConfig } from '../init/exec.js';
-import type { NamespaceKind } from '../spec/types.js';
 
 /**
  * berth-runtime's containers: runc's lifecycle over berth's init. Each container is a
@@ -375,36 +374,22 @@ export class OciRuntime {
     }
     if (o.noNewPrivileges === true) proc.noNewPrivileges = true;
     const mapped = bundleToSpec({ ...cfg, process: proc }, s.bundle, o.consoleSocket === undefined ? {} : { consoleSocket: o.consoleSocket });
-    const namespaces: NamespaceKind[] = init.spec.namespaces.filter((n) => n !== 'pid' && n !== 'cgroup');
-    if (init.cgroupNamespace) namespaces.push('cgroup');
-    const execCfg: ExecConfig = { version: 1, pid: s.pid, namespaces, spec: { ...init.spec, process: mapped.spec.process }, seccompProgram: init.seccompProgram };
-    const file = path.join(dir, `exec-${process.pid}-${Date.now()}.json`);
-    fs.writeFileSync(file, JSON.stringify(execCfg), { mode: 0o600 });
     const m = this.cgroupManager(s.cgroup);
     m.open(s.cgroup.name);
-    let pidns: number | undefined;
-    try {
-      pidns = this.sys.open(`/proc/${s.pid}/ns/pid`, O_CLOEXEC);
-      // The fd is the container's only if the pid is still its init.
-      if (this.status(s) !== 'running') throw new BerthError('ECONTAINER_STATE', `cannot exec in container "${o.id}": it stopped`);
-      const launched = await launchInit({
-        sys: this.sys,
-        spawner: sharedSpawner(),
-        initScript: bundledScript('init/exec-main.cjs'),
-        configPath: file,
-        flags: 0,
-        joinPidNamespace: pidns,
-        stdio: [0, 1, 2],
-        beforeSetup: (p) => m.addProcess(p),
-      }).catch((err: unknown) => {
-        throw BerthError.wrap(`exec in container "${o.id}"`, err);
-      });
-      if (o.pidFile !== undefined) writeFileAtomic(path.resolve(o.pidFile), String(launched.pid));
-      return { pid: launched.pid, exited: launched.exited };
-    } finally {
-      if (pidns !== undefined) this.sys.close(pidns);
-      fs.rmSync(file, { force: true });
-    }
+    const launched = await launchExec({
+      sys: this.sys,
+      spawner: sharedSpawner(),
+      pid: s.pid,
+      pidStartTime: s.pidStartTime,
+      init,
+      process: mapped.spec.process,
+      dir,
+      stdio: [0, 1, 2],
+      addProcess: (p) => m.addProcess(p),
+      label: `"${o.id}"`,
+    });
+    if (o.pidFile !== undefined) writeFileAtomic(path.resolve(o.pidFile), String(launched.pid));
+    return { pid: launched.pid, exited: launched.exited };
   }
 
   /**
