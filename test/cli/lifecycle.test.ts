@@ -180,10 +180,14 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('container lifecycle: c
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
-    await until('attach to show output', async () => (out.includes('tick\n') ? true : undefined));
-    expect((await b(['exec', 'talker', 'touch', '/stop'])).code).toBe(0);
-    expect(await exited).toBe(5);
-    expect(out).toMatch(/tick\n(tick\n)*bye\n$/);
+    try {
+      await until('attach to show output', async () => (out.includes('tick\n') ? true : undefined));
+      expect((await b(['exec', 'talker', 'touch', '/stop'])).code).toBe(0);
+      expect(await exited).toBe(5);
+      expect(out).toMatch(/tick\n(tick\n)*bye\n$/);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
     expect((await b(['rm', 'talker'])).code).toBe(0);
   });
 });

@@ -57,7 +57,7 @@ export async function launchExec(o: ExecLaunch): Promise<LaunchedInit> {
     version: 1,
     pid: o.pid,
     namespaces,
-    spec: { ...o.init.spec, process: o.process, ...(o.unconfined === true ? { seccomp: null } : {}) },
+    spec: { ...o.init.spec, process: o.process, ...(o.unconfined === true ? { seccomp: null, privileged: true } : {}) },
     seccompProgram: o.unconfined === true ? null : o.init.seccompProgram,
     ...(o.detach === true ? { detach: true } : {}),
   };
