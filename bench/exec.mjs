@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `exec` benchmark: `berth exec CONTAINER true` (the built CLI) against `podman exec CONTAINER true`,
-// each on a running alpine container (`sleep` as PID 1, no network), interleaved, median wall time.
+// each on a running alpine container (`sleep` as PID 1, no network; podman with run-e2e.mjs's --ulimit
+// nofile/nproc, which this host's limits need for runc), interleaved, median wall time.
 //
 //   npm run build && sudo node bench/exec.mjs [--runs 15] [--no-write]
 //
@@ -43,7 +44,7 @@ try {
   berth(['load', '-q', '-i', join(images, 'alpine'), '--repository', 'docker.io/library/alpine']);
   execFileSync('skopeo', ['copy', '--quiet', `oci:${join(images, 'alpine')}:latest`, `containers-storage:[overlay@${join(podmanDir, 'root')}+${join(podmanDir, 'runroot')}]docker.io/library/alpine:latest`], { stdio: 'inherit' });
   berth(['run', '-d', '--network', 'none', '--name', name, 'alpine', 'sleep', '3600']);
-  execFileSync('podman', [...podman, 'run', '-d', '--network', 'none', '--name', name, 'docker.io/library/alpine:latest', 'sleep', '3600'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('podman', [...podman, 'run', '-d', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--name', name, 'docker.io/library/alpine:latest', 'sleep', '3600'], { stdio: ['ignore', 'ignore', 'inherit'] });
 
   const b = [];
   const p = [];
