@@ -49,6 +49,8 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('container lifecycle: c
     expect(await status('made')).toMatch(/^Created$/);
     // A later command's sweep keeps it (nobody owns a created container).
     expect(await status('made')).toMatch(/^Created$/);
+    // wait on a created container waits for it to be started and to stop, as docker's.
+    const early = b(['wait', 'made']);
     const s = await b(['start', 'made']);
     expect([s.code, s.stdout, s.stderr]).toEqual([0, 'made\n', '']);
     expect(await status('made')).toMatch(/^Up /);
@@ -56,6 +58,8 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('container lifecycle: c
     expect(done.code, done.stderr).toBe(0);
     const w = await b(['wait', 'made']);
     expect([w.code, w.stdout]).toEqual([0, '4\n']);
+    const e = await early;
+    expect([e.code, e.stdout]).toEqual([0, '4\n']);
     expect(await status('made')).toMatch(/^Exited \(4\)/);
     expect((await b(['container', 'inspect', '--format', '{{.Id}}', 'made'])).stdout.trim()).toBe(id);
     expect((await b(['rm', 'made'])).code).toBe(0);

@@ -109,6 +109,8 @@ export async function wait(ctx: CommandContext, ids: string[]): Promise<number> 
   let failed = 0;
   for (const id of ids) {
     try {
+      // docker waits for a created container to be started and to stop.
+      while ((await rt.inspect(id)).status === 'created') await new Promise((r) => setTimeout(r, 100));
       const info = await rt.wait(id);
       ctx.stdout.write(`${info.exitCode ?? -1}\n`);
     } catch (err) {
