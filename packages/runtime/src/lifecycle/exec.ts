@@ -6,7 +6,7 @@ import type { Syscalls } from '@berth/sys';
 import type { InitConfig } from '../init/config.js';
 import type { ExecConfig } from '../init/exec.js';
 import { launchInit } from '../launch/init-process.js';
-import type { LaunchedInit } from '../launch/init-process.js';
+import type { InitLaunchOptions, LaunchedInit } from '../launch/init-process.js';
 import type { Spawner } from '../launch/spawner.js';
 import { closeChildSide, openStreams, prepareStdio, releaseStdio } from '../launch/stdio.js';
 import type { StdioStreams } from '../launch/stdio.js';
@@ -48,6 +48,8 @@ export interface ExecLaunch {
   detach?: boolean;
   /** Names the container in messages. */
   label: string;
+  /** Receives a pty master from the child (a terminal made in the container), as launchInit's onPty. */
+  onPty?: InitLaunchOptions['onPty'];
 }
 
 export async function launchExec(o: ExecLaunch): Promise<LaunchedInit> {
@@ -78,6 +80,7 @@ export async function launchExec(o: ExecLaunch): Promise<LaunchedInit> {
       stdio: o.stdio,
       beforeSetup: o.addProcess,
       ...(o.detach === true ? { detach: true } : {}),
+      ...(o.onPty === undefined ? {} : { onPty: o.onPty }),
     }).catch((err: unknown) => {
       if (err instanceof BerthError) throw err;
       throw BerthError.wrap(`exec in container ${o.label}`, err);
