@@ -3,6 +3,7 @@ import { buildCommand } from './commands/build.js';
 import { builderCommand } from './commands/builder.js';
 import { berthCommand, USAGE_HINT } from './commands/command.js';
 import { containerCommand, containerVerbs } from './commands/container.js';
+import { createCommand } from './commands/create.js';
 import { importCommand } from './commands/import.js';
 import { imageCommand } from './commands/image.js';
 import { historyCommand } from './commands/history.js';
@@ -45,6 +46,7 @@ export function program(ctx: CommandContext): Command {
     .addCommand(logoutCommand(ctx))
     .addCommand(unpackCommand(ctx))
     .addCommand(runCommand(ctx))
+    .addCommand(createCommand(ctx))
     .addCommand(psCommand(ctx));
   for (const verb of containerVerbs(ctx)) root.addCommand(verb);
   return root

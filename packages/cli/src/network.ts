@@ -103,7 +103,8 @@ export interface AttachOptions {
   plan: NetworkPlan;
   containerId: string;
   name?: string;
-  spec: ContainerSpec;
+  /** What the setup reads (hostname) and fills in (netns, etc). */
+  spec: Pick<ContainerSpec, 'hostname' | 'netns' | 'etc'>;
   /** The image's `ExposedPorts` (for -P). */
   exposedPorts?: Record<string, unknown>;
   /** The runtime, to find a `container:NAME` container. */

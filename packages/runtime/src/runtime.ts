@@ -5,7 +5,7 @@ import { BerthError } from '@berth/oci';
 import { sharedSpawner } from './launch/spawner.js';
 import type { Spawner } from './launch/spawner.js';
 import { attachHostStreams, attachHostTerminal, prepareStdio } from './launch/stdio.js';
-import { discardParked, parkInit } from './launch/init-process.js';
+import { discardParked, exitStatus, parkInit } from './launch/init-process.js';
 import { formatTiming, takeProcessMarks } from './launch/timing.js';
 import { defaultCgroupProvider } from './lifecycle/cgroup.js';
 import type { CgroupProvider, RuntimeContext } from './lifecycle/context.js';
@@ -21,13 +21,16 @@ import { containerStats } from './lifecycle/stats.js';
 import type { ContainerStats } from './lifecycle/stats.js';
 import type { LimitChange } from './cgroups/types.js';
 import { renameContainer } from './lifecycle/rename.js';
+import { readyToStart } from './lifecycle/reset.js';
+import { execInContainer } from './lifecycle/exec.js';
+import type { ExecRequest } from './lifecycle/exec.js';
 import type { LogsOptions } from './lifecycle/logs.js';
 import { DEFAULT_NAMESPACE_FLAGS, startContainer } from './lifecycle/start.js';
 import type { ContainerIo, ExitInfo } from './lifecycle/start.js';
 import { StateStore, defaultStateRoot, describe, processStartTime } from './lifecycle/state.js';
 import { pruneContainers, sweepContainers } from './lifecycle/sweep.js';
 import type { PruneResult, SweepOptions, SweepResult } from './lifecycle/sweep.js';
-import type { ContainerInfo } from './lifecycle/state.js';
+import type { ContainerInfo, ContainerState } from './lifecycle/state.js';
 import { waitContainer } from './lifecycle/wait.js';
 import { bundledScript } from './lifecycle/host.js';
 import type { ContainerSpec } from './spec/types.js';
@@ -248,12 +251,20 @@ export class Runtime {
     if (opts.stdio === 'detached') {
       throw new BerthError('EINVAL_ARGUMENT', 'run container: stdio "detached" is for start(); run() waits for the container');
     }
+    return this.attachAndWait(opts, () => this.launch(opts));
+  }
+
+  /** run()'s relay and wait around a launch (a new container's, or a created one's: runCreated). */
+  private async attachAndWait(
+    opts: Pick<RunOptions, 'stdio' | 'tty' | 'interactive' | 'forwardSignals' | 'keepLog' | 'stateDir'>,
+    launch: () => Promise<ContainerProcess>,
+  ): Promise<RunResult> {
     // Forwarding is set up before the container exists: a signal that arrives while it starts
     // is held and delivered to PID 1 as soon as there is one.
     const forwarder = (opts.forwardSignals ?? opts.stdio === 'inherit') ? new SignalForwarder(opts.tty === true) : undefined;
     let proc: ContainerProcess;
     try {
-      proc = await this.launch(opts);
+      proc = await launch();
     } catch (err) {
       forwarder?.dispose();
       throw err;
@@ -326,7 +337,16 @@ export class Runtime {
     ctx.spawner.warm().catch(() => undefined);
     const state = createContainer(ctx, createOptions(opts, { detached: false }));
     marks.push(['created', now()]);
-    const id = state.id;
+    return this.launchCreated(ctx, state.id, { interactive: opts.interactive === true, remove: opts.remove === true, marks, ...(opts.onStart ? { onStart: opts.onStart } : {}) });
+  }
+
+  /** Starts a created container in this process (launch(), `start -a`): its handle. */
+  private async launchCreated(
+    ctx: RuntimeContext,
+    id: string,
+    opts: { interactive: boolean; remove: boolean; marks: Array<[string, number]>; onStart?: (c: ContainerInfo) => void },
+  ): Promise<ContainerProcess> {
+    const marks = opts.marks;
     let started;
     try {
       const out = process.stdout;
@@ -397,7 +417,11 @@ export class Runtime {
     // The shim spawns the container's init: one parked by warm() here would not be used.
     discardParked(ctx.spawner);
     const state = createContainer(ctx, createOptions(opts, { detached: true }));
-    const id = state.id;
+    return this.spawnShim(ctx, state.id, opts.onStart);
+  }
+
+  /** Hands a created container to a new shim (`run -d`, `start`); resolves once its process runs. */
+  private async spawnShim(ctx: RuntimeContext, id: string, onStart?: (c: ContainerInfo) => void): Promise<ContainerInfo> {
     const shimLog = fs.openSync(ctx.store.file(id, 'shim.log'), 'a', 0o640);
     const env: Record<string, string> = {};
     for (const k of ['PATH', 'BERTH_DEBUG_TIMING', 'BERTH_INIT_BINARY']) {
@@ -459,8 +483,85 @@ export class Runtime {
       if (!(err instanceof BerthError && err.code === 'ECONTAINER_UNKNOWN') || msg.info === undefined) throw err;
       info = msg.info;
     }
-    opts.onStart?.(info);
+    onStart?.(info);
     return info;
+  }
+
+  /**
+   * `create`: records a container (rootfs, config, etc files, name) without starting it. It
+   * has no monitor until it starts: it waits for `startCreated`/`runCreated`, and no sweep
+   * removes it, as docker's created containers stay until started or removed.
+   */
+  create(opts: RunOptions): ContainerInfo {
+    requireRoot('create container');
+    const ctx = this.context(opts.stateDir);
+    const state = createContainer(ctx, createOptions(opts, { detached: true }));
+    const s = ctx.store.update(state.id, (c) => {
+      delete c.monitorPid;
+      delete c.monitorStartTime;
+    });
+    return describe(s ?? state);
+  }
+
+  /**
+   * `start`: a created container (or a stopped one, which starts again with the same id,
+   * rootfs and config: docker's `start`/`restart`), detached under a shim. A running container
+   * is left as it is. `etc` rewrites the container's hosts and resolv.conf first (the CLI's
+   * network is attached again for a stopped container).
+   */
+  async startCreated(idOrName: string, opts: { etc?: { hosts: string; resolvConf: string } } = {}): Promise<ContainerInfo> {
+    requireRoot('start container');
+    const ctx = this.ctx;
+    const id = ctx.store.resolve(idOrName);
+    discardParked(ctx.spawner);
+    if (!(await readyToStart(ctx, id, opts.etc))) return this.inspectSync(ctx, id);
+    return this.spawnShim(ctx, id);
+  }
+
+  /**
+   * `start -a`: a created (or stopped) container run in the foreground of this process, as
+   * run() does (stdio inherit, signals forwarded, `--rm` honoured). Resolves with the exit
+   * status the container's state records.
+   */
+  async runCreated(idOrName: string, opts: { interactive?: boolean; etc?: { hosts: string; resolvConf: string } } = {}): Promise<RunResult> {
+    requireRoot('start container');
+    const ctx = this.ctx;
+    const id = ctx.store.resolve(idOrName);
+    ctx.spawner.warm().catch(() => undefined);
+    if (!(await readyToStart(ctx, id, opts.etc))) throw new BerthError('ECONTAINER_STATE', `start container ${id.slice(0, 12)}: it is already running`, { details: { exitCode: 125 } });
+    const state = ctx.store.read(id) as ContainerState;
+    const interactive = opts.interactive === true;
+    const result = await this.attachAndWait({ stdio: 'inherit', tty: state.tty, interactive }, () =>
+      this.launchCreated(ctx, id, { interactive, remove: state.autoRemove, marks: [['run', now()]] }),
+    );
+    return result;
+  }
+
+  /**
+   * `exec`: a process in a running container (its namespaces, cgroup, capabilities, seccomp
+   * filter, user, environment, cwd: execInContainer). stdio 'inherit' relays this process's
+   * stdio (stdin with `interactive`) and resolves with the exit status; `detach` resolves once
+   * the process runs (exitCode 0). Rejects with details.exitCode 125/126/127 as docker exits.
+   */
+  async exec(idOrName: string, req: ExecRequest): Promise<{ exitCode: number; pid: number }> {
+    requireRoot('exec in container');
+    const ctx = this.ctx;
+    const id = ctx.store.resolve(idOrName);
+    const proc = await execInContainer(ctx, id, req);
+    if (req.detach === true) {
+      proc.stdin?.end();
+      proc.stdout?.destroy();
+      proc.stderr?.destroy();
+      return { exitCode: 0, pid: proc.pid };
+    }
+    const relay = attachHostStreams(proc, { interactive: req.interactive === true });
+    try {
+      const exit = await proc.exited;
+      await relay.flushed;
+      return { exitCode: exitStatus(exit), pid: proc.pid };
+    } finally {
+      relay.detach();
+    }
   }
 
   private inspectSync(ctx: RuntimeContext, idOrName: string): ContainerInfo {

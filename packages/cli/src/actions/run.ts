@@ -68,14 +68,19 @@ export function overridesFrom(flags: RunOptions, cmd: string[]): RunOverrides {
   return o;
 }
 
+/** `berth create [flags] IMAGE [COMMAND [ARG…]]`: `run`'s container, recorded and not started; prints its ID. */
+export function create(ctx: CommandContext, image: string, cmd: string[], flags: RunOptions): Promise<number> {
+  return run(ctx, image, cmd, flags, 'create');
+}
+
 /**
  * `berth run [flags] IMAGE [COMMAND [ARG…]]`: pull if missing, copy the image's
  * snapshot into a fresh rootfs, and run the image's process as PID 1.
  * Resolves to the container's exit status (docker's codes for failures).
  */
-export async function run(ctx: CommandContext, image: string, cmd: string[], flags: RunOptions): Promise<number> {
+export async function run(ctx: CommandContext, image: string, cmd: string[], flags: RunOptions, mode: 'run' | 'create' = 'run'): Promise<number> {
   try {
-    return await runContainer(ctx, image, cmd, flags);
+    return await runContainer(ctx, image, cmd, flags, mode);
   } catch (err) {
     if (err instanceof ExitError) throw err;
     const code = isBerthError(err) && typeof err.details['exitCode'] === 'number' ? (err.details['exitCode'] as number) : RUN_FAILED_EXIT;
@@ -83,7 +88,7 @@ export async function run(ctx: CommandContext, image: string, cmd: string[], fla
   }
 }
 
-async function runContainer(ctx: CommandContext, ref: string, cmd: string[], flags: RunOptions): Promise<number> {
+async function runContainer(ctx: CommandContext, ref: string, cmd: string[], flags: RunOptions, mode: 'run' | 'create'): Promise<number> {
   if (process.getuid?.() !== 0) {
     throw new BerthError('ENOT_ROOT', 'run: berth runs containers as root (namespaces, mounts and cgroups need it); rootless containers are not supported');
   }
@@ -105,7 +110,7 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
   }
   const runtime = new Runtime({ stateDir: ctx.loc.state, removeRootfs: rootfsPkg.removeTreeSync });
   // The namespace worker takes tens of ms to start: overlap it with the rootfs copy.
-  const warm = runtime.warm();
+  const warm = runtime.warm(mode === 'create' ? { init: false } : {});
   await sweep(ctx, runtime);
   const image = await ensureImage(ctx, ref, { ...(flags.platform ? { platform: flags.platform } : {}), quiet: Boolean(flags.quiet) });
   const mismatch = flags.platform ? undefined : platformMismatchWarning(image);
@@ -157,10 +162,13 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
       init: Boolean(flags.init),
       remove: Boolean(flags.rm),
     };
-    if (flags.detach) {
+    // `start` of a stopped container attaches its network again (network-restart.ts).
+    const saved = { plan, ...(flags.name !== undefined ? { name: flags.name } : {}), hostname: spec.hostname || id.slice(0, 12), ...(image.config.config?.ExposedPorts ? { exposedPorts: image.config.config.ExposedPorts } : {}) };
+    if (mode === 'create' || flags.detach) {
       handedOver = true;
-      const info = await runtime.start({ ...common, stdio: 'detached' });
+      const info = mode === 'create' ? runtime.create({ ...common, stdio: 'detached' }) : await runtime.start({ ...common, stdio: 'detached' });
       detached = true;
+      (await import('../network-restart.js')).saveNetworkPlan(ctx, id, saved);
       ctx.stdout.write(`${info.id}\n`);
       return 0;
     }

@@ -1,6 +1,7 @@
 import type { Command } from '@commander-js/extra-typings';
 import type { CommandContext } from '../context.js';
 import { berthCommand } from './command.js';
+import { createCommand } from './create.js';
 import { containerInspectCommand } from './container-inspect.js';
 import { containerPruneCommand } from './container-prune.js';
 import { killCommand } from './kill.js';
@@ -17,6 +18,11 @@ import { portCommand } from './port.js';
 import { psCommand } from './ps.js';
 import { rmCommand } from './rm.js';
 import { stopCommand } from './stop.js';
+import { attachCommand } from './attach.js';
+import { execCommand } from './exec.js';
+import { restartCommand } from './restart.js';
+import { startCommand } from './start.js';
+import { waitCommand } from './wait.js';
 
 /**
  * The verbs on containers that are both top-level (`berth stop`) and under `berth container`
@@ -24,7 +30,12 @@ import { stopCommand } from './stop.js';
  */
 export function containerVerbs(ctx: CommandContext): Array<Parameters<Command['addCommand']>[0]> {
   return [
+    startCommand(ctx),
     stopCommand(ctx),
+    restartCommand(ctx),
+    execCommand(ctx),
+    attachCommand(ctx),
+    waitCommand(ctx),
     killCommand(ctx),
     rmCommand(ctx),
     logsCommand(ctx),
@@ -41,9 +52,9 @@ export function containerVerbs(ctx: CommandContext): Array<Parameters<Command['a
   ];
 }
 
-/** `berth container ls|stop|kill|rm|logs|port|pause|unpause|rename|update|top|stats|export|diff|inspect|prune` */
+/** `berth container ls|create|start|stop|restart|exec|attach|wait|kill|rm|logs|port|pause|unpause|rename|update|top|stats|export|diff|inspect|prune` */
 export function containerCommand(ctx: CommandContext) {
-  const group = berthCommand(ctx, 'container').description('Manage containers').addCommand(psCommand(ctx).name('ls'));
+  const group = berthCommand(ctx, 'container').description('Manage containers').addCommand(psCommand(ctx).name('ls')).addCommand(createCommand(ctx));
   for (const verb of containerVerbs(ctx)) group.addCommand(verb);
   return group.addCommand(containerInspectCommand(ctx)).addCommand(containerPruneCommand(ctx));
 }

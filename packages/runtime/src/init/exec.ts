@@ -1,6 +1,6 @@
 import { BerthError } from '@berth/oci';
 import type { ContainerSpec, NamespaceKind } from '../spec/types.js';
-import { O_CLOEXEC, PR_SET_PDEATHSIG } from '@berth/sys';
+import { O_CLOEXEC, O_RDWR, PR_SET_PDEATHSIG } from '@berth/sys';
 import { namespaceFlags } from '../spec/namespaces.js';
 import type { Syscalls } from '@berth/sys';
 import { execError, placePreservedFds, prepareProcess, setupTerminal } from './sequence.js';
@@ -26,6 +26,8 @@ export interface ExecConfig {
   tty?: boolean;
   /** --preserve-fds N (InitConfig.preserveFds). */
   preserveFds?: number;
+  /** `berth exec -d`: fds 0-2 are the container's /dev/null (the caller's pipes close when it exits). */
+  detach?: boolean;
 }
 
 /** unshare(2): stop sharing the file-system attributes (root, cwd, umask) with the other threads. */
@@ -58,6 +60,12 @@ export function runExec(sys: Syscalls, cfg: ExecConfig, channel: InitChannel, se
     }
   }
   // Joining the mount namespace put this thread at the container's root (after its pivot_root).
+  if (cfg.detach === true) {
+    // Outlives the exec's caller: its stdio is the container's /dev/null, not the caller's pipes.
+    const nul = sys.open('/dev/null', O_RDWR | O_CLOEXEC);
+    for (const fd of [0, 1, 2]) sys.dup2(nul, fd);
+    sys.close(nul);
+  }
   const spec = cfg.spec;
   if (cfg.tty === true) setupTerminal(sys, spec, channel);
   const exe = prepareProcess(sys, spec);

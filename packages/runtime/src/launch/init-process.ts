@@ -48,6 +48,8 @@ export interface InitLaunchOptions extends InitSpawnOptions {
    * exec FIFO); with `detach` too, this process may exit without waiting for the init.
    */
   untilCreated?: { detach: boolean };
+  /** `exec -d`: once exec'd, the child no longer keeps this process alive. */
+  detach?: boolean;
 }
 
 export interface InitTiming {
@@ -486,6 +488,7 @@ async function drive(init: SpawnedInit, child: SpawnedChild, opts: InitLaunchOpt
       if (opts.untilCreated.detach) child.keepAlive(false);
     } else if (m.type === 'exec') {
       execReported = true;
+      if (opts.detach === true) child.keepAlive(false);
       for (const mark of m.marks) marks.push(mark);
     } else if (m.type === 'error') {
       failure = m;

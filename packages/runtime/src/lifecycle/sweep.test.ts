@@ -138,6 +138,24 @@ describe('sweepContainers', () => {
     expect(removedCgroups).toEqual([]);
   });
 
+  it("keeps a created container with no monitor (`berth create`'s, waiting for `start`), --rm or not", async () => {
+    const { ctx, prepare, copy } = setup('sweep-created');
+    for (const autoRemove of [false, true]) {
+      const s = prepare({ name: `made-${autoRemove}`, autoRemove });
+      copy(s);
+      ctx.store.update(s.id, (st) => {
+        delete st.preparing;
+        delete st.monitorPid;
+        delete st.monitorStartTime;
+      });
+      expect(describeState(ctx.store.read(s.id) as ContainerState).statusText).toBe('Created');
+      const r = await sweepContainers(ctx, {});
+      expect(r.removed).toEqual([]);
+      expect(r.remaining.map((c) => c.id)).toContain(s.id);
+      expect(fs.existsSync(s.rootfs)).toBe(true);
+    }
+  });
+
   it('removes dead --rm containers completely, keeps dead ones without --rm (Exited (unknown)) and never touches live ones', async () => {
     const { ctx, removedCgroups, prepare, copy } = setup('sweep-rm');
     const dead = await deadProcess();

@@ -140,6 +140,8 @@ export async function sweepContainers(ctx: RuntimeContext, opts: SweepOptions = 
  * killed while it removed the container) or never started.
  */
 function abandoned(s: ContainerState): boolean {
+  // `create` leaves a container with no monitor: it waits for `start`, owned by nobody.
+  if (s.status === 'created' && s.monitorPid === undefined) return false;
   if (!(s.autoRemove || s.status === 'created')) return false;
   return !isAlive(s.monitorPid, s.monitorStartTime) && !isAlive(s.pid, s.pidStartTime);
 }

@@ -5,6 +5,7 @@ import { createCgroupManager } from '../cgroups/manager.js';
 import type { CgroupManager, CgroupResources } from '../cgroups/types.js';
 import type { InitConfig } from '../init/config.js';
 import { exitStatus, launchInit } from '../launch/init-process.js';
+import { launchExec } from '../lifecycle/exec.js';
 import type { ChildExit } from '../launch/spawner.js';
 import { sharedSpawner } from '../launch/spawner.js';
 import { compiledSeccomp } from '../lifecycle/create.js';
@@ -19,8 +20,6 @@ const S_IFIFO = 0o010000;
 import type { Syscalls } from '@berth/sys';
 import { bundleToSpec, mapResources, readBundleConfig } from './bundle.js';
 import type { OciConfig, OciProcess, OciResources } from './bundle.js';
-import type { ExecConfig } from '../init/exec.js';
-import type { NamespaceKind } from '../spec/types.js';
 import { checkTerminal, sendConsole, setConsoleSize } from './console.js';
 import { checkHooks, runHooks } from './hooks.js';
 import type { HookName, HookState, OciHooks } from './hooks.js';
@@ -471,43 +470,29 @@ export class OciRuntime {
     if (o.noNewPrivileges === true) proc.noNewPrivileges = true;
     // The container's hooks are not an exec's.
     const mapped = bundleToSpec({ ...cfg, process: proc, hooks: undefined }, s.bundle);
-    const namespaces: NamespaceKind[] = init.spec.namespaces.filter((n) => n !== 'pid' && n !== 'cgroup');
-    if (init.cgroupNamespace || (init.joinNamespaces ?? []).some((j) => j.type === 'cgroup')) namespaces.push('cgroup');
-    const execCfg: ExecConfig = { version: 1, pid: s.pid, namespaces, spec: { ...init.spec, process: mapped.spec.process }, seccompProgram: init.seccompProgram, tty: terminal };
-    if (extraFds.length > 0) execCfg.preserveFds = extraFds.length;
-    const file = path.join(dir, `exec-${process.pid}-${Date.now()}.json`);
-    fs.writeFileSync(file, JSON.stringify(execCfg), { mode: 0o600 });
     const m = this.cgroupManager(s.cgroup);
     m.open(s.cgroup.name);
-    let pidns: number | undefined;
-    try {
-      pidns = this.sys.open(`/proc/${s.pid}/ns/pid`, O_CLOEXEC);
-      // The fd is the container's only if the pid is still its init.
-      if (this.status(s) !== 'running') throw new BerthError('ECONTAINER_STATE', `cannot exec in container "${o.id}": it stopped`);
-      const launched = await launchInit({
-        sys: this.sys,
-        spawner: sharedSpawner(),
-        initScript: bundledScript('init/exec-main.cjs'),
-        configPath: file,
-        flags: 0,
-        joinPidNamespace: pidns,
-        stdio: [0, 1, 2],
-        extraFds,
-        beforeSetup: (p) => m.addProcess(p),
-        onPty: (master) => {
-          setConsoleSize(this.sys, master, proc.consoleSize);
-          if (o.consoleSocket !== undefined) sendConsole(this.sys, o.consoleSocket, master);
-          else o.onPty?.(master);
-        },
-      }).catch((err: unknown) => {
-        throw BerthError.wrap(`exec in container "${o.id}"`, err);
-      });
-      if (o.pidFile !== undefined) writeFileAtomic(path.resolve(o.pidFile), String(launched.pid));
-      return { pid: launched.pid, exited: launched.exited };
-    } finally {
-      if (pidns !== undefined) this.sys.close(pidns);
-      fs.rmSync(file, { force: true });
-    }
+    const launched = await launchExec({
+      sys: this.sys,
+      spawner: sharedSpawner(),
+      pid: s.pid,
+      pidStartTime: s.pidStartTime,
+      init,
+      process: mapped.spec.process,
+      dir,
+      stdio: [0, 1, 2],
+      extraFds,
+      tty: terminal,
+      addProcess: (p) => m.addProcess(p),
+      label: `"${o.id}"`,
+      onPty: (master) => {
+        setConsoleSize(this.sys, master, proc.consoleSize);
+        if (o.consoleSocket !== undefined) sendConsole(this.sys, o.consoleSocket, master);
+        else o.onPty?.(master);
+      },
+    });
+    if (o.pidFile !== undefined) writeFileAtomic(path.resolve(o.pidFile), String(launched.pid));
+    return { pid: launched.pid, exited: launched.exited };
   }
 
   /**

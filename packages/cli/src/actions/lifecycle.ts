@@ -1,0 +1,193 @@
+import { BerthError, describeError, isBerthError } from '@berth/oci';
+import type { LogEntry } from '@berth/runtime';
+import type { CommandContext } from '../context.js';
+import { sweep } from '../containers.js';
+import { detachNetwork } from '../network.js';
+import { reattachNetwork } from '../network-restart.js';
+import { ExitError, RUN_FAILED_EXIT, errorLine, usageError } from '../output.js';
+
+/**
+ * The container lifecycle on the runtime's create/start split: `start`, `restart`, `wait`,
+ * `attach` and `exec` (`create` is run.ts's `create`).
+ */
+
+async function runtime(ctx: CommandContext) {
+  const [{ Runtime }, rootfs] = await Promise.all([import('@berth/runtime'), import('@berth/rootfs')]);
+  return new Runtime({ stateDir: ctx.loc.state, removeRootfs: rootfs.removeTreeSync });
+}
+
+type Rt = Awaited<ReturnType<typeof runtime>>;
+
+/** A `run`-family failure as docker exits: the error's exitCode (125/126/127), else 125. */
+function runFailure(err: unknown): ExitError {
+  if (err instanceof ExitError) return err;
+  const code = isBerthError(err) && typeof err.details['exitCode'] === 'number' ? (err.details['exitCode'] as number) : RUN_FAILED_EXIT;
+  return new ExitError(code, err instanceof BerthError ? err.message : describeError(err));
+}
+
+/** Starts one container detached (its network attached again when it was stopped). */
+async function startOne(ctx: CommandContext, rt: Rt, id: string): Promise<void> {
+  const etc = await reattachNetwork(ctx, rt, id);
+  try {
+    await rt.startCreated(id, etc === undefined ? {} : { etc });
+  } catch (err) {
+    if (etc !== undefined) await detachNetwork(ctx, (await rt.inspect(id)).id).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * `berth start [-a] [-i] CONTAINER…`: created (or stopped) containers started under a shim; docker
+ * prints each name. With `-a` (one container), it runs attached in this process and the exit
+ * status is the container's (a `--rm` container is removed after it exits).
+ */
+export async function start(ctx: CommandContext, ids: string[], opts: { attach?: boolean; interactive?: boolean }): Promise<number> {
+  if (process.getuid?.() !== 0) throw new BerthError('ENOT_ROOT', 'start: berth runs containers as root');
+  const rt = await runtime(ctx);
+  await sweep(ctx, rt);
+  if (opts.attach || opts.interactive) {
+    if (ids.length !== 1) throw usageError('start: you cannot start and attach multiple containers at once');
+    const id = ids[0] as string;
+    let full: string;
+    try {
+      full = (await rt.inspect(id)).id;
+    } catch (err) {
+      throw runFailure(err);
+    }
+    const etc = await reattachNetwork(ctx, rt, full);
+    try {
+      const r = await rt.runCreated(full, { interactive: Boolean(opts.interactive), ...(etc === undefined ? {} : { etc }) });
+      return r.exitCode;
+    } catch (err) {
+      throw runFailure(err);
+    } finally {
+      // Stopped (or removed): its address and ports go back, as docker releases them.
+      await detachNetwork(ctx, full).catch(() => undefined);
+    }
+  }
+  let failed = 0;
+  for (const id of ids) {
+    try {
+      await startOne(ctx, rt, id);
+      ctx.stdout.write(`${id}\n`);
+    } catch (err) {
+      failed++;
+      ctx.stderr.write(`${errorLine(err)}\n`);
+    }
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+/** `berth restart [-t N] CONTAINER…`: stop (signal, SIGKILL after N s), then start again with the same ID. */
+export async function restart(ctx: CommandContext, ids: string[], opts: { time?: string }): Promise<number> {
+  if (process.getuid?.() !== 0) throw new BerthError('ENOT_ROOT', 'restart: berth runs containers as root');
+  const timeoutSec = opts.time === undefined ? 10 : Number(opts.time);
+  if (!Number.isFinite(timeoutSec) || timeoutSec < 0) throw usageError(`invalid --time ${JSON.stringify(opts.time)}: expected seconds`);
+  const rt = await runtime(ctx);
+  await sweep(ctx, rt);
+  let failed = 0;
+  for (const id of ids) {
+    try {
+      const info = await rt.inspect(id);
+      if (info.status === 'running') {
+        await rt.stop(info.id, { timeoutSec });
+        await detachNetwork(ctx, info.id);
+      }
+      await startOne(ctx, rt, info.id);
+      ctx.stdout.write(`${id}\n`);
+    } catch (err) {
+      failed++;
+      ctx.stderr.write(`${errorLine(err)}\n`);
+    }
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+/** `berth wait CONTAINER…`: blocks until each stops and prints its exit code (docker's). */
+export async function wait(ctx: CommandContext, ids: string[]): Promise<number> {
+  const rt = await runtime(ctx);
+  let failed = 0;
+  for (const id of ids) {
+    try {
+      // docker waits for a created container to be started and to stop.
+      while ((await rt.inspect(id)).status === 'created') await new Promise((r) => setTimeout(r, 100));
+      const info = await rt.wait(id);
+      ctx.stdout.write(`${info.exitCode ?? -1}\n`);
+    } catch (err) {
+      failed++;
+      ctx.stderr.write(`${errorLine(err)}\n`);
+    }
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+const PROXIED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+/**
+ * `berth attach [--no-stdin] [--sig-proxy=false] CONTAINER`: the output of a running
+ * (detached) container from now on, stdout and stderr apart, until it stops; exits with its
+ * status. Signals to berth go to the container (`--sig-proxy`, docker's default).
+ */
+export async function attach(ctx: CommandContext, id: string, opts: { sigProxy?: boolean; stdin?: boolean }): Promise<number> {
+  const rt = await runtime(ctx);
+  const info = await rt.inspect(id);
+  if (info.status !== 'running') throw new BerthError('ECONTAINER_STATE', 'You cannot attach to a stopped container, start it first');
+  const handlers: Array<[NodeJS.Signals, () => void]> = [];
+  if (opts.sigProxy !== false) {
+    for (const sig of PROXIED) {
+      const h = (): void => void rt.kill(info.id, sig).catch(() => undefined);
+      process.on(sig, h);
+      handlers.push([sig, h]);
+    }
+  }
+  try {
+    const stream = rt.logs(info.id, { follow: true, tail: 0 });
+    await new Promise<void>((resolve, reject) => {
+      stream.on('data', (e: LogEntry) => (e.stream === 'stderr' ? ctx.stderr : ctx.stdout).write(e.log));
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+    const done = await rt.inspect(info.id).catch(() => undefined);
+    return done?.exitCode ?? 0;
+  } finally {
+    for (const [sig, h] of handlers) process.off(sig, h);
+  }
+}
+
+/** `berth exec` flags. */
+export interface ExecFlags {
+  interactive?: boolean;
+  tty?: boolean;
+  detach?: boolean;
+  env?: string[];
+  workdir?: string;
+  user?: string;
+  privileged?: boolean;
+}
+
+/**
+ * `berth exec [-i] [-d] [-e K=V] [-w DIR] [-u USER] [--privileged] CONTAINER CMD…`: a process in a
+ * running container; exits with its status, 126 when it cannot be executed, 127 when it is
+ * not found, 125 when berth failed (the container is not running, a bad flag).
+ */
+export async function exec(ctx: CommandContext, id: string, cmd: string[], flags: ExecFlags): Promise<number> {
+  try {
+    if (process.getuid?.() !== 0) throw new BerthError('ENOT_ROOT', 'exec: berth runs containers as root');
+    if (flags.tty) throw new BerthError('EUNSUPPORTED', 'exec -t is not supported yet (no terminal for exec; use -i)');
+    if (cmd.length === 0) throw new BerthError('EINVAL_ARGUMENT', 'exec: no command given');
+    const { Runtime } = await import('@berth/runtime');
+    const rt = new Runtime({ stateDir: ctx.loc.state });
+    const r = await rt.exec(id, {
+      args: cmd,
+      ...(flags.env ? { env: flags.env } : {}),
+      ...(flags.workdir !== undefined ? { cwd: flags.workdir } : {}),
+      ...(flags.user !== undefined ? { user: flags.user } : {}),
+      privileged: Boolean(flags.privileged),
+      interactive: Boolean(flags.interactive),
+      detach: Boolean(flags.detach),
+    });
+    return r.exitCode;
+  } catch (err) {
+    throw runFailure(err);
+  }
+}

@@ -1,0 +1,189 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BerthError } from '@berth/oci';
+import { O_CLOEXEC } from '@berth/sys';
+import type { Syscalls } from '@berth/sys';
+import type { InitConfig } from '../init/config.js';
+import type { ExecConfig } from '../init/exec.js';
+import { launchInit } from '../launch/init-process.js';
+import type { InitLaunchOptions, LaunchedInit } from '../launch/init-process.js';
+import type { Spawner } from '../launch/spawner.js';
+import { closeChildSide, openStreams, prepareStdio, releaseStdio } from '../launch/stdio.js';
+import type { StdioStreams } from '../launch/stdio.js';
+import { ALL_CAPABILITIES } from '../security/capabilities.js';
+import { mergeEnv } from '../spec/build.js';
+import { resolveUser } from '../spec/user.js';
+import type { NamespaceKind, ProcessSpec } from '../spec/types.js';
+import type { RuntimeContext } from './context.js';
+import { readInitConfig } from './create.js';
+import { bundledScript } from './host.js';
+import { describe, processStartTime } from './state.js';
+
+/**
+ * The one launcher of a process in a running container (berth-runtime's `exec` and berth's
+ * `exec`): an ExecConfig file next to the container's state, the child born in the
+ * container's pid namespace (an fd of /proc/<pid>/ns/pid, opened and then checked to still be
+ * the container's), put in its cgroup before its go; it joins the other namespaces itself
+ * (init/exec.ts: unshare(CLONE_FS), then setns, synchronous, in a child made for it).
+ */
+export interface ExecLaunch {
+  sys: Syscalls;
+  spawner: Spawner;
+  /** Host pid of the container's init and its start time (a reused pid is refused). */
+  pid: number;
+  pidStartTime: number | undefined;
+  /** The container's init config (its spec, namespaces, seccomp filter). */
+  init: InitConfig;
+  /** The process to run (the container's spec with this replacing `process`). */
+  process: ProcessSpec;
+  /** No seccomp filter (`--privileged`), whatever the container has. */
+  unconfined?: boolean;
+  /** Where the ExecConfig file is written (removed once the child has read it). */
+  dir: string;
+  /** The child's fds 0-2. */
+  stdio: [number, number, number];
+  /** Fds the process gets as 3, 4, … (--preserve-fds). */
+  extraFds?: number[];
+  /** A pty from the container's devpts as the process's terminal; its master goes to onPty. */
+  tty?: boolean;
+  /** Puts the child in the container's cgroup (before its go). */
+  addProcess: (pid: number) => void | Promise<void>;
+  /** The process may outlive this one (`exec -d`): no parent-death signal. */
+  detach?: boolean;
+  /** Names the container in messages. */
+  label: string;
+  /** Receives a pty master from the child (a terminal made in the container), as launchInit's onPty. */
+  onPty?: InitLaunchOptions['onPty'];
+}
+
+export async function launchExec(o: ExecLaunch): Promise<LaunchedInit> {
+  const namespaces: NamespaceKind[] = o.init.spec.namespaces.filter((n) => n !== 'pid' && n !== 'cgroup');
+  if (o.init.cgroupNamespace || (o.init.joinNamespaces ?? []).some((j) => j.type === 'cgroup')) namespaces.push('cgroup');
+  const cfg: ExecConfig = {
+    version: 1,
+    pid: o.pid,
+    namespaces,
+    spec: { ...o.init.spec, process: o.process, ...(o.unconfined === true ? { seccomp: null, privileged: true } : {}) },
+    seccompProgram: o.unconfined === true ? null : o.init.seccompProgram,
+    ...(o.detach === true ? { detach: true } : {}),
+    ...(o.tty === true ? { tty: true } : {}),
+    ...(o.extraFds !== undefined && o.extraFds.length > 0 ? { preserveFds: o.extraFds.length } : {}),
+  };
+  const file = path.join(o.dir, `exec-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.json`);
+  fs.writeFileSync(file, JSON.stringify(cfg), { mode: 0o600 });
+  let pidns: number | undefined;
+  try {
+    pidns = o.sys.open(`/proc/${o.pid}/ns/pid`, O_CLOEXEC);
+    // The fd is the container's only if the pid is still its init.
+    if (processStartTime(o.pid) !== o.pidStartTime) throw new BerthError('ECONTAINER_STATE', `cannot exec in container ${o.label}: it stopped`, { details: { exitCode: 125 } });
+    return await launchInit({
+      sys: o.sys,
+      spawner: o.spawner,
+      initScript: bundledScript('init/exec-main.cjs'),
+      configPath: file,
+      flags: 0,
+      joinPidNamespace: pidns,
+      stdio: o.stdio,
+      ...(o.extraFds !== undefined && o.extraFds.length > 0 ? { extraFds: o.extraFds } : {}),
+      beforeSetup: o.addProcess,
+      ...(o.detach === true ? { detach: true } : {}),
+      ...(o.onPty === undefined ? {} : { onPty: o.onPty }),
+    }).catch((err: unknown) => {
+      if (err instanceof BerthError) throw err;
+      throw BerthError.wrap(`exec in container ${o.label}`, err);
+    });
+  } catch (err) {
+    if (pidns === undefined) throw BerthError.wrap(`exec in container ${o.label}`, err, 'ECONTAINER_STATE');
+    throw err;
+  } finally {
+    if (pidns !== undefined) o.sys.close(pidns);
+    fs.rmSync(file, { force: true });
+  }
+}
+
+/** `berth exec`'s request (docker's flags). */
+export interface ExecRequest {
+  args: string[];
+  /** `-e K=V` (appended to the container's environment; a later key wins). */
+  env?: string[];
+  /** `-w DIR`. */
+  cwd?: string;
+  /** `-u USER[:GROUP]`, resolved against the container's /etc/passwd and /etc/group. */
+  user?: string;
+  /** `--privileged`: every capability, no seccomp filter. */
+  privileged?: boolean;
+  /** `-i`: stdin is a pipe the caller feeds; otherwise it reads EOF. */
+  interactive?: boolean;
+  /** `-d`: the process outlives the caller; its output goes nowhere. */
+  detach?: boolean;
+}
+
+export interface ExecProcess extends StdioStreams {
+  pid: number;
+  /** Resolves with the exit status (128+N for signal N). */
+  exited: LaunchedInit['exited'];
+}
+
+/**
+ * `berth exec`: a process in a running container with the container's process settings
+ * (environment, cwd, user, capabilities, rlimits, no_new_privs) changed by the request.
+ * Failures are BerthErrors with details.exitCode 125 (the container is not running, berth
+ * failed), 126 (cannot execute) or 127 (not found), docker's rules.
+ */
+export async function execInContainer(ctx: RuntimeContext, id: string, req: ExecRequest): Promise<ExecProcess> {
+  const state = ctx.store.read(id);
+  if (state === undefined) throw new BerthError('ECONTAINER_UNKNOWN', `exec in container ${id.slice(0, 12)}: no such container`, { details: { exitCode: 125 } });
+  const info = describe(state);
+  if (info.status !== 'running' || info.pid === undefined) {
+    throw new BerthError('ECONTAINER_STATE', `container ${info.shortId} is not running`, { details: { exitCode: 125 } });
+  }
+  if (info.paused === true) throw new BerthError('ECONTAINER_STATE', `container ${info.shortId} is paused, unpause the container before exec`, { details: { exitCode: 125 } });
+  if (req.args.length === 0) throw new BerthError('EINVAL_ARGUMENT', 'exec: no command given', { details: { exitCode: 125 } });
+  const init = readInitConfig(ctx, id);
+  const base = init.spec.process;
+  const proc: ProcessSpec = { ...base, args: [...req.args], terminal: false };
+  if (req.env !== undefined && req.env.length > 0) proc.env = mergeEnv(base.env, req.env);
+  if (req.cwd !== undefined) {
+    if (!req.cwd.startsWith('/')) throw new BerthError('EINVAL_ARGUMENT', `exec: the working directory "${req.cwd}" is not absolute`, { details: { exitCode: 125 } });
+    proc.cwd = req.cwd;
+  }
+  if (req.user !== undefined && req.user !== '') {
+    let u;
+    try {
+      u = resolveUser({ rootfs: init.spec.rootfs, user: req.user });
+    } catch (err) {
+      throw new BerthError('EINVAL_ARGUMENT', `exec: ${(err as Error).message}`, { details: { exitCode: 125 } });
+    }
+    proc.user = { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids };
+    if (!(req.env ?? []).some((e) => e.startsWith('HOME='))) proc.env = mergeEnv(proc.env, [`HOME=${u.home}`]);
+  }
+  if (req.privileged === true) {
+    const all = [...ALL_CAPABILITIES];
+    proc.capabilities = { bounding: all, effective: all, permitted: all, inheritable: [], ambient: [] };
+  }
+  const cgroup = await ctx.cgroups.open(id);
+  const stdio = prepareStdio(ctx.sys, { interactive: true, terminal: false });
+  let launched: LaunchedInit;
+  try {
+    launched = await launchExec({
+      sys: ctx.sys,
+      spawner: ctx.spawner,
+      pid: info.pid,
+      pidStartTime: info.pidStartTime,
+      init,
+      process: proc,
+      unconfined: req.privileged === true,
+      dir: ctx.store.dir(id),
+      stdio: stdio.childFds,
+      addProcess: (pid) => cgroup.addProcess(pid),
+      detach: req.detach === true,
+      label: info.shortId,
+    });
+  } catch (err) {
+    releaseStdio(ctx.sys, stdio);
+    throw err;
+  }
+  closeChildSide(ctx.sys, stdio);
+  const streams = openStreams(stdio);
+  return { pid: launched.pid, exited: launched.exited, ...streams };
+}
