@@ -58,6 +58,8 @@ export interface ImageSource {
   fetchBlob(ref: Reference, descriptor: Descriptor, target: BlobTarget, opts?: BlobReadOptions): Promise<void>;
   /** A stream of the blob from byte `start` on (the bytes before it are hashed, not sent, where the source can). */
   openBlob(ref: Reference, descriptor: Descriptor, opts?: { start?: number; signal?: AbortSignal }): Promise<Readable>;
+  /** Where the source holds a blob, for messages (an archive's entry path); default `layer 1a2b3c4d5e6f`. */
+  locate?(descriptor: Descriptor): string | undefined;
 }
 
 export interface BlobWriteResult {
