@@ -16,6 +16,11 @@ import type { Reference } from './reference.js';
  */
 export const INDEX_DIGEST_ANNOTATION = 'io.berth.index.digest';
 
+/** The name of an `index.json` entry (OCI image layout): berth writes the full reference, skopeo and umoci a bare tag. */
+export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
+/** The full image name containerd and Docker 25+ write on an archive's `index.json` entries. */
+export const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name';
+
 /** A manifest or an index with the exact bytes its digest covers. */
 export interface ResolvedManifest {
   /** mediaType, digest and size of `bytes` (the media type detected when the source has none). */

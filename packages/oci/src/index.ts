@@ -13,6 +13,7 @@ export {
   detectMediaType,
   layerMediaInfo,
   ociLayerMediaType,
+  detectLayerCompression,
 } from './mediatypes.js';
 export type { MediaTypeName, LayerCompression, LayerMediaInfo } from './mediatypes.js';
 export {
@@ -48,5 +49,5 @@ export {
   selectPlatform,
   isUnknownPlatform,
 } from './platform.js';
-export { INDEX_DIGEST_ANNOTATION } from './image.js';
+export { INDEX_DIGEST_ANNOTATION, REF_NAME_ANNOTATION, CONTAINERD_NAME_ANNOTATION } from './image.js';
 export type { ImageSource, ImageSink, ResolvedManifest, BlobTarget, BlobReadOptions, BlobWriteResult } from './image.js';
