@@ -53,7 +53,8 @@ export async function saveImages(opts: SaveImagesOptions): Promise<SaveImagesRes
     const image = await store.getImage(r, opts.platform ? { platform: opts.platform } : {}).catch((err: unknown) => {
       throw BerthError.wrap(`save ${label}`, err, 'EIMAGE_UNKNOWN');
     });
-    const named = image.reference ?? (typeof r === 'string' ? Reference.tryParse(r) : r);
+    // The name it was found by; none when found by digest or ID (`sha256:…` is not `docker.io/library/sha256`).
+    const named = image.reference ?? (typeof r === 'string' ? undefined : r);
     const tagged = named && named.tag !== undefined && !named.digest ? named : undefined;
     const byDigest = Reference.parse(`${(named ?? UNNAMED).name}@${image.descriptor.digest}`);
     await copyImage(storeSource(store), sink, {

@@ -11,7 +11,8 @@ import {
   isImageMediaType,
   isIndexMediaType,
   isManifestMediaType,
-  isUnknownPlatform,
+  availablePlatforms,
+  configPlatform,
   normalisePlatform,
   parseImageConfig,
   parseIndex,
@@ -181,7 +182,7 @@ async function copyInLease(source: ImageSource, sink: ImageSink, opts: CopyImage
     const index = parseIndex(top.bytes, `index ${indexDigest} of ${ref.name}`);
     const entry = selectPlatform(index.manifests, wanted);
     if (!entry) {
-      const available = [...new Set(index.manifests.filter((m) => !isUnknownPlatform(m.platform)).map((m) => formatPlatform(normalisePlatform(m.platform as Platform))))];
+      const available = availablePlatforms(index.manifests);
       throw new BerthError(
         'ENO_MATCHING_PLATFORM',
         `${doing}: no matching manifest for ${formatPlatform(wanted)} in the manifest list entries (available: ${available.length > 0 ? available.join(', ') : 'none'})`,
@@ -296,9 +297,7 @@ async function copyManifest(run: CopyRun, chosen: ResolvedManifest, platform: Pl
     const held = sink.readBlob && (await sink.hasBlob(manifest.config)) ? await sink.readBlob(manifest.config) : undefined;
     const bytes = held ? Buffer.from(held) : await readConfigBytes(source, ref, manifest.config, signal).catch((err: unknown) => fail(doing, configId, err));
     const cfg = parseImageConfig(bytes, `${doing}: ${configId}`);
-    const actual: Platform = { os: cfg.os, architecture: cfg.architecture };
-    if (cfg.variant) actual.variant = cfg.variant;
-    if (cfg['os.version']) actual['os.version'] = cfg['os.version'];
+    const actual = configPlatform(cfg);
     if (check && !platformMatches(check, actual)) {
       throw new BerthError(
         'ENO_MATCHING_PLATFORM',

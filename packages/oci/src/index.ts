@@ -46,6 +46,8 @@ export {
   formatPlatform,
   normalisePlatform,
   platformMatches,
+  availablePlatforms,
+  configPlatform,
   selectPlatform,
   isUnknownPlatform,
 } from './platform.js';

@@ -8,14 +8,9 @@ import { registrySource } from './source.js';
 export { INDEX_DIGEST_ANNOTATION };
 export const DEFAULT_MAX_CONCURRENT_DOWNLOADS = 3;
 
-export interface PullProgressEvent {
-  /** Short digest (12 hex) of the item; the tag or digest asked for while resolving. */
-  id: string;
-  kind: 'index' | 'manifest' | 'config' | 'layer';
+/** copyImage's progress event in a pull's words: `copying` is `downloading`, then `verifying` once every byte is in. */
+export interface PullProgressEvent extends Omit<CopyProgressEvent, 'status'> {
   status: 'resolving' | 'waiting' | 'downloading' | 'retrying' | 'verifying' | 'exists' | 'done';
-  current?: number;
-  total?: number;
-  message?: string;
 }
 
 export interface PullResult {

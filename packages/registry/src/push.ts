@@ -5,13 +5,9 @@ import { registrySink } from './source.js';
 
 export const DEFAULT_MAX_CONCURRENT_UPLOADS = 3;
 
-export interface PushProgressEvent {
-  /** Short digest (12 hex). */
-  id: string;
-  kind: 'index' | 'manifest' | 'config' | 'layer';
+/** copyImage's progress event in a push's words: `copying` is `uploading`, a blob's `done` is `pushed`. */
+export interface PushProgressEvent extends Omit<CopyProgressEvent, 'status' | 'message'> {
   status: 'waiting' | 'uploading' | 'exists' | 'mounted' | 'pushed' | 'done';
-  current?: number;
-  total?: number;
 }
 
 export interface PushOptions {
