@@ -119,8 +119,13 @@ export function layoutSink(dir: string): ImageSink {
       // A digest reference (an image saved by digest or ID) is an unnamed entry.
       const name = ref.tag !== undefined && !ref.digest ? ref.toString() : undefined;
       const manifests = existing.filter((m) => (name === undefined ? m.digest !== d.digest || m.annotations?.[REF_NAME_ANNOTATION] !== undefined : m.annotations?.[REF_NAME_ANNOTATION] !== name));
-      const { [REF_NAME_ANNOTATION]: _drop, ...kept } = d.annotations ?? {};
-      manifests.push({ ...d, annotations: name === undefined ? kept : { ...kept, [REF_NAME_ANNOTATION]: name } });
+      const annotations = { ...d.annotations };
+      delete annotations[REF_NAME_ANNOTATION];
+      if (name !== undefined) annotations[REF_NAME_ANNOTATION] = name;
+      const entry: Descriptor = { ...d };
+      if (Object.keys(annotations).length > 0) entry.annotations = annotations;
+      else delete entry.annotations;
+      manifests.push(entry);
       const file = tmp();
       await writeFile(file, encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }));
       await rename(file, path.join(dir, 'index.json'));
