@@ -1,5 +1,5 @@
 // A copy into the store holds a store lease: a gc in another process waits for it, so the blobs
-// copied before the tag exists (here the config, written first) are not collected mid-copy.
+// and the manifest copied before the tag exists are not collected mid-copy.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Reference, type ImageSource } from '@berth/oci';
+import { Reference, type ImageSink } from '@berth/oci';
 import { copyImage, storeSink } from '@berth/image';
 import { Store } from '@berth/store';
 import { layoutSource } from './layout.js';
@@ -28,30 +28,29 @@ describe.skipIf(!haveImages || !storeBuilt)('copyImage into the store and a conc
     tmp = await mkdtemp(path.join(tmpdir(), 'berth-lease-'));
     const root = path.join(tmp, 'store');
     const store = await Store.open({ root });
-    const inner = layoutSource(path.join(images, 'alpine'));
+    const sink = storeSink(store);
     let entered!: () => void;
-    const inLayer = new Promise<void>((resolve) => (entered = resolve));
+    const beforeTag = new Promise<void>((resolve) => (entered = resolve));
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    // The layout, with each layer held until `release` (the config is written before the layers).
-    const gated: ImageSource = {
-      ...inner,
-      name: inner.name,
-      fetchBlob: async (ref, d, target, opts) => {
-        if (d.mediaType.includes('layer')) {
-          entered();
-          await gate;
-        }
-        return inner.fetchBlob(ref, d, target, opts);
+    // The store sink, held before the tag: every blob and the manifest are in, untagged, and no
+    // ingest is open; only the copy's lease keeps them from a gc.
+    const gated: ImageSink = {
+      ...sink,
+      name: sink.name,
+      tag: async (ref, d) => {
+        entered();
+        await gate;
+        return sink.tag(ref, d);
       },
     };
     const dest = Reference.parse('localhost/lease/alpine:1');
     const order: string[] = [];
-    const copy = copyImage(gated, storeSink(store), { reference: Reference.parse('docker.io/library/alpine:3.20.3'), destination: dest, platform: { os: 'linux', architecture: 'amd64' } }).then((r) => {
+    const copy = copyImage(layoutSource(path.join(images, 'alpine')), gated, { reference: Reference.parse('docker.io/library/alpine:3.20.3'), destination: dest, platform: { os: 'linux', architecture: 'amd64' } }).then((r) => {
       order.push('copy');
       return r;
     });
-    await inLayer;
+    await beforeTag;
 
     const script = `import { Store } from '@berth/store';
 const store = await Store.open({ root: ${JSON.stringify(root)} });
