@@ -6,7 +6,7 @@ import type { OpenedArchive } from './open.js';
 import type { SaveImagesOptions, SaveImagesResult } from './save.js';
 
 export type { LoadedImage, LoadImagesOptions } from './load.js';
-export type { SaveImagesOptions, SaveImagesResult } from './save.js';
+export type { SaveImagesOptions, SaveImagesResult, ImageFinder } from './save.js';
 export type { OpenedArchive } from './open.js';
 export type { ArchiveSource, ArchiveImage } from './source.js';
 export type { ArchiveFormat, ArchiveSink, ArchiveSinkOptions } from './sink.js';

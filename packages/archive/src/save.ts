@@ -1,15 +1,19 @@
 import type { Writable } from 'node:stream';
-import { BerthError, Digest, Reference, type Platform } from '@berth/oci';
+import { BerthError, Digest, Reference, type Descriptor, type Platform } from '@berth/oci';
 import { copyImage, storeSource, type ContentStore } from '@berth/image';
-import type { Store } from '@berth/store';
 import { layoutSink } from './layout.js';
 import { archiveSink, type ArchiveFormat } from './sink.js';
 
 export { CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION } from '@berth/oci';
 
+/** How a store finds an image by tag, digest or short ID (`@berth/store`'s `Store.getImage`, structurally). */
+export interface ImageFinder {
+  getImage(ref: Reference | string, opts?: { platform?: Platform }): Promise<{ reference?: Reference; descriptor: Descriptor }>;
+}
+
 export interface SaveImagesOptions {
   /** The store; `getImage` finds what a name, digest or short ID means, as every command does. */
-  store: ContentStore & Pick<Store, 'getImage'>;
+  store: ContentStore & ImageFinder;
   /** Tags, digests or short IDs of images in the store (strings as `berth save` gets them). */
   references: ReadonlyArray<Reference | string>;
   /** A file path (written to a temp file and renamed), a stream (e.g. stdout); a directory for `oci`. */

@@ -3,7 +3,7 @@
  * `layout` and `tarball`): an ImageSource gives manifests and blobs, an ImageSink takes them,
  * and `@berth/image`'s `copyImage(source, sink, options)` moves an image from one to the other.
  * Types only: `@berth/oci` does no I/O. Implementations: the registry (`@berth/registry`), the
- * store (`@berth/store`), archives and layout directories (`@berth/archive`).
+ * store (`@berth/image`, over the store's shape), archives and layout directories (`@berth/archive`).
  */
 import type { Readable, Writable } from 'node:stream';
 import type { Descriptor } from './schema.js';
