@@ -1,17 +1,23 @@
 // save and load against skopeo and umoci (host tools): the archives they read and write.
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Reference } from '@berth/oci';
+import { copyImage } from '@berth/image';
 import { Store } from '@berth/store';
 import { toolsMissing } from '@berth/testing';
 import { loadImages } from './load.js';
 import { saveImages } from './save.js';
+import { layoutSource } from './layout.js';
+import { archiveSink } from './sink.js';
 
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -58,6 +64,38 @@ describe.skipIf(!haveImages)('save and load with other tools', () => {
       expect(img.manifest.layers[0]?.mediaType).toBe('application/vnd.oci.image.layer.v1.tar');
       const o = await loadImages({ store: target, input: ociArchive, repository: 'localhost/bb' });
       expect(o.map((l) => [l.format, l.reference?.toString()])).toEqual([['oci', 'localhost/bb:1.38']]);
+    });
+
+    it("skopeo copies berth's oci-archive of a whole index (--all) and berth's OCI layout directory, digests unchanged", async () => {
+      const ref = Reference.parse('docker.io/library/alpine:3.20.3');
+      const file = path.join(tmp, 'all.tar');
+      const sink = archiveSink({ format: 'oci-archive', output: file });
+      const r = await copyImage(layoutSource(path.join(images, 'alpine')), sink, { reference: ref, platforms: 'all' });
+      await sink.close();
+      await run('skopeo', ['copy', '--quiet', '--all', `oci-archive:${file}:${ref}`, `oci:${path.join(tmp, 'sk-all')}:all`]);
+      const { stdout } = await run('skopeo', ['inspect', '--raw', `oci:${path.join(tmp, 'sk-all')}:all`]);
+      const original = JSON.parse(await readFile(path.join(images, 'alpine', 'blobs', 'sha256', r.descriptor.digest.slice('sha256:'.length)), 'utf8')) as { manifests: Array<{ digest: string }> };
+      expect(JSON.parse(stdout).manifests.map((m: { digest: string }) => m.digest)).toEqual(original.manifests.map((m) => m.digest));
+      const { stdout: digest } = await run('skopeo', ['manifest-digest', path.join(tmp, 'sk-all', 'blobs', 'sha256', r.descriptor.digest.slice('sha256:'.length))]);
+      expect(digest.trim()).toBe(r.descriptor.digest);
+
+      const dir = path.join(tmp, 'berth-layout');
+      await saveImages({ store, references: [alpine], output: dir, format: 'oci' });
+      await run('skopeo', ['copy', '--quiet', `oci:${dir}:docker.io/library/alpine:3.20.3`, `oci:${path.join(tmp, 'sk-layout')}:z`]);
+      const { stdout: raw } = await run('skopeo', ['inspect', '--raw', `oci:${path.join(tmp, 'sk-layout')}:z`]);
+      expect(JSON.parse(raw).config.digest).toBe((await store.getImage(alpine)).configDescriptor.digest);
+    });
+
+    it("loads skopeo's docker-archive from a stream (stdin), gzip-compressed", async () => {
+      const plain = path.join(tmp, 'skopeo-stdin.tar');
+      await run('skopeo', ['copy', '--quiet', `oci:${path.join(images, 'busybox')}:1.38.0-musl`, `docker-archive:${plain}:busybox:stdin`]);
+      const gz = path.join(tmp, 'skopeo-stdin.tar.gz');
+      await pipeline(createReadStream(plain), zlib.createGzip(), createWriteStream(gz));
+      const target = await Store.open({ root: path.join(tmp, 'from-stdin') });
+      const d = await loadImages({ store: target, input: createReadStream(gz) });
+      expect(d.map((l) => [l.format, l.reference?.toString()])).toEqual([['docker', 'docker.io/library/busybox:stdin']]);
+      const { stdout } = await run('skopeo', ['inspect', '--config', '--raw', `docker-archive:${plain}`]);
+      expect((await target.getImage('busybox:stdin')).configDescriptor.digest).toBe(`sha256:${createHash('sha256').update(stdout).digest('hex')}`);
     });
   });
 

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -14,11 +14,12 @@ import {
   type BlobTarget,
   type Descriptor,
   type ImageSink,
-  type ImageSource,
   type Index,
+  REF_NAME_ANNOTATION,
   type Reference,
 } from '@berth/oci';
-import { REF_NAME_ANNOTATION } from '@berth/store';
+import { dirFiles } from './files.js';
+import { ociSource, type ArchiveSource } from './source.js';
 
 const blobPath = (dir: string, digest: string): string => {
   const d = Digest.parse(digest); // validated before it becomes a path
@@ -40,40 +41,11 @@ async function sizeOf(file: string): Promise<number | undefined> {
 }
 
 /**
- * An OCI image layout directory (skopeo's `oci:`, umoci's) as an ImageSource. A reference is
- * found by its `org.opencontainers.image.ref.name`: the full reference, else its bare tag (as
- * skopeo and umoci write it), else by digest. Blobs are read by digest (validated first).
+ * An OCI image layout directory (skopeo's `oci:`, umoci's) as an ImageSource: `ociSource` over
+ * the directory's files (see source.ts), the same reader as an oci-archive's.
  */
-export function layoutSource(dir: string): ImageSource {
-  const read = async (d: Descriptor) => {
-    const bytes = await readFile(blobPath(dir, d.digest));
-    if (bytes.length !== d.size || !Digest.of(bytes, Digest.parse(d.digest).algorithm).equals(d.digest)) {
-      throw new BerthError('EDIGEST_MISMATCH', `layout ${dir}: blob ${d.digest} does not match its descriptor`);
-    }
-    return { descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size }, bytes };
-  };
-  return {
-    name: `layout ${dir}`,
-    async resolve(ref) {
-      const { manifests } = await readIndexJson(dir);
-      const named = (n: string) => manifests.find((m) => m.annotations?.[REF_NAME_ANNOTATION] === n);
-      const found = named(ref.toString()) ?? (ref.tag !== undefined ? named(ref.tag) : undefined) ?? manifests.find((m) => ref.digest?.equals(m.digest));
-      if (!found) throw new BerthError('EIMAGE_UNKNOWN', `layout ${dir}: no image named ${ref}`);
-      return read(found);
-    },
-    manifest: async (_ref, d) => read(d),
-    async fetchBlob(_ref, d, target, opts = {}) {
-      const from = target.offset;
-      const stream = createReadStream(blobPath(dir, d.digest), { start: from });
-      let current = from;
-      stream.on('data', (c: Buffer | string) => {
-        current += c.length;
-        opts.onProgress?.(current);
-      });
-      await pipeline(stream, target.createWriteStream(), opts.signal ? { signal: opts.signal } : {});
-    },
-    openBlob: async (_ref, d, opts = {}) => createReadStream(blobPath(dir, d.digest), { start: opts.start ?? 0 }),
-  };
+export function layoutSource(dir: string): ArchiveSource {
+  return ociSource(dirFiles(dir), `layout ${dir}`);
 }
 
 /**
@@ -144,9 +116,16 @@ export function layoutSink(dir: string): ImageSink {
     async tag(ref: Reference, d: Descriptor) {
       await ensureLayout();
       const existing: Descriptor[] = (await sizeOf(path.join(dir, 'index.json'))) === undefined ? [] : (await readIndexJson(dir)).manifests;
-      const name = ref.toString();
-      const manifests = existing.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] !== name);
-      manifests.push({ ...d, annotations: { ...d.annotations, [REF_NAME_ANNOTATION]: name } });
+      // A digest reference (an image saved by digest or ID) is an unnamed entry.
+      const name = ref.tag !== undefined && !ref.digest ? ref.toString() : undefined;
+      const manifests = existing.filter((m) => (name === undefined ? m.digest !== d.digest || m.annotations?.[REF_NAME_ANNOTATION] !== undefined : m.annotations?.[REF_NAME_ANNOTATION] !== name));
+      const annotations = { ...d.annotations };
+      delete annotations[REF_NAME_ANNOTATION];
+      if (name !== undefined) annotations[REF_NAME_ANNOTATION] = name;
+      const entry: Descriptor = { ...d };
+      if (Object.keys(annotations).length > 0) entry.annotations = annotations;
+      else delete entry.annotations;
+      manifests.push(entry);
       const file = tmp();
       await writeFile(file, encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }));
       await rename(file, path.join(dir, 'index.json'));

@@ -254,6 +254,36 @@ describe('copyImage', () => {
     expect(sink.tags.size).toBe(0);
   });
 
+  it("platforms: 'all' copies every manifest of an index (blobs, then each manifest), then the index, and tags the index", async () => {
+    const { src, a, b, index } = indexSource();
+    const sink = new FakeSink();
+    const r = await copyImage(src, sink, { reference: ref, platforms: 'all', platform: arm64 });
+    expect(r.descriptor).toEqual(index.d);
+    expect(r.manifests).toHaveLength(2);
+    for (const x of [a, b]) for (const blobOf of [x.config, ...x.layers, x.manifest]) expect(sink.blobs.get(blobOf.d.digest)?.equals(blobOf.bytes)).toBe(true);
+    expect(sink.log.filter((l) => l.startsWith('manifest') || l.startsWith('tag'))).toEqual([`manifest ${a.manifest.d.digest}`, `manifest ${b.manifest.d.digest}`, `manifest ${index.d.digest}`, `tag ${ref}`]);
+    expect(sink.log.indexOf(`blob ${b.layers[0]?.d.digest}`)).toBeGreaterThan(sink.log.indexOf(`manifest ${a.manifest.d.digest}`));
+    expect(sink.tags.get(ref.toString())).toEqual(index.d);
+  });
+
+  it('tag: false copies blobs and manifest but names nothing, and returns the descriptor to name', async () => {
+    const { src, img } = singleSource(['x']);
+    const sink = new FakeSink();
+    const r = await copyImage(src, sink, { reference: ref, tag: false });
+    expect(sink.tags.size).toBe(0);
+    expect(sink.blobs.has(img.manifest.d.digest)).toBe(true);
+    expect(r.descriptor).toMatchObject({ digest: img.manifest.d.digest, platform: amd64 });
+  });
+
+  it('a blob the source can locate is named by its place in messages (an archive entry)', async () => {
+    const { src, img } = singleSource(['x', 'y']);
+    const bad = img.layers[1]?.d.digest as string;
+    src.failOn = bad;
+    const located: ImageSource = Object.assign(Object.create(src) as FakeSource, { locate: (d: Descriptor) => `blob blobs/sha256/${Digest.parse(d.digest).hex}` });
+    const err = await copyImage(located, new FakeSink(), { reference: ref, doing: 'load x.tar' }).catch((e: unknown) => e);
+    expect((err as Error).message).toBe(`load x.tar: blob blobs/sha256/${Digest.parse(bad).hex}: connection reset`);
+  });
+
   it('refuses a concurrency that is not a positive integer', async () => {
     const { src } = singleSource();
     await expect(copyImage(src, new FakeSink(), { reference: ref, concurrency: 0 })).rejects.toThrow(/concurrency must be a positive integer, got 0/);

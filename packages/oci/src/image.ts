@@ -3,7 +3,7 @@
  * `layout` and `tarball`): an ImageSource gives manifests and blobs, an ImageSink takes them,
  * and `@berth/image`'s `copyImage(source, sink, options)` moves an image from one to the other.
  * Types only: `@berth/oci` does no I/O. Implementations: the registry (`@berth/registry`), the
- * store (`@berth/store`), archives and layout directories (`@berth/archive`).
+ * store (`@berth/image`, over the store's shape), archives and layout directories (`@berth/archive`).
  */
 import type { Readable, Writable } from 'node:stream';
 import type { Descriptor } from './schema.js';
@@ -15,6 +15,11 @@ import type { Reference } from './reference.js';
  * finds it, as docker's RepoDigests do. Written by copyImage's sinks, read by the store.
  */
 export const INDEX_DIGEST_ANNOTATION = 'io.berth.index.digest';
+
+/** The name of an `index.json` entry (OCI image layout): berth writes the full reference, skopeo and umoci a bare tag. */
+export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
+/** The full image name containerd and Docker 25+ write on an archive's `index.json` entries. */
+export const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name';
 
 /** A manifest or an index with the exact bytes its digest covers. */
 export interface ResolvedManifest {
@@ -58,6 +63,8 @@ export interface ImageSource {
   fetchBlob(ref: Reference, descriptor: Descriptor, target: BlobTarget, opts?: BlobReadOptions): Promise<void>;
   /** A stream of the blob from byte `start` on (the bytes before it are hashed, not sent, where the source can). */
   openBlob(ref: Reference, descriptor: Descriptor, opts?: { start?: number; signal?: AbortSignal }): Promise<Readable>;
+  /** Where the source holds a blob, for messages (an archive's entry path); default `layer 1a2b3c4d5e6f`. */
+  locate?(descriptor: Descriptor): string | undefined;
 }
 
 export interface BlobWriteResult {

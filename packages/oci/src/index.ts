@@ -13,6 +13,7 @@ export {
   detectMediaType,
   layerMediaInfo,
   ociLayerMediaType,
+  detectLayerCompression,
 } from './mediatypes.js';
 export type { MediaTypeName, LayerCompression, LayerMediaInfo } from './mediatypes.js';
 export {
@@ -45,8 +46,10 @@ export {
   formatPlatform,
   normalisePlatform,
   platformMatches,
+  availablePlatforms,
+  configPlatform,
   selectPlatform,
   isUnknownPlatform,
 } from './platform.js';
-export { INDEX_DIGEST_ANNOTATION } from './image.js';
+export { INDEX_DIGEST_ANNOTATION, REF_NAME_ANNOTATION, CONTAINERD_NAME_ANNOTATION } from './image.js';
 export type { ImageSource, ImageSink, ResolvedManifest, BlobTarget, BlobReadOptions, BlobWriteResult } from './image.js';

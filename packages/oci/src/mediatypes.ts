@@ -117,6 +117,13 @@ export function layerMediaInfo(mt: string): LayerMediaInfo | undefined {
 }
 
 /** The OCI layer media type for a compression. */
+/** A layer's compression from its first bytes (gzip `1f 8b`, zstd `28 b5 2f fd`), for layers whose media type does not say. */
+export function detectLayerCompression(head: Uint8Array): LayerCompression {
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  return 'none';
+}
+
 export function ociLayerMediaType(compression: LayerCompression): string {
   switch (compression) {
     case 'gzip':

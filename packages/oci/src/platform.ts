@@ -97,3 +97,16 @@ export function selectPlatform<T extends { platform?: Platform | undefined }>(en
   const exact = matches.find((e) => normalisePlatform(e.platform as Platform).variant === w.variant);
   return exact ?? matches[0];
 }
+
+/** The platforms an index offers, formatted and without duplicates (attestations left out): what ENO_MATCHING_PLATFORM lists. */
+export function availablePlatforms(entries: readonly { platform?: Platform | undefined }[]): string[] {
+  return [...new Set(entries.filter((m) => !isUnknownPlatform(m.platform)).map((m) => formatPlatform(normalisePlatform(m.platform as Platform))))];
+}
+
+/** An image config's platform: os, architecture, and variant and os.version when it has them. */
+export function configPlatform(config: { os: string; architecture: string; variant?: string | undefined; 'os.version'?: string | undefined }): Platform {
+  const p: Platform = { os: config.os, architecture: config.architecture };
+  if (config.variant) p.variant = config.variant;
+  if (config['os.version']) p['os.version'] = config['os.version'];
+  return p;
+}

@@ -8,14 +8,9 @@ import { registrySource } from './source.js';
 export { INDEX_DIGEST_ANNOTATION };
 export const DEFAULT_MAX_CONCURRENT_DOWNLOADS = 3;
 
-export interface PullProgressEvent {
-  /** Short digest (12 hex) of the item; the tag or digest asked for while resolving. */
-  id: string;
-  kind: 'index' | 'manifest' | 'config' | 'layer';
+/** copyImage's progress event in a pull's words: `copying` is `downloading`, then `verifying` once every byte is in. */
+export interface PullProgressEvent extends Omit<CopyProgressEvent, 'status'> {
   status: 'resolving' | 'waiting' | 'downloading' | 'retrying' | 'verifying' | 'exists' | 'done';
-  current?: number;
-  total?: number;
-  message?: string;
 }
 
 export interface PullResult {
@@ -86,12 +81,14 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
     ...(opts.platform ? { platform: opts.platform } : {}),
     ...(signal ? { signal } : {}),
   });
+  const { manifest, platform } = copied;
+  if (!manifest || !platform) throw new BerthError('EUNSUPPORTED', `${doing}: no image manifest was copied`); // one platform: never
   let config = copied.config;
   if (!config) {
     try {
-      config = await store.readConfig(copied.manifest.config);
+      config = await store.readConfig(manifest.config);
     } catch (err) {
-      const what = `${doing}: config ${Digest.parse(copied.manifest.config.digest).short()}`;
+      const what = `${doing}: config ${Digest.parse(manifest.config.digest).short()}`;
       if (err instanceof BerthError) throw new BerthError(err.code, `${what}: ${reasonOf(err)}`, { cause: err, details: err.details });
       throw BerthError.wrap(what, err, 'EREGISTRY');
     }
@@ -99,9 +96,9 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
   const result: PullResult = {
     reference: opts.reference,
     descriptor: copied.descriptor,
-    manifest: copied.manifest,
+    manifest,
     config,
-    platform: copied.platform,
+    platform,
     layersDownloaded: copied.layersCopied,
     layersExisting: copied.layersExisting,
   };

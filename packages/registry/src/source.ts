@@ -1,5 +1,5 @@
 import { PassThrough, Writable, type Readable } from 'node:stream';
-import { BerthError, Digest, type BlobTarget, type Descriptor, type ImageSink, type ImageSource, type Reference } from '@berth/oci';
+import { BerthError, Digest, isIndexMediaType, type BlobTarget, type Descriptor, type ImageSink, type ImageSource, type Reference } from '@berth/oci';
 import type { IngestTarget, ManifestResult, RegistryClient } from './client.js';
 
 const resolved = (m: ManifestResult): { descriptor: Descriptor; bytes: Uint8Array } => ({
@@ -98,7 +98,10 @@ export function registrySink(client: RegistryClient, opts: { chunkSize?: number 
     name: 'registry',
     hasBlob: async () => false,
     async writeBlob({ ref, descriptor, source, sourceRef, signal, onProgress }) {
-      const mountFrom = sourceRef.registry === ref.registry && sourceRef.repository !== ref.repository && source.name === 'registry' ? sourceRef.repository : undefined;
+      // The source's name says where the blob came from (a registry's repository, or the one a
+      // stored image was pulled from): on the same registry it is mounted, not uploaded. A refused
+      // mount costs nothing: the registry opens the upload instead.
+      const mountFrom = sourceRef.registry === ref.registry && sourceRef.repository !== ref.repository ? sourceRef.repository : undefined;
       const result = await client.uploadBlob({
         reference: ref,
         descriptor,
@@ -116,6 +119,14 @@ export function registrySink(client: RegistryClient, opts: { chunkSize?: number 
     async tag(ref, d) {
       const m = manifests.get(d.digest);
       if (!m) throw new BerthError('EINVAL_ARGUMENT', `tag ${ref}: manifest ${d.digest} was not written first`);
+      // An index's children go up first, by digest, in the order they were written.
+      if (isIndexMediaType(d.mediaType)) {
+        for (const [digest, child] of manifests) {
+          if (digest === d.digest) continue;
+          const put = await client.putManifest({ reference: ref.withDigest(digest), bytes: child.bytes, mediaType: child.mediaType });
+          if (!put.equals(Digest.parse(digest))) throw new BerthError('EDIGEST_MISMATCH', `tag ${ref}: the registry says ${put}, the manifest is ${digest}`);
+        }
+      }
       const digest = await client.putManifest({ reference: ref.tag !== undefined ? ref : ref.withDigest(d.digest), bytes: m.bytes, mediaType: m.mediaType });
       if (!digest.equals(Digest.parse(d.digest))) throw new BerthError('EDIGEST_MISMATCH', `tag ${ref}: the registry says ${digest}, the manifest is ${d.digest}`);
     },

@@ -8,10 +8,9 @@ import type { StoreLayout } from './layout.js';
 import type { StoreLocks } from './locks.js';
 import { PRIVATE_FILE_MODE } from './perms.js';
 
-/** The annotation naming a tag in `index.json`; berth stores the full reference. */
-export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
-/** Defined by @berth/oci (copyImage's sinks write it); re-exported here, where tags are read. */
-export { INDEX_DIGEST_ANNOTATION } from '@berth/oci';
+/** Defined by @berth/oci (the name of an index.json entry; berth stores the full reference; copyImage's sinks write the index digest); re-exported here, where tags are read. */
+import { REF_NAME_ANNOTATION } from '@berth/oci';
+export { INDEX_DIGEST_ANNOTATION, REF_NAME_ANNOTATION } from '@berth/oci';
 /** `index.json` of the store itself may list many tags; bounded all the same. */
 const MAX_INDEX_JSON_BYTES = 64 * 1024 * 1024;
 

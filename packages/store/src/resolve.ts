@@ -1,6 +1,8 @@
 import {
   BerthError,
   Digest,
+  availablePlatforms,
+  configPlatform,
   Reference,
   formatPlatform,
   hostPlatform,
@@ -200,7 +202,7 @@ export class ImageResolver {
       const index = await readIndex(this.blobs, desc);
       const chosen = selectPlatform(index.manifests, ctx.wanted);
       if (!chosen) {
-        const available = [...new Set(index.manifests.filter((m) => !isUnknownPlatform(m.platform)).map((m) => formatPlatform(normalisePlatform(m.platform as Platform))))];
+        const available = availablePlatforms(index.manifests);
         throw new BerthError(
           'ENO_MATCHING_PLATFORM',
           `${ctx.what}: no manifest for ${formatPlatform(ctx.wanted)} (available: ${available.length > 0 ? available.join(', ') : 'none'})`,
@@ -216,8 +218,7 @@ export class ImageResolver {
     const manifest = await readManifest(this.blobs, desc);
     const configDescriptor = manifest.config;
     const config = await readConfig(this.blobs, configDescriptor);
-    const actual: Platform = { os: config.os, architecture: config.architecture };
-    if (config.variant) actual.variant = config.variant;
+    const actual = configPlatform(config);
     if (ctx.explicit && !platformMatches(ctx.wanted, actual)) {
       throw new BerthError('ENO_MATCHING_PLATFORM', `${ctx.what}: image is ${formatPlatform(normalisePlatform(actual))}, not ${formatPlatform(ctx.wanted)}`, {
         details: { wanted: formatPlatform(ctx.wanted), available: [formatPlatform(normalisePlatform(actual))] },

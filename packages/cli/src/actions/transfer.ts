@@ -31,14 +31,19 @@ export async function push(ctx: CommandContext, local: string, remote: string | 
   return 0;
 }
 
-/** `berth save -o FILE REF…` (or to stdout when it is not a terminal). */
-export async function save(ctx: CommandContext, refs: string[], opts: { output?: string }): Promise<number> {
+const SAVE_FORMATS = ['docker-archive', 'oci-archive', 'oci'] as const;
+
+/** `berth save [--format F] -o FILE|DIR REF…` (or to stdout when it is not a terminal). */
+export async function save(ctx: CommandContext, refs: string[], opts: { output?: string; format?: string }): Promise<number> {
+  const format = SAVE_FORMATS.find((f) => f === (opts.format ?? 'docker-archive'));
+  if (!format) throw usageError(`save: unknown --format ${JSON.stringify(opts.format)} (use ${SAVE_FORMATS.join(', ')})`);
+  if (format === 'oci' && !opts.output) throw usageError('save: --format oci writes a directory; give it with -o DIR');
   const { saveImages } = await import('@berth/archive');
   const store = await ctx.store();
   if (!opts.output && ctx.stdout.isTTY) {
     throw usageError('save: refusing to write an archive to a terminal; use -o FILE or redirect stdout');
   }
-  await saveImages({ store, references: refs, output: opts.output ?? ctx.stdout });
+  await saveImages({ store, references: refs, output: opts.output ?? ctx.stdout, format });
   return 0;
 }
 

@@ -7,6 +7,14 @@ describe('berth save and unpack: arguments', () => {
     expect([r.code, r.stdout, r.stderr]).toEqual([2, '', `berth: save: refusing to write an archive to a terminal; use -o FILE or redirect stdout\n${USAGE_HINT_LINE}`]);
   });
 
+  it('save refuses an unknown --format, and --format oci without -o DIR, before the store is opened (exit 2)', async () => {
+    const bad = await berth(['save', '--format', 'zip', '-o', '/nonexistent/x', 'alpine']);
+    expect([bad.code, bad.stderr]).toEqual([2, `berth: save: unknown --format "zip" (use docker-archive, oci-archive, oci)\n${USAGE_HINT_LINE}`]);
+    const dir = await berth(['save', '--format', 'oci', 'alpine']);
+    expect([dir.code, dir.stderr]).toEqual([2, `berth: save: --format oci writes a directory; give it with -o DIR\n${USAGE_HINT_LINE}`]);
+    expect([...bad.ctx.opened, ...dir.ctx.opened]).toEqual([]);
+  });
+
   it('unpack with a malformed --platform is a usage error before the store is opened', async () => {
     const r = await berth(['unpack', '--platform', 'linux/', 'alpine', '/nonexistent/x']);
     expect(r.code).toBe(2);
