@@ -243,6 +243,8 @@ describe('a parked init nobody took', () => {
       bundle: true,
       platform: 'node',
       format: 'cjs',
+      // As the runtime's own CommonJS bundles (build-entrypoints.mjs): @berth/sys names koffi's module by import.meta.url.
+      define: { 'import.meta.url': '__filename' },
       target: 'node20',
       external: ['koffi'],
       alias: {

@@ -31,6 +31,8 @@ beforeAll(async () => {
     bundle: true,
     platform: 'node',
     format: 'cjs',
+    // As the runtime's own CommonJS bundles (build-entrypoints.mjs): @berth/sys names koffi's module by import.meta.url.
+    define: { 'import.meta.url': '__filename' },
     target: 'node20',
     external: ['koffi'],
     alias: {
