@@ -80,8 +80,9 @@ export async function buildEntrypoints(outdir = join(here, 'dist')) {
       external: ['koffi'],
       alias: e.alias,
       // Bundled CommonJS code needs a require (not the lean init: it bundles none).
+      // CommonJS has no import.meta: @berth/sys's lazy koffi require names its module by import.meta.url (unused where require exists).
       ...(e.format === 'cjs'
-        ? {}
+        ? { define: { 'import.meta.url': '__filename' } }
         : { banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" } }),
       logLevel: 'warning',
       legalComments: 'none',

@@ -1,15 +1,23 @@
 #!/usr/bin/env -S node --
 // `node --`: node 20 reads `--env-file` anywhere in its arguments, even after the script
 // (`berth run --env-file F` made node itself exit 9 when F was missing); `--` ends node's own.
-// Kept tiny: everything else is imported lazily so `berth run` starts fast.
-import { main } from './main.js';
+// Kept tiny: `berth --version` is answered here, as commander would (the version and a newline
+// on stdout, exit 0), without loading the CLI; everything else imports main and, through it,
+// only the command that runs.
+import { BERTH_VERSION } from './version-string.js';
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`berth: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+const argv = process.argv.slice(2);
+if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+  process.stdout.write(`${BERTH_VERSION}\n`);
+} else {
+  const { main } = await import('./main.js');
+  await main(argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`berth: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,7 +1,11 @@
+import { CommanderError } from '@commander-js/extra-typings';
 import { describe, expect, it } from 'vitest';
-import { berth, USAGE_HINT_LINE } from './testing/fake-context.js';
+import { COMMANDS, program } from './main.js';
+import { berth, FakeContext, tempDir, USAGE_HINT_LINE } from './testing/fake-context.js';
 
-const COMMANDS = ['pull', 'images', 'inspect', 'history', 'tag', 'rmi', 'image', 'login', 'logout', 'unpack', 'run', 'ps', 'stop', 'kill', 'rm', 'logs', 'port', 'pause', 'unpause', 'rename', 'update', 'top', 'stats', 'export', 'diff', 'commit', 'container', 'network', 'system', 'build', 'builder', 'push', 'save', 'load', 'import', 'version', 'info', 'help'];
+const HELP_LIST = ['pull', 'images', 'inspect', 'history', 'tag', 'rmi', 'image', 'login', 'logout', 'unpack', 'run', 'ps', 'stop', 'kill', 'rm', 'logs', 'port', 'pause', 'unpause', 'rename', 'update', 'top', 'stats', 'export', 'diff', 'commit', 'container', 'network', 'system', 'build', 'builder', 'push', 'save', 'load', 'import', 'version', 'info', 'help'];
+
+const COMMANDS_IN_HELP_ORDER = HELP_LIST.filter((c) => c !== 'help');
 
 describe('berth (main)', () => {
   it('lists every command in its help, in order, on the context stdout', async () => {
@@ -9,7 +13,7 @@ describe('berth (main)', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     const listed = [...r.stdout.split('Commands:\n')[1]!.matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]);
-    expect(listed).toEqual(COMMANDS);
+    expect(listed).toEqual(HELP_LIST);
   });
 
   it('prints the help on stderr without a command (exit 0, as commander does) and the version with -v', async () => {
@@ -40,5 +44,55 @@ describe('berth (main)', () => {
     const r = await berth(['container']);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/Commands:\n  ls \[options\] +List containers\n/);
+  });
+
+  it('each row of COMMANDS is keyed by the name its command declares, with no top-level alias', () => {
+    const tmp = tempDir();
+    try {
+      const ctx = new FakeContext(tmp.dir);
+      for (const [name, build] of Object.entries(COMMANDS)) {
+        const cmd = build(ctx);
+        expect([cmd.name(), cmd.aliases()]).toEqual([name, []]);
+      }
+    } finally {
+      tmp.remove();
+    }
+  });
+
+  it('declares only the command that runs, and every command for help or a word it does not know', () => {
+    const tmp = tempDir();
+    try {
+      const ctx = new FakeContext(tmp.dir);
+      const names = (argv: string[]) => program(ctx, argv).commands.map((c) => c.name());
+      expect(names(['images', '-q'])).toEqual(['images']);
+      expect(names(['stop', 'x'])).toEqual(['stop']);
+      expect(names(['container', 'ls'])).toEqual(['container']);
+      for (const argv of [[], ['--help'], ['help', 'images'], ['bogus'], ['-v']]) expect(names(argv)).toEqual(COMMANDS_IN_HELP_ORDER);
+    } finally {
+      tmp.remove();
+    }
+  });
+
+  it('help and usage errors of a command are the same whether it alone or every command is declared', async () => {
+    const tmp = tempDir();
+    try {
+      const parse = async (argv: string[], declared: string[]) => {
+        const ctx = new FakeContext(tmp.dir);
+        const prog = program(ctx, declared);
+        const error = await prog.parseAsync(argv, { from: 'user' }).then(
+          () => undefined,
+          (err: unknown) => (err instanceof CommanderError ? err.code : String(err)),
+        );
+        return { error, stdout: ctx.stdout.text, stderr: ctx.stderr.text, opened: ctx.opened };
+      };
+      for (const argv of [['images', '--help'], ['images', '--bogus'], ['stop'], ['ps', 'extra'], ['pull'], ['run', '--help'], ['container', 'ls', '--nope']]) {
+        const alone = await parse(argv, argv);
+        expect(alone.error, argv.join(' ')).toMatch(/^commander\./);
+        expect(alone.opened).toEqual([]);
+        expect(alone, argv.join(' ')).toEqual(await parse(argv, []));
+      }
+    } finally {
+      tmp.remove();
+    }
   });
 });

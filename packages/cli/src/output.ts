@@ -1,8 +1,7 @@
 import { BerthError, describeError, parsePlatform, type Platform } from '@berth/oci';
 import type { CommandContext, OutputStream } from './context.js';
 
-/** berth's version (`berth --version`, `berth version`); here, in a module start-up loads anyway, so it adds no chunk. */
-export const BERTH_VERSION = '0.1.0';
+export { BERTH_VERSION } from './version-string.js';
 
 /** Thrown by a command to stop with a specific exit code after printing its message. */
 export class ExitError extends Error {

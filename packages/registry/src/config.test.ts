@@ -3,7 +3,26 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBerthError } from '@berth/oci';
-import { loadRegistryConfig, parseRegistryConfig, registryConfigPaths } from './config.js';
+import { z } from 'zod';
+import { checkConfig, loadRegistryConfig, parseRegistryConfig, registryConfigPaths } from './config.js';
+
+/** The zod schema checkConfig replaced, kept here to hold it to the same answers and words. */
+function zodSchema() {
+  const httpUrl = (s: string) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && (u.pathname === '/' || u.pathname === '') && !u.search && !u.hash && !u.username && !u.password;
+    } catch {
+      return false;
+    }
+  };
+  const host = z.strictObject({
+    mirrors: z.array(z.string().refine(httpUrl, { message: 'must be an http:// or https:// URL with no path, query or credentials' })).optional(),
+    insecure: z.boolean().optional(),
+    ca: z.string().min(1).optional(),
+  });
+  return z.looseObject({ registries: z.record(z.string().min(1), host.nullable()).nullable().optional() });
+}
 
 let dir: string;
 beforeAll(async () => {
@@ -58,5 +77,28 @@ describe('registry config', () => {
       expect((err as Error).message).toMatch(re);
       expect((err as Error).message).not.toContain('\n');
     }
+  });
+
+  it('checkConfig gives the first issue the zod schema gave, path and words, for good and bad documents', () => {
+    const schema = zodSchema();
+    const docs: unknown[] = [
+      42, 'x', [1], {}, { other: 1 }, { registries: null }, { registries: [1, 2] }, { registries: 'a' }, { registries: { '': {} } },
+      { registries: { a: null, b: {} } }, { registries: { a: 'x' } }, { registries: { a: { insecure: 'yes' } } }, { registries: { a: { ca: '' } } },
+      { registries: { a: { ca: 1 } } }, { registries: { a: { mirrors: 'x' } } }, { registries: { a: { mirrors: [1] } } },
+      { registries: { a: { mirrors: ['http://ok', 'ftp://x'] } } }, { registries: { a: { mirrors: ['http://x/path'] } } }, { registries: { a: { mirror: 1, foo: 2 } } },
+      { registries: { a: { insecure: null } } }, { registries: { a: { mirrors: null } } }, { registries: { a: { insecure: 'no', mirror: 1 } } },
+      { registries: { a: { insecure: true }, b: { ca: 2 } } }, { registries: { a: { mirrors: ['https://m.example'], insecure: false, ca: 'PEM' } } },
+    ];
+    for (const doc of docs) {
+      const r = schema.safeParse(doc);
+      const first = r.success ? undefined : r.error.issues[0];
+      const mine = checkConfig(doc);
+      expect(mine && { path: mine.path, message: mine.message }, JSON.stringify(doc)).toEqual(first && { path: first.path, message: first.message });
+    }
+  });
+
+  it('a file of only comments and blank lines is an empty config; anything else goes through yaml', () => {
+    expect(parseRegistryConfig('# nothing here\n\n   # indented\n')).toEqual({ registries: {} });
+    expect(() => parseRegistryConfig('# c\n---\n---\nx: [', 'f.yaml')).toThrow(/invalid YAML/);
   });
 });

@@ -1,4 +1,5 @@
-import koffi, { type LibraryHandle } from 'koffi';
+import { createRequire } from 'node:module';
+import type { LibraryHandle } from 'koffi';
 import { BerthError } from '@berth/oci';
 
 /**
@@ -13,10 +14,22 @@ import { BerthError } from '@berth/oci';
  * each caller decides whether that is fatal (locks, the runtime) or means
  * "skip it" (the malloc tuning).
  *
- * This is the one module of berth that imports koffi, as an ES module: a
- * `require('koffi')` next to an `import` would load its CommonJS build too, a
- * second copy (~15 ms).
+ * This is the one module of berth that loads koffi, and only on the first call that needs it:
+ * loading it (its native addon and its JavaScript) costs about 20 ms, which `berth images`,
+ * `berth ps` and the like, which import this package but never call C, do not pay. It is
+ * required, not imported: a synchronous load on first use, and one copy (koffi's CommonJS
+ * build) in every bundle, ESM or CommonJS (the runtime's init).
  */
+
+type Koffi = typeof import('koffi').default;
+let koffiModule: Koffi | undefined;
+
+/** koffi, loaded on first use. */
+function koffi(): Koffi {
+  // A CommonJS bundle (the init) and the CLI's ESM bundle (its banner) have a require; tsc's ESM output does not.
+  koffiModule ??= (typeof require === 'function' ? require : createRequire(import.meta.url))('koffi') as Koffi;
+  return koffiModule;
+}
 
 /**
  * A koffi-declared C function. `any`: koffi maps C types to JS values at run
@@ -41,7 +54,7 @@ export function openFirst(names: readonly string[], what: string): LibraryHandle
   const failures: string[] = [];
   for (const name of names) {
     try {
-      return koffi.load(name);
+      return koffi().load(name);
     } catch (err) {
       failures.push(`${name}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
     }
@@ -89,17 +102,17 @@ export function lazyFunc(prototype: string): () => CFunc {
 
 /** The errno of the last C call made through koffi on this thread. */
 export function lastErrno(): number {
-  return koffi.errno();
+  return koffi().errno();
 }
 
 /** Size in bytes of a C type (`long`, `void *`) on this platform. */
 export function sizeOf(type: string): number {
-  return koffi.sizeof(type);
+  return koffi().sizeof(type);
 }
 
 /** The address of a buffer's memory, for structs that carry pointers (bpf attrs). */
 export function addressOf(buffer: Uint8Array): bigint {
-  return BigInt(koffi.address(buffer) as number | bigint);
+  return BigInt(koffi().address(buffer) as number | bigint);
 }
 
 /**
@@ -108,8 +121,8 @@ export function addressOf(buffer: Uint8Array): bigint {
  */
 export function structType(name: string, fields: Record<string, string>): unknown {
   try {
-    return koffi.type(name);
+    return koffi().type(name);
   } catch {
-    return koffi.struct(name, fields);
+    return koffi().struct(name, fields);
   }
 }

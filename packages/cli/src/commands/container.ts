@@ -26,30 +26,34 @@ import { waitCommand } from './wait.js';
 
 /**
  * The verbs on containers that are both top-level (`berth stop`) and under `berth container`
- * (`berth container stop`), in help order: one list, so the two cannot drift apart.
+ * (`berth container stop`), in help order, each by its name: one table, so the two cannot drift
+ * apart, and main() can build just the one that runs.
  */
+export const CONTAINER_VERBS = {
+  start: startCommand,
+  stop: stopCommand,
+  restart: restartCommand,
+  exec: execCommand,
+  attach: attachCommand,
+  wait: waitCommand,
+  kill: killCommand,
+  rm: rmCommand,
+  logs: logsCommand,
+  port: portCommand,
+  pause: pauseCommand,
+  unpause: unpauseCommand,
+  rename: renameCommand,
+  update: updateCommand,
+  top: topCommand,
+  stats: statsCommand,
+  export: exportCommand,
+  diff: diffCommand,
+  commit: commitCommand,
+} satisfies Record<string, (ctx: CommandContext) => Parameters<Command['addCommand']>[0]>;
+
+/** The container verbs, built, in help order. */
 export function containerVerbs(ctx: CommandContext): Array<Parameters<Command['addCommand']>[0]> {
-  return [
-    startCommand(ctx),
-    stopCommand(ctx),
-    restartCommand(ctx),
-    execCommand(ctx),
-    attachCommand(ctx),
-    waitCommand(ctx),
-    killCommand(ctx),
-    rmCommand(ctx),
-    logsCommand(ctx),
-    portCommand(ctx),
-    pauseCommand(ctx),
-    unpauseCommand(ctx),
-    renameCommand(ctx),
-    updateCommand(ctx),
-    topCommand(ctx),
-    statsCommand(ctx),
-    exportCommand(ctx),
-    diffCommand(ctx),
-    commitCommand(ctx),
-  ];
+  return Object.values(CONTAINER_VERBS).map((build) => build(ctx));
 }
 
 /** `berth container ls|create|start|stop|restart|exec|attach|wait|kill|rm|logs|port|pause|unpause|rename|update|top|stats|export|diff|inspect|prune` */

@@ -16,6 +16,8 @@ export async function bundleForTest(entry: string, outfile: string): Promise<voi
     bundle: true,
     platform: 'node',
     format: 'cjs',
+    // As the runtime's own CommonJS bundles (build-entrypoints.mjs): @berth/sys names koffi's module by import.meta.url.
+    define: { 'import.meta.url': '__filename' },
     target: 'node20',
     external: ['koffi'],
     alias: {

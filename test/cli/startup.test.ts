@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { berth, sandbox } from './helpers.js';
+
+// The built bin's start-up paths (issue #14): `--version` is answered by bin.js without loading the
+// CLI, and each other command declares only itself. Both must behave as the full CLI does.
+describe('berth bin start-up paths', () => {
+  it('--version and -v print the version as commander does, and the same as `berth -v` with another word', async () => {
+    const box = await sandbox();
+    try {
+      for (const flag of ['--version', '-v']) expect(await berth([flag], { env: box.env })).toEqual({ code: 0, stdout: '0.1.0\n', stderr: '' });
+      // Two words: not bin.js's shortcut; commander's version option still answers first.
+      expect(await berth(['-v', 'images'], { env: box.env })).toEqual({ code: 0, stdout: '0.1.0\n', stderr: '' });
+      const version = await berth(['version', '--format', 'json'], { env: box.env });
+      expect(version.code).toBe(0);
+      expect((JSON.parse(version.stdout) as { Client: { Version: string } }).Client.Version).toBe('0.1.0');
+    } finally {
+      await box.cleanup();
+    }
+  });
+
+  it('a command alone runs, and an unknown word or help still sees every command', async () => {
+    const box = await sandbox();
+    try {
+      const images = await berth(['images', '-q'], { env: box.env });
+      expect(images).toEqual({ code: 0, stdout: '', stderr: '' });
+      const bogus = await berth(['imagess'], { env: box.env });
+      expect(bogus.code).toBe(2);
+      expect(bogus.stderr).toContain("unknown command 'imagess'\n(Did you mean images?)");
+      const help = await berth(['--help'], { env: box.env });
+      expect(help.code).toBe(0);
+      for (const name of ['pull', 'images', 'run', 'ps', 'stop', 'container', 'info']) expect(help.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
+    } finally {
+      await box.cleanup();
+    }
+  });
+});
