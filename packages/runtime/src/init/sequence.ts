@@ -205,7 +205,8 @@ export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, se
   for (const [key, value] of Object.entries(cfg.sysctl ?? {})) sys.writeFile(`/proc/sys/${key.replace(/\./g, '/')}`, value, 0o644);
   for (const p of spec.readonlyPaths) readonlyPath(sys, p);
   for (const p of spec.maskedPaths) maskPath(sys, p);
-  if (ns.has('uts')) sys.sethostname(spec.hostname);
+  // An empty hostname (an engine's config.json without one) keeps the one the new uts namespace copied, as runc does.
+  if (ns.has('uts') && spec.hostname !== '') sys.sethostname(spec.hostname);
   if (ns.has('network')) loopbackUp(sys);
   if (spec.readonlyRootfs) sys.mount(null, '/', null, MS_BIND | MS_REMOUNT | MS_RDONLY, null);
   marks.mark('finish-rootfs');

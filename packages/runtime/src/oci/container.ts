@@ -264,7 +264,7 @@ export class OciRuntime {
       if (r.memorySwap !== undefined) res.memorySwap = r.memorySwap;
       if (r.cpus !== undefined) res.cpus = r.cpus;
       if (r.pidsLimit !== undefined) res.pidsLimit = r.pidsLimit;
-      await cgroup.create(cgroupId.name, res);
+      await cgroup.create(cgroupId.name, { ...res, ...b.cgroupExtras });
       const cg = cgroup;
       const launched = await launchInit({
         sys: this.sys,
@@ -424,6 +424,7 @@ export class OciRuntime {
     if (r.memorySwap !== undefined) limits.memorySwap = r.memorySwap;
     if (r.cpus !== undefined) limits.cpus = r.cpus;
     if (r.pidsLimit !== undefined) limits.pidsLimit = r.pidsLimit;
+    if (r.cpuShares !== undefined) limits.cpuShares = r.cpuShares;
     await m.update(limits);
   }
 
