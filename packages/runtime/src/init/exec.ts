@@ -1,6 +1,6 @@
 import { BerthError } from '@berth/oci';
 import type { ContainerSpec, NamespaceKind } from '../spec/types.js';
-import { O_CLOEXEC } from '@berth/sys';
+import { O_CLOEXEC, PR_SET_PDEATHSIG } from '@berth/sys';
 import { namespaceFlags } from '../spec/namespaces.js';
 import type { Syscalls } from '@berth/sys';
 import { execError, prepareProcess } from './sequence.js';
@@ -22,6 +22,12 @@ export interface ExecConfig {
   spec: ContainerSpec;
   /** The container's compiled seccomp filter (base64), or null. */
   seccompProgram: string | null;
+  /**
+   * `exec --detach`: the runtime exits once the process runs (the engine reaps it), so the
+   * parent-death signal set at start-up is cleared before execve; otherwise it kills the
+   * process when the runtime exits.
+   */
+  detach?: boolean;
 }
 
 /** unshare(2): stop sharing the file-system attributes (root, cwd, umask) with the other threads. */
@@ -56,6 +62,8 @@ export function runExec(sys: Syscalls, cfg: ExecConfig, channel: InitChannel, se
   // Joining the mount namespace put this thread at the container's root (after its pivot_root).
   const spec = cfg.spec;
   const exe = prepareProcess(sys, spec);
+  // Before the process's seccomp filter, which may refuse prctl.
+  if (cfg.detach === true) sys.prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   security(sys, spec);
   channel.send({ type: 'exec', marks: [] });
   try {

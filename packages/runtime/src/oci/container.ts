@@ -91,6 +91,8 @@ export interface ExecOptions {
   noNewPrivileges?: boolean;
   pidFile?: string;
   consoleSocket?: string;
+  /** `--detach`: the caller exits once the process runs; it must outlive the caller. */
+  detach?: boolean;
 }
 
 export class OciRuntime {
@@ -378,6 +380,7 @@ export class OciRuntime {
     const namespaces: NamespaceKind[] = init.spec.namespaces.filter((n) => n !== 'pid' && n !== 'cgroup');
     if (init.cgroupNamespace) namespaces.push('cgroup');
     const execCfg: ExecConfig = { version: 1, pid: s.pid, namespaces, spec: { ...init.spec, process: mapped.spec.process }, seccompProgram: init.seccompProgram };
+    if (o.detach === true) execCfg.detach = true;
     const file = path.join(dir, `exec-${process.pid}-${Date.now()}.json`);
     fs.writeFileSync(file, JSON.stringify(execCfg), { mode: 0o600 });
     const m = this.cgroupManager(s.cgroup);

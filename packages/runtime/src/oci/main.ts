@@ -235,6 +235,7 @@ async function main(argv: string[]): Promise<number> {
       const caps = [...(p.multi.get('cap') ?? []), ...(p.multi.get('c') ?? [])];
       if (caps.length > 0) o.caps = caps;
       if (p.flags.has('no-new-privs')) o.noNewPrivileges = true;
+      if (p.flags.has('detach') || p.flags.has('d')) o.detach = true;
       const pidFile = str(p, 'pid-file');
       if (pidFile !== undefined) o.pidFile = pidFile;
       const cs = str(p, 'console-socket');
