@@ -1,26 +1,30 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '@berth/oci';
-import { createCgroupManager } from '../cgroups/manager.js';
 import type { CgroupManager, CgroupResources } from '../cgroups/types.js';
 import type { InitConfig } from '../init/config.js';
-import { exitStatus, launchInit } from '../launch/init-process.js';
 import type { ChildExit } from '../launch/spawner.js';
-import { sharedSpawner } from '../launch/spawner.js';
-import { compiledSeccomp } from '../lifecycle/create.js';
-import { bundledScript, cgroupMountPlan, deviceNodes } from '../lifecycle/host.js';
-import { signalNumber } from '../lifecycle/kill.js';
-import { processStartTime, writeFileAtomic } from '../lifecycle/state.js';
-import { LibcSyscalls } from '@berth/sys';
-import { CLONE_NEWCGROUP, O_CLOEXEC } from '@berth/sys';
-import { namespaceFlags } from '../spec/namespaces.js';
-
-const S_IFIFO = 0o010000;
 import type { Syscalls } from '@berth/sys';
-import { bundleToSpec, mapResources, readBundleConfig } from './bundle.js';
-import type { OciConfig, OciProcess, OciResources } from './bundle.js';
 import type { ExecConfig } from '../init/exec.js';
 import type { NamespaceKind } from '../spec/types.js';
+
+/*
+ * What only create and exec need (the init's launch: child_process, net, crypto, the seccomp
+ * compiler, koffi) and what only some commands need (the cgroup manager, which loads koffi for
+ * v2's device filter) is imported when first used: an engine starts berth-runtime 4-5 times per
+ * container, and `start`, `state`, `kill` and `delete` should pay for none of it.
+ */
+const launch = (): Promise<typeof import('../launch/init-process.js')> => import('../launch/init-process.js');
+const spawner = (): Promise<typeof import('../launch/spawner.js')> => import('../launch/spawner.js');
+const lifecycleCreate = (): Promise<typeof import('../lifecycle/create.js')> => import('../lifecycle/create.js');
+const lifecycleHost = (): Promise<typeof import('../lifecycle/host.js')> => import('../lifecycle/host.js');
+const lifecycleState = (): Promise<typeof import('../lifecycle/state.js')> => import('../lifecycle/state.js');
+const sysModule = (): Promise<typeof import('@berth/sys')> => import('@berth/sys');
+const namespaces = (): Promise<typeof import('../spec/namespaces.js')> => import('../spec/namespaces.js');
+
+const S_IFIFO = 0o010000;
+import { bundleToSpec, mapResources, readBundleConfig } from './bundle.js';
+import type { OciConfig, OciProcess, OciResources } from './bundle.js';
 
 /**
  * berth-runtime's containers: runc's lifecycle over berth's init. Each container is a
@@ -96,9 +100,13 @@ export interface ExecOptions {
 }
 
 export class OciRuntime {
-  readonly sys: Syscalls;
-  constructor(readonly root: string) {
-    this.sys = new LibcSyscalls();
+  private sysInstance: Syscalls | undefined;
+  constructor(readonly root: string) {}
+
+  /** The system calls (koffi), loaded by the commands that make any. */
+  async syscalls(): Promise<Syscalls> {
+    this.sysInstance ??= new (await sysModule()).LibcSyscalls();
+    return this.sysInstance;
   }
 
   dir(id: string): string {
@@ -116,16 +124,16 @@ export class OciRuntime {
     return JSON.parse(text) as OciContainerState;
   }
 
-  status(s: OciContainerState): OciStatus {
-    const st = processStartTime(s.pid);
+  async status(s: OciContainerState): Promise<OciStatus> {
+    const st = (await lifecycleState()).processStartTime(s.pid);
     if (st === undefined || st !== s.pidStartTime) return 'stopped';
     if (fs.existsSync(path.join(this.dir(s.id), 'exec.fifo'))) return 'created';
-    return this.frozen(s) ? 'paused' : 'running';
+    return (await this.frozen(s)) ? 'paused' : 'running';
   }
 
   /** The freezer file of the container's cgroup: v2 cgroup.freeze ("0"/"1"), v1 freezer.state (THAWED/FREEZING/FROZEN). */
-  private freezer(s: OciContainerState): { file: string; v2: boolean } | undefined {
-    const m = this.cgroupManager(s.cgroup);
+  private async freezer(s: OciContainerState): Promise<{ file: string; v2: boolean } | undefined> {
+    const m = await this.cgroupManager(s.cgroup);
     m.open(s.cgroup.name);
     const paths = m.paths();
     if (paths['unified'] !== undefined) return { file: path.join(paths['unified'], 'cgroup.freeze'), v2: true };
@@ -133,8 +141,8 @@ export class OciRuntime {
     return undefined;
   }
 
-  private frozen(s: OciContainerState): boolean {
-    const f = this.freezer(s);
+  private async frozen(s: OciContainerState): Promise<boolean> {
+    const f = await this.freezer(s);
     if (f === undefined) return false;
     try {
       const v = fs.readFileSync(f.file, 'utf8').trim();
@@ -147,10 +155,10 @@ export class OciRuntime {
   /** `pause` / `resume`: freezes or thaws every process of the container's cgroup. */
   async setPaused(id: string, pause: boolean): Promise<void> {
     const s = this.read(id);
-    const status = this.status(s);
+    const status = (await this.status(s));
     const want = pause ? 'running' : 'paused';
     if (status !== want) throw new BerthError('ECONTAINER_STATE', `cannot ${pause ? 'pause' : 'resume'} container "${id}" that is ${status}`);
-    const f = this.freezer(s);
+    const f = await this.freezer(s);
     if (f === undefined) throw new BerthError('EUNSUPPORTED', `${pause ? 'pause' : 'resume'} container "${id}": no freezer cgroup`);
     try {
       fs.writeFileSync(f.file, f.v2 ? (pause ? '1' : '0') : pause ? 'FROZEN' : 'THAWED');
@@ -164,23 +172,23 @@ export class OciRuntime {
   }
 
   /** `ps`: the pids of the container's cgroup (host pids), for a running or paused container. */
-  pids(id: string): number[] {
+  async pids(id: string): Promise<number[]> {
     const s = this.read(id);
-    const status = this.status(s);
+    const status = (await this.status(s));
     if (status === 'stopped') throw new BerthError('ECONTAINER_STATE', `container "${id}" is not running`);
-    return this.cgroupPids(s);
+    return await this.cgroupPids(s);
   }
 
-  state(id: string): RuntimeSpecState {
+  async state(id: string): Promise<RuntimeSpecState> {
     const s = this.read(id);
-    const status = this.status(s);
+    const status = (await this.status(s));
     const out: RuntimeSpecState = { ociVersion: OCI_VERSION, id: s.id, status, bundle: s.bundle };
     if (status !== 'stopped') out.pid = s.pid;
     if (Object.keys(s.annotations).length > 0) out.annotations = s.annotations;
     return out;
   }
 
-  list(): Array<RuntimeSpecState & { created: string }> {
+  async list(): Promise<Array<RuntimeSpecState & { created: string }>> {
     let names: string[];
     try {
       names = fs.readdirSync(this.root);
@@ -192,7 +200,7 @@ export class OciRuntime {
       if (!ID.test(n)) continue;
       try {
         const s = this.read(n);
-        out.push({ ...this.state(n), created: s.created });
+        out.push({ ...(await this.state(n)), created: s.created });
       } catch {
         // Half-made or half-removed: not a container.
       }
@@ -200,7 +208,8 @@ export class OciRuntime {
     return out;
   }
 
-  private cgroupManager(cg: OciContainerState['cgroup']): CgroupManager {
+  private async cgroupManager(cg: OciContainerState['cgroup']): Promise<CgroupManager> {
+    const { createCgroupManager } = await import('../cgroups/manager.js');
     return createCgroupManager({ parent: cg.parent });
   }
 
@@ -237,8 +246,18 @@ export class OciRuntime {
     let cgroup: CgroupManager | undefined;
     let pid: number | undefined;
     try {
+      const [sys, { launchInit }, { sharedSpawner }, { compiledSeccomp }, { bundledScript, cgroupMountPlan, deviceNodes }, { processStartTime, writeFileAtomic }, { namespaceFlags }, { CLONE_NEWCGROUP }] = await Promise.all([
+        this.syscalls(),
+        launch(),
+        spawner(),
+        lifecycleCreate(),
+        lifecycleHost(),
+        lifecycleState(),
+        namespaces(),
+        sysModule(),
+      ]);
       const fifo = path.join(dir, 'exec.fifo');
-      this.sys.mknod(fifo, S_IFIFO | 0o600, 0);
+      sys.mknod(fifo, S_IFIFO | 0o600, 0);
       const init: InitConfig = {
         version: 1,
         id,
@@ -259,7 +278,7 @@ export class OciRuntime {
       const initFile = path.join(dir, 'init.json');
       fs.writeFileSync(initFile, JSON.stringify(init), { mode: 0o600 });
 
-      cgroup = this.cgroupManager(cgroupId);
+      cgroup = await this.cgroupManager(cgroupId);
       const res: CgroupResources = { devices: b.spec.resources.devices };
       const r = b.spec.resources;
       if (r.memory !== undefined) res.memory = r.memory;
@@ -269,7 +288,7 @@ export class OciRuntime {
       await cgroup.create(cgroupId.name, { ...res, ...b.cgroupExtras });
       const cg = cgroup;
       const launched = await launchInit({
-        sys: this.sys,
+        sys,
         spawner: sharedSpawner(),
         initScript: bundledScript('init/main.cjs'),
         configPath: initFile,
@@ -317,7 +336,7 @@ export class OciRuntime {
   /** `start`: releases the init blocked on exec.fifo; it execve()s the user's process. */
   async start(id: string): Promise<void> {
     const s = this.read(id);
-    const status = this.status(s);
+    const status = (await this.status(s));
     if (status !== 'created') throw new BerthError('ECONTAINER_STATE', `cannot start a container that is ${status}`);
     const fifo = path.join(this.dir(id), 'exec.fifo');
     // Non-blocking: opening for reading succeeds at once; the init, blocked opening it for
@@ -333,7 +352,7 @@ export class OciRuntime {
           if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw BerthError.wrap(`start container ${id}`, err);
         }
         if (n === 1) break;
-        if (this.status(s) === 'stopped') throw new BerthError('ECONTAINER_STATE', `start container ${id}: the init exited before it was started`);
+        if ((await this.status(s)) === 'stopped') throw new BerthError('ECONTAINER_STATE', `start container ${id}: the init exited before it was started`);
         await new Promise((r) => setTimeout(r, 2));
       }
     } finally {
@@ -350,7 +369,7 @@ export class OciRuntime {
    */
   async exec(o: ExecOptions): Promise<{ pid: number; exited: Promise<ChildExit> }> {
     const s = this.read(o.id);
-    const status = this.status(s);
+    const status = (await this.status(s));
     if (status !== 'running') throw new BerthError('ECONTAINER_STATE', `cannot exec in container "${o.id}" that is ${status}`);
     const dir = this.dir(o.id);
     let init: InitConfig;
@@ -381,17 +400,25 @@ export class OciRuntime {
     if (init.cgroupNamespace) namespaces.push('cgroup');
     const execCfg: ExecConfig = { version: 1, pid: s.pid, namespaces, spec: { ...init.spec, process: mapped.spec.process }, seccompProgram: init.seccompProgram };
     if (o.detach === true) execCfg.detach = true;
+    const [sys, { launchInit }, { sharedSpawner }, { bundledScript }, { writeFileAtomic }, { O_CLOEXEC }] = await Promise.all([
+      this.syscalls(),
+      launch(),
+      spawner(),
+      lifecycleHost(),
+      lifecycleState(),
+      sysModule(),
+    ]);
     const file = path.join(dir, `exec-${process.pid}-${Date.now()}.json`);
     fs.writeFileSync(file, JSON.stringify(execCfg), { mode: 0o600 });
-    const m = this.cgroupManager(s.cgroup);
+    const m = await this.cgroupManager(s.cgroup);
     m.open(s.cgroup.name);
     let pidns: number | undefined;
     try {
-      pidns = this.sys.open(`/proc/${s.pid}/ns/pid`, O_CLOEXEC);
+      pidns = sys.open(`/proc/${s.pid}/ns/pid`, O_CLOEXEC);
       // The fd is the container's only if the pid is still its init.
-      if (this.status(s) !== 'running') throw new BerthError('ECONTAINER_STATE', `cannot exec in container "${o.id}": it stopped`);
+      if ((await this.status(s)) !== 'running') throw new BerthError('ECONTAINER_STATE', `cannot exec in container "${o.id}": it stopped`);
       const launched = await launchInit({
-        sys: this.sys,
+        sys,
         spawner: sharedSpawner(),
         initScript: bundledScript('init/exec-main.cjs'),
         configPath: file,
@@ -405,7 +432,7 @@ export class OciRuntime {
       if (o.pidFile !== undefined) writeFileAtomic(path.resolve(o.pidFile), String(launched.pid));
       return { pid: launched.pid, exited: launched.exited };
     } finally {
-      if (pidns !== undefined) this.sys.close(pidns);
+      if (pidns !== undefined) sys.close(pidns);
       fs.rmSync(file, { force: true });
     }
   }
@@ -416,11 +443,11 @@ export class OciRuntime {
    */
   async update(id: string, resources: OciResources): Promise<void> {
     const s = this.read(id);
-    const status = this.status(s);
+    const status = (await this.status(s));
     if (status === 'stopped') throw new BerthError('ECONTAINER_STATE', `cannot update container "${id}" that is stopped`);
     if (resources.devices !== undefined) throw new BerthError('EUNSUPPORTED', 'update of linux.resources.devices is not supported by berth-runtime');
     const r = mapResources(resources);
-    const m = this.cgroupManager(s.cgroup);
+    const m = await this.cgroupManager(s.cgroup);
     m.open(s.cgroup.name);
     const limits: Omit<CgroupResources, 'devices'> = {};
     if (r.memory !== undefined) limits.memory = r.memory;
@@ -432,12 +459,12 @@ export class OciRuntime {
   }
 
   /** `kill`: a signal to the init (PID 1), or with `all` to every process of the container's cgroup. */
-  kill(id: string, signal: string, all: boolean): void {
+  async kill(id: string, signal: string, all: boolean): Promise<void> {
     const s = this.read(id);
-    const sig = signalNumber(signal);
-    const status = this.status(s);
+    const sig = (await import('../lifecycle/kill.js')).signalNumber(signal);
+    const status = (await this.status(s));
     if (status === 'stopped' && !all) throw new BerthError('ECONTAINER_STATE', `container "${id}" is not running`);
-    const pids = all ? this.cgroupPids(s) : [s.pid];
+    const pids = all ? await this.cgroupPids(s) : [s.pid];
     for (const p of pids) {
       try {
         process.kill(p, sig);
@@ -447,8 +474,8 @@ export class OciRuntime {
     }
   }
 
-  private cgroupPids(s: OciContainerState): number[] {
-    const m = this.cgroupManager(s.cgroup);
+  private async cgroupPids(s: OciContainerState): Promise<number[]> {
+    const m = await this.cgroupManager(s.cgroup);
     m.open(s.cgroup.name);
     const paths = m.paths();
     const dir = paths['unified'] ?? paths['pids'] ?? paths['memory'] ?? Object.values(paths)[0];
@@ -474,7 +501,7 @@ export class OciRuntime {
       if (force && err instanceof BerthError && err.code === 'ECONTAINER_UNKNOWN') return;
       throw err;
     }
-    const status = this.status(s);
+    const status = (await this.status(s));
     // runc deletes a created container without --force (engines clean up a failed start that way).
     if (status !== 'stopped' && status !== 'created' && !force) throw new BerthError('ECONTAINER_STATE', `cannot delete container "${id}" that is ${status}: stop it first or use --force`);
     if (status !== 'stopped') {
@@ -484,7 +511,7 @@ export class OciRuntime {
         // Gone meanwhile.
       }
     }
-    const m = this.cgroupManager(s.cgroup);
+    const m = await this.cgroupManager(s.cgroup);
     m.open(s.cgroup.name);
     // Kills what is left in the cgroup (exec'd processes, a live init) and waits for it to empty.
     await m.remove();
@@ -492,4 +519,7 @@ export class OciRuntime {
   }
 }
 
-export { exitStatus };
+/** The exit status of a process as a shell reports it (128+N for signal N). */
+export async function exitStatus(e: ChildExit): Promise<number> {
+  return (await launch()).exitStatus(e);
+}
