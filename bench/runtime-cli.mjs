@@ -23,7 +23,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadavg, median, needFor, which, writeResultsSection } from './common.mjs';
+import { alpineBundle, loadavg, median, needFor, which, writeResultsSection } from './common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
@@ -94,14 +94,7 @@ async function lifecycle(bin, root, bundle, id) {
 
 try {
   // ---- 1. the command line on one bundle ----
-  const arch = process.arch === 'x64' ? 'amd64' : process.arch;
-  execFileSync('skopeo', ['copy', '--quiet', '--override-os', 'linux', '--override-arch', arch, `oci:${images}/alpine:latest`, `oci:${tmp}/oci:latest`]);
-  const bundle = path.join(tmp, 'bundle');
-  execFileSync('umoci', ['unpack', '--image', `${tmp}/oci:latest`, bundle], { stdio: 'ignore' });
-  const config = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'));
-  config.process.terminal = false;
-  config.process.args = ['true'];
-  fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(config));
+  const bundle = alpineBundle(images, tmp);
 
   const tag = process.pid.toString(36);
   const who = { runc: 'runc', berth: BERTH };

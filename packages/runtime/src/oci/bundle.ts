@@ -118,8 +118,9 @@ export interface BundleSpec {
 }
 
 const unsupported = (what: string): BerthError => new BerthError('EUNSUPPORTED', `${what} is not supported by berth-runtime`);
-/** Why a user namespace is refused (created or joined): the kernel refuses both to a multithreaded process, and Node is one. */
-const USERNS_WHY = 'user namespaces (Node is multithreaded: unshare(CLONE_NEWUSER) and setns into a user namespace fail with EINVAL)';
+/** A user namespace is refused (created or joined): the kernel refuses both to a multithreaded process, and Node is one. */
+const userns = (what: string): BerthError =>
+  new BerthError('EUNSUPPORTED', `${what} is not supported by berth-runtime: no user namespaces (Node is multithreaded, and the kernel refuses unshare(CLONE_NEWUSER) and setns into a user namespace to a multithreaded process)`);
 const invalid = (what: string): BerthError => new BerthError('EINVAL_ARGUMENT', `config.json: ${what}`);
 
 /** Reads and parses `<bundle>/config.json`. */
@@ -350,7 +351,7 @@ export function bundleToSpec(cfg: OciConfig, bundle: string, opts: { consoleSock
   const linux = cfg.linux ?? {};
   const knownLinux = new Set(['namespaces', 'devices', 'cgroupsPath', 'resources', 'sysctl', 'seccomp', 'rootfsPropagation', 'maskedPaths', 'readonlyPaths', 'mountLabel', 'uidMappings', 'gidMappings', 'intelRdt', 'personality', 'timeOffsets']);
   for (const k of Object.keys(linux)) if (!knownLinux.has(k)) throw unsupported(`linux.${k}`);
-  for (const k of ['uidMappings', 'gidMappings'] as const) if ((linux[k] ?? []).length > 0) throw unsupported(`linux.${k}: ${USERNS_WHY}`);
+  for (const k of ['uidMappings', 'gidMappings'] as const) if ((linux[k] ?? []).length > 0) throw userns(`linux.${k}`);
   for (const k of ['intelRdt', 'personality', 'timeOffsets'] as const) if (linux[k] !== undefined) throw unsupported(`linux.${k}`);
   if (linux.mountLabel !== undefined && linux.mountLabel !== '') throw unsupported('linux.mountLabel (SELinux)');
   if (linux.rootfsPropagation !== undefined && !['', 'slave', 'rslave'].includes(linux.rootfsPropagation)) {
@@ -360,7 +361,7 @@ export function bundleToSpec(cfg: OciConfig, bundle: string, opts: { consoleSock
   const namespaces: NamespaceKind[] = [];
   for (const n of linux.namespaces ?? []) {
     const kind = NAMESPACES[n.type];
-    if (n.type === 'user') throw unsupported(`linux.namespaces type "user": ${USERNS_WHY}`);
+    if (n.type === 'user') throw userns('linux.namespaces type "user"');
     if (kind === undefined) throw unsupported(`linux.namespaces type ${JSON.stringify(n.type)}`);
     if (n.path !== undefined && n.path !== '') throw unsupported(`linux.namespaces ${n.type} with a path (joining a namespace)`);
     if (!namespaces.includes(kind)) namespaces.push(kind);
