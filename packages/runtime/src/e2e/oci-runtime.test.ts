@@ -8,7 +8,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { e2eUnavailable, ensureEntrypoints, haveTool, packageRoot, sharedImages, tempDir, unpackImage, until } from '../testing/fixtures.js';
 
 const BIN = path.join(packageRoot, 'bin', 'berth-runtime.js');
@@ -21,6 +21,11 @@ function why(): string | undefined {
 }
 const unavailable = why();
 if (unavailable) console.warn(`skipping the berth-runtime tests: ${unavailable}`);
+
+// The tests run berth-runtime with spawnSync, which blocks the worker: let its event loop turn
+// between tests, or vitest's RPC to the worker ("Timeout calling onTaskUpdate") times out on a
+// loaded machine although every test passed.
+afterEach(() => new Promise<void>((resolve) => setTimeout(resolve, 10)));
 
 let dir = '';
 let rootfs = '';
