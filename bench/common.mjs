@@ -89,3 +89,20 @@ export function benchSandbox(name, extra = {}) {
   delete env.BERTH_DEBUG;
   return { tmp, env };
 }
+
+/**
+ * An OCI runtime bundle of alpine in `dir`/bundle, for runc and berth-runtime alike: the host
+ * platform's image copied to `dir`/oci (skopeo), unpacked with umoci (rootfs + its
+ * config.json), the config set to run `args` without a terminal. Returns the bundle's path.
+ */
+export function alpineBundle(images, dir, args = ['true']) {
+  const arch = process.arch === 'x64' ? 'amd64' : process.arch;
+  execFileSync('skopeo', ['copy', '--quiet', '--override-os', 'linux', '--override-arch', arch, `oci:${images}/alpine:latest`, `oci:${dir}/oci:latest`]);
+  const bundle = join(dir, 'bundle');
+  execFileSync('umoci', ['unpack', '--image', `${dir}/oci:latest`, bundle], { stdio: 'ignore' });
+  const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
+  config.process.terminal = false;
+  config.process.args = args;
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
+  return bundle;
+}

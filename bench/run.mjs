@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** In the order of the pipeline: registry → store (and archives) → rootfs → runtime → build. */
-const all = ['pull', 'transfer', 'unpack', 'copy', 'runtime', 'run-e2e', 'exec', 'stdio', 'build'];
+const all = ['pull', 'transfer', 'unpack', 'copy', 'runtime', 'runtime-cli', 'run-e2e', 'exec', 'stdio', 'build'];
 
 const args = process.argv.slice(2);
 const sep = args.indexOf('--');

@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { median, needFor, which } from './common.mjs';
+import { alpineBundle, median, needFor, which } from './common.mjs';
 import { PHASES } from './run-phases.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -54,16 +54,9 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-runtime-'));
 const state = path.join(tmp, 'state');
 try {
   // One bundle for both: runc reads bundle/config.json, berth gets bundle/rootfs.
-  const arch = process.arch === 'x64' ? 'amd64' : process.arch;
-  execFileSync('skopeo', ['copy', '--quiet', '--override-os', 'linux', '--override-arch', arch, `oci:${images}/alpine:latest`, `oci:${tmp}/oci:latest`]);
+  const bundle = alpineBundle(images, tmp);
   const imageConfig = JSON.parse(execFileSync('skopeo', ['inspect', '--config', `oci:${tmp}/oci:latest`], { encoding: 'utf8' }));
   fs.writeFileSync(path.join(tmp, 'image-config.json'), JSON.stringify(imageConfig));
-  const bundle = path.join(tmp, 'bundle');
-  execFileSync('umoci', ['unpack', '--image', `${tmp}/oci:latest`, bundle], { stdio: 'ignore' });
-  const config = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'));
-  config.process.terminal = false;
-  config.process.args = ['true'];
-  fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(config));
   const rootfs = path.join(bundle, 'rootfs');
 
   const runc = () => timed('runc', ['run', '-b', bundle, `bench-${randomBytes(6).toString('hex')}`]);

@@ -10,7 +10,7 @@
 //                      stays external.
 //   dist/shim/main.js  the detached container monitor (`berth run -d`).
 //   dist/tools/run.js  a minimal runner for tests and benchmarks.
-//   dist/oci/main.js   berth-runtime, runc's command line for engines.
+//   dist/oci/main.cjs  berth-runtime, runc's command line for engines.
 // Both are built from the TypeScript sources, so tests can rebuild them without tsc.
 import { mkdirSync, renameSync, statSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -38,9 +38,27 @@ const ENTRIES = [
   { name: 'shim/main', alias: ALIAS },
   // A minimal foreground runner for the runtime's own tests and benchmarks.
   { name: 'tools/run', alias: ALIAS },
-  // berth-runtime, runc's command line (bin/berth-runtime.js imports it).
-  { name: 'oci/main', alias: ALIAS },
+  // berth-runtime, runc's command line (bin/berth-runtime.js requires it). CommonJS too: an
+  // engine starts it 4-5 times per container (create, start, state, kill, delete).
+  // koffi is loaded on first use (lazyKoffi): only create and exec make system calls.
+  { name: 'oci/main', ext: 'cjs', format: 'cjs', alias: ALIAS, importMetaUrl: true, lazyKoffi: true },
 ];
+
+/**
+ * An esbuild plugin: `koffi` resolves to a stand-in whose properties require the real koffi
+ * on first access, so a bundle that may make no system call does not load koffi (~50 ms of
+ * Node start-up). Only for CommonJS bundles (a synchronous require).
+ */
+const lazyKoffi = {
+  name: 'lazy-koffi',
+  setup(build) {
+    build.onResolve({ filter: /^koffi$/ }, (args) => (args.namespace === 'lazy-koffi' ? { path: 'koffi', external: true } : { path: 'koffi', namespace: 'lazy-koffi' }));
+    build.onLoad({ filter: /.*/, namespace: 'lazy-koffi' }, () => ({
+      contents: "let k; module.exports = new Proxy({}, { get: (_, p) => (k ??= require('koffi'))[p] });",
+      loader: 'js',
+    }));
+  },
+};
 
 function newestMtime(dir) {
   let newest = 0;
@@ -79,10 +97,15 @@ export async function buildEntrypoints(outdir = join(here, 'dist')) {
       target: 'node20',
       external: ['koffi'],
       alias: e.alias,
-      // Bundled CommonJS code needs a require (not the lean init: it bundles none).
-      // CommonJS has no import.meta: @berth/sys's lazy koffi require names its module by import.meta.url (unused where require exists).
+      plugins: e.lazyKoffi ? [lazyKoffi] : [],
+      // Bundled CommonJS code needs a require (not the lean init: it bundles none). A CommonJS
+      // bundle of ES modules that use import.meta.url (bundledScript) gets it from __filename;
+      // elsewhere @berth/sys's lazy koffi require names its module by import.meta.url (unused
+      // where require exists).
       ...(e.format === 'cjs'
-        ? { define: { 'import.meta.url': '__filename' } }
+        ? e.importMetaUrl
+          ? { define: { 'import.meta.url': '__berthImportMetaUrl' }, banner: { js: "const __berthImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" } }
+          : { define: { 'import.meta.url': '__filename' } }
         : { banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" } }),
       logLevel: 'warning',
       legalComments: 'none',

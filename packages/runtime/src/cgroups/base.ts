@@ -55,7 +55,7 @@ export abstract class CgroupManagerBase {
 export function neededControllers(resources: CgroupResources): Array<'memory' | 'cpu' | 'pids'> {
   const needed: Array<'memory' | 'cpu' | 'pids'> = [];
   if (resources.memory !== undefined || resources.memorySwap !== undefined) needed.push('memory');
-  if (resources.cpus !== undefined) needed.push('cpu');
+  if (resources.cpus !== undefined || resources.cpuShares !== undefined) needed.push('cpu');
   if (resources.pidsLimit !== undefined) needed.push('pids');
   return needed;
 }

@@ -171,6 +171,17 @@ describe('cgroup v2 (fake tree)', () => {
     expect(m.id).toBe(ID);
   });
 
+  it("an engine's extra device allows go into the filter after docker's list; cpu shares become cpu.weight", async () => {
+    const io = v2Tree();
+    await new CgroupV2Manager({ root: dir, io }).create(ID, { cpuShares: 1024, devices: 'default', extraDeviceRules: ['c 5:1 rwm'] });
+    expect(io.writes).toEqual([
+      ['cgroup.subtree_control', '+cpu +memory +pids'],
+      ['berth/cgroup.subtree_control', '+cpu +memory +pids'],
+      [`berth/${ID}/cpu.weight`, '39'],
+    ]);
+    expect(io.deviceFilters).toEqual([[`berth/${ID}`, [...DEFAULT_DEVICE_RULES, 'c 5:1 rwm']]]);
+  });
+
   it('unlimited swap, nested parents, only the controllers the kernel has', async () => {
     const io = v2Tree({ controllers: 'memory io\n' });
     const m = new CgroupV2Manager({ root: dir, io, parent: 'system.slice/berth' });
@@ -377,6 +388,16 @@ describe('cgroup v1 (fake tree)', () => {
       ...DEFAULT_DEVICE_RULES.map((r): [string, string] => [`devices/berth/${ID}/devices.allow`, r]),
     ]);
     expect(Object.keys(m.paths())).toEqual(['memory', 'cpu', 'cpuacct', 'pids', 'freezer', 'devices']);
+  });
+
+  it("writes cpu.shares and an engine's extra device allows after docker's list", async () => {
+    const io = v1Tree();
+    await new CgroupV1Manager({ root: dir, io }).create(ID, { cpuShares: 512, devices: 'default', extraDeviceRules: ['c 5:1 rwm'] });
+    expect(io.writes).toEqual([
+      [`cpu/berth/${ID}/cpu.shares`, '512'],
+      [`devices/berth/${ID}/devices.deny`, 'a'],
+      ...[...DEFAULT_DEVICE_RULES, 'c 5:1 rwm'].map((r): [string, string] => [`devices/berth/${ID}/devices.allow`, r]),
+    ]);
   });
 
   it('privileged: every device allowed; unlimited swap', async () => {

@@ -119,6 +119,12 @@ export function cpuQuota(cpus: number): [number, number] {
   return [Math.max(1000, Math.round(cpus * period)), period];
 }
 
+/** v1 cpu.shares (2..262144) → v2 cpu.weight (1..10000), runc's conversion. */
+export function cpuWeight(shares: number): number {
+  if (shares === 0) return 100;
+  return 1 + Math.floor(((Math.min(Math.max(shares, 2), 262144) - 2) * 9999) / 262142);
+}
+
 /**
  * The file operations a cgroup manager makes, with its error wording: every
  * failure becomes ECGROUP naming the manager and what it was doing

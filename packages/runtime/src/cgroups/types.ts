@@ -10,10 +10,14 @@ export interface CgroupResources {
   pidsLimit?: number;
   /** Device access: docker's default allow-list, or everything (privileged); v1 devices controller, v2 eBPF program. Absent: not restricted. */
   devices?: 'default' | 'all';
+  /** With devices 'default': further allow rules ("c 5:1 rwm"), as an engine's config.json lists them. */
+  extraDeviceRules?: readonly string[];
+  /** Relative CPU weight (runtime-spec cpu.shares, v1 cpu.shares; v2 cpu.weight by runc's conversion). */
+  cpuShares?: number;
 }
 
 /** What update() may change: the limits, never the device rules. */
-export type LimitChange = Pick<CgroupResources, 'memory' | 'memorySwap' | 'cpus' | 'pidsLimit'>;
+export type LimitChange = Pick<CgroupResources, 'memory' | 'memorySwap' | 'cpus' | 'cpuShares' | 'pidsLimit'>;
 
 export interface CgroupStats {
   memory: {

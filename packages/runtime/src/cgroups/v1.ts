@@ -81,7 +81,7 @@ export class CgroupV1Manager extends CgroupManagerBase implements CgroupManager 
         await this.files.write(path.join(dir, 'devices.allow'), 'a');
       } else {
         await this.files.write(path.join(dir, 'devices.deny'), 'a');
-        for (const rule of DEFAULT_DEVICE_RULES) await this.files.write(path.join(dir, 'devices.allow'), rule);
+        for (const rule of [...DEFAULT_DEVICE_RULES, ...(resources.extraDeviceRules ?? [])]) await this.files.write(path.join(dir, 'devices.allow'), rule);
       }
     }
   }
@@ -106,6 +106,7 @@ export class CgroupV1Manager extends CgroupManagerBase implements CgroupManager 
       await this.files.write(path.join(this.dir('cpu'), 'cpu.cfs_period_us'), String(period));
       await this.files.write(path.join(this.dir('cpu'), 'cpu.cfs_quota_us'), String(quota));
     }
+    if (resources.cpuShares !== undefined) await this.files.write(path.join(this.dir('cpu'), 'cpu.shares'), String(resources.cpuShares));
     if (resources.pidsLimit !== undefined) await this.files.write(path.join(this.dir('pids'), 'pids.max'), pidsMax(resources.pidsLimit));
   }
 

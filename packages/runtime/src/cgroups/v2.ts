@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { BerthError } from '@berth/oci';
 import { CgroupManagerBase, neededControllers, pidsMax, statsFrom } from './base.js';
-import { backoff, cpuQuota, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
+import { backoff, cpuQuota, cpuWeight, parseKeyValues, parseLimit, parsePids, sleep } from './io.js';
 import { DEFAULT_DEVICE_RULES } from './devices.js';
 import type { CgroupManager, CgroupManagerOptions, CgroupResources, CgroupStats, LimitChange } from './types.js';
 
@@ -82,7 +82,7 @@ export class CgroupV2Manager extends CgroupManagerBase implements CgroupManager 
     await this.writeLimits(dir, resources);
     if (resources.devices === 'default') {
       try {
-        this.io.attachDeviceFilter(dir, DEFAULT_DEVICE_RULES);
+        this.io.attachDeviceFilter(dir, [...DEFAULT_DEVICE_RULES, ...(resources.extraDeviceRules ?? [])]);
       } catch (err) {
         throw this.files.fail(`restrict devices of ${dir}`, err);
       }
@@ -102,6 +102,7 @@ export class CgroupV2Manager extends CgroupManagerBase implements CgroupManager 
       const [quota, period] = cpuQuota(resources.cpus);
       await this.files.write(path.join(dir, 'cpu.max'), `${quota} ${period}`);
     }
+    if (resources.cpuShares !== undefined) await this.files.write(path.join(dir, 'cpu.weight'), String(cpuWeight(resources.cpuShares)));
     if (resources.pidsLimit !== undefined) await this.files.write(path.join(dir, 'pids.max'), pidsMax(resources.pidsLimit));
   }
 

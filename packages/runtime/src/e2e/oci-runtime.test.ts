@@ -8,13 +8,18 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureEntrypoints, haveTool, tempDir, until } from '../testing/fixtures.js';
 import { BERTH_RUNTIME as BIN, OciTestBed, PODMAN_ULIMITS, berthRuntime, berthRuntimeOk as brOk, ociRuntimeUnavailable, privatePodman } from '../testing/oci-runtime.js';
 import type { Config } from '../testing/oci-runtime.js';
 
 const unavailable = ociRuntimeUnavailable();
 if (unavailable) console.warn(`skipping the berth-runtime tests: ${unavailable}`);
+
+// The tests run berth-runtime with spawnSync, which blocks the worker: let its event loop turn
+// between tests, or vitest's RPC to the worker ("Timeout calling onTaskUpdate") times out on a
+// loaded machine although every test passed.
+afterEach(() => new Promise<void>((resolve) => setTimeout(resolve, 10)));
 
 let dir = '';
 let rootfs = '';

@@ -26,7 +26,10 @@ export interface ExecConfig {
   tty?: boolean;
   /** --preserve-fds N (InitConfig.preserveFds). */
   preserveFds?: number;
-  /** `berth exec -d`: fds 0-2 are the container's /dev/null (the caller's pipes close when it exits). */
+  /**
+   * `exec --detach` / `berth exec -d`: the caller exits once the process runs; fds 0-2 are the
+   * container's /dev/null for `berth exec -d` (the caller's pipes close when it exits).
+   */
   detach?: boolean;
 }
 
@@ -70,7 +73,8 @@ export function runExec(sys: Syscalls, cfg: ExecConfig, channel: InitChannel, se
   if (cfg.tty === true) setupTerminal(sys, spec, channel);
   const exe = prepareProcess(sys, spec);
   placePreservedFds(sys, channel, cfg.preserveFds ?? 0);
-  // The process must outlive the runtime (exec --detach exits at once): no parent-death signal.
+  // The process must outlive the runtime (exec --detach exits at once, and a foreground exec's
+  // runtime may die first): no parent-death signal. Before the process's seccomp filter, which may refuse prctl.
   sys.prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   security(sys, spec);
   channel.send({ type: 'exec', marks: [] });

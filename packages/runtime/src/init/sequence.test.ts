@@ -291,6 +291,11 @@ describe('runInit over RecordingSyscalls', () => {
     expect(sys.callsOf('ioctl').some((a) => a[1] === SIOCSIFFLAGS)).toBe(true);
   });
 
+  it('leaves the hostname the new uts namespace copied when the spec has none (an engine\'s config.json, as runc)', () => {
+    const { sys } = run(spec({ hostname: '' }));
+    expect(sys.callsOf('sethostname')).toEqual([]);
+  });
+
   it('makes fds > 2 close-on-exec, enters the cwd, resets signals, runs security, reports, then execve()s the resolved binary', () => {
     const { sys, channel, securityCalls, error } = run(spec({}, { cwd: '/work', env: ['PATH=/usr/bin:/bin', 'A=b'] }));
     const names = sys.names();

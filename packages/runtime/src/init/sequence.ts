@@ -231,8 +231,9 @@ export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, se
   for (const [key, value] of Object.entries(cfg.sysctl ?? {})) sys.writeFile(`/proc/sys/${key.replace(/\./g, '/')}`, value, 0o644);
   for (const p of spec.readonlyPaths) readonlyPath(sys, p);
   for (const p of spec.maskedPaths) maskPath(sys, p);
-  // A uts namespace joined by path keeps its hostname unless config.json gives one (runc's rule).
-  if (ns.has('uts') && (spec.hostname !== '' || !(cfg.joinNamespaces ?? []).some((j) => j.type === 'uts'))) sys.sethostname(spec.hostname);
+  // A uts namespace joined by path keeps its hostname unless config.json gives one; an empty
+  // hostname (an engine's config.json without one) keeps the one the new uts namespace copied (runc's rules).
+  if (ns.has('uts') && spec.hostname !== '') sys.sethostname(spec.hostname);
   // A network namespace joined by path is someone else's to set up.
   if (ns.has('network') && !(cfg.joinNamespaces ?? []).some((j) => j.type === 'network')) loopbackUp(sys);
   if (spec.readonlyRootfs) sys.mount(null, '/', null, MS_BIND | MS_REMOUNT | MS_RDONLY, null);

@@ -121,8 +121,11 @@ describe('bundleToSpec', () => {
     expect(refusal((c) => c.linux !== undefined && (c.linux.cgroupsPath = 'machine.slice:libpod:abc'))).toContain('systemd');
     expect(refusal((c) => c.linux !== undefined && (c.linux.sysctl = { 'vm.swappiness': '1' }))).toContain('not a namespaced sysctl');
     expect(refusal((c) => c.linux?.namespaces?.splice(1, 1))).toContain('net.ipv4.ping_group_range: needs a network namespace');
-    expect(refusal((c) => c.linux?.resources?.devices?.push({ allow: true, type: 'c', major: 4, minor: 1, access: 'rwm' }))).toContain('c 4:1 rwm');
-    expect(refusal((c) => c.linux?.resources !== undefined && (c.linux.resources.cpu = { shares: 512 }))).toContain('linux.resources.cpu.shares');
+    expect(refusal((c) => c.linux?.resources?.devices?.push({ allow: false, type: 'c', major: 4, minor: 1, access: 'rwm' }))).toContain('deny c 4:1 rwm');
+    expect(refusal((c) => c.linux?.resources !== undefined && (c.linux.resources.devices = [{ allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' }]))).toContain('not starting with a deny-all rule');
+    expect(refusal((c) => c.linux?.resources !== undefined && (c.linux.resources.cpu = { shares: 1 }))).toContain('linux.resources.cpu.shares 1');
+    expect(refusal((c) => c.linux?.resources !== undefined && (c.linux.resources.cpu = { cpus: '0' }))).toContain('linux.resources.cpu.cpus');
+    expect(refusal((c) => c.linux?.namespaces?.push({ type: 'user' }))).toContain('Node is multithreaded');
     expect(refusal((c) => c.linux?.resources?.memory !== undefined && (c.linux.resources.memory.reservation = 1))).toContain('memory.reservation');
     expect(refusal((c) => c.mounts?.push({ destination: '/x', type: 'nfs', source: 'h:/x' }))).toContain('mounts of type nfs');
     expect(refusal((c) => c.mounts?.push({ destination: '/proc', type: 'bind', source: '/proc' }))).toContain('mounts over /proc');
@@ -140,5 +143,33 @@ describe('bundleToSpec', () => {
     expect(refusal((c) => ((c as unknown as Record<string, unknown>)['windows'] = {}))).toContain('windows');
     expect(refusal((c) => c.linux !== undefined && (c.linux.rootfsPropagation = 'shared'))).toContain('rootfsPropagation shared');
     expect(refusal((c) => c.linux !== undefined && (c.linux.devices = [{ path: '/etc/x', type: 'c', major: 1, minor: 3 }]))).toContain('under /dev');
+  });
+
+  it("maps containerd's default config (ctr run): device allows beyond docker's list, cpu shares, a /run tmpfs, /<namespace>/<id>", () => {
+    const c = podmanLike();
+    c.hostname = '';
+    c.mounts?.push({ destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] });
+    if (c.linux !== undefined) {
+      c.linux.cgroupsPath = '/default/t1';
+      c.linux.resources = {
+        devices: [
+          { allow: false, access: 'rwm' },
+          ...[[1, 3], [1, 8], [1, 7], [5, 0], [1, 5], [1, 9], [5, 1], [136, null], [5, 2]].map(([major, minor]) => ({ allow: true, type: 'c', major, minor, access: 'rwm' })),
+        ],
+        cpu: { shares: 1024 },
+      };
+    }
+    const b = bundleToSpec(c, '/bundle');
+    expect(b.cgroupExtras).toEqual({ extraDeviceRules: ['c 5:1 rwm'], cpuShares: 1024 });
+    expect(b.spec.resources.devices).toBe('default');
+    expect(b.cgroup).toEqual({ parent: 'default', name: 't1' });
+    expect(b.spec.hostname).toBe('');
+    expect(b.spec.mounts.map((m) => m.destination)).toContain('/run');
+  });
+
+  it('maps an allow-all rule after the deny-all to all devices', () => {
+    const c = podmanLike();
+    c.linux?.resources?.devices?.push({ allow: true, access: 'rwm' });
+    expect(bundleToSpec(c, '/bundle').spec.resources.devices).toBe('all');
   });
 });

@@ -121,9 +121,14 @@ export interface BundleSpec {
   joinNamespaces: Array<{ type: NamespaceKind; path: string }>;
   /** config.json's hooks, validated (only the non-empty lists). */
   hooks: OciHooks;
+  /** The cgroup's resources not in the ContainerSpec (extra device rules, cpu shares). */
+  cgroupExtras: Pick<OciResourceSpec, 'extraDeviceRules' | 'cpuShares'>;
 }
 
 const unsupported = (what: string): BerthError => new BerthError('EUNSUPPORTED', `${what} is not supported by berth-runtime`);
+/** A user namespace is refused (created or joined): the kernel refuses both to a multithreaded process, and Node is one. */
+const userns = (what: string): BerthError =>
+  new BerthError('EUNSUPPORTED', `${what} is not supported by berth-runtime: no user namespaces (Node is multithreaded, and the kernel refuses unshare(CLONE_NEWUSER) and setns into a user namespace to a multithreaded process)`);
 const invalid = (what: string): BerthError => new BerthError('EINVAL_ARGUMENT', `config.json: ${what}`);
 
 /** Reads and parses `<bundle>/config.json`. */
@@ -241,31 +246,47 @@ function mapDevices(list: NonNullable<OciLinux['devices']>): DeviceNode[] {
   });
 }
 
-/** linux.resources.devices → berth's two device policies (docker's default list, or everything). */
-function mapDeviceRules(rules: NonNullable<OciResources['devices']>): ResourceSpec['devices'] {
-  const norm = rules.map((r) => {
+/** linux.resources mapped: berth's ResourceSpec plus what only the cgroup takes (engines' extras). */
+export interface OciResourceSpec extends ResourceSpec {
+  /** Allow rules beyond docker's default list (containerd's /dev/console, "c 5:1 rwm"). */
+  extraDeviceRules?: string[];
+  cpuShares?: number;
+}
+
+/**
+ * linux.resources.devices → berth's device policies: everything (one allow-all rule), or a
+ * deny-all rule followed by allows, which berth applies on top of docker's default list (as
+ * runc applies them on top of its own defaults, the nodes it creates).
+ */
+function mapDeviceRules(rules: NonNullable<OciResources['devices']>): { devices: ResourceSpec['devices']; extra: string[] } {
+  const norm = rules.map((r, i) => {
     const type = r.type ?? 'a';
     const major = r.major === undefined || r.major === null || r.major < 0 ? '*' : String(r.major);
     const minor = r.minor === undefined || r.minor === null || r.minor < 0 ? '*' : String(r.minor);
-    return { allow: r.allow, rule: type === 'a' ? 'a' : `${type} ${major}:${minor} ${r.access ?? 'rwm'}` };
+    const access = r.access ?? 'rwm';
+    if (!['a', 'b', 'c'].includes(type) || !/^[rwm]{1,3}$/.test(access)) throw invalid(`linux.resources.devices[${i}]: type ${JSON.stringify(type)} access ${JSON.stringify(access)}`);
+    const all = type === 'a' && major === '*' && minor === '*' && access.length === 3 && new Set(access).size === 3;
+    return { allow: r.allow, all, rule: all ? 'a' : `${type} ${major}:${minor} ${access}` };
   });
-  if (norm.length === 1 && norm[0]?.allow === true && norm[0].rule === 'a') return 'all';
+  if (norm.length === 0) return { devices: 'default', extra: [] };
+  if (norm.length === 1 && norm[0]?.allow === true && norm[0].all) return { devices: 'all', extra: [] };
   const [first, ...rest] = norm;
-  if (first !== undefined && !first.allow && first.rule === 'a') {
-    // runc also always allows the default nodes it creates; berth's default list is docker's.
-    const allowed = new Set(DEFAULT_DEVICE_RULES);
-    for (const r of rest) {
-      if (!r.allow || !allowed.has(r.rule)) throw unsupported(`linux.resources.devices rule "${r.allow ? 'allow' : 'deny'} ${r.rule}" (berth allows docker's default list or all devices)`);
-    }
-    return 'default';
+  if (first === undefined || first.allow || !first.all) throw unsupported('linux.resources.devices not starting with a deny-all rule');
+  const defaults = new Set(DEFAULT_DEVICE_RULES);
+  const extra: string[] = [];
+  for (const r of rest) {
+    if (r.allow && r.all) return { devices: 'all', extra: [] };
+    if (!r.allow || r.rule.startsWith('a ')) throw unsupported(`linux.resources.devices rule "${r.allow ? 'allow' : 'deny'} ${r.rule}" (berth takes a deny-all rule followed by allows of char or block devices)`);
+    if (!defaults.has(r.rule) && !extra.includes(r.rule)) extra.push(r.rule);
   }
-  if (norm.length === 0) return 'default';
-  throw unsupported('linux.resources.devices not starting with a deny-all rule');
+  return { devices: 'default', extra };
 }
 
-/** linux.resources → berth's ResourceSpec, refusing what it cannot apply. */
-export function mapResources(r: OciResources | undefined): ResourceSpec {
-  const out: ResourceSpec = { devices: r?.devices === undefined ? 'default' : mapDeviceRules(r.devices) };
+/** linux.resources → berth's ResourceSpec (plus the cgroup-only extras), refusing what it cannot apply. */
+export function mapResources(r: OciResources | undefined): OciResourceSpec {
+  const d = r?.devices === undefined ? { devices: 'default' as const, extra: [] } : mapDeviceRules(r.devices);
+  const out: OciResourceSpec = { devices: d.devices };
+  if (d.extra.length > 0) out.extraDeviceRules = d.extra;
   if (r === undefined) return out;
   for (const k of ['blockIO', 'hugepageLimits', 'network', 'rdma', 'unified'] as const) {
     if (r[k] !== undefined && !(Array.isArray(r[k]) && (r[k] as unknown[]).length === 0)) throw unsupported(`linux.resources.${k}`);
@@ -277,11 +298,15 @@ export function mapResources(r: OciResources | undefined): ResourceSpec {
     if (swap !== undefined && swap !== 0) out.memorySwap = swap;
   }
   if (r.cpu !== undefined) {
-    const { quota, period, ...rest } = r.cpu;
+    const { quota, period, shares, ...rest } = r.cpu;
     for (const [k, v] of Object.entries(rest)) if (v !== undefined && v !== '' && v !== 0) throw unsupported(`linux.resources.cpu.${k}`);
     if (quota !== undefined && quota > 0) {
       if (period !== undefined && period !== 100000) throw unsupported(`linux.resources.cpu.period ${period} (berth uses 100000 µs)`);
       out.cpus = quota / 100000;
+    }
+    if (shares !== undefined && shares !== 0) {
+      if (!Number.isInteger(shares) || shares < 2 || shares > 262144) throw invalid(`linux.resources.cpu.shares ${shares}: expected 2 to 262144`);
+      out.cpuShares = shares;
     }
   }
   if (r.pids !== undefined && r.pids.limit > 0) out.pidsLimit = r.pids.limit;
@@ -333,7 +358,7 @@ export function bundleToSpec(cfg: OciConfig, bundle: string): BundleSpec {
   const linux = cfg.linux ?? {};
   const knownLinux = new Set(['namespaces', 'devices', 'cgroupsPath', 'resources', 'sysctl', 'seccomp', 'rootfsPropagation', 'maskedPaths', 'readonlyPaths', 'mountLabel', 'uidMappings', 'gidMappings', 'intelRdt', 'personality', 'timeOffsets']);
   for (const k of Object.keys(linux)) if (!knownLinux.has(k)) throw unsupported(`linux.${k}`);
-  for (const k of ['uidMappings', 'gidMappings'] as const) if ((linux[k] ?? []).length > 0) throw unsupported(`linux.${k} (user namespaces)`);
+  for (const k of ['uidMappings', 'gidMappings'] as const) if ((linux[k] ?? []).length > 0) throw userns(`linux.${k}`);
   for (const k of ['intelRdt', 'personality', 'timeOffsets'] as const) if (linux[k] !== undefined) throw unsupported(`linux.${k}`);
   if (linux.mountLabel !== undefined && linux.mountLabel !== '') throw unsupported('linux.mountLabel (SELinux)');
   if (linux.rootfsPropagation !== undefined && !['', 'slave', 'rslave'].includes(linux.rootfsPropagation)) {
@@ -353,6 +378,7 @@ export function bundleToSpec(cfg: OciConfig, bundle: string): BundleSpec {
       );
     }
     const kind = NAMESPACES[n.type];
+    if (n.type === 'user') throw userns('linux.namespaces type "user"');
     if (kind === undefined) throw unsupported(`linux.namespaces type ${JSON.stringify(n.type)}`);
     if (namespaces.includes(kind)) throw invalid(`linux.namespaces: ${n.type} given twice`);
     namespaces.push(kind);
@@ -387,6 +413,11 @@ export function bundleToSpec(cfg: OciConfig, bundle: string): BundleSpec {
     if (!(r.type in RLIMITS)) throw invalid(`process.rlimits: unknown type ${JSON.stringify(r.type)}`);
   }
   const bounding = caps(p.capabilities?.bounding, 'bounding');
+  const { extraDeviceRules, cpuShares, ...resourceSpec } = mapResources(linux.resources);
+  const resources: ResourceSpec = resourceSpec;
+  const cgroupExtras: BundleSpec['cgroupExtras'] = {};
+  if (extraDeviceRules !== undefined) cgroupExtras.extraDeviceRules = extraDeviceRules;
+  if (cpuShares !== undefined) cgroupExtras.cpuShares = cpuShares;
   const spec: ContainerSpec = {
     version: 1,
     rootfs: path.resolve(bundle, cfg.root.path),
@@ -414,7 +445,7 @@ export function bundleToSpec(cfg: OciConfig, bundle: string): BundleSpec {
     maskedPaths: [...(linux.maskedPaths ?? [])],
     readonlyPaths: [...(linux.readonlyPaths ?? [])],
     seccomp: linux.seccomp === undefined ? null : mapSeccomp(linux.seccomp, bounding),
-    resources: mapResources(linux.resources),
+    resources,
     init: false,
     privileged: false,
   };
@@ -440,5 +471,6 @@ export function bundleToSpec(cfg: OciConfig, bundle: string): BundleSpec {
     consoleSize: size,
     joinNamespaces,
     hooks,
+    cgroupExtras,
   };
 }

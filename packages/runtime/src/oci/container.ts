@@ -1,20 +1,26 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '@berth/oci';
-import { createCgroupManager } from '../cgroups/manager.js';
 import type { CgroupManager, CgroupResources } from '../cgroups/types.js';
 import type { InitConfig } from '../init/config.js';
-import { exitStatus, launchInit } from '../launch/init-process.js';
-import { launchExec } from '../lifecycle/exec.js';
 import type { ChildExit } from '../launch/spawner.js';
-import { sharedSpawner } from '../launch/spawner.js';
-import { compiledSeccomp } from '../lifecycle/create.js';
-import { bundledScript, cgroupMountPlan, deviceNodes } from '../lifecycle/host.js';
-import { signalNumber } from '../lifecycle/kill.js';
-import { processStartTime, writeFileAtomic } from '../lifecycle/state.js';
 import { LibcSyscalls } from '@berth/sys';
 import { CLONE_NEWCGROUP, O_CLOEXEC } from '@berth/sys';
-import { namespaceFlags } from '../spec/namespaces.js';
+
+/*
+ * What only create and exec need (the init's launch: child_process, net, crypto, the seccomp
+ * compiler) and what only some commands need (the cgroup manager, the container state's
+ * helpers, which load crypto) is imported when first used: an engine starts berth-runtime 4-5
+ * times per container, and `start`, `state`, `kill` and `delete` should pay for none of it.
+ * (koffi itself is loaded by @berth/sys on the first system call.)
+ */
+const launch = (): Promise<typeof import('../launch/init-process.js')> => import('../launch/init-process.js');
+const spawner = (): Promise<typeof import('../launch/spawner.js')> => import('../launch/spawner.js');
+const lifecycleCreate = (): Promise<typeof import('../lifecycle/create.js')> => import('../lifecycle/create.js');
+const lifecycleExec = (): Promise<typeof import('../lifecycle/exec.js')> => import('../lifecycle/exec.js');
+const lifecycleHost = (): Promise<typeof import('../lifecycle/host.js')> => import('../lifecycle/host.js');
+const lifecycleState = (): Promise<typeof import('../lifecycle/state.js')> => import('../lifecycle/state.js');
+const namespaces = (): Promise<typeof import('../spec/namespaces.js')> => import('../spec/namespaces.js');
 
 const S_IFIFO = 0o010000;
 import type { Syscalls } from '@berth/sys';
@@ -166,16 +172,16 @@ export class OciRuntime {
     return JSON.parse(text) as OciContainerState;
   }
 
-  status(s: OciContainerState): OciStatus {
-    const st = processStartTime(s.pid);
+  async status(s: OciContainerState): Promise<OciStatus> {
+    const st = (await lifecycleState()).processStartTime(s.pid);
     if (st === undefined || st !== s.pidStartTime) return 'stopped';
     if (fs.existsSync(path.join(this.dir(s.id), 'exec.fifo'))) return 'created';
-    return this.frozen(s) ? 'paused' : 'running';
+    return (await this.frozen(s)) ? 'paused' : 'running';
   }
 
   /** The freezer file of the container's cgroup: v2 cgroup.freeze ("0"/"1"), v1 freezer.state (THAWED/FREEZING/FROZEN). */
-  private freezer(s: OciContainerState): { file: string; v2: boolean } | undefined {
-    const m = this.cgroupManager(s.cgroup);
+  private async freezer(s: OciContainerState): Promise<{ file: string; v2: boolean } | undefined> {
+    const m = await this.cgroupManager(s.cgroup);
     m.open(s.cgroup.name);
     const paths = m.paths();
     if (paths['unified'] !== undefined) return { file: path.join(paths['unified'], 'cgroup.freeze'), v2: true };
@@ -183,8 +189,8 @@ export class OciRuntime {
     return undefined;
   }
 
-  private frozen(s: OciContainerState): boolean {
-    const f = this.freezer(s);
+  private async frozen(s: OciContainerState): Promise<boolean> {
+    const f = await this.freezer(s);
     if (f === undefined) return false;
     try {
       const v = fs.readFileSync(f.file, 'utf8').trim();
@@ -197,10 +203,10 @@ export class OciRuntime {
   /** `pause` / `resume`: freezes or thaws every process of the container's cgroup. */
   async setPaused(id: string, pause: boolean): Promise<void> {
     const s = this.read(id);
-    const status = this.status(s);
+    const status = await this.status(s);
     const want = pause ? 'running' : 'paused';
     if (status !== want) throw new BerthError('ECONTAINER_STATE', `cannot ${pause ? 'pause' : 'resume'} container "${id}" that is ${status}`);
-    const f = this.freezer(s);
+    const f = await this.freezer(s);
     if (f === undefined) throw new BerthError('EUNSUPPORTED', `${pause ? 'pause' : 'resume'} container "${id}": no freezer cgroup`);
     try {
       fs.writeFileSync(f.file, f.v2 ? (pause ? '1' : '0') : pause ? 'FROZEN' : 'THAWED');
@@ -214,23 +220,23 @@ export class OciRuntime {
   }
 
   /** `ps`: the pids of the container's cgroup (host pids), for a running or paused container. */
-  pids(id: string): number[] {
+  async pids(id: string): Promise<number[]> {
     const s = this.read(id);
-    const status = this.status(s);
+    const status = await this.status(s);
     if (status === 'stopped') throw new BerthError('ECONTAINER_STATE', `container "${id}" is not running`);
-    return this.cgroupPids(s);
+    return await this.cgroupPids(s);
   }
 
-  state(id: string): RuntimeSpecState {
+  async state(id: string): Promise<RuntimeSpecState> {
     const s = this.read(id);
-    const status = this.status(s);
+    const status = await this.status(s);
     const out: RuntimeSpecState = { ociVersion: OCI_VERSION, id: s.id, status, bundle: s.bundle };
     if (status !== 'stopped') out.pid = s.pid;
     if (Object.keys(s.annotations).length > 0) out.annotations = s.annotations;
     return out;
   }
 
-  list(): Array<RuntimeSpecState & { created: string }> {
+  async list(): Promise<Array<RuntimeSpecState & { created: string }>> {
     let names: string[];
     try {
       names = fs.readdirSync(this.root);
@@ -242,7 +248,7 @@ export class OciRuntime {
       if (!ID.test(n)) continue;
       try {
         const s = this.read(n);
-        out.push({ ...this.state(n), created: s.created });
+        out.push({ ...(await this.state(n)), created: s.created });
       } catch {
         // Half-made or half-removed: not a container.
       }
@@ -250,7 +256,8 @@ export class OciRuntime {
     return out;
   }
 
-  private cgroupManager(cg: OciContainerState['cgroup']): CgroupManager {
+  private async cgroupManager(cg: OciContainerState['cgroup']): Promise<CgroupManager> {
+    const { createCgroupManager } = await import('../cgroups/manager.js');
     return createCgroupManager({ parent: cg.parent });
   }
 
@@ -288,6 +295,14 @@ export class OciRuntime {
     let pid: number | undefined;
     let pidns: number | undefined;
     try {
+      const [{ launchInit }, { sharedSpawner }, { compiledSeccomp }, { bundledScript, cgroupMountPlan, deviceNodes }, { processStartTime, writeFileAtomic }, { namespaceFlags }] = await Promise.all([
+        launch(),
+        spawner(),
+        lifecycleCreate(),
+        lifecycleHost(),
+        lifecycleState(),
+        namespaces(),
+      ]);
       const fifo = path.join(dir, 'exec.fifo');
       this.sys.mknod(fifo, S_IFIFO | 0o600, 0);
       const init: InitConfig = {
@@ -329,14 +344,14 @@ export class OciRuntime {
       const initFile = path.join(dir, 'init.json');
       fs.writeFileSync(initFile, JSON.stringify(init), { mode: 0o600 });
 
-      cgroup = this.cgroupManager(cgroupId);
+      cgroup = await this.cgroupManager(cgroupId);
       const res: CgroupResources = { devices: b.spec.resources.devices };
       const r = b.spec.resources;
       if (r.memory !== undefined) res.memory = r.memory;
       if (r.memorySwap !== undefined) res.memorySwap = r.memorySwap;
       if (r.cpus !== undefined) res.cpus = r.cpus;
       if (r.pidsLimit !== undefined) res.pidsLimit = r.pidsLimit;
-      await cgroup.create(cgroupId.name, res);
+      await cgroup.create(cgroupId.name, { ...res, ...b.cgroupExtras });
       const cg = cgroup;
       const launched = await launchInit({
         sys: this.sys,
@@ -400,7 +415,7 @@ export class OciRuntime {
   /** `start`: releases the init blocked on exec.fifo; it execve()s the user's process. */
   async start(id: string): Promise<void> {
     const s = this.read(id);
-    const status = this.status(s);
+    const status = await this.status(s);
     if (status !== 'created') throw new BerthError('ECONTAINER_STATE', `cannot start a container that is ${status}`);
     const fifo = path.join(this.dir(id), 'exec.fifo');
     // Non-blocking: opening for reading succeeds at once; the init, blocked opening it for
@@ -416,7 +431,7 @@ export class OciRuntime {
           if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw BerthError.wrap(`start container ${id}`, err);
         }
         if (n === 1) break;
-        if (this.status(s) === 'stopped') throw new BerthError('ECONTAINER_STATE', `start container ${id}: the init exited before it was started`);
+        if ((await this.status(s)) === 'stopped') throw new BerthError('ECONTAINER_STATE', `start container ${id}: the init exited before it was started`);
         await new Promise((r) => setTimeout(r, 2));
       }
     } finally {
@@ -438,7 +453,7 @@ export class OciRuntime {
    */
   async exec(o: ExecOptions): Promise<{ pid: number; exited: Promise<ChildExit> }> {
     const s = this.read(o.id);
-    const status = this.status(s);
+    const status = await this.status(s);
     if (status !== 'running') throw new BerthError('ECONTAINER_STATE', `cannot exec in container "${o.id}" that is ${status}`);
     const dir = this.dir(o.id);
     let init: InitConfig;
@@ -470,8 +485,9 @@ export class OciRuntime {
     if (o.noNewPrivileges === true) proc.noNewPrivileges = true;
     // The container's hooks are not an exec's.
     const mapped = bundleToSpec({ ...cfg, process: proc, hooks: undefined }, s.bundle);
-    const m = this.cgroupManager(s.cgroup);
+    const m = await this.cgroupManager(s.cgroup);
     m.open(s.cgroup.name);
+    const [{ launchExec }, { sharedSpawner }, { writeFileAtomic }] = await Promise.all([lifecycleExec(), spawner(), lifecycleState()]);
     const launched = await launchExec({
       sys: this.sys,
       spawner: sharedSpawner(),
@@ -501,27 +517,28 @@ export class OciRuntime {
    */
   async update(id: string, resources: OciResources): Promise<void> {
     const s = this.read(id);
-    const status = this.status(s);
+    const status = await this.status(s);
     if (status === 'stopped') throw new BerthError('ECONTAINER_STATE', `cannot update container "${id}" that is stopped`);
     if (resources.devices !== undefined) throw new BerthError('EUNSUPPORTED', 'update of linux.resources.devices is not supported by berth-runtime');
     const r = mapResources(resources);
-    const m = this.cgroupManager(s.cgroup);
+    const m = await this.cgroupManager(s.cgroup);
     m.open(s.cgroup.name);
     const limits: Omit<CgroupResources, 'devices'> = {};
     if (r.memory !== undefined) limits.memory = r.memory;
     if (r.memorySwap !== undefined) limits.memorySwap = r.memorySwap;
     if (r.cpus !== undefined) limits.cpus = r.cpus;
     if (r.pidsLimit !== undefined) limits.pidsLimit = r.pidsLimit;
+    if (r.cpuShares !== undefined) limits.cpuShares = r.cpuShares;
     await m.update(limits);
   }
 
   /** `kill`: a signal to the init (PID 1), or with `all` to every process of the container's cgroup. */
-  kill(id: string, signal: string, all: boolean): void {
+  async kill(id: string, signal: string, all: boolean): Promise<void> {
     const s = this.read(id);
-    const sig = signalNumber(signal);
-    const status = this.status(s);
+    const sig = (await import('../lifecycle/kill.js')).signalNumber(signal);
+    const status = await this.status(s);
     if (status === 'stopped' && !all) throw new BerthError('ECONTAINER_STATE', `container "${id}" is not running`);
-    const pids = all ? this.cgroupPids(s) : [s.pid];
+    const pids = all ? await this.cgroupPids(s) : [s.pid];
     for (const p of pids) {
       try {
         process.kill(p, sig);
@@ -531,8 +548,8 @@ export class OciRuntime {
     }
   }
 
-  private cgroupPids(s: OciContainerState): number[] {
-    const m = this.cgroupManager(s.cgroup);
+  private async cgroupPids(s: OciContainerState): Promise<number[]> {
+    const m = await this.cgroupManager(s.cgroup);
     m.open(s.cgroup.name);
     const paths = m.paths();
     const dir = paths['unified'] ?? paths['pids'] ?? paths['memory'] ?? Object.values(paths)[0];
@@ -558,7 +575,7 @@ export class OciRuntime {
       if (force && err instanceof BerthError && err.code === 'ECONTAINER_UNKNOWN') return;
       throw err;
     }
-    const status = this.status(s);
+    const status = await this.status(s);
     // runc deletes a created container without --force (engines clean up a failed start that way).
     if (status !== 'stopped' && status !== 'created' && !force) throw new BerthError('ECONTAINER_STATE', `cannot delete container "${id}" that is ${status}: stop it first or use --force`);
     if (status !== 'stopped') {
@@ -568,7 +585,7 @@ export class OciRuntime {
         // Gone meanwhile.
       }
     }
-    const m = this.cgroupManager(s.cgroup);
+    const m = await this.cgroupManager(s.cgroup);
     m.open(s.cgroup.name);
     // Kills what is left in the cgroup (exec'd processes, a live init) and waits for it to empty.
     await m.remove();
@@ -578,4 +595,7 @@ export class OciRuntime {
   }
 }
 
-export { exitStatus };
+/** The exit status of a process as a shell reports it (128+N for signal N). */
+export async function exitStatus(e: ChildExit): Promise<number> {
+  return (await launch()).exitStatus(e);
+}

@@ -1,6 +1,6 @@
 /**
  * `berth-runtime`: runc's command line over berth's runtime, for engines (podman's conmon,
- * containerd's shim) and people. Bundled by build-entrypoints.mjs into dist/oci/main.js;
+ * containerd's shim) and people. Bundled by build-entrypoints.mjs into dist/oci/main.cjs;
  * bin/berth-runtime.js runs it. See packages/runtime/RUNTIME-CLI.md.
  *
  *   berth-runtime [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND ...
@@ -8,7 +8,6 @@
  * Errors: one line on stderr and, with --log, a line in the log file in runc's format
  * (`{"level":"error","msg":"...","time":"..."}` with --log-format json), exit status 1.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { describeError } from '@berth/oci';
 import { BerthError } from '@berth/oci';
@@ -189,17 +188,17 @@ async function main(argv: string[]): Promise<number> {
       await relay?.finish();
       for (const s of signals) process.off(s, forward);
       if (!p.flags.has('keep')) await rt.delete(id, true);
-      return exitStatus(e);
+      return await exitStatus(e);
     }
     case 'start':
       await rt.start(one(p, cmd));
       return 0;
     case 'state':
-      process.stdout.write(`${JSON.stringify(rt.state(one(p, cmd)), null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(await rt.state(one(p, cmd)), null, 2)}\n`);
       return 0;
     case 'kill': {
       if (p.args.length < 1 || p.args.length > 2) throw new UsageError('kill: expected a container id and an optional signal');
-      rt.kill(p.args[0] as string, p.args[1] ?? 'SIGTERM', p.flags.has('all') || p.flags.has('a'));
+      await rt.kill(p.args[0] as string, p.args[1] ?? 'SIGTERM', p.flags.has('all') || p.flags.has('a'));
       return 0;
     }
     case 'delete':
@@ -207,7 +206,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'list': {
       if (p.args.length !== 0) throw new UsageError('list: takes no arguments');
-      const all = rt.list();
+      const all = await rt.list();
       const fmt = str(p, 'format', 'f') ?? 'table';
       if (p.flags.has('quiet') || p.flags.has('q')) process.stdout.write(all.map((c) => `${c.id}\n`).join(''));
       else if (fmt === 'json') process.stdout.write(`${JSON.stringify(all)}\n`);
@@ -247,6 +246,7 @@ async function main(argv: string[]): Promise<number> {
       const caps = [...(p.multi.get('cap') ?? []), ...(p.multi.get('c') ?? [])];
       if (caps.length > 0) o.caps = caps;
       if (p.flags.has('no-new-privs')) o.noNewPrivileges = true;
+      if (p.flags.has('detach') || p.flags.has('d')) o.detach = true;
       const pidFile = str(p, 'pid-file');
       if (pidFile !== undefined) o.pidFile = pidFile;
       const cs = str(p, 'console-socket');
@@ -255,7 +255,7 @@ async function main(argv: string[]): Promise<number> {
       if (detach) process.exit(0);
       const e = await x.exited;
       await relay?.finish();
-      return exitStatus(e);
+      return await exitStatus(e);
     }
     case 'update': {
       const id = one(p, cmd);
@@ -279,13 +279,14 @@ async function main(argv: string[]): Promise<number> {
       // runc: `ps [--format table|json] ID [ps options]`; options after the id go to ps(1) (default -ef).
       const [id, ...psArgs] = p.args;
       if (id === undefined) throw new UsageError('ps: expected a container id');
-      const pids = rt.pids(id);
+      const pids = await rt.pids(id);
       const fmt = str(p, 'format', 'f') ?? 'table';
       if (fmt === 'json') {
         process.stdout.write(`${JSON.stringify(pids)}\n`);
         return 0;
       }
       if (fmt !== 'table') throw new UsageError(`ps: --format ${fmt}: expected table or json`);
+      const { spawnSync } = await import('node:child_process');
       const r = spawnSync('ps', psArgs.length > 0 ? psArgs : ['-ef'], { encoding: 'utf8' });
       if (r.status !== 0) throw new BerthError('ERUNTIME', `ps: ps(1) failed: ${r.stderr.trim() || r.error?.message || `exit ${r.status}`}`);
       const [header = '', ...lines] = r.stdout.split('\n');
@@ -355,12 +356,16 @@ Commands:
   spec [--bundle DIR]   write a default config.json
 `;
 
-try {
-  process.exitCode = await main(process.argv.slice(2));
-} catch (err) {
-  const msg = describeError(err);
-  log('error', msg);
-  process.stderr.write(`berth-runtime: ${msg}\n`);
-  if (debug && err instanceof Error && err.stack !== undefined) log('debug', err.stack);
-  process.exitCode = 1;
-}
+// No top-level await: the bundle is CommonJS (dist/oci/main.cjs).
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const msg = describeError(err);
+    log('error', msg);
+    process.stderr.write(`berth-runtime: ${msg}\n`);
+    if (debug && err instanceof Error && err.stack !== undefined) log('debug', err.stack);
+    process.exitCode = 1;
+  },
+);
