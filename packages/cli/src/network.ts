@@ -111,11 +111,15 @@ export function runtimeNetworkMode(choice: NetworkChoice): 'none' | 'host' {
   return choice.kind === 'host' ? 'host' : 'none';
 }
 
+/** What the network step reads from and writes into a container's spec. */
+export type NetworkSpecPart = Pick<ContainerSpec, 'hostname' | 'netns' | 'etc'>;
+
 export interface AttachOptions {
   plan: NetworkPlan;
   containerId: string;
   name?: string;
-  spec: ContainerSpec;
+  /** The spec's network part: its hostname in, `netns` and `etc` out (run copies them into the spec). */
+  spec: NetworkSpecPart;
   /** The image's `ExposedPorts` (for -P). */
   exposedPorts?: Record<string, unknown>;
   /** The runtime, to find a `container:NAME` container. */
