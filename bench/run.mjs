@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** In the order of the pipeline: registry → store → rootfs → runtime → build. */
-const all = ['pull', 'unpack', 'copy', 'runtime', 'run-e2e', 'stdio', 'build'];
+const all = ['pull', 'unpack', 'copy', 'runtime', 'run-e2e', 'run-bridge', 'throughput', 'dns', 'stdio', 'build'];
 
 const args = process.argv.slice(2);
 const sep = args.indexOf('--');
