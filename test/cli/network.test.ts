@@ -213,7 +213,7 @@ describe.skipIf(!!mirrorToolsSkip || !!toolsSkip || !images || !isRoot)('berth n
       const rm = await b(['network', 'rm', net]);
       expect(rm.code, rm.stderr).toBe(0);
     }
-  }, 60_000);
+  }, 180_000);
 
   it('after several run --rm -p and a SIGKILL of berth in the middle, links, rules, leases and namespaces are back as before', async () => {
     const before = footprint();
@@ -238,5 +238,5 @@ describe.skipIf(!!mirrorToolsSkip || !!toolsSkip || !images || !isRoot)('berth n
     }
     await b(['ps', '-a']);
     expect(footprint()).toEqual(before);
-  }, 120_000);
+  }, 240_000);
 });
