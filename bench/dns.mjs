@@ -6,9 +6,10 @@
 // try, no cache): median, p90 and p99 latency. Plus the price of the resolver at start-up:
 // `berth run -d` of the network's first container with it and without it (BERTH_AARDVARK_DNS=''
 // turns it off), medians of --runs.
-// There is no podman column: Debian 12's podman 4.3 runs the CNI backend, which has no DNS
-// between containers without the dnsname plugin (not in Debian 12); with netavark podman runs
-// this same aardvark-dns binary, so per-lookup numbers are podman's by construction.
+// When podman's network backend is netavark (podman 4.3 picks it when netavark is installed),
+// the same lookup of a container's name on a podman network (its aardvark-dns, one for all of
+// podman's networks) is measured next to berth's; with the CNI backend podman has no DNS
+// between containers (the dnsname plugin is not in Debian 12) and the row is left out.
 //
 //   npm run build && sudo node bench/dns.mjs [--queries 500] [--runs 5] [--outside deb.debian.org] [--no-write]
 //
@@ -39,6 +40,9 @@ need(fs.existsSync(cli), 'packages/cli/dist/bin.js is missing: run `npm run buil
 const bridge = `btdns${process.pid % 10000}`;
 const { tmp, env } = benchSandbox('dns', { BERTH_DEFAULT_BRIDGE: bridge, BERTH_DEFAULT_SUBNET: '10.238.252.0/24' });
 const net = `benchdns${process.pid}`;
+const pnet = `benchdns${process.pid}`;
+const pname = `benchdns-server-${process.pid}`;
+const podmanBackend = spawnSync('podman', ['info', '--format', '{{.Host.NetworkBackend}}'], { encoding: 'utf8' }).stdout?.trim();
 const subnet = '10.238.251.0/24';
 const gateway = '10.238.251.1';
 const berth = (args, e = env) => execFileSync(process.execPath, [cli, ...args], { env: e, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
@@ -85,13 +89,20 @@ try {
   } catch (err) {
     console.error(`dns: outside name ${opts.outside} not resolvable here (${err.code ?? err}): forwarded lookups not measured`);
   }
+  if (podmanBackend === 'netavark') {
+    if (spawnSync('podman', ['image', 'exists', 'docker.io/library/alpine:latest']).status !== 0) {
+      execFileSync('skopeo', ['copy', '--quiet', `oci:${path.join(images, 'alpine')}:latest`, 'containers-storage:docker.io/library/alpine:latest'], { stdio: 'inherit' });
+    }
+    execFileSync('podman', ['network', 'create', '--subnet', '10.238.253.0/24', pnet], { stdio: 'ignore' });
+    execFileSync('podman', ['--runtime', 'runc', 'run', '-d', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--network', pnet, '--name', pname, 'alpine', 'sleep', '600'], { stdio: 'ignore' });
+    rows.splice(1, 0, [`\`${pname.replace(/-\d+$/, '')}\` on a podman network (podman's aardvark-dns)`, await lookups('10.238.253.1', pname)]);
+  }
   loads.push(loadavg());
   const section = [
     '## name lookups on a user network',
     '',
     `\`node bench/dns.mjs --queries ${queries} --runs ${runs}\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} CPUs, load ${loads.join(' → ')}): aardvark-dns ${spawnSync('/usr/lib/podman/aardvark-dns', ['--version'], { encoding: 'utf8' }).stdout.trim().split(' ').at(-1) ?? ''}`,
-    `on the gateway of a berth user network, ${queries} sequential A queries from the host (node's resolver, no cache). No podman column: Debian 12's`,
-    "podman 4.3 (CNI backend) has no DNS between containers; its netavark backend runs this same aardvark-dns.",
+    `on the gateway of a berth user network, ${queries} sequential A queries from the host (node's resolver, no cache); podman's network backend: ${podmanBackend || 'unknown'}.`,
     '',
     '| query | median ms | p90 ms | p99 ms |',
     '| --- | ---: | ---: | ---: |',
@@ -105,6 +116,10 @@ try {
   if (!opts['no-write']) writeResultsSection('name lookups on a user network', section);
 } finally {
   spawnSync(process.execPath, [cli, 'rm', '-f', 'server'], { env, stdio: 'ignore' });
+  if (podmanBackend === 'netavark') {
+    spawnSync('podman', ['rm', '-f', '-t', '0', pname], { stdio: 'ignore' });
+    spawnSync('podman', ['network', 'rm', pnet], { stdio: 'ignore' });
+  }
   spawnSync(process.execPath, [cli, 'network', 'rm', net], { env, stdio: 'ignore' });
   for (const f of fs.existsSync(path.join(tmp, 'state', 'netns')) ? fs.readdirSync(path.join(tmp, 'state', 'netns')) : []) spawnSync('umount', ['-l', path.join(tmp, 'state', 'netns', f)]);
   spawnSync('ip', ['link', 'del', bridge]);

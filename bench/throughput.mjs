@@ -2,8 +2,8 @@
 // TCP throughput from the host to a published port: a 256 MiB file served by busybox `httpd`
 // in an alpine container, published on 127.0.0.1 (`-p 127.0.0.1:PORT:80`: portmap's DNAT and,
 // for loopback, its SNAT through the bridge), fetched with `curl -o /dev/null`. berth's default
-// bridge against podman's default network (Debian 12's podman 4.3: the CNI backend, the same
-// portmap plugin), both servers up at once, fetches interleaved, median MB/s.
+// bridge against podman's default network (netavark's iptables DNAT here, or the CNI portmap
+// plugin with podman's CNI backend), both servers up at once, fetches interleaved, median MB/s.
 //
 //   npm run build && sudo node bench/throughput.mjs [--runs 7] [--mib 256] [--no-write]
 //
@@ -60,7 +60,7 @@ try {
   loadAlpineForBoth({ cli, images, env });
   const [pb, pp] = [await freePort(), await freePort()];
   execFileSync(process.execPath, [cli, 'run', '-d', '--name', name, '-p', `127.0.0.1:${pb}:80`, 'alpine', 'sh', '-c', serve], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-  execFileSync('podman', ['--runtime', 'runc', 'run', '-d', '--name', name, '-p', `127.0.0.1:${pp}:80`, 'alpine', 'sh', '-c', serve], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('podman', ['--runtime', 'runc', 'run', '-d', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--name', name, '-p', `127.0.0.1:${pp}:80`, 'alpine', 'sh', '-c', serve], { stdio: ['ignore', 'ignore', 'inherit'] });
   waitServing(pb);
   waitServing(pp);
   fetch(pb);
