@@ -121,19 +121,30 @@ async function portFree(address: string): Promise<string | undefined> {
   });
 }
 
-/** Waits until the resolver at `address` answers `name` (aardvark's parent exits before its server is bound). */
-async function answers(address: string, name: string, timeoutMs: number): Promise<boolean> {
+/**
+ * Waits until the resolver at `address` answers `name` (present) or says it does not know it
+ * (NXDOMAIN): aardvark's parent exits before its server is bound, and a SIGHUP reload takes
+ * effect a moment later, so berth asks until the change is visible.
+ */
+async function settled(address: string, name: string, present: boolean, timeoutMs: number): Promise<boolean> {
   const r = new Resolver({ timeout: 250, tries: 1 });
   r.setServers([address]);
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     try {
-      if ((await r.resolve4(name)).length > 0) return true;
-    } catch {
-      await new Promise((res) => setTimeout(res, 20));
+      if ((await r.resolve4(name)).length > 0 && present) return true;
+    } catch (err) {
+      if (!present && (err as NodeJS.ErrnoException).code === 'ENOTFOUND') return true;
     }
+    await new Promise((res) => setTimeout(res, 10));
   }
   return false;
+}
+
+/** The name that is this entry's alone (its short ID when given), to see it come and go. */
+function probeName(e: { containerId: string }, names: readonly string[]): string {
+  const short = e.containerId.slice(0, 12);
+  return names.includes(short) ? short : (names[0] as string);
 }
 
 async function start(t: ResolverTarget, dir: string, probe: string): Promise<void> {
@@ -143,14 +154,14 @@ async function start(t: ResolverTarget, dir: string, probe: string): Promise<voi
   if (busy !== undefined) throw new BerthError('ENETWORK_CONFLICT', `start the resolver of network ${t.network}: ${t.gateway}:${PORT} is taken (${busy})`);
   // aardvark-dns forks its server and exits; the server outlives berth, in its own session.
   const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(binary, ['--config', dir, '-p', String(PORT), 'run'], { stdio: 'ignore', detached: true });
+    const child = spawn(binary, ['--config', dir, '-p', String(PORT), 'run'], { stdio: 'ignore', detached: true, cwd: '/' });
     child.once('error', reject);
     child.once('exit', (c) => resolve(c));
   }).catch((err: unknown) => {
     throw BerthError.wrap(`start the resolver of network ${t.network}`, err, 'ENETWORK_PLUGIN');
   });
   if (code !== 0) throw new BerthError('ENETWORK_PLUGIN', `start the resolver of network ${t.network}: aardvark-dns exited with ${String(code)}`);
-  if (!(await answers(t.gateway, probe, 10_000))) {
+  if (!(await settled(t.gateway, probe, true, 10_000))) {
     await stop(dir);
     throw new BerthError('ENETWORK_PLUGIN', `start the resolver of network ${t.network}: aardvark-dns does not answer on ${t.gateway}:${PORT}`);
   }
@@ -189,10 +200,13 @@ export async function addResolverEntry(t: ResolverTarget, e: ResolverEntry): Pro
     const pid = runningPid(dir);
     if (pid !== undefined) {
       process.kill(pid, 'SIGHUP');
+      if (!(await settled(cfg.listen.split(',')[0] as string, probeName(e, names), true, 10_000))) {
+        throw new BerthError('ENETWORK_PLUGIN', `resolver of network ${t.network}: ${e.containerId.slice(0, 12)} not served 10 s after the reload`);
+      }
       return;
     }
     try {
-      await start(t, dir, names[0] as string);
+      await start(t, dir, probeName(e, names));
     } catch (err) {
       if (before === undefined) cfg.entries.delete(e.containerId);
       else cfg.entries.set(e.containerId, before);
@@ -233,7 +247,11 @@ async function dropEntries(state: string, network: string, gone: (id: string) =>
     if (dropped.length === 0) return dropped;
     await writeConfig(state, network, cfg);
     const pid = runningPid(dir);
-    if (pid !== undefined) process.kill(pid, 'SIGHUP');
+    if (pid !== undefined) {
+      process.kill(pid, 'SIGHUP');
+      // Gone when the last one dropped is: its short ID is its own name (best effort).
+      await settled(cfg.listen.split(',')[0] as string, (dropped.at(-1) as string).slice(0, 12), false, 5_000);
+    }
     return dropped;
   });
 }
