@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Name lookups on a user-defined network: berth's resolver (aardvark-dns on the network's
-// gateway, started with the network's first container) asked for a container's name, and for
-// an outside name it forwards to the host's resolvers (next to asking the host's first
-// nameserver directly), N sequential queries from the host with node's resolver (c-ares, one
-// try, no cache): median, p90 and p99 latency. Plus the price of the resolver at start-up:
+// gateway, started with the network's first container) asked for a container's name, N
+// sequential queries from the host with node's resolver (c-ares, one try, no cache): median,
+// p90 and p99 latency. (Outside names are forwarded only for the network's containers, not for
+// the host asking, so forwarding is not timed here.) Plus the price of the resolver at start-up:
 // `berth run -d` of the network's first container with it and without it (BERTH_AARDVARK_DNS=''
 // turns it off), medians of --runs.
 // When podman's network backend is netavark (podman 4.3 picks it when netavark is installed),
@@ -11,7 +11,7 @@
 // podman's networks) is measured next to berth's; with the CNI backend podman has no DNS
 // between containers (the dnsname plugin is not in Debian 12) and the row is left out.
 //
-//   npm run build && sudo node bench/dns.mjs [--queries 500] [--runs 5] [--outside deb.debian.org] [--no-write]
+//   npm run build && sudo node bench/dns.mjs [--queries 500] [--runs 5] [--no-write]
 //
 // Everything runs in a throwaway BERTH_ROOT/BERTH_STATE with its own bridges, removed at the end.
 // Writes the "## name lookups on a user network" section of bench/RESULTS.md.
@@ -26,7 +26,7 @@ import { benchSandbox, loadavg, median, needFor, writeResultsSection } from './c
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: opts } = parseArgs({
-  options: { queries: { type: 'string', default: '500' }, runs: { type: 'string', default: '5' }, outside: { type: 'string', default: 'deb.debian.org' }, 'no-write': { type: 'boolean', default: false } },
+  options: { queries: { type: 'string', default: '500' }, runs: { type: 'string', default: '5' }, 'no-write': { type: 'boolean', default: false } },
 });
 const queries = Math.max(10, Number(opts.queries) || 500);
 const runs = Math.max(1, Number(opts.runs) || 5);
@@ -82,13 +82,6 @@ try {
   const loads = [loadavg()];
   const own = await lookups(gateway, 'server');
   const rows = [['`server` (a container, answered by the resolver)', own]];
-  const upstream = fs.readFileSync('/etc/resolv.conf', 'utf8').match(/^nameserver\s+(\S+)/m)?.[1];
-  try {
-    rows.push([`\`${opts.outside}\` (forwarded to the host's resolvers)`, await lookups(gateway, opts.outside)]);
-    if (upstream) rows.push([`\`${opts.outside}\` asked of the host's nameserver ${upstream} directly`, await lookups(upstream, opts.outside)]);
-  } catch (err) {
-    console.error(`dns: outside name ${opts.outside} not resolvable here (${err.code ?? err}): forwarded lookups not measured`);
-  }
   if (podmanBackend === 'netavark') {
     if (spawnSync('podman', ['image', 'exists', 'docker.io/library/alpine:latest']).status !== 0) {
       execFileSync('skopeo', ['copy', '--quiet', `oci:${path.join(images, 'alpine')}:latest`, 'containers-storage:docker.io/library/alpine:latest'], { stdio: 'inherit' });

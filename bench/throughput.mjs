@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// TCP throughput from the host to a published port: a 256 MiB file served by busybox `httpd`
-// in an alpine container, published on 127.0.0.1 (`-p 127.0.0.1:PORT:80`: portmap's DNAT and,
+// TCP throughput from the host to a published port: a 256 MiB file served by `httpd` in a
+// busybox container (alpine's busybox has no httpd), published on 127.0.0.1 (`-p 127.0.0.1:PORT:80`: portmap's DNAT and,
 // for loopback, its SNAT through the bridge), fetched with `curl -o /dev/null`. berth's default
 // bridge against podman's default network (netavark's iptables DNAT here, or the CNI portmap
 // plugin with podman's CNI backend), both servers up at once, fetches interleaved, median MB/s.
@@ -16,7 +16,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { benchSandbox, loadAlpineForBoth, loadavg, median, needPodmanPeer, writeResultsSection } from './common.mjs';
+import { benchSandbox, loadavg, median, needPodmanPeer, writeResultsSection } from './common.mjs';
 
 const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '7' }, mib: { type: 'string', default: '256' }, 'no-write': { type: 'boolean', default: false } } });
 const runs = Math.max(1, Number(opts.runs) || 7);
@@ -57,10 +57,13 @@ function waitServing(port) {
 }
 
 try {
-  loadAlpineForBoth({ cli, images, env });
+  execFileSync(process.execPath, [cli, 'load', '-q', '-i', path.join(images, 'busybox'), '--repository', 'docker.io/library/busybox'], { env, stdio: 'inherit' });
+  if (spawnSync('podman', ['image', 'exists', 'docker.io/library/busybox:latest']).status !== 0) {
+    execFileSync('skopeo', ['copy', '--quiet', `oci:${path.join(images, 'busybox')}:latest`, 'containers-storage:docker.io/library/busybox:latest'], { stdio: 'inherit' });
+  }
   const [pb, pp] = [await freePort(), await freePort()];
-  execFileSync(process.execPath, [cli, 'run', '-d', '--name', name, '-p', `127.0.0.1:${pb}:80`, 'alpine', 'sh', '-c', serve], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-  execFileSync('podman', ['--runtime', 'runc', 'run', '-d', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--name', name, '-p', `127.0.0.1:${pp}:80`, 'alpine', 'sh', '-c', serve], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(process.execPath, [cli, 'run', '-d', '--name', name, '-p', `127.0.0.1:${pb}:80`, 'busybox', 'sh', '-c', serve], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('podman', ['--runtime', 'runc', 'run', '-d', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--name', name, '-p', `127.0.0.1:${pp}:80`, 'busybox', 'sh', '-c', serve], { stdio: ['ignore', 'ignore', 'inherit'] });
   waitServing(pb);
   waitServing(pp);
   fetch(pb);
@@ -77,7 +80,7 @@ try {
     '## TCP throughput to a published port',
     '',
     `\`node bench/throughput.mjs --runs ${runs} --mib ${mib}\` (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} CPUs, load ${loads.join(' → ')}): a ${mib} MiB file served by`,
-    "busybox `httpd` in alpine, published on 127.0.0.1, fetched from the host with `curl -o /dev/null`; berth's default bridge against podman's default network, interleaved, medians of",
+    "busybox `httpd`, published on 127.0.0.1, fetched from the host with `curl -o /dev/null`; berth's default bridge against podman's default network, interleaved, medians of",
     `${runs} (MB/s = 10^6 bytes/s).`,
     '',
     '| | MB/s | min | max |',
