@@ -98,13 +98,16 @@ export async function sandbox(): Promise<Sandbox> {
   };
 }
 
-/** What a sandbox's containers left of the network (normally nothing): namespaces still mounted, the bridge. */
+/** What a sandbox's containers left of the network (normally nothing): resolvers, namespaces still mounted, the bridge and its rule. */
 async function removeSandboxNetwork(state: string, bridge: string): Promise<void> {
+  const { deleteLink, sweepResolvers } = await import('@berth/network');
+  await sweepResolvers({ state, alive: () => false }).catch(() => undefined);
   const netns = path.join(state, 'netns');
   for (const f of await readdir(netns).catch(() => [] as string[])) {
     await new Promise<void>((resolve) => execFile('umount', ['-l', path.join(netns, f)], () => resolve()));
   }
-  await new Promise<void>((resolve) => execFile('ip', ['link', 'del', bridge], () => resolve()));
+  // The bridge and the CVE-2020-8558 rule berth puts on it with the first published port.
+  await deleteLink(bridge).catch(() => undefined);
 }
 
 /** A sandbox whose docker.io mirror is a loopback registry; cleanup() stops the registry too. */

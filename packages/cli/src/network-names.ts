@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import type { CommandContext } from './context.js';
 
 /**
- * Names between containers on a user-defined network, through /etc/hosts (no resolver
- * daemon): a container joining a network gets a line for each running peer on it (the peer's
+ * The fallback when aardvark-dns is not installed (with it, the network's resolver serves the
+ * names: @berth/network resolver.ts). Names between containers on a user-defined network,
+ * through /etc/hosts: a container joining a network gets a line for each running peer on it (the peer's
  * address there, with the names of the peer's own line: hostname, --name, aliases), and each
  * running peer's hosts file gets the newcomer's line; its lines are taken out again when it
  * leaves. A container's hosts file is `$BERTH_STATE/<id>/hosts`, bind-mounted over its

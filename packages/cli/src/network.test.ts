@@ -26,7 +26,9 @@ describe('--network and the network flags of run', () => {
     ]);
     expect(plan.aliases).toEqual(['api']);
     await expect(planNetwork({ dns: ['resolver.example'] })).rejects.toThrow('invalid --dns "resolver.example": not an IP address');
-    await expect(planNetwork({ macAddress: '02:42:ac:11:00:02' })).rejects.toThrow(/^invalid --mac-address .*not supported$/);
+    expect(await planNetwork({ macAddress: '02:42:AC:11:00:02', network: 'back', ip: '10.9.0.7' })).toMatchObject({ mac: '02:42:AC:11:00:02', ip: '10.9.0.7' });
+    await expect(planNetwork({ macAddress: '02:42:ac:11:00:02', network: 'host' })).rejects.toThrow('invalid --mac-address "02:42:ac:11:00:02": --network host has no interface of berth\'s');
+    await expect(planNetwork({ ip: '10.88.0.9' })).rejects.toThrow('a chosen address needs a user-defined network (--network NAME)');
     await expect(planNetwork({ network: 'none', publishAll: true })).rejects.toThrow('-P/--publish-all needs a bridge network: --network none has no ports to publish');
     await expect(planNetwork({ network: 'container:web', publish: ['80'] })).rejects.toThrow(/^-p\/--publish needs a bridge network/);
   });

@@ -34,6 +34,9 @@ export interface NetworkPlan {
   dnsOptions?: string[];
   extraHosts: Array<{ name: string; ip: string }>;
   aliases: string[];
+  /** `--ip` (user networks only) and `--mac-address`, checked against the network at setup. */
+  ip?: string;
+  mac?: string;
 }
 
 function invalid(flag: string, value: string, why: string): BerthError {
@@ -55,15 +58,22 @@ export function parseNetworkChoice(value: string | undefined): NetworkChoice {
 
 /**
  * Checks the network flags of `run` without touching the host, so bad ones are refused
- * before anything is pulled (exit 125, one line naming the flag). `--ip` and
- * `--mac-address` are refused: the networks' IPAM (host-local) picks the address.
+ * before anything is pulled (exit 125, one line naming the flag). `--ip` needs a user-defined
+ * network (docker's rule); whether the address is in its subnet and free is checked at setup.
  */
 export async function planNetwork(flags: NetworkFlags): Promise<NetworkPlan> {
   const { parsePublishSpec } = await import('@berth/network');
   const choice = parseNetworkChoice(flags.network);
-  if (flags.ip !== undefined) throw invalid('--ip', flags.ip, 'choosing a container address is not supported (the network assigns one)');
-  if (flags.macAddress !== undefined) throw invalid('--mac-address', flags.macAddress, 'choosing a MAC address is not supported');
   const attached = choice.kind === 'network';
+  if (flags.ip !== undefined) {
+    if (isIP(flags.ip) !== 4) throw invalid('--ip', flags.ip, 'not an IPv4 address');
+    if (!(choice.kind === 'network' && choice.name !== 'bridge')) throw invalid('--ip', flags.ip, 'a chosen address needs a user-defined network (--network NAME)');
+  }
+  if (flags.macAddress !== undefined) {
+    const { checkMac } = await import('@berth/network');
+    checkMac(flags.macAddress, '--mac-address');
+    if (!attached) throw invalid('--mac-address', flags.macAddress, `--network ${flags.network ?? ''} has no interface of berth's`);
+  }
   const publish = (flags.publish ?? []).map((p) => parsePublishSpec(p));
   if (!attached && (publish.length > 0 || flags.publishAll)) {
     // docker drops them silently for host and none; refusing says why nothing is reachable.
@@ -91,6 +101,8 @@ export async function planNetwork(flags: NetworkFlags): Promise<NetworkPlan> {
     ...(flags.dnsOption ? { dnsOptions: flags.dnsOption } : {}),
     extraHosts,
     aliases,
+    ...(flags.ip !== undefined ? { ip: flags.ip } : {}),
+    ...(flags.macAddress !== undefined ? { mac: flags.macAddress } : {}),
   };
 }
 
@@ -99,12 +111,15 @@ export function runtimeNetworkMode(choice: NetworkChoice): 'none' | 'host' {
   return choice.kind === 'host' ? 'host' : 'none';
 }
 
+/** What the network step reads from and writes into a container's spec. */
+export type NetworkSpecPart = Pick<ContainerSpec, 'hostname' | 'netns' | 'etc'>;
+
 export interface AttachOptions {
   plan: NetworkPlan;
   containerId: string;
   name?: string;
-  /** What the setup reads (hostname) and fills in (netns, etc). */
-  spec: Pick<ContainerSpec, 'hostname' | 'netns' | 'etc'>;
+  /** The spec's network part: its hostname in, `netns` and `etc` out (run copies them into the spec). */
+  spec: NetworkSpecPart;
   /** The image's `ExposedPorts` (for -P). */
   exposedPorts?: Record<string, unknown>;
   /** The runtime, to find a `container:NAME` container. */
@@ -149,7 +164,7 @@ export async function attachNetwork(ctx: CommandContext, o: AttachOptions): Prom
     state: ctx.loc.state,
     store,
     containerId: o.containerId,
-    networks: [{ network: choice.name, aliases: o.plan.aliases }],
+    networks: [{ network: choice.name, aliases: o.plan.aliases, ...(o.plan.ip !== undefined ? { ip: o.plan.ip } : {}), ...(o.plan.mac !== undefined ? { mac: o.plan.mac } : {}) }],
     ports,
     hostname: o.spec.hostname,
     ...(o.name !== undefined ? { name: o.name } : {}),
@@ -163,7 +178,8 @@ export async function attachNetwork(ctx: CommandContext, o: AttachOptions): Prom
   o.spec.netns = attached.netns;
   let hosts = attached.hosts;
   const address = attached.attachments[0]?.addresses[0]?.split('/')[0];
-  if (address !== undefined && choice.name !== 'bridge') {
+  // Without aardvark-dns, names between containers go through their hosts files (network-names.ts).
+  if (address !== undefined && choice.name !== 'bridge' && !attached.resolverNetworks.includes(choice.name)) {
     const { publishNames } = await import('./network-names.js');
     hosts = await publishNames(ctx, { network: choice.name, containerId: o.containerId, address, hosts, running: runningIds(await o.list()) });
   }

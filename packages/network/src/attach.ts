@@ -12,7 +12,9 @@ import { containerHosts, containerResolvConf, readHostResolvConf } from './dns.j
 import { createNetns, netnsPath, removeNetns, sweepNetns } from './netns.js';
 import { resolvePortMappings, type PortMapping, type PortSpec } from './ports.js';
 import { containerAddresses, type CniResult } from './result.js';
-import { cniCacheDir, loopbackConfList, mappingsOf, type NetworkDef, type NetworkStore } from './store.js';
+import { ensureLocalnetGuard } from './guard.js';
+import { addResolverEntry, findAardvark, removeResolverEntries, sweepResolvers } from './resolver.js';
+import { DEFAULT_NETWORK, cniCacheDir, loopbackConfList, mappingsOf, type NetworkDef, type NetworkStore } from './store.js';
 
 export interface NetworkPaths {
   /** $BERTH_ROOT: network definitions, IPAM leases, the CNI cache. */
@@ -26,8 +28,12 @@ export interface NetworkPaths {
 export interface AttachRequest {
   /** Network name. */
   network: string;
-  /** `--network-alias` names (for the resolver hook and /etc/hosts). */
+  /** `--network-alias` names (the network's resolver, and /etc/hosts). */
   aliases?: string[];
+  /** `--ip`: the address on this network (checked: in the subnet, not the gateway, not leased). */
+  ip?: string;
+  /** `--mac-address`: the interface's MAC address (bridge plugin's `mac` capability). */
+  mac?: string;
 }
 
 export interface SetupOptions extends NetworkPaths {
@@ -53,6 +59,11 @@ export interface SetupOptions extends NetworkPaths {
    * makes): one plugin run fewer at ADD and at DEL.
    */
   loopback?: boolean;
+  /**
+   * Serve names on user-defined networks with aardvark-dns on the gateway (resolver.ts): default
+   * true when it is installed. False, or not installed: no resolver, the host's nameservers.
+   */
+  resolver?: boolean;
 }
 
 export interface Attachment {
@@ -72,6 +83,8 @@ export interface ContainerNetwork {
   /** The texts to write as the container's /etc/resolv.conf and /etc/hosts. */
   resolvConf: string;
   hosts: string;
+  /** The networks whose resolver serves this container's names (user networks, aardvark-dns). */
+  resolverNetworks: string[];
 }
 
 function cniOptions(p: NetworkPaths): CniOptions {
@@ -96,6 +109,7 @@ export async function setupContainerNetwork(opts: SetupOptions): Promise<Contain
   const netns = await createNetns({ stateDir: opts.state, id: opts.containerId });
   const attachments: Attachment[] = [];
   let ports: PortMapping[] = [];
+  const resolverNetworks: string[] = [];
   try {
     if (opts.loopback !== false) await addNetwork(loopbackConfList(), { containerId: opts.containerId, netns, ifName: 'lo' }, cni);
     const attachAll = async (): Promise<void> => {
@@ -103,10 +117,14 @@ export async function setupContainerNetwork(opts: SetupOptions): Promise<Contain
         if (defs[0]?.internal) throw new BerthError('EINVAL_ARGUMENT', `publish ports of ${opts.containerId}: network ${defs[0].name} is internal`);
         ports = await resolvePortMappings(opts.ports, { inUse: await publishedPorts(opts, opts.containerId) });
       }
+      if (ports.length > 0 && defs[0]) await ensureLocalnetGuard(defs[0].bridge);
       for (const [i, def] of defs.entries()) {
         const ifName = `eth${i}`;
-        const result = await addNetwork(opts.store.confList(def), { containerId: opts.containerId, netns, ifName, ...(i === 0 && ports.length > 0 ? { capabilityArgs: { portMappings: ports } } : {}) }, cni);
-        attachments.push({ network: def.name, ifName, result, addresses: containerAddresses(result), aliases: opts.networks[i]?.aliases ?? [] });
+        const req = opts.networks[i];
+        const caps = await attachmentCapabilities(opts.store, def, req);
+        if (i === 0 && ports.length > 0) caps['portMappings'] = ports;
+        const result = await addNetwork(opts.store.confList(def), { containerId: opts.containerId, netns, ifName, ...(Object.keys(caps).length > 0 ? { capabilityArgs: caps } : {}) }, cni);
+        attachments.push({ network: def.name, ifName, result, addresses: containerAddresses(result), aliases: req?.aliases ?? [] });
       }
     };
     if (opts.ports && opts.ports.length > 0) {
@@ -116,14 +134,23 @@ export async function setupContainerNetwork(opts: SetupOptions): Promise<Contain
     } else {
       await attachAll();
     }
+    for (const [i, a] of attachments.entries()) {
+      const def = defs[i];
+      if (!def || !served(def, opts)) continue;
+      const names = [...(opts.name ? [opts.name] : []), ...a.aliases, opts.containerId.slice(0, 12)];
+      await addResolverEntry({ state: opts.state, network: def.name, gateway: def.gateway }, { containerId: opts.containerId, ipv4: a.addresses.map((x) => x.split('/')[0] as string), names });
+      resolverNetworks.push(def.name);
+    }
   } catch (err) {
     await teardownContainerNetwork({ ...opts, containerId: opts.containerId }).catch(() => undefined);
     throw err;
   }
   const hostConf = await readHostResolvConf(opts.hostResolvConf);
+  // docker's rule: `--dns` wins over the embedded resolver; otherwise the first network's resolver.
+  const gateway = defs.find((d) => resolverNetworks.includes(d.name))?.gateway;
   const resolvConf = containerResolvConf({
     host: hostConf,
-    ...(opts.dns ? { nameservers: opts.dns } : {}),
+    ...(opts.dns ? { nameservers: opts.dns } : gateway !== undefined ? { nameservers: [gateway] } : {}),
     ...(opts.dnsSearch ? { search: opts.dnsSearch } : {}),
     ...(opts.dnsOptions ? { options: opts.dnsOptions } : {}),
   });
@@ -133,7 +160,31 @@ export async function setupContainerNetwork(opts: SetupOptions): Promise<Contain
     aliases: [...(opts.name ? [opts.name] : []), ...attachments.flatMap((a) => a.aliases)],
     ...(opts.extraHosts ? { extraHosts: opts.extraHosts } : {}),
   });
-  return { netns, attachments, ports, resolvConf, hosts };
+  return { netns, attachments, ports, resolvConf, hosts, resolverNetworks };
+}
+
+/** Whether the network's resolver serves names for this setup: user networks, aardvark-dns installed, not turned off. */
+function served(def: NetworkDef, opts: Pick<SetupOptions, 'resolver'>): boolean {
+  return def.name !== DEFAULT_NETWORK && (opts.resolver ?? findAardvark() !== undefined);
+}
+
+/**
+ * The runtimeConfig values of one attachment: `ips` (host-local) for `--ip`, `mac` (bridge) for
+ * `--mac-address`. Errors start with `what`, else with the flag's name.
+ */
+export async function attachmentCapabilities(store: NetworkStore, def: NetworkDef, req: Pick<AttachRequest, 'ip' | 'mac'> | undefined, what?: string): Promise<Record<string, unknown>> {
+  const caps: Record<string, unknown> = {};
+  if (req?.ip !== undefined) caps['ips'] = [await store.checkAddress(def, req.ip, what ?? '--ip')];
+  if (req?.mac !== undefined) caps['mac'] = checkMac(req.mac, what ?? '--mac-address');
+  return caps;
+}
+
+/** A unicast MAC address, lower-cased. */
+export function checkMac(mac: string, what: string): string {
+  const m = mac.toLowerCase();
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(m)) throw new BerthError('EINVAL_ARGUMENT', `${what}: ${JSON.stringify(mac)} is not a MAC address (xx:xx:xx:xx:xx:xx)`);
+  if ((Number.parseInt(m.slice(0, 2), 16) & 1) === 1) throw new BerthError('EINVAL_ARGUMENT', `${what}: ${mac} is a multicast MAC address`);
+  return m;
 }
 
 /**
@@ -147,6 +198,11 @@ export async function teardownContainerNetwork(opts: NetworkPaths & { containerI
   const all = await listCachedAttachments(cni.cacheDir, opts.containerId);
   const ordered = [...all.filter((a) => a.ifName !== 'lo'), ...all.filter((a) => a.ifName === 'lo')];
   let first: unknown;
+  try {
+    await removeResolverEntries({ state: opts.state, containerId: opts.containerId });
+  } catch (err) {
+    first = err;
+  }
   for (const a of ordered) {
     try {
       await delNetwork({ networkName: a.networkName, containerId: a.containerId, ifName: a.ifName }, cni);
@@ -183,6 +239,11 @@ export async function sweepContainerNetworks(opts: NetworkPaths & { alive: (id: 
     }
   }
   for (const id of await sweepNetns({ stateDir: opts.state, alive: opts.alive })) if (!swept.includes(id)) swept.push(id);
+  try {
+    await sweepResolvers({ state: opts.state, alive: opts.alive });
+  } catch (err) {
+    first ??= err;
+  }
   if (first !== undefined) throw BerthError.wrap('sweep the networks of dead containers', first, 'ENETWORK_PLUGIN');
   return swept;
 }

@@ -6,9 +6,8 @@
  * systemd-resolved's stub (127.0.0.53) as the only host resolver, the real upstream list in
  * /run/systemd/resolve/resolv.conf is read instead, as dockerd does.
  *
- * The hook for name resolution between containers (the next step, an embedded resolver as
- * docker's 127.0.0.11 or aardvark-dns): `nameservers` replaces the upstream list, and the
- * resolver gets the filtered host list from `upstreamNameservers()`.
+ * On user networks `nameservers` is the network's resolver (aardvark-dns on the gateway,
+ * resolver.ts), which forwards other names to the host's resolvers itself.
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -108,7 +107,7 @@ export function hostEtcFiles(opts: { hostsFile?: string; resolvConfFile?: string
 export interface ContainerResolvOptions {
   /** The host's configuration (from `readHostResolvConf`). */
   host: ResolvConf;
-  /** `--dns`: replaces the nameservers. Also the hook for an embedded resolver (docker's 127.0.0.11). */
+  /** `--dns`, or the user network's resolver: replaces the nameservers. */
   nameservers?: string[];
   /** `--dns-search`: replaces the search list. */
   search?: string[];

@@ -23,5 +23,8 @@ export { formatSubnet, hostRoutes, parseSubnet, pickSubnet, subnetPool, subnetsO
 export type { Subnet } from './subnet.js';
 export { DEFAULT_BRIDGE, DEFAULT_NETWORK, NetworkStore, cniCacheDir, deleteLink, ipamDataDir, loopbackConfList } from './store.js';
 export type { CreateNetworkOptions, NetworkDef, NetworkStoreOptions } from './store.js';
-export { publishedPorts, setupContainerNetwork, sweepContainerNetworks, teardownContainerNetwork } from './attach.js';
+export { attachmentCapabilities, checkMac, publishedPorts, setupContainerNetwork, sweepContainerNetworks, teardownContainerNetwork } from './attach.js';
 export type { AttachRequest, Attachment, ContainerNetwork, NetworkPaths, SetupOptions } from './attach.js';
+export { addResolverEntry, findAardvark, removeResolverEntries, resolverRoot, resolverRunning, sweepResolvers } from './resolver.js';
+export type { ResolverEntry, ResolverTarget } from './resolver.js';
+export { LOCALNET_GUARD_COMMENT, ensureLocalnetGuard, removeLocalnetGuard } from './guard.js';

@@ -65,9 +65,12 @@ function testRules(): string[] {
   return lines.filter((l) => (mine(l) || [...testChains].some((c) => l.includes(c))) && !sharedInfrastructure(l));
 }
 
-/** Chains and jumps the plugins set up once for all containers (as docker's DOCKER chain), not per container. */
+/**
+ * Chains and jumps the plugins set up once for all containers (as docker's DOCKER chain), not per
+ * container; and the bridge's CVE-2020-8558 rule (guard.ts), which lives as long as the bridge.
+ */
 function sharedInfrastructure(line: string): boolean {
-  return /^:CNI-(FORWARD|ADMIN|HOSTPORT-(DNAT|SNAT|MASQ|SETMARK))\b/.test(line) || /-j CNI-(FORWARD|ADMIN|HOSTPORT-(DNAT|SNAT|MASQ|SETMARK))$/.test(line) || /^-A CNI-HOSTPORT-(MASQ|SETMARK) /.test(line) || /^-A CNI-FORWARD -m comment --comment "CNI firewall plugin admin overrides" -j CNI-ADMIN$/.test(line);
+  return line.includes('"berth: CVE-2020-8558 guard"') || /^:CNI-(FORWARD|ADMIN|HOSTPORT-(DNAT|SNAT|MASQ|SETMARK))\b/.test(line) || /-j CNI-(FORWARD|ADMIN|HOSTPORT-(DNAT|SNAT|MASQ|SETMARK))$/.test(line) || /^-A CNI-HOSTPORT-(MASQ|SETMARK) /.test(line) || /^-A CNI-FORWARD -m comment --comment "CNI firewall plugin admin overrides" -j CNI-ADMIN$/.test(line);
 }
 
 function links(): string[] {
@@ -185,6 +188,8 @@ describe.skipIf(missing !== undefined)(`@berth/network with the real CNI plugins
       expect(await get(`http://127.0.0.1:${hostPort}/index.html`)).toBe(`hello from ${unique}\n`);
       // What makes 127.0.0.1 work: portmap (snat) lets the bridge route loopback-sourced packets.
       expect(readFileSync(`/proc/sys/net/ipv4/conf/${BRIDGE}/route_localnet`, 'utf8').trim()).toBe('1');
+      // route_localnet is on: so is the guard that drops 127.0.0.0/8 arriving on the bridge (CVE-2020-8558).
+      expect(iptablesRules()).toContain(`-A PREROUTING -d 127.0.0.0/8 -i ${BRIDGE} -m comment --comment "berth: CVE-2020-8558 guard" -j DROP`);
       // (No CHECK here: Debian's portmap 1.1.1 fails CHECK of IPv4-only mappings, containernetworking/plugins#819.)
 
       const hostVeth = att?.result.interfaces?.find((i) => !i.sandbox && i.name !== BRIDGE)?.name ?? '';

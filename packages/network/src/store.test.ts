@@ -1,7 +1,8 @@
-import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checkMac } from './attach.js';
 import { NetworkStore, cniCacheDir, ipamDataDir } from './store.js';
 import { parseSubnet, type Subnet } from './subnet.js';
 
@@ -67,5 +68,26 @@ describe('NetworkStore', () => {
     await expect(s.remove('gone')).rejects.toMatchObject({ code: 'ENOT_FOUND' });
     await expect(s.remove('bridge')).rejects.toThrow('the default network cannot be removed');
     expect(cniCacheDir(root)).toBe(path.join(root, 'cni', 'results'));
+  });
+
+  it('checkAddress: --ip must be a host address of the subnet, not the gateway, not leased by host-local', async () => {
+    const def = await store().create({ name: 'fixed', subnet: '10.90.1.0/24' });
+    await expect(store().checkAddress(def, '10.90.1.50', '--ip')).resolves.toBe('10.90.1.50/24');
+    await expect(store().checkAddress(def, '10.90.2.5', '--ip')).rejects.toThrow('--ip: 10.90.2.5 is not a host address of network fixed (10.90.1.0/24)');
+    await expect(store().checkAddress(def, '10.90.1.0', '--ip')).rejects.toThrow('not a host address');
+    await expect(store().checkAddress(def, '10.90.1.255', '--ip')).rejects.toThrow('not a host address');
+    await expect(store().checkAddress(def, '10.90.1.1', '--ip')).rejects.toThrow('--ip: 10.90.1.1 is the gateway of network fixed');
+    await expect(store().checkAddress(def, 'nope', '--ip')).rejects.toThrow('is not an IPv4 address');
+    await mkdir(path.join(ipamDataDir(root), 'fixed'), { recursive: true });
+    await writeFile(path.join(ipamDataDir(root), 'fixed', '10.90.1.50'), 'c0ffee\neth0');
+    await expect(store().checkAddress(def, '10.90.1.50', '--ip')).rejects.toMatchObject({ code: 'ENETWORK_CONFLICT', message: '--ip: 10.90.1.50 is already in use on network fixed' });
+    // The bridge declares the capabilities the address and the MAC go through.
+    expect(store().confList(def).plugins[0]?.capabilities).toEqual({ ips: true, mac: true });
+  });
+
+  it('checkMac: a unicast MAC address, lower-cased', () => {
+    expect(checkMac('02:42:AC:11:00:02', '--mac-address')).toBe('02:42:ac:11:00:02');
+    expect(() => checkMac('01:00:5e:00:00:01', '--mac-address')).toThrow('--mac-address: 01:00:5e:00:00:01 is a multicast MAC address');
+    expect(() => checkMac('02:42:ac:11:00', '--mac-address')).toThrow('is not a MAC address');
   });
 });

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { BerthError } from '@berth/oci';
 import { withFileLock, writeFileAtomic } from '@berth/store';
 import { CNI_VERSION, listCachedAttachments, type NetworkConfList } from './cni.js';
+import { removeLocalnetGuard } from './guard.js';
 import type { PortMapping } from './ports.js';
 import { firstHost, formatIPv4, formatSubnet, hostRoutes, parseIPv4, parseSubnet, pickSubnet, subnetContains, subnetPool, subnetsOverlap, type Subnet } from './subnet.js';
 
@@ -256,12 +257,33 @@ export class NetworkStore {
     });
   }
 
+  /**
+   * Checks an address asked for with `--ip`: an IPv4 host address of the network's subnet,
+   * not its gateway, and not leased by host-local to another container (its lease files are
+   * named by address). Returns it with the subnet's prefix length, as host-local's `ips` takes it.
+   */
+  async checkAddress(def: NetworkDef, ip: string, what: string): Promise<string> {
+    const addr = parseIPv4(ip);
+    if (addr === undefined) throw new BerthError('EINVAL_ARGUMENT', `${what}: ${JSON.stringify(ip)} is not an IPv4 address`);
+    const subnet = parseSubnet(def.subnet);
+    const broadcast = (subnet.base + 2 ** (32 - subnet.prefix) - 1) >>> 0;
+    if (!subnetContains(subnet, addr) || addr === subnet.base || addr === broadcast) {
+      throw new BerthError('EINVAL_ARGUMENT', `${what}: ${ip} is not a host address of network ${def.name} (${def.subnet})`);
+    }
+    const canon = formatIPv4(addr);
+    if (canon === def.gateway) throw new BerthError('ENETWORK_CONFLICT', `${what}: ${ip} is the gateway of network ${def.name}`);
+    if (existsSync(path.join(ipamDataDir(this.root), def.name, canon))) throw new BerthError('ENETWORK_CONFLICT', `${what}: ${ip} is already in use on network ${def.name}`);
+    return `${canon}/${subnet.prefix}`;
+  }
+
   /** The CNI configuration list of `def`: bridge + host-local, then portmap (not on internal networks), then firewall. */
   confList(def: NetworkDef): NetworkConfList {
     const plugins: NetworkConfList['plugins'] = [
       {
         type: 'bridge',
         bridge: def.bridge,
+        // `--ip` (host-local reads runtimeConfig.ips through the bridge's config) and `--mac-address`.
+        capabilities: { ips: true, mac: true },
         isGateway: true,
         ipMasq: !def.internal,
         hairpinMode: true,
@@ -279,9 +301,11 @@ export class NetworkStore {
   }
 }
 
-/** `ip link del DEV`, no error (and no process) when it does not exist. */
+/** `ip link del DEV` (and the bridge's CVE-2020-8558 rule), no error when it does not exist. */
 export async function deleteLink(dev: string): Promise<void> {
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(dev) || !existsSync(path.join('/sys/class/net', dev))) return;
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(dev)) return;
+  await removeLocalnetGuard(dev);
+  if (!existsSync(path.join('/sys/class/net', dev))) return;
   try {
     await execFileP('ip', ['link', 'del', dev]);
   } catch (err) {

@@ -84,7 +84,7 @@ export async function networkRm(ctx: CommandContext, names: string[]): Promise<n
 }
 
 /** The running container `idOrName`, with the namespace berth's network setup made for it. */
-async function attachedContainer(ctx: CommandContext, what: string, idOrName: string): Promise<{ id: string; netns: string }> {
+async function attachedContainer(ctx: CommandContext, what: string, idOrName: string): Promise<{ id: string; name: string; netns: string }> {
   const { Runtime } = await import('@berth/runtime');
   const c = await new Runtime({ stateDir: ctx.loc.state }).inspect(idOrName);
   if (c.status !== 'running') throw new BerthError('ECONTAINER_STATE', `${what}: container ${idOrName} is not running`);
@@ -93,11 +93,14 @@ async function attachedContainer(ctx: CommandContext, what: string, idOrName: st
   if (!(await isNetnsMounted(netns))) {
     throw new BerthError('EINVAL_ARGUMENT', `${what}: container ${idOrName} has no network of berth's (--network none, host or container:)`);
   }
-  return { id: c.id, netns };
+  return { id: c.id, name: c.name, netns };
 }
 
-/** `berth network connect NETWORK CONTAINER`: CNI ADD on the container's next free ethN. */
-export async function networkConnect(ctx: CommandContext, network: string, container: string): Promise<number> {
+/**
+ * `berth network connect [--alias A] [--ip IP] NETWORK CONTAINER`: CNI ADD on the container's
+ * next free ethN, then its name, aliases and short ID in the network's resolver (user networks).
+ */
+export async function networkConnect(ctx: CommandContext, network: string, container: string, opts: { alias?: string[]; ip?: string } = {}): Promise<number> {
   rootOnly('network connect');
   const what = `connect ${container} to network ${network}`;
   const store = await networkStore(ctx);
@@ -110,8 +113,19 @@ export async function networkConnect(ctx: CommandContext, network: string, conta
   const used = new Set(mine.map((a) => a.ifName));
   let n = 0;
   while (used.has(`eth${n}`)) n++;
-  // No --alias: without names between containers (not built) it would do nothing.
-  await addNetwork(store.confList(def), { containerId: c.id, netns: c.netns, ifName: `eth${n}` }, { cacheDir });
+  const net = await import('@berth/network');
+  const caps = await net.attachmentCapabilities(store, def, opts.ip !== undefined ? { ip: opts.ip } : undefined, what);
+  const ifName = `eth${n}`;
+  const result = await addNetwork(store.confList(def), { containerId: c.id, netns: c.netns, ifName, ...(Object.keys(caps).length > 0 ? { capabilityArgs: caps } : {}) }, { cacheDir });
+  if (def.name !== net.DEFAULT_NETWORK && net.findAardvark() !== undefined) {
+    const ipv4 = net.containerAddresses(result).map((a) => a.split('/')[0] as string);
+    try {
+      await net.addResolverEntry({ state: ctx.loc.state, network: def.name, gateway: def.gateway }, { containerId: c.id, ipv4, names: [c.name, ...(opts.alias ?? []), c.id.slice(0, 12)] });
+    } catch (err) {
+      await net.delNetwork({ networkName: def.name, containerId: c.id, ifName, netns: c.netns }, { cacheDir }).catch(() => undefined);
+      throw err;
+    }
+  }
   return 0;
 }
 
@@ -124,6 +138,8 @@ export async function networkDisconnect(ctx: CommandContext, network: string, co
   const cacheDir = cniCacheDir(ctx.loc.root);
   const att = (await listCachedAttachments(cacheDir, c.id)).find((a) => a.networkName === network && a.ifName !== 'lo');
   if (att === undefined) throw new BerthError('ENOT_FOUND', `${what}: not connected`);
+  const { removeResolverEntries } = await import('@berth/network');
+  await removeResolverEntries({ state: ctx.loc.state, containerId: c.id, networks: [att.networkName] });
   await delNetwork({ networkName: att.networkName, containerId: c.id, ifName: att.ifName, netns: c.netns }, { cacheDir });
   return 0;
 }

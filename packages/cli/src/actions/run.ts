@@ -5,7 +5,7 @@ import type { RunOptions } from '../commands/run.js';
 import type { CommandContext } from '../context.js';
 import { ExitError, RUN_FAILED_EXIT } from '../output.js';
 import { sweep } from '../containers.js';
-import { attachNetwork, detachNetwork, networkStore, parseNetworkChoice, planNetwork, runtimeNetworkMode } from '../network.js';
+import { attachNetwork, detachNetwork, networkStore, parseNetworkChoice, planNetwork, runtimeNetworkMode, type NetworkSpecPart } from '../network.js';
 import { ensureImage, platformMismatchWarning } from './ensure-image.js';
 
 /** The flags of `berth run` that are the CLI's own, not the container's: they never reach RunOverrides. */
@@ -138,22 +138,30 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
   let networked = false;
   let detached = false;
   try {
-    const snapshot = await snapshots.ensure({ image });
-    const debug = ctx.env['BERTH_DEBUG'] ? (msg: string) => ctx.stderr.write(`debug: ${msg}\n`) : undefined;
-    await rootfsPkg.createRootfs({ snapshot: snapshot.path, dest: rootfs, ...(debug ? { log: debug } : {}) });
-    const spec = buildSpec({ imageConfig: image.config, rootfs, overrides, containerId: id });
     // After the container is recorded, before it starts: the CNI cache names the container, so
-    // a berth killed from here on leaves attachments the next command's sweep DELs.
+    // a berth killed from here on leaves attachments the next command's sweep DELs. The network
+    // is set up while the rootfs is copied (the hostname is buildSpec's default for a network).
     networked = plan.choice.kind === 'network';
-    await attachNetwork(ctx, {
+    const net: NetworkSpecPart = { hostname: overrides.hostname ?? id.slice(0, 12) };
+    const networking = attachNetwork(ctx, {
       plan,
       containerId: id,
       ...(flags.name !== undefined ? { name: flags.name } : {}),
-      spec,
+      spec: net,
       ...(image.config.config?.ExposedPorts ? { exposedPorts: image.config.config.ExposedPorts } : {}),
       inspect: (c) => runtime.inspect(c),
       list: () => runtime.list(),
     });
+    const copying = (async () => {
+      const snapshot = await snapshots.ensure({ image });
+      const debug = ctx.env['BERTH_DEBUG'] ? (msg: string) => ctx.stderr.write(`debug: ${msg}\n`) : undefined;
+      await rootfsPkg.createRootfs({ snapshot: snapshot.path, dest: rootfs, ...(debug ? { log: debug } : {}) });
+    })();
+    // Both settle before either error is thrown: the cleanup below must not race a running ADD.
+    for (const r of await Promise.allSettled([copying, networking])) if (r.status === 'rejected') throw r.reason;
+    const spec = buildSpec({ imageConfig: image.config, rootfs, overrides, containerId: id });
+    if (net.netns !== undefined) spec.netns = net.netns;
+    if (net.etc !== undefined) spec.etc = net.etc;
     await warm;
     const common = {
       ...recorded,

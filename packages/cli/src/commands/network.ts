@@ -1,5 +1,5 @@
 import type { CommandContext } from '../context.js';
-import { berthCommand } from './command.js';
+import { berthCommand, collect } from './command.js';
 
 /** `berth network create|ls|inspect|rm|connect|disconnect|prune`: bridge networks (@berth/network). */
 export function networkCommand(ctx: CommandContext) {
@@ -50,8 +50,10 @@ export function networkCommand(ctx: CommandContext) {
         .description('Connect a running container to a network (its next ethN)')
         .argument('<network>')
         .argument('<container>')
-        .action(async (network, container) => {
-          ctx.exitCode = await (await actions()).networkConnect(ctx, network, container);
+        .option('--alias <name>', 'a name of the container on this network (repeatable)', collect)
+        .option('--ip <address>', 'its IPv4 address on this network (in the subnet, not in use)')
+        .action(async (network, container, opts: { alias?: string[]; ip?: string }) => {
+          ctx.exitCode = await (await actions()).networkConnect(ctx, network, container, opts);
         }),
     )
     .addCommand(
