@@ -80,7 +80,9 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('restart policies (run 
     expect(await psLine('always0', format, true)).toMatch(/^always0 exited /);
 
     const logs = (await b(['logs', 'always0'])).stdout.trimEnd().split('\n');
-    expect(logs.length).toBe(count + 1);
+    // One line per run: RestartCount counts a restart when it is decided (as docker's), so a stop during the
+    // backoff leaves one run fewer than restarts + 1.
+    expect([count, count + 1]).toContain(logs.length);
     const address = /^run 1 (inet 10\.236\.\d+\.\d+\/24)$/.exec(logs[0] ?? '')?.[1];
     expect(address).toBeDefined();
     expect(logs).toEqual(logs.map((_, i) => `run ${i + 1} ${address}`));
