@@ -81,6 +81,7 @@ async function main(): Promise<number> {
   // listed, and keeps its network, at every moment; a user's stop or kill (MANUAL_STOP_FILE) ends it.
   const restarts = new RestartManager(state?.restartPolicy ?? { Name: 'no', MaximumRetryCount: 0 }, { restartCount: state?.restartCount ?? 0 });
   clearManualStop(ctx, id);
+  let ran = false;
   for (let run = 0; ; run++) {
     let delay: number | undefined;
     let started: StartedContainer;
@@ -104,8 +105,11 @@ async function main(): Promise<number> {
       return 1;
     }
     pid = started.pid;
+    // Removed (rm -f) while this run started: it must not outlive its container.
+    if (run > 0 && ctx.store.read(id) === undefined) process.kill(pid, 'SIGKILL');
     const output = keepOutput(ctx, id, started, state?.logDriver);
     if (run === 0) {
+      ran = true;
       // The container as it started: with --rm it may be gone by the time the starter looks.
       const info = ctx.store.read(id);
       tell({ ok: true, pid: started.pid, ...(info === undefined ? {} : { info: describe(info) }) });
@@ -123,6 +127,8 @@ async function main(): Promise<number> {
     // The next run's init makes the cgroup anew (and the old one's stragglers die with it).
     if (ctx.store.read(id)?.cgroup === true) await (await ctx.cgroups.open(id)).remove().catch(() => undefined);
   }
+  // A container removed under the loop: the cgroup a restart may have made after the removal goes too.
+  if (ran && ctx.store.read(id) === undefined) await (await ctx.cgroups.open(id)).remove().catch(() => undefined);
   // ── end of the restart policy's loop
 
   if (state?.autoRemove) await deleteContainer(ctx, id, { force: true }).catch(() => undefined);
