@@ -7,7 +7,7 @@
 //
 //   npm run build && sudo node bench/stdio-log.mjs [--runs 7] [--mib 256] [--no-write]
 //
-// Writes the "## stdio relay: the foreground log" section of bench/RESULTS.md.
+// Writes the "## foreground log (stdio relay)" section of bench/RESULTS.md.
 import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -20,6 +20,7 @@ import { execFileSync } from 'node:child_process';
 const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '7' }, mib: { type: 'string', default: '256' }, 'no-write': { type: 'boolean', default: false } } });
 const runs = Math.max(1, Number(opts.runs) || 7);
 const mib = Math.max(1, Number(opts.mib) || 256);
+// needPodmanPeer for its checks (root, the alpine layout, a built CLI); podman itself is not run.
 const { images, cli } = needPodmanPeer('stdio-log');
 const { tmp, env } = benchSandbox('stdio-log');
 const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -53,7 +54,7 @@ try {
   loads.push(loadavg());
   const m = { kept: median(res.kept), none: median(res.none) };
   const lines = [
-    '## stdio relay: the foreground log',
+    '## foreground log (stdio relay)',
     '',
     `Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${os.cpus().length} CPUs (nproc), ${os.cpus()[0]?.model ?? 'unknown CPU'}, Linux ${os.release()}, Node ${process.version}. Load average (1/5/15 min) at the start and end: ${loads.join(' → ')}.`,
     `Produced by \`node bench/stdio-log.mjs\` (root): \`berth run --rm --network none -v …:/data:ro alpine cat /data/${file} | wc -c\`, ${runs} interleaved runs of each, median wall time.`,
@@ -68,7 +69,7 @@ try {
   ];
   const section = `${lines.join('\n')}\n`;
   console.log(`\n${section}`);
-  if (!opts['no-write']) writeResultsSection('stdio relay: the foreground log', section);
+  if (!opts['no-write']) writeResultsSection('foreground log (stdio relay)', section);
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
 }
