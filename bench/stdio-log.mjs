@@ -1,21 +1,20 @@
 #!/usr/bin/env node
 // The cost of keeping a foreground container's log (docker's default, berth's since #13):
 // `berth run --rm --network none -v DIR:/data:ro alpine cat /data/256MiB | wc -c` with the log kept
-// (the default: the relay queues each chunk as a frame of container.out, lib/raw-log.ts) against
+// (the default: the relay queues each chunk as a frame of container.out, packages/runtime/src/lifecycle/raw-log.ts) against
 // the same with `--log-driver none`, interleaved, median wall time, and the ratio. The peer is berth
 // itself: what the log adds, under the same load. (bench/stdio.mjs compares the whole run with podman.)
 //
 //   npm run build && sudo node bench/stdio-log.mjs [--runs 7] [--mib 256] [--no-write]
 //
 // Writes the "## foreground log (stdio relay)" section of bench/RESULTS.md.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchSandbox, loadavg, median, needPodmanPeer, writeResultsSection } from './common.mjs';
-import { execFileSync } from 'node:child_process';
 
 const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '7' }, mib: { type: 'string', default: '256' }, 'no-write': { type: 'boolean', default: false } } });
 const runs = Math.max(1, Number(opts.runs) || 7);
