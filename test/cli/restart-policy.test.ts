@@ -125,11 +125,15 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('restart policies (run 
     expect(await psLine('killed', '{{.Names}} {{.Status}} {{.RestartCount}}', true)).toMatch(/^killed Exited \(137\) (Less than a second|\d+ seconds?) ago 1$/);
   }, 300_000);
 
-  it('rm -f of a restarting container removes it and ends its shim', async () => {
+  it('rm of a restarting container is refused; rm -f removes it and ends its shim', async () => {
     const r = await b(['run', '-d', '--restart', 'always', '--name', 'removed', 'alpine', 'false']);
     expect(r.code).toBe(0);
     const shim = Number(await inspect('removed', '{{.monitorPid}}'));
     await until('a restart', async () => ((await restartCount('removed')) >= 1 ? true : undefined));
+    // Without -f it is refused (docker's words between runs; "running" if a run is on at that moment).
+    const refused = await b(['rm', 'removed']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^berth: remove container [0-9a-f]{12}: (you cannot remove a restarting container|container is running): stop it first or force the removal\n$/);
     const rm = await b(['rm', '-f', 'removed']);
     expect([rm.code, rm.stdout, rm.stderr]).toEqual([0, 'removed\n', '']);
     expect(await psLine('removed', '{{.Names}}', true)).toBeUndefined();
