@@ -101,12 +101,12 @@ describe("ps STATUS and CREATED as docker's (units.HumanDuration)", () => {
       const id = 'c'.repeat(64);
       mkdirSync(path.join(state, id), { recursive: true });
       const restartPolicy = { Name: 'always', MaximumRetryCount: 0 };
-      const s = { version: 1, id, name: 'flaky', status: 'running', restarting: true, exitCode: 1, restartCount: 4, restartPolicy, createdAt: at(10 * min), startedAt: at(4000), finishedAt: at(2500) };
+      const s = { version: 1, id, name: 'flaky', status: 'running', restarting: true, exitCode: 1, restartCount: 4, restartPolicy, createdAt: at(10 * min), startedAt: at(6 * min), finishedAt: at(5 * min + 5000) };
       writeFileSync(path.join(state, id, 'state.json'), JSON.stringify({ ...s, rootfs: '/nonexistent', ownsRootfs: false, command: ['sh', '-c', 'exit 1'], detached: true, tty: false, autoRemove: false, cgroup: false, monitorPid: process.pid }));
       const t = await berth(['ps', '--format', '{{.Names}} {{.State}} {{.Status}} {{.RestartCount}} {{.ID}} {{.Command}}'], { dir: tmp.dir });
-      expect([t.code, t.stderr, t.stdout]).toEqual([0, '', `flaky restarting Restarting (1) 2 seconds ago 4 cccccccccccc "sh -c exit 1"\n`]);
+      expect([t.code, t.stderr, t.stdout]).toEqual([0, '', `flaky restarting Restarting (1) 5 minutes ago 4 cccccccccccc "sh -c exit 1"\n`]);
       const table = await berth(['ps', '--format', 'table {{.ID}}\\t{{.Names}}\\t{{.Status}}'], { dir: tmp.dir });
-      expect(table.stdout).toBe('CONTAINER ID   NAMES     STATUS\ncccccccccccc   flaky     Restarting (1) 2 seconds ago\n');
+      expect(table.stdout).toBe('CONTAINER ID   NAMES     STATUS\ncccccccccccc   flaky     Restarting (1) 5 minutes ago\n');
       mkdirSync(path.join(state, 'names'));
       writeFileSync(path.join(state, 'names', 'flaky'), id);
       const inspect = await berth(['container', 'inspect', '-f', '{{.State.Status}} {{.State.Restarting}} {{.RestartCount}} {{json .HostConfig.RestartPolicy}}', 'flaky'], { dir: tmp.dir });
