@@ -46,11 +46,35 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('docker verbs on contai
     expect((await b(['rm', '-f', 'up'])).code).toBe(0);
   });
 
-  it('logs of a container that ran in the foreground with --log-driver json-file: stdout to stdout, stderr to stderr', async () => {
-    const r = await b(['run', '--name', 'fg-logs', '--log-driver', 'json-file', 'alpine', 'sh', '-c', 'for i in 1 2 3 4; do echo out$i; done; echo err >&2; printf partial']);
+  it('logs of a container that ran in the foreground (kept by default, as docker): stdout to stdout, stderr to stderr', async () => {
+    const r = await b(['run', '--name', 'fg-logs', 'alpine', 'sh', '-c', 'for i in 1 2 3 4; do echo out$i; done; echo err >&2; printf partial']);
     expect([r.code, r.stdout, r.stderr]).toEqual([0, 'out1\nout2\nout3\nout4\npartial', 'err\n']);
     const l = await b(['logs', 'fg-logs']);
     expect([l.code, l.stdout, l.stderr]).toEqual([0, 'out1\nout2\nout3\nout4\npartial', 'err\n']);
+  });
+
+  it('--log-driver none keeps nothing: logs says so as docker does; json-file (the default) is accepted', async () => {
+    const r = await b(['run', '--name', 'fg-nolog', '--log-driver', 'none', 'alpine', 'echo', 'shown']);
+    expect([r.code, r.stdout]).toEqual([0, 'shown\n']);
+    const l = await b(['logs', 'fg-nolog']);
+    expect([l.code, l.stdout, l.stderr]).toEqual([1, '', 'berth: configured logging driver does not support reading\n']);
+    expect(await b(['container', 'inspect', '-f', '{{.HostConfig.LogConfig.Type}}', 'fg-nolog'])).toMatchObject({ code: 0, stdout: 'none\n' });
+    const j = await b(['run', '--name', 'fg-jsonfile', '--log-driver', 'json-file', 'alpine', 'echo', 'kept']);
+    expect([j.code, j.stdout]).toEqual([0, 'kept\n']);
+    expect((await b(['logs', 'fg-jsonfile'])).stdout).toBe('kept\n');
+    const d = await b(['run', '-d', '--name', 'bg-nolog', '--log-driver', 'none', 'alpine', 'echo', 'dropped']);
+    expect(d.code).toBe(0);
+    expect((await b(['logs', 'bg-nolog'])).stderr).toBe('berth: configured logging driver does not support reading\n');
+    const bad = await b(['run', '--log-driver', 'syslog', 'alpine', 'true']);
+    expect([bad.code, bad.stderr]).toEqual([125, 'berth: invalid --log-driver "syslog": expected json-file or none\n']);
+  });
+
+  it('logs of a foreground container with binary output and a long line: as docker\'s json-file would give them back', async () => {
+    const r = await b(['run', '--name', 'fg-binary', 'alpine', 'sh', '-c', 'head -c 40000 /dev/zero | tr "\\0" a; echo; printf "\\377\\376ok\\n"']);
+    expect(r.code).toBe(0);
+    const l = await b(['logs', 'fg-binary']);
+    expect(l.stdout).toBe(`${'a'.repeat(40000)}\n\ufffd\ufffdok\n`);
+    expect((await b(['logs', '--tail', '2', 'fg-binary'])).stdout).toBe(`${'a'.repeat(40000 - 32768)}\n\ufffd\ufffdok\n`);
   });
 
   it('logs --tail N / -n N: the last N lines (of both streams, in order); -n 0 none; all', async () => {

@@ -107,14 +107,19 @@ export function relativeTime(date: Date | string | undefined, now = Date.now()):
 
 /**
  * A container's STATUS as docker's ps shows it: "Created", "Up 3 minutes", "Up 3 minutes (Paused)",
- * "Exited (0) 2 minutes ago" (berth adds "Exited (unknown) …" when its monitor died and the exit
- * status was lost).
+ * "Restarting (1) 2 seconds ago" (between two runs of a restart policy: the last exit status and
+ * when it came), "Exited (0) 2 minutes ago" (berth adds "Exited (unknown) …" when its monitor died
+ * and the exit status was lost).
  */
 export function containerStatus(
-  c: { status: string; statusText: string; startedAt?: string; finishedAt?: string; paused?: boolean },
+  c: { status: string; statusText: string; startedAt?: string; finishedAt?: string; paused?: boolean; restarting?: boolean; exitCode?: number | null },
   now = Date.now(),
 ): string {
   if (c.status === 'created') return 'Created';
+  if (c.status === 'running' && c.restarting === true) {
+    const finished = timeOf(c.finishedAt);
+    return `Restarting (${c.exitCode ?? 0})${finished === undefined ? '' : ` ${humanDuration(now - finished)} ago`}`;
+  }
   if (c.status === 'running') {
     const started = timeOf(c.startedAt);
     const up = started === undefined ? 'Up' : `Up ${humanDuration(now - started)}`;
@@ -136,6 +141,19 @@ export function writeJson(out: OutputStream, value: unknown): void {
 export async function templateFormat(format: string | undefined): Promise<((value: unknown) => string) | undefined> {
   if (format === undefined || !format.includes('{{')) return undefined;
   return (await import('./template.js')).compileTemplate(format);
+}
+
+/**
+ * A list's `--format` (`ps`, `images`) that is a Go template, plain or `table …`: the renderer
+ * of the rows (src/list-format.ts, loaded only then), given each field's column title;
+ * `json`/`table`/absent: undefined. A bad template is an error before anything is listed.
+ */
+export async function listTemplate(format: string | undefined): Promise<((rows: readonly object[], headers: Readonly<Record<string, string>>) => string) | undefined> {
+  if (format === undefined || !format.includes('{{')) return undefined;
+  const { renderList } = await import('./list-format.js');
+  // Parsed now, so that a bad template fails before the list is made.
+  renderList(format, [], {});
+  return (rows, headers) => renderList(format, rows, headers);
 }
 
 /**

@@ -14,7 +14,11 @@ import type { CreateRequest, PrepareRequest } from './lifecycle/create.js';
 import { deleteContainer, removeTree } from './lifecycle/delete.js';
 import { killContainer, signalNumber, stopContainer } from './lifecycle/kill.js';
 import { listContainers } from './lifecycle/list.js';
-import { LOG_FILE, LogWriter, readLogs } from './lifecycle/logs.js';
+import { readLogs } from './lifecycle/logs.js';
+import { RAW_LOG_FILE, RawLogWriter } from './lifecycle/raw-log.js';
+import { hasRestartPolicy } from './lifecycle/restart-policy.js';
+import type { RestartPolicy } from './lifecycle/restart-policy.js';
+import type { LogDriver } from './lifecycle/state.js';
 import { pauseContainer, resumeContainer, runningWithCgroup, thawForKill } from './lifecycle/pause.js';
 import { updateContainer } from './lifecycle/update.js';
 import { containerStats } from './lifecycle/stats.js';
@@ -75,11 +79,16 @@ export interface RunOptions {
   /** `-i`: the container's stdin is a pipe (inherit: fed from this process's stdin); otherwise /dev/null. */
   interactive?: boolean;
   /**
-   * Keep a foreground container's output as docker's json-file log, for `logs` (default false; a
-   * detached container's shim always keeps it). Off by default for now: the encoding runs on the
-   * relay's thread and halves its throughput (bench/stdio.mjs: 2.2× podman against 0.65× without).
+   * `json-file` (default): the output is kept for `logs`, as docker keeps every container's (a
+   * detached container's shim writes json-file lines; a foreground container's relay writes
+   * its raw output in frames, encoded when read: lifecycle/raw-log.ts). `none`: nothing is kept.
    */
-  keepLog?: boolean;
+  logDriver?: LogDriver;
+  /**
+   * `--restart` (start() only: the shim of a detached container restarts it; run() and
+   * launch() refuse a policy other than `no`).
+   */
+  restartPolicy?: RestartPolicy;
   /** `--init`: tini as PID 1 (forwards signals, reaps zombies). */
   init?: boolean;
   /** `--rm`: delete the container when it stops. */
@@ -194,6 +203,8 @@ function createOptions(opts: RunOptions, how: { detached: boolean }): CreateRequ
     autoRemove: opts.remove === true,
     detached: how.detached,
     ownsRootfs: opts.ownsRootfs === true,
+    ...(opts.logDriver === undefined ? {} : { logDriver: opts.logDriver }),
+    ...(opts.restartPolicy === undefined ? {} : { restartPolicy: opts.restartPolicy }),
   };
 }
 
@@ -256,7 +267,7 @@ export class Runtime {
 
   /** run()'s relay and wait around a launch (a new container's, or a created one's: runCreated). */
   private async attachAndWait(
-    opts: Pick<RunOptions, 'stdio' | 'tty' | 'interactive' | 'forwardSignals' | 'keepLog' | 'stateDir'>,
+    opts: Pick<RunOptions, 'stdio' | 'tty' | 'interactive' | 'forwardSignals' | 'logDriver' | 'stateDir'>,
     launch: () => Promise<ContainerProcess>,
   ): Promise<RunResult> {
     // Forwarding is set up before the container exists: a signal that arrives while it starts
@@ -274,7 +285,7 @@ export class Runtime {
     let detachHost: (() => void) | undefined;
     let flushed: Promise<void> | undefined;
     // docker keeps every container's output, not only a detached one's: `logs` of a foreground container.
-    const log = opts.keepLog === true ? openLog(this.context(opts.stateDir).store.file(proc.id, LOG_FILE)) : undefined;
+    const log = opts.logDriver === 'none' ? undefined : openLog(this.context(opts.stateDir).store.file(proc.id, RAW_LOG_FILE));
     if (opts.stdio === 'inherit' && proc.pty === null) {
       const relay = attachHostStreams(proc, { interactive: opts.interactive === true, ...(log ? { log } : {}) });
       flushed = relay.flushed;
@@ -314,11 +325,8 @@ export class Runtime {
     } finally {
       forwarder?.dispose();
       detachHost?.();
-      if (log) {
-        log.end('stdout');
-        log.end('stderr');
-        log.close();
-      }
+      // Every frame on disk before run() resolves: `berth logs` right after sees all of it.
+      await log?.close();
     }
   }
 
@@ -331,6 +339,9 @@ export class Runtime {
   async launch(opts: RunOptions): Promise<ContainerProcess> {
     if (opts.stdio === 'detached') throw new BerthError('EINVAL_ARGUMENT', 'launch container: use start() for detached containers');
     requireRoot('run container');
+    if (hasRestartPolicy(opts.restartPolicy)) {
+      throw new BerthError('EINVAL_ARGUMENT', `run container: restart policy ${opts.restartPolicy.Name} needs a detached container (its shim restarts it)`);
+    }
     const ctx = this.context(opts.stateDir);
     const marks: Array<[string, number]> = [['run', now()]];
     // The namespace worker boots (tens of ms) while the container is being created.
@@ -531,7 +542,8 @@ export class Runtime {
     if (!(await readyToStart(ctx, id, opts.etc))) throw new BerthError('ECONTAINER_STATE', `start container ${id.slice(0, 12)}: it is already running`, { details: { exitCode: 125 } });
     const state = ctx.store.read(id) as ContainerState;
     const interactive = opts.interactive === true;
-    const result = await this.attachAndWait({ stdio: 'inherit', tty: state.tty, interactive }, () =>
+    const logDriver = state.logDriver;
+    const result = await this.attachAndWait({ stdio: 'inherit', tty: state.tty, interactive, ...(logDriver === undefined ? {} : { logDriver }) }, () =>
       this.launchCreated(ctx, id, { interactive, remove: state.autoRemove, marks: [['run', now()]] }),
     );
     return result;
@@ -677,9 +689,9 @@ export class Runtime {
 }
 
 /** The container's log for run(); undefined when it cannot be opened (the output is still relayed). */
-function openLog(file: string): LogWriter | undefined {
+function openLog(file: string): RawLogWriter | undefined {
   try {
-    return new LogWriter(file);
+    return new RawLogWriter(file);
   } catch {
     return undefined;
   }

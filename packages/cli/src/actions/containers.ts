@@ -3,7 +3,7 @@ import type { ContainerInfo, LogEntry } from '@berth/runtime';
 import type { CommandContext } from '../context.js';
 import { sweep } from '../containers.js';
 import { containerNetworkSettings, detachNetwork, dockerNetworkSettings, formatPorts, portsByContainer } from '../network.js';
-import { containerStatus, errorLine, inspectEach, parseFormat, relativeTime, table, usageError, writeJson } from '../output.js';
+import { containerStatus, errorLine, inspectEach, listTemplate, parseFormat, relativeTime, table, usageError, writeJson } from '../output.js';
 
 /** The runtime; `removesRootfs` when the command deletes containers (their rootfs goes through @berth/rootfs). */
 async function runtime(ctx: CommandContext, opts: { removesRootfs?: boolean } = {}) {
@@ -23,22 +23,68 @@ function imageText(c: ContainerInfo): string {
   return Reference.tryParse(ref)?.familiar() ?? ref;
 }
 
-/** `berth ps [-a] [-q] [--format json]` */
+/** docker's column titles of `ps --format 'table …'`. */
+const PS_HEADERS = {
+  ID: 'CONTAINER ID',
+  Image: 'IMAGE',
+  Command: 'COMMAND',
+  CreatedAt: 'CREATED AT',
+  RunningFor: 'CREATED',
+  Ports: 'PORTS',
+  State: 'STATE',
+  Status: 'STATUS',
+  Names: 'NAMES',
+  Networks: 'NETWORKS',
+  RestartCount: 'RESTART COUNT',
+};
+
+/** docker's State word: created, running, paused, restarting, exited. */
+function stateWord(c: ContainerInfo): string {
+  if (c.status === 'stopped') return 'exited';
+  if (c.status === 'running' && c.restarting === true) return 'restarting';
+  if (c.status === 'running' && c.paused === true) return 'paused';
+  return c.status;
+}
+
+/** Go's time.Time as docker's ps prints CreatedAt: `2026-12-07 12:30:02 +0000 UTC`. */
+function goTime(iso: string): string {
+  const t = new Date(iso);
+  return Number.isNaN(t.getTime()) ? iso : `${t.toISOString().slice(0, 19).replace('T', ' ')} +0000 UTC`;
+}
+
+/** `berth ps [-a] [-q] [--format table|json|TEMPLATE]` */
 export async function ps(ctx: CommandContext, opts: { all?: boolean; quiet?: boolean; format?: string }): Promise<number> {
-  const format = parseFormat(opts.format);
+  const render = await listTemplate(opts.format);
+  const format = render ? 'template' : parseFormat(opts.format);
   const rt = await runtime(ctx);
+  // Running ones include those between two runs of a restart policy (docker's ps lists them too).
   const list = ((await sweep(ctx, rt)) ?? (await rt.list())).filter((c) => opts.all || c.status === 'running');
   list.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   const ports = opts.quiet ? new Map() : await portsByContainer(ctx);
-  if (format === 'json') {
+  const now = Date.now();
+  if (opts.quiet) {
+    ctx.stdout.write(list.map((c) => `${c.shortId}\n`).join(''));
+  } else if (render) {
+    // docker's placeholders for `ps --format`, and berth's RestartCount.
+    const rows = list.map((c) => ({
+      ID: c.shortId,
+      Image: imageText(c),
+      Command: commandText(c),
+      CreatedAt: goTime(c.createdAt),
+      RunningFor: relativeTime(c.createdAt, now),
+      Ports: formatPorts(ports.get(c.id) ?? []),
+      State: stateWord(c),
+      Status: containerStatus(c, now),
+      Names: c.name,
+      RestartCount: c.restartCount ?? 0,
+    }));
+    ctx.stdout.write(render(rows, PS_HEADERS));
+  } else if (format === 'json') {
     writeJson(
       ctx.stdout,
       list.map((c) => ({ ...c, ports: ports.get(c.id) ?? [] })),
     );
-  } else if (opts.quiet) {
-    ctx.stdout.write(list.map((c) => `${c.shortId}\n`).join(''));
   } else {
-    const now = Date.now();
     ctx.stdout.write(
       table(
         ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
@@ -277,7 +323,8 @@ export async function logs(ctx: CommandContext, id: string, opts: LogsFlags): Pr
   const since = opts.since === undefined ? undefined : logTime('--since', opts.since, now);
   const until = opts.until === undefined ? undefined : logTime('--until', opts.until, now);
   const rt = await runtime(ctx);
-  await rt.inspect(id);
+  // docker's words for a container run with --log-driver none.
+  if ((await rt.inspect(id)).logDriver === 'none') throw new Error('configured logging driver does not support reading');
   const stream = rt.logs(id, {
     follow: Boolean(opts.follow),
     ...(tail !== undefined ? { tail } : {}),
@@ -324,7 +371,7 @@ export async function port(ctx: CommandContext, id: string): Promise<number> {
  * (`created`, `running`, `exited`) and `/`-prefixed name.
  */
 function withDockerFields(c: import('@berth/runtime').ContainerInfo) {
-  const status = c.status === 'stopped' ? 'exited' : c.status;
+  const status = stateWord(c);
   return {
     ...c,
     Id: c.id,
@@ -334,7 +381,8 @@ function withDockerFields(c: import('@berth/runtime').ContainerInfo) {
     State: {
       Status: status,
       Running: c.status === 'running',
-      Paused: false,
+      Paused: c.paused === true,
+      Restarting: c.restarting === true,
       OOMKilled: c.oomKilled === true,
       Pid: c.status === 'running' ? (c.pid ?? 0) : 0,
       ExitCode: c.exitCode ?? 0,
@@ -342,5 +390,11 @@ function withDockerFields(c: import('@berth/runtime').ContainerInfo) {
       FinishedAt: c.finishedAt ?? '',
     },
     Config: { Cmd: c.command, Image: c.image?.reference, Tty: c.tty },
+    RestartCount: c.restartCount ?? 0,
+    HostConfig: {
+      RestartPolicy: c.restartPolicy ?? { Name: 'no', MaximumRetryCount: 0 },
+      LogConfig: { Type: c.logDriver ?? 'json-file', Config: {} },
+      AutoRemove: c.autoRemove,
+    },
   };
 }

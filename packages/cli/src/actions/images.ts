@@ -1,7 +1,7 @@
 import { formatPlatform, type Platform } from '@berth/oci';
 import { INDEX_DIGEST_ANNOTATION } from '@berth/store';
 import type { CommandContext } from '../context.js';
-import { humanSize, parseFormat, relativeTime, table, templateFormat, writeJson } from '../output.js';
+import { humanSize, listTemplate, parseFormat, relativeTime, table, writeJson } from '../output.js';
 
 export interface ImageRow {
   repository: string;
@@ -56,6 +56,9 @@ export function dropUntaggedDuplicates(rows: ImageRow[]): ImageRow[] {
   });
 }
 
+/** docker's column titles of `images --format 'table …'`. */
+const IMAGE_HEADERS = { Repository: 'REPOSITORY', Tag: 'TAG', ID: 'IMAGE ID', Digest: 'DIGEST', CreatedAt: 'CREATED AT', CreatedSince: 'CREATED', Size: 'SIZE', Platform: 'PLATFORM' };
+
 const shortId = (digest: string): string => digest.replace(/^sha256:/, '').slice(0, 12);
 
 /**
@@ -64,7 +67,7 @@ const shortId = (digest: string): string => digest.replace(/^sha256:/, '').slice
  * digest; `-q` prints each ID once (12 hex digits, `--no-trunc` the full digest).
  */
 export async function images(ctx: CommandContext, opts: { format?: string; quiet?: boolean; digests?: boolean; trunc?: boolean }): Promise<number> {
-  const render = await templateFormat(opts.format);
+  const render = await listTemplate(opts.format);
   const format = render ? 'template' : parseFormat(opts.format);
   const rows = await listImages(ctx);
   const id = (d: string): string => (opts.trunc === false ? d : shortId(d));
@@ -80,7 +83,7 @@ export async function images(ctx: CommandContext, opts: { format?: string; quiet
       Size: humanSize(r.size),
       Platform: r.platform,
     });
-    ctx.stdout.write(rows.map((r) => `${render(docker(r))}\n`).join(''));
+    ctx.stdout.write(render(rows.map(docker), IMAGE_HEADERS));
   } else if (format === 'json') {
     writeJson(ctx.stdout, rows);
   } else if (opts.quiet) {

@@ -9,7 +9,7 @@ import { attachNetwork, detachNetwork, networkStore, parseNetworkChoice, planNet
 import { ensureImage, platformMismatchWarning } from './ensure-image.js';
 
 /** The flags of `berth run` that are the CLI's own, not the container's: they never reach RunOverrides. */
-type CliOnly = 'interactive' | 'detach' | 'rm' | 'name' | 'platform' | 'quiet' | 'logDriver' | NetworkFlag;
+type CliOnly = 'interactive' | 'detach' | 'rm' | 'name' | 'platform' | 'quiet' | 'logDriver' | 'restart' | NetworkFlag;
 
 /** The network flags: the CLI sets the network up (@berth/network) and gives the runtime its namespace. */
 type NetworkFlag = 'network' | 'net' | 'publish' | 'publishAll' | 'dns' | 'dnsSearch' | 'dnsOption' | 'addHost' | 'networkAlias' | 'ip' | 'macAddress';
@@ -97,10 +97,20 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
   if (flags.logDriver !== undefined && flags.logDriver !== 'json-file' && flags.logDriver !== 'none') {
     throw new BerthError('EINVAL_ARGUMENT', `invalid --log-driver ${JSON.stringify(flags.logDriver)}: expected json-file or none`);
   }
+  const logDriver: 'json-file' | 'none' = flags.logDriver === 'none' ? 'none' : 'json-file';
+  const [{ Runtime, buildSpec, checkName, checkRunOverrides, newContainerId, parseRestartPolicy, hasRestartPolicy }, rootfsPkg] = await Promise.all([
+    import('@berth/runtime'),
+    import('@berth/rootfs'),
+  ]);
+  const restartPolicy = flags.restart === undefined ? undefined : parseRestartPolicy(flags.restart);
+  if (hasRestartPolicy(restartPolicy)) {
+    // docker's words; berth has no daemon: a detached container's shim is what restarts it.
+    if (flags.rm) throw new BerthError('EINVAL_ARGUMENT', 'Conflicting options: --restart and --rm');
+    if (!flags.detach) throw new BerthError('EINVAL_ARGUMENT', `--restart ${flags.restart} needs -d: a detached container's shim restarts it (berth has no daemon)`);
+  }
   const overrides = overridesFrom(flags, cmd);
   const networkFlagValue = networkFlag(flags);
   const plan = await planNetwork({ ...flags, ...(networkFlagValue !== undefined ? { network: networkFlagValue } : {}) });
-  const [{ Runtime, buildSpec, checkName, checkRunOverrides, newContainerId }, rootfsPkg] = await Promise.all([import('@berth/runtime'), import('@berth/rootfs')]);
   // Bad flags and a bad name fail before anything is pulled or copied, as with docker.
   checkRunOverrides(overrides);
   if (flags.name !== undefined) checkName(flags.name);
@@ -169,6 +179,8 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
       interactive: Boolean(flags.interactive),
       init: Boolean(flags.init),
       remove: Boolean(flags.rm),
+      logDriver,
+      ...(restartPolicy !== undefined ? { restartPolicy } : {}),
     };
     // `start` of a stopped container attaches its network again (network-restart.ts).
     const saved = { plan, ...(flags.name !== undefined ? { name: flags.name } : {}), hostname: spec.hostname || id.slice(0, 12), ...(image.config.config?.ExposedPorts ? { exposedPorts: image.config.config.ExposedPorts } : {}) };
@@ -181,7 +193,7 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
       return 0;
     }
     handedOver = true;
-    const result = await runtime.run({ ...common, stdio: 'inherit', keepLog: flags.logDriver === 'json-file' });
+    const result = await runtime.run({ ...common, stdio: 'inherit' });
     const limit = `--memory ${flags.memory ?? 'limit'}`;
     if (result.oomKilled) ctx.stderr.write(`berth: container ${id.slice(0, 12)} was killed: out of memory (${limit})\n`);
     else if (result.oomKills > 0) ctx.stderr.write(`berth: container ${id.slice(0, 12)}: out of memory (${limit}): the kernel killed ${result.oomKills === 1 ? '1 process' : `${result.oomKills} processes`}, not the main one\n`);

@@ -54,6 +54,11 @@ describe.skipIf(!images)('berth images, image ls, inspect, tag, rmi (a store loa
     const t = await berth(['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}'], { dir: tmp.dir });
     expect([t.code, t.stderr]).toEqual([0, '']);
     expect(t.stdout).toBe(json.map((j) => `${j.repository}:${j.tag} ${j.digest.slice(7, 19)}\n`).join(''));
+    const table = await berth(['images', '--format', 'table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}'], { dir: tmp.dir });
+    expect([table.code, table.stderr]).toEqual([0, '']);
+    const [head, ...lines] = table.stdout.trimEnd().split('\n');
+    expect(head).toBe('REPOSITORY   TAG       IMAGE ID');
+    expect(lines.map((l) => l.split(/ {3,}/))).toEqual(json.map((j) => [j.repository, j.tag, j.digest.slice(7, 19)]));
     const ref = `${json[0]!.repository}:${json[0]!.tag}`;
     const i = await berth(['inspect', '-f', '{{.Id}} {{.Config.architecture}} {{json .Config.config.Cmd}} {{len .Manifest.layers}}', ref, ref], { dir: tmp.dir });
     expect([i.code, i.stderr]).toEqual([0, '']);

@@ -60,6 +60,12 @@ describe("ps STATUS and CREATED as docker's (units.HumanDuration)", () => {
     expect(containerStatus({ status: 'stopped', statusText: 'Exited (unknown)', startedAt: ago(5 * min) }, now)).toBe('Exited (unknown)');
   });
 
+  it('containerStatus between two runs of a restart policy: Restarting (N) … ago, N the last exit status', () => {
+    const restarting = { status: 'running', statusText: 'Restarting (3)', restarting: true, startedAt: ago(9000), finishedAt: ago(5500), exitCode: 3 };
+    expect(containerStatus(restarting, now)).toBe('Restarting (3) 5 seconds ago');
+    expect(containerStatus({ ...restarting, exitCode: 0, finishedAt: ago(300) }, now)).toBe('Restarting (0) Less than a second ago');
+  });
+
   it('ps -a prints them for stored containers', async () => {
     const tmp = tempDir();
     try {
@@ -81,6 +87,32 @@ describe("ps STATUS and CREATED as docker's (units.HumanDuration)", () => {
         ['3 minutes ago', 'Created', 'fresh'],
         ['10 minutes ago', 'Exited (0) 2 minutes ago', 'exited'],
       ]);
+    } finally {
+      tmp.remove();
+    }
+  });
+
+  it('ps --format: a Go template per container, `table …` with docker\'s titles; State and RestartCount of a restarting one', async () => {
+    const tmp = tempDir();
+    try {
+      const state = path.join(tmp.dir, 'state');
+      const wall = Date.now();
+      const at = (ms: number) => new Date(wall - ms).toISOString();
+      const id = 'c'.repeat(64);
+      mkdirSync(path.join(state, id), { recursive: true });
+      const restartPolicy = { Name: 'always', MaximumRetryCount: 0 };
+      const s = { version: 1, id, name: 'flaky', status: 'running', restarting: true, exitCode: 1, restartCount: 4, restartPolicy, createdAt: at(10 * min), startedAt: at(6 * min), finishedAt: at(5 * min + 5000) };
+      writeFileSync(path.join(state, id, 'state.json'), JSON.stringify({ ...s, rootfs: '/nonexistent', ownsRootfs: false, command: ['sh', '-c', 'exit 1'], detached: true, tty: false, autoRemove: false, cgroup: false, monitorPid: process.pid }));
+      const t = await berth(['ps', '--format', '{{.Names}} {{.State}} {{.Status}} {{.RestartCount}} {{.ID}} {{.Command}}'], { dir: tmp.dir });
+      expect([t.code, t.stderr, t.stdout]).toEqual([0, '', `flaky restarting Restarting (1) 5 minutes ago 4 cccccccccccc "sh -c exit 1"\n`]);
+      const table = await berth(['ps', '--format', 'table {{.ID}}\\t{{.Names}}\\t{{.Status}}'], { dir: tmp.dir });
+      expect(table.stdout).toBe('CONTAINER ID   NAMES     STATUS\ncccccccccccc   flaky     Restarting (1) 5 minutes ago\n');
+      mkdirSync(path.join(state, 'names'));
+      writeFileSync(path.join(state, 'names', 'flaky'), id);
+      const inspect = await berth(['container', 'inspect', '-f', '{{.State.Status}} {{.State.Restarting}} {{.RestartCount}} {{json .HostConfig.RestartPolicy}}', 'flaky'], { dir: tmp.dir });
+      expect([inspect.stderr, inspect.stdout]).toEqual(['', 'restarting true 4 {"Name":"always","MaximumRetryCount":0}\n']);
+      const bad = await berth(['ps', '--format', '{{.Names}}{{end}}'], { dir: tmp.dir });
+      expect([bad.code, bad.stdout, bad.stderr]).toEqual([1, '', 'berth: template: unexpected {{end}}\n']);
     } finally {
       tmp.remove();
     }

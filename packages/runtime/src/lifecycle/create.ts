@@ -8,7 +8,8 @@ import type { ContainerSpec } from '../spec/types.js';
 import type { RuntimeContext } from './context.js';
 import { cgroupMountPlan, deviceNodes, etcFileContents, findInitBinary } from './host.js';
 import { STAGING_PREFIX, StateStore, checkName, isContainerId, newContainerId, writeFileAtomic } from './state.js';
-import type { ContainerState } from './state.js';
+import type { ContainerState, LogDriver } from './state.js';
+import type { RestartPolicy } from './restart-policy.js';
 
 export interface CreateRequest {
   id?: string;
@@ -21,6 +22,10 @@ export interface CreateRequest {
   detached: boolean;
   ownsRootfs: boolean;
   image?: { reference: string; digest: string };
+  /** `--restart` (kept by the shim of a detached container). */
+  restartPolicy?: RestartPolicy;
+  /** `--log-driver none`: nothing of the output is kept. */
+  logDriver?: LogDriver;
 }
 
 /** What prepareContainer() records before the caller makes the rootfs. */
@@ -227,6 +232,8 @@ function writeContainer(ctx: RuntimeContext, id: string, req: CreateRequest, pre
       cgroup: true,
     };
     if (req.image !== undefined) state.image = { ...req.image };
+    if (req.restartPolicy !== undefined) state.restartPolicy = { ...req.restartPolicy };
+    if (req.logDriver !== undefined) state.logDriver = req.logDriver;
     store.write(state);
     return state;
   } catch (err) {

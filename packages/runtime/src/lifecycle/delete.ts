@@ -103,6 +103,12 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, opts: { f
   if (state === undefined) throw new BerthError('ECONTAINER_UNKNOWN', `remove container ${id.slice(0, 12)}: no such container`);
   const info = describe(state);
   if (info.status === 'running') {
+    if (!opts.force && info.restarting === true) {
+      // docker's words for a container between two runs of its restart policy.
+      throw new BerthError('ECONTAINER_STATE', `remove container ${info.shortId}: you cannot remove a restarting container: stop it first or force the removal`, {
+        details: { status: 'restarting' },
+      });
+    }
     if (!opts.force) {
       throw new BerthError('ECONTAINER_STATE', `remove container ${info.shortId}: container is running: stop it first or force the removal`, {
         details: { status: 'running' },

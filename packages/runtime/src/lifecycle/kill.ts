@@ -3,6 +3,7 @@ import { SIGNALS } from '@berth/sys';
 import type { RuntimeContext } from './context.js';
 import { readInitConfig } from './create.js';
 import { thawForKill } from './pause.js';
+import { hasRestartPolicy, markManualStop } from './restart-policy.js';
 import { canKill, describe, isAlive } from './state.js';
 import type { ContainerInfo } from './state.js';
 import { waitContainer } from './wait.js';
@@ -32,6 +33,11 @@ export function killContainer(ctx: RuntimeContext, id: string, signal: string | 
   const state = ctx.store.read(id);
   if (state === undefined) throw new BerthError('ECONTAINER_UNKNOWN', `kill container ${id.slice(0, 12)}: no such container`);
   const info = describe(state);
+  // A user's signal ends a restart policy (as docker's HasBeenManuallyStopped): recorded before the
+  // signal, so that the monitor deciding on the exit it causes sees it.
+  if (info.status === 'running' && hasRestartPolicy(info.restartPolicy)) markManualStop(ctx, id);
+  // Between two runs there is no process: the mark is enough, the monitor restarts it no more (docker).
+  if (info.status === 'running' && info.restarting === true) return;
   if (!canKill(info) || !isAlive(info.pid, info.pidStartTime)) {
     throw new BerthError('ECONTAINER_STATE', `kill container ${info.shortId}: container is not running`, { details: { status: info.status } });
   }

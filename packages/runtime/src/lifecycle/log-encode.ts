@@ -134,3 +134,43 @@ export function cutPoint(b: Buffer, start: number, at: number): number {
   while (cut > start && cut > at - 3 && ((b[cut] as number) & 0xc0) === 0x80) cut--;
   return cut > start ? cut : at;
 }
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Cuts one container's output into docker's log entries, per stream: each whole line (with its
+ * `\n`), a line longer than MAX_ENTRY in pieces of at most that (cut between characters), and
+ * the unterminated rest held until more comes or end(). `emit` gets each entry as a range of
+ * a buffer that is only valid during the call.
+ */
+export class LineCutter {
+  private readonly partial: Record<'stdout' | 'stderr', Buffer> = { stdout: EMPTY, stderr: EMPTY };
+
+  push(stream: 'stdout' | 'stderr', chunk: Buffer, emit: (bytes: Buffer, start: number, end: number) => void): void {
+    const held = this.partial[stream];
+    const bytes = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
+    let start = 0;
+    for (;;) {
+      const nl = bytes.indexOf(0x0a, start);
+      const lineEnd = nl < 0 ? bytes.length : nl + 1;
+      if (lineEnd - start > MAX_ENTRY) {
+        const cut = cutPoint(bytes, start, start + MAX_ENTRY);
+        emit(bytes, start, cut);
+        start = cut;
+        continue;
+      }
+      if (nl < 0) break;
+      emit(bytes, start, lineEnd);
+      start = lineEnd;
+    }
+    // A copy: the chunk's memory belongs to its stream.
+    this.partial[stream] = start === bytes.length ? EMPTY : Buffer.from(bytes.subarray(start));
+  }
+
+  /** The stream ended: its unterminated last line, if any, as an entry. */
+  end(stream: 'stdout' | 'stderr', emit: (bytes: Buffer, start: number, end: number) => void): void {
+    const rest = this.partial[stream];
+    this.partial[stream] = EMPTY;
+    if (rest.length > 0) emit(rest, 0, rest.length);
+  }
+}

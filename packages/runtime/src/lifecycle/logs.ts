@@ -4,7 +4,8 @@ import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError } from '@berth/oci';
 import type { RuntimeContext } from './context.js';
-import { cutPoint, LogEncoder, MAX_ENTRY } from './log-encode.js';
+import { LineCutter, LogEncoder } from './log-encode.js';
+import { RAW_LOG_FILE, RawLogDecoder } from './raw-log.js';
 import { describe } from './state.js';
 
 /** One entry of `container.log`, docker's json-file format: `{"log":"line\n","stream":"stdout","time":"…"}`. */
@@ -18,6 +19,48 @@ export const LOG_FILE = 'container.log';
 
 /** readLogs(): the reader has reached the end of the log as it was. */
 const CAUGHT_UP = Symbol('caught up');
+
+interface EntryDecoder {
+  push(data: Buffer): Iterable<LogEntry>;
+  end(): Iterable<LogEntry>;
+}
+
+/** json-file lines (a torn or foreign line is skipped). */
+function jsonDecoder(): EntryDecoder {
+  let pending = '';
+  const decoder = new StringDecoder('utf8');
+  return {
+    *push(data) {
+      pending += decoder.write(data);
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (line.trim() === '') continue;
+        try {
+          yield JSON.parse(line) as LogEntry;
+        } catch {
+          // A torn or foreign line: skip it.
+        }
+      }
+    },
+    end: () => [],
+  };
+}
+
+/** RAW_LOG_FILE's frames, as entries (RawLogDecoder). */
+function rawDecoder(): EntryDecoder {
+  const d = new RawLogDecoder();
+  let ended = false;
+  return {
+    push: (data) => d.push(data),
+    end: () => {
+      if (ended) return [];
+      ended = true;
+      return d.end();
+    },
+  };
+}
 
 /**
  * Appends a container's output to its log, one JSON object per line of output
@@ -33,8 +76,7 @@ export class LogWriter {
   private closed = false;
   /** The write that failed, if one did (nothing more is written after it). */
   failed: Error | undefined;
-  /** The unterminated end of each stream's output so far (less than an entry). */
-  private readonly partial: Record<'stdout' | 'stderr', Buffer> = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
+  private readonly cutter = new LineCutter();
   private readonly encoder = new LogEncoder();
 
   constructor(file: string) {
@@ -43,34 +85,15 @@ export class LogWriter {
 
   write(stream: 'stdout' | 'stderr', chunk: Buffer): void {
     if (this.closed || this.failed !== undefined) return;
-    const held = this.partial[stream];
-    const bytes = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
     const suffix = this.suffix(stream);
-    let start = 0;
-    for (;;) {
-      const nl = bytes.indexOf(0x0a, start);
-      const lineEnd = nl < 0 ? bytes.length : nl + 1;
-      if (lineEnd - start > MAX_ENTRY) {
-        const cut = cutPoint(bytes, start, start + MAX_ENTRY);
-        this.encoder.entry(bytes, start, cut, suffix);
-        start = cut;
-        continue;
-      }
-      if (nl < 0) break;
-      this.encoder.entry(bytes, start, lineEnd, suffix);
-      start = lineEnd;
-    }
-    // A copy: the chunk's memory belongs to its stream.
-    this.partial[stream] = Buffer.from(bytes.subarray(start));
+    this.cutter.push(stream, chunk, (bytes, start, end) => this.encoder.entry(bytes, start, end, suffix));
     this.flush();
   }
 
   /** Writes what is left of a stream (an unterminated last line). */
   end(stream: 'stdout' | 'stderr'): void {
-    const rest = this.partial[stream];
-    this.partial[stream] = Buffer.alloc(0);
-    if (rest.length === 0 || this.closed || this.failed !== undefined) return;
-    this.encoder.entry(rest, 0, rest.length, this.suffix(stream));
+    if (this.closed || this.failed !== undefined) return;
+    this.cutter.end(stream, (bytes, start, end) => this.encoder.entry(bytes, start, end, this.suffix(stream)));
     this.flush();
   }
 
@@ -144,6 +167,7 @@ export function readLogs(ctx: RuntimeContext, id: string, opts: LogsOptions = {}
     let held: LogEntry[] | undefined = tail === undefined ? undefined : [];
     for await (const e of raw()) {
       if (e === CAUGHT_UP) {
+        // The first time only: later ones (each look at the end while following) find held undefined.
         if (held !== undefined) yield* held;
         held = undefined;
         continue;
@@ -157,59 +181,63 @@ export function readLogs(ctx: RuntimeContext, id: string, opts: LogsOptions = {}
       }
     }
   }
-  const file = ctx.store.file(id, LOG_FILE);
-  /** Every entry of the log, and CAUGHT_UP the first time the reader reaches the end of the file. */
+  /** The container's stopped (or gone): its output is complete. */
+  const stopped = (): boolean => {
+    const state = ctx.store.read(id);
+    return state === undefined || describe(state).status === 'stopped';
+  };
+  /**
+   * Every entry of the log, and CAUGHT_UP the first time the reader reaches the end. A
+   * foreground container's output is in RAW_LOG_FILE (frames, decoded here), a detached one's
+   * in LOG_FILE (json-file lines); one started both ways has both, read in that order.
+   */
   async function* raw(): AsyncGenerator<LogEntry | typeof CAUGHT_UP> {
-    let atEnd = false;
-    let fd: number;
+    const files: Array<{ fd: number; kind: 'raw' | 'json' }> = [];
     try {
-      fd = fs.openSync(file, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw BerthError.wrap(`read logs of ${id.slice(0, 12)}`, err);
-      const state = ctx.store.read(id);
-      if (state === undefined) throw new BerthError('ECONTAINER_UNKNOWN', `read logs of ${id.slice(0, 12)}: no such container`);
-      // Not started yet, or a foreground container from before foreground output was logged: nothing to show.
-      return;
-    }
-    try {
-      let pending = '';
-      const decoder = new StringDecoder('utf8');
+      for (const [name, kind] of [
+        [RAW_LOG_FILE, 'raw'],
+        [LOG_FILE, 'json'],
+      ] as const) {
+        try {
+          files.push({ fd: fs.openSync(ctx.store.file(id, name), 'r'), kind });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw BerthError.wrap(`read logs of ${id.slice(0, 12)}`, err);
+        }
+      }
+      if (files.length === 0) {
+        if (ctx.store.read(id) === undefined) throw new BerthError('ECONTAINER_UNKNOWN', `read logs of ${id.slice(0, 12)}: no such container`);
+        // Not started yet, or run with --log-driver none: nothing to show.
+        return;
+      }
       const buf = Buffer.alloc(64 * 1024);
-      let position = 0;
-      let lastLook = false;
-      for (;;) {
-        const n = fs.readSync(fd, buf, 0, buf.length, position);
-        if (n > 0) {
-          position += n;
-          pending += decoder.write(buf.subarray(0, n));
-          let nl: number;
-          while ((nl = pending.indexOf('\n')) >= 0) {
-            const line = pending.slice(0, nl);
-            pending = pending.slice(nl + 1);
-            if (line.trim() === '') continue;
-            try {
-              yield JSON.parse(line) as LogEntry;
-            } catch {
-              // A torn or foreign line: skip it.
-            }
+      for (const [i, { fd, kind }] of files.entries()) {
+        const last = i === files.length - 1;
+        const decode = kind === 'raw' ? rawDecoder() : jsonDecoder();
+        let position = 0;
+        let lastLook = false;
+        for (;;) {
+          const n = fs.readSync(fd, buf, 0, buf.length, position);
+          if (n > 0) {
+            position += n;
+            yield* decode.push(buf.subarray(0, n));
+            continue;
           }
-          continue;
-        }
-        if (!atEnd) {
-          atEnd = true;
+          // The end of what is written: a foreground container's unterminated last lines once it has stopped.
+          const done = !last || lastLook || stopped();
+          if (done) yield* decode.end();
+          if (!last) break;
           yield CAUGHT_UP;
+          if (!opts.follow || lastLook) return;
+          if (done) {
+            // The monitor finishes the log before it records the exit: read once more, then stop.
+            lastLook = true;
+            continue;
+          }
+          await sleep(100);
         }
-        if (!opts.follow || lastLook) return;
-        const state = ctx.store.read(id);
-        if (state === undefined || describe(state).status === 'stopped') {
-          // The monitor finishes the log before it records the exit: read once more, then stop.
-          lastLook = true;
-          continue;
-        }
-        await sleep(100);
       }
     } finally {
-      fs.closeSync(fd);
+      for (const { fd } of files) fs.closeSync(fd);
     }
   }
   return Readable.from(entries(), { objectMode: true });

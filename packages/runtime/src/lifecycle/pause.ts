@@ -8,6 +8,9 @@ export function runningWithCgroup(ctx: RuntimeContext, id: string, what: string)
   const state = ctx.store.read(id);
   if (state === undefined) throw new BerthError('ECONTAINER_UNKNOWN', `${what} container ${id.slice(0, 12)}: no such container`);
   const info = describe(state);
+  if (info.status === 'running' && info.restarting === true) {
+    throw new BerthError('ECONTAINER_STATE', `${what} container ${info.shortId}: container is restarting, wait until the container is running`, { details: { status: 'restarting' } });
+  }
   if (info.status !== 'running' || !isAlive(info.pid, info.pidStartTime)) {
     throw new BerthError('ECONTAINER_STATE', `${what} container ${info.shortId}: container is not running`, { details: { status: info.status } });
   }

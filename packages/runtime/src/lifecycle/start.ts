@@ -9,6 +9,7 @@ import type { ContainerCgroup, RuntimeContext } from './context.js';
 import { readInitConfig } from './create.js';
 import { bundledScript } from './host.js';
 import { canStart, processStartTime } from './state.js';
+import type { ContainerState } from './state.js';
 
 /** The container's fds 0-2 are always pipes made by this process (or, with a tty, its own pty): never this process's fds. */
 export interface StartIO {
@@ -16,6 +17,14 @@ export interface StartIO {
   interactive: boolean;
   /** Initial terminal size (tty only; default 80x24). */
   size?: { columns: number; rows: number };
+  /** A restart by the container's restart policy: it may start while `restarting` (not only `created`). */
+  restart?: boolean;
+  /**
+   * Called inside the state update that records PID 1's exit, after the exit's fields are set:
+   * the restart policy's monitor turns `stopped` into `restarting` there, so that no reader
+   * ever sees the container stopped between two runs.
+   */
+  onExit?: (s: ContainerState, info: ExitInfo) => void;
 }
 
 export interface ExitInfo {
@@ -76,7 +85,7 @@ export async function startContainer(ctx: RuntimeContext, id: string, io: StartI
   const { store, sys } = ctx;
   const state = store.read(id);
   if (state === undefined) throw new BerthError('ECONTAINER_UNKNOWN', `start container ${id.slice(0, 12)}: no such container`);
-  if (!canStart(state)) {
+  if (!canStart(state) && !(io.restart === true && state.restarting === true)) {
     throw new BerthError('ECONTAINER_STATE', `start container ${id.slice(0, 12)}: container is ${state.status}`, {
       details: { status: state.status },
     });
@@ -119,6 +128,7 @@ export async function startContainer(ctx: RuntimeContext, id: string, io: StartI
     e.details['exitCode'] = exitCode;
     store.update(id, (s) => {
       s.status = 'stopped';
+      delete s.restarting;
       s.exitCode = exitCode;
       s.error = e.message;
       s.finishedAt = new Date().toISOString();
@@ -133,6 +143,7 @@ export async function startContainer(ctx: RuntimeContext, id: string, io: StartI
   const now = new Date().toISOString();
   store.update(id, (s) => {
     s.status = 'running';
+    delete s.restarting;
     s.pid = pid;
     const st = processStartTime(pid);
     if (st !== undefined) s.pidStartTime = st;
@@ -163,6 +174,8 @@ export async function startContainer(ctx: RuntimeContext, id: string, io: StartI
       s.finishedAt = new Date().toISOString();
       delete s.pid;
       delete s.pidStartTime;
+      delete s.paused;
+      io.onExit?.(s, info);
     });
     return info;
   });

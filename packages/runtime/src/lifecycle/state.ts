@@ -2,8 +2,12 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '@berth/oci';
+import type { RestartPolicy } from './restart-policy.js';
 
 export type ContainerStatus = 'created' | 'running' | 'stopped';
+
+/** docker's log drivers berth has: json-file (the default: `container.log`, or `container.out` for a foreground container) and none. */
+export type LogDriver = 'json-file' | 'none';
 
 /** `$BERTH_STATE/<id>/state.json`: everything berth knows about one container. */
 export interface ContainerState {
@@ -36,6 +40,19 @@ export interface ContainerState {
   oomKills?: number;
   /** Frozen by `pause` (the cgroup freezer) until `unpause`; only meaningful while running. */
   paused?: boolean;
+  /**
+   * Between two runs under a restart policy (docker's `State.Restarting`): the status stays
+   * `running` (the container keeps its network and stays in `ps`), with no pid, the last
+   * exit in exitCode/finishedAt, until its monitor (the shim) starts it again or a user's
+   * stop ends it.
+   */
+  restarting?: boolean;
+  /** `--restart` (absent: `no`). */
+  restartPolicy?: RestartPolicy;
+  /** How many times the restart policy restarted the container (docker's `RestartCount`). */
+  restartCount?: number;
+  /** `--log-driver` (absent: json-file). */
+  logDriver?: LogDriver;
   /** Why starting failed (one line), if it did. */
   error?: string;
   rootfs: string;
@@ -59,7 +76,7 @@ export interface ContainerState {
 /** The public view of a container: its state, with the status checked against the live processes. */
 export interface ContainerInfo extends ContainerState {
   shortId: string;
-  /** docker-like: `Created`, `Up`, `Exited (0)`, `Exited (unknown)`. */
+  /** docker-like: `Created`, `Up`, `Restarting (0)`, `Exited (0)`, `Exited (unknown)`. */
   statusText: string;
 }
 
@@ -305,13 +322,14 @@ export function describe(state: ContainerState): ContainerInfo {
   if (monitorDead(s)) {
     s.status = 'stopped';
     s.exitCode = null;
+    delete s.restarting;
   }
   return { ...s, shortId: s.id.slice(0, 12), statusText: statusText(s) };
 }
 
 function statusText(s: ContainerState): string {
   if (s.status === 'created') return 'Created';
-  if (s.status === 'running') return 'Up';
+  if (s.status === 'running') return s.restarting === true ? `Restarting (${s.exitCode ?? 0})` : 'Up';
   if (s.exitCode === null || s.exitCode === undefined) return 'Exited (unknown)';
   return `Exited (${s.exitCode})`;
 }
