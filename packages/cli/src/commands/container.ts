@@ -11,6 +11,7 @@ import { statsCommand } from './stats.js';
 import { exportCommand } from './export.js';
 import { diffCommand } from './diff.js';
 import { commitCommand } from './commit.js';
+import { cpCommand } from './cp.js';
 import { updateCommand } from './update.js';
 import { logsCommand } from './logs.js';
 import { portCommand } from './port.js';
@@ -38,6 +39,7 @@ export function containerVerbs(ctx: CommandContext): Array<Parameters<Command['a
     exportCommand(ctx),
     diffCommand(ctx),
     commitCommand(ctx),
+    cpCommand(ctx),
   ];
 }
 
