@@ -6,10 +6,10 @@
  */
 import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
 import { BerthError } from '@berth/oci';
 import type { ContainerInfo } from '@berth/runtime';
 import type { CommandContext } from '../context.js';
+import { archiveTree, copyTree, extractTree } from '../tree-copy.js';
 import { prepareArchiveCopy, specifiesCurrentDir, splitCpArg, splitPathDirEntry, type CopyDest, type CopySource } from '../cp-paths.js';
 
 export interface CpFlags {
@@ -17,8 +17,6 @@ export interface CpFlags {
   followLink?: boolean;
   quiet?: boolean;
 }
-
-const TAR = 'application/vnd.oci.image.layer.v1.tar';
 
 /** `berth cp SRC DEST`: exactly one side names a container (docker's words when not). */
 export async function cp(ctx: CommandContext, srcArg: string, dstArg: string, flags: CpFlags): Promise<number> {
@@ -78,29 +76,6 @@ async function resolveContainerPath(rootfs: string, p: string, follow: boolean):
   return path.join(resolveInRoot(rootfs, dir), base);
 }
 
-/** The extraction of an archive (createLayer's, or stdin's) into a directory: contained, no whiteouts. */
-async function extract(opts: { source: Readable; dir: string; rebase?: { from: string; to: string }; owner?: { uid: number; gid: number } }): Promise<void> {
-  const { applyLayer } = await import('@berth/layers');
-  await applyLayer({
-    root: opts.dir,
-    source: opts.source,
-    mediaType: TAR,
-    name: 'cp',
-    whiteouts: false,
-    ...(opts.rebase ? { rebase: opts.rebase } : {}),
-    ...(opts.owner ? { owner: opts.owner } : { preserveOwnership: true }),
-  });
-}
-
-/** The archive of `target` (not followed) as `rootName`, on a stream. */
-async function archive(target: string, rootName: string): Promise<{ stream: PassThrough; done: Promise<unknown> }> {
-  const { createLayer } = await import('@berth/layers');
-  const stream = new PassThrough({ highWaterMark: 1024 * 1024 });
-  const done = createLayer({ target, rootName, output: stream, compression: 'none' });
-  done.catch((err: unknown) => stream.destroy(err as Error));
-  return { stream, done };
-}
-
 /** The name an archive of `p` takes: its last entry (`.` for `dir/.`), `.` for the root. */
 function rootNameOf(p: string): string {
   const base = splitPathDirEntry(p).base;
@@ -114,8 +89,8 @@ async function copyOut(ctx: CommandContext, c: ContainerInfo, container: string,
   if (!st) throw notFound(container, srcPath);
   if (!st.isDirectory() && (srcPath.endsWith('/') || specifiesCurrentDir(srcPath))) throw new BerthError('EINVAL_ARGUMENT', `${container}:${srcPath}: not a directory`);
   const rootName = rootNameOf(srcPath.startsWith('/') ? srcPath : `/${srcPath}`);
-  const { stream, done } = await archive(host, rootName);
   if (dstPath === undefined) {
+    const { stream, done } = await archiveTree(host, rootName);
     // docker writes the daemon's archive as it is: the container's owners, the source's name.
     await new Promise<void>((resolve, reject) => {
       stream.on('end', resolve);
@@ -125,18 +100,11 @@ async function copyOut(ctx: CommandContext, c: ContainerInfo, container: string,
     await done;
     return;
   }
-  try {
-    const source: CopySource = { path: srcPath, isDir: st.isDirectory(), rebaseName: rootName };
-    const dest = localDest(dstPath);
-    const plan = prepareArchiveCopy(source, dest);
-    const dir = plan.into === 'dest' ? dstPath : localParent(dstPath);
-    const owner = flags.archive ? undefined : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-    await Promise.all([extract({ source: stream, dir, ...(plan.rebase ? { rebase: plan.rebase } : {}), ...(owner ? { owner } : {}) }), done]);
-  } catch (err) {
-    stream.destroy();
-    await done.catch(() => undefined);
-    throw err;
-  }
+  const source: CopySource = { path: srcPath, isDir: st.isDirectory(), rebaseName: rootName };
+  const plan = prepareArchiveCopy(source, localDest(dstPath));
+  const dir = plan.into === 'dest' ? dstPath : localParent(dstPath);
+  const owner = flags.archive ? undefined : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  await copyTree({ target: host, rootName, dir, ...(plan.rebase ? { rebase: plan.rebase } : {}), ...(owner ? { owner } : {}) });
 }
 
 /** A host destination, looked up as docker does (a symlink followed). */
@@ -165,7 +133,7 @@ async function copyIn(ctx: CommandContext, c: ContainerInfo, container: string, 
   if (srcPath === undefined) {
     // docker: a tar on stdin goes into a directory, as it is.
     if (!dest.isDir) throw new BerthError('EINVAL_ARGUMENT', `destination "${container}:${dstPath}" must be a directory`);
-    await extract({ source: ctx.stdin, dir: dstHost, ...(flags.archive ? {} : { owner: { uid: 0, gid: 0 } }) });
+    await extractTree({ source: ctx.stdin, dir: dstHost, ...(owner ? { owner } : {}) });
     return;
   }
   const st = lookup(srcPath, Boolean(flags.followLink));
@@ -183,14 +151,7 @@ async function copyIn(ctx: CommandContext, c: ContainerInfo, container: string, 
   } else if (!dest.isDir) {
     throw new BerthError('EINVAL_ARGUMENT', `extraction point ${abs} in container ${container} is not a directory`);
   }
-  const { stream, done } = await archive(target, rootName);
-  try {
-    await Promise.all([extract({ source: stream, dir, ...(plan.rebase ? { rebase: plan.rebase } : {}), ...(owner ? { owner } : {}) }), done]);
-  } catch (err) {
-    stream.destroy();
-    await done.catch(() => undefined);
-    throw err;
-  }
+  await copyTree({ target, rootName, dir, ...(plan.rebase ? { rebase: plan.rebase } : {}), ...(owner ? { owner } : {}) });
 }
 
 function assertsDir(p: string): boolean {

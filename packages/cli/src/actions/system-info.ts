@@ -77,6 +77,7 @@ export async function info(ctx: CommandContext, opts: { format?: string }): Prom
     ContainersPaused: 0,
     ContainersStopped: list.length - running,
     Images: imageIds.size,
+    Volumes: new (await import('../volumes.js')).VolumeStore(ctx.loc.root).list().length,
     RootDir: ctx.loc.root,
     StoreDir: join(ctx.loc.root, 'store'),
     StateDir: ctx.loc.state,
@@ -103,6 +104,7 @@ export async function info(ctx: CommandContext, opts: { format?: string }): Prom
     [' Paused', String(data.ContainersPaused)],
     [' Stopped', String(data.ContainersStopped)],
     ['Images', String(data.Images)],
+    ['Volumes', String(data.Volumes)],
     ['Root Dir', data.RootDir],
     ['Store Dir', data.StoreDir],
     ['State Dir', data.StateDir],
@@ -135,6 +137,22 @@ async function treeBytes(dir: string): Promise<number> {
   };
   await walk(dir);
   return total;
+}
+
+/** docker's Local Volumes row: every volume; active when a container (running or not) mounts it; the others' bytes reclaimable. */
+async function volumesRow(ctx: CommandContext, list: ReadonlyArray<{ id: string }>): Promise<DfRow> {
+  const [{ VolumeStore }, { volumeBytes }] = await Promise.all([import('../volumes.js'), import('./volume.js')]);
+  const store = new VolumeStore(ctx.loc.root);
+  const users = store.users(new Set(list.map((c) => c.id)));
+  const row: DfRow = { Type: 'Local Volumes', Total: 0, Active: 0, Size: 0, Reclaimable: 0 };
+  for (const v of store.list()) {
+    const bytes = await volumeBytes(store, v);
+    row.Total++;
+    row.Size += bytes;
+    if (users.has(v.Name)) row.Active++;
+    else row.Reclaimable += bytes;
+  }
+  return row;
 }
 
 interface DfRow {
@@ -194,7 +212,7 @@ export async function systemDf(ctx: CommandContext, opts: { verbose?: boolean; f
   const df: DfRow[] = [
     { Type: 'Images', Total: blobsOf.size, Active: [...blobsOf.keys()].filter((d) => used.has(d)).length, Size: imagesSize, Reclaimable: imagesReclaimable },
     { Type: 'Containers', Total: list.length, Active: list.filter((c) => c.status === 'running').length, Size: containersSize, Reclaimable: containersReclaimable },
-    { Type: 'Local Volumes', Total: 0, Active: 0, Size: 0, Reclaimable: 0 },
+    await volumesRow(ctx, list),
     { Type: 'Build Cache', Total: entries.length, Active: cacheActive, Size: cacheSize, Reclaimable: cacheReclaimable },
   ];
   if (format === 'json') {
