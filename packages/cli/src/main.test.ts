@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { berth, USAGE_HINT_LINE } from './testing/fake-context.js';
 
-const COMMANDS = ['pull', 'images', 'inspect', 'history', 'tag', 'rmi', 'image', 'login', 'logout', 'unpack', 'run', 'ps', 'stop', 'kill', 'rm', 'logs', 'port', 'pause', 'unpause', 'rename', 'update', 'top', 'stats', 'export', 'diff', 'commit', 'container', 'network', 'system', 'build', 'builder', 'push', 'save', 'load', 'import', 'version', 'info', 'help'];
+const COMMANDS = ['pull', 'images', 'inspect', 'history', 'tag', 'rmi', 'image', 'login', 'logout', 'unpack', 'run', 'ps', 'stop', 'kill', 'rm', 'logs', 'port', 'pause', 'unpause', 'rename', 'update', 'top', 'stats', 'export', 'diff', 'commit', 'cp', 'container', 'network', 'volume', 'system', 'build', 'builder', 'push', 'save', 'load', 'import', 'version', 'info', 'help'];
 
 describe('berth (main)', () => {
   it('lists every command in its help, in order, on the context stdout', async () => {

@@ -41,11 +41,9 @@ export function parseVolumeFlag(spec: string): MountRequest {
   let dest: string;
   let mode = '';
   if (parts.length === 1) dest = first;
-  else if (parts.length === 2 && !second?.startsWith('/')) {
-    // `/path:ro`: an anonymous volume with a mode.
-    dest = first;
-    mode = second ?? '';
-  } else {
+  else {
+    // docker: `/path:ro` is no volume ("destination + mode is not a valid volume").
+    if (parts.length === 2 && (second ?? '').split(',').every((m) => VOLUME_MODES.has(m))) invalid('--volume', spec, `invalid spec: ${spec}`);
     source = first;
     dest = second ?? '';
     mode = third ?? '';
