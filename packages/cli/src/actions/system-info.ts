@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
 import { arch, availableParallelism, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { CommandContext } from '../context.js';
+import { treeBytes } from '../disk-usage.js';
 import { BERTH_VERSION, humanSize, parseFormat, table, writeJson } from '../output.js';
 import { buildCache } from './rmi.js';
 
@@ -124,19 +124,6 @@ export async function info(ctx: CommandContext, opts: { format?: string }): Prom
   out += mirrors.length > 0 ? ` Registry Mirrors:\n${mirrors.map((m) => `  ${m}\n`).join('')}` : '';
   ctx.stdout.write(out);
   return 0;
-}
-
-/** Bytes a directory tree takes (allocated blocks), without following symlinks; 0 when absent. */
-async function treeBytes(dir: string): Promise<number> {
-  let total = 0;
-  const walk = async (p: string): Promise<void> => {
-    const st = await lstat(p).catch(() => undefined);
-    if (!st) return;
-    total += st.blocks * 512;
-    if (st.isDirectory()) for (const name of await readdir(p).catch(() => [])) await walk(join(p, name));
-  };
-  await walk(dir);
-  return total;
 }
 
 /** docker's Local Volumes row: every volume; active when a container (running or not) mounts it; the others' bytes reclaimable. */

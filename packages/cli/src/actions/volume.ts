@@ -1,5 +1,6 @@
 import type { CommandContext } from '../context.js';
 import { sweep } from '../containers.js';
+import { treeBytes } from '../disk-usage.js';
 import { errorLine, humanSize, inspectEach, parseFormat, table, usageError, writeJson } from '../output.js';
 import { ANONYMOUS_LABEL, VolumeStore, type VolumeRecord } from '../volumes.js';
 import { confirm } from './prune.js';
@@ -73,18 +74,8 @@ export async function volumeRm(ctx: CommandContext, names: string[], opts: { for
 }
 
 /** Bytes a volume's files take (allocated blocks). */
-export async function volumeBytes(store: VolumeStore, v: VolumeRecord): Promise<number> {
-  const { lstat, readdir } = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  let total = 0;
-  const walk = async (p: string): Promise<void> => {
-    const st = await lstat(p).catch(() => undefined);
-    if (!st) return;
-    total += st.blocks * 512;
-    if (st.isDirectory()) for (const n of await readdir(p).catch(() => [])) await walk(join(p, n));
-  };
-  await walk(store.dataDir(v.Name));
-  return total;
+export function volumeBytes(store: VolumeStore, v: VolumeRecord): Promise<number> {
+  return treeBytes(store.dataDir(v.Name));
 }
 
 /**
