@@ -151,4 +151,17 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('volumes (as root)', ()
     expect(await names()).toEqual(['inuse']);
     expect((await b(['rm', 'keeper'])).code).toBe(0);
   });
+
+  it("cp reads and writes a container's volume, not the empty directory under it in the rootfs", async () => {
+    expect((await b(['run', '--name', 'cpv', '-v', 'cpvol:/data', 'alpine', 'sh', '-c', 'echo in-volume > /data/f'])).code).toBe(0);
+    expect(await b(['cp', 'cpv:/data/f', path.join(box.dir, 'f-out')])).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(readFileSync(path.join(box.dir, 'f-out'), 'utf8')).toBe('in-volume\n');
+    expect(await b(['cp', path.join(host, 'hello'), 'cpv:/data/'])).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(await b(['cp', 'cpv:/data', path.join(box.dir, 'vol-out')])).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(readFileSync(path.join(box.dir, 'vol-out/hello'), 'utf8')).toBe('from host\n');
+    const read = await b(['run', '--rm', '-v', 'cpvol:/v', 'alpine', 'cat', '/v/hello']);
+    expect(read).toEqual({ code: 0, stdout: 'from host\n', stderr: '' });
+    expect(existsSync(path.join(box.env.BERTH_ROOT as string, 'volumes/cpvol/_data/hello'))).toBe(true);
+    expect((await b(['rm', 'cpv'])).code).toBe(0);
+  });
 });

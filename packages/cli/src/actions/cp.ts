@@ -9,6 +9,7 @@ import path from 'node:path';
 import { BerthError } from '@berth/oci';
 import type { ContainerInfo } from '@berth/runtime';
 import type { CommandContext } from '../context.js';
+import { VolumeStore } from '../volumes.js';
 import { archiveTree, copyTree, extractTree } from '../tree-copy.js';
 import { prepareArchiveCopy, specifiesCurrentDir, splitCpArg, splitPathDirEntry, type CopyDest, type CopySource } from '../cp-paths.js';
 
@@ -63,17 +64,45 @@ function lookup(host: string, follow: boolean): Stats | undefined {
   }
 }
 
+/** A container's root and the host directories of its volumes and bind mounts, where cp reads and writes as docker's does. */
+interface ContainerFs {
+  rootfs: string;
+  /** Mount destination → host source, deepest first (a tmpfs lives only in the running container: not seen). */
+  mounts: Array<{ dest: string; source: string }>;
+}
+
+function containerFs(ctx: CommandContext, c: ContainerInfo): ContainerFs {
+  const rec = new VolumeStore(ctx.loc.root).record(c.id);
+  const mounts = (rec?.Mounts ?? []).filter((m) => m.Type !== 'tmpfs').map((m) => ({ dest: m.Destination, source: m.Source }));
+  return { rootfs: c.rootfs, mounts: mounts.sort((a, b) => b.dest.length - a.dest.length) };
+}
+
+/**
+ * resolveInRoot across the container's mounts: resolved in the rootfs, and when that lands under
+ * a mount's destination, the rest resolved again inside the mount's source (a symlink in a
+ * volume stays in the volume).
+ */
+async function resolveIn(fs: ContainerFs, p: string): Promise<string> {
+  const { resolveInRoot, insideRoot } = await import('@berth/fs-root');
+  const host = resolveInRoot(fs.rootfs, p);
+  const inner = insideRoot(fs.rootfs, host) ?? '/';
+  const m = fs.mounts.find((x) => inner === x.dest || inner.startsWith(`${x.dest}/`));
+  return m ? resolveInRoot(m.source, inner.slice(m.dest.length) || '/') : host;
+}
+
 /**
  * A container path on the host, docker's ResolvePath: the parent resolved inside the root, the
  * last component kept as it is (a symlink is copied as a symlink) unless the path ends in `/`
  * or `/.` or `follow` (-L) is asked, then the whole path is resolved (inside the root).
  */
-async function resolveContainerPath(rootfs: string, p: string, follow: boolean): Promise<string> {
-  const { resolveInRoot } = await import('@berth/fs-root');
+async function resolveContainerPath(fs: ContainerFs, p: string, follow: boolean): Promise<string> {
   const abs = p.startsWith('/') ? p : `/${p}`;
   const { dir, base } = splitPathDirEntry(abs);
-  if (follow || p.endsWith('/') || base === '.' || base === '/') return resolveInRoot(rootfs, abs);
-  return path.join(resolveInRoot(rootfs, dir), base);
+  if (follow || p.endsWith('/') || base === '.' || base === '/') return resolveIn(fs, abs);
+  const whole = await resolveIn(fs, abs);
+  // A mount point itself is its source, not the rootfs's directory under it.
+  if (fs.mounts.some((m) => m.source === whole)) return whole;
+  return path.join(await resolveIn(fs, dir), base);
 }
 
 /** The name an archive of `p` takes: its last entry (`.` for `dir/.`), `.` for the root. */
@@ -84,7 +113,7 @@ function rootNameOf(p: string): string {
 
 async function copyOut(ctx: CommandContext, c: ContainerInfo, container: string, srcPath: string, dstPath: string | undefined, flags: CpFlags): Promise<void> {
   const follow = Boolean(flags.followLink);
-  const host = await resolveContainerPath(c.rootfs, srcPath, follow);
+  const host = await resolveContainerPath(containerFs(ctx, c), srcPath, follow);
   const st = lookup(host, false);
   if (!st) throw notFound(container, srcPath);
   if (!st.isDirectory() && (srcPath.endsWith('/') || specifiesCurrentDir(srcPath))) throw new BerthError('EINVAL_ARGUMENT', `${container}:${srcPath}: not a directory`);
@@ -123,10 +152,10 @@ function localParent(p: string): string {
 }
 
 async function copyIn(ctx: CommandContext, c: ContainerInfo, container: string, dstPath: string, srcPath: string | undefined, flags: CpFlags): Promise<void> {
-  const { resolveInRoot } = await import('@berth/fs-root');
+  const fs = containerFs(ctx, c);
   const abs = dstPath.startsWith('/') ? dstPath : `/${dstPath}`;
   // The destination is followed as docker's CLI follows it, but inside the container's root.
-  const dstHost = resolveInRoot(c.rootfs, abs);
+  const dstHost = await resolveIn(fs, abs);
   const dstSt = lookup(dstHost, false);
   const dest: CopyDest = { path: abs, exists: dstSt !== undefined, isDir: dstSt?.isDirectory() ?? false };
   const owner = flags.archive ? undefined : { uid: 0, gid: 0 };
@@ -145,8 +174,8 @@ async function copyIn(ctx: CommandContext, c: ContainerInfo, container: string, 
   let dir = dstHost;
   if (plan.into === 'parent') {
     const parent = splitPathDirEntry(abs).dir;
-    const host = resolveInRoot(c.rootfs, parent, { missing: 'undefined' });
-    if (host === undefined) throw new BerthError('ENOT_FOUND', `Could not find the file ${parent} in container ${container}`);
+    const host = await resolveIn(fs, parent);
+    if (!lookup(host, false)?.isDirectory()) throw new BerthError('ENOT_FOUND', `Could not find the file ${parent} in container ${container}`);
     dir = host;
   } else if (!dest.isDir) {
     throw new BerthError('EINVAL_ARGUMENT', `extraction point ${abs} in container ${container} is not a directory`);
