@@ -140,6 +140,9 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('volumes (as root)', ()
     const total = (await names()).length;
     expect(row?.slice(0, 3)).toEqual(['Local Volumes', String(total), '1']);
     expect((await b(['info'])).stdout).toMatch(new RegExp(`\\n Volumes: +${total}\\n`));
+    const dv = await b(['system', 'df', '-v']);
+    expect(dv.stdout).toMatch(/\nLocal Volumes space usage:\n\nVOLUME NAME {3,}LINKS {3,}SIZE\n/);
+    expect(dv.stdout).toMatch(/^inuse {3,}1 {3,}\S+$/m);
     const prune = await b(['volume', 'prune', '-f']);
     expect(prune.code).toBe(0);
     expect(prune.stdout).toMatch(new RegExp(`^Deleted Volumes:\\n${left[0]}\\n\\nTotal reclaimed space: \\S+\\n$`));

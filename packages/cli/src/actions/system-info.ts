@@ -126,20 +126,23 @@ export async function info(ctx: CommandContext, opts: { format?: string }): Prom
   return 0;
 }
 
-/** docker's Local Volumes row: every volume; active when a container (running or not) mounts it; the others' bytes reclaimable. */
-async function volumesRow(ctx: CommandContext, list: ReadonlyArray<{ id: string }>): Promise<DfRow> {
+/** docker's Local Volumes row (active: a container, running or not, mounts it; the others' bytes reclaimable) and, for -v, each volume's LINKS and SIZE. */
+async function volumesUsage(ctx: CommandContext, list: ReadonlyArray<{ id: string }>): Promise<{ row: DfRow; volumes: Array<{ name: string; links: number; size: number }> }> {
   const [{ VolumeStore }, { volumeBytes }] = await Promise.all([import('../volumes.js'), import('./volume.js')]);
   const store = new VolumeStore(ctx.loc.root);
   const users = store.users(new Set(list.map((c) => c.id)));
   const row: DfRow = { Type: 'Local Volumes', Total: 0, Active: 0, Size: 0, Reclaimable: 0 };
+  const volumes: Array<{ name: string; links: number; size: number }> = [];
   for (const v of store.list()) {
     const bytes = await volumeBytes(store, v);
+    const links = users.get(v.Name)?.length ?? 0;
+    volumes.push({ name: v.Name, links, size: bytes });
     row.Total++;
     row.Size += bytes;
-    if (users.has(v.Name)) row.Active++;
+    if (links > 0) row.Active++;
     else row.Reclaimable += bytes;
   }
-  return row;
+  return { row, volumes };
 }
 
 interface DfRow {
@@ -196,14 +199,15 @@ export async function systemDf(ctx: CommandContext, opts: { verbose?: boolean; f
   const cacheReclaimable = [...cacheLayers.values()].filter((l) => !l.active).reduce((a, l) => a + l.size, 0) + entries.reduce((a, e) => a + e.fileBytes, 0);
   const cacheActive = entries.filter((e) => e.layer && cacheLayers.get(e.layer.digest)?.active).length;
 
+  const volumes = await volumesUsage(ctx, list);
   const df: DfRow[] = [
     { Type: 'Images', Total: blobsOf.size, Active: [...blobsOf.keys()].filter((d) => used.has(d)).length, Size: imagesSize, Reclaimable: imagesReclaimable },
     { Type: 'Containers', Total: list.length, Active: list.filter((c) => c.status === 'running').length, Size: containersSize, Reclaimable: containersReclaimable },
-    await volumesRow(ctx, list),
+    volumes.row,
     { Type: 'Build Cache', Total: entries.length, Active: cacheActive, Size: cacheSize, Reclaimable: cacheReclaimable },
   ];
   if (format === 'json') {
-    writeJson(ctx.stdout, opts.verbose ? { Summary: df, Images: rows, Containers: list.map((c, i) => ({ id: c.id, name: c.name, image: c.image?.reference, status: c.statusText, size: containerSizes[i] })), BuildCache: entries } : df);
+    writeJson(ctx.stdout, opts.verbose ? { Summary: df, Images: rows, Containers: list.map((c, i) => ({ id: c.id, name: c.name, image: c.image?.reference, status: c.statusText, size: containerSizes[i] })), Volumes: volumes.volumes, BuildCache: entries } : df);
     return 0;
   }
   if (!opts.verbose) {
@@ -226,6 +230,8 @@ export async function systemDf(ctx: CommandContext, opts: { verbose?: boolean; f
   );
   ctx.stdout.write('\nContainers space usage:\n\n');
   ctx.stdout.write(table(['CONTAINER ID', 'IMAGE', 'SIZE', 'STATUS', 'NAMES'], list.map((c, i) => [c.shortId, c.image?.reference ?? '', humanSize(containerSizes[i] ?? 0), c.statusText, c.name])));
+  ctx.stdout.write('\nLocal Volumes space usage:\n\n');
+  ctx.stdout.write(table(['VOLUME NAME', 'LINKS', 'SIZE'], volumes.volumes.map((v) => [v.name, String(v.links), humanSize(v.size)])));
   ctx.stdout.write('\nBuild cache usage: ' + humanSize(cacheSize) + '\n\n');
   ctx.stdout.write(
     table(
