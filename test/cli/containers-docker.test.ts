@@ -289,7 +289,7 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('docker verbs on contai
     expect(inspected[0]?.Config.history.at(-1)?.comment).toBe('my change');
     expect(inspected[0]?.Config.author).toBe('me');
     const bad = await b(['commit', '-c', 'RUN rm -rf /', 'to-commit']);
-    expect([bad.code, bad.stderr.split('\n')[0]]).toEqual([2, 'berth: invalid --change "RUN rm -rf /": RUN is not supported (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE are)']);
+    expect([bad.code, bad.stderr.split('\n')[0]]).toEqual([2, 'berth: invalid --change "RUN rm -rf /": RUN is not supported (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME are)']);
   });
 
   it('import: a tar (from export, a file or stdin, plain or gzip) as a one-layer image that runs; --change and -m', async () => {

@@ -24,6 +24,7 @@ import { systemCommand } from './commands/system.js';
 import { tagCommand } from './commands/tag.js';
 import { unpackCommand } from './commands/unpack.js';
 import { versionCommand } from './commands/version.js';
+import { volumeCommand } from './commands/volume.js';
 import { Context, type CommandContext } from './context.js';
 import { BERTH_VERSION, errorLine, ExitError, RUN_FAILED_EXIT, USAGE_EXIT } from './output.js';
 
@@ -50,6 +51,7 @@ export const COMMANDS = {
   ...CONTAINER_VERBS,
   container: containerCommand,
   network: networkCommand,
+  volume: volumeCommand,
   system: systemCommand,
   build: buildCommand,
   builder: builderCommand,

@@ -80,6 +80,15 @@ export interface ApplyLayerOptions {
   preserveOwnership?: boolean;
   /** For error messages; default: the (short) digest. */
   name?: string;
+  /**
+   * Archive mode (`berth cp`), the options below. `whiteouts: false`: `.wh.` names are plain
+   * entries, as docker's untar writes them (default true: a layer's whiteouts).
+   */
+  whiteouts?: boolean;
+  /** Every entry owned by this uid/gid instead of the archive's (docker cp without `-a`); implies lchown. */
+  owner?: { uid: number; gid: number };
+  /** Rename the first path component `from` to `to` (and hardlink targets with it): docker's RebaseArchiveEntries. */
+  rebase?: { from: string; to: string };
 }
 
 export interface ApplyLayerResult {
@@ -184,7 +193,17 @@ class Applier implements TarHandler {
     private readonly root: string,
     private readonly limits: LayerLimits,
     private readonly preserveOwnership: boolean,
+    private readonly archive: Pick<ApplyLayerOptions, 'whiteouts' | 'owner' | 'rebase'> = {},
   ) {}
+
+  /** The owner an entry gets: its own, or the archive mode's fixed one. */
+  private uid(e: TarEntry): number {
+    return this.archive.owner?.uid ?? e.uid;
+  }
+
+  private gid(e: TarEntry): number {
+    return this.archive.owner?.gid ?? e.gid;
+  }
 
   private abs(rel: string): string {
     return rel === '' ? this.root : `${this.root}/${rel}`;
@@ -216,7 +235,7 @@ class Applier implements TarHandler {
     const fd = this.fd;
     this.fd = -1;
     try {
-      if (this.preserveOwnership) fchownSync(fd, e.uid, e.gid);
+      if (this.preserveOwnership) fchownSync(fd, this.uid(e), this.gid(e));
       fchmodSync(fd, e.mode);
       if (e.xattrs) this.setXattrs(fd, e.xattrs);
       setFdTimes(fd, e.atime ?? e.mtime, e.mtime);
@@ -279,6 +298,11 @@ class Applier implements TarHandler {
   }
 
   private begin(e: TarEntry): void {
+    const rebase = this.archive.rebase;
+    if (rebase) {
+      e.name = rebased(e.name, rebase);
+      if (e.type === 'hardlink') e.linkname = rebased(e.linkname, rebase);
+    }
     const comps = cleanComponents(e.name);
     if (comps.length > this.limits.maxPathDepth) {
       throw new BerthError('ETOO_LARGE', `path deeper than ${this.limits.maxPathDepth} components`, {
@@ -294,7 +318,7 @@ class Applier implements TarHandler {
       this.applyDirMeta(e, '', this.root, true);
       return;
     }
-    for (let i = 0; i < n - 1; i++) {
+    for (let i = 0; i < n - 1 && this.archive.whiteouts !== false; i++) {
       const c = comps[i] as string;
       if (c.startsWith('.wh.')) {
         if (c.startsWith('.wh..wh.')) return; // inside AUFS bookkeeping (.wh..wh.plnk/...): ignored
@@ -302,7 +326,7 @@ class Applier implements TarHandler {
       }
     }
     const base = comps[n - 1] as string;
-    const wh = whiteoutKind(base);
+    const wh: ReturnType<typeof whiteoutKind> = this.archive.whiteouts === false ? { kind: 'none' } : whiteoutKind(base);
     switch (wh.kind) {
       case 'opaque':
         this.opaque(comps);
@@ -418,7 +442,7 @@ class Applier implements TarHandler {
 
   /** Owner and xattrs now; mode and times at the end (children are still to come). */
   private applyDirMeta(e: TarEntry, rel: string, abs: string, existing: boolean): void {
-    if (this.preserveOwnership) lchownSync(abs, e.uid, e.gid);
+    if (this.preserveOwnership) lchownSync(abs, this.uid(e), this.gid(e));
     if (existing) this.clearXattrs(abs);
     if (e.xattrs) this.setXattrs(abs, e.xattrs);
     this.savedTimes.delete(rel);
@@ -443,7 +467,7 @@ class Applier implements TarHandler {
       this.clobber(rel, abs);
       symlinkSync(e.linkname, abs);
     }
-    if (this.preserveOwnership) lchownSync(abs, e.uid, e.gid);
+    if (this.preserveOwnership) lchownSync(abs, this.uid(e), this.gid(e));
     if (e.xattrs) this.setXattrs(abs, e.xattrs);
     setPathTimes(abs, e.atime ?? e.mtime, e.mtime);
   }
@@ -492,7 +516,7 @@ class Applier implements TarHandler {
       this.clobber(rel, abs);
       make();
     }
-    if (this.preserveOwnership) lchownSync(abs, e.uid, e.gid);
+    if (this.preserveOwnership) lchownSync(abs, this.uid(e), this.gid(e));
     chmodSync(abs, e.mode); // a device or fifo we just made: chmod cannot follow anything
     if (e.xattrs) this.setXattrs(abs, e.xattrs);
     setPathTimes(abs, e.atime ?? e.mtime, e.mtime);
@@ -549,6 +573,17 @@ class Applier implements TarHandler {
   }
 }
 
+/** `name` with its first component `from` (after any leading `./` or `/`) renamed `to`; other names unchanged. */
+function rebased(name: string, rebase: { from: string; to: string }): string {
+  const lead = /^(\.?\/)*/.exec(name)?.[0] ?? '';
+  const rest = name.slice(lead.length);
+  const from = rebase.from.replace(/\/+$/, '');
+  if (rest === from || rest === `${from}/`) return `${lead}${rebase.to}${rest.slice(from.length)}`;
+  if (from === '.' || from === '') return `${lead}${rebase.to}/${rest}`;
+  if (rest.startsWith(`${from}/`)) return `${lead}${rebase.to}${rest.slice(from.length)}`;
+  return name;
+}
+
 function toDigest(value: Digest | string | undefined, what: string, doing: string): Digest | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string') return value;
@@ -593,9 +628,14 @@ export async function applyLayer(opts: ApplyLayerOptions): Promise<ApplyLayerRes
     opts.source.destroy();
     throw BerthError.wrap(`${doing}: root ${quote(String(opts.root))}`, err, 'EINVAL_ARGUMENT');
   }
-  const preserveOwnership = opts.preserveOwnership ?? process.getuid?.() === 0;
+  const preserveOwnership = opts.owner !== undefined || (opts.preserveOwnership ?? process.getuid?.() === 0);
 
-  const applier = new Applier(root, limits, preserveOwnership);
+  const archive = {
+    ...(opts.whiteouts !== undefined ? { whiteouts: opts.whiteouts } : {}),
+    ...(opts.owner ? { owner: opts.owner } : {}),
+    ...(opts.rebase ? { rebase: opts.rebase } : {}),
+  };
+  const applier = new Applier(root, limits, preserveOwnership, archive);
   const reader = new TarReader(applier, limits);
   const blobHash = digest ? createHash(digest.algorithm) : undefined;
   const diffHash = createHash(diffId?.algorithm ?? 'sha256');

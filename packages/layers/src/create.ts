@@ -63,6 +63,11 @@ export interface CreateLayerOptions {
   sourceDateEpoch?: number;
   /** Compare file content when all metadata is equal (default true). */
   compareContent?: boolean;
+  /**
+   * Archive mode (`berth cp`, not a layer): `target` itself, of any type, is written as the entry
+   * `rootName` and a directory's content below `rootName/`; `.wh.` names are plain names. No `base`.
+   */
+  rootName?: string;
 }
 
 export interface CreateLayerResult {
@@ -165,6 +170,8 @@ class Differ {
     readonly target: string,
     private readonly base: string | undefined,
     private readonly compareContent: boolean,
+    /** Archive mode: the target itself is an entry (see CreateLayerOptions.rootName). */
+    private readonly archive = false,
   ) {}
 
   private names(abs: string): string[] {
@@ -212,7 +219,7 @@ class Differ {
 
   private emit(n: Node): void {
     const base = n.rel.slice(n.rel.lastIndexOf('/') + 1);
-    if (base.startsWith(WHITEOUT_PREFIX)) {
+    if (base.startsWith(WHITEOUT_PREFIX) && !this.archive) {
       throw new BerthError('EUNSUPPORTED', `${quote(n.rel)}: names starting with ".wh." mean whiteouts in layers and cannot be stored`);
     }
     this.recs.set(n.rel, { kind: 'node', node: n });
@@ -299,6 +306,11 @@ class Differ {
 
   run(): void {
     const tst = lstatSync(this.target, { bigint: true });
+    if (this.archive) {
+      this.addTree('', tst);
+      this.linkGroups();
+      return;
+    }
     if (!tst.isDirectory()) throw new BerthError('EINVAL_ARGUMENT', `target ${quote(this.target)} is not a directory`);
     if (this.base === undefined) {
       for (const name of this.names(this.target)) this.addTree(name, lstatSync(path.join(this.target, name), { bigint: true }));
@@ -332,7 +344,8 @@ class Differ {
   }
 }
 
-async function* tarStream(target: string, recs: Array<[string, Rec]>, epoch: number | undefined): AsyncGenerator<Buffer> {
+async function* tarStream(target: string, recs: Array<[string, Rec]>, epoch: number | undefined, rootName?: string): AsyncGenerator<Buffer> {
+  const named = (rel: string): string => (rootName === undefined ? rel : rel === '' ? rootName : `${rootName}/${rel}`);
   const clamp = (t: number): number => (epoch !== undefined && t > epoch ? epoch : t);
   let pending: Buffer[] = [];
   let pendingBytes = 0;
@@ -355,21 +368,21 @@ async function* tarStream(target: string, recs: Array<[string, Rec]>, epoch: num
       const isLink = rec.linkTo !== undefined;
       add(
         encodeHeader({
-          name: rel,
+          name: named(rel),
           type: isLink ? 'hardlink' : n.type,
           mode: n.mode,
           uid: n.uid,
           gid: n.gid,
           size: isLink ? 0 : n.size,
           mtime: clamp(n.mtime),
-          linkname: isLink ? rec.linkTo : n.linkname,
+          linkname: isLink ? named(rec.linkTo as string) : n.linkname,
           devmajor: n.devmajor,
           devminor: n.devminor,
           xattrs: n.xattrs,
         }),
       );
       if (!isLink && n.type === 'file' && n.size > 0) {
-        const fd = openSync(path.join(target, rel), O_READ);
+        const fd = openSync(rel === '' ? target : path.join(target, rel), O_READ);
         try {
           let left = n.size;
           while (left > 0) {
@@ -449,16 +462,22 @@ export async function createLayer(opts: CreateLayerOptions): Promise<CreateLayer
     throw new BerthError('EINVAL_ARGUMENT', `${doing}: sourceDateEpoch must be a non-negative integer of seconds`);
   }
 
+  const rootName = opts.rootName;
+  if (rootName !== undefined && (opts.base !== undefined || rootName === '' || rootName.startsWith('/'))) {
+    throw new BerthError('EINVAL_ARGUMENT', `${doing}: rootName must be a relative name and comes without a base`);
+  }
   let differ: Differ;
   try {
-    differ = new Differ(realpathSync(opts.target), opts.base === undefined ? undefined : realpathSync(opts.base), opts.compareContent ?? true);
+    // In archive mode the target's own final component is not followed: a symlink is archived as one.
+    const target = rootName === undefined ? realpathSync(opts.target) : path.join(realpathSync(path.dirname(opts.target)), path.basename(opts.target));
+    differ = new Differ(target, opts.base === undefined ? undefined : realpathSync(opts.base), opts.compareContent ?? true, rootName !== undefined);
     differ.run();
   } catch (err) {
     throw BerthError.wrap(doing, err, 'ELAYER');
   }
   const recs = [...differ.recs].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 
-  const tar = Readable.from(tarStream(differ.target, recs, epoch), { objectMode: false });
+  const tar = Readable.from(tarStream(differ.target, recs, epoch, rootName), { objectMode: false });
   const diffHash = new HashingStream('sha256');
   const stages: Array<Transform> = [diffHash];
   let blobHash: HashingStream | undefined;

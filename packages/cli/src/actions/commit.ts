@@ -22,7 +22,7 @@ function commandForm(value: string): string[] {
 
 /**
  * One `--change` instruction applied to the config (docker's subset for commit/import:
- * CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE; others are refused).
+ * CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME; others are refused).
  */
 export function applyChange(config: Config, change: string): void {
   const m = /^\s*([A-Za-z]+)\s+([\s\S]*)$/.exec(change);
@@ -64,8 +64,15 @@ export function applyChange(config: Config, change: string): void {
         config.ExposedPorts = ports;
         return;
       }
+      case 'VOLUME': {
+        const t = arg.trim();
+        const paths = t.startsWith('[') ? (JSON.parse(t) as unknown[]).map(String) : t.split(/\s+/);
+        if (paths.length === 0 || paths.some((p) => !p.startsWith('/'))) throw new Error('expected absolute paths');
+        config.Volumes = { ...(config.Volumes ?? {}), ...Object.fromEntries(paths.map((p) => [p, {}])) };
+        return;
+      }
       default:
-        throw new Error(`${word.toUpperCase()} is not supported (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE are)`);
+        throw new Error(`${word.toUpperCase()} is not supported (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME are)`);
     }
   } catch (err) {
     if (err instanceof BerthError || (err as { exitCode?: number }).exitCode !== undefined) throw err;

@@ -3,6 +3,8 @@ import type { ContainerInfo, LogEntry } from '@berth/runtime';
 import type { CommandContext } from '../context.js';
 import { sweep } from '../containers.js';
 import { containerNetworkSettings, detachNetwork, dockerNetworkSettings, formatPorts, portsByContainer } from '../network.js';
+import { releaseMounts } from '../mounts.js';
+import { VolumeStore } from '../volumes.js';
 import { containerStatus, errorLine, inspectEach, listTemplate, parseFormat, relativeTime, table, usageError, writeJson } from '../output.js';
 
 /** The runtime; `removesRootfs` when the command deletes containers (their rootfs goes through @berth/rootfs). */
@@ -256,9 +258,10 @@ export async function rename(ctx: CommandContext, id: string, name: string): Pro
   return 0;
 }
 
-export async function rm(ctx: CommandContext, ids: string[], opts: { force?: boolean }): Promise<number> {
+export async function rm(ctx: CommandContext, ids: string[], opts: { force?: boolean; volumes?: boolean }): Promise<number> {
   const rt = await runtime(ctx, { removesRootfs: true });
   await sweep(ctx, rt);
+  const volumes = new VolumeStore(ctx.loc.root);
   return each(ctx, ids, async (id) => {
     const full = await rt.inspect(id).then(
       (c) => c.id,
@@ -266,6 +269,7 @@ export async function rm(ctx: CommandContext, ids: string[], opts: { force?: boo
     );
     await rt.remove(id, { force: Boolean(opts.force) });
     if (full !== undefined) await detachNetwork(ctx, full);
+    if (full !== undefined) await releaseMounts(volumes, full, { removeAnonymous: Boolean(opts.volumes) });
   });
 }
 
@@ -350,7 +354,8 @@ export async function inspectContainer(ctx: CommandContext, ids: string[], opts:
     ids,
     async (id) => {
       const c = await rt.inspect(id);
-      return { ...withDockerFields(c), NetworkSettings: dockerNetworkSettings(await containerNetworkSettings(ctx, c.id)) };
+      const Mounts = new VolumeStore(ctx.loc.root).record(c.id)?.Mounts ?? [];
+      return { ...withDockerFields(c), Mounts, NetworkSettings: dockerNetworkSettings(await containerNetworkSettings(ctx, c.id)) };
     },
     opts,
   );

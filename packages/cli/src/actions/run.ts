@@ -7,9 +7,13 @@ import { ExitError, RUN_FAILED_EXIT } from '../output.js';
 import { sweep } from '../containers.js';
 import { attachNetwork, detachNetwork, networkStore, parseNetworkChoice, planNetwork, runtimeNetworkMode, type NetworkSpecPart } from '../network.js';
 import { ensureImage, platformMismatchWarning } from './ensure-image.js';
+import { planMounts, releaseMounts } from '../mounts.js';
 
 /** The flags of `berth run` that are the CLI's own, not the container's: they never reach RunOverrides. */
-type CliOnly = 'interactive' | 'detach' | 'rm' | 'name' | 'platform' | 'quiet' | 'logDriver' | 'restart' | NetworkFlag;
+type CliOnly = 'interactive' | 'detach' | 'rm' | 'name' | 'platform' | 'quiet' | 'logDriver' | 'restart' | NetworkFlag | MountFlag;
+
+/** The mount flags: volumes and `--mount` become the runtime's bind mounts and tmpfs (../mounts.ts). */
+type MountFlag = 'mount';
 
 /** The network flags: the CLI sets the network up (@berth/network) and gives the runtime its namespace. */
 type NetworkFlag = 'network' | 'net' | 'publish' | 'publishAll' | 'dns' | 'dnsSearch' | 'dnsOption' | 'addHost' | 'networkAlias' | 'ip' | 'macAddress';
@@ -109,6 +113,7 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
     if (!flags.detach) throw new BerthError('EINVAL_ARGUMENT', `--restart ${flags.restart} needs -d: a detached container's shim restarts it (berth has no daemon)`);
   }
   const overrides = overridesFrom(flags, cmd);
+  const mounts = planMounts(ctx.loc.root, flags, overrides);
   const networkFlagValue = networkFlag(flags);
   const plan = await planNetwork({ ...flags, ...(networkFlagValue !== undefined ? { network: networkFlagValue } : {}) });
   // Bad flags and a bad name fail before anything is pulled or copied, as with docker.
@@ -125,6 +130,7 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
   const image = await ensureImage(ctx, ref, { ...(flags.platform ? { platform: flags.platform } : {}), quiet: Boolean(flags.quiet) });
   const mismatch = flags.platform ? undefined : platformMismatchWarning(image);
   if (mismatch) ctx.stderr.write(`${mismatch}\n`);
+  mounts.addImageVolumes(image.config.config?.Volumes);
   const store = await ctx.store();
   const snapshots = new rootfsPkg.Snapshots({ root: ctx.snapshotsDir, store });
   const id = newContainerId();
@@ -166,6 +172,8 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
       const snapshot = await snapshots.ensure({ image });
       const debug = ctx.env['BERTH_DEBUG'] ? (msg: string) => ctx.stderr.write(`debug: ${msg}\n`) : undefined;
       await rootfsPkg.createRootfs({ snapshot: snapshot.path, dest: rootfs, ...(debug ? { log: debug } : {}) });
+      // Volumes are seeded from the image's content at their paths: after the copy.
+      await mounts.prepare({ containerId: id, rootfs });
     })();
     // Both settle before either error is thrown: the cleanup below must not race a running ADD.
     for (const r of await Promise.allSettled([copying, networking])) if (r.status === 'rejected') throw r.reason;
@@ -201,6 +209,8 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
   } finally {
     // Until the runtime has the container, it is ours to remove (its rootfs with it).
     if (!handedOver) await runtime.remove(id, { force: true }).catch(() => undefined);
+    // docker's --rm removes the container's anonymous volumes with it (a detached one's: `volume prune`).
+    if (!handedOver || (flags.rm && !detached)) await releaseMounts(mounts.store, id, { removeAnonymous: true }).catch(() => undefined);
     // A foreground container has stopped (or never started): its address and ports go back,
     // as docker releases them at stop. A detached one's are released by the sweep once it stops.
     if (networked && !detached) await detachNetwork(ctx, id).catch(() => undefined);

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
 import { arch, availableParallelism, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { CommandContext } from '../context.js';
+import { treeBytes } from '../disk-usage.js';
 import { BERTH_VERSION, humanSize, parseFormat, table, writeJson } from '../output.js';
 import { buildCache } from './rmi.js';
 
@@ -77,6 +77,7 @@ export async function info(ctx: CommandContext, opts: { format?: string }): Prom
     ContainersPaused: 0,
     ContainersStopped: list.length - running,
     Images: imageIds.size,
+    Volumes: new (await import('../volumes.js')).VolumeStore(ctx.loc.root).list().length,
     RootDir: ctx.loc.root,
     StoreDir: join(ctx.loc.root, 'store'),
     StateDir: ctx.loc.state,
@@ -103,6 +104,7 @@ export async function info(ctx: CommandContext, opts: { format?: string }): Prom
     [' Paused', String(data.ContainersPaused)],
     [' Stopped', String(data.ContainersStopped)],
     ['Images', String(data.Images)],
+    ['Volumes', String(data.Volumes)],
     ['Root Dir', data.RootDir],
     ['Store Dir', data.StoreDir],
     ['State Dir', data.StateDir],
@@ -124,17 +126,23 @@ export async function info(ctx: CommandContext, opts: { format?: string }): Prom
   return 0;
 }
 
-/** Bytes a directory tree takes (allocated blocks), without following symlinks; 0 when absent. */
-async function treeBytes(dir: string): Promise<number> {
-  let total = 0;
-  const walk = async (p: string): Promise<void> => {
-    const st = await lstat(p).catch(() => undefined);
-    if (!st) return;
-    total += st.blocks * 512;
-    if (st.isDirectory()) for (const name of await readdir(p).catch(() => [])) await walk(join(p, name));
-  };
-  await walk(dir);
-  return total;
+/** docker's Local Volumes row (active: a container, running or not, mounts it; the others' bytes reclaimable) and, for -v, each volume's LINKS and SIZE. */
+async function volumesUsage(ctx: CommandContext, list: ReadonlyArray<{ id: string }>): Promise<{ row: DfRow; volumes: Array<{ name: string; links: number; size: number }> }> {
+  const [{ VolumeStore }, { volumeBytes }] = await Promise.all([import('../volumes.js'), import('./volume.js')]);
+  const store = new VolumeStore(ctx.loc.root);
+  const users = store.users(new Set(list.map((c) => c.id)));
+  const row: DfRow = { Type: 'Local Volumes', Total: 0, Active: 0, Size: 0, Reclaimable: 0 };
+  const volumes: Array<{ name: string; links: number; size: number }> = [];
+  for (const v of store.list()) {
+    const bytes = await volumeBytes(store, v);
+    const links = users.get(v.Name)?.length ?? 0;
+    volumes.push({ name: v.Name, links, size: bytes });
+    row.Total++;
+    row.Size += bytes;
+    if (links > 0) row.Active++;
+    else row.Reclaimable += bytes;
+  }
+  return { row, volumes };
 }
 
 interface DfRow {
@@ -191,14 +199,15 @@ export async function systemDf(ctx: CommandContext, opts: { verbose?: boolean; f
   const cacheReclaimable = [...cacheLayers.values()].filter((l) => !l.active).reduce((a, l) => a + l.size, 0) + entries.reduce((a, e) => a + e.fileBytes, 0);
   const cacheActive = entries.filter((e) => e.layer && cacheLayers.get(e.layer.digest)?.active).length;
 
+  const volumes = await volumesUsage(ctx, list);
   const df: DfRow[] = [
     { Type: 'Images', Total: blobsOf.size, Active: [...blobsOf.keys()].filter((d) => used.has(d)).length, Size: imagesSize, Reclaimable: imagesReclaimable },
     { Type: 'Containers', Total: list.length, Active: list.filter((c) => c.status === 'running').length, Size: containersSize, Reclaimable: containersReclaimable },
-    { Type: 'Local Volumes', Total: 0, Active: 0, Size: 0, Reclaimable: 0 },
+    volumes.row,
     { Type: 'Build Cache', Total: entries.length, Active: cacheActive, Size: cacheSize, Reclaimable: cacheReclaimable },
   ];
   if (format === 'json') {
-    writeJson(ctx.stdout, opts.verbose ? { Summary: df, Images: rows, Containers: list.map((c, i) => ({ id: c.id, name: c.name, image: c.image?.reference, status: c.statusText, size: containerSizes[i] })), BuildCache: entries } : df);
+    writeJson(ctx.stdout, opts.verbose ? { Summary: df, Images: rows, Containers: list.map((c, i) => ({ id: c.id, name: c.name, image: c.image?.reference, status: c.statusText, size: containerSizes[i] })), Volumes: volumes.volumes, BuildCache: entries } : df);
     return 0;
   }
   if (!opts.verbose) {
@@ -221,6 +230,8 @@ export async function systemDf(ctx: CommandContext, opts: { verbose?: boolean; f
   );
   ctx.stdout.write('\nContainers space usage:\n\n');
   ctx.stdout.write(table(['CONTAINER ID', 'IMAGE', 'SIZE', 'STATUS', 'NAMES'], list.map((c, i) => [c.shortId, c.image?.reference ?? '', humanSize(containerSizes[i] ?? 0), c.statusText, c.name])));
+  ctx.stdout.write('\nLocal Volumes space usage:\n\n');
+  ctx.stdout.write(table(['VOLUME NAME', 'LINKS', 'SIZE'], volumes.volumes.map((v) => [v.name, String(v.links), humanSize(v.size)])));
   ctx.stdout.write('\nBuild cache usage: ' + humanSize(cacheSize) + '\n\n');
   ctx.stdout.write(
     table(

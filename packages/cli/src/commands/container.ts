@@ -12,6 +12,7 @@ import { statsCommand } from './stats.js';
 import { exportCommand } from './export.js';
 import { diffCommand } from './diff.js';
 import { commitCommand } from './commit.js';
+import { cpCommand } from './cp.js';
 import { updateCommand } from './update.js';
 import { logsCommand } from './logs.js';
 import { portCommand } from './port.js';
@@ -49,6 +50,7 @@ export const CONTAINER_VERBS = {
   export: exportCommand,
   diff: diffCommand,
   commit: commitCommand,
+  cp: cpCommand,
 } satisfies Record<string, (ctx: CommandContext) => Parameters<Command['addCommand']>[0]>;
 
 /** The container verbs, built, in help order. */
