@@ -1,34 +1,16 @@
 // The everyday docker verbs on containers, through the built CLI, asserting what a docker user sees.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { berth, berthBin, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from './helpers.js';
+import { berthBin, mirrorToolsSkip, useAlpineBox } from './helpers.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;
 
 describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('docker verbs on containers (as root)', () => {
-  let box: MirrorSandbox;
-  const b = (args: string[], input?: string) => berth(args, { env: box.env, ...(input !== undefined ? { input } : {}) });
-  /** ps -a's row of the container named `name`, split into its columns. */
-  const psRow = async (name: string) => {
-    const r = await b(['ps', '-a']);
-    expect(r.code).toBe(0);
-    const line = r.stdout.split('\n').find((l) => l.endsWith(`   ${name}`));
-    return line?.split(/ {3,}/) ?? [];
-  };
-
-  beforeAll(async () => {
-    box = await mirrorSandbox({ images: images as string, names: ['alpine'] });
-    expect((await b(['pull', '-q', 'alpine'])).code).toBe(0);
-  });
-
-  afterAll(async () => {
-    const ids = (await b(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-    if (ids.length > 0) await b(['rm', '-f', ...ids]).catch(() => undefined);
-    await box?.cleanup();
-  });
+  const alpine = useAlpineBox({ images: images as string });
+  const { b, psRow } = alpine;
 
   it('ps shows "Exited (3) … ago" and "Created … ago" for a container that ran in the foreground', async () => {
     const r = await b(['run', '--name', 'fg-exit', 'alpine', 'sh', '-c', 'exit 3']);
@@ -240,7 +222,7 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('docker verbs on contai
 
   it('export: the container\'s filesystem, with its changes, as a tar on stdout or -o (the same bytes); a missing container is one line', async () => {
     expect((await b(['run', '--name', 'exported', 'alpine', 'sh', '-c', 'echo hello > /made-here; rm /etc/motd'])).code).toBe(0);
-    const file = `${box.dir}/exported.tar`;
+    const file = `${alpine.box.dir}/exported.tar`;
     const o = await b(['export', '-o', file, 'exported']);
     expect([o.code, o.stdout, o.stderr]).toEqual([0, '', '']);
     const list = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).split('\n');
@@ -250,7 +232,7 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('docker verbs on contai
     expect(list).not.toContain('etc/motd');
     expect(execFileSync('tar', ['-xOf', file, 'made-here'], { encoding: 'utf8' })).toBe('hello\n');
     // To stdout: the same archive.
-    const child = spawnSync(process.execPath, [berthBin, 'container', 'export', 'exported'], { env: { ...process.env, ...box.env }, maxBuffer: 64 * 2 ** 20 });
+    const child = spawnSync(process.execPath, [berthBin, 'container', 'export', 'exported'], { env: { ...process.env, ...alpine.box.env }, maxBuffer: 64 * 2 ** 20 });
     expect(child.status).toBe(0);
     expect(child.stdout.equals(readFileSync(file))).toBe(true);
     const missing = await b(['export', 'nosuch']);
@@ -293,7 +275,7 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('docker verbs on contai
   });
 
   it('import: a tar (from export, a file or stdin, plain or gzip) as a one-layer image that runs; --change and -m', async () => {
-    const file = `${box.dir}/exported.tar`; // from the export test: alpine plus /made-here
+    const file = `${alpine.box.dir}/exported.tar`; // from the export test: alpine plus /made-here
     const i = await b(['import', '-c', 'CMD ["cat", "/made-here"]', '-m', 'imported', file, 'imported:v1']);
     expect([i.code, i.stderr]).toEqual([0, '']);
     expect(i.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
@@ -303,7 +285,7 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('docker verbs on contai
     expect(inspected[0]?.Config.rootfs.diff_ids.length).toBe(1);
     expect(inspected[0]?.Config.history[0]?.comment).toBe('imported');
     // gzip on stdin: the same tar, so the same diff id.
-    const gz = spawnSync('sh', ['-c', `gzip -c ${file} | ${process.execPath} ${berthBin} import - imported:gz`], { env: { ...process.env, ...box.env }, encoding: 'utf8' });
+    const gz = spawnSync('sh', ['-c', `gzip -c ${file} | ${process.execPath} ${berthBin} import - imported:gz`], { env: { ...process.env, ...alpine.box.env }, encoding: 'utf8' });
     expect([gz.status, gz.stderr]).toEqual([0, '']);
     const again = JSON.parse((await b(['inspect', 'imported:gz'])).stdout) as Inspected;
     expect(again[0]?.Config.rootfs.diff_ids).toEqual(inspected[0]?.Config.rootfs.diff_ids);

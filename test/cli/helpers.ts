@@ -1,3 +1,4 @@
+import { afterAll, beforeAll, expect } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -137,4 +138,52 @@ export async function mirrorSandbox(opts: { images: string; names: string[] }): 
     await registry.stop();
     throw err;
   }
+}
+
+/** A describe block's sandbox with alpine pulled through the mirror (useAlpineBox). */
+export interface AlpineBox {
+  /** The sandbox (made in beforeAll). */
+  readonly box: MirrorSandbox;
+  /** berth in the sandbox, with `input` on stdin. */
+  b(args: string[], input?: string): Promise<BerthResult>;
+  /** `ps -a`'s row of the container named `name`, split into its columns ([] when not listed). */
+  psRow(name: string): Promise<string[]>;
+}
+
+/**
+ * For a describe block: before its tests a mirror sandbox (see mirrorSandbox) with alpine
+ * pulled, `prepare` run on it first; after them every container removed (rm -f) and the sandbox
+ * cleaned up. Hooks get `timeoutMs` (vitest's default hook timeout when not given).
+ */
+export function useAlpineBox(opts: { images: string; prepare?: (box: MirrorSandbox) => void | Promise<void>; timeoutMs?: number }): AlpineBox {
+  let box: MirrorSandbox | undefined;
+  const current = (): MirrorSandbox => {
+    if (!box) throw new Error('the alpine sandbox is used outside its describe block');
+    return box;
+  };
+  const b = (args: string[], input?: string): Promise<BerthResult> => berth(args, { env: current().env, ...(input !== undefined ? { input } : {}) });
+  beforeAll(async () => {
+    box = await mirrorSandbox({ images: opts.images, names: ['alpine'] });
+    await opts.prepare?.(box);
+    const pulled = await b(['pull', '-q', 'alpine']);
+    expect(pulled.code, pulled.stderr).toBe(0);
+  }, opts.timeoutMs);
+  afterAll(async () => {
+    if (!box) return;
+    const ids = (await b(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
+    if (ids.length > 0) await b(['rm', '-f', ...ids]).catch(() => undefined);
+    await box.cleanup();
+  }, opts.timeoutMs);
+  return {
+    get box() {
+      return current();
+    },
+    b,
+    async psRow(name) {
+      const r = await b(['ps', '-a']);
+      expect(r.code).toBe(0);
+      const line = r.stdout.split('\n').find((l) => l.endsWith(`   ${name}`));
+      return line?.split(/ {3,}/) ?? [];
+    },
+  };
 }

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { berth, berthBin, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from './helpers.js';
+import { berthBin, mirrorToolsSkip, useAlpineBox } from './helpers.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;
@@ -20,26 +20,10 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
 }
 
 describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('container lifecycle: create, start, exec, restart, wait, attach (as root)', () => {
-  let box: MirrorSandbox;
-  const b = (args: string[], input?: string) => berth(args, { env: box.env, ...(input !== undefined ? { input } : {}) });
+  const alpine = useAlpineBox({ images: images as string });
+  const { b } = alpine;
   /** ps -a's STATUS column of the container named `name` (undefined when it is not listed). */
-  const status = async (name: string): Promise<string | undefined> => {
-    const r = await b(['ps', '-a']);
-    expect(r.code).toBe(0);
-    const line = r.stdout.split('\n').find((l) => l.endsWith(`   ${name}`));
-    return line?.split(/ {3,}/)[4];
-  };
-
-  beforeAll(async () => {
-    box = await mirrorSandbox({ images: images as string, names: ['alpine'] });
-    expect((await b(['pull', '-q', 'alpine'])).code).toBe(0);
-  });
-
-  afterAll(async () => {
-    const ids = (await b(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-    if (ids.length > 0) await b(['rm', '-f', ...ids]).catch(() => undefined);
-    await box?.cleanup();
-  });
+  const status = async (name: string): Promise<string | undefined> => (await alpine.psRow(name))[4];
 
   it('create prints the ID, ps -a shows Created; start runs it; wait prints its code', async () => {
     const c = await b(['create', '--name', 'made', 'alpine', 'sh', '-c', 'while [ ! -e /done ]; do sleep 0.1; done; exit 4']);
@@ -180,7 +164,7 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('container lifecycle: c
   it('attach shows the output of a running container and exits with its status', async () => {
     const r = await b(['run', '-d', '--name', 'talker', 'alpine', 'sh', '-c', 'while [ ! -e /stop ]; do echo tick; sleep 0.2; done; echo bye; exit 5']);
     expect(r.code, r.stderr).toBe(0);
-    const child = spawn(process.execPath, ['--', berthBin, 'attach', 'talker'], { env: { ...process.env, ...box.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--', berthBin, 'attach', 'talker'], { env: { ...process.env, ...alpine.box.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));

@@ -4,9 +4,9 @@
 // asserts how long anything took.
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { berth, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from './helpers.js';
+import { mirrorToolsSkip, useAlpineBox } from './helpers.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;
@@ -23,8 +23,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 }
 
 describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('restart policies (run -d --restart, as root)', () => {
-  let box: MirrorSandbox;
-  const b = (args: string[]) => berth(args, { env: box.env });
+  const { b } = useAlpineBox({ images: images as string, timeoutMs: 180_000 });
   /** ps's line for `name` with `format` (`-a` when `all`), or undefined when ps does not list it. */
   const psLine = async (name: string, format: string, all = false): Promise<string | undefined> => {
     const r = await b(['ps', ...(all ? ['-a'] : []), '--format', format]);
@@ -42,17 +41,6 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('restart policies (run 
     const pid = Number(await inspect(name, '{{.monitorPid}}'));
     return pid > 0 && !existsSync(`/proc/${pid}`);
   };
-
-  beforeAll(async () => {
-    box = await mirrorSandbox({ images: images as string, names: ['alpine'] });
-    expect((await b(['pull', '-q', 'alpine'])).code).toBe(0);
-  }, 180_000);
-
-  afterAll(async () => {
-    const ids = (await b(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-    if (ids.length > 0) await b(['rm', '-f', ...ids]).catch(() => undefined);
-    await box?.cleanup();
-  }, 180_000);
 
   it('always restarts after exit 0, ps shows "Restarting (0) … ago" between runs, until berth stop, which ends it', async () => {
     // Each run appends to a file in the rootfs and prints the count and its address: the same rootfs and network every run.

@@ -1,33 +1,26 @@
 // Named and anonymous volumes, -v and --mount, through the built CLI, asserting what a docker user sees.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { berth, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from './helpers.js';
+import { mirrorToolsSkip, useAlpineBox } from './helpers.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;
 const HEX64 = /^[0-9a-f]{64}$/;
 
 describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('volumes (as root)', () => {
-  let box: MirrorSandbox;
-  let host: string;
-  const b = (args: string[], input?: string) => berth(args, { env: box.env, ...(input !== undefined ? { input } : {}) });
+  let host = '';
+  const alpine = useAlpineBox({
+    images: images as string,
+    prepare: (box) => {
+      host = path.join(box.dir, 'host');
+      mkdirSync(host);
+      writeFileSync(path.join(host, 'hello'), 'from host\n');
+    },
+  });
+  const { b } = alpine;
   const names = async () => (await b(['volume', 'ls', '-q'])).stdout.split('\n').filter(Boolean);
-
-  beforeAll(async () => {
-    box = await mirrorSandbox({ images: images as string, names: ['alpine'] });
-    host = path.join(box.dir, 'host');
-    mkdirSync(host);
-    writeFileSync(path.join(host, 'hello'), 'from host\n');
-    expect((await b(['pull', '-q', 'alpine'])).code).toBe(0);
-  });
-
-  afterAll(async () => {
-    const ids = (await b(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-    if (ids.length > 0) await b(['rm', '-f', ...ids]).catch(() => undefined);
-    await box?.cleanup();
-  });
 
   it('volume create (again: the same), ls, ls -q, ls --format json, inspect, a bad name', async () => {
     expect(await b(['volume', 'create', '--label', 'team=a', 'v1'])).toEqual({ code: 0, stdout: 'v1\n', stderr: '' });
@@ -35,7 +28,7 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('volumes (as root)', ()
     expect((await b(['volume', 'ls'])).stdout).toMatch(/^DRIVER {3,}VOLUME NAME\nlocal {3,}v1\n$/);
     expect(await names()).toEqual(['v1']);
     const json = JSON.parse((await b(['volume', 'ls', '--format', 'json'])).stdout) as Array<Record<string, unknown>>;
-    const mountpoint = path.join(box.env.BERTH_ROOT as string, 'volumes/v1/_data');
+    const mountpoint = path.join(alpine.box.env.BERTH_ROOT as string, 'volumes/v1/_data');
     expect(json).toEqual([{ CreatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), Driver: 'local', Labels: { team: 'a' }, Mountpoint: mountpoint, Name: 'v1', Options: {}, Scope: 'local' }]);
     const inspect = await b(['volume', 'inspect', 'v1']);
     expect(JSON.parse(inspect.stdout)).toEqual(json);
@@ -90,7 +83,7 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('volumes (as root)', ()
   });
 
   it('-v /missing/host/dir:/x makes the host directory, as docker does', async () => {
-    const dir = path.join(box.dir, 'made/by/run');
+    const dir = path.join(alpine.box.dir, 'made/by/run');
     const r = await b(['run', '--rm', '-v', `${dir}:/x`, 'alpine', 'sh', '-c', 'echo made > /x/f']);
     expect([r.code, r.stderr]).toEqual([0, '']);
     expect(readFileSync(path.join(dir, 'f'), 'utf8')).toBe('made\n');
@@ -101,7 +94,7 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('volumes (as root)', ()
     expect(r.code).toBe(0);
     const [c] = JSON.parse((await b(['container', 'inspect', 'mnt'])).stdout) as Array<{ Mounts: unknown[] }>;
     expect(c?.Mounts).toEqual([
-      { Type: 'volume', Name: 'v1', Source: path.join(box.env.BERTH_ROOT as string, 'volumes/v1/_data'), Destination: '/data', Driver: 'local', Mode: 'z', RW: true, Propagation: '' },
+      { Type: 'volume', Name: 'v1', Source: path.join(alpine.box.env.BERTH_ROOT as string, 'volumes/v1/_data'), Destination: '/data', Driver: 'local', Mode: 'z', RW: true, Propagation: '' },
       { Type: 'bind', Source: host, Destination: '/h', Mode: 'ro', RW: false, Propagation: 'rprivate' },
       { Type: 'tmpfs', Source: '', Destination: '/t', Mode: '', RW: true, Propagation: '' },
     ]);
@@ -157,14 +150,14 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('volumes (as root)', ()
 
   it("cp reads and writes a container's volume, not the empty directory under it in the rootfs", async () => {
     expect((await b(['run', '--name', 'cpv', '-v', 'cpvol:/data', 'alpine', 'sh', '-c', 'echo in-volume > /data/f'])).code).toBe(0);
-    expect(await b(['cp', 'cpv:/data/f', path.join(box.dir, 'f-out')])).toEqual({ code: 0, stdout: '', stderr: '' });
-    expect(readFileSync(path.join(box.dir, 'f-out'), 'utf8')).toBe('in-volume\n');
+    expect(await b(['cp', 'cpv:/data/f', path.join(alpine.box.dir, 'f-out')])).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(readFileSync(path.join(alpine.box.dir, 'f-out'), 'utf8')).toBe('in-volume\n');
     expect(await b(['cp', path.join(host, 'hello'), 'cpv:/data/'])).toEqual({ code: 0, stdout: '', stderr: '' });
-    expect(await b(['cp', 'cpv:/data', path.join(box.dir, 'vol-out')])).toEqual({ code: 0, stdout: '', stderr: '' });
-    expect(readFileSync(path.join(box.dir, 'vol-out/hello'), 'utf8')).toBe('from host\n');
+    expect(await b(['cp', 'cpv:/data', path.join(alpine.box.dir, 'vol-out')])).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(readFileSync(path.join(alpine.box.dir, 'vol-out/hello'), 'utf8')).toBe('from host\n');
     const read = await b(['run', '--rm', '-v', 'cpvol:/v', 'alpine', 'cat', '/v/hello']);
     expect(read).toEqual({ code: 0, stdout: 'from host\n', stderr: '' });
-    expect(existsSync(path.join(box.env.BERTH_ROOT as string, 'volumes/cpvol/_data/hello'))).toBe(true);
+    expect(existsSync(path.join(alpine.box.env.BERTH_ROOT as string, 'volumes/cpvol/_data/hello'))).toBe(true);
     expect((await b(['rm', 'cpv'])).code).toBe(0);
   });
 });
