@@ -87,4 +87,22 @@ describe.skipIf(!!mirrorToolsSkip || !images || !!tmuxSkip)('berth on a terminal
     // the host terminal is back in canonical (cooked) mode
     expect(end).toMatch(/^icanon\s*$/m);
   });
+  it.skipIf(process.getuid?.() !== 0)('exec -it gives a shell on a pty of the container, and restores the terminal', async () => {
+    const env = { ...process.env, ...box.env };
+    const started = spawnSync(process.execPath, [berthBin, 'run', '-d', '--name', 'tty-exec', 'alpine', 'sleep', '300'], { env, encoding: 'utf8' });
+    expect(started.status, started.stderr).toBe(0);
+    try {
+      startOnTerminal(['exec', '-it', 'tty-exec', 'sh']);
+      await waitFor(/^\/ # ?$/m);
+      // The pty is the container's (its devpts), the shell sees the container's PID 1.
+      const s = await typeLine('echo "answer=$((6*7)) tty=$(tty) one=$(cat /proc/1/comm)"; stty size', /^answer=42 tty=\/dev\/pts\/\d+ one=sleep\s*$/m);
+      expect(s).toMatch(/^30 120\s*$/m);
+      await typeLine('exit 5', /exit=\d+/, 200);
+      const end = await waitFor(/^-?icanon\s*$/m);
+      expect(end).toContain('exit=5');
+      expect(end).toMatch(/^icanon\s*$/m);
+    } finally {
+      spawnSync(process.execPath, [berthBin, 'rm', '-f', 'tty-exec'], { env });
+    }
+  });
 });

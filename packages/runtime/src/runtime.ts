@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { BerthError } from '@berth/oci';
 import { sharedSpawner } from './launch/spawner.js';
-import type { Spawner } from './launch/spawner.js';
-import { attachHostStreams, attachHostTerminal, prepareStdio } from './launch/stdio.js';
+import type { Spawner, ChildExit } from './launch/spawner.js';
+import { attachHostStreams, attachHostTerminal, prepareStdio, type PtyConnection } from './launch/stdio.js';
 import { discardParked, exitStatus, parkInit } from './launch/init-process.js';
 import { formatTiming, takeProcessMarks } from './launch/timing.js';
 import { defaultCgroupProvider } from './lifecycle/cgroup.js';
@@ -566,6 +566,7 @@ export class Runtime {
       proc.stderr?.destroy();
       return { exitCode: 0, pid: proc.pid };
     }
+    if (proc.pty !== null) return { exitCode: await this.execOnTerminal(proc.pty, proc.exited, req.interactive === true), pid: proc.pid };
     const relay = attachHostStreams(proc, { interactive: req.interactive === true });
     try {
       const exit = await proc.exited;
@@ -573,6 +574,30 @@ export class Runtime {
       return { exitCode: exitStatus(exit), pid: proc.pid };
     } finally {
       relay.detach();
+    }
+  }
+
+  /** `exec -t`: the process's terminal on this one's (raw mode, resized with it) until it exits and its output is read. */
+  private async execOnTerminal(pty: PtyConnection, exited: Promise<ChildExit>, interactive: boolean): Promise<number> {
+    const ended = new Promise<void>((resolve) => {
+      pty.output.once('end', resolve);
+      pty.output.once('close', resolve);
+    });
+    const detach = attachHostTerminal(pty, interactive);
+    const hangup = (): void => pty.close();
+    process.on('SIGHUP', hangup);
+    try {
+      const exit = await exited;
+      // What the process wrote last is still in the pty (other holders of its slave, e.g. its
+      // background children, may keep it open: at most a second).
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000)))]);
+      clearTimeout(timer);
+      return exitStatus(exit);
+    } finally {
+      process.off('SIGHUP', hangup);
+      detach();
+      pty.close();
     }
   }
 

@@ -166,14 +166,15 @@ export interface ExecFlags {
 }
 
 /**
- * `berth exec [-i] [-d] [-e K=V] [-w DIR] [-u USER] [--privileged] CONTAINER CMD…`: a process in a
+ * `berth exec [-i] [-t] [-d] [-e K=V] [-w DIR] [-u USER] [--privileged] CONTAINER CMD…`: a process in a
  * running container; exits with its status, 126 when it cannot be executed, 127 when it is
  * not found, 125 when berth failed (the container is not running, a bad flag).
  */
 export async function exec(ctx: CommandContext, id: string, cmd: string[], flags: ExecFlags): Promise<number> {
   try {
     if (process.getuid?.() !== 0) throw new BerthError('ENOT_ROOT', 'exec: berth runs containers as root');
-    if (flags.tty) throw new BerthError('EUNSUPPORTED', 'exec -t is not supported yet (no terminal for exec; use -i)');
+    // Docker's check and words (as run -it's).
+    if (flags.tty && flags.interactive && ctx.stdin.isTTY !== true) throw new BerthError('EINVAL_ARGUMENT', 'the input device is not a TTY');
     if (cmd.length === 0) throw new BerthError('EINVAL_ARGUMENT', 'exec: no command given');
     const { Runtime } = await import('@berth/runtime');
     const rt = new Runtime({ stateDir: ctx.loc.state });
@@ -185,6 +186,7 @@ export async function exec(ctx: CommandContext, id: string, cmd: string[], flags
       privileged: Boolean(flags.privileged),
       interactive: Boolean(flags.interactive),
       detach: Boolean(flags.detach),
+      tty: Boolean(flags.tty),
     });
     return r.exitCode;
   } catch (err) {

@@ -17,7 +17,7 @@ export function execCommand(ctx: CommandContext) {
     .argument('<command...>')
     .passThroughOptions()
     .option('-i, --interactive', 'keep stdin open')
-    .option('-t, --tty', 'allocate a pseudo-terminal (not supported yet)')
+    .option('-t, --tty', 'allocate a pseudo-terminal (the stdin, stdout and stderr of the command; with -i, this terminal is its input)')
     .option('-d, --detach', 'run the command in the background')
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect)
     .option('-w, --workdir <dir>', 'working directory inside the container')

@@ -8,7 +8,7 @@ import type { ExecConfig } from '../init/exec.js';
 import { launchInit } from '../launch/init-process.js';
 import type { InitLaunchOptions, LaunchedInit } from '../launch/init-process.js';
 import type { Spawner } from '../launch/spawner.js';
-import { closeChildSide, openStreams, prepareStdio, releaseStdio } from '../launch/stdio.js';
+import { closeChildSide, openStreams, prepareStdio, PtyConnection, releaseStdio } from '../launch/stdio.js';
 import type { StdioStreams } from '../launch/stdio.js';
 import { ALL_CAPABILITIES } from '../security/capabilities.js';
 import { mergeEnv } from '../spec/build.js';
@@ -116,10 +116,14 @@ export interface ExecRequest {
   interactive?: boolean;
   /** `-d`: the process outlives the caller; its output goes nowhere. */
   detach?: boolean;
+  /** `-t`: a pty from the container's devpts as the process's terminal (ExecProcess.pty). */
+  tty?: boolean;
 }
 
 export interface ExecProcess extends StdioStreams {
   pid: number;
+  /** The process's terminal (`tty`), else null. */
+  pty: PtyConnection | null;
   /** Resolves with the exit status (128+N for signal N). */
   exited: LaunchedInit['exited'];
 }
@@ -162,7 +166,9 @@ export async function execInContainer(ctx: RuntimeContext, id: string, req: Exec
     proc.capabilities = { bounding: all, effective: all, permitted: all, inheritable: [], ambient: [] };
   }
   const cgroup = await ctx.cgroups.open(id);
-  const stdio = prepareStdio(ctx.sys, { interactive: true, terminal: false });
+  const tty = req.tty === true && req.detach !== true;
+  const stdio = prepareStdio(ctx.sys, { interactive: true, terminal: tty });
+  let pty: PtyConnection | null = null;
   let launched: LaunchedInit;
   try {
     launched = await launchExec({
@@ -178,6 +184,7 @@ export async function execInContainer(ctx: RuntimeContext, id: string, req: Exec
       addProcess: (pid) => cgroup.addProcess(pid),
       detach: req.detach === true,
       label: info.shortId,
+      ...(tty ? { tty: true, onPty: (master: number) => (pty = new PtyConnection(ctx.sys, master)) } : {}),
     });
   } catch (err) {
     releaseStdio(ctx.sys, stdio);
@@ -185,5 +192,5 @@ export async function execInContainer(ctx: RuntimeContext, id: string, req: Exec
   }
   closeChildSide(ctx.sys, stdio);
   const streams = openStreams(stdio);
-  return { pid: launched.pid, exited: launched.exited, ...streams };
+  return { pid: launched.pid, exited: launched.exited, pty, ...streams };
 }
