@@ -133,7 +133,7 @@ describe('bundleToSpec', () => {
     expect(refusal((c) => c.process !== undefined && (c.process.user.umask = 0o077))).toContain('umask 77');
     expect(refusal((c) => c.process !== undefined && (c.process.apparmorProfile = 'docker-default'))).toContain('process.apparmorProfile');
     expect(refusal((c) => c.linux?.namespaces?.push({ type: 'mount', path: '/proc/1/ns/mnt' }))).toMatch(/mount with a path .*multithreaded Node process/);
-    expect(refusal((c) => c.linux?.namespaces?.push({ type: 'user', path: '/proc/1/ns/user' }))).toMatch(/user with a path .*does not let join a user namespace/);
+    expect(refusal((c) => c.linux?.namespaces?.push({ type: 'user', path: '/proc/1/ns/user' }))).toMatch(/type "user" with a path .*setns into a user namespace/);
     expect(refusal((c) => c.linux?.namespaces?.push({ type: 'ipc' }))).toContain('ipc given twice');
     expect(refusal((c) => (c.hooks = { prestart: [{ path: 'relative' }] }))).toContain('hooks.prestart[0].path must be an absolute path');
     expect(refusal((c) => (c.hooks = { poststart: [{ path: '/bin/true', timeout: 0 }] }))).toContain('timeout must be a positive');

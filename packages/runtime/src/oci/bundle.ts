@@ -369,16 +369,15 @@ export function bundleToSpec(cfg: OciConfig, bundle: string): BundleSpec {
   const joinNamespaces: BundleSpec['joinNamespaces'] = [];
   for (const n of linux.namespaces ?? []) {
     const joining = n.path !== undefined && n.path !== '';
-    if (joining && (n.type === 'mount' || n.type === 'user')) {
-      // The init is a Node process: multithreaded from its start, so the kernel refuses it a user namespace
-      // (setns needs a single-threaded caller), and a mount namespace is per process (fs_struct) state.
+    // The init is a Node process: multithreaded from its start, so the kernel refuses it a user
+    // namespace (new or joined); a mount namespace is per process (fs_struct) state.
+    if (n.type === 'user') throw userns(`linux.namespaces type "user"${joining ? ' with a path (joining an existing user namespace)' : ''}`);
+    if (joining && n.type === 'mount') {
       throw unsupported(
-        `linux.namespaces ${n.type} with a path (joining an existing ${n.type} namespace): berth-runtime's init is a multithreaded Node process, ` +
-          (n.type === 'user' ? 'which the kernel does not let join a user namespace' : 'which sets its root up in a mount namespace of its own'),
+        "linux.namespaces mount with a path (joining an existing mount namespace): berth-runtime's init is a multithreaded Node process, which sets its root up in a mount namespace of its own",
       );
     }
     const kind = NAMESPACES[n.type];
-    if (n.type === 'user') throw userns('linux.namespaces type "user"');
     if (kind === undefined) throw unsupported(`linux.namespaces type ${JSON.stringify(n.type)}`);
     if (namespaces.includes(kind)) throw invalid(`linux.namespaces: ${n.type} given twice`);
     namespaces.push(kind);
