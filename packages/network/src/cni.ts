@@ -311,10 +311,26 @@ async function delList(list: NetworkConfList, rt: CniRuntimeConf, opts: CniOptio
     try {
       await invokeFor('DEL', list, plugin, rt, opts, prevResult);
     } catch (err) {
-      firstError ??= err;
+      const retry = masqueradeChainMissing(plugin, err);
+      if (retry === undefined) firstError ??= err;
+      else await invokeFor('DEL', list, retry, rt, opts, prevResult).catch((again: unknown) => (firstError ??= again));
     }
   }
   if (firstError !== undefined) throw firstError;
+}
+
+/**
+ * The bridge plugin's DEL fails for good when an ADD was killed after it leased the address but
+ * before it made the container's masquerade chain: its teardown deletes the POSTROUTING rule
+ * that jumps to the chain first, and iptables refuses a rule naming a chain that does not
+ * exist ("Chain 'CNI-…' does not exist", exit status 2). With no chain there can be no such
+ * rule either, so nothing of the masquerade is left: the plugin without `ipMasq` (the same DEL
+ * otherwise: the veth, the lease) is what to run again. Undefined for any other failure.
+ */
+function masqueradeChainMissing(plugin: CniPluginConf, err: unknown): CniPluginConf | undefined {
+  if (plugin.type !== 'bridge' || plugin['ipMasq'] !== true) return undefined;
+  const message = err instanceof Error ? err.message : String(err);
+  return /Chain 'CNI-[0-9a-f]+' does not exist/.test(message) ? { ...plugin, ipMasq: false } : undefined;
 }
 
 /**
