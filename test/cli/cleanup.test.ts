@@ -4,8 +4,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { berth, berthBin, mirrorSandbox, type MirrorSandbox } from './helpers.js';
-import { cgroupDirs, containerIdsSeen, leaks } from './leaks.js';
+import { berth, berthBin, mirrorSandbox, type MirrorSandbox } from '../helpers/cli.js';
+import { cgroupDirs, containerIdsSeen, leaks } from '../helpers/leaks.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;

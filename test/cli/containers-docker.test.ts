@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { berthBin, mirrorToolsSkip, useAlpineBox } from './helpers.js';
+import { berthBin, mirrorToolsSkip, useAlpineBox } from '../helpers/cli.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;

@@ -4,7 +4,7 @@ import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { berth, berthBin, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from './helpers.js';
+import { berth, berthBin, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from '../helpers/cli.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { berth, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from './helpers.js';
+import { berth, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from '../helpers/cli.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;

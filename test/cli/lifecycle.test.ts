@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { berthBin, mirrorToolsSkip, useAlpineBox } from './helpers.js';
+import { berthBin, mirrorToolsSkip, useAlpineBox } from '../helpers/cli.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findAardvark } from '@berth/network';
 import { sharedImagesDir, toolsMissing } from '@berth/testing';
-import { berth, berthBin, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from './helpers.js';
+import { berth, berthBin, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from '../helpers/cli.js';
 
 /**
  * Names on user-defined networks (aardvark-dns on the gateway), --ip and --mac-address, and the

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedImagesDir, toolsMissing } from '@berth/testing';
-import { berth, berthBin, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from './helpers.js';
+import { berth, berthBin, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from '../helpers/cli.js';
 
 /**
  * berth's networking through the built CLI, as root with Debian's CNI plugins: every

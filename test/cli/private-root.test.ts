@@ -3,7 +3,7 @@ import { chmodSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from 'nod
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { berth, mirrorSandbox, type MirrorSandbox } from './helpers.js';
+import { berth, mirrorSandbox, type MirrorSandbox } from '../helpers/cli.js';
 
 const images = sharedImagesDir();
 

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { mirrorToolsSkip, useAlpineBox } from './helpers.js';
+import { mirrorToolsSkip, useAlpineBox } from '../helpers/cli.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatPlatform, hostPlatform } from '@berth/oci';
 import { sharedImagesDir, toolsMissing } from '@berth/testing';
-import { berth, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from './helpers.js';
+import { berth, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from '../helpers/cli.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;

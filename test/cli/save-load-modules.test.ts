@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { berth, sandbox, type Sandbox } from './helpers.js';
+import { berth, sandbox, type Sandbox } from '../helpers/cli.js';
 
 const images = sharedImagesDir();
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { berth, sandbox } from './helpers.js';
+import { berth, sandbox } from '../helpers/cli.js';
 
 // The built bin's start-up paths (issue #14): `--version` is answered by bin.js without loading the
 // CLI, and each other command declares only itself. Both must behave as the full CLI does.

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findBinary, sharedImagesDir } from '@berth/testing';
-import { berth, berthBin, mirrorSandbox, type MirrorSandbox } from './helpers.js';
+import { berth, berthBin, mirrorSandbox, type MirrorSandbox } from '../helpers/cli.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedImagesDir, toolsMissing } from '@berth/testing';
-import { berthBin, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from './helpers.js';
+import { berthBin, mirrorSandbox, mirrorToolsSkip, type MirrorSandbox } from '../helpers/cli.js';
 
 const images = sharedImagesDir();
 const tmuxSkip = toolsMissing(['tmux']);

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { mirrorToolsSkip, useAlpineBox } from './helpers.js';
+import { mirrorToolsSkip, useAlpineBox } from '../helpers/cli.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;

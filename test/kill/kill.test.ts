@@ -16,8 +16,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { berth, berthBin, mirrorSandbox, type MirrorSandbox } from '../cli/helpers.js';
-import { containerIdsSeen, corruptBlobs, leaks } from '../cli/leaks.js';
+import { berth, berthBin, mirrorSandbox, type MirrorSandbox } from '../helpers/cli.js';
+import { containerIdsSeen, corruptBlobs, leaks } from '../helpers/leaks.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;

@@ -1,7 +1,7 @@
 import { CommanderError } from '@commander-js/extra-typings';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS, program } from './main.js';
-import { berth, FakeContext, tempDir, USAGE_HINT_LINE } from './testing/fake-context.js';
+import { berth, FakeContext, tempDir, USAGE_HINT_LINE } from './test-support/fake-context.js';
 
 const HELP_LIST = ['pull', 'images', 'inspect', 'history', 'tag', 'rmi', 'image', 'login', 'logout', 'unpack', 'run', 'create', 'ps', 'start', 'stop', 'restart', 'exec', 'attach', 'wait', 'kill', 'rm', 'logs', 'port', 'pause', 'unpause', 'rename', 'update', 'top', 'stats', 'export', 'diff', 'commit', 'cp', 'container', 'network', 'volume', 'system', 'build', 'builder', 'push', 'save', 'load', 'import', 'version', 'info', 'help'];
 

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { berth, tempDir } from '../testing/fake-context.js';
+import { berth, tempDir } from '../test-support/fake-context.js';
 
 describe('berth builder prune', () => {
   it('asks docker\'s question (-a: all build cache) and stops at "no"', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseUntil } from '../actions/prune.js';
-import { berth, USAGE_HINT_LINE } from '../testing/fake-context.js';
+import { berth, USAGE_HINT_LINE } from '../test-support/fake-context.js';
 
 describe('berth stop, kill, rm, logs, container inspect: arguments and missing containers', () => {
   it('stop -t takes seconds: anything else is a usage error', async () => {

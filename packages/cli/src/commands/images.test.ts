@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { sharedImagesDir } from '@berth/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berth, tempDir, USAGE_HINT_LINE } from '../testing/fake-context.js';
+import { berth, tempDir, USAGE_HINT_LINE } from '../test-support/fake-context.js';
 
 const images = sharedImagesDir();
 const tmp = tempDir();

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { sharedImagesDir } from '@berth/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { berth, tempDir } from '../testing/fake-context.js';
+import { berth, tempDir } from '../test-support/fake-context.js';
 
 const images = sharedImagesDir();
 const tmp = tempDir();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { berth } from '../testing/fake-context.js';
+import { berth } from '../test-support/fake-context.js';
 
 describe('berth login: arguments', () => {
   it('without a terminal and without a password, fails as docker (no prompt), before any registry is asked', async () => {

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { containerStatus, humanDuration, relativeTime } from '../output.js';
-import { berth, tempDir, USAGE_HINT_LINE } from '../testing/fake-context.js';
+import { berth, tempDir, USAGE_HINT_LINE } from '../test-support/fake-context.js';
 
 describe('berth ps (no containers in a fresh BERTH_STATE)', () => {
   it('--format json prints an empty JSON array on the context stdout', async () => {

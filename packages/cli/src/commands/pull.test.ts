@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { berth, USAGE_HINT_LINE } from '../testing/fake-context.js';
+import { berth, USAGE_HINT_LINE } from '../test-support/fake-context.js';
 
 describe('berth pull: arguments', () => {
   it.each([

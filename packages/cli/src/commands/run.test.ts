@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { overridesFrom } from '../actions/run.js';
-import { berth, FakeContext, tempDir, USAGE_HINT_LINE } from '../testing/fake-context.js';
+import { berth, FakeContext, tempDir, USAGE_HINT_LINE } from '../test-support/fake-context.js';
 import { runCommand } from './run.js';
 
 /** The flags and arguments of `berth run` as its declaration parses them, without running anything. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { berth, USAGE_HINT_LINE } from '../testing/fake-context.js';
+import { berth, USAGE_HINT_LINE } from '../test-support/fake-context.js';
 
 describe('berth save and unpack: arguments', () => {
   it('save refuses to write an archive to a terminal stdout (exit 2)', async () => {

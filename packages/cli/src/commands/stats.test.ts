@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ContainerStats } from '@berth/runtime';
 import { bytesSize, cpuPercent, humanSize3, statsRow } from '../actions/stats.js';
-import { berth, USAGE_HINT_LINE } from '../testing/fake-context.js';
+import { berth, USAGE_HINT_LINE } from '../test-support/fake-context.js';
 
 const sample = (over: Partial<ContainerStats>): ContainerStats => ({
   id: 'c'.repeat(64),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { berth } from '../testing/fake-context.js';
+import { berth } from '../test-support/fake-context.js';
 
 describe('berth system prune', () => {
   it('lists what it will remove (-a: every unused image) and stops at "no" on the context stdin', async () => {

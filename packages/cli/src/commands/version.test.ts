@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { berth } from '../testing/fake-context.js';
+import { berth } from '../test-support/fake-context.js';
 
 describe('berth version and info', () => {
   it('version prints docker\'s client block (no server: no daemon), and as JSON', async () => {

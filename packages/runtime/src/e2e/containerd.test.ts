@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toolsMissing } from '@berth/testing';
-import { e2eUnavailable, ensureEntrypoints, repoRoot, sharedImages, tempDir, until } from '../testing/fixtures.js';
+import { e2eUnavailable, ensureEntrypoints, repoRoot, sharedImages, tempDir, until } from '../test-support/fixtures.js';
 
 /** The bin as npm links it: what an engine is pointed at. */
 const BIN = path.join(repoRoot, 'node_modules', '.bin', 'berth-runtime');

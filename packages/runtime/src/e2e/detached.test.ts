@@ -12,8 +12,8 @@ import { runCommand } from '../command.js';
 import type { LogEntry } from '../lifecycle/logs.js';
 import { isAlive, newContainerId } from '../lifecycle/state.js';
 import { Runtime } from '../runtime.js';
-import { containerFixture, e2eUnavailable, specFor, until } from '../testing/fixtures.js';
-import type { ContainerFixture, UnpackedImage } from '../testing/fixtures.js';
+import { containerFixture, e2eUnavailable, specFor, until } from '../test-support/fixtures.js';
+import type { ContainerFixture, UnpackedImage } from '../test-support/fixtures.js';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`skipping detached tests: ${unavailable}`);

@@ -14,8 +14,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { containerFixture, e2eUnavailable, haveTool, packageRoot, until } from '../testing/fixtures.js';
-import type { ContainerFixture } from '../testing/fixtures.js';
+import { containerFixture, e2eUnavailable, haveTool, packageRoot, until } from '../test-support/fixtures.js';
+import type { ContainerFixture } from '../test-support/fixtures.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 

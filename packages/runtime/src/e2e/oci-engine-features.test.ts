@@ -9,9 +9,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConsoleSocket, TerminalDriver } from '../testing/console-socket.js';
-import { ensureEntrypoints, haveTool, tempDir, until } from '../testing/fixtures.js';
-import { BERTH_RUNTIME as BIN, OciTestBed, PODMAN_ULIMITS as ulimits, berthRuntime as br, berthRuntimeOk as brOk, ociRuntimeUnavailable, privatePodman } from '../testing/oci-runtime.js';
+import { ConsoleSocket, TerminalDriver } from '../test-support/console-socket.js';
+import { ensureEntrypoints, haveTool, tempDir, until } from '../test-support/fixtures.js';
+import { BERTH_RUNTIME as BIN, OciTestBed, PODMAN_ULIMITS as ulimits, berthRuntime as br, berthRuntimeOk as brOk, ociRuntimeUnavailable, privatePodman } from '../test-support/oci-runtime.js';
 
 const unavailable = ociRuntimeUnavailable();
 if (unavailable) console.warn(`skipping the berth-runtime engine feature tests: ${unavailable}`);

@@ -9,9 +9,9 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ensureEntrypoints, haveTool, tempDir, until } from '../testing/fixtures.js';
-import { BERTH_RUNTIME as BIN, OciTestBed, PODMAN_ULIMITS, berthRuntime, berthRuntimeOk as brOk, ociRuntimeUnavailable, privatePodman } from '../testing/oci-runtime.js';
-import type { Config } from '../testing/oci-runtime.js';
+import { ensureEntrypoints, haveTool, tempDir, until } from '../test-support/fixtures.js';
+import { BERTH_RUNTIME as BIN, OciTestBed, PODMAN_ULIMITS, berthRuntime, berthRuntimeOk as brOk, ociRuntimeUnavailable, privatePodman } from '../test-support/oci-runtime.js';
+import type { Config } from '../test-support/oci-runtime.js';
 
 const unavailable = ociRuntimeUnavailable();
 if (unavailable) console.warn(`skipping the berth-runtime tests: ${unavailable}`);

@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime } from '../runtime.js';
 import { newContainerId } from '../lifecycle/state.js';
 import type { ContainerInfo } from '../lifecycle/state.js';
-import { containerFixture, e2eUnavailable, packageRoot, specFor } from '../testing/fixtures.js';
-import type { ContainerFixture, UnpackedImage } from '../testing/fixtures.js';
+import { containerFixture, e2eUnavailable, packageRoot, specFor } from '../test-support/fixtures.js';
+import type { ContainerFixture, UnpackedImage } from '../test-support/fixtures.js';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`skipping parked-init tests: ${unavailable}`);

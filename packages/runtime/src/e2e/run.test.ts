@@ -10,8 +10,8 @@ import { isBerthError } from '@berth/oci';
 import { Runtime } from '../runtime.js';
 import { newContainerId } from '../lifecycle/state.js';
 import type { RunOverrides } from '../spec/types.js';
-import { containerFixture, e2eUnavailable, specFor } from '../testing/fixtures.js';
-import type { ContainerFixture, UnpackedImage } from '../testing/fixtures.js';
+import { containerFixture, e2eUnavailable, specFor } from '../test-support/fixtures.js';
+import type { ContainerFixture, UnpackedImage } from '../test-support/fixtures.js';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`skipping runtime end-to-end tests: ${unavailable}`);

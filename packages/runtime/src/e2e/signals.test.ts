@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toolsMissing } from '@berth/testing';
 import { Runtime } from '../runtime.js';
 import { isAlive } from '../lifecycle/state.js';
-import { containerFixture, e2eUnavailable, packageRoot, until } from '../testing/fixtures.js';
-import type { ContainerFixture } from '../testing/fixtures.js';
+import { containerFixture, e2eUnavailable, packageRoot, until } from '../test-support/fixtures.js';
+import type { ContainerFixture } from '../test-support/fixtures.js';
 import { findInitBinary } from '../lifecycle/host.js';
 
 const unavailable = e2eUnavailable();

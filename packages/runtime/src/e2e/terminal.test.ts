@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toolsMissing } from '@berth/testing';
 import { Runtime } from '../runtime.js';
-import { e2eUnavailable, ensureEntrypoints, packageRoot, removeAllContainers, tempDir, unpackImage, until } from '../testing/fixtures.js';
+import { e2eUnavailable, ensureEntrypoints, packageRoot, removeAllContainers, tempDir, unpackImage, until } from '../test-support/fixtures.js';
 
 const unavailable = e2eUnavailable() ?? toolsMissing(['tmux']);
 if (unavailable) console.warn(`skipping terminal tests: ${unavailable}`);

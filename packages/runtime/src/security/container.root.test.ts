@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime } from '../runtime.js';
 import { newContainerId } from '../lifecycle/state.js';
 import type { RunOverrides } from '../spec/types.js';
-import { containerFixture, e2eUnavailable, haveTool, specFor } from '../testing/fixtures.js';
-import type { ContainerFixture, UnpackedImage } from '../testing/fixtures.js';
+import { containerFixture, e2eUnavailable, haveTool, specFor } from '../test-support/fixtures.js';
+import type { ContainerFixture, UnpackedImage } from '../test-support/fixtures.js';
 import { DEFAULT_CAPABILITIES, capMask, fullMask } from './capabilities.js';
 
 const unavailable = e2eUnavailable();

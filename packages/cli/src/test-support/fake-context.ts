@@ -1,4 +1,4 @@
-// Test support for the CLI's unit tests (src/**/*.test.ts); not part of the build (tsconfig excludes src/testing).
+// Test support for the CLI's unit tests (src/**/*.test.ts); not part of the build (tsconfig excludes src/test-support).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
