@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** In the order of the pipeline: start-up, registry → store (and archives) → rootfs → runtime → network → build. */
-const all = ['startup', 'pull', 'transfer', 'unpack', 'copy', 'runtime', 'runtime-cli', 'run-e2e', 'exec', 'stdio', 'run-bridge', 'throughput', 'dns', 'build'];
+const all = ['startup', 'pull', 'transfer', 'unpack', 'copy', 'runtime', 'runtime-cli', 'run-e2e', 'exec', 'stdio', 'stdio-log', 'run-bridge', 'throughput', 'dns', 'build'];
 
 const args = process.argv.slice(2);
 const sep = args.indexOf('--');
