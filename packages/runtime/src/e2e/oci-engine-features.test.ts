@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleSocket, TerminalDriver } from '../test-support/console-socket.js';
 import { ensureEntrypoints, haveTool, tempDir, until } from '../test-support/fixtures.js';
-import { BERTH_RUNTIME as BIN, OciTestBed, PODMAN_ULIMITS as ulimits, berthRuntime as br, berthRuntimeOk as brOk, ociRuntimeUnavailable, privatePodman } from '../test-support/oci-runtime.js';
+import { BERTH_RUNTIME as BIN, OciTestBed, PODMAN_ULIMITS as ulimits, berthRuntime as br, berthRuntimeOk as brOk, ociRuntimeUnavailable, usePrivatePodman } from '../test-support/oci-runtime.js';
 
 const unavailable = ociRuntimeUnavailable();
 if (unavailable) console.warn(`skipping the berth-runtime engine feature tests: ${unavailable}`);
@@ -319,32 +319,21 @@ describe.skipIf(unavailable !== undefined)('berth-runtime for engines', () => {
 const podmanUnavailable = unavailable ?? (haveTool('podman') ? undefined : 'podman is not installed');
 
 describe.skipIf(podmanUnavailable !== undefined)('podman -t with --runtime berth-runtime', () => {
-  let pdir = '';
-  let podman: string[] = [];
-  beforeAll(() => {
-    ensureEntrypoints();
-    pdir = tempDir('podman-tty');
-    podman = privatePodman(pdir);
-  }, 120_000);
-  afterAll(() => {
-    if (pdir === '') return;
-    spawnSync('podman', [...podman, 'rm', '-af'], { stdio: 'ignore' });
-    fs.rmSync(pdir, { recursive: true, force: true });
-  });
+  const priv = usePrivatePodman('podman-tty');
 
   it('podman run --rm -t alpine tty: the container has a terminal from berth-runtime over conmon console socket; podman exec -t too', () => {
-    const r = spawnSync('podman', [...podman, 'run', '--rm', '-t', '--network', 'none', ...ulimits, 'alpine', 'tty'], { encoding: 'utf8', timeout: 90_000 });
+    const r = spawnSync('podman', [...priv.args, 'run', '--rm', '-t', '--network', 'none', ...ulimits, 'alpine', 'tty'], { encoding: 'utf8', timeout: 90_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe('/dev/pts/0\r\n');
     const name = `tty-${tag}`;
-    const d = spawnSync('podman', [...podman, 'run', '-d', '--name', name, '--network', 'none', ...ulimits, 'alpine', 'sleep', '1000'], { encoding: 'utf8', timeout: 90_000 });
+    const d = spawnSync('podman', [...priv.args, 'run', '-d', '--name', name, '--network', 'none', ...ulimits, 'alpine', 'sleep', '1000'], { encoding: 'utf8', timeout: 90_000 });
     expect(d.status, d.stderr).toBe(0);
     try {
-      const e = spawnSync('podman', [...podman, 'exec', '-t', name, 'sh', '-c', 'tty; exit 6'], { encoding: 'utf8', timeout: 90_000 });
+      const e = spawnSync('podman', [...priv.args, 'exec', '-t', name, 'sh', '-c', 'tty; exit 6'], { encoding: 'utf8', timeout: 90_000 });
       expect(e.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
       expect(e.status).toBe(6);
     } finally {
-      spawnSync('podman', [...podman, 'rm', '-f', '-t', '0', name], { stdio: 'ignore', timeout: 90_000 });
+      spawnSync('podman', [...priv.args, 'rm', '-f', '-t', '0', name], { stdio: 'ignore', timeout: 90_000 });
     }
   }, 240_000);
 });

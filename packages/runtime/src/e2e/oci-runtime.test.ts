@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureEntrypoints, haveTool, tempDir, until } from '../test-support/fixtures.js';
-import { BERTH_RUNTIME as BIN, OciTestBed, PODMAN_ULIMITS, berthRuntime, berthRuntimeOk as brOk, ociRuntimeUnavailable, privatePodman } from '../test-support/oci-runtime.js';
+import { BERTH_RUNTIME as BIN, OciTestBed, PODMAN_ULIMITS, berthRuntime, berthRuntimeOk as brOk, ociRuntimeUnavailable, usePrivatePodman } from '../test-support/oci-runtime.js';
 import type { Config } from '../test-support/oci-runtime.js';
 
 const unavailable = ociRuntimeUnavailable();
@@ -324,44 +324,32 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
 const podmanUnavailable = unavailable ?? (haveTool('podman') ? undefined : 'podman is not installed');
 
 describe.skipIf(podmanUnavailable !== undefined)('podman --runtime berth-runtime', () => {
-  let pdir = '';
-  let podman: string[] = [];
-  beforeAll(() => {
-    ensureEntrypoints();
-    pdir = tempDir('podman');
-    podman = privatePodman(pdir);
-  }, 120_000);
-  afterAll(() => {
-    if (pdir === '') return;
-    spawnSync('podman', [...podman, 'rm', '-af'], { stdio: 'ignore' });
-    // vfs layers may carry immutable bits from images; a plain rm is enough for alpine.
-    fs.rmSync(pdir, { recursive: true, force: true });
-  });
+  const priv = usePrivatePodman('podman');
 
   const ulimits = PODMAN_ULIMITS;
 
   it('runs `podman run --rm alpine echo hi` and passes the exit status back', () => {
-    const r = spawnSync('podman', [...podman, 'run', '--rm', '--network', 'none', ...ulimits, 'alpine', 'echo', 'hi'], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync('podman', [...priv.args, 'run', '--rm', '--network', 'none', ...ulimits, 'alpine', 'echo', 'hi'], { encoding: 'utf8', timeout: 60_000 });
     expect(r.stderr).toBe('');
     expect(r).toMatchObject({ status: 0, stdout: 'hi\n' });
-    const e = spawnSync('podman', [...podman, 'run', '--rm', '--network', 'none', ...ulimits, 'alpine', 'sh', '-c', 'echo $(hostname)-$(cat /proc/1/cmdline | tr "\\0" " "); exit 7'], {
+    const e = spawnSync('podman', [...priv.args, 'run', '--rm', '--network', 'none', ...ulimits, 'alpine', 'sh', '-c', 'echo $(hostname)-$(cat /proc/1/cmdline | tr "\\0" " "); exit 7'], {
       encoding: 'utf8',
       timeout: 60_000,
     });
     expect(e.status).toBe(7);
     expect(e.stdout).toMatch(/^[0-9a-f]{12}-sh -c /);
-    expect(spawnSync('podman', [...podman, 'ps', '-aq'], { encoding: 'utf8' }).stdout).toBe('');
+    expect(spawnSync('podman', [...priv.args, 'ps', '-aq'], { encoding: 'utf8' }).stdout).toBe('');
   }, 120_000);
 
   it('runs a detached container, podman exec runs a process in it, podman stops it', () => {
-    const id = execFileSync('podman', [...podman, 'run', '-d', '--network', 'none', ...ulimits, 'alpine', 'sleep', '1000'], { encoding: 'utf8', timeout: 60_000 }).trim();
-    expect(execFileSync('podman', [...podman, 'inspect', '--format', '{{.State.Status}}', id], { encoding: 'utf8' }).trim()).toBe('running');
+    const id = execFileSync('podman', [...priv.args, 'run', '-d', '--network', 'none', ...ulimits, 'alpine', 'sleep', '1000'], { encoding: 'utf8', timeout: 60_000 }).trim();
+    expect(execFileSync('podman', [...priv.args, 'inspect', '--format', '{{.State.Status}}', id], { encoding: 'utf8' }).trim()).toBe('running');
     // podman exec: conmon runs `berth-runtime exec --detach --process FILE --pid-file …` and reaps the process.
-    const x = spawnSync('podman', [...podman, 'exec', '-e', 'V=v1', id, 'sh', '-c', 'echo exec $V $(cat /proc/1/comm); exit 5'], { encoding: 'utf8', timeout: 60_000 });
+    const x = spawnSync('podman', [...priv.args, 'exec', '-e', 'V=v1', id, 'sh', '-c', 'echo exec $V $(cat /proc/1/comm); exit 5'], { encoding: 'utf8', timeout: 60_000 });
     expect(x.stderr).toBe('');
     expect(x).toMatchObject({ status: 5, stdout: 'exec v1 sleep\n' });
-    execFileSync('podman', [...podman, 'stop', '-t', '1', id], { timeout: 60_000 });
-    expect(execFileSync('podman', [...podman, 'inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', id], { encoding: 'utf8' }).trim()).toBe('exited 137');
-    execFileSync('podman', [...podman, 'rm', id]);
+    execFileSync('podman', [...priv.args, 'stop', '-t', '1', id], { timeout: 60_000 });
+    expect(execFileSync('podman', [...priv.args, 'inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', id], { encoding: 'utf8' }).trim()).toBe('exited 137');
+    execFileSync('podman', [...priv.args, 'rm', id]);
   }, 120_000);
 });

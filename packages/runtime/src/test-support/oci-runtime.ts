@@ -6,7 +6,8 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { e2eUnavailable, haveTool, packageRoot, sharedImages, unpackImage, until } from './fixtures.js';
+import { afterAll, beforeAll } from 'vitest';
+import { e2eUnavailable, ensureEntrypoints, haveTool, packageRoot, sharedImages, tempDir, unpackImage, until } from './fixtures.js';
 
 export const BERTH_RUNTIME = path.join(packageRoot, 'bin', 'berth-runtime.js');
 
@@ -99,6 +100,31 @@ export function privatePodman(dir: string): string[] {
   const runroot = path.join(dir, 'runroot');
   execFileSync('skopeo', ['copy', '--quiet', `oci:${path.join(sharedImages, 'alpine')}:latest`, `containers-storage:[vfs@${store}+${runroot}]docker.io/library/alpine:latest`]);
   return ['--root', store, '--runroot', runroot, '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none', '--runtime', BERTH_RUNTIME];
+}
+
+/**
+ * For a describe block: a private podman (privatePodman) in a temp dir made before its tests;
+ * its containers and the dir removed after them. `args` are podman's global flags.
+ */
+export function usePrivatePodman(name: string): { readonly args: string[] } {
+  let dir = '';
+  let args: string[] = [];
+  beforeAll(() => {
+    ensureEntrypoints();
+    dir = tempDir(name);
+    args = privatePodman(dir);
+  }, 120_000);
+  afterAll(() => {
+    if (dir === '') return;
+    spawnSync('podman', [...args, 'rm', '-af'], { stdio: 'ignore' });
+    // vfs layers may carry immutable bits from images; a plain rm is enough for alpine.
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    get args() {
+      return args;
+    },
+  };
 }
 
 /** The host's RLIMIT_NOFILE/NPROC hard limits are below podman's defaults (runc fails the same way without these). */
