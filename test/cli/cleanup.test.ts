@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { berth, berthBin, mirrorSandbox, type MirrorSandbox } from '../helpers/cli.js';
+import { berth, berthBin, mirrorSandbox, pollUntil, type MirrorSandbox } from '../helpers/cli.js';
 import { cgroupDirs, containerIdsSeen, leaks } from '../helpers/leaks.js';
 
 const images = sharedImagesDir();
@@ -20,15 +20,7 @@ function start(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; s
 }
 
 /** Polls until `check` returns a value (every 20 ms, up to 60 s). */
-async function until<T>(what: string, check: () => T | undefined): Promise<T> {
-  const end = Date.now() + 60_000;
-  for (;;) {
-    const v = check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = <T>(what: string, check: () => T | undefined): Promise<T> => pollUntil(what, check, { timeoutMs: 60_000, intervalMs: 20 });
 
 /** A container of the sandbox whose state says it runs. */
 function runningContainer(env: NodeJS.ProcessEnv): string | undefined {

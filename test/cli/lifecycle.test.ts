@@ -3,21 +3,13 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { berthBin, mirrorToolsSkip, useAlpineBox } from '../helpers/cli.js';
+import { berthBin, mirrorToolsSkip, pollUntil, useAlpineBox } from '../helpers/cli.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;
 
-/** Polls `check` until it returns a value (not undefined), at most `timeoutMs`. */
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Polls `check` every 100 ms until it returns a value (not undefined), at most `timeoutMs`. */
+const until = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => pollUntil(what, check, { timeoutMs, intervalMs: 100 });
 
 describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('container lifecycle: create, start, exec, restart, wait, attach (as root)', () => {
   const alpine = useAlpineBox({ images: images as string });

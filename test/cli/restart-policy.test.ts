@@ -3,24 +3,15 @@
 // ending the policy. Every wait polls (generous deadlines: the machine may be loaded); nothing
 // asserts how long anything took.
 import { existsSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { mirrorToolsSkip, useAlpineBox } from '../helpers/cli.js';
+import { mirrorToolsSkip, pollUntil, useAlpineBox } from '../helpers/cli.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;
 
-/** Polls `probe` until it returns a value (not undefined), or fails after `timeoutMs` with what it saw last. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
+/** Polls `probe` every 200 ms until it returns a value (not undefined), or fails after `timeoutMs`. */
+const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> => pollUntil(what, probe, { timeoutMs, intervalMs: 200 });
 
 describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('restart policies (run -d --restart, as root)', () => {
   const { b } = useAlpineBox({ images: images as string, timeoutMs: 180_000 });

@@ -187,3 +187,14 @@ export function useAlpineBox(opts: { images: string; prepare?: (box: MirrorSandb
     },
   };
 }
+
+/** Polls `probe` every `intervalMs` until it returns a value (not undefined); fails after `timeoutMs` naming `what`. */
+export async function pollUntil<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, opts: { timeoutMs: number; intervalMs: number }): Promise<T> {
+  const deadline = Date.now() + opts.timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, opts.intervalMs));
+  }
+}
