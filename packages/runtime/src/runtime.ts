@@ -579,20 +579,12 @@ export class Runtime {
 
   /** `exec -t`: the process's terminal on this one's (raw mode, resized with it) until it exits and its output is read. */
   private async execOnTerminal(pty: PtyConnection, exited: Promise<ChildExit>, interactive: boolean): Promise<number> {
-    const ended = new Promise<void>((resolve) => {
-      pty.output.once('end', resolve);
-      pty.output.once('close', resolve);
-    });
     const detach = attachHostTerminal(pty, interactive);
     const hangup = (): void => pty.close();
     process.on('SIGHUP', hangup);
     try {
       const exit = await exited;
-      // What the process wrote last is still in the pty (other holders of its slave, e.g. its
-      // background children, may keep it open: at most a second).
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000)))]);
-      clearTimeout(timer);
+      await pty.drained(1000);
       return exitStatus(exit);
     } finally {
       process.off('SIGHUP', hangup);
@@ -600,6 +592,7 @@ export class Runtime {
       pty.close();
     }
   }
+
 
   private inspectSync(ctx: RuntimeContext, idOrName: string): ContainerInfo {
     const id = ctx.store.resolve(idOrName);

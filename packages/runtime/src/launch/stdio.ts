@@ -118,6 +118,8 @@ function closeQuietly(sys: Syscalls, fd: number): void {
 export class PtyConnection {
   readonly output: Readable;
   readonly input: Writable;
+  /** Resolves once the output has ended (every holder of the slave closed it) or was destroyed. */
+  private readonly outputEnded: Promise<void>;
 
   constructor(
     private readonly sys: Syscalls,
@@ -131,6 +133,21 @@ export class PtyConnection {
       if (err.code === 'EIO') this.output.push(null);
     });
     this.input.on('error', () => {});
+    this.outputEnded = new Promise<void>((resolve) => {
+      this.output.once('end', resolve);
+      this.output.once('close', resolve);
+    });
+  }
+
+  /**
+   * Once the process has exited: what it wrote last may still be in the pty. Resolves when the
+   * output has ended, or after `graceMs` (other holders of the slave, e.g. its background
+   * children, may keep it open).
+   */
+  async drained(graceMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.outputEnded, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
   }
 
   /** Sets the terminal size (the kernel sends SIGWINCH to the container's foreground process group). */
@@ -152,10 +169,11 @@ export class PtyConnection {
  * (when it is a TTY and input is wanted), output to stdout, window size
  * followed. When the host terminal goes away (stdin ends or fails: in raw
  * mode that only happens on a hangup), the container's terminal is hung up
- * too (the master closed), as a real terminal would be. Returns a function
+ * too (the master closed), as a real terminal would be (not with `hangUpOnStdinEnd: false`:
+ * runc's relay copies stdin until EOF and leaves the terminal open). Returns a function
  * restoring the host terminal.
  */
-export function attachHostTerminal(pty: PtyConnection, interactive: boolean): () => void {
+export function attachHostTerminal(pty: PtyConnection, interactive: boolean, opts: { hangUpOnStdinEnd?: boolean } = {}): () => void {
   const out = process.stdout;
   const resize = (): void => {
     if (out.isTTY) {
@@ -175,8 +193,10 @@ export function attachHostTerminal(pty: PtyConnection, interactive: boolean): ()
   const hangup = (): void => pty.close();
   if (interactive) {
     stdin.pipe(pty.input, { end: false });
-    stdin.once('end', hangup);
-    stdin.once('error', hangup);
+    if (opts.hangUpOnStdinEnd !== false) {
+      stdin.once('end', hangup);
+      stdin.once('error', hangup);
+    }
   }
   return () => {
     stdin.off('end', hangup);

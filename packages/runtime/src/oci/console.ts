@@ -1,7 +1,7 @@
 import { BerthError } from '@berth/oci';
 import { AF_UNIX, SOCK_CLOEXEC, SOCK_STREAM, TIOCSWINSZ } from '@berth/sys';
 import type { Syscalls } from '@berth/sys';
-import { PtyConnection } from '../launch/stdio.js';
+import { attachHostTerminal, PtyConnection } from '../launch/stdio.js';
 
 /**
  * berth-runtime's terminals, as runc makes them: with `process.terminal`, the init opens a pty
@@ -54,35 +54,12 @@ export function sendConsole(sys: Syscalls, socketPath: string, master: number): 
  */
 export function relayTerminal(sys: Syscalls, master: number): { finish(graceMs?: number): Promise<void> } {
   const pty = new PtyConnection(sys, master);
-  const out = process.stdout;
-  const stdin = process.stdin;
-  const resize = (): void => {
-    try {
-      if (out.isTTY) pty.resize(out.columns, out.rows);
-    } catch {
-      // The container is gone.
-    }
-  };
-  resize();
-  out.on('resize', resize);
-  const ended = new Promise<void>((resolve) => {
-    pty.output.once('end', resolve);
-    pty.output.once('close', resolve);
-  });
-  pty.output.pipe(out, { end: false });
-  const raw = stdin.isTTY === true;
-  if (raw) stdin.setRawMode(true);
-  // stdin's end is not a hangup (runc copies until EOF and leaves the terminal open).
-  stdin.pipe(pty.input, { end: false });
+  const detach = attachHostTerminal(pty, true, { hangUpOnStdinEnd: false });
   return {
     async finish(graceMs = 5000): Promise<void> {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
-      clearTimeout(timer);
-      out.off('resize', resize);
-      stdin.unpipe(pty.input);
-      if (raw) stdin.setRawMode(false);
-      stdin.destroy();
+      await pty.drained(graceMs);
+      detach();
+      process.stdin.destroy();
       pty.close();
     },
   };
