@@ -281,7 +281,7 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
     const cases: Array<[string, (c: Config) => void, string]> = [
       ['hooks', (c) => (c['hooks'] = { prestart: [{ path: 'true' }] }), 'hooks.prestart[0].path must be an absolute path'],
       ['join', (c) => c['linux'].namespaces.forEach((ns: { type: string; path?: string }) => ns.type === 'mount' && (ns.path = '/proc/1/ns/mnt')), 'multithreaded Node process'],
-      ['userns', (c) => c['linux'].namespaces.push({ type: 'user' }), 'linux.namespaces type "user" is not supported'],
+      ['userns', (c) => c['linux'].namespaces.push({ type: 'user' }), 'a new user namespace needs linux.uidMappings and linux.gidMappings'],
       ['terminal', (c) => (c['process'].terminal = true), 'cannot allocate tty if berth-runtime will detach without setting console socket'],
       ['sysctl', (c) => (c['linux'].sysctl = { 'kernel.panic': '1' }), 'not a namespaced sysctl'],
       ['mount', (c) => c['mounts'].push({ destination: '/x', type: 'overlay', source: 'overlay' }), 'mounts of type overlay is not supported'],
@@ -306,7 +306,7 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
     const f = JSON.parse(brOk(dir, ['features'])) as { ociVersionMax: string; linux: { namespaces: string[]; cgroup: { systemd: boolean } } };
     expect(f.ociVersionMax).toMatch(/^1\./);
     expect(f.linux.namespaces).toContain('pid');
-    expect(f.linux.namespaces).not.toContain('user');
+    expect(f.linux.namespaces).toContain('user');
     expect(f.linux.cgroup.systemd).toBe(false);
     const b = path.join(dir, `spec-${++n}`);
     fs.mkdirSync(b);

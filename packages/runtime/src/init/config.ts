@@ -46,6 +46,12 @@ export interface InitConfig {
    */
   preserveFds?: number;
   /**
+   * The init runs in a user namespace (launch/userns.ts's helper made or joined it): the kernel
+   * refuses mknod there, so device nodes are bind-mounted from the host's /dev (as runc does),
+   * and keep the host's owner and mode.
+   */
+  userNamespace?: boolean;
+  /**
    * runtime-spec hooks (berth-runtime). `runtime`: stop before pivot_root and report `hooks`, so
    * the runtime runs prestart/createRuntime while the namespaces exist; then the init runs
    * createContainer there, and startContainer once started. `state` is what they read on stdin
@@ -111,6 +117,10 @@ export type InitMessage =
   | { type: 'hooks' }
   /** Set up and waiting on the exec FIFO (InitConfig.execFifo); the report pipe closes next. */
   | { type: 'created' }
+  /** From userns.ts's helper (not the init): it is in its new namespaces and waits for its maps. */
+  | { type: 'userns' }
+  /** From userns.ts's helper: the host pid of the init it forked. */
+  | { type: 'pid'; pid: number }
   | { type: 'error'; code: string; message: string; exitCode: number; details: Record<string, unknown> };
 
 /** docker's default device nodes (runc's DefaultSimpleDevices + /dev/tty). */

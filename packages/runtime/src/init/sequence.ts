@@ -309,7 +309,10 @@ export function prepareProcess(sys: Syscalls, spec: ContainerSpec): string {
 function setupDev(sys: Syscalls, cfg: InitConfig, root: string): void {
   const dev = `${root}/dev`;
   sys.mount('tmpfs', dev, 'tmpfs', MS_NOSUID | MS_STRICTATIME, 'mode=755,size=65536k');
-  for (const d of cfg.devices) createDevice(sys, dev, d);
+  for (const d of cfg.devices) {
+    if (cfg.userNamespace === true) bindDevice(sys, dev, d);
+    else createDevice(sys, dev, d);
+  }
   for (const [name, target] of DEV_SYMLINKS) sys.symlink(target, `${dev}/${name}`);
   sys.mkdir(`${dev}/pts`, 0o755);
   sys.mount('devpts', `${dev}/pts`, 'devpts', MS_NOSUID | MS_NOEXEC, 'newinstance,ptmxmode=0666,mode=0620,gid=5');
@@ -343,6 +346,14 @@ function createDevice(sys: Syscalls, dev: string, d: DeviceNode): void {
   // mknod applies the umask; devices need their exact mode.
   sys.chmod(path, d.mode & 0o7777);
   if (d.uid !== 0 || d.gid !== 0) sys.lchown(path, d.uid, d.gid);
+}
+
+/** A user namespace may not mknod: the host's node of the same path is bind-mounted on an empty file (runc's bindMountDeviceNode). */
+function bindDevice(sys: Syscalls, dev: string, d: DeviceNode): void {
+  const rel = d.name.split('/').filter((c) => c !== '' && c !== '.' && c !== '..');
+  if (rel.length === 0) return;
+  const target = ensureMountPoint(sys, dev, `/${rel.join('/')}`, true);
+  sys.mount(`/dev/${rel.join('/')}`, target, null, MS_BIND, null);
 }
 
 function setupSys(sys: Syscalls, spec: ContainerSpec, root: string): void {

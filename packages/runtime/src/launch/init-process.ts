@@ -1,5 +1,6 @@
 import { Socket } from 'node:net';
 import { BerthError, describeError } from '@berth/oci';
+import { PRESERVED_FDS_BASE } from '../init/config.js';
 import type { InitMessage, InitStart } from '../init/config.js';
 import { CLONE_NEWPID, O_CLOEXEC, SIGNALS } from '@berth/sys';
 import type { Syscalls } from '@berth/sys';
@@ -7,6 +8,8 @@ import { sealedExecutable } from './sealed-exe.js';
 import type { ChildExit, SpawnedChild, Spawner } from './spawner.js';
 import { releaseStdio } from './stdio.js';
 import type { PreparedStdio } from './stdio.js';
+import { enterCommand, helperCommand, writeIdMappings } from './userns.js';
+import type { UserNamespacePlan } from './userns.js';
 
 /** How an init child is spawned (and what a parked one must match to be used). */
 export interface InitSpawnOptions {
@@ -30,6 +33,24 @@ export interface InitSpawnOptions {
   env?: Record<string, string>;
   /** Node options placed before the script (start-up tuning). */
   argsPrefix?: string[];
+  /**
+   * The init in a user namespace (new, or joined by path): started by the single-threaded helper
+   * of userns.ts, which also makes the pid namespace when `newPid` (then not the spawner).
+   */
+  userNamespace?: UserNamespacePlan;
+  /** Or in the user namespace of this (container init's) pid, entered with nsenter (exec's child). */
+  enterUserNamespace?: number;
+  /**
+   * With userNamespace or enterUserNamespace: more fds for the child (after the extra fds and
+   * the sealed binary), named in the child by userNamespaceFdPath(). The root of a user
+   * namespace may not be able to reach the state directory by path; runc passes fds too.
+   */
+  passFds?: number[];
+}
+
+/** The child's path of passFds[index] (`extraFds` extra fds given): /proc/self/fd/N. */
+export function userNamespaceFdPath(extraFds: number, index: number): string {
+  return `/proc/self/fd/${PRESERVED_FDS_BASE + extraFds + 1 + index}`;
 }
 
 export interface InitLaunchOptions extends InitSpawnOptions {
@@ -50,6 +71,8 @@ export interface InitLaunchOptions extends InitSpawnOptions {
   untilCreated?: { detach: boolean };
   /** `exec -d`: once exec'd, the child no longer keeps this process alive. */
   detach?: boolean;
+  /** userNamespace: the helper (this pid) is in it and its maps are written; runs before the helper forks the init. */
+  onUserNamespace?: (helperPid: number) => void;
 }
 
 export interface InitTiming {
@@ -190,14 +213,25 @@ class SpawnedInit {
       throw err;
     }
     const reader = new ReportReader(reportR, keepAlive);
+    const fds = [...opts.stdio, reportW, syncR, ...(opts.extraFds ?? [])];
+    const nodeArgs = [...(opts.argsPrefix ?? []), opts.initScript];
+    let command = { file: exe.path, args: nodeArgs };
+    if (opts.userNamespace !== undefined || opts.enterUserNamespace !== undefined) {
+      // The sealed binary is run by a program of util-linux: it gets it as an inherited fd (the
+      // init makes every fd above 2 close-on-exec before its execve).
+      const init = [`/proc/self/fd/${fds.length}`, ...nodeArgs];
+      fds.push(exe.fd, ...(opts.passFds ?? []));
+      command = opts.userNamespace !== undefined ? helperCommand(opts.userNamespace, init) : enterCommand(opts.enterUserNamespace as number, init);
+    }
     const child = opts.spawner.spawn(
       {
-        newPidNamespace: (opts.flags & CLONE_NEWPID) !== 0,
+        // A user namespace's helper makes the pid namespace itself (owned by the user namespace).
+        newPidNamespace: opts.userNamespace === undefined && (opts.flags & CLONE_NEWPID) !== 0,
         ...(opts.joinPidNamespace === undefined ? {} : { joinPidNamespace: opts.joinPidNamespace }),
-        file: exe.path,
-        args: [...(opts.argsPrefix ?? []), opts.initScript],
+        file: command.file,
+        args: command.args,
         env: opts.env ?? {},
-        fds: [...opts.stdio, reportW, syncR, ...(opts.extraFds ?? [])],
+        fds,
       },
       { keepAlive },
     );
@@ -222,6 +256,9 @@ class SpawnedInit {
     return (
       !this.dead &&
       a.sys === o.sys &&
+      a.userNamespace === undefined &&
+      o.userNamespace === undefined &&
+      a.enterUserNamespace === o.enterUserNamespace &&
       (a.flags & CLONE_NEWPID) === (o.flags & CLONE_NEWPID) &&
       a.initScript === o.initScript &&
       a.stdio.every((fd, i) => fd === o.stdio[i]) &&
@@ -428,15 +465,18 @@ async function drive(init: SpawnedInit, child: SpawnedChild, opts: InitLaunchOpt
   const { sys } = opts;
   const parkedInit = init.marks[0]?.[0] === 'park';
   for (const m of init.marks) marks.push(m);
-  const { pid, exited } = child;
+  const { exited } = child;
+  let pid = child.pid;
   const reader = init.reader;
   const syncW = init.syncW;
 
   const abort = async (err: unknown, exitCode = 125): Promise<never> => {
-    try {
-      sys.kill(pid, SIGNALS['SIGKILL'] as number);
-    } catch {
-      // Already gone.
+    for (const p of new Set([pid, child.pid])) {
+      try {
+        sys.kill(p, SIGNALS['SIGKILL'] as number);
+      } catch {
+        // Already gone.
+      }
     }
     init.closePipes();
     await exited.catch(() => undefined);
@@ -447,6 +487,14 @@ async function drive(init: SpawnedInit, child: SpawnedChild, opts: InitLaunchOpt
     throw new BerthError('ERUNTIME', `start container: ${describeError(err)}`, { cause: err, details: { exitCode } });
   };
 
+  if (opts.userNamespace !== undefined) {
+    try {
+      pid = await userNamespaceHandshake(opts.userNamespace, child.pid, opts, reader, syncW);
+    } catch (err) {
+      return abort(err);
+    }
+    marks.push(['userns', now()]);
+  }
   try {
     await opts.beforeSetup?.(pid);
     const start: InitStart = { config: opts.configPath, stdinNull: opts.stdinNull === true };
@@ -509,6 +557,27 @@ async function drive(init: SpawnedInit, child: SpawnedChild, opts: InitLaunchOpt
     throw new BerthError('ERUNTIME', `start container: the init exited during setup (${how})`, { details: { exitCode: 125 } });
   }
   return { pid, exited, timing: { marks } };
+}
+
+/**
+ * userns.ts's helper: it reports `userns` once in its new namespaces; the maps are written here
+ * (the host's side) and a newline on the sync pipe lets it fork the init, whose host pid it
+ * reports. Returns that pid.
+ */
+async function userNamespaceHandshake(plan: UserNamespacePlan, helper: number, opts: InitLaunchOptions, reader: ReportReader, syncW: number): Promise<number> {
+  const expect = async (type: 'userns' | 'pid'): Promise<InitMessage> => {
+    const m = await reader.next();
+    if (m?.type === 'error') throw new BerthError(m.code as BerthError['code'], m.message, { details: { ...m.details, exitCode: m.exitCode } });
+    if (m === null || m.type !== type) throw new BerthError('ERUNTIME', `user namespace: the helper (${plan.path === undefined ? 'unshare --user' : `nsenter --user=${plan.path}`}) ${m === null ? 'exited' : `sent ${m.type}`} before reporting ${type}`);
+    return m;
+  };
+  await expect('userns');
+  writeIdMappings(helper, plan);
+  opts.onUserNamespace?.(helper);
+  opts.sys.write(syncW, '\n');
+  const m = await expect('pid');
+  if (m.type !== 'pid' || !Number.isInteger(m.pid) || m.pid <= 0) throw new BerthError('ERUNTIME', 'user namespace: the helper reported no pid for the init');
+  return m.pid;
 }
 
 /** The process is gone (cgroup.procs refuses its pid, or its sync pipe has no reader). */

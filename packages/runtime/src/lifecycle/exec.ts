@@ -1,11 +1,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '@berth/oci';
-import { O_CLOEXEC } from '@berth/sys';
+import { O_CLOEXEC, O_RDONLY } from '@berth/sys';
 import type { Syscalls } from '@berth/sys';
 import type { InitConfig } from '../init/config.js';
 import type { ExecConfig } from '../init/exec.js';
-import { launchInit } from '../launch/init-process.js';
+import { launchInit, userNamespaceFdPath } from '../launch/init-process.js';
+import { chownToNamespaceRoot } from '../launch/userns.js';
 import type { InitLaunchOptions, LaunchedInit } from '../launch/init-process.js';
 import type { Spawner } from '../launch/spawner.js';
 import { closeChildSide, openStreams, prepareStdio, PtyConnection, releaseStdio } from '../launch/stdio.js';
@@ -72,7 +73,15 @@ export async function launchExec(o: ExecLaunch): Promise<LaunchedInit> {
   const file = path.join(o.dir, `exec-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.json`);
   fs.writeFileSync(file, JSON.stringify(cfg), { mode: 0o600 });
   let pidns: number | undefined;
+  let configFd: number | undefined;
   try {
+    const extra = o.extraFds?.length ?? 0;
+    // A container with a user namespace: the child enters it with nsenter, as its root, which may not reach the state directory by path.
+    const userns = o.init.userNamespace === true;
+    if (userns) {
+      chownToNamespaceRoot(o.pid, [file]);
+      configFd = o.sys.open(file, O_RDONLY | O_CLOEXEC);
+    }
     pidns = o.sys.open(`/proc/${o.pid}/ns/pid`, O_CLOEXEC);
     // The fd is the container's only if the pid is still its init.
     if (processStartTime(o.pid) !== o.pidStartTime) throw new BerthError('ECONTAINER_STATE', `cannot exec in container ${o.label}: it stopped`, { details: { exitCode: 125 } });
@@ -80,9 +89,10 @@ export async function launchExec(o: ExecLaunch): Promise<LaunchedInit> {
       sys: o.sys,
       spawner: o.spawner,
       initScript: bundledScript('init/exec-main.cjs'),
-      configPath: file,
+      configPath: configFd === undefined ? file : userNamespaceFdPath(extra, 0),
       flags: 0,
       joinPidNamespace: pidns,
+      ...(configFd === undefined ? {} : { enterUserNamespace: o.pid, passFds: [configFd] }),
       stdio: o.stdio,
       ...(o.extraFds !== undefined && o.extraFds.length > 0 ? { extraFds: o.extraFds } : {}),
       beforeSetup: o.addProcess,
@@ -97,6 +107,7 @@ export async function launchExec(o: ExecLaunch): Promise<LaunchedInit> {
     throw err;
   } finally {
     if (pidns !== undefined) o.sys.close(pidns);
+    if (configFd !== undefined) o.sys.close(configFd);
     fs.rmSync(file, { force: true });
   }
 }

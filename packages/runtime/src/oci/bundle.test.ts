@@ -114,10 +114,24 @@ describe('bundleToSpec', () => {
     expect(b.spec.hostname).toBe('berth');
   });
 
+  it('maps a user namespace: a new one with its uid and gid maps, or one joined by path', () => {
+    const c = podmanLike();
+    c.linux?.namespaces?.push({ type: 'user' });
+    const map = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    if (c.linux !== undefined) [c.linux.uidMappings, c.linux.gidMappings] = [map, [{ containerID: 0, hostID: 200000, size: 1 }]];
+    const b = bundleToSpec(c, '/b');
+    expect(b.userNamespace).toEqual({ uidMappings: map, gidMappings: [{ containerID: 0, hostID: 200000, size: 1 }] });
+    expect(b.spec.namespaces).not.toContain('user');
+    const j = podmanLike();
+    j.linux?.namespaces?.push({ type: 'user', path: '/proc/7/ns/user' });
+    expect(bundleToSpec(j, '/b').userNamespace).toEqual({ path: '/proc/7/ns/user', uidMappings: [], gidMappings: [] });
+    expect(bundleToSpec(podmanLike(), '/b').userNamespace).toBeNull();
+  });
+
   it('refuses, naming the field, what berth cannot honour', () => {
-    expect(refusal((c) => c.linux?.namespaces?.push({ type: 'user' }))).toContain('"user"');
+    expect(refusal((c) => c.linux?.namespaces?.push({ type: 'user' }))).toContain('a new user namespace needs linux.uidMappings and linux.gidMappings');
     expect(refusal((c) => c.linux?.namespaces?.splice(4, 1))).toContain('without its own mount namespace');
-    expect(refusal((c) => c.linux !== undefined && (c.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }]))).toContain('linux.uidMappings');
+    expect(refusal((c) => c.linux !== undefined && (c.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }]))).toContain('need a user namespace');
     expect(refusal((c) => c.linux !== undefined && (c.linux.cgroupsPath = 'machine.slice:libpod:abc'))).toContain('systemd');
     expect(refusal((c) => c.linux !== undefined && (c.linux.sysctl = { 'vm.swappiness': '1' }))).toContain('not a namespaced sysctl');
     expect(refusal((c) => c.linux?.namespaces?.splice(1, 1))).toContain('net.ipv4.ping_group_range: needs a network namespace');
@@ -125,7 +139,12 @@ describe('bundleToSpec', () => {
     expect(refusal((c) => c.linux?.resources !== undefined && (c.linux.resources.devices = [{ allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' }]))).toContain('not starting with a deny-all rule');
     expect(refusal((c) => c.linux?.resources !== undefined && (c.linux.resources.cpu = { shares: 1 }))).toContain('linux.resources.cpu.shares 1');
     expect(refusal((c) => c.linux?.resources !== undefined && (c.linux.resources.cpu = { cpus: '0' }))).toContain('linux.resources.cpu.cpus');
-    expect(refusal((c) => c.linux?.namespaces?.push({ type: 'user' }))).toContain('Node is multithreaded');
+    expect(
+      refusal((c) => {
+        c.linux?.namespaces?.push({ type: 'user' });
+        if (c.linux !== undefined) [c.linux.uidMappings, c.linux.gidMappings] = [[{ containerID: 0, hostID: 1, size: 0 }], []];
+      }),
+    ).toContain('linux.uidMappings[0] needs containerID, hostID and size');
     expect(refusal((c) => c.linux?.resources?.memory !== undefined && (c.linux.resources.memory.reservation = 1))).toContain('memory.reservation');
     expect(refusal((c) => c.mounts?.push({ destination: '/x', type: 'nfs', source: 'h:/x' }))).toContain('mounts of type nfs');
     expect(refusal((c) => c.mounts?.push({ destination: '/proc', type: 'bind', source: '/proc' }))).toContain('mounts over /proc');
@@ -133,7 +152,13 @@ describe('bundleToSpec', () => {
     expect(refusal((c) => c.process !== undefined && (c.process.user.umask = 0o077))).toContain('umask 77');
     expect(refusal((c) => c.process !== undefined && (c.process.apparmorProfile = 'docker-default'))).toContain('process.apparmorProfile');
     expect(refusal((c) => c.linux?.namespaces?.push({ type: 'mount', path: '/proc/1/ns/mnt' }))).toMatch(/mount with a path .*multithreaded Node process/);
-    expect(refusal((c) => c.linux?.namespaces?.push({ type: 'user', path: '/proc/1/ns/user' }))).toMatch(/type "user" with a path .*setns into a user namespace/);
+    expect(
+      refusal((c) => {
+        c.linux?.namespaces?.push({ type: 'user', path: '/proc/1/ns/user' });
+        if (c.linux !== undefined) c.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+      }),
+    ).toContain('not one joined by path');
+    expect(refusal((c) => c.linux?.namespaces?.push({ type: 'user', path: '/proc/1/ns/user' }, { type: 'user' }))).toContain('user given twice');
     expect(refusal((c) => c.linux?.namespaces?.push({ type: 'ipc' }))).toContain('ipc given twice');
     expect(refusal((c) => (c.hooks = { prestart: [{ path: 'relative' }] }))).toContain('hooks.prestart[0].path must be an absolute path');
     expect(refusal((c) => (c.hooks = { poststart: [{ path: '/bin/true', timeout: 0 }] }))).toContain('timeout must be a positive');

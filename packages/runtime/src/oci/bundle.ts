@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '@berth/oci';
 import type { DeviceNode } from '../init/config.js';
+import type { IdMapping } from '../launch/userns.js';
 import { DEFAULT_DEVICE_RULES } from '../cgroups/devices.js';
 import { normaliseCapability } from '../security/capabilities.js';
 import { RLIMITS } from '../security/rlimits.js';
@@ -123,12 +124,11 @@ export interface BundleSpec {
   hooks: OciHooks;
   /** The cgroup's resources not in the ContainerSpec (extra device rules, cpu shares). */
   cgroupExtras: Pick<OciResourceSpec, 'extraDeviceRules' | 'cpuShares'>;
+  /** linux.namespaces type user: a new one with these maps, or one joined by `path` (no maps). */
+  userNamespace: { path?: string; uidMappings: IdMapping[]; gidMappings: IdMapping[] } | null;
 }
 
 const unsupported = (what: string): BerthError => new BerthError('EUNSUPPORTED', `${what} is not supported by berth-runtime`);
-/** A user namespace is refused (created or joined): the kernel refuses both to a multithreaded process, and Node is one. */
-const userns = (what: string): BerthError =>
-  new BerthError('EUNSUPPORTED', `${what} is not supported by berth-runtime: no user namespaces (Node is multithreaded, and the kernel refuses unshare(CLONE_NEWUSER) and setns into a user namespace to a multithreaded process)`);
 const invalid = (what: string): BerthError => new BerthError('EINVAL_ARGUMENT', `config.json: ${what}`);
 
 /** Reads and parses `<bundle>/config.json`. */
@@ -358,7 +358,8 @@ export function bundleToSpec(cfg: OciConfig, bundle: string): BundleSpec {
   const linux = cfg.linux ?? {};
   const knownLinux = new Set(['namespaces', 'devices', 'cgroupsPath', 'resources', 'sysctl', 'seccomp', 'rootfsPropagation', 'maskedPaths', 'readonlyPaths', 'mountLabel', 'uidMappings', 'gidMappings', 'intelRdt', 'personality', 'timeOffsets']);
   for (const k of Object.keys(linux)) if (!knownLinux.has(k)) throw unsupported(`linux.${k}`);
-  for (const k of ['uidMappings', 'gidMappings'] as const) if ((linux[k] ?? []).length > 0) throw userns(`linux.${k}`);
+  const uidMappings = idMappings(linux.uidMappings, 'uidMappings');
+  const gidMappings = idMappings(linux.gidMappings, 'gidMappings');
   for (const k of ['intelRdt', 'personality', 'timeOffsets'] as const) if (linux[k] !== undefined) throw unsupported(`linux.${k}`);
   if (linux.mountLabel !== undefined && linux.mountLabel !== '') throw unsupported('linux.mountLabel (SELinux)');
   if (linux.rootfsPropagation !== undefined && !['', 'slave', 'rslave'].includes(linux.rootfsPropagation)) {
@@ -367,11 +368,17 @@ export function bundleToSpec(cfg: OciConfig, bundle: string): BundleSpec {
 
   const namespaces: NamespaceKind[] = [];
   const joinNamespaces: BundleSpec['joinNamespaces'] = [];
+  let userNamespace: BundleSpec['userNamespace'] = null;
   for (const n of linux.namespaces ?? []) {
     const joining = n.path !== undefined && n.path !== '';
-    // The init is a Node process: multithreaded from its start, so the kernel refuses it a user
-    // namespace (new or joined); a mount namespace is per process (fs_struct) state.
-    if (n.type === 'user') throw userns(`linux.namespaces type "user"${joining ? ' with a path (joining an existing user namespace)' : ''}`);
+    // A user namespace is the single-threaded helper's (launch/userns.ts), made or joined before the init's Node starts.
+    if (n.type === 'user') {
+      if (userNamespace !== null) throw invalid('linux.namespaces: user given twice');
+      if (joining && (typeof n.path !== 'string' || !n.path.startsWith('/'))) throw invalid('linux.namespaces user: path must be absolute');
+      userNamespace = joining ? { path: n.path as string, uidMappings: [], gidMappings: [] } : { uidMappings, gidMappings };
+      continue;
+    }
+    // The init is a Node process, multithreaded from its start: a mount namespace is per process (fs_struct) state.
     if (joining && n.type === 'mount') {
       throw unsupported(
         "linux.namespaces mount with a path (joining an existing mount namespace): berth-runtime's init is a multithreaded Node process, which sets its root up in a mount namespace of its own",
@@ -387,6 +394,13 @@ export function bundleToSpec(cfg: OciConfig, bundle: string): BundleSpec {
     }
   }
   const joined = new Set(joinNamespaces.map((j) => j.type));
+  if (userNamespace === null && (uidMappings.length > 0 || gidMappings.length > 0)) throw invalid('linux.uidMappings/gidMappings need a user namespace in linux.namespaces');
+  if (userNamespace?.path !== undefined && (uidMappings.length > 0 || gidMappings.length > 0)) {
+    throw invalid('linux.uidMappings/gidMappings are for a new user namespace, not one joined by path');
+  }
+  if (userNamespace !== null && userNamespace.path === undefined && (uidMappings.length === 0 || gidMappings.length === 0)) {
+    throw invalid('a new user namespace needs linux.uidMappings and linux.gidMappings');
+  }
   if (!namespaces.includes('mount')) throw unsupported('a container without its own mount namespace');
   const ns = new Set(namespaces);
   if (cfg.hostname !== undefined && cfg.hostname !== '' && !ns.has('uts')) throw invalid('hostname needs a uts namespace');
@@ -471,5 +485,20 @@ export function bundleToSpec(cfg: OciConfig, bundle: string): BundleSpec {
     joinNamespaces,
     hooks,
     cgroupExtras,
+    userNamespace,
   };
+}
+
+/** linux.uidMappings / gidMappings: containerID, hostID and size, non-negative integers (size > 0). */
+function idMappings(raw: unknown[] | undefined, field: string): IdMapping[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) throw invalid(`linux.${field} must be a list`);
+  return raw.map((m, i) => {
+    const e = m as Partial<Record<keyof IdMapping, unknown>>;
+    const n = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffffffff;
+    if (typeof m !== 'object' || m === null || !n(e.containerID) || !n(e.hostID) || !n(e.size) || e.size === 0) {
+      throw invalid(`linux.${field}[${i}] needs containerID, hostID and size (non-negative integers, size > 0)`);
+    }
+    return { containerID: e.containerID, hostID: e.hostID, size: e.size };
+  });
 }

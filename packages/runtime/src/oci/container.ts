@@ -5,7 +5,8 @@ import type { CgroupManager, CgroupResources } from '../cgroups/types.js';
 import type { InitConfig } from '../init/config.js';
 import type { ChildExit } from '../launch/spawner.js';
 import { LibcSyscalls } from '@berth/sys';
-import { CLONE_NEWCGROUP, O_CLOEXEC } from '@berth/sys';
+import { CLONE_NEWCGROUP, O_CLOEXEC, O_PATH, O_RDONLY } from '@berth/sys';
+import { chownToNamespaceRoot } from '../launch/userns.js';
 
 /*
  * What only create and exec need (the init's launch: child_process, net, crypto, the seccomp
@@ -294,8 +295,9 @@ export class OciRuntime {
     let cgroup: CgroupManager | undefined;
     let pid: number | undefined;
     let pidns: number | undefined;
+    const passFds: number[] = [];
     try {
-      const [{ launchInit }, { sharedSpawner }, { compiledSeccomp }, { bundledScript, cgroupMountPlan, deviceNodes }, { processStartTime, writeFileAtomic }, { namespaceFlags }] = await Promise.all([
+      const [{ launchInit, userNamespaceFdPath }, { sharedSpawner }, { compiledSeccomp }, { bundledScript, cgroupMountPlan, deviceNodes }, { processStartTime, writeFileAtomic }, { namespaceFlags }] = await Promise.all([
         launch(),
         spawner(),
         lifecycleCreate(),
@@ -320,6 +322,11 @@ export class OciRuntime {
         execFifo: fifo,
         sysctl: b.sysctl,
       };
+      if (b.userNamespace !== null) {
+        // The init reaches its FIFO and config through fds (passFds): the state directory's parents may be closed to it.
+        init.userNamespace = true;
+        init.execFifo = userNamespaceFdPath(extraFds.length, 1);
+      }
       const joined = b.joinNamespaces.filter((j) => j.type !== 'pid');
       if (joined.length > 0) init.joinNamespaces = joined;
       if (extraFds.length > 0) init.preserveFds = extraFds.length;
@@ -353,13 +360,29 @@ export class OciRuntime {
       if (r.pidsLimit !== undefined) res.pidsLimit = r.pidsLimit;
       await cgroup.create(cgroupId.name, { ...res, ...b.cgroupExtras });
       const cg = cgroup;
+      if (b.userNamespace !== null) {
+        passFds.push(this.sys.open(initFile, O_RDONLY | O_CLOEXEC), this.sys.open(fifo, O_PATH | O_CLOEXEC));
+      }
       const launched = await launchInit({
         sys: this.sys,
         spawner: sharedSpawner(),
         initScript: bundledScript('init/main.cjs'),
-        configPath: initFile,
+        configPath: b.userNamespace === null ? initFile : userNamespaceFdPath(extraFds.length, 0),
         flags: namespaceFlags(b.spec.namespaces.filter((n) => !b.joinNamespaces.some((j) => j.type === n))) & ~CLONE_NEWCGROUP,
         ...(pidns === undefined ? {} : { joinPidNamespace: pidns }),
+        ...(b.userNamespace === null
+          ? {}
+          : {
+              userNamespace: {
+                ...b.userNamespace,
+                newPid: b.spec.namespaces.includes('pid') && pidns === undefined,
+                // A foreground run waits for its process: the helper stays its parent and passes its status on.
+                waitForInit: o.foreground === true,
+              },
+              // The init, root of the user namespace, reads its config and opens the FIFO: they become its root's (runc chowns its FIFO too).
+              onUserNamespace: (helper: number) => chownToNamespaceRoot(helper, [initFile, fifo]),
+              passFds,
+            }),
         stdio: [0, 1, 2],
         extraFds,
         untilCreated: { detach: o.foreground !== true },
@@ -409,6 +432,7 @@ export class OciRuntime {
       throw err;
     } finally {
       if (pidns !== undefined) this.sys.close(pidns);
+      for (const fd of passFds) this.sys.close(fd);
     }
   }
 

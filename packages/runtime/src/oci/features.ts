@@ -15,7 +15,7 @@ export function features(): Record<string, unknown> {
       'nosuid', 'private', 'rbind', 'relatime', 'rprivate', 'rshared', 'rslave', 'ro', 'rw', 'shared', 'slave', 'strictatime', 'suid',
     ],
     linux: {
-      namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts'],
+      namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts'],
       capabilities: [...ALL_CAPABILITIES],
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
       seccomp: {

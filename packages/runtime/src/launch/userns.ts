@@ -1,0 +1,117 @@
+import * as fs from 'node:fs';
+import { BerthError } from '@berth/oci';
+
+/**
+ * User namespaces for the init, which is a Node process: multithreaded from its start, so it can
+ * neither unshare(CLONE_NEWUSER) nor setns() into one. Single-threaded util-linux programs do
+ * that part, as runc's nsexec does it in C:
+ *
+ * - a new user namespace (`create`): the runtime spawns a helper, `unshare --user [--pid] sh -c
+ *   HELPER_SCRIPT`, on the init's fds (report pipe 3, sync pipe 4). It reports `userns` once it
+ *   is in the new namespaces, and waits on the sync pipe while the runtime, in the host's
+ *   namespace, writes its uid_map and gid_map (setgroups stays `allow`: the writer has
+ *   CAP_SETGID over the parent). It then forks the init (`setsid setpriv --reuid=0 --regid=0
+ *   --clear-groups NODE…`): uid 0 inside, so execve gives Node the full capability set of the
+ *   namespace, and PID 1 of the pid namespace the helper unshared, which the user namespace
+ *   owns (proc can be mounted there). It reports the init's host pid (`pid`) and exits (the
+ *   init is reparented to the nearest subreaper, an engine's shim, as runc's stage-2 child is)
+ *   or, for a foreground `run`, waits for the init and exits with its status.
+ *   The init then unshares the other namespaces itself, which the user namespace thus owns
+ *   (runc's order: user first).
+ * - a user namespace joined by path: the same helper behind `nsenter --user=PATH` (no maps).
+ * - `exec` into such a container: the child is `nsenter --user=/proc/<init>/ns/user NODE…`
+ *   (uid and gid 0 inside), born in the container's pid namespace as any exec'd child.
+ */
+
+/** One line of uid_map/gid_map: container ids [containerID, containerID+size) are host ids [hostID, …). */
+export interface IdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
+/** How the init gets its user namespace. */
+export interface UserNamespacePlan {
+  /** A new one with these maps, or `path`: an existing one joined. */
+  uidMappings: IdMapping[];
+  gidMappings: IdMapping[];
+  path?: string;
+  /** The helper also unshares the pid namespace (the user namespace owns it; the init is its PID 1). */
+  newPid: boolean;
+  /** The helper waits for the init and exits with its status (a foreground run); else it exits at once. */
+  waitForInit: boolean;
+}
+
+export const UNSHARE = '/usr/bin/unshare';
+export const NSENTER = '/usr/bin/nsenter';
+
+/**
+ * The helper's script, "$@" being the init's command line. `&` in a shell without job control
+ * gives the child /dev/null as stdin: fd 0 is saved on 9 and restored.
+ */
+function helperScript(waitForInit: boolean): string {
+  const lines = [
+    `printf '{"type":"userns"}\\n' >&3 || exit 125`,
+    'read -r _ <&4 || exit 125',
+    'exec 9<&0',
+    'setsid setpriv --reuid=0 --regid=0 --clear-groups -- "$@" <&9 9<&- &',
+    'init=$!',
+    `printf '{"type":"pid","pid":%d}\\n' "$init" >&3`,
+    'exec 3>&- 4<&- 9<&-',
+  ];
+  if (waitForInit) lines.push('exec 0<&- 1>&- 2>&-', 'wait "$init"', 'exit $?');
+  return lines.join('\n');
+}
+
+/** The helper's command line (file and args) that ends in the init's command `init` (an executable and its args). */
+export function helperCommand(plan: UserNamespacePlan, init: string[]): { file: string; args: string[] } {
+  const unshare = ['--user', '--keep-caps', ...(plan.newPid ? ['--pid'] : []), '--', '/bin/sh', '-c', helperScript(plan.waitForInit), 'berth-userns', ...init];
+  if (plan.path === undefined) return { file: UNSHARE, args: unshare };
+  // Joined: nsenter sets uid and gid 0 inside; unshare then makes only the pid namespace, if any.
+  const rest = plan.newPid ? [UNSHARE, '--pid', '--', ...unshare.slice(unshare.indexOf('--') + 1)] : unshare.slice(unshare.indexOf('--') + 1);
+  return { file: NSENTER, args: [`--user=${plan.path}`, '--', ...rest] };
+}
+
+/** The command that runs `init` as uid 0 in the user namespace of `pid` (exec's child). */
+export function enterCommand(pid: number, init: string[]): { file: string; args: string[] } {
+  return { file: NSENTER, args: [`--user=/proc/${pid}/ns/user`, '--', ...init] };
+}
+
+const mapText = (m: readonly IdMapping[]): string => m.map((l) => `${l.containerID} ${l.hostID} ${l.size}\n`).join('');
+
+/** Writes the helper's maps from the host's side (uid_map, then gid_map). */
+export function writeIdMappings(pid: number, plan: UserNamespacePlan): void {
+  if (plan.path !== undefined) return;
+  for (const [file, maps] of [
+    ['uid_map', plan.uidMappings],
+    ['gid_map', plan.gidMappings],
+  ] as const) {
+    try {
+      fs.writeFileSync(`/proc/${pid}/${file}`, mapText(maps));
+    } catch (err) {
+      throw BerthError.wrap(`user namespace: write ${file} (${mapText(maps).trim().replace(/\n/g, ', ')})`, err, 'ERUNTIME');
+    }
+  }
+}
+
+/** The host uid and gid of uid/gid 0 in the user namespace of `pid`, or undefined when 0 is unmapped there. */
+export function namespaceRoot(pid: number): { uid: number; gid: number } | undefined {
+  const host = (file: string): number | undefined => {
+    for (const line of fs.readFileSync(`/proc/${pid}/${file}`, 'utf8').split('\n')) {
+      const [inside, outside, size] = line.trim().split(/\s+/).map(Number);
+      if (inside === undefined || outside === undefined || size === undefined || Number.isNaN(size)) continue;
+      if (inside === 0 && size > 0) return outside;
+    }
+    return undefined;
+  };
+  const uid = host('uid_map');
+  const gid = host('gid_map');
+  return uid === undefined || gid === undefined ? undefined : { uid, gid };
+}
+
+/** Gives `files` to the root of the user namespace of `pid` (the host ids it maps 0 to), when 0 is mapped. */
+export function chownToNamespaceRoot(pid: number, files: readonly string[]): void {
+  const root = namespaceRoot(pid);
+  if (root === undefined) return;
+  for (const f of files) fs.chownSync(f, root.uid, root.gid);
+}
