@@ -4,8 +4,9 @@
  * alpine from the shared OCI layout (skopeo → docker-archive → `ctr images import`) into a
  * namespace of its own, and runs containers through containerd's io.containerd.runc.v2 shim
  * with `--runc-binary node_modules/.bin/berth-runtime`: a foreground `ctr run --rm`, an exit
- * status, a detached task that outlives `ctr`, `ctr task exec`, `ctr task kill`, and a
- * refusal (a user namespace) that reaches `ctr` through the shim's JSON log. Everything it
+ * status, a detached task that outlives `ctr`, `ctr task exec`, `ctr task kill`, user
+ * namespaces (joined by path with `--with-ns user:PATH`, made with maps from `ctr run --config`), and a refusal (a mount namespace joined by
+ * path) that reaches `ctr` through the shim's JSON log. Everything it
  * made is removed afterwards: tasks, shims, mounts, cgroups, directories.
  */
 import { spawn } from 'node:child_process';
@@ -14,7 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toolsMissing } from '@berth/testing';
-import { e2eUnavailable, ensureEntrypoints, repoRoot, sharedImages, tempDir, until } from '../test-support/fixtures.js';
+import { e2eUnavailable, ensureEntrypoints, repoRoot, sharedImages, tempDir, unpackImage, until } from '../test-support/fixtures.js';
 
 /** The bin as npm links it: what an engine is pointed at. */
 const BIN = path.join(repoRoot, 'node_modules', '.bin', 'berth-runtime');
@@ -116,6 +117,8 @@ describe.skipIf(unavailable !== undefined)('berth-runtime under containerd (ctr,
     ensureEntrypoints();
     madeRunDir = !fs.existsSync(RUN_DIR);
     dir = tempDir('containerd');
+    // A container in a user namespace has its root reach the bundle as uid 100000.
+    fs.chmodSync(dir, 0o755);
     sock = path.join(dir, 'containerd.sock');
     runcRoot = path.join(dir, 'runc');
     fifoDir = path.join(dir, 'fifo');
@@ -235,14 +238,48 @@ describe.skipIf(unavailable !== undefined)('berth-runtime under containerd (ctr,
     expect(cgroupDirs(path.join(NS, id))).toEqual([]);
   }, 240_000);
 
-  it('what berth cannot do (a user namespace) is refused at create, and the message reaches ctr through the shim\'s log', async () => {
-    const id = `u1-${tag}`;
-    const r = await run(['--rm', '--with-ns', 'user:/proc/self/ns/user'], id, ['true']);
+  it('what berth cannot do (a mount namespace joined by path) is refused at create, and the message reaches ctr through the shim\'s log', async () => {
+    const id = `m1-${tag}`;
+    const r = await run(['--rm', '--with-ns', 'mount:/proc/1/ns/mnt'], id, ['true']);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('OCI runtime create failed');
-    expect(r.stderr).toContain('linux.namespaces type "user"');
-    expect(r.stderr).toContain('Node is multithreaded');
+    expect(r.stderr).toContain('linux.namespaces mount with a path');
     await ctr(['container', 'rm', id]);
+    expect(fs.existsSync(path.join(runcRoot, NS, id))).toBe(false);
+    expect(cgroupDirs(path.join(NS, id))).toEqual([]);
+  }, 240_000);
+
+  it('user namespaces: the runtime\'s own joined by path (ctr run --with-ns user:PATH), a new one with maps (ctr run --config): uid 0 inside, the rootfs owned by nobody', async () => {
+    // The user namespace berth-runtime is in: joining it is joining nothing.
+    const own = await run(['--rm', '--with-ns', 'user:/proc/self/ns/user'], `u0-${tag}`, ['cat', '/proc/self/uid_map']);
+    expect(own.stderr).toBe('');
+    expect(own.stdout.trim().split(/\s+/)).toEqual(['0', '0', '4294967295']);
+    expect(own.status).toBe(0);
+
+    // A new one with maps: ctr's --uidmap would run runc instead of --runc-binary, so the spec comes from a file (ctr run --config)
+    // with alpine's unpacked rootfs; the maps in the spec make containerd give the bundle to the container's root.
+    const rootfs = unpackImage('alpine', dir).rootfs;
+    fs.chmodSync(path.dirname(rootfs), 0o755); // umoci's bundle directory is 0700
+    const specDir = path.join(dir, 'userns-spec');
+    fs.mkdirSync(specDir);
+    const sp = await exec(BIN, ['spec', '--bundle', specDir]);
+    expect(sp.status).toBe(0);
+    const file = path.join(specDir, 'config.json');
+    const id = `u1-${tag}`;
+    const c = JSON.parse(fs.readFileSync(file, 'utf8')) as { root: unknown; process: Record<string, unknown>; linux: Record<string, unknown> & { namespaces: unknown[] } };
+    c.root = { path: rootfs };
+    c.process['terminal'] = false;
+    c.process['args'] = ['sh', '-c', 'echo $(id -u) $$ $(stat -c %u /bin/busybox); cat /proc/self/uid_map; exit 4'];
+    c.linux.namespaces.push({ type: 'user' });
+    c.linux['uidMappings'] = c.linux['gidMappings'] = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    c.linux['cgroupsPath'] = `/${NS}/${id}`;
+    fs.writeFileSync(file, JSON.stringify(c));
+    const r = await ctr(['run', '--runc-binary', BIN, '--runc-root', runcRoot, '--fifo-dir', fifoDir, '--rm', '--config', file, id]);
+    expect(r.stderr).toBe('');
+    const [line, map] = r.stdout.split('\n');
+    expect(line).toBe('0 1 65534');
+    expect(map?.trim().split(/\s+/)).toEqual(['0', '100000', '65536']);
+    expect(r.status).toBe(4);
     expect(fs.existsSync(path.join(runcRoot, NS, id))).toBe(false);
     expect(cgroupDirs(path.join(NS, id))).toEqual([]);
   }, 240_000);

@@ -274,6 +274,8 @@ export class OciRuntime {
     const extraFds = preservedFds(this.sys, o.preserveFds);
     const cfg = readBundleConfig(bundle);
     const b = bundleToSpec(cfg, bundle);
+    // Joining the user namespace berth-runtime is in (ctr's `--with-ns user:/proc/self/ns/user`) is joining nothing.
+    if (b.userNamespace?.path !== undefined && sameNamespace(b.userNamespace.path, '/proc/self/ns/user')) b.userNamespace = null;
     checkTerminal({ terminal: b.terminal, consoleSocket: o.consoleSocket, detach: o.foreground !== true });
     let st: fs.Stats;
     try {
@@ -622,4 +624,14 @@ export class OciRuntime {
 /** The exit status of a process as a shell reports it (128+N for signal N). */
 export async function exitStatus(e: ChildExit): Promise<number> {
   return (await launch()).exitStatus(e);
+}
+
+/** Whether two nsfs files (/proc/PID/ns/…, bind mounts of them) are the same namespace; false when either cannot be read. */
+function sameNamespace(a: string, b: string): boolean {
+  try {
+    const [x, y] = [fs.statSync(a), fs.statSync(b)];
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
 }
