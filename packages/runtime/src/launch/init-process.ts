@@ -221,7 +221,7 @@ class SpawnedInit {
       // init makes every fd above 2 close-on-exec before its execve).
       const init = [`/proc/self/fd/${fds.length}`, ...nodeArgs];
       fds.push(exe.fd, ...(opts.passFds ?? []));
-      command = opts.userNamespace !== undefined ? helperCommand(opts.userNamespace, init) : enterCommand(opts.enterUserNamespace as number, init);
+      command = opts.userNamespace !== undefined ? helperCommand(opts.userNamespace, init, fds.length) : enterCommand(opts.enterUserNamespace as number, init);
     }
     const child = opts.spawner.spawn(
       {

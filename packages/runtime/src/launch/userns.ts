@@ -6,7 +6,7 @@ import { BerthError } from '@berth/oci';
  * neither unshare(CLONE_NEWUSER) nor setns() into one. Single-threaded util-linux programs do
  * that part, as runc's nsexec does it in C:
  *
- * - a new user namespace (`create`): the runtime spawns a helper, `unshare --user [--pid] sh -c
+ * - a new user namespace (`create`): the runtime spawns a helper, `unshare --user --keep-caps [--pid] sh -c
  *   HELPER_SCRIPT`, on the init's fds (report pipe 3, sync pipe 4). It reports `userns` once it
  *   is in the new namespaces, and waits on the sync pipe while the runtime, in the host's
  *   namespace, writes its uid_map and gid_map (setgroups stays `allow`: the writer has
@@ -49,7 +49,7 @@ export const NSENTER = '/usr/bin/nsenter';
  * The helper's script, "$@" being the init's command line. `&` in a shell without job control
  * gives the child /dev/null as stdin: fd 0 is saved on 9 and restored.
  */
-function helperScript(waitForInit: boolean): string {
+function helperScript(waitForInit: boolean, fdCount: number): string {
   const lines = [
     `printf '{"type":"userns"}\\n' >&3 || exit 125`,
     'read -r _ <&4 || exit 125',
@@ -59,13 +59,23 @@ function helperScript(waitForInit: boolean): string {
     `printf '{"type":"pid","pid":%d}\\n' "$init" >&3`,
     'exec 3>&- 4<&- 9<&-',
   ];
-  if (waitForInit) lines.push('exec 0<&- 1>&- 2>&-', 'wait "$init"', 'exit $?');
+  if (waitForInit) {
+    // While it waits it holds none of the init's fds (dash names fds up to 9 only; more are preserved fds of the caller's).
+    const held = Array.from({ length: Math.min(fdCount, 10) }, (_, fd) => `${fd}${fd === 0 || fd === 4 ? '<' : '>'}&-`);
+    lines.push(`exec ${held.join(' ')}`, 'wait "$init"', 'exit $?');
+  }
   return lines.join('\n');
 }
 
-/** The helper's command line (file and args) that ends in the init's command `init` (an executable and its args). */
-export function helperCommand(plan: UserNamespacePlan, init: string[]): { file: string; args: string[] } {
-  const unshare = ['--user', '--keep-caps', ...(plan.newPid ? ['--pid'] : []), '--', '/bin/sh', '-c', helperScript(plan.waitForInit), 'berth-userns', ...init];
+/**
+ * The helper's command line (file and args) that ends in the init's command `init` (an
+ * executable and its args); the child gets `fdCount` fds. `--keep-caps`: the shell that
+ * unshare execs keeps the namespace's capabilities (as ambient ones: it is not uid 0 there
+ * until the maps exist), which setpriv needs to become uid 0 once they do.
+ */
+export function helperCommand(plan: UserNamespacePlan, init: string[], fdCount: number): { file: string; args: string[] } {
+  const script = helperScript(plan.waitForInit, fdCount);
+  const unshare = ['--user', '--keep-caps', ...(plan.newPid ? ['--pid'] : []), '--', '/bin/sh', '-c', script, 'berth-userns', ...init];
   if (plan.path === undefined) return { file: UNSHARE, args: unshare };
   // Joined: nsenter sets uid and gid 0 inside; unshare then makes only the pid namespace, if any.
   const rest = plan.newPid ? [UNSHARE, '--pid', '--', ...unshare.slice(unshare.indexOf('--') + 1)] : unshare.slice(unshare.indexOf('--') + 1);
