@@ -104,18 +104,20 @@ export function writeIdMappings(pid: number, plan: UserNamespacePlan): void {
   }
 }
 
+/** The host id that `id` maps to in a uid_map/gid_map text, or undefined when unmapped. */
+export function hostId(mapText: string, id: number): number | undefined {
+  for (const line of mapText.split('\n')) {
+    const [inside, outside, size] = line.trim().split(/\s+/).map(Number);
+    if (inside === undefined || outside === undefined || size === undefined || Number.isNaN(size)) continue;
+    if (id >= inside && id - inside < size) return outside + (id - inside);
+  }
+  return undefined;
+}
+
 /** The host uid and gid of uid/gid 0 in the user namespace of `pid`, or undefined when 0 is unmapped there. */
 export function namespaceRoot(pid: number): { uid: number; gid: number } | undefined {
-  const host = (file: string): number | undefined => {
-    for (const line of fs.readFileSync(`/proc/${pid}/${file}`, 'utf8').split('\n')) {
-      const [inside, outside, size] = line.trim().split(/\s+/).map(Number);
-      if (inside === undefined || outside === undefined || size === undefined || Number.isNaN(size)) continue;
-      if (inside === 0 && size > 0) return outside;
-    }
-    return undefined;
-  };
-  const uid = host('uid_map');
-  const gid = host('gid_map');
+  const uid = hostId(fs.readFileSync(`/proc/${pid}/uid_map`, 'utf8'), 0);
+  const gid = hostId(fs.readFileSync(`/proc/${pid}/gid_map`, 'utf8'), 0);
   return uid === undefined || gid === undefined ? undefined : { uid, gid };
 }
 
