@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleSocket, TerminalDriver } from '../test-support/console-socket.js';
 import { ensureEntrypoints, haveTool, tempDir, until } from '../test-support/fixtures.js';
-import { BERTH_RUNTIME as BIN, OciTestBed, PODMAN_ULIMITS as ulimits, berthRuntime as br, berthRuntimeOk as brOk, ociRuntimeUnavailable, usePrivatePodman } from '../test-support/oci-runtime.js';
+import { BERTH_RUNTIME as BIN, OciTestBed, PODMAN_ULIMITS as ulimits, berthRuntime as br, berthRuntimeOk as brOk, deleteAllContainers, ociRuntimeUnavailable, usePrivatePodman } from '../test-support/oci-runtime.js';
 
 const unavailable = ociRuntimeUnavailable();
 if (unavailable) console.warn(`skipping the berth-runtime engine feature tests: ${unavailable}`);
@@ -42,15 +42,7 @@ describe.skipIf(unavailable !== undefined)('berth-runtime for engines', () => {
   }, 120_000);
 
   afterAll(() => {
-    for (const root of roots) {
-      let ids: string[] = [];
-      try {
-        ids = fs.readdirSync(root);
-      } catch {
-        continue;
-      }
-      for (const id of ids) spawnSync(process.execPath, [BIN, '--root', root, 'delete', '--force', id], { stdio: 'ignore' });
-    }
+    deleteAllContainers(roots);
     if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -8,9 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureEntrypoints, tempDir, until } from '../test-support/fixtures.js';
-import { BERTH_RUNTIME as BIN, OciTestBed, berthRuntime as br, berthRuntimeOk as brOk, ociRuntimeUnavailable } from '../test-support/oci-runtime.js';
+import { OciTestBed, berthRuntime as br, berthRuntimeOk as brOk, deleteAllContainers, ociRuntimeUnavailable } from '../test-support/oci-runtime.js';
 import type { Config } from '../test-support/oci-runtime.js';
-import { spawnSync } from 'node:child_process';
 
 const unavailable = ociRuntimeUnavailable() ?? (fs.existsSync('/proc/self/ns/user') ? undefined : 'no user namespaces in this kernel');
 if (unavailable) console.warn(`skipping the berth-runtime user namespace tests: ${unavailable}`);
@@ -52,15 +51,7 @@ describe.skipIf(unavailable !== undefined)('berth-runtime with a user namespace'
   }, 120_000);
 
   afterAll(() => {
-    for (const root of roots) {
-      let ids: string[] = [];
-      try {
-        ids = fs.readdirSync(root);
-      } catch {
-        continue;
-      }
-      for (const id of ids) spawnSync(process.execPath, [BIN, '--root', root, 'delete', '--force', id], { stdio: 'ignore' });
-    }
+    deleteAllContainers(roots);
     if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
   });
 

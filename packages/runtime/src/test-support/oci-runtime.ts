@@ -36,6 +36,19 @@ export function berthRuntime(root: string, args: string[], opts: { input?: strin
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** `delete --force` of every container left in these state roots (a failed test's), for an afterAll. */
+export function deleteAllContainers(roots: readonly string[]): void {
+  for (const root of roots) {
+    let ids: string[] = [];
+    try {
+      ids = fs.readdirSync(root);
+    } catch {
+      continue;
+    }
+    for (const id of ids) spawnSync(process.execPath, [BERTH_RUNTIME, '--root', root, 'delete', '--force', id], { stdio: 'ignore' });
+  }
+}
+
 /** berthRuntime's stdout; a non-zero exit throws with its stderr. */
 export function berthRuntimeOk(root: string, args: string[]): string {
   const r = berthRuntime(root, args);
