@@ -2,13 +2,15 @@
  * berth-runtime with a user namespace (linux.namespaces type user, uidMappings/gidMappings
  * `0 100000 65536`), end to end as root: the maps, the ids and the owners seen inside and on the
  * host, the namespaces the user namespace owns, exec into it, the create/start/state/kill/delete
- * lifecycle under a subreaper (the engine's part), and a user namespace joined by path.
+ * lifecycle under a subreaper (the engine's part), a user namespace joined by path, and
+ * podman's --uidmap.
  */
 import * as fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureEntrypoints, tempDir, until } from '../test-support/fixtures.js';
-import { OciTestBed, berthRuntime as br, berthRuntimeOk as brOk, deleteAllContainers, ociRuntimeUnavailable } from '../test-support/oci-runtime.js';
+import { ensureEntrypoints, haveTool, tempDir, until } from '../test-support/fixtures.js';
+import { OciTestBed, PODMAN_ULIMITS as ulimits, berthRuntime as br, berthRuntimeOk as brOk, deleteAllContainers, ociRuntimeUnavailable, usePrivatePodman } from '../test-support/oci-runtime.js';
 import type { Config } from '../test-support/oci-runtime.js';
 
 const unavailable = ociRuntimeUnavailable() ?? (fs.existsSync('/proc/self/ns/user') ? undefined : 'no user namespaces in this kernel');
@@ -169,4 +171,22 @@ describe.skipIf(unavailable !== undefined)('berth-runtime with a user namespace'
     brOk(root, ['delete', '--force', holder]);
     await until(() => created.reaped().includes(`\n${hpid} 137\n`));
   }, 90_000);
+});
+
+const podmanUnavailable = unavailable ?? (haveTool('podman') ? undefined : 'podman is not installed');
+
+describe.skipIf(podmanUnavailable !== undefined)('podman --uidmap with --runtime berth-runtime', () => {
+  const priv = usePrivatePodman('userns-podman');
+
+  it('runs the container in a user namespace with the maps podman gives it (and the rootfs podman chowned)', () => {
+    const map = ['--uidmap', '0:100000:65536', '--gidmap', '0:100000:65536'];
+    const sh = 'echo $(id -u):$(id -g) $$ $(stat -c %u /bin/busybox); cat /proc/self/uid_map /proc/self/gid_map; exit 3';
+    const r = spawnSync('podman', [...priv.args, 'run', '--rm', '--network', 'none', ...ulimits, ...map, 'alpine', 'sh', '-c', sh], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.stderr).toBe('');
+    const [line, uidMap, gidMap] = r.stdout.split('\n');
+    expect(line).toBe('0:0 1 0');
+    expect(uidMap).toMatch(UID_MAP);
+    expect(gidMap).toMatch(UID_MAP);
+    expect(r.status).toBe(3);
+  }, 180_000);
 });
