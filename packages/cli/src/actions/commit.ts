@@ -2,8 +2,8 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BerthError, encodeJson, HashingStream, hostPlatform, MediaType, Reference } from '@berth/oci';
-import type { Descriptor, ImageConfig, Manifest } from '@berth/oci';
+import { BerthError, HashingStream, hostPlatform, Reference } from '@berth/oci';
+import type { Descriptor, ImageConfig } from '@berth/oci';
 import type { CommandContext } from '../context.js';
 import { usageError } from '../output.js';
 
@@ -84,18 +84,9 @@ type Store = Awaited<ReturnType<CommandContext['store']>>;
 
 /** Writes an image's config and manifest (its layers stored already), tags it `target`; resolves with the manifest digest. */
 async function storeImage(store: Store, opts: { config: ImageConfig; layers: Descriptor[]; platform?: Descriptor['platform']; target: Reference | undefined }): Promise<string> {
-  const configPut = await store.putBlob(encodeJson(opts.config));
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    config: { mediaType: MediaType.OciConfig, digest: configPut.digest.toString(), size: configPut.size },
-    layers: opts.layers,
-  };
-  const manifestPut = await store.putBlob(encodeJson(manifest));
-  const descriptor: Descriptor = { mediaType: MediaType.OciManifest, digest: manifestPut.digest.toString(), size: manifestPut.size };
-  if (opts.platform) descriptor.platform = opts.platform;
+  const { digest, descriptor } = await store.putImage({ config: opts.config, layers: opts.layers, ...(opts.platform ? { platform: opts.platform } : {}) });
   if (opts.target) await store.setTag(opts.target, descriptor);
-  return manifestPut.digest.toString();
+  return digest.toString();
 }
 
 /** REF of commit/import: a repository[:tag], never a digest. */
