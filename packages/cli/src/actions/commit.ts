@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open as openFile, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BerthError, HashingStream, hostPlatform, Reference } from '@berth/oci';
@@ -138,6 +138,15 @@ export async function commit(ctx: CommandContext, id: string, ref: string | unde
   }
 }
 
+/** The archive `berth import` reads, opened (not read) before anything else is done. */
+async function openInput(file: string): Promise<FileHandle> {
+  try {
+    return await openFile(file, 'r');
+  } catch (err) {
+    throw BerthError.wrap(`import ${file}`, err, 'ENOT_FOUND');
+  }
+}
+
 /**
  * `berth import FILE|- [REF]`: a tar (plain or gzip, from a file or stdin) as a one-layer image
  * for this host's platform, with `--change` and `-m` as commit's; prints the manifest digest.
@@ -152,7 +161,8 @@ export async function importImage(ctx: CommandContext, source: string, ref: stri
   const { Readable } = await import('node:stream');
   const { pipeline } = await import('node:stream/promises');
   const { createWriteStream, createReadStream: open } = await import('node:fs');
-  const input: NodeJS.ReadableStream = source === '-' ? ctx.stdin : open(source);
+  // A file is opened now: a missing one is one error line, not a stream's unhandled error later.
+  const input: NodeJS.ReadableStream = source === '-' ? ctx.stdin : (await openInput(source)).createReadStream();
   const store = await ctx.store();
   const work = await mkdtemp(join(tmpdir(), 'berth-import-'));
   try {
