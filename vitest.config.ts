@@ -4,7 +4,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 const pkgs = ['oci', 'fs-root', 'archive', 'image', 'registry', 'store', 'layers', 'rootfs', 'runtime', 'builder', 'cli', 'testing', 'network', 'sys'];
 
 /*
- * Three projects; every test file is in exactly one (scripts/check-test-projects.mjs checks it,
+ * Four projects; every test file is in exactly one (scripts/check-test-projects.mjs checks it,
  * and so does packages/testing/src/projects.test.ts). The rule, from the file name
  * (ARCHITECTURE.md, "Tests"):
  *   unit         packages/<pkg>/src/**\/<name>.test.ts: no root, no host tools, no dist/, fast.

@@ -127,7 +127,7 @@ const fmt = (s) => `${s.toFixed(2)} s`;
 const lines = [
   '## build',
   '',
-  `Date: 2026-11-28 (measured ${new Date().toISOString()}). Machine: nproc ${os.availableParallelism()}, kernel ${os.release()}, node ${process.version}, ${buildahVersion}; load average at the end ${load} (shared machine: expect noise).`,
+  `Date: ${new Date().toISOString().slice(0, 10)} (measured ${new Date().toISOString()}). Machine: nproc ${os.availableParallelism()}, kernel ${os.release()}, node ${process.version}, ${buildahVersion}; load average at the end ${load} (shared machine: expect noise).`,
   `Produced by \`node bench/build.mjs\` (root): the same build as a berth recipe and a Containerfile (alpine:3.20.3 base loaded beforehand, 2 run steps, a copy of 62 files / 1.1 MiB, 3 config steps), one process per build, tools alternating, ${RUNS} runs each after one warm-up, medians of wall and CPU (user+sys) time from /usr/bin/time. berth: bench/build.berth.mjs on the built packages (overlay build trees, gzip layers); buildah: \`buildah bud --layers --isolation chroot --pull=never\` with a private overlay storage root (layers kept uncompressed until push).`,
   '',
   '| build | berth | buildah | berth / buildah | target | CPU berth / buildah | berth peak RSS |',

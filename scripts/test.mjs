@@ -2,7 +2,7 @@
 // The README's test command (`npm test`, arguments after `--` go to vitest): installs the
 // Debian packages the tests need (scripts/setup-system.sh, a no-op when all are there),
 // checks that every test file is in exactly one vitest project (scripts/check-test-projects.mjs),
-// builds, runs the whole vitest suite once (all projects: unit, integration, cli), and ends with the plain summary line
+// builds, runs the whole vitest suite once (all projects: unit, integration, cli, kill), and ends with the plain summary line
 // "tests: N passed, N failed, N skipped" that CI reads.
 // The set-up ran, so the tests run with BERTH_TEST_REQUIRE_TOOLS=1: a test needing a
 // tool the set-up installs fails instead of skipping when the tool is missing.

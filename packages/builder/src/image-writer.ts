@@ -1,17 +1,13 @@
-import { MediaType, encodeJson, type ContainerConfig, type Descriptor, type Digest, type ImageConfig, type Manifest, type Reference } from '@berth/oci';
-import type { Store } from '@berth/store';
+import type { ContainerConfig, ImageConfig, Reference } from '@berth/oci';
+import type { PutImageResult, Store } from '@berth/store';
 import { pickConfig } from './base.js';
 import { imageKey, type CachePolicy } from './cachekeys.js';
 import type { Recipe } from './recipe/parse.js';
 import type { StageState } from './stages.js';
 
-export interface WrittenImage {
-  /** The image manifest's digest (what the tags point at). */
-  digest: Digest;
-  descriptor: Descriptor;
-  manifest: Manifest;
+/** The stored image (`digest` is the manifest's, what the tags point at) and its config. */
+export interface WrittenImage extends PutImageResult {
   config: ImageConfig;
-  configDigest: Digest;
 }
 
 /**
@@ -46,21 +42,14 @@ export async function writeImage(opts: {
     rootfs: { type: 'layers', diff_ids: state.diffIds },
     history: state.history,
   };
-  const configPut = await store.putBlob(encodeJson(config));
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    config: { mediaType: MediaType.OciConfig, digest: configPut.digest.toString(), size: configPut.size },
-    layers: state.layers,
-  };
-  const manifestPut = await store.putBlob(encodeJson(manifest));
-  const descriptor: Descriptor = { mediaType: MediaType.OciManifest, digest: manifestPut.digest.toString(), size: manifestPut.size, platform: { ...state.platform } };
+  const written = await store.putImage({ config, layers: state.layers, platform: state.platform });
+  const { descriptor } = written;
   for (const tag of opts.tags) {
     const current = await store.resolve(tag);
     if (current && current.digest === descriptor.digest && current.size === descriptor.size && current.mediaType === descriptor.mediaType) continue;
     await store.setTag(tag, descriptor);
   }
-  return { digest: manifestPut.digest, descriptor, manifest, config, configDigest: configPut.digest };
+  return { ...written, config };
 }
 
 /** The image's config fields: an entrypoint set by the recipe without a cmd clears the base's cmd. */

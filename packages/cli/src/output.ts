@@ -157,6 +157,29 @@ export async function listTemplate(format: string | undefined): Promise<((rows: 
 }
 
 /**
+ * docker's verbs on several names (stop, kill, rm, start, wait, volume rm, …): `op` on each in
+ * turn; when it succeeds, its line on stdout (the name, or the text `op` returns; `null`: no line),
+ * when it fails, an error line on stderr and on to the next; exit 1 if any failed.
+ */
+export async function eachName(
+  ctx: Pick<CommandContext, 'stdout' | 'stderr'>,
+  names: readonly string[],
+  op: (name: string) => Promise<string | null | void>,
+): Promise<number> {
+  let failed = 0;
+  for (const name of names) {
+    try {
+      const line = await op(name);
+      if (line !== null) ctx.stdout.write(`${line ?? name}\n`);
+    } catch (err) {
+      failed++;
+      ctx.stderr.write(`${errorLine(err)}\n`);
+    }
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+/**
  * docker's `inspect` of several names: a JSON array of those found on stdout (with a
  * `--format` template, its output for each, one line each), an error line on stderr for each
  * one that was not, and exit 1 if any was not.

@@ -1,5 +1,5 @@
 export { Store } from './store.js';
-export type { StoreOptions } from './store.js';
+export type { PutImageResult, StoreOptions } from './store.js';
 export { BlobStore } from './blobs.js';
 export type { PutBlobOptions, IngestOptions, ReadBlobOptions, OpenBlobOptions, BlobInfo, BlobListOptions } from './blobs.js';
 export { RefStore, REF_NAME_ANNOTATION, INDEX_DIGEST_ANNOTATION } from './refs.js';

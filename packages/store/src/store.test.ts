@@ -1,6 +1,7 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { MediaType, type ImageConfig } from '@berth/oci';
 import { describe, expect, it } from 'vitest';
 import { Store, defaultRoot, storeDir } from './index.js';
 import { useTempStoreRoot } from './test-support/images.js';
@@ -35,6 +36,33 @@ describe('Store.open', () => {
     expect(e2.code).toBe('ESTORE');
     expect(e2.message).toMatch(/not empty.*notes\.txt/);
     expect(existsSync(path.join(foreign, 'oci-layout'))).toBe(false);
+  });
+});
+
+describe('Store.putImage', () => {
+  it('stores the config, then an OCI manifest of it and the layers; the descriptor tags an image getImage finds', async () => {
+    const store = await Store.open({ root });
+    const layer = await store.putBlob(Buffer.from('a layer, stored first'));
+    const layers = [{ mediaType: MediaType.OciLayerGzip, digest: layer.digest.toString(), size: layer.size }];
+    const config: ImageConfig = { architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest.toString()] } };
+    const put = await store.putImage({ config, layers, platform: { os: 'linux', architecture: 'arm64' } });
+    expect(put.manifest).toEqual({
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: { mediaType: MediaType.OciConfig, digest: put.configDigest.toString(), size: expect.any(Number) },
+      layers,
+    });
+    expect(put.descriptor).toEqual({ mediaType: MediaType.OciManifest, digest: put.digest.toString(), size: expect.any(Number), platform: { os: 'linux', architecture: 'arm64' } });
+    expect(await store.readManifest(put.descriptor)).toEqual(put.manifest);
+    expect(await store.readConfig(put.manifest.config)).toEqual(config);
+    // Nothing is tagged until the caller says so.
+    expect(await store.listTags()).toEqual([]);
+    await store.setTag('localhost/put/image:1', put.descriptor);
+    const image = await store.getImage('localhost/put/image:1', { platform: { os: 'linux', architecture: 'arm64' } });
+    expect(image.descriptor).toMatchObject(put.descriptor);
+    expect(image.config).toEqual(config);
+    // Without a platform, the descriptor has none.
+    expect((await store.putImage({ config, layers })).descriptor.platform).toBeUndefined();
   });
 });
 

@@ -1,7 +1,7 @@
 import { link, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { BerthError, encodeJson } from '@berth/oci';
+import { BerthError, MediaType, encodeJson } from '@berth/oci';
 import type { Descriptor, Digest, ImageConfig, Index, Manifest, Reference } from '@berth/oci';
 import { BlobStore, type IngestOptions, type OpenBlobOptions, type PutBlobOptions, type ReadBlobOptions } from './blobs.js';
 import type { DescriptorLike } from './check.js';
@@ -25,6 +25,14 @@ export interface StoreOptions {
    * which the holder's partial download did not grow.
    */
   lockTimeoutMs?: number;
+}
+
+/** What `Store.putImage` wrote: the manifest (its digest and descriptor) and the config's digest. */
+export interface PutImageResult {
+  digest: Digest;
+  descriptor: Descriptor;
+  manifest: Manifest;
+  configDigest: Digest;
 }
 
 /**
@@ -191,6 +199,25 @@ export class Store {
   /** A stored image config, verified and validated. */
   readConfig(d: DescriptorLike): Promise<ImageConfig> {
     return readConfig(this.blobs, d);
+  }
+
+  /**
+   * Store an image whose layers are stored already: its config blob, then an OCI image manifest
+   * naming that config and `layers` (so a stored manifest never names a missing config). Returns
+   * the manifest's descriptor (with `platform` when given), ready for `setTag`; tags are the caller's.
+   */
+  async putImage(opts: { config: ImageConfig; layers: Descriptor[]; platform?: Descriptor['platform'] }): Promise<PutImageResult> {
+    const configPut = await this.putBlob(encodeJson(opts.config));
+    const manifest: Manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: { mediaType: MediaType.OciConfig, digest: configPut.digest.toString(), size: configPut.size },
+      layers: opts.layers,
+    };
+    const manifestPut = await this.putBlob(encodeJson(manifest));
+    const descriptor: Descriptor = { mediaType: MediaType.OciManifest, digest: manifestPut.digest.toString(), size: manifestPut.size };
+    if (opts.platform) descriptor.platform = { ...opts.platform };
+    return { digest: manifestPut.digest, descriptor, manifest, configDigest: configPut.digest };
   }
 
   /** Find an image by tag, digest reference, digest or short ID (see `ImageResolver.getImage`). */

@@ -1,9 +1,9 @@
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open as openFile, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BerthError, encodeJson, HashingStream, hostPlatform, MediaType, Reference } from '@berth/oci';
-import type { Descriptor, ImageConfig, Manifest } from '@berth/oci';
+import { BerthError, HashingStream, hostPlatform, Reference } from '@berth/oci';
+import type { Descriptor, ImageConfig } from '@berth/oci';
 import type { CommandContext } from '../context.js';
 import { usageError } from '../output.js';
 
@@ -84,18 +84,9 @@ type Store = Awaited<ReturnType<CommandContext['store']>>;
 
 /** Writes an image's config and manifest (its layers stored already), tags it `target`; resolves with the manifest digest. */
 async function storeImage(store: Store, opts: { config: ImageConfig; layers: Descriptor[]; platform?: Descriptor['platform']; target: Reference | undefined }): Promise<string> {
-  const configPut = await store.putBlob(encodeJson(opts.config));
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    config: { mediaType: MediaType.OciConfig, digest: configPut.digest.toString(), size: configPut.size },
-    layers: opts.layers,
-  };
-  const manifestPut = await store.putBlob(encodeJson(manifest));
-  const descriptor: Descriptor = { mediaType: MediaType.OciManifest, digest: manifestPut.digest.toString(), size: manifestPut.size };
-  if (opts.platform) descriptor.platform = opts.platform;
+  const { digest, descriptor } = await store.putImage({ config: opts.config, layers: opts.layers, ...(opts.platform ? { platform: opts.platform } : {}) });
   if (opts.target) await store.setTag(opts.target, descriptor);
-  return manifestPut.digest.toString();
+  return digest.toString();
 }
 
 /** REF of commit/import: a repository[:tag], never a digest. */
@@ -147,6 +138,15 @@ export async function commit(ctx: CommandContext, id: string, ref: string | unde
   }
 }
 
+/** The archive `berth import` reads, opened (not read) before anything else is done. */
+async function openInput(file: string): Promise<FileHandle> {
+  try {
+    return await openFile(file, 'r');
+  } catch (err) {
+    throw BerthError.wrap(`import ${file}`, err, 'ENOT_FOUND');
+  }
+}
+
 /**
  * `berth import FILE|- [REF]`: a tar (plain or gzip, from a file or stdin) as a one-layer image
  * for this host's platform, with `--change` and `-m` as commit's; prints the manifest digest.
@@ -161,7 +161,8 @@ export async function importImage(ctx: CommandContext, source: string, ref: stri
   const { Readable } = await import('node:stream');
   const { pipeline } = await import('node:stream/promises');
   const { createWriteStream, createReadStream: open } = await import('node:fs');
-  const input: NodeJS.ReadableStream = source === '-' ? ctx.stdin : open(source);
+  // A file is opened now: a missing one is one error line, not a stream's unhandled error later.
+  const input: NodeJS.ReadableStream = source === '-' ? ctx.stdin : (await openInput(source)).createReadStream();
   const store = await ctx.store();
   const work = await mkdtemp(join(tmpdir(), 'berth-import-'));
   try {

@@ -5,7 +5,7 @@ import { sweep } from '../containers.js';
 import { containerNetworkSettings, detachNetwork, dockerNetworkSettings, formatPorts, portsByContainer } from '../network.js';
 import { releaseMounts } from '../mounts.js';
 import { VolumeStore } from '../volumes.js';
-import { containerStatus, errorLine, inspectEach, listTemplate, parseFormat, relativeTime, table, usageError, writeJson } from '../output.js';
+import { containerStatus, eachName, errorLine, inspectEach, listTemplate, parseFormat, relativeTime, table, usageError, writeJson } from '../output.js';
 
 /** The runtime; `removesRootfs` when the command deletes containers (their rootfs goes through @berth/rootfs). */
 async function runtime(ctx: CommandContext, opts: { removesRootfs?: boolean } = {}) {
@@ -97,28 +97,13 @@ export async function ps(ctx: CommandContext, opts: { all?: boolean; quiet?: boo
   return 0;
 }
 
-/** Apply an operation to several containers, docker-style: print each name, report failures, exit 1 if any failed. */
-async function each(ctx: CommandContext, ids: string[], op: (id: string) => Promise<void>): Promise<number> {
-  let failed = 0;
-  for (const id of ids) {
-    try {
-      await op(id);
-      ctx.stdout.write(`${id}\n`);
-    } catch (err) {
-      failed++;
-      ctx.stderr.write(`${errorLine(err)}\n`);
-    }
-  }
-  return failed > 0 ? 1 : 0;
-}
-
 export async function stop(ctx: CommandContext, ids: string[], opts: { time?: string }): Promise<number> {
   const rt = await runtime(ctx);
   const timeoutSec = opts.time === undefined ? 10 : Number(opts.time);
   if (!Number.isFinite(timeoutSec) || timeoutSec < 0) {
     throw usageError(`invalid --time ${JSON.stringify(opts.time)}: expected seconds`);
   }
-  return each(ctx, ids, async (id) => {
+  return eachName(ctx, ids, async (id) => {
     await rt.stop(id, { timeoutSec });
     // docker releases a stopped container's address and ports.
     await detachNetwork(ctx, (await rt.inspect(id)).id);
@@ -127,20 +112,22 @@ export async function stop(ctx: CommandContext, ids: string[], opts: { time?: st
 
 export async function kill(ctx: CommandContext, ids: string[], opts: { signal?: string }): Promise<number> {
   const rt = await runtime(ctx);
-  return each(ctx, ids, (id) => rt.kill(id, opts.signal ?? 'SIGKILL'));
+  return eachName(ctx, ids, async (id) => {
+    await rt.kill(id, opts.signal ?? 'SIGKILL');
+  });
 }
 
 /** `berth pause CONTAINER…`: docker prints each name given. */
 export async function pause(ctx: CommandContext, ids: string[]): Promise<number> {
   const rt = await runtime(ctx);
-  return each(ctx, ids, async (id) => {
+  return eachName(ctx, ids, async (id) => {
     await rt.pause(id);
   });
 }
 
 export async function unpause(ctx: CommandContext, ids: string[]): Promise<number> {
   const rt = await runtime(ctx);
-  return each(ctx, ids, async (id) => {
+  return eachName(ctx, ids, async (id) => {
     await rt.resume(id);
   });
 }
@@ -159,7 +146,7 @@ export async function update(ctx: CommandContext, ids: string[], opts: { memory?
   }
   if (Object.keys(change).length === 0) throw usageError('update: nothing to change (give --memory, --memory-swap, --cpus or --pids-limit)');
   const rt = await runtime(ctx);
-  return each(ctx, ids, async (id) => {
+  return eachName(ctx, ids, async (id) => {
     await rt.update(id, change);
   });
 }
@@ -262,7 +249,7 @@ export async function rm(ctx: CommandContext, ids: string[], opts: { force?: boo
   const rt = await runtime(ctx, { removesRootfs: true });
   await sweep(ctx, rt);
   const volumes = new VolumeStore(ctx.loc.root);
-  return each(ctx, ids, async (id) => {
+  return eachName(ctx, ids, async (id) => {
     const full = await rt.inspect(id).then(
       (c) => c.id,
       () => undefined,

@@ -4,7 +4,7 @@ import type { CommandContext } from '../context.js';
 import { sweep } from '../containers.js';
 import { detachNetwork } from '../network.js';
 import { reattachNetwork } from '../network-restart.js';
-import { ExitError, RUN_FAILED_EXIT, errorLine, usageError } from '../output.js';
+import { ExitError, RUN_FAILED_EXIT, eachName, usageError } from '../output.js';
 
 /**
  * The container lifecycle on the runtime's create/start split: `start`, `restart`, `wait`,
@@ -65,17 +65,7 @@ export async function start(ctx: CommandContext, ids: string[], opts: { attach?:
       await detachNetwork(ctx, full).catch(() => undefined);
     }
   }
-  let failed = 0;
-  for (const id of ids) {
-    try {
-      await startOne(ctx, rt, id);
-      ctx.stdout.write(`${id}\n`);
-    } catch (err) {
-      failed++;
-      ctx.stderr.write(`${errorLine(err)}\n`);
-    }
-  }
-  return failed > 0 ? 1 : 0;
+  return eachName(ctx, ids, (id) => startOne(ctx, rt, id));
 }
 
 /** `berth restart [-t N] CONTAINER…`: stop (signal, SIGKILL after N s), then start again with the same ID. */
@@ -85,40 +75,25 @@ export async function restart(ctx: CommandContext, ids: string[], opts: { time?:
   if (!Number.isFinite(timeoutSec) || timeoutSec < 0) throw usageError(`invalid --time ${JSON.stringify(opts.time)}: expected seconds`);
   const rt = await runtime(ctx);
   await sweep(ctx, rt);
-  let failed = 0;
-  for (const id of ids) {
-    try {
-      const info = await rt.inspect(id);
-      if (info.status === 'running') {
-        await rt.stop(info.id, { timeoutSec });
-        await detachNetwork(ctx, info.id);
-      }
-      await startOne(ctx, rt, info.id);
-      ctx.stdout.write(`${id}\n`);
-    } catch (err) {
-      failed++;
-      ctx.stderr.write(`${errorLine(err)}\n`);
+  return eachName(ctx, ids, async (id) => {
+    const info = await rt.inspect(id);
+    if (info.status === 'running') {
+      await rt.stop(info.id, { timeoutSec });
+      await detachNetwork(ctx, info.id);
     }
-  }
-  return failed > 0 ? 1 : 0;
+    await startOne(ctx, rt, info.id);
+  });
 }
 
 /** `berth wait CONTAINER…`: blocks until each stops and prints its exit code (docker's). */
 export async function wait(ctx: CommandContext, ids: string[]): Promise<number> {
   const rt = await runtime(ctx);
-  let failed = 0;
-  for (const id of ids) {
-    try {
-      // docker waits for a created container to be started and to stop.
-      while ((await rt.inspect(id)).status === 'created') await new Promise((r) => setTimeout(r, 100));
-      const info = await rt.wait(id);
-      ctx.stdout.write(`${info.exitCode ?? -1}\n`);
-    } catch (err) {
-      failed++;
-      ctx.stderr.write(`${errorLine(err)}\n`);
-    }
-  }
-  return failed > 0 ? 1 : 0;
+  return eachName(ctx, ids, async (id) => {
+    // docker waits for a created container to be started and to stop.
+    while ((await rt.inspect(id)).status === 'created') await new Promise((r) => setTimeout(r, 100));
+    const info = await rt.wait(id);
+    return `${info.exitCode ?? -1}`;
+  });
 }
 
 const PROXIED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];

@@ -2,7 +2,7 @@ import { BerthError } from '@berth/oci';
 import type { CommandContext } from '../context.js';
 import { sweep } from '../containers.js';
 import { networkStore } from '../network.js';
-import { errorLine, inspectEach, parseFormat, table, writeJson } from '../output.js';
+import { eachName, inspectEach, parseFormat, table, writeJson } from '../output.js';
 
 function rootOnly(what: string): void {
   if (process.getuid?.() !== 0) throw new BerthError('ENOT_ROOT', `${what}: networks need root (bridges, iptables and namespaces)`);
@@ -70,17 +70,9 @@ export async function networkRm(ctx: CommandContext, names: string[]): Promise<n
   rootOnly('network rm');
   await swept(ctx);
   const store = await networkStore(ctx);
-  let failed = 0;
-  for (const name of names) {
-    try {
-      await store.remove(name);
-      ctx.stdout.write(`${name}\n`);
-    } catch (err) {
-      failed++;
-      ctx.stderr.write(`${errorLine(err)}\n`);
-    }
-  }
-  return failed > 0 ? 1 : 0;
+  return eachName(ctx, names, async (name) => {
+    await store.remove(name);
+  });
 }
 
 /** The running container `idOrName`, with the namespace berth's network setup made for it. */

@@ -1,7 +1,7 @@
 import type { CommandContext } from '../context.js';
 import { sweep } from '../containers.js';
 import { treeBytes } from '../disk-usage.js';
-import { errorLine, humanSize, inspectEach, parseFormat, table, usageError, writeJson } from '../output.js';
+import { eachName, errorLine, humanSize, inspectEach, parseFormat, table, usageError, writeJson } from '../output.js';
 import { ANONYMOUS_LABEL, VolumeStore, type VolumeRecord } from '../volumes.js';
 import { confirm } from './prune.js';
 
@@ -54,23 +54,16 @@ export async function volumeInspect(ctx: CommandContext, names: string[], opts: 
 export async function volumeRm(ctx: CommandContext, names: string[], opts: { force?: boolean }): Promise<number> {
   const store = new VolumeStore(ctx.loc.root);
   const users = store.users(await liveContainerIds(ctx));
-  let failed = 0;
-  for (const name of names) {
-    try {
-      if (!store.get(name)) {
-        if (opts.force) continue;
-        store.require(name);
-      }
-      const by = users.get(name);
-      if (by) throw new Error(`remove ${name}: volume is in use - [${by.join(', ')}]`);
-      store.remove(name);
-      ctx.stdout.write(`${name}\n`);
-    } catch (err) {
-      failed++;
-      ctx.stderr.write(`${errorLine(err)}\n`);
+  return eachName(ctx, names, async (name) => {
+    if (!store.get(name)) {
+      // -f: a volume that is not there is no error, and no line.
+      if (opts.force) return null;
+      store.require(name);
     }
-  }
-  return failed > 0 ? 1 : 0;
+    const by = users.get(name);
+    if (by) throw new Error(`remove ${name}: volume is in use - [${by.join(', ')}]`);
+    store.remove(name);
+  });
 }
 
 /** Bytes a volume's files take (allocated blocks). */
