@@ -4,6 +4,8 @@
 export { Runtime } from './runtime.js';
 export type { RuntimeOptions, RunOptions, RunResult, ContainerProcess } from './runtime.js';
 export type { ContainerIo } from './lifecycle/start.js';
+export type { AttachOptions, AttachResult } from './lifecycle/attach.js';
+export { DEFAULT_DETACH_KEYS, parseDetachKeys } from './launch/detach-keys.js';
 export { runCommand } from './command.js';
 export type { RunCommandOptions, RunCommandResult } from './command.js';
 export { newContainerId, isContainerId, checkName, canStart, canKill, canDelete, defaultStateRoot } from './lifecycle/state.js';
