@@ -10,7 +10,7 @@ export { runCommand } from './command.js';
 export type { RunCommandOptions, RunCommandResult } from './command.js';
 export { newContainerId, isContainerId, checkName, canStart, canKill, canDelete, defaultStateRoot } from './lifecycle/state.js';
 export type { ContainerInfo, ContainerState, ContainerStatus, LogDriver } from './lifecycle/state.js';
-export { parseRestartPolicy, RestartManager, hasRestartPolicy } from './lifecycle/restart-policy.js';
+export { parseRestartPolicy, formatRestartPolicy, refuseAttachedStart, RestartManager, hasRestartPolicy } from './lifecycle/restart-policy.js';
 export type { RestartPolicy, RestartPolicyName, RunEnd } from './lifecycle/restart-policy.js';
 export type { LogEntry, LogsOptions } from './lifecycle/logs.js';
 export type { ContainerStats } from './lifecycle/stats.js';

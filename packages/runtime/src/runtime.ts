@@ -16,7 +16,7 @@ import { killContainer, signalNumber, stopContainer } from './lifecycle/kill.js'
 import { listContainers } from './lifecycle/list.js';
 import { readLogs } from './lifecycle/logs.js';
 import { RAW_LOG_FILE, RawLogWriter } from './lifecycle/raw-log.js';
-import { hasRestartPolicy } from './lifecycle/restart-policy.js';
+import { hasRestartPolicy, refuseAttachedStart } from './lifecycle/restart-policy.js';
 import type { RestartPolicy } from './lifecycle/restart-policy.js';
 import type { LogDriver } from './lifecycle/state.js';
 import { pauseContainer, resumeContainer, runningWithCgroup, thawForKill } from './lifecycle/pause.js';
@@ -78,7 +78,10 @@ export interface RunOptions {
   stdio: 'inherit' | 'pipe' | 'detached';
   /** `-t`: a pseudo-terminal inside the container. */
   tty?: boolean;
-  /** `-i`: the container's stdin is a pipe (inherit: fed from this process's stdin); otherwise /dev/null. */
+  /**
+   * `-i`: the container's stdin is a pipe (inherit: fed from this process's stdin; detached: held
+   * open by its shim for `attach`); otherwise /dev/null. Recorded as `openStdin`.
+   */
   interactive?: boolean;
   /**
    * `json-file` (default): the output is kept for `logs`, as docker keeps every container's (a
@@ -543,6 +546,7 @@ export class Runtime {
     requireRoot('start container');
     const ctx = this.ctx;
     const id = ctx.store.resolve(idOrName);
+    refuseAttachedStart(idOrName, ctx.store.read(id)?.restartPolicy);
     ctx.spawner.warm().catch(() => undefined);
     if (!(await readyToStart(ctx, id, opts.etc))) throw new BerthError('ECONTAINER_STATE', `start container ${id.slice(0, 12)}: it is already running`, { details: { exitCode: 125 } });
     const state = ctx.store.read(id) as ContainerState;

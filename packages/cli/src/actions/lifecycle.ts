@@ -49,7 +49,10 @@ export async function start(ctx: CommandContext, ids: string[], opts: { attach?:
     const id = ids[0] as string;
     let full: string;
     try {
-      full = (await rt.inspect(id)).id;
+      const info = await rt.inspect(id);
+      // Before its network is touched: a refused start leaves the container as it was.
+      (await import('@berth/runtime')).refuseAttachedStart(id, info.restartPolicy);
+      full = info.id;
     } catch (err) {
       throw runFailure(err);
     }

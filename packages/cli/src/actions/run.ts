@@ -111,7 +111,8 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
   if (hasRestartPolicy(restartPolicy)) {
     // docker's words; berth has no daemon: a detached container's shim is what restarts it.
     if (flags.rm) throw new BerthError('EINVAL_ARGUMENT', 'Conflicting options: --restart and --rm');
-    if (!flags.detach) throw new BerthError('EINVAL_ARGUMENT', `--restart ${flags.restart} needs -d: a detached container's shim restarts it (berth has no daemon)`);
+    // `create --restart`: kept once `start` (without -a) hands the container to a shim.
+    if (mode === 'run' && !flags.detach) throw new BerthError('EINVAL_ARGUMENT', `--restart ${flags.restart} needs -d: a detached container's shim restarts it (berth has no daemon)`);
   }
   const overrides = overridesFrom(flags, cmd);
   const mounts = planMounts(ctx.loc.root, flags, overrides);
