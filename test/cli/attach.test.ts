@@ -39,6 +39,7 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('attach with stdin (as 
   it('run -d -i: attached stdin reaches the container, its EOF leaves the stdin open for the next attach, output goes to every attach', async () => {
     const r = await b(['run', '-d', '-i', '--name', 'cat1', 'alpine', 'cat']);
     expect(r.code, r.stderr).toBe(0);
+    expect((await b(['container', 'inspect', '--format', '{{.Config.OpenStdin}} {{.Config.Tty}}', 'cat1'])).stdout).toBe('true false\n');
     // The container's stdin is a pipe (its shim's), not /dev/null.
     expect((await b(['exec', 'cat1', 'readlink', '/proc/1/fd/0'])).stdout).toMatch(/^pipe:/);
     const first = attach(['cat1']);
@@ -117,6 +118,7 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('attach with stdin (as 
     const r = await b(['run', '-d', '--name', 'noi', 'alpine', 'sh', '-c', 'while :; do echo tick; sleep 0.2; done']);
     expect(r.code, r.stderr).toBe(0);
     expect((await b(['exec', 'noi', 'readlink', '/proc/1/fd/0'])).stdout.trim()).toBe('/dev/null');
+    expect((await b(['container', 'inspect', '--format', '{{.Config.OpenStdin}}', 'noi'])).stdout).toBe('false\n');
     const a = attach(['noi']);
     try {
       a.child.stdin.write('ignored\n');

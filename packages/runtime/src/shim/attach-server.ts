@@ -3,6 +3,9 @@ import * as net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { FRAME, FrameDecoder, encodeFrames, exitFrame, readResize, socketAddress } from '../lifecycle/attach-protocol.js';
 
+/** How far (bytes queued) an attach client may fall behind the container's output before it is dropped. */
+const MAX_BEHIND = 16 << 20;
+
 /** The current run of the container, as the attach server needs it. */
 export interface AttachTarget {
   /** The container's stdin (a pipe, or the terminal's input with a tty); null when it has none. */
@@ -38,19 +41,20 @@ export class AttachServer {
   /** Listens at `file` (mode 0600: root's alone, as the container's stdin is). */
   static async listen(file: string, opts: { openStdin: boolean }): Promise<AttachServer> {
     const s = new AttachServer(file, opts.openStdin);
-    // The socket is made with the umask's mode: owner-only from its first moment.
-    const umask = process.umask(0o177);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        s.server.once('error', reject);
+    await new Promise<void>((resolve, reject) => {
+      s.server.once('error', reject);
+      // The socket is made with the umask's mode: owner-only from its first moment (listen()
+      // binds synchronously; the umask is the process's, so it is put back at once).
+      const umask = process.umask(0o177);
+      try {
         s.server.listen(s.address.path, () => {
           s.server.off('error', reject);
           resolve();
         });
-      });
-    } finally {
-      process.umask(umask);
-    }
+      } finally {
+        process.umask(umask);
+      }
+    });
     // Connections must not keep the shim alive once the container is done.
     s.server.unref();
     return s;
@@ -100,11 +104,17 @@ export class AttachServer {
     target.stdin?.on('error', () => undefined);
   }
 
-  /** A chunk of the current run's output, to every client. */
+  /**
+   * A chunk of the current run's output, to every client. The container never waits for an
+   * attach (its log is the record): a client that has more than MAX_BEHIND unread is dropped.
+   */
   output(stream: 'stdout' | 'stderr', chunk: Buffer): void {
     if (this.clients.size === 0) return;
     const frame = encodeFrames(stream === 'stdout' ? FRAME.stdout : FRAME.stderr, chunk);
-    for (const c of this.clients) c.write(frame);
+    for (const c of this.clients) {
+      if (c.writableLength > MAX_BEHIND) c.destroy();
+      else c.write(frame);
+    }
   }
 
   /** Passes a readable's data to output() as it comes. */
