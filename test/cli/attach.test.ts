@@ -2,6 +2,8 @@
 // container created with -i takes the attached caller's stdin (through its shim's attach socket),
 // one created without -i does not, --no-stdin and --sig-proxy as docker's.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
 import { berthBin, mirrorToolsSkip, pollUntil, useAlpineBox } from '../helpers/cli.js';
@@ -39,6 +41,9 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('attach with stdin (as 
   it('run -d -i: attached stdin reaches the container, its EOF leaves the stdin open for the next attach, output goes to every attach', async () => {
     const r = await b(['run', '-d', '-i', '--name', 'cat1', 'alpine', 'cat']);
     expect(r.code, r.stderr).toBe(0);
+    // The shim's attach socket is root's alone, as the container's stdin is.
+    const socket = statSync(path.join(alpine.box.env['BERTH_STATE'] as string, r.stdout.trim(), 'attach.sock'));
+    expect([socket.isSocket(), (socket.mode & 0o777).toString(8)]).toEqual([true, '600']);
     expect((await b(['container', 'inspect', '--format', '{{.Config.OpenStdin}} {{.Config.Tty}}', 'cat1'])).stdout).toBe('true false\n');
     // The container's stdin is a pipe (its shim's), not /dev/null.
     expect((await b(['exec', 'cat1', 'readlink', '/proc/1/fd/0'])).stdout).toMatch(/^pipe:/);
