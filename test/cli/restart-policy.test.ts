@@ -119,6 +119,24 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('restart policies (run 
     await until('the shim to exit', async () => (existsSync(`/proc/${shim}`) ? undefined : true), 60_000);
   }, 300_000);
 
+  it('create --restart: kept once start hands the container to its shim; start -a refuses it in one line, leaving it created', async () => {
+    const c = await b(['create', '--restart', 'on-failure:1', '--name', 'made', 'alpine', 'sh', '-c', 'echo failing; exit 3']);
+    expect([c.code, c.stderr]).toEqual([0, '']);
+    expect(await inspect('made', '{{json .HostConfig.RestartPolicy}} {{.State.Status}}')).toBe('{"Name":"on-failure","MaximumRetryCount":1} created');
+    const attached = await b(['start', '-a', 'made']);
+    expect([attached.code, attached.stdout, attached.stderr]).toEqual([
+      125,
+      '',
+      'berth: start container made: --restart on-failure:1 is kept only for a container started detached (start without -a, then attach)\n',
+    ]);
+    expect(await inspect('made', '{{.State.Status}}')).toBe('created');
+    const s = await b(['start', 'made']);
+    expect([s.code, s.stdout, s.stderr]).toEqual([0, 'made\n', '']);
+    await until('made to give up', async () => ((await monitorGone('made')) && (await inspect('made', '{{.State.Status}}')) === 'exited' ? true : undefined));
+    expect(await inspect('made', '{{.RestartCount}} {{.State.ExitCode}}')).toBe('1 3');
+    expect((await b(['logs', 'made'])).stdout).toBe('failing\nfailing\n');
+  }, 300_000);
+
   it('refused as docker refuses them (exit 125): with --rm, unknown policies, a count on another policy; and without -d', async () => {
     const cases: Array<[string[], string]> = [
       [['-d', '--rm', '--restart', 'always'], 'berth: Conflicting options: --restart and --rm'],

@@ -105,4 +105,29 @@ describe.skipIf(!!mirrorToolsSkip || !images || !!tmuxSkip)('berth on a terminal
       spawnSync(process.execPath, [berthBin, 'rm', '-f', 'tty-exec'], { env });
     }
   });
+  it.skipIf(process.getuid?.() !== 0)('attach to run -d -it: the shell on this terminal, resized with it; ctrl-p ctrl-q detaches and leaves it running', async () => {
+    const env = { ...process.env, ...box.env };
+    const started = spawnSync(process.execPath, [berthBin, 'run', '-d', '-it', '--name', 'tty-attach', 'alpine', 'sh'], { env, encoding: 'utf8' });
+    expect(started.status, started.stderr).toBe(0);
+    try {
+      startOnTerminal(['attach', 'tty-attach']);
+      // attach shows output from now on: the prompt comes back with the first line typed.
+      const s = await typeLine('echo "answer=$((6*7)) tty=$(tty)"; stty size', /^answer=42 tty=\/dev\/pts\/0\s*$/m);
+      expect(s).toMatch(/^30 120\s*$/m);
+      execFileSync('tmux', ['send-keys', '-t', session, 'C-p', 'C-q']);
+      const end = await waitFor(/^-?icanon\s*$/m);
+      expect(end).toContain('read escape sequence');
+      expect(end).toContain('exit=1');
+      expect(end).toMatch(/^icanon\s*$/m);
+      const ps = spawnSync(process.execPath, [berthBin, 'ps', '--format', '{{.Names}} {{.State}}'], { env, encoding: 'utf8' });
+      expect(ps.stdout).toMatch(/^tty-attach running$/m);
+      // Attached again, the shell's exit is attach's exit status.
+      startOnTerminal(['attach', 'tty-attach']);
+      await typeLine('echo "again=$((2+3))"', /^again=5\s*$/m);
+      await typeLine('exit 3', /exit=\d+/, 200);
+      expect(await waitFor(/^-?icanon\s*$/m)).toContain('exit=3');
+    } finally {
+      spawnSync(process.execPath, [berthBin, 'rm', '-f', 'tty-attach'], { env });
+    }
+  });
 });

@@ -4,11 +4,13 @@
 export { Runtime } from './runtime.js';
 export type { RuntimeOptions, RunOptions, RunResult, ContainerProcess } from './runtime.js';
 export type { ContainerIo } from './lifecycle/start.js';
+export type { AttachOptions, AttachResult } from './lifecycle/attach.js';
+export { DEFAULT_DETACH_KEYS, parseDetachKeys } from './launch/detach-keys.js';
 export { runCommand } from './command.js';
 export type { RunCommandOptions, RunCommandResult } from './command.js';
 export { newContainerId, isContainerId, checkName, canStart, canKill, canDelete, defaultStateRoot } from './lifecycle/state.js';
 export type { ContainerInfo, ContainerState, ContainerStatus, LogDriver } from './lifecycle/state.js';
-export { parseRestartPolicy, RestartManager, hasRestartPolicy } from './lifecycle/restart-policy.js';
+export { parseRestartPolicy, formatRestartPolicy, refuseAttachedStart, RestartManager, hasRestartPolicy } from './lifecycle/restart-policy.js';
 export type { RestartPolicy, RestartPolicyName, RunEnd } from './lifecycle/restart-policy.js';
 export type { LogEntry, LogsOptions } from './lifecycle/logs.js';
 export type { ContainerStats } from './lifecycle/stats.js';

@@ -16,7 +16,7 @@ import { killContainer, signalNumber, stopContainer } from './lifecycle/kill.js'
 import { listContainers } from './lifecycle/list.js';
 import { readLogs } from './lifecycle/logs.js';
 import { RAW_LOG_FILE, RawLogWriter } from './lifecycle/raw-log.js';
-import { hasRestartPolicy } from './lifecycle/restart-policy.js';
+import { hasRestartPolicy, refuseAttachedStart } from './lifecycle/restart-policy.js';
 import type { RestartPolicy } from './lifecycle/restart-policy.js';
 import type { LogDriver } from './lifecycle/state.js';
 import { pauseContainer, resumeContainer, runningWithCgroup, thawForKill } from './lifecycle/pause.js';
@@ -27,6 +27,8 @@ import type { LimitChange } from './cgroups/types.js';
 import { renameContainer } from './lifecycle/rename.js';
 import { readyToStart } from './lifecycle/reset.js';
 import { execInContainer } from './lifecycle/exec.js';
+import { attachContainer } from './lifecycle/attach.js';
+import type { AttachOptions, AttachResult } from './lifecycle/attach.js';
 import type { ExecRequest } from './lifecycle/exec.js';
 import type { LogsOptions } from './lifecycle/logs.js';
 import { DEFAULT_NAMESPACE_FLAGS, startContainer } from './lifecycle/start.js';
@@ -76,7 +78,10 @@ export interface RunOptions {
   stdio: 'inherit' | 'pipe' | 'detached';
   /** `-t`: a pseudo-terminal inside the container. */
   tty?: boolean;
-  /** `-i`: the container's stdin is a pipe (inherit: fed from this process's stdin); otherwise /dev/null. */
+  /**
+   * `-i`: the container's stdin is a pipe (inherit: fed from this process's stdin; detached: held
+   * open by its shim for `attach`); otherwise /dev/null. Recorded as `openStdin`.
+   */
   interactive?: boolean;
   /**
    * `json-file` (default): the output is kept for `logs`, as docker keeps every container's (a
@@ -203,6 +208,7 @@ function createOptions(opts: RunOptions, how: { detached: boolean }): CreateRequ
     autoRemove: opts.remove === true,
     detached: how.detached,
     ownsRootfs: opts.ownsRootfs === true,
+    ...(opts.interactive === true ? { openStdin: true } : {}),
     ...(opts.logDriver === undefined ? {} : { logDriver: opts.logDriver }),
     ...(opts.restartPolicy === undefined ? {} : { restartPolicy: opts.restartPolicy }),
   };
@@ -531,22 +537,35 @@ export class Runtime {
 
   /**
    * `start -a`: a created (or stopped) container run in the foreground of this process, as
-   * run() does (stdio inherit, signals forwarded, `--rm` honoured). Resolves with the exit
-   * status the container's state records.
+   * run() does (stdio inherit, signals forwarded, `--rm` honoured). `interactive` (`start -i`)
+   * connects this process's stdin only when the container was created with `-i` (docker's
+   * OpenStdin); otherwise its stdin is /dev/null. Resolves with the exit status the
+   * container's state records.
    */
   async runCreated(idOrName: string, opts: { interactive?: boolean; etc?: { hosts: string; resolvConf: string } } = {}): Promise<RunResult> {
     requireRoot('start container');
     const ctx = this.ctx;
     const id = ctx.store.resolve(idOrName);
+    refuseAttachedStart(idOrName, ctx.store.read(id)?.restartPolicy);
     ctx.spawner.warm().catch(() => undefined);
     if (!(await readyToStart(ctx, id, opts.etc))) throw new BerthError('ECONTAINER_STATE', `start container ${id.slice(0, 12)}: it is already running`, { details: { exitCode: 125 } });
     const state = ctx.store.read(id) as ContainerState;
-    const interactive = opts.interactive === true;
+    const interactive = opts.interactive === true && state.openStdin === true;
     const logDriver = state.logDriver;
     const result = await this.attachAndWait({ stdio: 'inherit', tty: state.tty, interactive, ...(logDriver === undefined ? {} : { logDriver }) }, () =>
       this.launchCreated(ctx, id, { interactive, remove: state.autoRemove, marks: [['run', now()]] }),
     );
     return result;
+  }
+
+  /**
+   * `attach`: this process's stdio on a running detached container (its shim's attach socket):
+   * output from now on, stdin when it was created with `-i` (not with `stdin: false`), its
+   * terminal with `-t` (detach keys), signals to PID 1 without a tty (`sigProxy`). Resolves
+   * with its exit status once it stops, or `detached`.
+   */
+  async attach(idOrName: string, opts: AttachOptions = {}): Promise<AttachResult> {
+    return attachContainer(this.ctx, this.ctx.store.resolve(idOrName), opts);
   }
 
   /**

@@ -381,7 +381,7 @@ function withDockerFields(c: import('@berth/runtime').ContainerInfo) {
       StartedAt: c.startedAt ?? '',
       FinishedAt: c.finishedAt ?? '',
     },
-    Config: { Cmd: c.command, Image: c.image?.reference, Tty: c.tty },
+    Config: { Cmd: c.command, Image: c.image?.reference, Tty: c.tty, OpenStdin: c.openStdin === true },
     RestartCount: c.restartCount ?? 0,
     HostConfig: {
       RestartPolicy: c.restartPolicy ?? { Name: 'no', MaximumRetryCount: 0 },

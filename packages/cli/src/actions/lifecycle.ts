@@ -1,5 +1,4 @@
 import { BerthError, describeError, isBerthError } from '@berth/oci';
-import type { LogEntry } from '@berth/runtime';
 import type { CommandContext } from '../context.js';
 import { sweep } from '../containers.js';
 import { detachNetwork } from '../network.js';
@@ -50,7 +49,10 @@ export async function start(ctx: CommandContext, ids: string[], opts: { attach?:
     const id = ids[0] as string;
     let full: string;
     try {
-      full = (await rt.inspect(id)).id;
+      const info = await rt.inspect(id);
+      // Before its network is touched: a refused start leaves the container as it was.
+      (await import('@berth/runtime')).refuseAttachedStart(id, info.restartPolicy);
+      full = info.id;
     } catch (err) {
       throw runFailure(err);
     }
@@ -96,37 +98,21 @@ export async function wait(ctx: CommandContext, ids: string[]): Promise<number> 
   });
 }
 
-const PROXIED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
-
 /**
- * `berth attach [--no-stdin] [--sig-proxy=false] CONTAINER`: the output of a running
- * (detached) container from now on, stdout and stderr apart, until it stops; exits with its
- * status. Signals to berth go to the container (`--sig-proxy`, docker's default).
+ * `berth attach [--no-stdin] [--sig-proxy=false] [--detach-keys KEYS] CONTAINER`: this terminal on
+ * a running detached container (Runtime.attach, through its shim): its output from now on,
+ * stdout and stderr apart, stdin when it was created with `-i`, until it stops; exits with its
+ * status. The detach keys (a tty) leave it running: docker's "read escape sequence", exit 1.
  */
-export async function attach(ctx: CommandContext, id: string, opts: { sigProxy?: boolean; stdin?: boolean }): Promise<number> {
-  const rt = await runtime(ctx);
-  const info = await rt.inspect(id);
-  if (info.status !== 'running') throw new BerthError('ECONTAINER_STATE', 'You cannot attach to a stopped container, start it first');
-  const handlers: Array<[NodeJS.Signals, () => void]> = [];
-  if (opts.sigProxy !== false) {
-    for (const sig of PROXIED) {
-      const h = (): void => void rt.kill(info.id, sig).catch(() => undefined);
-      process.on(sig, h);
-      handlers.push([sig, h]);
-    }
+export async function attach(ctx: CommandContext, id: string, opts: { sigProxy?: boolean; stdin?: boolean; detachKeys?: string }): Promise<number> {
+  const [rt, { DEFAULT_DETACH_KEYS, parseDetachKeys }] = await Promise.all([runtime(ctx), import('@berth/runtime')]);
+  const detachKeys = parseDetachKeys(opts.detachKeys ?? DEFAULT_DETACH_KEYS);
+  const r = await rt.attach(id, { sigProxy: opts.sigProxy !== false, stdin: opts.stdin !== false, detachKeys });
+  if (r.detached) {
+    ctx.stderr.write('read escape sequence\n');
+    return 1;
   }
-  try {
-    const stream = rt.logs(info.id, { follow: true, tail: 0 });
-    await new Promise<void>((resolve, reject) => {
-      stream.on('data', (e: LogEntry) => (e.stream === 'stderr' ? ctx.stderr : ctx.stdout).write(e.log));
-      stream.on('end', resolve);
-      stream.on('error', reject);
-    });
-    const done = await rt.inspect(info.id).catch(() => undefined);
-    return done?.exitCode ?? 0;
-  } finally {
-    for (const [sig, h] of handlers) process.off(sig, h);
-  }
+  return r.exitCode;
 }
 
 /** `berth exec` flags. */

@@ -97,7 +97,8 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
     throw new BerthError('ENOT_ROOT', 'run: berth runs containers as root (namespaces, mounts and cgroups need it); rootless containers are not supported');
   }
   // Docker's check and words; its CLI exits 1 here, berth 125 as for every `run` failure of its own.
-  if (flags.tty && flags.interactive && ctx.stdin.isTTY !== true) throw new BerthError('EINVAL_ARGUMENT', 'the input device is not a TTY');
+  // Only when this terminal is attached: `run -d -it` and `create -it` keep the terminal for a later attach.
+  if (flags.tty && flags.interactive && mode === 'run' && !flags.detach && ctx.stdin.isTTY !== true) throw new BerthError('EINVAL_ARGUMENT', 'the input device is not a TTY');
   if (flags.logDriver !== undefined && flags.logDriver !== 'json-file' && flags.logDriver !== 'none') {
     throw new BerthError('EINVAL_ARGUMENT', `invalid --log-driver ${JSON.stringify(flags.logDriver)}: expected json-file or none`);
   }
@@ -110,7 +111,8 @@ async function runContainer(ctx: CommandContext, ref: string, cmd: string[], fla
   if (hasRestartPolicy(restartPolicy)) {
     // docker's words; berth has no daemon: a detached container's shim is what restarts it.
     if (flags.rm) throw new BerthError('EINVAL_ARGUMENT', 'Conflicting options: --restart and --rm');
-    if (!flags.detach) throw new BerthError('EINVAL_ARGUMENT', `--restart ${flags.restart} needs -d: a detached container's shim restarts it (berth has no daemon)`);
+    // `create --restart`: kept once `start` (without -a) hands the container to a shim.
+    if (mode === 'run' && !flags.detach) throw new BerthError('EINVAL_ARGUMENT', `--restart ${flags.restart} needs -d: a detached container's shim restarts it (berth has no daemon)`);
   }
   const overrides = overridesFrom(flags, cmd);
   const mounts = planMounts(ctx.loc.root, flags, overrides);

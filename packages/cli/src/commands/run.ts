@@ -59,7 +59,7 @@ export function runCommand(ctx: CommandContext) {
     .option('--mac-address <mac>', 'the MAC address of eth0 (xx:xx:xx:xx:xx:xx)')
     .option('--init', 'run a minimal init as PID 1 that forwards signals and reaps zombies')
     .option('--log-driver <driver>', 'json-file (default): keep the output for `berth logs`, as docker keeps every container\'s; none: keep nothing')
-    .option('--restart <policy>', 'no (default), on-failure[:N], always, unless-stopped: restart the detached container when it exits (100 ms doubling backoff); `stop`/`kill` end it')
+    .option('--restart <policy>', 'no (default), on-failure[:N], always, unless-stopped: restart the detached container when it exits (100 ms doubling backoff); `stop`/`kill` end it. run needs -d; create\'s policy is kept by `start`, and `start -a` refuses it')
     .option('--ulimit <name=soft[:hard]>', 'resource limit (repeatable)', collect)
     .option('--platform <os/arch[/variant]>', 'platform of the image')
     .option('-q, --quiet', 'no pull progress')

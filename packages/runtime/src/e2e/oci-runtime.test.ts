@@ -127,7 +127,10 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
     // The same pid now runs the user's process (execve'd by the init).
     await until(() => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('read line'));
     expect(br(root, ['start', c1])).toMatchObject({ status: 1, stderr: expect.stringContaining('running') });
-    expect(JSON.parse(brOk(root, ['list', '--format', 'json']))).toEqual([expect.objectContaining({ id: c1, status: 'running', pid })]);
+    // runc's list entries: the state plus rootfs, created and owner.
+    expect(JSON.parse(brOk(root, ['list', '--format', 'json']))).toEqual([
+      expect.objectContaining({ id: c1, status: 'running', pid, bundle: b, rootfs: path.join(b, 'rootfs'), created: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), owner: 'root' }),
+    ]);
 
     // Its stdin is the one create was given (the subreaper's pipe): one line lets it exit 3.
     r.stdin.end('go\n');
@@ -135,6 +138,7 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
     expect(await done).toBe(0);
     expect(out).toContain(`${pid} 3`);
     expect(JSON.parse(brOk(root, ['state', c1]))).toMatchObject({ status: 'stopped' });
+    expect(JSON.parse(brOk(root, ['list', '--format', 'json']))).toEqual([expect.objectContaining({ id: c1, status: 'stopped', pid: 0 })]);
     expect(br(root, ['kill', c1, 'TERM'])).toMatchObject({ status: 1, stderr: expect.stringContaining('not running') });
     brOk(root, ['delete', c1]);
     expect(br(root, ['state', c1])).toMatchObject({ status: 1, stderr: expect.stringContaining(`container "${c1}" does not exist`) });
@@ -318,6 +322,8 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
     fs.writeFileSync(path.join(b, 'config.json'), JSON.stringify(c));
     const r = br(stateRoot(), ['run', '--bundle', b, cid('spec1')]);
     expect(r).toMatchObject({ status: 5, stdout: 'berth 0\n' });
+    // A command's --help, as runc's: the usage, exit 0.
+    for (const cmd of ['create', 'exec', 'list']) expect(br(dir, [cmd, '--help'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^Usage: berth-runtime /) });
   }, 60_000);
 });
 

@@ -4,6 +4,7 @@ import * as tty from 'node:tty';
 import { O_CLOEXEC, O_RDWR, TIOCSWINSZ } from '@berth/sys';
 import type { Syscalls } from '@berth/sys';
 import type { LogWriter } from '../lifecycle/logs.js';
+import { DetachKeyScanner } from './detach-keys.js';
 
 /**
  * The container's fds 0-2: always three pipes made here, never this process's
@@ -164,16 +165,24 @@ export class PtyConnection {
   }
 }
 
+/** A container's terminal as attachHostTerminal uses it: a PtyConnection, or `attach`'s socket to a shim holding one. */
+export type TerminalEnd = Pick<PtyConnection, 'output' | 'input' | 'resize' | 'close'>;
+
 /**
  * Connects a container terminal to this process's terminal: raw mode on stdin
  * (when it is a TTY and input is wanted), output to stdout, window size
  * followed. When the host terminal goes away (stdin ends or fails: in raw
  * mode that only happens on a hangup), the container's terminal is hung up
  * too (the master closed), as a real terminal would be (not with `hangUpOnStdinEnd: false`:
- * runc's relay copies stdin until EOF and leaves the terminal open). Returns a function
- * restoring the host terminal.
+ * runc's relay copies stdin until EOF and leaves the terminal open). With `detachKeys`, typed
+ * input is watched for that sequence (DetachKeyScanner): it is not passed on and `onDetach`
+ * runs. Returns a function restoring the host terminal.
  */
-export function attachHostTerminal(pty: PtyConnection, interactive: boolean, opts: { hangUpOnStdinEnd?: boolean } = {}): () => void {
+export function attachHostTerminal(
+  pty: TerminalEnd,
+  interactive: boolean,
+  opts: { hangUpOnStdinEnd?: boolean; detachKeys?: { keys: Buffer; onDetach: () => void } } = {},
+): () => void {
   const out = process.stdout;
   const resize = (): void => {
     if (out.isTTY) {
@@ -191,8 +200,23 @@ export function attachHostTerminal(pty: PtyConnection, interactive: boolean, opt
   const raw = interactive && stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);
   const hangup = (): void => pty.close();
-  if (interactive) {
+  const detachKeys = opts.detachKeys;
+  let typed: ((chunk: Buffer) => void) | undefined;
+  if (interactive && detachKeys !== undefined) {
+    const scanner = new DetachKeyScanner(detachKeys.keys);
+    typed = (chunk: Buffer): void => {
+      const { forward, detached } = scanner.push(chunk);
+      if (forward.length > 0 && !pty.input.write(forward)) {
+        stdin.pause();
+        pty.input.once('drain', () => stdin.resume());
+      }
+      if (detached) detachKeys.onDetach();
+    };
+    stdin.on('data', typed);
+  } else if (interactive) {
     stdin.pipe(pty.input, { end: false });
+  }
+  if (interactive) {
     if (opts.hangUpOnStdinEnd !== false) {
       stdin.once('end', hangup);
       stdin.once('error', hangup);
@@ -204,7 +228,8 @@ export function attachHostTerminal(pty: PtyConnection, interactive: boolean, opt
     out.off('resize', resize);
     pty.output.unpipe(out);
     if (interactive) {
-      stdin.unpipe(pty.input);
+      if (typed !== undefined) stdin.off('data', typed);
+      else stdin.unpipe(pty.input);
       stdin.pause();
     }
     if (raw) stdin.setRawMode(false);

@@ -26,6 +26,8 @@ export interface CreateRequest {
   restartPolicy?: RestartPolicy;
   /** `--log-driver none`: nothing of the output is kept. */
   logDriver?: LogDriver;
+  /** `-i`: the container's stdin stays open for `attach` / `start -a -i` (ContainerState.openStdin). */
+  openStdin?: boolean;
 }
 
 /** What prepareContainer() records before the caller makes the rootfs. */
@@ -234,6 +236,7 @@ function writeContainer(ctx: RuntimeContext, id: string, req: CreateRequest, pre
     if (req.image !== undefined) state.image = { ...req.image };
     if (req.restartPolicy !== undefined) state.restartPolicy = { ...req.restartPolicy };
     if (req.logDriver !== undefined) state.logDriver = req.logDriver;
+    if (req.openStdin === true) state.openStdin = true;
     store.write(state);
     return state;
   } catch (err) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RuntimeContext } from './context.js';
-import { FIRST_DELAY_MS, MAX_DELAY_MS, RestartManager, backoff, clearManualStop, markManualStop, manualStopRequested, parseRestartPolicy } from './restart-policy.js';
+import { FIRST_DELAY_MS, MAX_DELAY_MS, RestartManager, backoff, clearManualStop, markManualStop, manualStopRequested, formatRestartPolicy, parseRestartPolicy } from './restart-policy.js';
 import { StateStore } from './state.js';
 import type { ContainerState } from './state.js';
 
@@ -22,6 +22,10 @@ describe('parseRestartPolicy (docker\'s --restart)', () => {
     expect(() => parseRestartPolicy('on-failure:-1')).toThrow('invalid restart policy: maximum retry count cannot be negative');
     expect(() => parseRestartPolicy('on-failure:x')).toThrow('invalid restart policy format: maximum retry count must be an integer');
     expect(() => parseRestartPolicy(':3')).toThrow('invalid restart policy format: no policy provided before colon');
+  });
+
+  it('formatRestartPolicy spells a policy back as --restart takes it', () => {
+    for (const text of ['no', 'always', 'unless-stopped', 'on-failure', 'on-failure:5']) expect(formatRestartPolicy(parseRestartPolicy(text))).toBe(text);
   });
 });
 

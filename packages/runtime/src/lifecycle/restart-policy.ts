@@ -40,6 +40,23 @@ export function parseRestartPolicy(text: string): RestartPolicy {
   return { Name: name as RestartPolicyName, MaximumRetryCount: max };
 }
 
+/** A policy as `--restart` spells it (parseRestartPolicy's inverse): `always`, `on-failure:3`. */
+export function formatRestartPolicy(p: RestartPolicy): string {
+  return p.Name === 'on-failure' && p.MaximumRetryCount > 0 ? `${p.Name}:${p.MaximumRetryCount}` : p.Name;
+}
+
+/**
+ * `start -a` of a container with a restart policy (`create --restart`) is refused: nothing
+ * restarts a container in the caller's process, the policy is its shim's to keep (`start`
+ * without -a, then `attach`). Throws the one-line error (exit 125) naming the flag.
+ */
+export function refuseAttachedStart(name: string, policy: RestartPolicy | undefined): void {
+  if (!hasRestartPolicy(policy)) return;
+  throw new BerthError('EINVAL_ARGUMENT', `start container ${name}: --restart ${formatRestartPolicy(policy)} is kept only for a container started detached (start without -a, then attach)`, {
+    details: { exitCode: 125 },
+  });
+}
+
 /** The first delay, doubled after each restart, up to MAX_DELAY_MS (docker's restartmanager). */
 export const FIRST_DELAY_MS = 100;
 export const MAX_DELAY_MS = 60_000;

@@ -62,6 +62,11 @@ export interface ContainerState {
   command: string[];
   detached: boolean;
   tty: boolean;
+  /**
+   * `-i` at creation (docker's `OpenStdin`): a detached container's stdin is a pipe its shim
+   * keeps open for `attach`, and `start -a -i` connects the caller's stdin. Absent: /dev/null.
+   */
+  openStdin?: boolean;
   /** `--rm`: delete once stopped. */
   autoRemove: boolean;
   /** The container has (or may have: set before start creates it) a cgroup, removed with it. */

@@ -59,6 +59,33 @@ export interface OciContainerState {
   cgroup: { parent: string; name: string };
 }
 
+/** One entry of `list --format json`, runc's field for field. */
+export interface ListedContainer {
+  ociVersion: string;
+  id: string;
+  pid: number;
+  status: OciStatus;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  annotations?: Record<string, string>;
+  /** The user owning the container's state directory (runc's; `#UID` when it has no name here). */
+  owner: string;
+}
+
+/** A uid's user name from /etc/passwd, else `#UID` (as runc prints an unknown owner). */
+function ownerName(uid: number): string {
+  try {
+    for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f[2] === String(uid) && f[0]) return f[0];
+    }
+  } catch {
+    // No passwd file.
+  }
+  return `#${uid}`;
+}
+
 /** runtime-spec's state (what `state ID` prints). */
 export interface RuntimeSpecState {
   ociVersion: string;
@@ -237,19 +264,31 @@ export class OciRuntime {
     return out;
   }
 
-  async list(): Promise<Array<RuntimeSpecState & { created: string }>> {
+  /** `list`: runc's entries (its `containerState`): the state plus `rootfs`, `created`, `owner`, and `pid` 0 once stopped. */
+  async list(): Promise<ListedContainer[]> {
     let names: string[];
     try {
       names = fs.readdirSync(this.root);
     } catch {
       return [];
     }
-    const out: Array<RuntimeSpecState & { created: string }> = [];
+    const out: ListedContainer[] = [];
     for (const n of names.sort()) {
       if (!ID.test(n)) continue;
       try {
         const s = this.read(n);
-        out.push({ ...(await this.state(n)), created: s.created });
+        const st = await this.state(n);
+        out.push({
+          ociVersion: st.ociVersion,
+          id: st.id,
+          pid: st.pid ?? 0,
+          status: st.status,
+          bundle: st.bundle,
+          rootfs: s.rootfs,
+          created: s.created,
+          ...(st.annotations === undefined ? {} : { annotations: st.annotations }),
+          owner: ownerName(fs.statSync(this.dir(n)).uid),
+        });
       } catch {
         // Half-made or half-removed: not a container.
       }

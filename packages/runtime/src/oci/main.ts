@@ -59,6 +59,9 @@ class UsageError extends BerthError {
   }
 }
 
+/** `CMD --help`: main() prints the usage and exits 0. */
+class HelpRequested extends Error {}
+
 /** Parses flags until the first non-flag (global: the command) or to the end (a command's flags may follow its id too, as urfave/cli allows before the id only). */
 function parseFlags(argv: string[], cmd: string, stopAtPositional: boolean): Parsed {
   const flags = new Map<string, string | true>();
@@ -83,6 +86,8 @@ function parseFlags(argv: string[], cmd: string, stopAtPositional: boolean): Par
     const body = a.replace(/^--?/, '');
     const eq = body.indexOf('=');
     const name = eq < 0 ? body : body.slice(0, eq);
+    // `berth-runtime CMD --help`, as runc's commands take it (the usage lists every command's flags).
+    if (cmd !== '' && (name === 'help' || name === 'h')) throw new HelpRequested();
     if (valued.includes(name)) {
       let v: string | undefined;
       if (eq >= 0) v = body.slice(eq + 1);
@@ -158,7 +163,14 @@ async function main(argv: string[]): Promise<number> {
   const onPty = (master: number): void => {
     relay = relayTerminal(rt.sys, master);
   };
-  const p = parseFlags(rest, cmd, cmd === 'ps' || cmd === 'exec');
+  let p: Parsed;
+  try {
+    p = parseFlags(rest, cmd, cmd === 'ps' || cmd === 'exec');
+  } catch (err) {
+    if (!(err instanceof HelpRequested)) throw err;
+    process.stdout.write(USAGE);
+    return 0;
+  }
   switch (cmd) {
     case 'create': {
       const id = one(p, cmd);
@@ -211,7 +223,7 @@ async function main(argv: string[]): Promise<number> {
       if (p.flags.has('quiet') || p.flags.has('q')) process.stdout.write(all.map((c) => `${c.id}\n`).join(''));
       else if (fmt === 'json') process.stdout.write(`${JSON.stringify(all)}\n`);
       else if (fmt === 'table') {
-        const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED'], ...all.map((c) => [c.id, String(c.pid ?? 0), c.status, c.bundle, c.created])];
+        const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ...all.map((c) => [c.id, String(c.pid), c.status, c.bundle, c.created, c.owner])];
         const w = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
         process.stdout.write(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd((w[i] ?? 0) + 2))).join('')).join('\n') + '\n');
       } else throw new UsageError(`list: --format ${fmt}: expected table or json`);

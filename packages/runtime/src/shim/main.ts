@@ -19,6 +19,8 @@ import type { StartedContainer } from '../lifecycle/start.js';
 import { runtimeContext } from '../runtime.js';
 import { describe } from '../lifecycle/state.js';
 import type { LogDriver } from '../lifecycle/state.js';
+import { ATTACH_SOCKET } from '../lifecycle/attach-protocol.js';
+import { AttachServer } from './attach-server.js';
 
 const READY_FD = 3;
 
@@ -81,13 +83,21 @@ async function main(): Promise<number> {
   // listed, and keeps its network, at every moment; a user's stop or kill (MANUAL_STOP_FILE) ends it.
   const restarts = new RestartManager(state?.restartPolicy ?? { Name: 'no', MaximumRetryCount: 0 }, { restartCount: state?.restartCount ?? 0 });
   clearManualStop(ctx, id);
+  // `berth attach` connects here (shim/attach-server.ts): output, and stdin with `-i`.
+  let attach: AttachServer | undefined;
+  try {
+    attach = await AttachServer.listen(ctx.store.file(id, ATTACH_SOCKET), { openStdin: state?.openStdin === true });
+  } catch {
+    // No socket: `attach` falls back to following the log.
+  }
   let ran = false;
   for (let run = 0; ; run++) {
     let delay: number | undefined;
     let started: StartedContainer;
     try {
       started = await startContainer(ctx, id, {
-        interactive: false,
+        // `-i`: a pipe that only `attach` writes to (docker keeps a detached container's stdin open).
+        interactive: state?.openStdin === true,
         restart: run > 0,
         onExit: (s, info) => {
           delay = restarts.shouldRestart({ exitCode: info.exitCode, manuallyStopped: stopRequested || manualStopRequested(ctx, id), ranMs: Date.now() - Date.parse(s.startedAt ?? '') || 0 });
@@ -101,12 +111,17 @@ async function main(): Promise<number> {
       if (run > 0) break; // startContainer recorded the failure (stopped, its exit status and error).
       const e = err as { code?: string; message?: string; details?: Record<string, unknown> };
       tell({ ok: false, error: { code: e.code ?? 'ERUNTIME', message: e.message ?? String(err), details: e.details ?? {} } });
+      attach?.close();
       if (state?.autoRemove) await deleteContainer(ctx, id, { force: true }).catch(() => undefined);
       return 1;
     }
     pid = started.pid;
     // Removed (rm -f) while this run started: it must not outlive its container.
     if (run > 0 && ctx.store.read(id) === undefined) process.kill(pid, 'SIGKILL');
+    const pty = started.pty;
+    attach?.startRun({ stdin: started.stdin, ...(pty ? { resize: (c: number, r: number) => pty.resize(c, r) } : {}) });
+    attach?.tap('stdout', started.stdout);
+    attach?.tap('stderr', started.stderr);
     const output = keepOutput(ctx, id, started, state?.logDriver);
     if (run === 0) {
       ran = true;
@@ -118,9 +133,10 @@ async function main(): Promise<number> {
         () => (stopRequested = true),
       );
     }
-    await started.exited;
+    const exit = await started.exited;
     pid = undefined;
     await output;
+    attach?.endRun(exit.exitCode);
     started.pty?.close();
     if (delay === undefined) break;
     if (!(await backoff(ctx, id, delay, () => stopRequested))) break;
@@ -130,6 +146,7 @@ async function main(): Promise<number> {
   // A container removed under the loop: the cgroup a restart may have made after the removal goes too.
   if (ran && ctx.store.read(id) === undefined) await (await ctx.cgroups.open(id)).remove().catch(() => undefined);
   // ── end of the restart policy's loop
+  attach?.close();
 
   if (state?.autoRemove) await deleteContainer(ctx, id, { force: true }).catch(() => undefined);
   return 0;
