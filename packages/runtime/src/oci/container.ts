@@ -21,13 +21,16 @@ const lifecycleExec = (): Promise<typeof import('../lifecycle/exec.js')> => impo
 const lifecycleHost = (): Promise<typeof import('../lifecycle/host.js')> => import('../lifecycle/host.js');
 const lifecycleState = (): Promise<typeof import('../lifecycle/state.js')> => import('../lifecycle/state.js');
 const namespaces = (): Promise<typeof import('../spec/namespaces.js')> => import('../spec/namespaces.js');
+// The bundle's mapping (the seccomp and capability tables), the console (node:net, node:tty) and
+// the hooks (node:child_process): create and exec need them; start and delete only with hooks.
+const ociBundle = (): Promise<typeof import('./bundle.js')> => import('./bundle.js');
+const ociConsole = (): Promise<typeof import('./console.js')> => import('./console.js');
+const ociHooks = (): Promise<typeof import('./hooks.js')> => import('./hooks.js');
 
 const S_IFIFO = 0o010000;
 import type { Syscalls } from '@berth/sys';
-import { bundleToSpec, mapResources, readBundleConfig } from './bundle.js';
+import { processStartTime } from '../lifecycle/proc.js';
 import type { OciConfig, OciProcess, OciResources } from './bundle.js';
-import { checkTerminal, sendConsole, setConsoleSize } from './console.js';
-import { checkHooks, runHooks } from './hooks.js';
 import type { HookName, HookState, OciHooks } from './hooks.js';
 
 /**
@@ -140,18 +143,20 @@ export class OciRuntime {
   }
 
   /** The hooks of the config.json kept at create. */
-  private hooks(id: string): OciHooks {
+  private async hooks(id: string): Promise<OciHooks> {
     try {
-      return checkHooks((JSON.parse(fs.readFileSync(path.join(this.dir(id), 'config.json'), 'utf8')) as OciConfig).hooks);
+      const hooks = (JSON.parse(fs.readFileSync(path.join(this.dir(id), 'config.json'), 'utf8')) as OciConfig).hooks;
+      return hooks === undefined ? {} : (await ociHooks()).checkHooks(hooks);
     } catch {
       return {};
     }
   }
 
   /** poststart / poststop: a failure is a warning (runtime-spec). */
-  private runWarnHooks(name: HookName, hooks: OciHooks, state: HookState): void {
+  private async runWarnHooks(name: HookName, hooks: OciHooks, state: HookState): Promise<void> {
+    if (hooks[name] === undefined) return;
     try {
-      runHooks(name, hooks[name], state);
+      (await ociHooks()).runHooks(name, hooks[name], state);
     } catch (err) {
       this.warn(err instanceof Error ? err.message : String(err));
     }
@@ -173,7 +178,7 @@ export class OciRuntime {
   }
 
   async status(s: OciContainerState): Promise<OciStatus> {
-    const st = (await lifecycleState()).processStartTime(s.pid);
+    const st = processStartTime(s.pid);
     if (st === undefined || st !== s.pidStartTime) return 'stopped';
     if (fs.existsSync(path.join(this.dir(s.id), 'exec.fifo'))) return 'created';
     return (await this.frozen(s)) ? 'paused' : 'running';
@@ -270,6 +275,7 @@ export class OciRuntime {
   async create(o: CreateOptions): Promise<{ pid: number; exited: Promise<ChildExit> }> {
     const id = checkId(o.id);
     const bundle = path.resolve(o.bundle);
+    const [{ bundleToSpec, readBundleConfig }, { checkTerminal, sendConsole, setConsoleSize }, { runHooks }] = await Promise.all([ociBundle(), ociConsole(), ociHooks()]);
     const extraFds = preservedFds(this.sys, o.preserveFds);
     const cfg = readBundleConfig(bundle);
     const b = bundleToSpec(cfg, bundle);
@@ -295,7 +301,7 @@ export class OciRuntime {
     let pid: number | undefined;
     let pidns: number | undefined;
     try {
-      const [{ launchInit }, { sharedSpawner }, { compiledSeccomp }, { bundledScript, cgroupMountPlan, deviceNodes }, { processStartTime, writeFileAtomic }, { namespaceFlags }] = await Promise.all([
+      const [{ launchInit }, { sharedSpawner }, { compiledSeccomp }, { bundledScript, cgroupMountPlan, deviceNodes }, { writeFileAtomic }, { namespaceFlags }] = await Promise.all([
         launch(),
         spawner(),
         lifecycleCreate(),
@@ -438,7 +444,7 @@ export class OciRuntime {
       fs.closeSync(fd);
     }
     fs.rmSync(fifo, { force: true });
-    this.runWarnHooks('poststart', this.hooks(id), { ...this.hookState(s), status: 'running', pid: s.pid });
+    await this.runWarnHooks('poststart', await this.hooks(id), { ...this.hookState(s), status: 'running', pid: s.pid });
   }
 
   private hookState(s: OciContainerState): Omit<HookState, 'status'> {
@@ -464,6 +470,7 @@ export class OciRuntime {
     } catch (err) {
       throw BerthError.wrap(`exec in container "${o.id}": read its config`, err);
     }
+    const [{ bundleToSpec }, { checkTerminal, sendConsole, setConsoleSize }] = await Promise.all([ociBundle(), ociConsole()]);
     const proc: OciProcess = o.process ?? { ...(cfg.process as OciProcess), args: o.args ?? [], terminal: false };
     if (o.tty !== undefined) proc.terminal = o.tty;
     const terminal = proc.terminal === true;
@@ -520,7 +527,7 @@ export class OciRuntime {
     const status = await this.status(s);
     if (status === 'stopped') throw new BerthError('ECONTAINER_STATE', `cannot update container "${id}" that is stopped`);
     if (resources.devices !== undefined) throw new BerthError('EUNSUPPORTED', 'update of linux.resources.devices is not supported by berth-runtime');
-    const r = mapResources(resources);
+    const r = (await ociBundle()).mapResources(resources);
     const m = await this.cgroupManager(s.cgroup);
     m.open(s.cgroup.name);
     const limits: Omit<CgroupResources, 'devices'> = {};
@@ -535,7 +542,7 @@ export class OciRuntime {
   /** `kill`: a signal to the init (PID 1), or with `all` to every process of the container's cgroup. */
   async kill(id: string, signal: string, all: boolean): Promise<void> {
     const s = this.read(id);
-    const sig = (await import('../lifecycle/kill.js')).signalNumber(signal);
+    const sig = (await import('../lifecycle/signal.js')).signalNumber(signal);
     const status = await this.status(s);
     if (status === 'stopped' && !all) throw new BerthError('ECONTAINER_STATE', `container "${id}" is not running`);
     const pids = all ? await this.cgroupPids(s) : [s.pid];
@@ -589,9 +596,9 @@ export class OciRuntime {
     m.open(s.cgroup.name);
     // Kills what is left in the cgroup (exec'd processes, a live init) and waits for it to empty.
     await m.remove();
-    const hooks = this.hooks(id);
+    const hooks = await this.hooks(id);
     fs.rmSync(this.dir(id), { recursive: true, force: true });
-    this.runWarnHooks('poststop', hooks, { ...this.hookState(s), status: 'stopped' });
+    await this.runWarnHooks('poststop', hooks, { ...this.hookState(s), status: 'stopped' });
   }
 }
 
