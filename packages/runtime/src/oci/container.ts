@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { BerthError } from '@berth/oci';
 import type { CgroupManager, CgroupResources } from '../cgroups/types.js';
 import type { InitConfig } from '../init/config.js';
+import type { InitSpawnOptions, StartedInit } from '../launch/init-process.js';
 import type { ChildExit } from '../launch/spawner.js';
 import { LibcSyscalls } from '@berth/sys';
 import { CLONE_NEWCGROUP, O_CLOEXEC } from '@berth/sys';
@@ -300,8 +301,9 @@ export class OciRuntime {
     let cgroup: CgroupManager | undefined;
     let pid: number | undefined;
     let pidns: number | undefined;
+    let early: StartedInit | undefined;
     try {
-      const [{ launchInit }, { sharedSpawner }, { compiledSeccomp }, { bundledScript, cgroupMountPlan, deviceNodes }, { writeFileAtomic }, { namespaceFlags }] = await Promise.all([
+      const [{ launchInit, startInit }, { sharedSpawner }, { compiledSeccomp }, { bundledScript, cgroupMountPlan, deviceNodes }, { writeFileAtomic }, { namespaceFlags }] = await Promise.all([
         launch(),
         spawner(),
         lifecycleCreate(),
@@ -309,6 +311,26 @@ export class OciRuntime {
         lifecycleState(),
         namespaces(),
       ]);
+      const pidPath = b.joinNamespaces.find((j) => j.type === 'pid')?.path;
+      if (pidPath !== undefined) {
+        try {
+          pidns = this.sys.open(pidPath, O_CLOEXEC);
+        } catch (err) {
+          throw BerthError.wrap(`create container ${id}: join pid namespace ${pidPath}`, err);
+        }
+      }
+      const spawn: InitSpawnOptions = {
+        sys: this.sys,
+        spawner: sharedSpawner(),
+        initScript: bundledScript('init/main.cjs'),
+        flags: namespaceFlags(b.spec.namespaces.filter((n) => !b.joinNamespaces.some((j) => j.type === n))) & ~CLONE_NEWCGROUP,
+        ...(pidns === undefined ? {} : { joinPidNamespace: pidns }),
+        stdio: [0, 1, 2],
+        extraFds,
+      };
+      // The init is spawned first: its Node start-up runs while this process compiles the
+      // seccomp filter, writes the configs and makes the cgroup (it waits for its start line).
+      early = startInit(spawn);
       const fifo = path.join(dir, 'exec.fifo');
       this.sys.mknod(fifo, S_IFIFO | 0o600, 0);
       const init: InitConfig = {
@@ -337,14 +359,6 @@ export class OciRuntime {
         if (h.createContainer !== undefined) init.hooks.createContainer = h.createContainer;
         if (h.startContainer !== undefined) init.hooks.startContainer = h.startContainer;
       }
-      const pidPath = b.joinNamespaces.find((j) => j.type === 'pid')?.path;
-      if (pidPath !== undefined) {
-        try {
-          pidns = this.sys.open(pidPath, O_CLOEXEC);
-        } catch (err) {
-          throw BerthError.wrap(`create container ${id}: join pid namespace ${pidPath}`, err);
-        }
-      }
       // The config as given, for exec (runc keeps it in its state too).
       fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg), { mode: 0o600 });
       const initFile = path.join(dir, 'init.json');
@@ -360,14 +374,9 @@ export class OciRuntime {
       await cgroup.create(cgroupId.name, { ...res, ...b.cgroupExtras });
       const cg = cgroup;
       const launched = await launchInit({
-        sys: this.sys,
-        spawner: sharedSpawner(),
-        initScript: bundledScript('init/main.cjs'),
+        ...spawn,
+        started: early,
         configPath: initFile,
-        flags: namespaceFlags(b.spec.namespaces.filter((n) => !b.joinNamespaces.some((j) => j.type === n))) & ~CLONE_NEWCGROUP,
-        ...(pidns === undefined ? {} : { joinPidNamespace: pidns }),
-        stdio: [0, 1, 2],
-        extraFds,
         untilCreated: { detach: o.foreground !== true },
         onPty: (master) => {
           setConsoleSize(this.sys, master, b.consoleSize);
@@ -410,6 +419,8 @@ export class OciRuntime {
           // Gone already.
         }
       }
+      // An init spawned and never given its start line (or given it and failed: no-op then).
+      early?.discard();
       await cgroup?.remove().catch(() => undefined);
       fs.rmSync(dir, { recursive: true, force: true });
       throw err;
