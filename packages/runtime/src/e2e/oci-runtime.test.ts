@@ -325,6 +325,20 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
     // A command's --help, as runc's: the usage, exit 0.
     for (const cmd of ['create', 'exec', 'list']) expect(br(dir, [cmd, '--help'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^Usage: berth-runtime /) });
   }, 60_000);
+
+  it('run as a program, the bin starts node without NODE_EXTRA_CA_CERTS and passes every argument; through node it keeps the environment', () => {
+    // Node warns at start-up when that file cannot be read: the warning says whether it was set.
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: path.join(dir, 'no-such-ca.pem') };
+    const asProgram = spawnSync(BIN, ['--root', path.join(dir, 'bin-root'), 'list', '--format', 'json'], { encoding: 'utf8', env, timeout: 60_000 });
+    expect(asProgram).toMatchObject({ status: 0, stdout: '[]\n', stderr: '' });
+    const arg = 'two words "and quotes"';
+    const bad = spawnSync(BIN, ['state', arg], { encoding: 'utf8', env, timeout: 60_000 });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain(JSON.stringify(arg));
+    const throughNode = spawnSync(process.execPath, [BIN, '--version'], { encoding: 'utf8', env, timeout: 60_000 });
+    expect(throughNode.status).toBe(0);
+    expect(throughNode.stderr).toContain('no-such-ca.pem');
+  }, 60_000);
 });
 
 const podmanUnavailable = unavailable ?? (haveTool('podman') ? undefined : 'podman is not installed');

@@ -73,6 +73,13 @@ export interface InitLaunchOptions extends InitSpawnOptions {
   detach?: boolean;
   /** userNamespace: the helper (this pid) is in it and its maps are written; runs before the helper forks the init. */
   onUserNamespace?: (helperPid: number) => void;
+  /** The init startInit() spawned with these same spawn options, to drive instead of spawning one. */
+  started?: StartedInit;
+}
+
+/** An init spawned by startInit(), not yet driven; discard() kills it (on a failure before launchInit). */
+export interface StartedInit {
+  discard(): void;
 }
 
 export interface InitTiming {
@@ -426,6 +433,7 @@ export function discardParked(spawner: Spawner): void {
  */
 export async function launchInit(opts: InitLaunchOptions): Promise<LaunchedInit> {
   const marks: Array<[string, number]> = [['launch', now()]];
+  if (opts.started !== undefined) return driveSpawned(opts.started as SpawnedInit, opts, marks);
   const taken = takeParked(opts);
   if (taken !== undefined) {
     taken.reader.ref();
@@ -447,7 +455,19 @@ export async function launchInit(opts: InitLaunchOptions): Promise<LaunchedInit>
     taken.discard();
     marks.push(['parked-init-unusable', now()]);
   }
-  const init = SpawnedInit.spawn(opts, true, 'spawn');
+  return driveSpawned(SpawnedInit.spawn(opts, true, 'spawn'), opts, marks);
+}
+
+/**
+ * Spawns the init child now and leaves it loading (Node's start-up, its bundle, koffi) until
+ * launchInit({ ...opts, started }) sends its start line: berth-runtime's create spawns it
+ * first and writes the config, compiles the seccomp filter and makes the cgroup meanwhile.
+ */
+export function startInit(opts: InitSpawnOptions): StartedInit {
+  return SpawnedInit.spawn(opts, true, 'spawn');
+}
+
+async function driveSpawned(init: SpawnedInit, opts: InitLaunchOptions, marks: Array<[string, number]>): Promise<LaunchedInit> {
   let child: SpawnedChild;
   try {
     child = await init.child;

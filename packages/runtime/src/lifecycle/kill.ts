@@ -1,5 +1,4 @@
 import { BerthError } from '@berth/oci';
-import { SIGNALS } from '@berth/sys';
 import type { RuntimeContext } from './context.js';
 import { readInitConfig } from './create.js';
 import { thawForKill } from './pause.js';
@@ -7,21 +6,9 @@ import { hasRestartPolicy, markManualStop } from './restart-policy.js';
 import { canKill, describe, isAlive } from './state.js';
 import type { ContainerInfo } from './state.js';
 import { waitContainer } from './wait.js';
+import { signalNumber } from './signal.js';
 
-/** A signal number from `SIGTERM`, `TERM`, `term` or `15`. */
-export function signalNumber(signal: string | number): number {
-  if (typeof signal === 'number') {
-    if (Number.isInteger(signal) && signal > 0 && signal <= 64) return signal;
-  } else {
-    const s = signal.trim().toUpperCase();
-    if (/^\d+$/.test(s)) return signalNumber(Number(s));
-    const n = SIGNALS[s.startsWith('SIG') ? s : `SIG${s}`];
-    if (n !== undefined) return n;
-    const rt = /^SIGRTMIN(?:\+(\d+))?$/.exec(s.startsWith('SIG') ? s : `SIG${s}`);
-    if (rt) return signalNumber(34 + Number(rt[1] ?? 0));
-  }
-  throw new BerthError('EINVAL_ARGUMENT', `invalid signal "${signal}"`, { details: { signal } });
-}
+export { signalNumber };
 
 /**
  * `kill`: sends a signal to the container's PID 1 (after checking it is still

@@ -3,6 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '@berth/oci';
 import type { RestartPolicy } from './restart-policy.js';
+import { processStartTime } from './proc.js';
+
+export { processStartTime };
 
 export type ContainerStatus = 'created' | 'running' | 'stopped';
 
@@ -144,22 +147,6 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 
     fs.rmSync(tmp, { force: true });
     throw err;
   }
-}
-
-/** Start time of a process (clock ticks since boot), or undefined when it does not exist. */
-export function processStartTime(pid: number): number | undefined {
-  let stat: string;
-  try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The command name (field 2) may contain spaces and parentheses: fields resume after the last ')'.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state); field 22 (starttime) is rest[19]. A zombie has exited already.
-  if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
-  const start = Number(rest[19]);
-  return Number.isFinite(start) ? start : undefined;
 }
 
 /** True when `pid` runs and started at `startTime` (not a reused pid). */

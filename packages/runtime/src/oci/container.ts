@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { BerthError } from '@berth/oci';
 import type { CgroupManager, CgroupResources } from '../cgroups/types.js';
 import type { InitConfig } from '../init/config.js';
+import type { InitSpawnOptions, StartedInit } from '../launch/init-process.js';
 import type { ChildExit } from '../launch/spawner.js';
 import { LibcSyscalls } from '@berth/sys';
 import { CLONE_NEWCGROUP, O_CLOEXEC, O_PATH, O_RDONLY } from '@berth/sys';
@@ -22,13 +23,16 @@ const lifecycleExec = (): Promise<typeof import('../lifecycle/exec.js')> => impo
 const lifecycleHost = (): Promise<typeof import('../lifecycle/host.js')> => import('../lifecycle/host.js');
 const lifecycleState = (): Promise<typeof import('../lifecycle/state.js')> => import('../lifecycle/state.js');
 const namespaces = (): Promise<typeof import('../spec/namespaces.js')> => import('../spec/namespaces.js');
+// The bundle's mapping (the seccomp and capability tables), the console (node:net, node:tty) and
+// the hooks (node:child_process): create and exec need them; start and delete only with hooks.
+const ociBundle = (): Promise<typeof import('./bundle.js')> => import('./bundle.js');
+const ociConsole = (): Promise<typeof import('./console.js')> => import('./console.js');
+const ociHooks = (): Promise<typeof import('./hooks.js')> => import('./hooks.js');
 
 const S_IFIFO = 0o010000;
 import type { Syscalls } from '@berth/sys';
-import { bundleToSpec, mapResources, readBundleConfig } from './bundle.js';
+import { processStartTime } from '../lifecycle/proc.js';
 import type { OciConfig, OciProcess, OciResources } from './bundle.js';
-import { checkTerminal, sendConsole, setConsoleSize } from './console.js';
-import { checkHooks, runHooks } from './hooks.js';
 import type { HookName, HookState, OciHooks } from './hooks.js';
 
 /**
@@ -168,18 +172,20 @@ export class OciRuntime {
   }
 
   /** The hooks of the config.json kept at create. */
-  private hooks(id: string): OciHooks {
+  private async hooks(id: string): Promise<OciHooks> {
     try {
-      return checkHooks((JSON.parse(fs.readFileSync(path.join(this.dir(id), 'config.json'), 'utf8')) as OciConfig).hooks);
+      const hooks = (JSON.parse(fs.readFileSync(path.join(this.dir(id), 'config.json'), 'utf8')) as OciConfig).hooks;
+      return hooks === undefined ? {} : (await ociHooks()).checkHooks(hooks);
     } catch {
       return {};
     }
   }
 
   /** poststart / poststop: a failure is a warning (runtime-spec). */
-  private runWarnHooks(name: HookName, hooks: OciHooks, state: HookState): void {
+  private async runWarnHooks(name: HookName, hooks: OciHooks, state: HookState): Promise<void> {
+    if (hooks[name] === undefined) return;
     try {
-      runHooks(name, hooks[name], state);
+      (await ociHooks()).runHooks(name, hooks[name], state);
     } catch (err) {
       this.warn(err instanceof Error ? err.message : String(err));
     }
@@ -201,7 +207,7 @@ export class OciRuntime {
   }
 
   async status(s: OciContainerState): Promise<OciStatus> {
-    const st = (await lifecycleState()).processStartTime(s.pid);
+    const st = processStartTime(s.pid);
     if (st === undefined || st !== s.pidStartTime) return 'stopped';
     if (fs.existsSync(path.join(this.dir(s.id), 'exec.fifo'))) return 'created';
     return (await this.frozen(s)) ? 'paused' : 'running';
@@ -310,6 +316,7 @@ export class OciRuntime {
   async create(o: CreateOptions): Promise<{ pid: number; exited: Promise<ChildExit> }> {
     const id = checkId(o.id);
     const bundle = path.resolve(o.bundle);
+    const [{ bundleToSpec, readBundleConfig }, { checkTerminal, sendConsole, setConsoleSize }, { runHooks }] = await Promise.all([ociBundle(), ociConsole(), ociHooks()]);
     const extraFds = preservedFds(this.sys, o.preserveFds);
     const cfg = readBundleConfig(bundle);
     const b = bundleToSpec(cfg, bundle);
@@ -337,8 +344,9 @@ export class OciRuntime {
     let pid: number | undefined;
     let pidns: number | undefined;
     const passFds: number[] = [];
+    let early: StartedInit | undefined;
     try {
-      const [{ launchInit, userNamespaceFdPath }, { sharedSpawner }, { compiledSeccomp }, { bundledScript, cgroupMountPlan, deviceNodes }, { processStartTime, writeFileAtomic }, { namespaceFlags }] = await Promise.all([
+      const [{ launchInit, startInit, userNamespaceFdPath }, { sharedSpawner }, { compiledSeccomp }, { bundledScript, cgroupMountPlan, deviceNodes }, { writeFileAtomic }, { namespaceFlags }] = await Promise.all([
         launch(),
         spawner(),
         lifecycleCreate(),
@@ -346,6 +354,27 @@ export class OciRuntime {
         lifecycleState(),
         namespaces(),
       ]);
+      const pidPath = b.joinNamespaces.find((j) => j.type === 'pid')?.path;
+      if (pidPath !== undefined) {
+        try {
+          pidns = this.sys.open(pidPath, O_CLOEXEC);
+        } catch (err) {
+          throw BerthError.wrap(`create container ${id}: join pid namespace ${pidPath}`, err);
+        }
+      }
+      const spawn: InitSpawnOptions = {
+        sys: this.sys,
+        spawner: sharedSpawner(),
+        initScript: bundledScript('init/main.cjs'),
+        flags: namespaceFlags(b.spec.namespaces.filter((n) => !b.joinNamespaces.some((j) => j.type === n))) & ~CLONE_NEWCGROUP,
+        ...(pidns === undefined ? {} : { joinPidNamespace: pidns }),
+        stdio: [0, 1, 2],
+        extraFds,
+      };
+      // The init is spawned first: its Node start-up runs while this process compiles the
+      // seccomp filter, writes the configs and makes the cgroup (it waits for its start line).
+      // In a user namespace the helper is given the config and FIFO as fds, so it starts once they exist.
+      if (b.userNamespace === null) early = startInit(spawn);
       const fifo = path.join(dir, 'exec.fifo');
       this.sys.mknod(fifo, S_IFIFO | 0o600, 0);
       const init: InitConfig = {
@@ -379,14 +408,6 @@ export class OciRuntime {
         if (h.createContainer !== undefined) init.hooks.createContainer = h.createContainer;
         if (h.startContainer !== undefined) init.hooks.startContainer = h.startContainer;
       }
-      const pidPath = b.joinNamespaces.find((j) => j.type === 'pid')?.path;
-      if (pidPath !== undefined) {
-        try {
-          pidns = this.sys.open(pidPath, O_CLOEXEC);
-        } catch (err) {
-          throw BerthError.wrap(`create container ${id}: join pid namespace ${pidPath}`, err);
-        }
-      }
       // The config as given, for exec (runc keeps it in its state too).
       fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg), { mode: 0o600 });
       const initFile = path.join(dir, 'init.json');
@@ -405,12 +426,9 @@ export class OciRuntime {
         passFds.push(this.sys.open(initFile, O_RDONLY | O_CLOEXEC), this.sys.open(fifo, O_PATH | O_CLOEXEC));
       }
       const launched = await launchInit({
-        sys: this.sys,
-        spawner: sharedSpawner(),
-        initScript: bundledScript('init/main.cjs'),
+        ...spawn,
+        ...(early === undefined ? {} : { started: early }),
         configPath: b.userNamespace === null ? initFile : userNamespaceFdPath(extraFds.length, 0),
-        flags: namespaceFlags(b.spec.namespaces.filter((n) => !b.joinNamespaces.some((j) => j.type === n))) & ~CLONE_NEWCGROUP,
-        ...(pidns === undefined ? {} : { joinPidNamespace: pidns }),
         ...(b.userNamespace === null
           ? {}
           : {
@@ -424,8 +442,6 @@ export class OciRuntime {
               onUserNamespace: (helper: number) => chownToNamespaceRoot(helper, [initFile, fifo]),
               passFds,
             }),
-        stdio: [0, 1, 2],
-        extraFds,
         untilCreated: { detach: o.foreground !== true },
         onPty: (master) => {
           setConsoleSize(this.sys, master, b.consoleSize);
@@ -468,6 +484,8 @@ export class OciRuntime {
           // Gone already.
         }
       }
+      // An init spawned and never given its start line (or given it and failed: no-op then).
+      early?.discard();
       await cgroup?.remove().catch(() => undefined);
       fs.rmSync(dir, { recursive: true, force: true });
       throw err;
@@ -503,7 +521,7 @@ export class OciRuntime {
       fs.closeSync(fd);
     }
     fs.rmSync(fifo, { force: true });
-    this.runWarnHooks('poststart', this.hooks(id), { ...this.hookState(s), status: 'running', pid: s.pid });
+    await this.runWarnHooks('poststart', await this.hooks(id), { ...this.hookState(s), status: 'running', pid: s.pid });
   }
 
   private hookState(s: OciContainerState): Omit<HookState, 'status'> {
@@ -529,6 +547,7 @@ export class OciRuntime {
     } catch (err) {
       throw BerthError.wrap(`exec in container "${o.id}": read its config`, err);
     }
+    const [{ bundleToSpec }, { checkTerminal, sendConsole, setConsoleSize }] = await Promise.all([ociBundle(), ociConsole()]);
     const proc: OciProcess = o.process ?? { ...(cfg.process as OciProcess), args: o.args ?? [], terminal: false };
     if (o.tty !== undefined) proc.terminal = o.tty;
     const terminal = proc.terminal === true;
@@ -585,7 +604,7 @@ export class OciRuntime {
     const status = await this.status(s);
     if (status === 'stopped') throw new BerthError('ECONTAINER_STATE', `cannot update container "${id}" that is stopped`);
     if (resources.devices !== undefined) throw new BerthError('EUNSUPPORTED', 'update of linux.resources.devices is not supported by berth-runtime');
-    const r = mapResources(resources);
+    const r = (await ociBundle()).mapResources(resources);
     const m = await this.cgroupManager(s.cgroup);
     m.open(s.cgroup.name);
     const limits: Omit<CgroupResources, 'devices'> = {};
@@ -600,7 +619,7 @@ export class OciRuntime {
   /** `kill`: a signal to the init (PID 1), or with `all` to every process of the container's cgroup. */
   async kill(id: string, signal: string, all: boolean): Promise<void> {
     const s = this.read(id);
-    const sig = (await import('../lifecycle/kill.js')).signalNumber(signal);
+    const sig = (await import('../lifecycle/signal.js')).signalNumber(signal);
     const status = await this.status(s);
     if (status === 'stopped' && !all) throw new BerthError('ECONTAINER_STATE', `container "${id}" is not running`);
     const pids = all ? await this.cgroupPids(s) : [s.pid];
@@ -654,9 +673,9 @@ export class OciRuntime {
     m.open(s.cgroup.name);
     // Kills what is left in the cgroup (exec'd processes, a live init) and waits for it to empty.
     await m.remove();
-    const hooks = this.hooks(id);
+    const hooks = await this.hooks(id);
     fs.rmSync(this.dir(id), { recursive: true, force: true });
-    this.runWarnHooks('poststop', hooks, { ...this.hookState(s), status: 'stopped' });
+    await this.runWarnHooks('poststop', hooks, { ...this.hookState(s), status: 'stopped' });
   }
 }
 

@@ -12,8 +12,9 @@ import * as fs from 'node:fs';
 import { describeError } from '@berth/oci';
 import { BerthError } from '@berth/oci';
 import { OCI_VERSION, DEFAULT_ROOT, OciRuntime, exitStatus } from './container.js';
-import { relayTerminal } from './console.js';
-import { defaultConfig, features } from './features.js';
+import type { relayTerminal } from './console.js';
+// console.js (node:net, node:tty) and features.js (the capability and path tables) are loaded
+// by the commands that use them: `state`, `start`, `kill` and `delete` load neither.
 
 const VERSION = '0.1.0';
 
@@ -160,9 +161,12 @@ async function main(argv: string[]): Promise<number> {
   };
   // A foreground run/exec with a terminal and no console socket relays the pty here (as runc).
   let relay: ReturnType<typeof relayTerminal> | undefined;
+  let relayTo: typeof relayTerminal | undefined;
   const onPty = (master: number): void => {
-    relay = relayTerminal(rt.sys, master);
+    if (relayTo === undefined) throw new BerthError('ERUNTIME', 'a terminal without its relay');
+    relay = relayTo(rt.sys, master);
   };
+  if (cmd === 'run' || cmd === 'exec') relayTo = (await import('./console.js')).relayTerminal;
   let p: Parsed;
   try {
     p = parseFlags(rest, cmd, cmd === 'ps' || cmd === 'exec');
@@ -309,13 +313,13 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'features':
-      process.stdout.write(`${JSON.stringify(features(), null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify((await import('./features.js')).features(), null, 2)}\n`);
       return 0;
     case 'spec': {
       const dir = str(p, 'bundle', 'b') ?? '.';
       const file = `${dir}/config.json`;
       try {
-        fs.writeFileSync(file, `${JSON.stringify(defaultConfig(), null, 2)}\n`, { flag: 'wx', mode: 0o644 });
+        fs.writeFileSync(file, `${JSON.stringify((await import('./features.js')).defaultConfig(), null, 2)}\n`, { flag: 'wx', mode: 0o644 });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new BerthError('EIN_USE', `spec: ${file} exists; remove it first`);
         throw BerthError.wrap(`spec: write ${file}`, err);
