@@ -8,7 +8,7 @@ import type { SweepOptions } from './sweep.js';
 
 /** What a sweep would do, found without changing anything (surveyStateRoot). */
 export interface SweepSurvey {
-  /** Half-deleted (`.gone-…`) and dead half-written (`.new-…`) state directories, to delete. */
+  /** Half-deleted (`.gone-…`) and half-written (`.new-…`) state directories of dead processes, to delete. */
   leftovers: string[];
   /** Container directories without a state.json, to delete. */
   stateless: string[];
@@ -47,6 +47,10 @@ export function surveyStateRoot(ctx: Pick<RuntimeContext, 'store'>, opts: Pick<S
   const staging = new Set<string>();
   for (const entry of entries) {
     if (entry.startsWith(GONE_PREFIX)) {
+      // `.gone-<id>-<pid>`: its remover (StateStore.remove) may still be deleting it; two
+      // recursive deletions of one tree make one of them fail (ENOENT from node's rmSync).
+      const m = /^\.gone-[0-9a-f]{64}-(\d+)$/.exec(entry);
+      if (m !== null && isAlive(Number(m[1]), undefined)) continue;
       survey.leftovers.push(path.join(root, entry));
       continue;
     }

@@ -58,7 +58,14 @@ export async function sweepContainers(ctx: RuntimeContext, opts: SweepOptions = 
   const fail = (doing: string, err: unknown): void => {
     result.errors.push(`${doing}: ${describeError(err)}`);
   };
-  for (const dir of survey.leftovers) fs.rmSync(dir, { recursive: true, force: true });
+  for (const dir of survey.leftovers) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch (err) {
+      // Removed meanwhile by another sweep (node's rmSync fails when two delete one tree).
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') fail(`remove ${path.basename(dir)}`, err);
+    }
+  }
   for (const id of survey.stateless) {
     // Only a state directory from before states were written whole; nothing names its resources.
     try {
