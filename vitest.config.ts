@@ -40,6 +40,7 @@ export default defineConfig({
     // Subpath exports come first: an alias matches as a prefix.
     alias: {
       '@berth/network/dns': fileURLToPath(new URL('./packages/network/src/dns.ts', import.meta.url)),
+      '@berth/runtime/listing': fileURLToPath(new URL('./packages/runtime/src/listing.ts', import.meta.url)),
       ...Object.fromEntries(pkgs.map((p) => [`@berth/${p}`, fileURLToPath(new URL(`./packages/${p}/src/index.ts`, import.meta.url))])),
     },
   },

@@ -33,4 +33,22 @@ describe('berth bin start-up paths', () => {
       await box.cleanup();
     }
   });
+
+  it('images and ps with their own flags run without commander, and answer as the declared commands do', async () => {
+    const box = await sandbox();
+    try {
+      expect(await berth(['ps', '-a', '--format', 'json'], { env: box.env })).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
+      expect(await berth(['ps', '--all', '--quiet'], { env: box.env })).toEqual({ code: 0, stdout: '', stderr: '' });
+      expect(await berth(['images', '--format=json', '--no-trunc'], { env: box.env })).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
+      // A usage error found by the handler: the same line and hint as through commander.
+      expect(await berth(['images', '--format', 'yaml'], { env: box.env })).toEqual({ code: 2, stdout: '', stderr: 'berth: invalid --format "yaml": expected "table" or "json"\n(run "berth --help" for usage)\n' });
+      // Not a direct command's flags: commander parses them (combined flags, help, unknown options).
+      expect(await berth(['ps', '-aq'], { env: box.env })).toEqual({ code: 0, stdout: '', stderr: '' });
+      expect((await berth(['images', '--help'], { env: box.env })).stdout).toMatch(/^Usage: berth images \[options\]/);
+      const unknown = await berth(['ps', '--bogus'], { env: box.env });
+      expect([unknown.code, unknown.stderr]).toEqual([2, "berth: unknown option '--bogus'\n(run \"berth --help\" for usage)\n"]);
+    } finally {
+      await box.cleanup();
+    }
+  });
 });

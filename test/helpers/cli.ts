@@ -181,7 +181,7 @@ export function useAlpineBox(opts: { images: string; prepare?: (box: MirrorSandb
     b,
     async psRow(name) {
       const r = await b(['ps', '-a']);
-      expect(r.code).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       const line = r.stdout.split('\n').find((l) => l.endsWith(`   ${name}`));
       return line?.split(/ {3,}/) ?? [];
     },

@@ -120,6 +120,37 @@ const lazyBuiltins = {
 };
 
 /**
+ * The same for ES modules of berth that import a few functions of a built-in module at the top but
+ * call them only on some paths: `node:crypto` (17 built-in modules, about 8 ms of CPU at a start)
+ * for @berth/oci's Digest (hashing; `berth ps` only parses references) and the runtime's state
+ * store (random ids and temp names; `ps` only reads). The importer gets an ES module whose named
+ * functions load the real module on first call; importing a name not listed fails the build.
+ */
+const LAZY_FUNCTIONS = [
+  { importer: /[\\/]packages[\\/]oci[\\/]dist[\\/]digest\.js$/, module: 'crypto', functions: ['createHash'] },
+  { importer: /[\\/]packages[\\/]runtime[\\/]dist[\\/]lifecycle[\\/]state\.js$/, module: 'crypto', functions: ['randomBytes'] },
+];
+
+const lazyFunctions = {
+  name: 'berth-lazy-functions',
+  setup(build) {
+    build.onResolve({ filter: /^(node:)?crypto$/ }, (args) => {
+      const i = LAZY_FUNCTIONS.findIndex((r) => r.module === args.path.replace(/^node:/, '') && r.importer.test(args.importer));
+      return i < 0 ? undefined : { path: String(i), namespace: 'berth-lazy-functions' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'berth-lazy-functions' }, (args) => {
+      const rule = LAZY_FUNCTIONS[Number(args.path)];
+      const contents = [
+        `let real;`,
+        `const load = () => (real ??= require('node:${rule.module}'));`,
+        ...rule.functions.map((f) => `export function ${f}(...args) { return load().${f}(...args); }`),
+      ].join('\n');
+      return { contents, loader: 'js' };
+    });
+  },
+};
+
+/**
  * The esbuild options of the CLI bundle, for this script and for tools that build a variant
  * of it (bench/run-e2e.mjs adds timing marks): `extraPlugins` run before the bundle's own.
  */
@@ -143,7 +174,7 @@ export function cliBuildOptions({ outdir = dist, extraPlugins = [] } = {}) {
     keepNames: true,
     legalComments: 'none',
     sourcemap: 'linked',
-    plugins: [...extraPlugins, ociWithoutSchemas, lazyBuiltins],
+    plugins: [...extraPlugins, ociWithoutSchemas, lazyBuiltins, lazyFunctions],
     logLevel: 'warning',
   };
 }

@@ -1,7 +1,7 @@
 import { CommanderError, type Command } from '@commander-js/extra-typings';
 import { buildCommand } from './commands/build.js';
 import { builderCommand } from './commands/builder.js';
-import { berthCommand, USAGE_HINT } from './commands/command.js';
+import { berthCommand } from './commands/command.js';
 import { CONTAINER_VERBS, containerCommand } from './commands/container.js';
 import { createCommand } from './commands/create.js';
 import { importCommand } from './commands/import.js';
@@ -26,7 +26,7 @@ import { unpackCommand } from './commands/unpack.js';
 import { versionCommand } from './commands/version.js';
 import { volumeCommand } from './commands/volume.js';
 import { Context, type CommandContext } from './context.js';
-import { BERTH_VERSION, errorLine, ExitError, RUN_FAILED_EXIT, USAGE_EXIT } from './output.js';
+import { BERTH_VERSION, commandFailed, RUN_FAILED_EXIT, USAGE_EXIT } from './output.js';
 
 /**
  * berth's top-level commands, in the order `berth --help` lists them: each name (what the user
@@ -90,11 +90,8 @@ export async function main(argv: string[], ctx: CommandContext = new Context()):
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
       return err.exitCode === RUN_FAILED_EXIT ? RUN_FAILED_EXIT : USAGE_EXIT;
     }
-    ctx.stderr.write(`${errorLine(err)}\n`);
     // A bad argument found by a command (usageError) gets the hint commander gives for its own.
-    if (err instanceof ExitError && err.exitCode === USAGE_EXIT) ctx.stderr.write(`${USAGE_HINT}\n`);
-    if (ctx.env['BERTH_DEBUG'] && err instanceof Error) ctx.stderr.write(`${err.stack}\n`);
-    return err instanceof ExitError ? err.exitCode : 1;
+    return commandFailed(ctx, err);
   }
   if (ctx.exitCode === undefined) {
     prog.outputHelp();

@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import { BerthError } from '@berth/oci';
 import type { ContainerSpec, ContainerInfo } from '@berth/runtime';
 import type { CommandContext } from './context.js';
@@ -62,7 +61,8 @@ export function parseNetworkChoice(value: string | undefined): NetworkChoice {
  * network (docker's rule); whether the address is in its subnet and free is checked at setup.
  */
 export async function planNetwork(flags: NetworkFlags): Promise<NetworkPlan> {
-  const { parsePublishSpec } = await import('@berth/network');
+  // node:net only here: `berth ps` loads this module for the ports and the network sweep.
+  const [{ parsePublishSpec }, { isIP }] = await Promise.all([import('@berth/network'), import('node:net')]);
   const choice = parseNetworkChoice(flags.network);
   const attached = choice.kind === 'network';
   if (flags.ip !== undefined) {

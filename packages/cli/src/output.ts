@@ -19,6 +19,9 @@ export const USAGE_EXIT = 2;
 /** Docker's exit codes for `run`: 125 berth failed (usage errors included), 126 cannot execute, 127 not found. */
 export const RUN_FAILED_EXIT = 125;
 
+/** Printed after a usage error, by commander for its own and by main() for a command's usageError(). */
+export const USAGE_HINT = '(run "berth --help" for usage)';
+
 /** A bad argument: exits 2, and main() adds the usage hint. */
 export function usageError(message: string): ExitError {
   return new ExitError(USAGE_EXIT, message);
@@ -28,6 +31,18 @@ export function usageError(message: string): ExitError {
 export function errorLine(err: unknown): string {
   const msg = err instanceof BerthError || err instanceof ExitError ? err.message : describeError(err);
   return `berth: ${msg.split('\n')[0]}`;
+}
+
+/**
+ * What a command's failure prints and exits with (main() and bin.js's commands without
+ * commander): the error line on stderr, the usage hint after a usage error, the stack with
+ * BERTH_DEBUG; the exit code an ExitError names, else 1.
+ */
+export function commandFailed(ctx: CommandContext, err: unknown): number {
+  ctx.stderr.write(`${errorLine(err)}\n`);
+  if (err instanceof ExitError && err.exitCode === USAGE_EXIT) ctx.stderr.write(`${USAGE_HINT}\n`);
+  if (ctx.env['BERTH_DEBUG'] && err instanceof Error) ctx.stderr.write(`${err.stack}\n`);
+  return err instanceof ExitError ? err.exitCode : 1;
 }
 
 /** A `--platform` value (`os/arch[/variant]`); a malformed one is a usage error (exit 2). */

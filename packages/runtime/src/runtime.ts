@@ -648,6 +648,7 @@ export class Runtime {
     return pruneContainers(this.ctx, opts);
   }
 
+  /** Every container of the state root, oldest first, with its live status. */
   async list(): Promise<ContainerInfo[]> {
     return listContainers(this.ctx);
   }

@@ -16,6 +16,8 @@ export interface ImageRow {
   created: string | undefined;
 }
 
+const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** Every tagged image in the store, with its platform, size and creation time. */
 export async function listImages(ctx: CommandContext): Promise<ImageRow[]> {
   const store = await ctx.store();
@@ -35,7 +37,8 @@ export async function listImages(ctx: CommandContext): Promise<ImageRow[]> {
       created: image.config.created,
     });
   }
-  rows.sort((a, b) => a.repository.localeCompare(b.repository) || a.tag.localeCompare(b.tag));
+  // By code unit, not localeCompare: its first call loads ICU's collator (about 10 ms of `berth images`).
+  rows.sort((a, b) => compare(a.repository, b.repository) || compare(a.tag, b.tag));
   return dropUntaggedDuplicates(rows);
 }
 

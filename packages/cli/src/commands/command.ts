@@ -1,8 +1,6 @@
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import type { CommandContext } from '../context.js';
-
-/** Printed after a usage error, by commander for its own and by main() for a command's usageError(). */
-export const USAGE_HINT = '(run "berth --help" for usage)';
+import { USAGE_HINT } from '../output.js';
 
 /**
  * A new command with berth's parser settings, the same for every command: usage errors throw

@@ -9,6 +9,6 @@ export function psCommand(ctx: CommandContext) {
     .option('-q, --quiet', 'only IDs')
     .option('--format <format>', 'table or json')
     .action(async (opts) => {
-      ctx.exitCode = await (await import('../actions/containers.js')).ps(ctx, opts);
+      ctx.exitCode = await (await import('../actions/ps.js')).ps(ctx, opts);
     });
 }

@@ -7,7 +7,9 @@ import { compileSeccomp, SECCOMP_COMPILER_VERSION } from '../security/libseccomp
 import type { ContainerSpec } from '../spec/types.js';
 import type { RuntimeContext } from './context.js';
 import { cgroupMountPlan, deviceNodes, etcFileContents, findInitBinary } from './host.js';
-import { STAGING_PREFIX, StateStore, checkName, isContainerId, newContainerId, writeFileAtomic } from './state.js';
+import { ROOTFS_OWNER_FILE, STAGING_PREFIX, StateStore, checkName, isContainerId, newContainerId, writeFileAtomic } from './state.js';
+
+export { ROOTFS_OWNER_FILE };
 import type { ContainerState, LogDriver } from './state.js';
 import type { RestartPolicy } from './restart-policy.js';
 
@@ -42,8 +44,6 @@ export interface PrepareRequest {
   image?: { reference: string; digest: string };
 }
 
-/** The file in a directory of per-container rootfs copies that names the state root owning them (see sweep.ts). */
-export const ROOTFS_OWNER_FILE = '.berth-state';
 
 /**
  * `prepare`: records a container before anything irreversible is done for it

@@ -12,6 +12,8 @@ import type { PrepareRequest } from './create.js';
 import { StateStore, describe as describeState, newContainerId, processStartTime } from './state.js';
 import type { ContainerState } from './state.js';
 import { pruneContainers, sweepContainers } from './sweep.js';
+import { surveyFoundWork, surveyStateRoot } from './survey.js';
+import { listContainersIn, sweepStateRoot } from '../listing.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-sweep-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -207,13 +209,24 @@ describe('sweepContainers', () => {
     const liveStaging = `.new-${process.pid}-${newContainerId()}`;
     fs.mkdirSync(path.join(root, liveStaging));
     fs.mkdirSync(path.join(root, `.gone-${newContainerId()}-${dead.monitorPid}`));
+    // Being deleted by a live process (StateStore.remove): left to it.
+    const liveGone = `.gone-${newContainerId()}-${process.pid}`;
+    fs.mkdirSync(path.join(root, liveGone));
     // A directory without state.json names nothing.
     fs.mkdirSync(path.join(root, newContainerId()));
+    // The survey only reads: it finds the work, and everything is still there.
+    const before = fs.readdirSync(root).sort();
+    const survey = surveyStateRoot(ctx, { containersDir: containers });
+    expect([surveyFoundWork(survey), survey.leftovers.length, survey.stateless.length, survey.orphans]).toEqual([true, 2, 1, [orphan]]);
+    expect(survey.remaining.map((c) => c.id)).toEqual([kept.id]);
+    expect(fs.readdirSync(root).sort()).toEqual(before);
+    expect(fs.existsSync(orphan)).toBe(true);
     const r = await sweepContainers(ctx, { containersDir: containers });
     expect(r.orphanRootfs).toEqual([orphan]);
     expect(fs.existsSync(orphan)).toBe(false);
     expect(fs.existsSync(kept.rootfs)).toBe(true);
-    expect(fs.readdirSync(root).filter((e) => e !== 'names' && e !== '.cache').sort()).toEqual([liveStaging, kept.id].sort());
+    expect(fs.readdirSync(root).filter((e) => e !== 'names' && e !== '.cache').sort()).toEqual([liveStaging, liveGone, kept.id].sort());
+    expect(surveyFoundWork(surveyStateRoot(ctx, { containersDir: containers }))).toBe(false);
 
     // Another state root's containers directory (its owner file names that root) is left alone.
     const other = setup('sweep-other');
@@ -222,6 +235,17 @@ describe('sweepContainers', () => {
     const r2 = await sweepContainers(ctx, { containersDir: other.containers });
     expect(r2.orphanRootfs).toEqual([]);
     expect(fs.existsSync(theirs.rootfs)).toBe(true);
+  });
+
+  it('the listing entry: with nothing to remove, sweepStateRoot is the survey, listed as list() lists', async () => {
+    const { ctx, containers, prepare, copy } = setup('sweep-listing');
+    const first = prepare();
+    copy(first);
+    const second = prepare({ autoRemove: true });
+    copy(second);
+    const r = await sweepStateRoot(ctx.store.root, { containersDir: containers });
+    expect(r).toEqual({ removed: [], orphanRootfs: [], errors: [], remaining: listContainersIn(ctx.store.root) });
+    expect(r.remaining.map((c) => c.id).sort()).toEqual([first.id, second.id].sort());
   });
 
   it('loads the rootfs remover only when something is removed', async () => {

@@ -2,9 +2,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError, describeError } from '@berth/oci';
 import type { RuntimeContext } from './context.js';
-import { ROOTFS_OWNER_FILE } from './create.js';
 import { deleteContainer } from './delete.js';
-import { GONE_PREFIX, STAGING_PREFIX, describe, isAlive, isContainerId } from './state.js';
+import { byCreatedAt, describe, isAlive } from './state.js';
+import { surveyStateRoot } from './survey.js';
 import type { ContainerInfo, ContainerState } from './state.js';
 
 export interface SweepOptions {
@@ -53,60 +53,28 @@ export interface SweepResult {
  * A live container (monitor alive) is never touched.
  */
 export async function sweepContainers(ctx: RuntimeContext, opts: SweepOptions = {}): Promise<SweepResult> {
-  const root = ctx.store.root;
-  const result: SweepResult = { removed: [], orphanRootfs: [], errors: [], remaining: [] };
-  let entries: string[];
-  try {
-    entries = fs.readdirSync(root);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw BerthError.wrap(`sweep containers in ${root}`, err, 'ERUNTIME');
-    entries = [];
-  }
+  const survey = surveyStateRoot(ctx, opts);
+  const result: SweepResult = { removed: [], orphanRootfs: [], errors: [...survey.errors], remaining: survey.remaining };
   const fail = (doing: string, err: unknown): void => {
     result.errors.push(`${doing}: ${describeError(err)}`);
   };
-  const named = new Set<string>();
-  const staging = new Set<string>();
-  const dead: ContainerState[] = [];
-  for (const entry of entries) {
-    if (entry.startsWith(GONE_PREFIX)) {
-      fs.rmSync(path.join(root, entry), { recursive: true, force: true });
-      continue;
-    }
-    if (entry.startsWith(STAGING_PREFIX)) {
-      const m = /^\.new-(\d+)-([0-9a-f]{64})$/.exec(entry);
-      if (m !== null && isAlive(Number(m[1]), undefined)) {
-        staging.add(m[2] as string);
-        continue;
-      }
-      // No rootfs exists for a staging state yet (it is renamed into place before the copy).
-      fs.rmSync(path.join(root, entry), { recursive: true, force: true });
-      continue;
-    }
-    if (!isContainerId(entry)) continue;
-    let state: ContainerState | undefined;
+  for (const dir of survey.leftovers) {
     try {
-      state = ctx.store.read(entry);
+      fs.rmSync(dir, { recursive: true, force: true });
     } catch (err) {
-      fail(`read container ${entry.slice(0, 12)}`, err);
-      named.add(entry);
-      continue;
+      // Removed meanwhile by another sweep (node's rmSync fails when two delete one tree).
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') fail(`remove ${path.basename(dir)}`, err);
     }
-    if (state === undefined) {
-      // Only a state directory from before states were written whole; nothing names its resources.
-      try {
-        ctx.store.remove(entry);
-      } catch (err) {
-        fail(`remove state directory ${entry.slice(0, 12)}`, err);
-      }
-      continue;
-    }
-    named.add(entry);
-    if (state.ownsRootfs) named.add(path.resolve(state.rootfs));
-    if (abandoned(state)) dead.push(state);
-    else result.remaining.push(describe(state));
   }
-  const orphans = opts.containersDir === undefined ? [] : orphanRootfsCopies(ctx, opts.containersDir, { named, staging });
+  for (const id of survey.stateless) {
+    // Only a state directory from before states were written whole; nothing names its resources.
+    try {
+      ctx.store.remove(id);
+    } catch (err) {
+      fail(`remove state directory ${id.slice(0, 12)}`, err);
+    }
+  }
+  const { dead, orphans } = survey;
   if (dead.length > 0 || orphans.length > 0) {
     const work: RuntimeContext = opts.rootfsRemover === undefined ? ctx : { ...ctx, removeRootfs: await opts.rootfsRemover() };
     for (const state of dead) {
@@ -130,39 +98,8 @@ export async function sweepContainers(ctx: RuntimeContext, opts: SweepOptions = 
       }
     }
   }
-  result.remaining.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  result.remaining.sort(byCreatedAt);
   return result;
-}
-
-/**
- * A container the sweep removes: its owner (monitor) is gone and will never finish with it,
- * its PID 1 is not running, and it was `--rm` (stopped or not: the owner may have been
- * killed while it removed the container) or never started.
- */
-function abandoned(s: ContainerState): boolean {
-  // `create` leaves a container with no monitor: it waits for `start`, owned by nobody.
-  if (s.status === 'created' && s.monitorPid === undefined) return false;
-  if (!(s.autoRemove || s.status === 'created')) return false;
-  return !isAlive(s.monitorPid, s.monitorStartTime) && !isAlive(s.pid, s.pidStartTime);
-}
-
-/** `<containersDir>/<id>` copies that no container of this state root names (none unless the directory is this state root's). */
-function orphanRootfsCopies(ctx: RuntimeContext, containersDir: string, seen: { named: Set<string>; staging: Set<string> }): string[] {
-  const dir = path.resolve(containersDir);
-  let owner: string;
-  try {
-    owner = fs.readFileSync(path.join(dir, ROOTFS_OWNER_FILE), 'utf8').trim();
-  } catch {
-    return [];
-  }
-  if (owner !== path.resolve(ctx.store.root)) return [];
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
-  return names.filter((n) => isContainerId(n) && !seen.named.has(n) && !seen.staging.has(n) && !seen.named.has(path.join(dir, n))).map((n) => path.join(dir, n));
 }
 
 export interface PruneResult {
