@@ -1,8 +1,32 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { berth, sandbox } from '../helpers/cli.js';
+import { sharedImagesDir } from '@berth/testing';
+import { DIRECT_COMMANDS } from '../../packages/cli/src/direct.js';
+import { berth, repo, sandbox, type BerthResult } from '../helpers/cli.js';
 
-// The built bin's start-up paths (issue #14): `--version` is answered by bin.js without loading the
-// CLI, and each other command declares only itself. Both must behave as the full CLI does.
+const installedBin = path.join(repo, 'packages/cli/bin/berth.js');
+const images = sharedImagesDir();
+
+/** The installed bin (bin/berth.js, CommonJS); with `debug`, Node's module loaders log each file they load to stderr (NODE_DEBUG). */
+function installed(args: string[], env: NodeJS.ProcessEnv, opts: { debug?: boolean } = {}): Promise<BerthResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--', installedBin, ...args], { env: { ...process.env, CI: '1', ...env, ...(opts.debug ? { NODE_DEBUG: 'module,esm' } : {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+  });
+}
+
+/** What the installed bin's run loaded: the CommonJS file of `command`, and whether the ES module loader ran. */
+async function loaded(args: string[], env: NodeJS.ProcessEnv): Promise<{ cjs: boolean; esm: boolean }> {
+  const log = (await installed(args, env, { debug: true })).stderr;
+  return { cjs: new RegExp(`^MODULE \\d+: load ".*[\\\\/]dist[\\\\/]direct[\\\\/]${args[0]}\\.cjs"`, 'm').test(log), esm: /^ESM \d+: /m.test(log) };
+}
+
 describe('berth bin start-up paths', () => {
   it('--version and -v print the version as commander does, and the same as `berth -v` with another word', async () => {
     const box = await sandbox();
@@ -51,4 +75,30 @@ describe('berth bin start-up paths', () => {
       await box.cleanup();
     }
   });
+
+  it.skipIf(!images)('the installed bin runs images and ps from their CommonJS files, without the ES module loader, and answers as the ES module CLI does', async () => {
+    const box = await sandbox();
+    try {
+      expect((await berth(['load', '-q', '-i', path.join(images as string, 'alpine'), '--repository', 'docker.io/library/alpine'], { env: box.env })).code).toBe(0);
+      const cases: { args: string[]; cjs: boolean }[] = [
+        ...[['images'], ['images', '-q'], ['images', '--digests', '--no-trunc'], ['images', '--format', 'json'], ['images', '--format={{.Repository}}:{{.Tag}}'], ['images', '--format', 'yaml']].map((args) => ({ args, cjs: true })),
+        ...[['ps'], ['ps', '-a', '--format', 'json'], ['ps', '--all', '-q']].map((args) => ({ args, cjs: true })),
+        // Not a direct argument list: the CommonJS file hands it to dist/bin.js (commander).
+        ...[['images', '--help'], ['ps', '-aq'], ['ps', '--bogus'], ['images', 'alpine']].map((args) => ({ args, cjs: false })),
+      ];
+      for (const { args, cjs } of cases) {
+        expect(await installed(args, box.env), args.join(' ')).toEqual(await berth(args, { env: box.env }));
+        // A direct argument list never starts the ES module loader; any other goes on to dist/bin.js.
+        expect(await loaded(args, box.env), args.join(' ')).toEqual({ cjs: true, esm: !cjs });
+      }
+      expect((await installed(['images'], box.env)).stdout).toMatch(/^alpine +latest /m);
+      // Every direct command has its file and the bin sends it there; other commands go to dist/bin.js.
+      for (const name of Object.keys(DIRECT_COMMANDS)) expect(await loaded([name, '-q'], box.env), name).toEqual({ cjs: true, esm: false });
+      expect(await loaded(['version'], box.env)).toEqual({ cjs: false, esm: true });
+      expect(await installed(['--version'], box.env)).toMatchObject({ code: 0, stdout: '0.1.0\n', stderr: '' });
+    } finally {
+      await box.cleanup();
+    }
+  });
 });
+

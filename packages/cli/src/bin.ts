@@ -5,7 +5,7 @@
 // on stdout, exit 0), without loading the CLI; `berth images` and `berth ps` with their own flags
 // run without commander (direct.ts); everything else imports main and, through it, only the
 // command that runs.
-import { parseDirect, runDirect } from './direct.js';
+import { parseDirect, runDirect, settle } from './direct.js';
 import { BERTH_VERSION } from './version-string.js';
 
 const argv = process.argv.slice(2);
@@ -13,14 +13,5 @@ const direct = parseDirect(argv);
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
   process.stdout.write(`${BERTH_VERSION}\n`);
 } else {
-  const run = direct ? runDirect(direct) : import('./main.js').then(({ main }) => main(argv));
-  await run.then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(`berth: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
+  await settle(direct ? runDirect(direct) : import('./main.js').then(({ main }) => main(argv)));
 }

@@ -86,3 +86,16 @@ export async function runDirect(direct: { name: string; opts: Record<string, unk
     return commandFailed(ctx, err);
   }
 }
+
+/** Sets the process's exit code from a command's run, as bin.js does for every command (an unexpected rejection: "internal error", 1). */
+export async function settle(run: Promise<number>): Promise<void> {
+  await run.then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`berth: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
