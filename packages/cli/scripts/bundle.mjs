@@ -3,6 +3,9 @@
 //
 //   dist/bin.js        the entry (package.json "bin" goes through bin/berth.js to it): main
 //                      and the command table only.
+//   dist/direct/<command>.cjs
+//                      `berth images` and `berth ps` as one self-contained CommonJS file each,
+//                      which bin/berth.js requires (see DIRECT_CJS below).
 //   dist/chunks/*.js   everything else, split so that each command's `import()` stays lazy
 //                      (`berth ps` never loads the registry client, `berth pull` never loads
 //                      the runtime or the build engine).
