@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
@@ -96,6 +98,23 @@ describe('berth bin start-up paths', () => {
       for (const name of Object.keys(DIRECT_COMMANDS)) expect(await loaded([name, '-q'], box.env), name).toEqual({ cjs: true, esm: false });
       expect(await loaded(['version'], box.env)).toEqual({ cjs: false, esm: true });
       expect(await installed(['--version'], box.env)).toMatchObject({ code: 0, stdout: '0.1.0\n', stderr: '' });
+    } finally {
+      await box.cleanup();
+    }
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('ps from its CommonJS file sweeps as the ES module CLI does when the survey finds work (the runtime loads from its package)', async () => {
+    const box = await sandbox();
+    try {
+      const state = box.env['BERTH_STATE'] as string;
+      // A half-deleted state directory of a process that cannot exist (pids stay below 2^22).
+      const leftover = path.join(state, `.gone-${'ab'.repeat(32)}-${2 ** 22 + 7}`);
+      await mkdir(path.join(leftover, 'sub'), { recursive: true });
+      await writeFile(path.join(leftover, 'sub', 'file'), 'x');
+      const viaBin = await installed(['ps', '-a'], box.env);
+      expect(viaBin).toEqual({ code: 0, stdout: 'CONTAINER ID   IMAGE   COMMAND   CREATED   STATUS   PORTS   NAMES\n', stderr: '' });
+      expect(existsSync(leftover)).toBe(false);
+      expect(await installed(['ps', '-a'], box.env)).toEqual(viaBin);
     } finally {
       await box.cleanup();
     }
