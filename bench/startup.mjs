@@ -10,7 +10,8 @@
 //     container's record is not needed: an empty state directory);
 //   - `berth pull -q <loopback>/library/alpine:latest` of an image already present and up to
 //     date (one manifest request; needs docker-registry and skopeo, else --no-registry).
-// The commands run the built CLI (`node packages/cli/dist/bin.js`) on a private BERTH_ROOT,
+// The commands run the installed bin (`node packages/cli/bin/berth.js`: images and ps from their
+// CommonJS files, the rest through dist/bin.js) on a private BERTH_ROOT,
 // BERTH_STATE and BERTH_CONFIG (bench/common.mjs benchSandbox), under /usr/bin/time for CPU
 // time and minor page faults. Prints the medians and the ratio of each to `node -e 0`, checks
 // the targets (≤ 1.25× for --version, images, ps; ≤ 1.5× for the present pull) and writes
@@ -37,8 +38,8 @@ const { values: args } = parseArgs({
 const runs = Number(args.runs);
 
 const need = needFor('startup');
-const cli = path.join(repo, 'packages/cli/dist/bin.js');
-need(existsSync(cli), 'packages/cli/dist/bin.js is missing: run `npm run build` first');
+const cli = path.join(repo, 'packages/cli/bin/berth.js');
+need(existsSync(path.join(repo, 'packages/cli/dist/direct/ps.cjs')), 'packages/cli/dist is not built (or predates dist/direct/): run `npm run build` first');
 need(existsSync('/usr/bin/time'), '/usr/bin/time not found (Debian package time)');
 const withRegistry = !args['no-registry'];
 if (withRegistry) {
@@ -128,7 +129,7 @@ try {
     '## start-up',
     '',
     `Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${machine}. Load average (1/5/15 min) at the start, middle and end: ${loads.join(' → ')} (the machine is shared: wall times are noisy, CPU time is steadier).`,
-    `Produced by \`node bench/startup.mjs --runs ${runs}\`: ${runs} interleaved rounds (each command once a round, the order rotating, one warm-up round not counted), the built CLI (\`node packages/cli/dist/bin.js\`) on a private store; CPU time and faults from /usr/bin/time (10 ms resolution). Node's own start: ${ms(baseWall)} wall, ${ms(baseCpu)} CPU.`,
+    `Produced by \`node bench/startup.mjs --runs ${runs}\`: ${runs} interleaved rounds (each command once a round, the order rotating, one warm-up round not counted), the installed bin (\`node packages/cli/bin/berth.js\`) on a private store; CPU time and faults from /usr/bin/time (10 ms resolution). Node's own start: ${ms(baseWall)} wall, ${ms(baseCpu)} CPU.`,
     '',
     table,
     '',
