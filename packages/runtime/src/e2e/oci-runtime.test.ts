@@ -134,7 +134,8 @@ describe.skipIf(unavailable !== undefined)('berth-runtime', () => {
 
     // Its stdin is the one create was given (the subreaper's pipe): one line lets it exit 3.
     r.stdin.end('go\n');
-    const done = new Promise<number | null>((resolve) => r.once('exit', resolve));
+    // 'close', not 'exit': the subreaper's last line may still be in the pipe when it has exited.
+    const done = new Promise<number | null>((resolve) => r.once('close', resolve));
     expect(await done).toBe(0);
     expect(out).toContain(`${pid} 3`);
     expect(JSON.parse(brOk(root, ['state', c1]))).toMatchObject({ status: 'stopped' });
