@@ -16,6 +16,7 @@ export type { LogEntry, LogsOptions } from './lifecycle/logs.js';
 export type { ContainerStats } from './lifecycle/stats.js';
 export type { PrepareRequest } from './lifecycle/create.js';
 export type { ExecRequest } from './lifecycle/exec.js';
+export type { EarlyExec } from './lifecycle/exec-early.js';
 export type { SweepOptions, SweepResult, PruneResult } from './lifecycle/sweep.js';
 export { signalNumber } from './lifecycle/kill.js';
 export { startFailureExitCode } from './lifecycle/errors.js';

@@ -29,7 +29,8 @@ import { readyToStart } from './lifecycle/reset.js';
 import { execInContainer } from './lifecycle/exec.js';
 import { attachContainer } from './lifecycle/attach.js';
 import type { AttachOptions, AttachResult } from './lifecycle/attach.js';
-import type { ExecRequest } from './lifecycle/exec.js';
+import type { ExecProcess, ExecRequest } from './lifecycle/exec.js';
+import type { EarlyExec } from './lifecycle/exec-early.js';
 import type { LogsOptions } from './lifecycle/logs.js';
 import { DEFAULT_NAMESPACE_FLAGS, startContainer } from './lifecycle/start.js';
 import type { ContainerIo, ExitInfo } from './lifecycle/start.js';
@@ -573,12 +574,18 @@ export class Runtime {
    * filter, user, environment, cwd: execInContainer). stdio 'inherit' relays this process's
    * stdio (stdin with `interactive`) and resolves with the exit status; `detach` resolves once
    * the process runs (exitCode 0). Rejects with details.exitCode 125/126/127 as docker exits.
+   * `early`: the child @berth/runtime/exec-early spawned, driven when it fits, else killed.
    */
-  async exec(idOrName: string, req: ExecRequest): Promise<{ exitCode: number; pid: number }> {
-    requireRoot('exec in container');
-    const ctx = this.ctx;
-    const id = ctx.store.resolve(idOrName);
-    const proc = await execInContainer(ctx, id, req);
+  async exec(idOrName: string, req: ExecRequest, opts: { early?: EarlyExec } = {}): Promise<{ exitCode: number; pid: number }> {
+    let proc: ExecProcess;
+    try {
+      requireRoot('exec in container');
+      const ctx = this.ctx;
+      const id = ctx.store.resolve(idOrName);
+      proc = await execInContainer(ctx, id, req, opts.early);
+    } finally {
+      opts.early?.discard();
+    }
     if (req.detach === true) {
       proc.stdin?.end();
       proc.stdout?.destroy();

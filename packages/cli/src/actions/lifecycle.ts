@@ -137,19 +137,32 @@ export async function exec(ctx: CommandContext, id: string, cmd: string[], flags
     // Docker's check and words (as run -it's).
     if (flags.tty && flags.interactive && ctx.stdin.isTTY !== true) throw new BerthError('EINVAL_ARGUMENT', 'the input device is not a TTY');
     if (cmd.length === 0) throw new BerthError('EINVAL_ARGUMENT', 'exec: no command given');
-    const { Runtime } = await import('@berth/runtime');
-    const rt = new Runtime({ stateDir: ctx.loc.state });
-    const r = await rt.exec(id, {
-      args: cmd,
-      ...(flags.env ? { env: flags.env } : {}),
-      ...(flags.workdir !== undefined ? { cwd: flags.workdir } : {}),
-      ...(flags.user !== undefined ? { user: flags.user } : {}),
-      privileged: Boolean(flags.privileged),
-      interactive: Boolean(flags.interactive),
-      detach: Boolean(flags.detach),
-      tty: Boolean(flags.tty),
-    });
-    return r.exitCode;
+    // The exec child starts (a Node start of its own) while the runtime's index loads; Runtime.exec
+    // drives it, or kills it when it does not fit or something fails first.
+    const { startExecEarly } = await import('@berth/runtime/exec-early');
+    const early = startExecEarly({ stateDir: ctx.loc.state, idOrName: id, terminal: Boolean(flags.tty) && !flags.detach });
+    try {
+      const { Runtime } = await import('@berth/runtime');
+      const rt = new Runtime({ stateDir: ctx.loc.state });
+      const r = await rt.exec(
+        id,
+        {
+          args: cmd,
+          ...(flags.env ? { env: flags.env } : {}),
+          ...(flags.workdir !== undefined ? { cwd: flags.workdir } : {}),
+          ...(flags.user !== undefined ? { user: flags.user } : {}),
+          privileged: Boolean(flags.privileged),
+          interactive: Boolean(flags.interactive),
+          detach: Boolean(flags.detach),
+          tty: Boolean(flags.tty),
+        },
+        early === undefined ? {} : { early },
+      );
+      return r.exitCode;
+    } finally {
+      // A no-op once Runtime.exec took it; a child left waiting would keep this process alive.
+      early?.discard();
+    }
   } catch (err) {
     throw runFailure(err);
   }

@@ -7,7 +7,7 @@ import type { InitConfig } from '../init/config.js';
 import type { ExecConfig } from '../init/exec.js';
 import { launchInit, userNamespaceFdPath } from '../launch/init-process.js';
 import { chownToNamespaceRoot } from '../launch/userns.js';
-import type { InitLaunchOptions, LaunchedInit } from '../launch/init-process.js';
+import type { InitLaunchOptions, LaunchedInit, StartedInit } from '../launch/init-process.js';
 import type { Spawner } from '../launch/spawner.js';
 import { closeChildSide, openStreams, prepareStdio, PtyConnection, releaseStdio } from '../launch/stdio.js';
 import type { StdioStreams } from '../launch/stdio.js';
@@ -17,6 +17,7 @@ import { resolveUser } from '../spec/user.js';
 import type { NamespaceKind, ProcessSpec } from '../spec/types.js';
 import type { RuntimeContext } from './context.js';
 import { readInitConfig } from './create.js';
+import type { EarlyExec } from './exec-early.js';
 import { bundledScript } from './host.js';
 import { describe, processStartTime } from './state.js';
 
@@ -55,6 +56,11 @@ export interface ExecLaunch {
   label: string;
   /** Receives a pty master from the child (a terminal made in the container), as launchInit's onPty. */
   onPty?: InitLaunchOptions['onPty'];
+  /**
+   * The child, already spawned in the container's pid namespace with `stdio` (startExecEarly):
+   * driven instead of spawning one; discarded on a failure before. Not with a user namespace.
+   */
+  started?: StartedInit;
 }
 
 export async function launchExec(o: ExecLaunch): Promise<LaunchedInit> {
@@ -71,20 +77,25 @@ export async function launchExec(o: ExecLaunch): Promise<LaunchedInit> {
     ...(o.extraFds !== undefined && o.extraFds.length > 0 ? { preserveFds: o.extraFds.length } : {}),
   };
   const file = path.join(o.dir, `exec-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.json`);
-  fs.writeFileSync(file, JSON.stringify(cfg), { mode: 0o600 });
+  let started = o.started;
   let pidns: number | undefined;
   let configFd: number | undefined;
   try {
+    fs.writeFileSync(file, JSON.stringify(cfg), { mode: 0o600 });
     const extra = o.extraFds?.length ?? 0;
     // A container with a user namespace: the child enters it with nsenter, as its root, which may not reach the state directory by path.
     const userns = o.init.userNamespace === true;
+    if (userns && started !== undefined) throw new BerthError('ERUNTIME', `exec in container ${o.label}: a child spawned ahead cannot enter its user namespace`);
     if (userns) {
       chownToNamespaceRoot(o.pid, [file]);
       configFd = o.sys.open(file, O_RDONLY | O_CLOEXEC);
     }
+    // The started child was born in the namespace of this pid, checked then as here.
     pidns = o.sys.open(`/proc/${o.pid}/ns/pid`, O_CLOEXEC);
     // The fd is the container's only if the pid is still its init.
     if (processStartTime(o.pid) !== o.pidStartTime) throw new BerthError('ECONTAINER_STATE', `cannot exec in container ${o.label}: it stopped`, { details: { exitCode: 125 } });
+    const driving = started;
+    started = undefined;
     return await launchInit({
       sys: o.sys,
       spawner: o.spawner,
@@ -98,11 +109,14 @@ export async function launchExec(o: ExecLaunch): Promise<LaunchedInit> {
       beforeSetup: o.addProcess,
       ...(o.detach === true ? { detach: true } : {}),
       ...(o.onPty === undefined ? {} : { onPty: o.onPty }),
+      ...(driving === undefined ? {} : { started: driving }),
     }).catch((err: unknown) => {
       if (err instanceof BerthError) throw err;
       throw BerthError.wrap(`exec in container ${o.label}`, err);
     });
   } catch (err) {
+    // Not driven: it dies here (launchInit reaps the ones it drives).
+    started?.discard();
     if (pidns === undefined) throw BerthError.wrap(`exec in container ${o.label}`, err, 'ECONTAINER_STATE');
     throw err;
   } finally {
@@ -145,7 +159,16 @@ export interface ExecProcess extends StdioStreams {
  * Failures are BerthErrors with details.exitCode 125 (the container is not running, berth
  * failed), 126 (cannot execute) or 127 (not found), docker's rules.
  */
-export async function execInContainer(ctx: RuntimeContext, id: string, req: ExecRequest): Promise<ExecProcess> {
+export async function execInContainer(ctx: RuntimeContext, id: string, req: ExecRequest, early?: EarlyExec): Promise<ExecProcess> {
+  try {
+    return await execWith(ctx, id, req, early);
+  } finally {
+    // Not taken (a failure before the launch, or it did not fit): killed, its stdio closed.
+    early?.discard();
+  }
+}
+
+async function execWith(ctx: RuntimeContext, id: string, req: ExecRequest, early: EarlyExec | undefined): Promise<ExecProcess> {
   const state = ctx.store.read(id);
   if (state === undefined) throw new BerthError('ECONTAINER_UNKNOWN', `exec in container ${id.slice(0, 12)}: no such container`, { details: { exitCode: 125 } });
   const info = describe(state);
@@ -178,7 +201,9 @@ export async function execInContainer(ctx: RuntimeContext, id: string, req: Exec
   }
   const cgroup = await ctx.cgroups.open(id);
   const tty = req.tty === true && req.detach !== true;
-  const stdio = prepareStdio(ctx.sys, { interactive: true, terminal: tty });
+  const fits = early !== undefined && early.id === id && early.pid === info.pid && early.pidStartTime === info.pidStartTime && early.terminal === tty && init.userNamespace !== true;
+  const ahead = fits ? early.take() : undefined;
+  const stdio = ahead?.stdio ?? prepareStdio(ctx.sys, { interactive: true, terminal: tty });
   let pty: PtyConnection | null = null;
   let launched: LaunchedInit;
   try {
@@ -196,6 +221,7 @@ export async function execInContainer(ctx: RuntimeContext, id: string, req: Exec
       detach: req.detach === true,
       label: info.shortId,
       ...(tty ? { tty: true, onPty: (master: number) => (pty = new PtyConnection(ctx.sys, master)) } : {}),
+      ...(ahead === undefined ? {} : { started: ahead.started }),
     });
   } catch (err) {
     releaseStdio(ctx.sys, stdio);
