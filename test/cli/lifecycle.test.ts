@@ -112,6 +112,16 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('container lifecycle: c
       expect(ps.stdout).toMatch(/^\s*1 sleep 300$/m);
     });
 
+    it('a failure after the exec child was started (it is spawned before the checks) leaves no process in the container', async () => {
+      const rel = await b(['exec', '-w', 'rel', 'ex', 'true']);
+      expect([rel.code, rel.stderr]).toEqual([125, expect.stringMatching(/not absolute/)]);
+      const user = await b(['exec', '-u', 'nosuchuser', 'ex', 'true']);
+      expect([user.code, user.stderr]).toEqual([125, expect.stringMatching(/unable to find user nosuchuser/)]);
+      // Only PID 1 and this ps: no exec child left waiting in the container's pid namespace.
+      const ps = await b(['exec', 'ex', 'ps', '-o', 'pid,args']);
+      expect(ps.stdout.trim().split('\n').slice(1).map((l) => l.trim().replace(/\s+/g, ' '))).toEqual(['1 sleep 300', expect.stringMatching(/^\d+ ps -o pid,args$/)]);
+    });
+
     it("the container's capabilities (NET_RAW dropped), or all with --privileged", async () => {
       const pid1 = (await b(['exec', 'ex', 'grep', 'CapBnd', '/proc/1/status'])).stdout;
       const self = (await b(['exec', 'ex', 'grep', 'CapBnd', '/proc/self/status'])).stdout;

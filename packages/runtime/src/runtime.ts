@@ -584,6 +584,7 @@ export class Runtime {
       const id = ctx.store.resolve(idOrName);
       proc = await execInContainer(ctx, id, req, opts.early);
     } finally {
+      // Not taken (it did not fit, or a failure came first): killed, its stdio closed.
       opts.early?.discard();
     }
     if (req.detach === true) {

@@ -157,18 +157,10 @@ export interface ExecProcess extends StdioStreams {
  * `berth exec`: a process in a running container with the container's process settings
  * (environment, cwd, user, capabilities, rlimits, no_new_privs) changed by the request.
  * Failures are BerthErrors with details.exitCode 125 (the container is not running, berth
- * failed), 126 (cannot execute) or 127 (not found), docker's rules.
+ * failed), 126 (cannot execute) or 127 (not found), docker's rules. `early`: the child
+ * startExecEarly spawned, taken when it fits; the caller discards it in any case (a no-op once taken).
  */
 export async function execInContainer(ctx: RuntimeContext, id: string, req: ExecRequest, early?: EarlyExec): Promise<ExecProcess> {
-  try {
-    return await execWith(ctx, id, req, early);
-  } finally {
-    // Not taken (a failure before the launch, or it did not fit): killed, its stdio closed.
-    early?.discard();
-  }
-}
-
-async function execWith(ctx: RuntimeContext, id: string, req: ExecRequest, early: EarlyExec | undefined): Promise<ExecProcess> {
   const state = ctx.store.read(id);
   if (state === undefined) throw new BerthError('ECONTAINER_UNKNOWN', `exec in container ${id.slice(0, 12)}: no such container`, { details: { exitCode: 125 } });
   const info = describe(state);
