@@ -78,10 +78,15 @@ export async function launchExec(o: ExecLaunch): Promise<LaunchedInit> {
   };
   const file = path.join(o.dir, `exec-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.json`);
   let started = o.started;
+  try {
+    fs.writeFileSync(file, JSON.stringify(cfg), { mode: 0o600 });
+  } catch (err) {
+    started?.discard();
+    throw err;
+  }
   let pidns: number | undefined;
   let configFd: number | undefined;
   try {
-    fs.writeFileSync(file, JSON.stringify(cfg), { mode: 0o600 });
     const extra = o.extraFds?.length ?? 0;
     // A container with a user namespace: the child enters it with nsenter, as its root, which may not reach the state directory by path.
     const userns = o.init.userNamespace === true;
