@@ -41,7 +41,7 @@ export default defineConfig({
     alias: {
       '@berth/network/dns': fileURLToPath(new URL('./packages/network/src/dns.ts', import.meta.url)),
       '@berth/runtime/listing': fileURLToPath(new URL('./packages/runtime/src/listing.ts', import.meta.url)),
-      '@berth/runtime/exec-early': fileURLToPath(new URL('./packages/runtime/src/exec-early.ts', import.meta.url)),
+      '@berth/runtime/exec': fileURLToPath(new URL('./packages/runtime/src/exec.ts', import.meta.url)),
       ...Object.fromEntries(pkgs.map((p) => [`@berth/${p}`, fileURLToPath(new URL(`./packages/${p}/src/index.ts`, import.meta.url))])),
     },
   },

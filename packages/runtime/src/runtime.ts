@@ -2,16 +2,14 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { BerthError } from '@berth/oci';
-import { sharedSpawner } from './launch/spawner.js';
-import type { Spawner, ChildExit } from './launch/spawner.js';
-import { attachHostStreams, attachHostTerminal, prepareStdio, type PtyConnection } from './launch/stdio.js';
-import { discardParked, exitStatus, parkInit } from './launch/init-process.js';
+import { attachHostStreams, attachHostTerminal, prepareStdio } from './launch/stdio.js';
+import { discardParked, parkInit } from './launch/init-process.js';
 import { formatTiming, takeProcessMarks } from './launch/timing.js';
-import { defaultCgroupProvider } from './lifecycle/cgroup.js';
-import type { CgroupProvider, RuntimeContext } from './lifecycle/context.js';
+import { requireRoot, runtimeContext } from './lifecycle/context.js';
+import type { RuntimeContext, RuntimeOptions } from './lifecycle/context.js';
 import { createContainer, prepareContainer } from './lifecycle/create.js';
 import type { CreateRequest, PrepareRequest } from './lifecycle/create.js';
-import { deleteContainer, removeTree } from './lifecycle/delete.js';
+import { deleteContainer } from './lifecycle/delete.js';
 import { killContainer, signalNumber, stopContainer } from './lifecycle/kill.js';
 import { listContainers } from './lifecycle/list.js';
 import { readLogs } from './lifecycle/logs.js';
@@ -26,40 +24,25 @@ import type { ContainerStats } from './lifecycle/stats.js';
 import type { LimitChange } from './cgroups/types.js';
 import { renameContainer } from './lifecycle/rename.js';
 import { readyToStart } from './lifecycle/reset.js';
-import { execInContainer } from './lifecycle/exec.js';
+import { execAttached } from './lifecycle/exec.js';
 import { attachContainer } from './lifecycle/attach.js';
 import type { AttachOptions, AttachResult } from './lifecycle/attach.js';
-import type { ExecProcess, ExecRequest } from './lifecycle/exec.js';
+import type { ExecRequest } from './lifecycle/exec.js';
 import type { EarlyExec } from './lifecycle/exec-early.js';
 import type { LogsOptions } from './lifecycle/logs.js';
 import { DEFAULT_NAMESPACE_FLAGS, startContainer } from './lifecycle/start.js';
 import type { ContainerIo, ExitInfo } from './lifecycle/start.js';
-import { StateStore, defaultStateRoot, describe, processStartTime } from './lifecycle/state.js';
+import { StateStore, describe, processStartTime } from './lifecycle/state.js';
 import { pruneContainers, sweepContainers } from './lifecycle/sweep.js';
 import type { PruneResult, SweepOptions, SweepResult } from './lifecycle/sweep.js';
 import type { ContainerInfo, ContainerState } from './lifecycle/state.js';
 import { waitContainer } from './lifecycle/wait.js';
 import { bundledScript } from './lifecycle/host.js';
 import type { ContainerSpec } from './spec/types.js';
-import { LibcSyscalls } from '@berth/sys';
 import type { Syscalls } from '@berth/sys';
 
-export interface RuntimeOptions {
-  /** Where container state lives (default: BERTH_STATE, else /run/berth). */
-  stateDir?: string;
-  /** The system-call layer (default: @berth/sys's LibcSyscalls, libc through koffi). */
-  syscalls?: Syscalls;
-  /** Print per-phase timings to stderr (default: BERTH_DEBUG_TIMING=1). */
-  debugTiming?: boolean;
-  /** Cgroup backend (default: the host's cgroup v1/v2 manager). */
-  cgroups?: CgroupProvider;
-  /**
-   * Deletes the rootfs of a container that owns it (`ownsRootfs`), synchronously. Default:
-   * the runtime's own tree removal, which refuses to cross mounts. Pass @berth/rootfs's
-   * `removeTreeSync` to also clear inode flags and destroy btrfs subvolumes whole.
-   */
-  removeRootfs?: (dir: string) => void;
-}
+export type { RuntimeOptions } from './lifecycle/context.js';
+export { runtimeContext } from './lifecycle/context.js';
 
 export interface RunOptions {
   /** 64 hex characters (default: random). Pass it when the spec was built for it (hostname). */
@@ -176,23 +159,7 @@ class SignalForwarder {
   }
 }
 
-/** Builds the context every lifecycle operation uses. */
-export function runtimeContext(opts: RuntimeOptions & { spawner?: Spawner } = {}): RuntimeContext {
-  return {
-    store: new StateStore(opts.stateDir ?? defaultStateRoot()),
-    sys: opts.syscalls ?? new LibcSyscalls(),
-    spawner: opts.spawner ?? sharedSpawner(),
-    cgroups: opts.cgroups ?? defaultCgroupProvider(),
-    timing: opts.debugTiming ?? process.env['BERTH_DEBUG_TIMING'] === '1',
-    removeRootfs: opts.removeRootfs ?? removeTree,
-  };
-}
 
-function requireRoot(doing: string): void {
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new BerthError('ENOT_ROOT', `${doing}: berth runs containers as root (namespaces, mounts, cgroups)`);
-  }
-}
 
 const now = (): number => performance.timeOrigin + performance.now();
 
@@ -571,55 +538,18 @@ export class Runtime {
 
   /**
    * `exec`: a process in a running container (its namespaces, cgroup, capabilities, seccomp
-   * filter, user, environment, cwd: execInContainer). stdio 'inherit' relays this process's
-   * stdio (stdin with `interactive`) and resolves with the exit status; `detach` resolves once
-   * the process runs (exitCode 0). Rejects with details.exitCode 125/126/127 as docker exits.
-   * `early`: the child @berth/runtime/exec-early spawned, driven when it fits, else killed.
+   * filter, user, environment, cwd: execInContainer) with this process's stdio (execAttached).
+   * `early`: the child startExecEarly (@berth/runtime/exec) spawned, driven when it fits, else killed.
    */
   async exec(idOrName: string, req: ExecRequest, opts: { early?: EarlyExec } = {}): Promise<{ exitCode: number; pid: number }> {
-    let proc: ExecProcess;
     try {
       requireRoot('exec in container');
-      const ctx = this.ctx;
-      const id = ctx.store.resolve(idOrName);
-      proc = await execInContainer(ctx, id, req, opts.early);
-    } finally {
-      // Not taken (it did not fit, or a failure came first): killed, its stdio closed.
+    } catch (err) {
       opts.early?.discard();
+      throw err;
     }
-    if (req.detach === true) {
-      proc.stdin?.end();
-      proc.stdout?.destroy();
-      proc.stderr?.destroy();
-      return { exitCode: 0, pid: proc.pid };
-    }
-    if (proc.pty !== null) return { exitCode: await this.execOnTerminal(proc.pty, proc.exited, req.interactive === true), pid: proc.pid };
-    const relay = attachHostStreams(proc, { interactive: req.interactive === true });
-    try {
-      const exit = await proc.exited;
-      await relay.flushed;
-      return { exitCode: exitStatus(exit), pid: proc.pid };
-    } finally {
-      relay.detach();
-    }
+    return execAttached(this.ctx, idOrName, req, opts.early);
   }
-
-  /** `exec -t`: the process's terminal on this one's (raw mode, resized with it) until it exits and its output is read. */
-  private async execOnTerminal(pty: PtyConnection, exited: Promise<ChildExit>, interactive: boolean): Promise<number> {
-    const detach = attachHostTerminal(pty, interactive);
-    const hangup = (): void => pty.close();
-    process.on('SIGHUP', hangup);
-    try {
-      const exit = await exited;
-      await pty.drained(1000);
-      return exitStatus(exit);
-    } finally {
-      process.off('SIGHUP', hangup);
-      detach();
-      pty.close();
-    }
-  }
-
 
   private inspectSync(ctx: RuntimeContext, idOrName: string): ContainerInfo {
     const id = ctx.store.resolve(idOrName);

@@ -5,11 +5,11 @@ import { O_CLOEXEC, O_RDONLY } from '@berth/sys';
 import type { Syscalls } from '@berth/sys';
 import type { InitConfig } from '../init/config.js';
 import type { ExecConfig } from '../init/exec.js';
-import { launchInit, userNamespaceFdPath } from '../launch/init-process.js';
+import { exitStatus, launchInit, userNamespaceFdPath } from '../launch/init-process.js';
 import { chownToNamespaceRoot } from '../launch/userns.js';
 import type { InitLaunchOptions, LaunchedInit, StartedInit } from '../launch/init-process.js';
 import type { Spawner } from '../launch/spawner.js';
-import { closeChildSide, openStreams, prepareStdio, PtyConnection, releaseStdio } from '../launch/stdio.js';
+import { attachHostStreams, attachHostTerminal, closeChildSide, openStreams, prepareStdio, PtyConnection, releaseStdio } from '../launch/stdio.js';
 import type { StdioStreams } from '../launch/stdio.js';
 import { ALL_CAPABILITIES } from '../security/capabilities.js';
 import { mergeEnv } from '../spec/build.js';
@@ -227,4 +227,52 @@ export async function execInContainer(ctx: RuntimeContext, id: string, req: Exec
   closeChildSide(ctx.sys, stdio);
   const streams = openStreams(stdio);
   return { pid: launched.pid, exited: launched.exited, pty, ...streams };
+}
+
+/**
+ * Runtime.exec: a process in a running container (execInContainer) with this process's stdio:
+ * relayed (stdin with `interactive`) until it exits, resolving with its exit status; on this
+ * terminal with `tty`; `detach` resolves once the process runs (exitCode 0). Rejects with
+ * details.exitCode 125/126/127 as docker exits. `early` (startExecEarly's child) is driven when
+ * it fits and killed otherwise, whatever happens.
+ */
+export async function execAttached(ctx: RuntimeContext, idOrName: string, req: ExecRequest, early?: EarlyExec): Promise<{ exitCode: number; pid: number }> {
+  let proc: ExecProcess;
+  try {
+    proc = await execInContainer(ctx, ctx.store.resolve(idOrName), req, early);
+  } finally {
+    // Not taken (it did not fit, or a failure came first): killed, its stdio closed.
+    early?.discard();
+  }
+  if (req.detach === true) {
+    proc.stdin?.end();
+    proc.stdout?.destroy();
+    proc.stderr?.destroy();
+    return { exitCode: 0, pid: proc.pid };
+  }
+  if (proc.pty !== null) return { exitCode: await execOnTerminal(proc.pty, proc.exited, req.interactive === true), pid: proc.pid };
+  const relay = attachHostStreams(proc, { interactive: req.interactive === true });
+  try {
+    const exit = await proc.exited;
+    await relay.flushed;
+    return { exitCode: exitStatus(exit), pid: proc.pid };
+  } finally {
+    relay.detach();
+  }
+}
+
+/** `exec -t`: the process's terminal on this one's (raw mode, resized with it) until it exits and its output is read. */
+async function execOnTerminal(pty: PtyConnection, exited: LaunchedInit['exited'], interactive: boolean): Promise<number> {
+  const detach = attachHostTerminal(pty, interactive);
+  const hangup = (): void => pty.close();
+  process.on('SIGHUP', hangup);
+  try {
+    const exit = await exited;
+    await pty.drained(1000);
+    return exitStatus(exit);
+  } finally {
+    process.off('SIGHUP', hangup);
+    detach();
+    pty.close();
+  }
 }

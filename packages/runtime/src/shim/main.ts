@@ -16,7 +16,7 @@ import { LOG_FILE, LogWriter } from '../lifecycle/logs.js';
 import { RestartManager, backoff, clearManualStop, manualStopRequested } from '../lifecycle/restart-policy.js';
 import { startContainer } from '../lifecycle/start.js';
 import type { StartedContainer } from '../lifecycle/start.js';
-import { runtimeContext } from '../runtime.js';
+import { runtimeContext } from '../lifecycle/context.js';
 import { describe } from '../lifecycle/state.js';
 import type { LogDriver } from '../lifecycle/state.js';
 import { ATTACH_SOCKET } from '../lifecycle/attach-protocol.js';
