@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -68,8 +68,9 @@ describe('berth bin start-up paths', () => {
       expect(await berth(['images', '--format=json', '--no-trunc'], { env: box.env })).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
       // A usage error found by the handler: the same line and hint as through commander.
       expect(await berth(['images', '--format', 'yaml'], { env: box.env })).toEqual({ code: 2, stdout: '', stderr: 'berth: invalid --format "yaml": expected "table" or "json"\n(run "berth --help" for usage)\n' });
-      // Not a direct command's flags: commander parses them (combined flags, help, unknown options).
+      // Short flags together: as commander reads them.
       expect(await berth(['ps', '-aq'], { env: box.env })).toEqual({ code: 0, stdout: '', stderr: '' });
+      // Not a direct command's flags: commander parses them (help, unknown options).
       expect((await berth(['images', '--help'], { env: box.env })).stdout).toMatch(/^Usage: berth images \[options\]/);
       const unknown = await berth(['ps', '--bogus'], { env: box.env });
       expect([unknown.code, unknown.stderr]).toEqual([2, "berth: unknown option '--bogus'\n(run \"berth --help\" for usage)\n"]);
@@ -78,15 +79,16 @@ describe('berth bin start-up paths', () => {
     }
   });
 
-  it.skipIf(!images)('the installed bin runs images and ps from their CommonJS files, without the ES module loader, and answers as the ES module CLI does', async () => {
+  it.skipIf(!images)('the installed bin runs images, ps and exec from their CommonJS files, without the ES module loader, and answers as the ES module CLI does', async () => {
     const box = await sandbox();
     try {
       expect((await berth(['load', '-q', '-i', path.join(images as string, 'alpine'), '--repository', 'docker.io/library/alpine'], { env: box.env })).code).toBe(0);
       const cases: { args: string[]; cjs: boolean }[] = [
         ...[['images'], ['images', '-q'], ['images', '--digests', '--no-trunc'], ['images', '--format', 'json'], ['images', '--format={{.Repository}}:{{.Tag}}'], ['images', '--format', 'yaml']].map((args) => ({ args, cjs: true })),
-        ...[['ps'], ['ps', '-a', '--format', 'json'], ['ps', '--all', '-q']].map((args) => ({ args, cjs: true })),
+        ...[['ps'], ['ps', '-a', '--format', 'json'], ['ps', '--all', '-q'], ['ps', '-aq']].map((args) => ({ args, cjs: true })),
+        ...[['exec', 'nosuch', 'true'], ['exec', '-i', '-e', 'A=1', 'nosuch', 'sh', '-c', 'true']].map((args) => ({ args, cjs: true })),
         // Not a direct argument list: the CommonJS file hands it to dist/bin.js (commander).
-        ...[['images', '--help'], ['ps', '-aq'], ['ps', '--bogus'], ['images', 'alpine']].map((args) => ({ args, cjs: false })),
+        ...[['images', '--help'], ['ps', '-ax'], ['ps', '--bogus'], ['images', 'alpine'], ['exec', 'nosuch'], ['exec', '--help']].map((args) => ({ args, cjs: false })),
       ];
       for (const { args, cjs } of cases) {
         expect(await installed(args, box.env), args.join(' ')).toEqual(await berth(args, { env: box.env }));
@@ -95,7 +97,8 @@ describe('berth bin start-up paths', () => {
       }
       expect((await installed(['images'], box.env)).stdout).toMatch(/^alpine +latest /m);
       // Every direct command has its file and the bin sends it there; other commands go to dist/bin.js.
-      for (const name of Object.keys(DIRECT_COMMANDS)) expect(await loaded([name, '-q'], box.env), name).toEqual({ cjs: true, esm: false });
+      const sample: Record<string, string[]> = { images: ['-q'], ps: ['-q'], exec: ['nosuch', 'true'] };
+      for (const name of Object.keys(DIRECT_COMMANDS)) expect(await loaded([name, ...(sample[name] ?? [])], box.env), name).toEqual({ cjs: true, esm: false });
       expect(await loaded(['version'], box.env)).toEqual({ cjs: false, esm: true });
       expect(await installed(['--version'], box.env)).toMatchObject({ code: 0, stdout: '0.1.0\n', stderr: '' });
     } finally {
@@ -115,6 +118,29 @@ describe('berth bin start-up paths', () => {
       expect(viaBin).toEqual({ code: 0, stdout: 'CONTAINER ID   IMAGE   COMMAND   CREATED   STATUS   PORTS   NAMES\n', stderr: '' });
       expect(existsSync(leftover)).toBe(false);
       expect(await installed(['ps', '-a'], box.env)).toEqual(viaBin);
+    } finally {
+      await box.cleanup();
+    }
+  });
+  it('run as a program, the bin starts the direct commands without NODE_EXTRA_CA_CERTS, every other with it, and passes every argument', async () => {
+    const box = await sandbox();
+    try {
+      // Node warns at start-up when that file cannot be read: the warning says whether it was set.
+      const env = { ...process.env, CI: '1', ...box.env, NODE_EXTRA_CA_CERTS: path.join(box.dir, 'no-such-ca.pem') };
+      const run = (args: string[]) => spawnSync(installedBin, args, { encoding: 'utf8', env, timeout: 60_000 });
+      expect(run(['ps', '-aq'])).toMatchObject({ status: 0, stdout: '', stderr: '' });
+      expect(run(['images', '--format', 'json'])).toMatchObject({ status: 0, stdout: '[]\n', stderr: '' });
+      // A word with spaces and quotes reaches the command whole.
+      const arg = 'no such "container"';
+      const exec = run(['exec', arg, 'true']);
+      expect(exec.status).toBe(125);
+      expect(exec.stderr).toBe(`berth: find container ${arg}: no such container\n`);
+      // Every direct command's name is in the shell line (an unknown flag: commander's usage error).
+      for (const name of Object.keys(DIRECT_COMMANDS)) expect(run([name, '--bogus']).stderr, name).toBe("berth: unknown option '--bogus'\n(run \"berth --help\" for usage)\n");
+      // `version` may be followed by commands that pull: the certificates stay.
+      const version = run(['version']);
+      expect(version.status).toBe(0);
+      expect(version.stderr).toContain('no-such-ca.pem');
     } finally {
       await box.cleanup();
     }

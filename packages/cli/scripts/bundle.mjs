@@ -4,7 +4,7 @@
 //   dist/bin.js        the entry (package.json "bin" goes through bin/berth.js to it): main
 //                      and the command table only.
 //   dist/direct/<command>.cjs
-//                      `berth images` and `berth ps` as one self-contained CommonJS file each,
+//                      `berth images`, `berth ps` and `berth exec` as one self-contained CommonJS file each,
 //                      which bin/berth.js requires (see DIRECT_CJS below).
 //   dist/chunks/*.js   everything else, split so that each command's `import()` stays lazy
 //                      (`berth ps` never loads the registry client, `berth pull` never loads
@@ -183,7 +183,7 @@ export function cliBuildOptions({ outdir = dist, extraPlugins = [] } = {}) {
 }
 
 /**
- * `berth images` and `berth ps` (src/direct.ts's DIRECT_COMMANDS) also get one self-contained
+ * `berth images`, `berth ps` and `berth exec` (src/direct.ts's DIRECT_COMMANDS) also get one self-contained
  * CommonJS file each, dist/direct/<command>.cjs, which bin/berth.js requires: Node then never
  * starts its ES module loader, and the file holds only what that command loads. Measured against
  * the chunks: 0.78× (images) and 0.73× (ps) the CPU time (bench/RESULTS.md, "direct commands as
@@ -202,6 +202,7 @@ export function cliBuildOptions({ outdir = dist, extraPlugins = [] } = {}) {
 const DIRECT_CJS = {
   images: ['./actions/images.js', '@berth/store'],
   ps: ['./actions/ps.js', '@berth/runtime/listing'],
+  exec: ['./actions/lifecycle.js', '@berth/runtime/exec'],
 };
 const RELATIVE_DYNAMIC = [{ importer: /[\\/]packages[\\/]runtime[\\/]dist[\\/]listing\.js$/, path: './runtime.js', to: '@berth/runtime' }];
 const IMPORT_META_URL = 'const __berthImportMetaUrl = require("node:url").pathToFileURL(__filename).href;';
@@ -338,7 +339,7 @@ async function main() {
   const bin = outputs.find((o) => o.rel === 'bin.js');
   if (!bin) throw new Error('bundle: esbuild wrote no bin.js');
   writeAtomic(bin.file, withV8Flags(Buffer.from(bin.contents).toString('utf8')));
-  // bin/berth.js requires these for `berth images` and `berth ps`; their fallback imports bin.js.
+  // bin/berth.js requires these for `berth images`, `berth ps` and `berth exec`; their fallback imports bin.js.
   const direct = await bundleDirectCjs();
   for (const f of direct) writeAtomic(f.path, f.contents);
 

@@ -1,6 +1,6 @@
 /**
  * The entry of dist/direct/<command>.cjs (scripts/bundle.mjs builds one self-contained CommonJS
- * file per direct command): bin/berth.js requires it for `berth images` and `berth ps`, so these
+ * file per direct command): bin/berth.js requires it for `berth images`, `berth ps` and `berth exec`, so these
  * start without Node's ES module loader (bench/RESULTS.md, "direct commands as CommonJS").
  * An argument list that is not a direct one (`--help`, `-aq`, an unknown flag) goes on to the
  * ES module CLI, dist/bin.js, which runs it as before.

@@ -3,47 +3,66 @@ import { DIRECT_COMMANDS, parseDirect, runDirect } from './direct.js';
 import { COMMANDS } from './main.js';
 import { berth, FakeContext, tempDir } from './test-support/fake-context.js';
 
-/** The options commander parses from `argv` with the command's own declaration (its handler not run). */
-async function commanderOptions(argv: readonly string[]): Promise<Record<string, unknown>> {
+/** The options and operands commander parses from `argv` with the command's own declaration (its handler not run). */
+async function commanderParse(argv: readonly string[]): Promise<{ opts: Record<string, unknown>; operands: string[] }> {
   const tmp = tempDir();
   try {
     const [name, ...rest] = argv;
     const cmd = COMMANDS[name as keyof typeof COMMANDS](new FakeContext(tmp.dir));
-    cmd.action(() => {});
+    let operands: string[] = [];
+    // The handler gets the declared arguments, then the options and the command.
+    cmd.action((...args: unknown[]) => {
+      operands = args.slice(0, -2).flatMap((a) => (a === undefined ? [] : Array.isArray(a) ? (a as string[]) : [a as string]));
+    });
     await cmd.parseAsync(rest, { from: 'user' });
-    return { ...cmd.opts() };
+    return { opts: { ...cmd.opts() }, operands };
   } finally {
     tmp.remove();
   }
 }
 
-/** Each flag alone, each value flag in both spellings, and all of a command's flags at once. */
+/** Operands for a command that needs them: a container and a command whose own flags are not berth's. */
+const OPERANDS = ['c1', 'sh', '-c', 'echo -e x'];
+
+/** Each flag alone, each value flag in both spellings, all of a command's flags at once, and a value flag twice. */
 function argvLists(): string[][] {
   const out: string[][] = [];
   for (const [name, command] of Object.entries(DIRECT_COMMANDS)) {
-    out.push([name]);
+    const operands = command.operands === undefined ? [] : OPERANDS;
+    const list = (...words: string[]): string[] => [name, ...words, ...operands];
+    out.push(list());
     const all: string[][] = [];
     for (const [flag, what] of Object.entries(command.flags)) {
       const words = 'value' in what ? [flag, 'json'] : [flag];
-      out.push([name, ...words]);
-      if ('value' in what) out.push([name, `${flag}={{.ID}}`]);
+      out.push(list(...words));
+      if ('value' in what) out.push(list(...words, flag, 'two'));
+      if ('value' in what && flag.startsWith('--')) out.push(list(`${flag}={{.ID}}`));
       all.push(words);
     }
-    out.push([name, ...all.flat()], [name, ...all.reverse().flat()]);
+    out.push(list(...all.flat()), list(...all.reverse().flat()));
   }
+  // Short flags together, as commander reads them.
+  out.push(['ps', '-aq'], ['exec', '-it', ...OPERANDS], ['exec', '-dit', '-e', 'A=1', ...OPERANDS]);
   return out;
 }
 
 describe('direct commands (bin.js without commander)', () => {
-  it.each(argvLists().map((a) => [a.join(' '), a]))('"%s" gives the options commander gives', async (_, argv) => {
+  it.each(argvLists().map((a) => [a.join(' '), a]))('"%s" gives the options and operands commander gives', async (_, argv) => {
     const direct = parseDirect(argv as string[]);
     expect(direct?.name).toBe((argv as string[])[0]);
-    expect(direct?.opts).toEqual(await commanderOptions(argv as string[]));
+    expect({ opts: direct?.opts, operands: direct?.operands }).toEqual(await commanderParse(argv as string[]));
   });
 
   it.each([
     ['images', '--help'],
-    ['ps', '-aq'],
+    ['ps', '-ax'],
+    ['images', '-q=1'],
+    ['exec', 'c1'],
+    ['exec', '-e'],
+    ['exec', '-ie', 'A=1', 'c1', 'true'],
+    ['exec', '--', 'c1', 'true'],
+    ['exec', '--help'],
+    ['exec', '-x', 'c1', 'true'],
     ['ps', 'extra'],
     ['ps', '--'],
     ['ps', '--all=1'],
@@ -64,6 +83,20 @@ describe('direct commands (bin.js without commander)', () => {
       const viaMain = await berth(['images', '--format', 'yaml']);
       expect([code, ctx.stdout.text, ctx.stderr.text]).toEqual([viaMain.code, viaMain.stdout, viaMain.stderr]);
       expect(code).toBe(2);
+    } finally {
+      tmp.remove();
+    }
+  });
+
+  it('exec fails as main() does: the same exit code and lines (no such container: 125)', async () => {
+    const tmp = tempDir();
+    try {
+      const argv = ['exec', '-i', 'nosuch', 'true'];
+      const ctx = new FakeContext(tmp.dir);
+      const code = await runDirect(parseDirect(argv)!, ctx);
+      const viaMain = await berth(argv, { dir: tmp.dir });
+      expect([code, ctx.stdout.text, ctx.stderr.text]).toEqual([viaMain.code, viaMain.stdout, viaMain.stderr]);
+      expect(code).toBe(125);
     } finally {
       tmp.remove();
     }

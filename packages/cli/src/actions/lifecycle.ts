@@ -1,4 +1,5 @@
 import { BerthError, describeError, isBerthError } from '@berth/oci';
+import type { EarlyExec } from '@berth/runtime/exec';
 import type { CommandContext } from '../context.js';
 import { sweep } from '../containers.js';
 import { detachNetwork } from '../network.js';
@@ -129,41 +130,41 @@ export interface ExecFlags {
 /**
  * `berth exec [-i] [-t] [-d] [-e K=V] [-w DIR] [-u USER] [--privileged] CONTAINER CMD…`: a process in a
  * running container; exits with its status, 126 when it cannot be executed, 127 when it is
- * not found, 125 when berth failed (the container is not running, a bad flag).
+ * not found, 125 when berth failed (the container is not running, a bad flag). `ahead.early`:
+ * the exec child the direct path spawned first (src/direct.ts); otherwise it is spawned here,
+ * before the rest loads. `@berth/runtime/exec` (Runtime.exec's code without the runtime's index)
+ * drives it when it fits; it is killed otherwise.
  */
-export async function exec(ctx: CommandContext, id: string, cmd: string[], flags: ExecFlags): Promise<number> {
+export async function exec(ctx: CommandContext, id: string, cmd: string[], flags: ExecFlags, ahead: { early?: EarlyExec | undefined } = {}): Promise<number> {
+  let early = ahead.early;
   try {
     if (process.getuid?.() !== 0) throw new BerthError('ENOT_ROOT', 'exec: berth runs containers as root');
     // Docker's check and words (as run -it's).
     if (flags.tty && flags.interactive && ctx.stdin.isTTY !== true) throw new BerthError('EINVAL_ARGUMENT', 'the input device is not a TTY');
     if (cmd.length === 0) throw new BerthError('EINVAL_ARGUMENT', 'exec: no command given');
-    // The exec child starts (a Node start of its own) while the runtime's index loads; Runtime.exec
-    // drives it, or kills it when it does not fit or something fails first.
-    const { startExecEarly } = await import('@berth/runtime/exec-early');
-    const early = startExecEarly({ stateDir: ctx.loc.state, idOrName: id, terminal: Boolean(flags.tty) && !flags.detach });
-    try {
-      const { Runtime } = await import('@berth/runtime');
-      const rt = new Runtime({ stateDir: ctx.loc.state });
-      const r = await rt.exec(
-        id,
-        {
-          args: cmd,
-          ...(flags.env ? { env: flags.env } : {}),
-          ...(flags.workdir !== undefined ? { cwd: flags.workdir } : {}),
-          ...(flags.user !== undefined ? { user: flags.user } : {}),
-          privileged: Boolean(flags.privileged),
-          interactive: Boolean(flags.interactive),
-          detach: Boolean(flags.detach),
-          tty: Boolean(flags.tty),
-        },
-        early === undefined ? {} : { early },
-      );
-      return r.exitCode;
-    } finally {
-      // A no-op once Runtime.exec took it; a child left waiting would keep this process alive.
-      early?.discard();
-    }
+    // The exec child starts (a Node start of its own) while the rest of the exec path loads.
+    const { execInRunningContainer, startExecEarly } = await import('@berth/runtime/exec');
+    early ??= startExecEarly({ stateDir: ctx.loc.state, idOrName: id, terminal: Boolean(flags.tty) && !flags.detach });
+    const r = await execInRunningContainer({
+      stateDir: ctx.loc.state,
+      container: id,
+      request: {
+        args: cmd,
+        ...(flags.env ? { env: flags.env } : {}),
+        ...(flags.workdir !== undefined ? { cwd: flags.workdir } : {}),
+        ...(flags.user !== undefined ? { user: flags.user } : {}),
+        privileged: Boolean(flags.privileged),
+        interactive: Boolean(flags.interactive),
+        detach: Boolean(flags.detach),
+        tty: Boolean(flags.tty),
+      },
+      early,
+    });
+    return r.exitCode;
   } catch (err) {
     throw runFailure(err);
+  } finally {
+    // A no-op once Runtime.exec took it; a child left waiting would keep this process alive.
+    early?.discard();
   }
 }
