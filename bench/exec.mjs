@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `exec` benchmark: `berth exec CONTAINER true` (the built CLI) against `podman exec CONTAINER true`,
+// `exec` benchmark: `berth exec CONTAINER true` (the installed bin, packages/cli/bin/berth.js, run as
+// a program as a user's `berth` is) against `podman exec CONTAINER true`,
 // each on a running alpine container (`sleep` as PID 1, no network; podman with run-e2e.mjs's --ulimit
 // nofile/nproc, which this host's limits need for runc), interleaved, median wall time.
 //
@@ -14,6 +15,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchSandbox, loadavg, median, needPodmanPeer, writeResultsSection } from './common.mjs';
@@ -30,6 +32,8 @@ const { tmp, env } = benchSandbox('exec');
 const podmanDir = fs.mkdtempSync(join(os.tmpdir(), 'berth-bench-exec-podman-'));
 const podman = ['--root', join(podmanDir, 'root'), '--runroot', join(podmanDir, 'runroot'), '--tmpdir', join(podmanDir, 'tmp'), '--runtime', 'runc', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
 const name = `bench-exec-${process.pid}`;
+// What `berth` is once installed: the bin's shell line picks the direct command's CommonJS file.
+const bin = join(path.dirname(cli), '..', 'bin', 'berth.js');
 
 function timed(cmd, args, e) {
   const t0 = performance.now();
@@ -49,11 +53,11 @@ try {
   const b = [];
   const p = [];
   // One warm-up each (page cache), then interleaved.
-  timed(process.execPath, [cli, 'exec', name, 'true'], env);
+  timed(bin, ['exec', name, 'true'], env);
   timed('podman', [...podman, 'exec', name, 'true'], process.env);
   const loadBefore = loadavg();
   for (let i = 0; i < runs; i++) {
-    b.push(timed(process.execPath, [cli, 'exec', name, 'true'], env));
+    b.push(timed(bin, ['exec', name, 'true'], env));
     p.push(timed('podman', [...podman, 'exec', name, 'true'], process.env));
   }
   const loadAfter = loadavg();
@@ -83,9 +87,14 @@ try {
 } finally {
   spawnSync(process.execPath, [cli, 'rm', '-f', name], { env, stdio: 'ignore' });
   spawnSync('podman', [...podman, 'rm', '-f', '-t', '0', name], { stdio: 'ignore' });
-  // containers/storage may leave its home mounted (overlay): nothing under the temp dir stays mounted.
-  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(podmanDir));
-  for (const m of mounts.reverse()) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
+  // containers/storage may leave its home mounted (overlay), and podman's clean-up may still be
+  // mounting when `rm` returns: nothing under the temp dir stays mounted.
+  for (let pass = 0; pass < 10; pass++) {
+    const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(podmanDir));
+    if (mounts.length === 0) break;
+    for (const m of mounts.reverse()) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
+    spawnSync('sleep', ['0.2']);
+  }
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.rmSync(podmanDir, { recursive: true, force: true });
 }
