@@ -27,7 +27,8 @@ export type { Syscalls, StatInfo, FileKind } from '@berth/sys';
 export { errnoName, syscallError } from '@berth/sys';
 
 // security, resources and spec
-export { buildSpec, checkRunOverrides, mergeEnv, DEFAULT_PATH, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './spec/build.js';
+export { buildSpec, checkRunOverrides, DEFAULT_PATH, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './spec/build.js';
+export { mergeEnv } from './spec/env.js';
 export type { BuildSpecOptions, CheckRunOverridesOptions } from './spec/build.js';
 export type {
   ContainerSpec,

@@ -7,7 +7,8 @@ import { isBerthError } from '@berth/oci';
 import type { ImageConfig } from '@berth/oci';
 import { buildSpec } from '../spec/build.js';
 import type { RuntimeContext } from './context.js';
-import { createContainer, readInitConfig } from './create.js';
+import { createContainer } from './create.js';
+import { readInitConfig } from './state.js';
 import { StateStore, newContainerId } from './state.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-create-'));

@@ -288,14 +288,6 @@ function hasCgroupNamespaces(): boolean {
   return fs.existsSync('/proc/self/ns/cgroup');
 }
 
-/** The init config written by createContainer. */
-export function readInitConfig(ctx: RuntimeContext, id: string): InitConfig {
-  try {
-    return JSON.parse(fs.readFileSync(ctx.store.file(id, 'config.json'), 'utf8')) as InitConfig;
-  } catch (err) {
-    throw BerthError.wrap(`read config of container ${id.slice(0, 12)}`, err);
-  }
-}
 
 /** `-v HOST:…` with a missing HOST: make it a directory, as docker does (MountSpec.createSource). */
 function createBindSources(spec: ContainerSpec): void {

@@ -12,14 +12,13 @@ import type { Spawner } from '../launch/spawner.js';
 import { attachHostStreams, attachHostTerminal, closeChildSide, openStreams, prepareStdio, PtyConnection, releaseStdio } from '../launch/stdio.js';
 import type { StdioStreams } from '../launch/stdio.js';
 import { ALL_CAPABILITIES } from '../security/capabilities.js';
-import { mergeEnv } from '../spec/build.js';
+import { mergeEnv } from '../spec/env.js';
 import { resolveUser } from '../spec/user.js';
 import type { NamespaceKind, ProcessSpec } from '../spec/types.js';
 import type { RuntimeContext } from './context.js';
-import { readInitConfig } from './create.js';
 import type { EarlyExec } from './exec-early.js';
 import { bundledScript } from './host.js';
-import { describe, processStartTime } from './state.js';
+import { describe, processStartTime, readInitConfig } from './state.js';
 
 /**
  * The one launcher of a process in a running container (berth-runtime's `exec` and berth's

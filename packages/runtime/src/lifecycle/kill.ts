@@ -1,9 +1,8 @@
 import { BerthError } from '@berth/oci';
 import type { RuntimeContext } from './context.js';
-import { readInitConfig } from './create.js';
 import { thawForKill } from './pause.js';
 import { hasRestartPolicy, markManualStop } from './restart-policy.js';
-import { canKill, describe, isAlive } from './state.js';
+import { canKill, describe, isAlive, readInitConfig } from './state.js';
 import type { ContainerInfo } from './state.js';
 import { waitContainer } from './wait.js';
 import { signalNumber } from './signal.js';

@@ -1,7 +1,6 @@
 import { BerthError } from '@berth/oci';
 import type { RuntimeContext } from './context.js';
-import { readInitConfig } from './create.js';
-import { describe, writeFileAtomic } from './state.js';
+import { describe, writeFileAtomic, readInitConfig } from './state.js';
 
 /**
  * Gets a container ready for `start`: true when it is `created` (as `create` left it, or a

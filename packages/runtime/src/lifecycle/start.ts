@@ -6,9 +6,8 @@ import type { NamespaceKind } from '../spec/types.js';
 import { CLONE_NEWCGROUP, CLONE_NEWPID } from '@berth/sys';
 import { namespaceFlags } from '../spec/namespaces.js';
 import type { ContainerCgroup, RuntimeContext } from './context.js';
-import { readInitConfig } from './create.js';
 import { bundledScript } from './host.js';
-import { canStart, processStartTime } from './state.js';
+import { canStart, processStartTime, readInitConfig } from './state.js';
 import type { ContainerState } from './state.js';
 
 /** The container's fds 0-2 are always pipes made by this process (or, with a tty, its own pty): never this process's fds. */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '@berth/oci';
+import type { InitConfig } from '../init/config.js';
 import type { RestartPolicy } from './restart-policy.js';
 import { processStartTime } from './proc.js';
 
@@ -335,4 +336,13 @@ function statusText(s: ContainerState): string {
   if (s.status === 'running') return s.restarting === true ? `Restarting (${s.exitCode ?? 0})` : 'Up';
   if (s.exitCode === null || s.exitCode === undefined) return 'Exited (unknown)';
   return `Exited (${s.exitCode})`;
+}
+
+/** The init config written by createContainer. */
+export function readInitConfig(ctx: { store: StateStore }, id: string): InitConfig {
+  try {
+    return JSON.parse(fs.readFileSync(ctx.store.file(id, 'config.json'), 'utf8')) as InitConfig;
+  } catch (err) {
+    throw BerthError.wrap(`read config of container ${id.slice(0, 12)}`, err);
+  }
 }

@@ -6,7 +6,8 @@ import { isBerthError } from '@berth/oci';
 import type { ImageConfig } from '@berth/oci';
 import { DEFAULT_CAPABILITIES } from '../security/capabilities.js';
 import { allowedSyscalls } from '../security/seccomp.js';
-import { DEFAULT_MASKED_PATHS, DEFAULT_PATH, DEFAULT_READONLY_PATHS, buildSpec, checkRunOverrides, mergeEnv } from './build.js';
+import { DEFAULT_MASKED_PATHS, DEFAULT_PATH, DEFAULT_READONLY_PATHS, buildSpec, checkRunOverrides } from './build.js';
+import { mergeEnv } from './env.js';
 import type { BuildSpecOptions } from './build.js';
 import type { RunOverrides } from './types.js';
 
