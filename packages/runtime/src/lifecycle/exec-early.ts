@@ -1,7 +1,5 @@
-import * as fs from 'node:fs';
 import { LibcSyscalls, O_CLOEXEC } from '@berth/sys';
 import type { Syscalls } from '@berth/sys';
-import type { InitConfig } from '../init/config.js';
 import { startInit } from '../launch/init-process.js';
 import type { StartedInit } from '../launch/init-process.js';
 import { sharedSpawner } from '../launch/spawner.js';
@@ -9,7 +7,7 @@ import { prepareStdio, releaseStdio } from '../launch/stdio.js';
 import type { PreparedStdio } from '../launch/stdio.js';
 import { bundledScript } from './host.js';
 import { processStartTime } from './proc.js';
-import { StateStore, describe } from './state.js';
+import { StateStore, describe, readInitConfig } from './state.js';
 
 /**
  * An exec child spawned ahead of `berth exec`'s Runtime.exec (startExecEarly), loading while the
@@ -55,7 +53,7 @@ export function startExecEarly(o: EarlyExecOptions): EarlyExec | undefined {
     if (state === undefined) return undefined;
     const info = describe(state);
     if (info.status !== 'running' || info.pid === undefined || info.paused === true) return undefined;
-    const init = JSON.parse(fs.readFileSync(store.file(id, 'config.json'), 'utf8')) as Pick<InitConfig, 'userNamespace'>;
+    const init = readInitConfig({ store }, id);
     if (init.userNamespace === true) return undefined;
     pid = info.pid;
     pidStartTime = info.pidStartTime;
