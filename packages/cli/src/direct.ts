@@ -145,11 +145,13 @@ export interface DirectArgv {
 /** Runs a parsed direct command (on the process's context unless given one); resolves to the exit code, as main() would. */
 export async function runDirect(direct: DirectArgv, context?: CommandContext): Promise<number> {
   const command = DIRECT_COMMANDS[direct.name]!;
-  // First, so that in the CommonJS file its modules initialise before the others.
-  const early = command.early?.(context?.env ?? process.env, direct.opts, direct.operands).catch(() => undefined);
+  // First and awaited: started side by side with the imports below, its continuation would
+  // run only after their modules have initialised (in the CommonJS file each import() is a
+  // promise of code already loaded, and the microtasks run in order).
+  const early = await command.early?.(context?.env ?? process.env, direct.opts, direct.operands).catch(() => undefined);
   const [ctx, { commandFailed }] = await Promise.all([context ?? import('./context.js').then(({ Context }) => new Context()), import('./output.js'), command.preload()]);
   try {
-    return await command.run(ctx, direct.opts, direct.operands, await early);
+    return await command.run(ctx, direct.opts, direct.operands, early);
   } catch (err) {
     return commandFailed(ctx, err);
   }
