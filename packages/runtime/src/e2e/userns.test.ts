@@ -170,6 +170,30 @@ describe.skipIf(unavailable !== undefined)('berth-runtime with a user namespace'
     expect(pidns).not.toBe(nsOf(hpid, 'pid'));
     expect([uid, pid]).toEqual(['0', '1']);
     expect(map).toMatch(UID_MAP);
+
+    // The user and the pid namespace by path (a pod sharing both): the helper reports the init's pid in
+    // that pid namespace's numbers; the state must name its host pid (the one put in the container's cgroup).
+    const both = cid('joiner-pid');
+    const jb = bed.bundle((c) => {
+      c['linux'].namespaces = (c['linux'].namespaces as Array<{ type: string }>).filter((ns) => ns.type !== 'pid');
+      c['linux'].namespaces.push({ type: 'user', path: `/proc/${hpid}/ns/user` }, { type: 'pid', path: `/proc/${hpid}/ns/pid` });
+      c['process'].args = ['sleep', '1000'];
+    });
+    const joinedBoth = await bed.createUnderSubreaper(root, jb, both);
+    expect(joinedBoth.stderr()).toBe('');
+    const jpid = state(root, both).pid;
+    expect([nsOf(jpid, 'user'), nsOf(jpid, 'pid')]).toEqual([nsOf(hpid, 'user'), nsOf(hpid, 'pid')]);
+    expect(fs.readFileSync(`/proc/${jpid}/cgroup`, 'utf8')).toContain(both);
+    brOk(root, ['start', both]);
+    await until(() => state(root, both).status === 'running' && fs.readlinkSync(`/proc/${jpid}/exe`).endsWith('/busybox'));
+    // Its process is not PID 1 there: the holder's init is, seen from the exec'd process too.
+    expect(fs.readFileSync(`/proc/${jpid}/status`, 'utf8')).not.toMatch(/^NSpid:.*\s1$/m);
+    const ps = br(root, ['exec', both, 'sh', '-c', 'echo $(id -u) $(readlink /proc/self/ns/pid); cat /proc/1/cmdline | tr "\\0" " "; echo']);
+    expect(ps.stderr).toBe('');
+    const [who, one] = ps.stdout.split('\n');
+    expect(who).toBe(`0 ${nsOf(hpid, 'pid')}`);
+    expect(one?.trim()).toBe(fs.readFileSync(`/proc/${hpid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim());
+    brOk(root, ['delete', '--force', both]);
     brOk(root, ['delete', '--force', holder]);
     await until(() => created.reaped().includes(`\n${hpid} 137\n`));
   }, 90_000);

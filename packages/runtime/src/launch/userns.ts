@@ -162,3 +162,25 @@ export function chownToNamespaceRoot(pid: number, files: readonly string[]): voi
   if (root === undefined) return;
   for (const f of files) fs.chownSync(f, root.uid, root.gid);
 }
+
+/**
+ * The host pid of the process numbered `inner` in the pid namespace of the fd `pidns`. The helper
+ * reports its child's pid (`$!`) as its own pid namespace numbers it: in a pid namespace joined by
+ * path, that is not the host's number. Found by the last NSpid of /proc/PID/status among the
+ * processes in that namespace (a rare case: a user and a pid namespace both given by path).
+ */
+export function hostPidIn(inner: number, pidns: number): number {
+  const ns = fs.statSync(`/proc/self/fd/${pidns}`);
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const ids = /^NSpid:\s*(.*)$/m.exec(fs.readFileSync(`/proc/${name}/status`, 'utf8'))?.[1]?.trim().split(/\s+/) ?? [];
+      if (ids.length < 2 || Number(ids[ids.length - 1]) !== inner) continue;
+      const st = fs.statSync(`/proc/${name}/ns/pid`);
+      if (st.ino === ns.ino && st.dev === ns.dev) return Number(name);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  throw new BerthError('ERUNTIME', `user namespace: no process ${inner} in the joined pid namespace (the helper's child exited)`);
+}
