@@ -1,6 +1,7 @@
+import * as fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { enterCommand, helperCommand, hostId } from './userns.js';
+import { enterCommand, helperCommand, hostId, hostPidIn } from './userns.js';
 import type { UserNamespacePlan } from './userns.js';
 
 const plan = (p: Partial<UserNamespacePlan>): UserNamespacePlan => ({ uidMappings: [], gidMappings: [], newPid: true, waitForInit: false, ...p });
@@ -42,6 +43,21 @@ describe('user namespace helper', () => {
     for (const wait of [false, true]) expect(spawnSync('/bin/sh', ['-n', '-c', script(plan({ waitForInit: wait }))]).status).toBe(0);
     expect(script(plan({ waitForInit: true }))).toContain('exec 0<&- 1>&- 2>&- 3>&- 4<&- 5>&- 6>&-\nwait "$init"');
     expect(script(plan({ waitForInit: false }))).not.toContain('wait');
+  });
+
+  it('hostPidIn: a pid of its own pid namespace is the host pid already; one no process has there is an error', () => {
+    const fd = fs.openSync('/proc/self/ns/pid', 'r');
+    try {
+      expect(hostPidIn(process.pid, fd)).toBe(process.pid);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const net = fs.openSync('/proc/self/ns/net', 'r');
+    try {
+      expect(() => hostPidIn(1, net)).toThrow('no process 1 in the joined pid namespace');
+    } finally {
+      fs.closeSync(net);
+    }
   });
 
   it('reads the host id of an id from a uid_map', () => {

@@ -171,6 +171,8 @@ export function chownToNamespaceRoot(pid: number, files: readonly string[]): voi
  */
 export function hostPidIn(inner: number, pidns: number): number {
   const ns = fs.statSync(`/proc/self/fd/${pidns}`);
+  const own = fs.statSync('/proc/self/ns/pid');
+  if (own.ino === ns.ino && own.dev === ns.dev) return inner;
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
