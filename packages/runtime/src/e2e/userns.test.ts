@@ -6,7 +6,7 @@
  * podman's --uidmap.
  */
 import * as fs from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureEntrypoints, haveTool, tempDir, until } from '../test-support/fixtures.js';
@@ -41,6 +41,8 @@ function withUserNamespace(c: Config): void {
 
 const state = (root: string, id: string): { status: string; pid: number } => JSON.parse(brOk(root, ['state', id])) as { status: string; pid: number };
 const nsOf = (pid: number | 'self', kind: string): string => fs.readlinkSync(`/proc/${pid}/ns/${kind}`);
+/** What readlink /proc/self/ns/KIND shows inside a process in the namespace that the nsfs file `file` holds. */
+const nsInode = (file: string, kind: string): string => `${kind}:[${fs.statSync(file).ino}]`;
 
 describe.skipIf(unavailable !== undefined)('berth-runtime with a user namespace', () => {
   beforeAll(() => {
@@ -168,9 +170,108 @@ describe.skipIf(unavailable !== undefined)('berth-runtime with a user namespace'
     expect(pidns).not.toBe(nsOf(hpid, 'pid'));
     expect([uid, pid]).toEqual(['0', '1']);
     expect(map).toMatch(UID_MAP);
+
+    // The user and the pid namespace by path (a pod sharing both): the helper reports the init's pid in
+    // that pid namespace's numbers; the state must name its host pid (the one put in the container's cgroup).
+    const both = cid('joiner-pid');
+    const jb = bed.bundle((c) => {
+      c['linux'].namespaces = (c['linux'].namespaces as Array<{ type: string }>).filter((ns) => ns.type !== 'pid');
+      c['linux'].namespaces.push({ type: 'user', path: `/proc/${hpid}/ns/user` }, { type: 'pid', path: `/proc/${hpid}/ns/pid` });
+      c['process'].args = ['sleep', '1000'];
+    });
+    const joinedBoth = await bed.createUnderSubreaper(root, jb, both);
+    expect(joinedBoth.stderr()).toBe('');
+    const jpid = state(root, both).pid;
+    expect([nsOf(jpid, 'user'), nsOf(jpid, 'pid')]).toEqual([nsOf(hpid, 'user'), nsOf(hpid, 'pid')]);
+    expect(fs.readFileSync(`/proc/${jpid}/cgroup`, 'utf8')).toContain(both);
+    brOk(root, ['start', both]);
+    await until(() => state(root, both).status === 'running' && fs.readlinkSync(`/proc/${jpid}/exe`).endsWith('/busybox'));
+    // Its process is not PID 1 there: the holder's init is, seen from the exec'd process too.
+    expect(fs.readFileSync(`/proc/${jpid}/status`, 'utf8')).not.toMatch(/^NSpid:.*\s1$/m);
+    const ps = br(root, ['exec', both, 'sh', '-c', 'echo $(id -u) $(readlink /proc/self/ns/pid); cat /proc/1/cmdline | tr "\\0" " "; echo']);
+    expect(ps.stderr).toBe('');
+    const [who, one] = ps.stdout.split('\n');
+    expect(who).toBe(`0 ${nsOf(hpid, 'pid')}`);
+    expect(one?.trim()).toBe(fs.readFileSync(`/proc/${hpid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim());
+    brOk(root, ['delete', '--force', both]);
     brOk(root, ['delete', '--force', holder]);
     await until(() => created.reaped().includes(`\n${hpid} 137\n`));
   }, 90_000);
+
+  it.skipIf(!haveTool('ip'))('namespaces given by path with a new user namespace: a netns of `ip netns add`, ipc and uts bind-mounted files (run, then create, exec, kill); pid by path refused', async () => {
+    const netns = `berth-unj-${tag}`;
+    const ipcFile = bed.next('ipcns');
+    const utsFile = bed.next('utsns');
+    fs.writeFileSync(ipcFile, '');
+    fs.writeFileSync(utsFile, '');
+    try {
+      // Namespaces the host's user namespace owns, as CNI's and podman's are: the runtime joins them before making the user namespace.
+      execFileSync('ip', ['netns', 'add', netns]);
+      execFileSync('unshare', [`--ipc=${ipcFile}`, `--uts=${utsFile}`, 'hostname', 'given-uts']);
+      const want = { net: nsInode(`/run/netns/${netns}`, 'net'), ipc: nsInode(ipcFile, 'ipc'), uts: nsInode(utsFile, 'uts') };
+      const report = 'for n in net ipc uts user; do echo $n=$(readlink /proc/self/ns/$n); done; echo uid_map=$(cat /proc/self/uid_map); echo host=$(hostname); echo ids=$(id -u):$(id -g)';
+      const givenNamespaces = (c: Config, script: string): void => {
+        withUserNamespace(c);
+        delete c['hostname']; // the given uts namespace keeps its own (its owner is the host's user namespace)
+        const rest = (c['linux'].namespaces as Array<{ type: string }>).filter((ns) => !['network', 'ipc', 'uts'].includes(ns.type));
+        c['linux'].namespaces = [...rest, { type: 'network', path: `/run/netns/${netns}` }, { type: 'ipc', path: ipcFile }, { type: 'uts', path: utsFile }];
+        c['process'].args = ['sh', '-c', script];
+      };
+      const b = bed.bundle((c) => givenNamespaces(c, 'exec sleep 1000'));
+      const inside = (out: string): Record<string, string> => Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+      const check = (lines: Record<string, string>, userns: string): void => {
+        expect([lines['net'], lines['ipc'], lines['uts']]).toEqual([want.net, want.ipc, want.uts]);
+        expect(lines['user']).toBe(userns);
+        expect(lines['uid_map']).toMatch(UID_MAP);
+        expect(lines['host']).toBe('given-uts');
+        expect(lines['ids']).toBe('0:0');
+      };
+
+      const root = stateRoot();
+      const id = cid('nspath');
+      const created = await bed.createUnderSubreaper(root, b, id);
+      expect(created.stderr()).toBe('');
+      const s = state(root, id);
+      expect(nsOf(s.pid, 'user')).not.toBe(nsOf('self', 'user'));
+      expect(fs.readFileSync(`/proc/${s.pid}/uid_map`, 'utf8')).toMatch(UID_MAP);
+      brOk(root, ['start', id]);
+      await until(() => state(root, id).status === 'running' && fs.readlinkSync(`/proc/${s.pid}/exe`).endsWith('/busybox'));
+      // exec enters the same namespaces: those given by path (owned by the host's user namespace) before the container's user namespace.
+      const e = br(root, ['exec', id, 'sh', '-c', report]);
+      expect(e.stderr).toBe('');
+      expect(e.status).toBe(0);
+      check(inside(e.stdout), nsOf(s.pid, 'user'));
+      // The container's process itself, seen from the host.
+      expect({ net: nsOf(s.pid, 'net'), ipc: nsOf(s.pid, 'ipc'), uts: nsOf(s.pid, 'uts') }).toEqual(want);
+      brOk(root, ['kill', id, 'KILL']);
+      await until(() => created.reaped().includes(`\n${s.pid} 137\n`));
+      brOk(root, ['delete', id]);
+
+      // run: the same bundle in the foreground, its output read.
+      const rb = bed.bundle((c) => givenNamespaces(c, report));
+      const r = br(root, ['run', '--bundle', rb, cid('nspath-run')]);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const lines = inside(r.stdout);
+      check(lines, lines['user'] ?? '');
+      expect(lines['user']).not.toBe(nsOf('self', 'user'));
+
+      // A pid namespace given by path cannot be the new user namespace's (no /proc of it could be mounted): refused at create.
+      const pb = bed.bundle((c) => {
+        withUserNamespace(c);
+        (c['linux'].namespaces as Array<{ type: string; path?: string }>).forEach((ns) => ns.type === 'pid' && (ns.path = '/proc/1/ns/pid'));
+      });
+      const refused = br(root, ['create', '--bundle', pb, cid('nspath-pid')]);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toContain('linux.namespaces pid with a path and a new user namespace');
+      expect(br(root, ['state', cid('nspath-pid')]).status).not.toBe(0);
+    } finally {
+      for (const f of [ipcFile, utsFile]) spawnSync('umount', [f]);
+      spawnSync('ip', ['netns', 'delete', netns]);
+    }
+    expect(fs.existsSync(`/run/netns/${netns}`)).toBe(false);
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(ipcFile);
+  }, 120_000);
 });
 
 const podmanUnavailable = unavailable ?? (haveTool('podman') ? undefined : 'podman is not installed');

@@ -38,8 +38,10 @@ export interface InitConfig {
   /**
    * Existing namespaces joined (setns) instead of made (berth-runtime's `linux.namespaces[].path`):
    * ipc, uts, network, cgroup. A pid namespace is joined by the spawner (the init is born in it).
+   * `entered`: launch/userns.ts's helper joined it before the user namespace (runc's order); the
+   * init was born in it and neither joins nor makes it.
    */
-  joinNamespaces?: Array<{ type: NamespaceKind; path: string }>;
+  joinNamespaces?: Array<{ type: NamespaceKind; path: string; entered?: boolean }>;
   /**
    * The caller's fds 3..3+N-1 (berth-runtime's --preserve-fds N) reach the process: the init is
    * spawned with them at PRESERVED_FDS_BASE.. and moves them down right before execve.

@@ -181,6 +181,23 @@ describe('runInit over RecordingSyscalls', () => {
     expect(sys.callsOf('ioctl').some((a) => a[1] === SIOCSIFFLAGS)).toBe(false);
   });
 
+  it('neither joins nor makes the namespaces the user namespace helper entered (entered), nor brings up their loopback', () => {
+    const { sys, error } = run(spec({ hostname: '' }), {
+      cfg: {
+        userNamespace: true,
+        joinNamespaces: [
+          { type: 'network', path: '/run/netns/n', entered: true },
+          { type: 'ipc', path: '/x/ipc', entered: true },
+        ],
+      },
+    });
+    expect(error).toBeInstanceOf(ExecveReached);
+    expect(sys.callsOf('setns')).toEqual([]);
+    expect(sys.callsOf('open').some((a) => String(a[0]).startsWith('/run/netns') || String(a[0]).startsWith('/x/'))).toBe(false);
+    expect(sys.callsOf('unshare')).toEqual([[CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWCGROUP]]);
+    expect(sys.callsOf('ioctl').some((a) => a[1] === SIOCSIFFLAGS)).toBe(false);
+  });
+
   it('--preserve-fds: moves the pipes away, then the fds spawned at 5.. down to 3.., closing the leftovers', () => {
     const sys = new RecordingSyscalls();
     const relocated: number[] = [];

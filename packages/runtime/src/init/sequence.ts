@@ -159,9 +159,10 @@ export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, se
     joinNamespace(sys, spec.netns, 'network');
     unshareFlags &= ~CLONE_NEWNET;
   }
-  // berth-runtime's namespaces given by path (linux.namespaces[].path): joined, not made.
+  // berth-runtime's namespaces given by path (linux.namespaces[].path): joined, not made (in a
+  // user namespace, the helper joined them before it: `entered`).
   for (const j of cfg.joinNamespaces ?? []) {
-    joinNamespace(sys, j.path, j.type);
+    if (j.entered !== true) joinNamespace(sys, j.path, j.type);
     unshareFlags &= ~namespaceFlags([j.type]);
   }
   if (unshareFlags !== 0) sys.unshare(unshareFlags);
@@ -233,7 +234,15 @@ export function runInit(sys: Syscalls, cfg: InitConfig, channel: InitChannel, se
   for (const p of spec.maskedPaths) maskPath(sys, p);
   // A uts namespace joined by path keeps its hostname unless config.json gives one; an empty
   // hostname (an engine's config.json without one) keeps the one the new uts namespace copied (runc's rules).
-  if (ns.has('uts') && spec.hostname !== '') sys.sethostname(spec.hostname);
+  if (ns.has('uts') && spec.hostname !== '') {
+    const uts = (cfg.joinNamespaces ?? []).find((j) => j.type === 'uts');
+    try {
+      sys.sethostname(spec.hostname);
+    } catch (err) {
+      // EPERM: a uts namespace given by path that the container's user namespace does not own.
+      throw uts === undefined ? err : BerthError.wrap(`set hostname ${JSON.stringify(spec.hostname)} in the uts namespace ${uts.path}`, err, 'ERUNTIME');
+    }
+  }
   // A network namespace joined by path is someone else's to set up.
   if (ns.has('network') && !(cfg.joinNamespaces ?? []).some((j) => j.type === 'network')) loopbackUp(sys);
   if (spec.readonlyRootfs) sys.mount(null, '/', null, MS_BIND | MS_REMOUNT | MS_RDONLY, null);
@@ -319,7 +328,15 @@ function setupDev(sys: Syscalls, cfg: InitConfig, root: string): void {
   sys.mkdir(`${dev}/shm`, 0o1777);
   sys.mount('shm', `${dev}/shm`, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, 'mode=1777,size=65536k');
   sys.mkdir(`${dev}/mqueue`, 0o755);
-  sys.mount('mqueue', `${dev}/mqueue`, 'mqueue', MS_NOSUID | MS_NODEV | MS_NOEXEC, null);
+  try {
+    sys.mount('mqueue', `${dev}/mqueue`, 'mqueue', MS_NOSUID | MS_NODEV | MS_NOEXEC, null);
+  } catch (err) {
+    // Only a holder of CAP_SYS_ADMIN over the owner of the ipc namespace may mount its mqueue: an ipc
+    // namespace given by path that the container's user namespace does not own (the host's) leaves
+    // /dev/mqueue an empty directory (mq_open() needs no mount; runc fails here instead).
+    const ipcJoined = cfg.userNamespace === true && (cfg.joinNamespaces ?? []).some((j) => j.type === 'ipc');
+    if (!ipcJoined || errnoOf(err) !== 'EPERM') throw err;
+  }
   if (cfg.spec.init && cfg.initBinary !== null) {
     const target = `${dev}/init`;
     sys.writeFile(target, '', 0o755);

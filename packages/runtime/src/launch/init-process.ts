@@ -8,7 +8,7 @@ import { sealedExecutable } from './sealed-exe.js';
 import type { ChildExit, SpawnedChild, Spawner } from './spawner.js';
 import { releaseStdio } from './stdio.js';
 import type { PreparedStdio } from './stdio.js';
-import { enterCommand, helperCommand, writeIdMappings } from './userns.js';
+import { enterCommand, helperCommand, hostPidIn, writeIdMappings } from './userns.js';
 import type { UserNamespacePlan } from './userns.js';
 
 /** How an init child is spawned (and what a parked one must match to be used). */
@@ -597,7 +597,8 @@ async function userNamespaceHandshake(plan: UserNamespacePlan, helper: number, o
   opts.sys.write(syncW, '\n');
   const m = await expect('pid');
   if (m.type !== 'pid' || !Number.isInteger(m.pid) || m.pid <= 0) throw new BerthError('ERUNTIME', 'user namespace: the helper reported no pid for the init');
-  return m.pid;
+  // A helper born in a pid namespace joined by path reports that namespace's number (the init waits for its go meanwhile).
+  return opts.joinPidNamespace === undefined ? m.pid : hostPidIn(m.pid, opts.joinPidNamespace);
 }
 
 /** The process is gone (cgroup.procs refuses its pid, or its sync pipe has no reader). */

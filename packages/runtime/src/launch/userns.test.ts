@@ -1,6 +1,7 @@
+import * as fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { enterCommand, helperCommand, hostId } from './userns.js';
+import { enterCommand, helperCommand, hostId, hostPidIn } from './userns.js';
 import type { UserNamespacePlan } from './userns.js';
 
 const plan = (p: Partial<UserNamespacePlan>): UserNamespacePlan => ({ uidMappings: [], gidMappings: [], newPid: true, waitForInit: false, ...p });
@@ -17,7 +18,21 @@ describe('user namespace helper', () => {
     expect(joined.file).toBe('/usr/bin/nsenter');
     expect(joined.args.slice(0, 5)).toEqual(['--user=/proc/7/ns/user', '--', '/usr/bin/unshare', '--pid', '--']);
     expect(helperCommand(plan({ path: '/proc/7/ns/user', newPid: false }), init, 6).args.slice(0, 3)).toEqual(['--user=/proc/7/ns/user', '--', '/bin/sh']);
-    expect(enterCommand(42, init)).toEqual({ file: '/usr/bin/nsenter', args: ['--user=/proc/42/ns/user', '--', ...init] });
+    // Namespaces given by path: joined by nsenter before the user namespace is made (runc's order) or joined (nsenter's order).
+    const joinFirst = [
+      { type: 'network', path: '/run/netns/n' },
+      { type: 'ipc', path: '/x/ipc' },
+    ] as const;
+    const first = helperCommand(plan({ joinFirst }), init, 6);
+    expect(first.file).toBe('/usr/bin/nsenter');
+    expect(first.args.slice(0, 8)).toEqual(['--net=/run/netns/n', '--ipc=/x/ipc', '--', '/usr/bin/unshare', '--user', '--keep-caps', '--pid', '--']);
+    expect(helperCommand(plan({ joinFirst, path: '/proc/7/ns/user' }), init, 6).args.slice(0, 4)).toEqual(['--net=/run/netns/n', '--ipc=/x/ipc', '--user=/proc/7/ns/user', '--']);
+    expect(() => helperCommand(plan({ joinFirst: [{ type: 'mount', path: '/x/mnt' }] }), init, 6)).toThrow('cannot join a mount namespace');
+    // exec: the init's network, ipc, uts and cgroup namespaces, then its user namespace.
+    expect(enterCommand(42, init)).toEqual({
+      file: '/usr/bin/nsenter',
+      args: ['--net=/proc/42/ns/net', '--ipc=/proc/42/ns/ipc', '--uts=/proc/42/ns/uts', '--cgroup=/proc/42/ns/cgroup', '--user=/proc/42/ns/user', '--', ...init],
+    });
   });
 
   it('its script is valid sh, and only a waiting helper closes the init\'s fds and waits', () => {
@@ -28,6 +43,21 @@ describe('user namespace helper', () => {
     for (const wait of [false, true]) expect(spawnSync('/bin/sh', ['-n', '-c', script(plan({ waitForInit: wait }))]).status).toBe(0);
     expect(script(plan({ waitForInit: true }))).toContain('exec 0<&- 1>&- 2>&- 3>&- 4<&- 5>&- 6>&-\nwait "$init"');
     expect(script(plan({ waitForInit: false }))).not.toContain('wait');
+  });
+
+  it('hostPidIn: a pid of its own pid namespace is the host pid already; one no process has there is an error', () => {
+    const fd = fs.openSync('/proc/self/ns/pid', 'r');
+    try {
+      expect(hostPidIn(process.pid, fd)).toBe(process.pid);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const net = fs.openSync('/proc/self/ns/net', 'r');
+    try {
+      expect(() => hostPidIn(1, net)).toThrow('no process 1 in the joined pid namespace');
+    } finally {
+      fs.closeSync(net);
+    }
   });
 
   it('reads the host id of an id from a uid_map', () => {

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { BerthError } from '@berth/oci';
+import type { NamespaceKind } from '../spec/types.js';
 
 /**
  * User namespaces for the init, which is a Node process: multithreaded from its start, so it can
@@ -19,8 +20,16 @@ import { BerthError } from '@berth/oci';
  *   The init then unshares the other namespaces itself, which the user namespace thus owns
  *   (runc's order: user first).
  * - a user namespace joined by path: the same helper behind `nsenter --user=PATH` (no maps).
- * - `exec` into such a container: the child is `nsenter --user=/proc/<init>/ns/user NODE…`
- *   (uid and gid 0 inside), born in the container's pid namespace as any exec'd child.
+ * - the network, ipc, uts and cgroup namespaces given by path (`joinFirst`) are joined by the
+ *   helper's `nsenter` before the user namespace is made or joined (runc's nsexec order: every
+ *   namespace by path first, then the user namespace): setns() needs CAP_SYS_ADMIN over the
+ *   namespace's owner, which the root of a new user namespace lacks for the host's (a netns
+ *   made by `ip netns add`, CNI's). nsenter joins the others before `--user` and retries after
+ *   it (as runc does), so one owned by a user namespace joined by path is joined too. The init
+ *   is born in them and does not join them again.
+ * - `exec` into such a container: the child is `nsenter --net=… --ipc=… --uts=… --cgroup=…
+ *   --user=… NODE…` on the init's /proc/<init>/ns files (uid and gid 0 inside), born in the
+ *   container's pid namespace as any exec'd child; it joins the mount namespace itself.
  */
 
 /** One line of uid_map/gid_map: container ids [containerID, containerID+size) are host ids [hostID, …). */
@@ -40,6 +49,19 @@ export interface UserNamespacePlan {
   newPid: boolean;
   /** The helper waits for the init and exits with its status (a foreground run); else it exits at once. */
   waitForInit: boolean;
+  /** Namespaces given by path that the helper joins before the user namespace (network, ipc, uts, cgroup). */
+  joinFirst?: ReadonlyArray<{ type: NamespaceKind; path: string }>;
+}
+
+/** The namespaces the helper may join by path before the user namespace, and nsenter's option for each. */
+export const HELPER_JOINS: Readonly<Partial<Record<NamespaceKind, string>>> = { network: 'net', ipc: 'ipc', uts: 'uts', cgroup: 'cgroup' };
+
+function nsenterOptions(joins: ReadonlyArray<{ type: NamespaceKind; path: string }>): string[] {
+  return joins.map((j) => {
+    const opt = HELPER_JOINS[j.type];
+    if (opt === undefined) throw new BerthError('ERUNTIME', `user namespace: the helper cannot join a ${j.type} namespace by path`);
+    return `--${opt}=${j.path}`;
+  });
 }
 
 export const UNSHARE = '/usr/bin/unshare';
@@ -75,16 +97,29 @@ function helperScript(waitForInit: boolean, fdCount: number): string {
  */
 export function helperCommand(plan: UserNamespacePlan, init: string[], fdCount: number): { file: string; args: string[] } {
   const script = helperScript(plan.waitForInit, fdCount);
-  const unshare = ['--user', '--keep-caps', ...(plan.newPid ? ['--pid'] : []), '--', '/bin/sh', '-c', script, 'berth-userns', ...init];
-  if (plan.path === undefined) return { file: UNSHARE, args: unshare };
+  const shell = ['/bin/sh', '-c', script, 'berth-userns', ...init];
+  // nsenter does not fork for these namespaces (only for a pid one): the helper's pid stays the one whose maps are written.
+  const joins = nsenterOptions(plan.joinFirst ?? []);
+  if (plan.path === undefined) {
+    const unshare = ['--user', '--keep-caps', ...(plan.newPid ? ['--pid'] : []), '--', ...shell];
+    return joins.length === 0 ? { file: UNSHARE, args: unshare } : { file: NSENTER, args: [...joins, '--', UNSHARE, ...unshare] };
+  }
   // Joined: nsenter sets uid and gid 0 inside; unshare then makes only the pid namespace, if any.
-  const rest = plan.newPid ? [UNSHARE, '--pid', '--', ...unshare.slice(unshare.indexOf('--') + 1)] : unshare.slice(unshare.indexOf('--') + 1);
-  return { file: NSENTER, args: [`--user=${plan.path}`, '--', ...rest] };
+  const rest = plan.newPid ? [UNSHARE, '--pid', '--', ...shell] : shell;
+  return { file: NSENTER, args: [...joins, `--user=${plan.path}`, '--', ...rest] };
 }
 
-/** The command that runs `init` as uid 0 in the user namespace of `pid` (exec's child). */
+/**
+ * The command that runs `init` as uid 0 in the user namespace of `pid` (exec's child), in its
+ * network, ipc, uts and cgroup namespaces too (HELPER_JOINS, whatever they are: the init's own,
+ * joined by path, or the host's), joined from the host's side before the user namespace, as the
+ * helper joined those given by path. The child then joins only the mount namespace itself.
+ */
 export function enterCommand(pid: number, init: string[]): { file: string; args: string[] } {
-  return { file: NSENTER, args: [`--user=/proc/${pid}/ns/user`, '--', ...init] };
+  const joins = Object.entries(HELPER_JOINS)
+    .filter(([, file]) => file !== 'cgroup' || fs.existsSync('/proc/self/ns/cgroup'))
+    .map(([, file]) => `--${file}=/proc/${pid}/ns/${file}`);
+  return { file: NSENTER, args: [...joins, `--user=/proc/${pid}/ns/user`, '--', ...init] };
 }
 
 const mapText = (m: readonly IdMapping[]): string => m.map((l) => `${l.containerID} ${l.hostID} ${l.size}\n`).join('');
@@ -126,4 +161,28 @@ export function chownToNamespaceRoot(pid: number, files: readonly string[]): voi
   const root = namespaceRoot(pid);
   if (root === undefined) return;
   for (const f of files) fs.chownSync(f, root.uid, root.gid);
+}
+
+/**
+ * The host pid of the process numbered `inner` in the pid namespace of the fd `pidns`. The helper
+ * reports its child's pid (`$!`) as its own pid namespace numbers it: in a pid namespace joined by
+ * path, that is not the host's number. Found by the last NSpid of /proc/PID/status among the
+ * processes in that namespace (a rare case: a user and a pid namespace both given by path).
+ */
+export function hostPidIn(inner: number, pidns: number): number {
+  const ns = fs.statSync(`/proc/self/fd/${pidns}`);
+  const own = fs.statSync('/proc/self/ns/pid');
+  if (own.ino === ns.ino && own.dev === ns.dev) return inner;
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const ids = /^NSpid:\s*(.*)$/m.exec(fs.readFileSync(`/proc/${name}/status`, 'utf8'))?.[1]?.trim().split(/\s+/) ?? [];
+      if (ids.length < 2 || Number(ids[ids.length - 1]) !== inner) continue;
+      const st = fs.statSync(`/proc/${name}/ns/pid`);
+      if (st.ino === ns.ino && st.dev === ns.dev) return Number(name);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  throw new BerthError('ERUNTIME', `user namespace: no process ${inner} in the joined pid namespace (the helper's child exited)`);
 }

@@ -6,7 +6,7 @@ import type { Syscalls } from '@berth/sys';
 import type { InitConfig } from '../init/config.js';
 import type { ExecConfig } from '../init/exec.js';
 import { exitStatus, launchInit, userNamespaceFdPath } from '../launch/init-process.js';
-import { chownToNamespaceRoot } from '../launch/userns.js';
+import { chownToNamespaceRoot, HELPER_JOINS } from '../launch/userns.js';
 import type { InitLaunchOptions, LaunchedInit, StartedInit } from '../launch/init-process.js';
 import type { Spawner } from '../launch/spawner.js';
 import { attachHostStreams, attachHostTerminal, closeChildSide, openStreams, prepareStdio, PtyConnection, releaseStdio } from '../launch/stdio.js';
@@ -63,8 +63,10 @@ export interface ExecLaunch {
 }
 
 export async function launchExec(o: ExecLaunch): Promise<LaunchedInit> {
-  const namespaces: NamespaceKind[] = o.init.spec.namespaces.filter((n) => n !== 'pid' && n !== 'cgroup');
+  let namespaces: NamespaceKind[] = o.init.spec.namespaces.filter((n) => n !== 'pid' && n !== 'cgroup');
   if (o.init.cgroupNamespace || (o.init.joinNamespaces ?? []).some((j) => j.type === 'cgroup')) namespaces.push('cgroup');
+  // In a user namespace, the child's nsenter joins all but the mount namespace (launch/userns.ts's enterCommand).
+  if (o.init.userNamespace === true) namespaces = namespaces.filter((n) => HELPER_JOINS[n] === undefined);
   const cfg: ExecConfig = {
     version: 1,
     pid: o.pid,

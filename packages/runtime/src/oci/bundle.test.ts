@@ -159,6 +159,17 @@ describe('bundleToSpec', () => {
       }),
     ).toContain('not one joined by path');
     expect(refusal((c) => c.linux?.namespaces?.push({ type: 'user', path: '/proc/1/ns/user' }, { type: 'user' }))).toContain('user given twice');
+    const newUser = (c: OciConfig): void => {
+      c.linux?.namespaces?.push({ type: 'user' });
+      if (c.linux !== undefined) c.linux.uidMappings = c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    };
+    const byPath = (c: OciConfig, type: string, file: string): void => {
+      const n = c.linux?.namespaces?.find((x) => x.type === type);
+      if (n !== undefined) n.path = `/proc/1/ns/${file}`;
+      else c.linux?.namespaces?.push({ type, path: `/proc/1/ns/${file}` });
+    };
+    expect(refusal((c) => (newUser(c), byPath(c, 'pid', 'pid')))).toContain('pid with a path and a new user namespace');
+    expect(refusal((c) => (newUser(c), byPath(c, 'cgroup', 'cgroup')))).toContain('cgroup with a path, a new user namespace and a /sys/fs/cgroup mount');
     expect(refusal((c) => c.linux?.namespaces?.push({ type: 'ipc' }))).toContain('ipc given twice');
     expect(refusal((c) => (c.hooks = { prestart: [{ path: 'relative' }] }))).toContain('hooks.prestart[0].path must be an absolute path');
     expect(refusal((c) => (c.hooks = { poststart: [{ path: '/bin/true', timeout: 0 }] }))).toContain('timeout must be a positive');

@@ -415,6 +415,14 @@ export function bundleToSpec(cfg: OciConfig, bundle: string): BundleSpec {
       mounts.push(r);
     }
   });
+  // A new user namespace owns none of the namespaces given by path: the kernel lets its root mount
+  // no proc for a pid namespace, and no cgroup fs for a cgroup namespace, it does not own.
+  if (userNamespace !== null && userNamespace.path === undefined) {
+    if (joined.has('pid')) throw unsupported('linux.namespaces pid with a path and a new user namespace (its root may not mount /proc for a pid namespace it does not own)');
+    if (joined.has('cgroup') && cgroupMount) {
+      throw unsupported('linux.namespaces cgroup with a path, a new user namespace and a /sys/fs/cgroup mount (its root may not mount the cgroup fs of a cgroup namespace it does not own)');
+    }
+  }
 
   const sysctl = linux.sysctl ?? {};
   for (const [k, v] of Object.entries(sysctl)) {

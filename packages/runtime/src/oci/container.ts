@@ -397,7 +397,8 @@ export class OciRuntime {
         init.userNamespace = true;
         init.execFifo = userNamespaceFdPath(extraFds.length, 1);
       }
-      const joined = b.joinNamespaces.filter((j) => j.type !== 'pid');
+      // With a user namespace, its helper joins them first (launch/userns.ts): the init is born in them.
+      const joined = b.joinNamespaces.filter((j) => j.type !== 'pid').map((j) => (b.userNamespace === null ? j : { ...j, entered: true }));
       if (joined.length > 0) init.joinNamespaces = joined;
       if (extraFds.length > 0) init.preserveFds = extraFds.length;
       const h = b.hooks;
@@ -435,6 +436,7 @@ export class OciRuntime {
               userNamespace: {
                 ...b.userNamespace,
                 newPid: b.spec.namespaces.includes('pid') && pidns === undefined,
+                joinFirst: joined,
                 // A foreground run waits for its process: the helper stays its parent and passes its status on.
                 waitForInit: o.foreground === true,
               },
