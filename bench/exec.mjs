@@ -87,8 +87,10 @@ try {
 } finally {
   spawnSync(process.execPath, [cli, 'rm', '-f', name], { env, stdio: 'ignore' });
   spawnSync('podman', [...podman, 'rm', '-f', '-t', '0', name], { stdio: 'ignore' });
-  // containers/storage may leave its home mounted (overlay), and podman's clean-up may still be
-  // mounting when `rm` returns: nothing under the temp dir stays mounted.
+  // containers/storage may leave its home mounted (overlay), and conmon's `podman container
+  // cleanup` may still be starting (and mounting it again) when `rm` returns: wait for every
+  // process of this storage to be gone (10 s at most), then nothing under the temp dir stays mounted.
+  for (let i = 0; i < 50 && spawnSync('pgrep', ['-f', podmanDir]).status === 0; i++) spawnSync('sleep', ['0.2']);
   for (let pass = 0; pass < 10; pass++) {
     const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(podmanDir));
     if (mounts.length === 0) break;
