@@ -11,6 +11,7 @@ import { createContainer, prepareContainer } from './lifecycle/create.js';
 import type { CreateRequest, PrepareRequest } from './lifecycle/create.js';
 import { deleteContainer } from './lifecycle/delete.js';
 import { killContainer, signalNumber, stopContainer } from './lifecycle/kill.js';
+import { FORWARDED_SIGNALS } from './lifecycle/signal.js';
 import { listContainers } from './lifecycle/list.js';
 import { readLogs } from './lifecycle/logs.js';
 import { RAW_LOG_FILE, RawLogWriter } from './lifecycle/raw-log.js';
@@ -114,8 +115,6 @@ export interface ContainerProcess extends ContainerIo {
   kill(signal?: string | number): void;
 }
 
-const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGWINCH', 'SIGCONT'];
-
 /**
  * Forwards this process's signals to a container's PID 1. Installed before the
  * container starts; signals that arrive before its pid is known are held and
@@ -127,7 +126,7 @@ class SignalForwarder {
   private readonly handlers = new Map<NodeJS.Signals, () => void>();
 
   constructor(tty: boolean) {
-    for (const sig of FORWARDED) {
+    for (const sig of FORWARDED_SIGNALS) {
       // With a terminal, the window size follows the host terminal instead.
       if (sig === 'SIGWINCH' && tty) continue;
       const h = (): void => this.deliver(sig);

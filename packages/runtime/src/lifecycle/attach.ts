@@ -8,6 +8,7 @@ import type { TerminalEnd } from '../launch/stdio.js';
 import { ATTACH_SOCKET, FRAME, FrameDecoder, encodeFrames, readExit, resizeFrame, socketAddress } from './attach-protocol.js';
 import type { RuntimeContext } from './context.js';
 import { killContainer } from './kill.js';
+import { FORWARDED_SIGNALS } from './signal.js';
 import { readLogs } from './logs.js';
 import type { LogEntry } from './logs.js';
 import { describe } from './state.js';
@@ -27,8 +28,6 @@ export interface AttachResult {
   /** The detach keys were typed: the container runs on. */
   detached: boolean;
 }
-
-const PROXIED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 /**
  * `attach`: this process's stdio on a running detached container through its shim's attach
@@ -65,7 +64,7 @@ export async function attachContainer(ctx: RuntimeContext, id: string, opts: Att
 
 function proxySignals(ctx: RuntimeContext, id: string): () => void {
   const handlers: Array<[NodeJS.Signals, () => void]> = [];
-  for (const sig of PROXIED) {
+  for (const sig of FORWARDED_SIGNALS) {
     const h = (): void => {
       try {
         killContainer(ctx, id, sig);

@@ -17,3 +17,10 @@ export function signalNumber(signal: string | number): number {
   }
   throw new BerthError('EINVAL_ARGUMENT', `invalid signal "${signal}"`, { details: { signal } });
 }
+
+/**
+ * The signals berth passes on to a container whose output this process shows without a terminal
+ * (`run` in the foreground, `start -a`, `attach` with `--sig-proxy`), as docker's sig-proxy does:
+ * a ^C, a `kill` of berth or a terminal's hang-up reach the container's process.
+ */
+export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGWINCH', 'SIGCONT'];
