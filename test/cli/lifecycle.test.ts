@@ -1,12 +1,15 @@
 // The container lifecycle on the runtime's create/start split, through the built CLI, asserting
 // what a docker user sees: create, start (-a), exec, restart, wait, attach.
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedImagesDir } from '@berth/testing';
-import { berthBin, mirrorToolsSkip, pollUntil, useAlpineBox } from '../helpers/cli.js';
+import { berthBin, mirrorToolsSkip, pollUntil, repo, useAlpineBox } from '../helpers/cli.js';
 
 const images = sharedImagesDir();
 const isRoot = process.getuid?.() === 0;
+/** The bin `npm ci` links as `berth`: a shell line, then CommonJS (packages/cli/bin/berth.js). */
+const installedBin = path.join(repo, 'packages/cli/bin/berth.js');
 
 /** Polls `check` every 100 ms until it returns a value (not undefined), at most `timeoutMs`. */
 const until = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => pollUntil(what, check, { timeoutMs, intervalMs: 100 });
@@ -98,6 +101,26 @@ describe.skipIf(!!mirrorToolsSkip || !images || !isRoot)('container lifecycle: c
       // Without -i stdin reads EOF at once.
       const n = await b(['exec', 'ex', 'cat'], 'ignored\n');
       expect([n.code, n.stdout]).toEqual([0, '']);
+    });
+
+    it('through the installed bin run as a program (its CommonJS file, no CA file): output, stdin, -e, the exit status', async () => {
+      // As a user's `berth`: the shell line, then dist/direct/exec.cjs. Node warns on stderr when a
+      // NODE_EXTRA_CA_CERTS file cannot be read, so an empty stderr also says it was left out.
+      const env = { ...process.env, ...alpine.box.env, NODE_EXTRA_CA_CERTS: '/nonexistent/ca.pem' };
+      const run = (args: string[], input?: string) =>
+        new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+          const child = spawn(installedBin, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+          child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+          child.on('error', reject);
+          child.on('close', (code) => resolve({ code, stdout, stderr }));
+          child.stdin.end(input ?? '');
+        });
+      expect(await run(['exec', '-e', 'X=6', 'ex', 'sh', '-c', 'echo $((X * 7)); echo to-err >&2; exit 3'])).toEqual({ code: 3, stdout: '42\n', stderr: 'to-err\n' });
+      expect(await run(['exec', '-i', 'ex', 'tr', 'a-z', 'A-Z'], 'piped\n')).toEqual({ code: 0, stdout: 'PIPED\n', stderr: '' });
+      expect(await run(['exec', 'ex', 'nosuchcmd'])).toEqual({ code: 127, stdout: '', stderr: 'berth: exec "nosuchcmd": executable file not found in $PATH\n' });
     });
 
     it("-e, -w, -u; the container's environment, hostname and pid namespace", async () => {
