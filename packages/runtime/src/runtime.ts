@@ -267,15 +267,8 @@ export class Runtime {
       const pty = proc.pty;
       // A terminal has one output, logged as stdout (docker's too, carriage returns and all).
       if (log) pty.output.on('data', (c: Buffer) => log.write('stdout', c));
-      const detach = attachHostTerminal(pty, opts.interactive === true);
-      // SIGHUP: the host terminal is gone; hang up the container's terminal as well (its
-      // shell reads EOF and exits even as PID 1, which ignores an unhandled SIGHUP).
-      const hangup = (): void => pty.close();
-      process.on('SIGHUP', hangup);
-      detachHost = () => {
-        process.off('SIGHUP', hangup);
-        detach();
-      };
+      // SIGHUP: the host terminal is gone; attachHostTerminal hangs the container's up as well.
+      detachHost = attachHostTerminal(pty, opts.interactive === true);
     } else if (opts.stdio === 'pipe') {
       proc.stdout?.on('data', (c: Buffer) => {
         collected.stdout.push(c);

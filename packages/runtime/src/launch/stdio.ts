@@ -171,9 +171,10 @@ export type TerminalEnd = Pick<PtyConnection, 'output' | 'input' | 'resize' | 'c
 /**
  * Connects a container terminal to this process's terminal: raw mode on stdin
  * (when it is a TTY and input is wanted), output to stdout, window size
- * followed. When the host terminal goes away (stdin ends or fails: in raw
+ * followed. When the host terminal goes away (SIGHUP, or stdin ends or fails: in raw
  * mode that only happens on a hangup), the container's terminal is hung up
- * too (the master closed), as a real terminal would be (not with `hangUpOnStdinEnd: false`:
+ * too (the master closed: its shell reads EOF and exits, even as PID 1, which ignores an
+ * unhandled SIGHUP), as a real terminal would be (not with `hangUp: false`:
  * runc's relay copies stdin until EOF and leaves the terminal open). With `detachKeys`, typed
  * input is watched for that sequence (DetachKeyScanner): it is not passed on and `onDetach`
  * runs. Returns a function restoring the host terminal.
@@ -181,7 +182,7 @@ export type TerminalEnd = Pick<PtyConnection, 'output' | 'input' | 'resize' | 'c
 export function attachHostTerminal(
   pty: TerminalEnd,
   interactive: boolean,
-  opts: { hangUpOnStdinEnd?: boolean; detachKeys?: { keys: Buffer; onDetach: () => void } } = {},
+  opts: { hangUp?: boolean; detachKeys?: { keys: Buffer; onDetach: () => void } } = {},
 ): () => void {
   const out = process.stdout;
   const resize = (): void => {
@@ -216,13 +217,15 @@ export function attachHostTerminal(
   } else if (interactive) {
     stdin.pipe(pty.input, { end: false });
   }
-  if (interactive) {
-    if (opts.hangUpOnStdinEnd !== false) {
+  if (opts.hangUp !== false) {
+    process.on('SIGHUP', hangup);
+    if (interactive) {
       stdin.once('end', hangup);
       stdin.once('error', hangup);
     }
   }
   return () => {
+    process.off('SIGHUP', hangup);
     stdin.off('end', hangup);
     stdin.off('error', hangup);
     out.off('resize', resize);

@@ -140,31 +140,14 @@ async function relay(ctx: RuntimeContext, id: string, socket: net.Socket, opts: 
       output: stdout as Readable as TerminalEnd['output'],
       input,
       resize: (columns, rows) => void socket.write(resizeFrame(columns, rows)),
-      // The host terminal is gone (hang-up): leave the container as it is.
+      // The host terminal is gone (hang-up) or the detach keys were typed: leave the container as it is.
       close: () => {
         detached = true;
         socket.destroy();
       },
     };
-    const restore = attachHostTerminal(terminal, opts.withStdin, {
-      ...(opts.detachKeys
-        ? {
-            detachKeys: {
-              keys: opts.detachKeys,
-              onDetach: () => {
-                detached = true;
-                socket.destroy();
-              },
-            },
-          }
-        : {}),
-    });
-    const hangup = (): void => terminal.close();
-    process.on('SIGHUP', hangup);
-    release = () => {
-      process.off('SIGHUP', hangup);
-      restore();
-    };
+    // A hang-up (SIGHUP, stdin's end) and the detach keys both leave the container running.
+    release = attachHostTerminal(terminal, opts.withStdin, opts.detachKeys ? { detachKeys: { keys: opts.detachKeys, onDetach: () => terminal.close() } } : {});
   } else {
     const r = attachHostStreams({ stdin: opts.withStdin ? input : null, stdout, stderr }, { interactive: opts.withStdin });
     flushed = r.flushed;

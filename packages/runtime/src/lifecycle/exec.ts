@@ -265,14 +265,11 @@ export async function execAttached(ctx: RuntimeContext, idOrName: string, req: E
 /** `exec -t`: the process's terminal on this one's (raw mode, resized with it) until it exits and its output is read. */
 async function execOnTerminal(pty: PtyConnection, exited: LaunchedInit['exited'], interactive: boolean): Promise<number> {
   const detach = attachHostTerminal(pty, interactive);
-  const hangup = (): void => pty.close();
-  process.on('SIGHUP', hangup);
   try {
     const exit = await exited;
     await pty.drained(1000);
     return exitStatus(exit);
   } finally {
-    process.off('SIGHUP', hangup);
     detach();
     pty.close();
   }

@@ -54,7 +54,7 @@ export function sendConsole(sys: Syscalls, socketPath: string, master: number): 
  */
 export function relayTerminal(sys: Syscalls, master: number): { finish(graceMs?: number): Promise<void> } {
   const pty = new PtyConnection(sys, master);
-  const detach = attachHostTerminal(pty, true, { hangUpOnStdinEnd: false });
+  const detach = attachHostTerminal(pty, true, { hangUp: false });
   return {
     async finish(graceMs = 5000): Promise<void> {
       await pty.drained(graceMs);
