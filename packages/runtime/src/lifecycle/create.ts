@@ -288,7 +288,6 @@ function hasCgroupNamespaces(): boolean {
   return fs.existsSync('/proc/self/ns/cgroup');
 }
 
-
 /** `-v HOST:…` with a missing HOST: make it a directory, as docker does (MountSpec.createSource). */
 function createBindSources(spec: ContainerSpec): void {
   for (const m of spec.mounts) {
