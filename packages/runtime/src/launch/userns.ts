@@ -170,19 +170,27 @@ export function chownToNamespaceRoot(pid: number, files: readonly string[]): voi
  * processes in that namespace (a rare case: a user and a pid namespace both given by path).
  */
 export function hostPidIn(inner: number, pidns: number): number {
-  const ns = fs.statSync(`/proc/self/fd/${pidns}`);
-  const own = fs.statSync('/proc/self/ns/pid');
-  if (own.ino === ns.ino && own.dev === ns.dev) return inner;
+  const ns = `/proc/self/fd/${pidns}`;
+  if (sameNamespace('/proc/self/ns/pid', ns)) return inner;
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const ids = /^NSpid:\s*(.*)$/m.exec(fs.readFileSync(`/proc/${name}/status`, 'utf8'))?.[1]?.trim().split(/\s+/) ?? [];
       if (ids.length < 2 || Number(ids[ids.length - 1]) !== inner) continue;
-      const st = fs.statSync(`/proc/${name}/ns/pid`);
-      if (st.ino === ns.ino && st.dev === ns.dev) return Number(name);
+      if (sameNamespace(`/proc/${name}/ns/pid`, ns)) return Number(name);
     } catch {
       // Gone meanwhile.
     }
   }
   throw new BerthError('ERUNTIME', `user namespace: no process ${inner} in the joined pid namespace (the helper's child exited)`);
+}
+
+/** Whether two nsfs files (/proc/PID/ns/…, bind mounts of them) are the same namespace; false when either cannot be read. */
+export function sameNamespace(a: string, b: string): boolean {
+  try {
+    const [x, y] = [fs.statSync(a), fs.statSync(b)];
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
 }

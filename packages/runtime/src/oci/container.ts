@@ -7,7 +7,7 @@ import type { InitSpawnOptions, StartedInit } from '../launch/init-process.js';
 import type { ChildExit } from '../launch/spawner.js';
 import { LibcSyscalls } from '@berth/sys';
 import { CLONE_NEWCGROUP, O_CLOEXEC, O_PATH, O_RDONLY } from '@berth/sys';
-import { chownToNamespaceRoot } from '../launch/userns.js';
+import { chownToNamespaceRoot, sameNamespace } from '../launch/userns.js';
 
 /*
  * What only create and exec need (the init's launch: child_process, net, crypto, the seccomp
@@ -279,6 +279,13 @@ export class OciRuntime {
       return [];
     }
     const out: ListedContainer[] = [];
+    // Owners by uid: /etc/passwd is read once per owner, not once per container.
+    const owners = new Map<number, string>();
+    const owner = (uid: number): string => {
+      let name = owners.get(uid);
+      if (name === undefined) owners.set(uid, (name = ownerName(uid)));
+      return name;
+    };
     for (const n of names.sort()) {
       if (!ID.test(n)) continue;
       try {
@@ -293,7 +300,7 @@ export class OciRuntime {
           rootfs: s.rootfs,
           created: s.created,
           ...(st.annotations === undefined ? {} : { annotations: st.annotations }),
-          owner: ownerName(fs.statSync(this.dir(n)).uid),
+          owner: owner(fs.statSync(this.dir(n)).uid),
         });
       } catch {
         // Half-made or half-removed: not a container.
@@ -684,14 +691,4 @@ export class OciRuntime {
 /** The exit status of a process as a shell reports it (128+N for signal N). */
 export async function exitStatus(e: ChildExit): Promise<number> {
   return (await launch()).exitStatus(e);
-}
-
-/** Whether two nsfs files (/proc/PID/ns/…, bind mounts of them) are the same namespace; false when either cannot be read. */
-function sameNamespace(a: string, b: string): boolean {
-  try {
-    const [x, y] = [fs.statSync(a), fs.statSync(b)];
-    return x.dev === y.dev && x.ino === y.ino;
-  } catch {
-    return false;
-  }
 }
